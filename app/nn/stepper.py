@@ -1,0 +1,352 @@
+"""The training state machine: forward → loss → backward → update, one layer at a time.
+
+A :class:`Trainer` owns the network, the data, the cursor, the trace of the current pass and the
+loss history. ``forward_step``/``backward_step``/``update_step`` are the lesson's equations one
+line at a time; :meth:`Trainer.run` is the same arithmetic in a tight loop, so stepping through
+an epoch and running it give identical numbers.
+
+Any step whose result is not finite is refused: the weights stay as they were, the unfinished
+pass is discarded and ``status`` becomes ``"diverged"``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from app.nn.activations import Array
+from app.nn.kernel import Kernel
+from app.nn.network import Network, all_finite, quiet, quiet_math
+
+Phase = Literal["forward", "backward", "update"]
+IntArray = NDArray[np.int64]
+
+
+class CursorError(Exception):
+    """The requested step is not the one the cursor is at (HTTP 409)."""
+
+    def __init__(self, requested: str, phase: str) -> None:
+        super().__init__(f"cannot {requested}: the cursor is at {phase!r}")
+        self.requested = requested
+        self.phase = phase
+
+
+@dataclass
+class Data:
+    X: Array
+    Y: Array
+    X_test: Array | None = None
+    Y_test: Array | None = None
+
+
+@dataclass
+class Trace:
+    """The values of the pass in progress over the current batch; None until computed."""
+
+    indices: IntArray
+    z: list[Array | None]
+    a: list[Array | None]
+    delta: list[Array | None]
+    grad_W: list[Array | None]
+    grad_b: list[Array | None]
+    loss: float | None = None
+    per_sample_loss: Array | None = None
+
+    @classmethod
+    def empty(cls, L: int, indices: IntArray) -> Trace:
+        return cls(indices, [None] * L, [None] * L, [None] * L, [None] * L, [None] * L)
+
+
+@dataclass
+class History:
+    epoch: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    test_loss: list[float | None] = field(default_factory=list)
+
+    def append(self, epoch: int, loss: float, test_loss: float | None) -> None:
+        self.epoch.append(epoch)
+        self.loss.append(loss)
+        self.test_loss.append(test_loss)
+
+    def compact(self, limit: int) -> None:
+        """Keep at most ``limit`` points by dropping every other one (first and last kept)."""
+        while len(self.epoch) > limit:
+            keep = list(range(0, len(self.epoch) - 1, 2)) + [len(self.epoch) - 1]
+            self.epoch = [self.epoch[i] for i in keep]
+            self.loss = [self.loss[i] for i in keep]
+            self.test_loss = [self.test_loss[i] for i in keep]
+
+
+@dataclass
+class Trainer:
+    net: Network
+    data: Data
+    learning_rate: float
+    batch_size: int | None = None
+    train_bias: bool = True
+    shuffle_seed: int = 0
+    history_limit: int = 100_000
+    # progress
+    epoch: int = 0
+    iteration: int = 0
+    batch_pos: int = 0  # index of the current batch within the epoch
+    epoch_loss_sum: float = 0.0  # batch losses of the epoch so far (mini-batch history)
+    epoch_test_loss: float | None = None  # test loss at the weights the epoch started with
+    phase: Phase = "forward"
+    layer: int | None = 1
+    status: Literal["ok", "diverged"] = "ok"
+    history: History = field(default_factory=History)
+    trace: Trace | None = None
+
+    # --- batches -------------------------------------------------------------------------
+    @property
+    def L(self) -> int:
+        return self.net.spec.L
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.data.X)
+
+    @property
+    def effective_batch_size(self) -> int:
+        bs = self.batch_size
+        return self.n_samples if bs is None or bs >= self.n_samples else bs
+
+    @property
+    def n_batches(self) -> int:
+        return -(-self.n_samples // self.effective_batch_size)
+
+    def permutation(self, epoch: int) -> IntArray | None:
+        """The sample order of an epoch: None (data order) for full batches, else a shuffle
+        drawn from (seed, epoch) so every run and every worker gets the same batches."""
+        if self.effective_batch_size == self.n_samples:
+            return None
+        return np.random.default_rng([self.shuffle_seed, epoch]).permutation(self.n_samples)
+
+    def batch_indices(self, epoch: int | None = None, pos: int | None = None) -> IntArray:
+        epoch = self.epoch if epoch is None else epoch
+        pos = self.batch_pos if pos is None else pos
+        perm = self.permutation(epoch)
+        if perm is None:
+            return np.arange(self.n_samples)
+        bs = self.effective_batch_size
+        return perm[pos * bs : (pos + 1) * bs]
+
+    def current_batch(self) -> tuple[IntArray, Array, Array]:
+        idx = self.trace.indices if self.trace is not None else self.batch_indices()
+        if len(idx) == self.n_samples and self.permutation(self.epoch) is None:
+            return idx, self.data.X, self.data.Y
+        return idx, self.data.X[idx], self.data.Y[idx]
+
+    # --- bookkeeping ---------------------------------------------------------------------
+    def discard_pass(self) -> None:
+        self.trace = None
+        self.phase, self.layer = "forward", 1
+
+    def _diverged(self) -> None:
+        self.status = "diverged"
+        self.discard_pass()
+
+    def test_objective(self) -> float | None:
+        if self.data.X_test is None or self.data.Y_test is None or len(self.data.X_test) == 0:
+            return None
+        zs, acts = self.net.forward(self.data.X_test)
+        value, _ = self.net.objective(acts[-1], self.data.Y_test, zs[-1])
+        return value if math.isfinite(value) else None
+
+    def _finish_batch(self, batch_loss: float) -> None:
+        self.iteration += 1
+        self.epoch_loss_sum += batch_loss
+        self.batch_pos += 1
+        if self.batch_pos >= self.n_batches:
+            self.history.append(
+                self.epoch, self.epoch_loss_sum / self.n_batches, self.epoch_test_loss
+            )
+            if len(self.history.epoch) > self.history_limit:
+                self.history.compact(self.history_limit // 2)
+            self.epoch += 1
+            self.batch_pos = 0
+            self.epoch_loss_sum = 0.0
+            self.epoch_test_loss = None
+
+    def _start_epoch_if_needed(self) -> None:
+        if self.batch_pos == 0 and self.epoch_test_loss is None:
+            self.epoch_test_loss = self.test_objective()
+
+    # --- one step at a time --------------------------------------------------------------
+    @quiet
+    def forward_step(self) -> bool:
+        if self.phase != "forward" or self.layer is None:
+            raise CursorError("forward", self.phase)
+        l = self.layer
+        if l == 1 or self.trace is None:
+            self._start_epoch_if_needed()
+            self.trace = Trace.empty(self.L, self.batch_indices())
+        _, X, Y = self.current_batch()
+        a_prev = X if l == 1 else self.trace.a[l - 2]
+        assert a_prev is not None
+        z, a = self.net.forward_layer(l, a_prev)
+        if not all_finite(z, a):
+            self._diverged()
+            return False
+        self.trace.z[l - 1], self.trace.a[l - 1] = z, a
+        if l < self.L:
+            self.layer = l + 1
+            return True
+        loss, ell = self.net.objective(a, Y, z)
+        if not math.isfinite(loss):
+            self._diverged()
+            return False
+        self.trace.loss, self.trace.per_sample_loss = loss, ell
+        self.phase, self.layer = "backward", self.L
+        return True
+
+    @quiet
+    def backward_step(self) -> bool:
+        if self.phase != "backward" or self.layer is None or self.trace is None:
+            raise CursorError("backward", self.phase)
+        l, t = self.layer, self.trace
+        _, X, Y = self.current_batch()
+        z, a = t.z[l - 1], t.a[l - 1]
+        assert z is not None and a is not None
+        if l == self.L:
+            delta = self.net.output_delta(z, a, Y)
+        else:
+            delta_next = t.delta[l]
+            assert delta_next is not None
+            delta = self.net.hidden_delta(l, delta_next, z, a)
+        a_prev = X if l == 1 else t.a[l - 2]
+        assert a_prev is not None
+        grad_W, grad_b = self.net.layer_grads(l, a_prev, delta)
+        if not all_finite(delta, grad_W, grad_b):
+            self._diverged()
+            return False
+        t.delta[l - 1], t.grad_W[l - 1], t.grad_b[l - 1] = delta, grad_W, grad_b
+        if l > 1:
+            self.layer = l - 1
+        else:
+            self.phase, self.layer = "update", None
+        return True
+
+    @quiet
+    def update_step(self) -> bool:
+        t = self.trace
+        if self.phase != "update" or t is None or t.loss is None:
+            raise CursorError("update", self.phase)
+        grad_W = [g for g in t.grad_W if g is not None]
+        new = self.net.updated(grad_W, t.grad_b, self.learning_rate, self.train_bias)
+        if new is None:
+            self._diverged()
+            return False
+        self.net.W, self.net.b = new
+        self.status = "ok"
+        self._finish_batch(t.loss)
+        self.discard_pass()
+        return True
+
+    def step(self) -> bool:
+        """Do whichever single step is next; False if it was refused as divergent."""
+        if self.phase == "forward":
+            return self.forward_step()
+        if self.phase == "backward":
+            return self.backward_step()
+        return self.update_step()
+
+    def forward_all(self) -> None:
+        """Finish the forward pass and the loss (stops early only on divergence)."""
+        if self.phase != "forward":
+            raise CursorError("forward", self.phase)
+        while self.phase == "forward":
+            if not self.forward_step():
+                return
+
+    def backward_all(self) -> None:
+        if self.phase != "backward":
+            raise CursorError("backward", self.phase)
+        while self.phase == "backward":
+            if not self.backward_step():
+                return
+
+    # --- many epochs ---------------------------------------------------------------------
+    def run(
+        self, epochs: int, time_budget: float | None = None
+    ) -> tuple[int, Literal["diverged", "time_budget"] | None]:
+        """Train until ``epochs`` more epochs have finished (an epoch already partly stepped
+        through counts as the first). Returns (epochs finished, why it stopped early)."""
+        self.discard_pass()
+        deadline = None if time_budget is None else time.perf_counter() + time_budget
+        start_epoch = self.epoch
+        target = self.epoch + epochs
+        kernel = Kernel(self.net, self.learning_rate, self.train_bias)
+        with quiet_math():
+            if self.permutation(self.epoch) is None and self.data.X_test is None:
+                ran, ok = self._run_full_batch(kernel, epochs, deadline)
+                self.status = "ok" if ok else "diverged"
+                return ran, (None if ran == epochs else "diverged" if not ok else "time_budget")
+            while self.epoch < target:
+                if (
+                    deadline is not None
+                    and self.epoch > start_epoch
+                    and (time.perf_counter() > deadline)
+                ):
+                    return self.epoch - start_epoch, "time_budget"
+                if not self._run_epoch(kernel):
+                    self.status = "diverged"
+                    return self.epoch - start_epoch, "diverged"
+                self.status = "ok"
+        return self.epoch - start_epoch, None
+
+    def _run_full_batch(
+        self, kernel: Kernel, epochs: int, deadline: float | None
+    ) -> tuple[int, bool]:
+        """The common case (full batch, no test set) with no per-epoch bookkeeping beyond the
+        loss: the same arithmetic as _run_epoch, recorded into the history in bulk."""
+        X, Y = self.data.X, self.data.Y
+        step = kernel.step
+        clock = time.perf_counter
+        losses: list[float] = []
+        ok = True
+        # Read the clock every 64 epochs on small problems, every epoch on large ones.
+        mask = 63 if X.size * sum(self.net.spec.layers) < 4096 else 0
+        for done in range(epochs):
+            if deadline is not None and done and not done & mask and clock() > deadline:
+                break
+            loss = step(X, Y)
+            if loss is None:
+                ok = False
+                break
+            losses.append(loss)
+        first = self.epoch
+        self.epoch += len(losses)
+        self.iteration += len(losses)
+        h = self.history
+        h.epoch.extend(range(first, self.epoch))
+        h.loss.extend(losses)
+        h.test_loss.extend([None] * len(losses))
+        if len(h.epoch) > self.history_limit:
+            h.compact(self.history_limit // 2)
+        return len(losses), ok
+
+    def _run_epoch(self, kernel: Kernel) -> bool:
+        """The rest of the current epoch, batch by batch; False if a step diverged."""
+        self._start_epoch_if_needed()
+        perm = self.permutation(self.epoch)
+        bs = self.effective_batch_size
+        X_all, Y_all = self.data.X, self.data.Y
+        epoch = self.epoch
+        while self.epoch == epoch:  # _finish_batch moves to the next epoch after the last batch
+            if perm is None:
+                X, Y = X_all, Y_all
+            else:
+                idx = perm[self.batch_pos * bs : (self.batch_pos + 1) * bs]
+                X, Y = X_all[idx], Y_all[idx]
+            loss = kernel.step(X, Y)
+            if loss is None:
+                return False
+            self._finish_batch(loss)
+        return True
