@@ -56,6 +56,8 @@ class Kernel:
         # Activation buffers per batch size (the last mini-batch may be smaller).
         self.buffers: dict[int, tuple[list[Array], ...]] = {}
         self._n = -1
+        self.last_loss: float | None = None
+        self._last_Y: Array | None = None
         self.ones = np.ones_like(self.grads)
         self.reg = spec.regularization
         self.reg_active = self.reg.active
@@ -118,6 +120,7 @@ class Kernel:
             total += self.reg.value(Ws)
         if not math.isfinite(total):
             return None
+        self.last_loss, self._last_Y = total, Y
         if self.se:
             times_prime[L - 1](L - 1, d)
             if self.mean:
@@ -145,6 +148,11 @@ class Kernel:
         self.cur = nxt
         self._bind()
         return total
+
+    def last_output(self) -> tuple[Array, Array]:
+        """ŷ and the targets of the last finite forward pass (copies)."""
+        assert self._last_Y is not None
+        return self.a[self.L - 1].copy(), self._last_Y.copy()
 
     # In-place activations and f' products, matching activations.py bit for bit.
     def _f_sigmoid(self, z: Array, out: Array) -> Array:

@@ -102,6 +102,10 @@ class Trainer:
     status: Literal["ok", "diverged"] = "ok"
     history: History = field(default_factory=History)
     trace: Trace | None = None
+    # The last completed forward pass: its objective, and ŷ with the targets of its batch.
+    last_loss: float | None = None
+    last_output: Array | None = None
+    last_targets: Array | None = None
 
     # --- batches -------------------------------------------------------------------------
     @property
@@ -203,6 +207,7 @@ class Trainer:
             self._diverged()
             return False
         self.trace.loss, self.trace.per_sample_loss = loss, ell
+        self.last_loss, self.last_output, self.last_targets = loss, a, Y
         self.phase, self.layer = "backward", self.L
         return True
 
@@ -283,23 +288,37 @@ class Trainer:
         start_epoch = self.epoch
         target = self.epoch + epochs
         kernel = Kernel(self.net, self.learning_rate, self.train_bias)
+        stopped: Literal["diverged", "time_budget"] | None = None
         with quiet_math():
             if self.permutation(self.epoch) is None and self.data.X_test is None:
                 ran, ok = self._run_full_batch(kernel, epochs, deadline)
-                self.status = "ok" if ok else "diverged"
-                return ran, (None if ran == epochs else "diverged" if not ok else "time_budget")
-            while self.epoch < target:
-                if (
-                    deadline is not None
-                    and self.epoch > start_epoch
-                    and (time.perf_counter() > deadline)
-                ):
-                    return self.epoch - start_epoch, "time_budget"
-                if not self._run_epoch(kernel):
-                    self.status = "diverged"
-                    return self.epoch - start_epoch, "diverged"
-                self.status = "ok"
-        return self.epoch - start_epoch, None
+                if not ok:
+                    stopped = "diverged"
+                elif ran < epochs:
+                    stopped = "time_budget"
+            else:
+                while self.epoch < target:
+                    if (
+                        deadline is not None
+                        and self.epoch > start_epoch
+                        and time.perf_counter() > deadline
+                    ):
+                        stopped = "time_budget"
+                        break
+                    if not self._run_epoch(kernel):
+                        stopped = "diverged"
+                        break
+        self.status = "diverged" if stopped == "diverged" else "ok"
+        if kernel.last_loss is not None:
+            output, targets = kernel.last_output()
+            if all_finite(output):  # a refused forward pass leaves its buffers non-finite
+                self.last_loss = kernel.last_loss
+                self.last_output, self.last_targets = output, targets
+        # Detach the weights from the kernel's buffers.
+        self.net.W = [W.copy() for W in self.net.W]
+        if self.net.b is not None:
+            self.net.b = [b.copy() for b in self.net.b]
+        return self.epoch - start_epoch, stopped
 
     def _run_full_batch(
         self, kernel: Kernel, epochs: int, deadline: float | None

@@ -1,0 +1,62 @@
+"""Error shapes: FastAPI's {"detail": …}, never echoing non-finite input back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from app.nn.stepper import CursorError
+from app.sessions.config import ConfigError
+from app.sessions.state import StateQueryError
+from app.sessions.store import SessionNotFound
+
+
+class BodyTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+
+def config_error_detail(e: ConfigError, where: str = "body") -> list[dict[str, Any]]:
+    return [{"loc": [where, *e.loc], "msg": e.msg, "type": "value_error"}]
+
+
+def _clean(errors: list[dict[str, Any]] | Any) -> list[dict[str, Any]]:
+    # Keep loc/msg/type only: "input" may hold NaN/inf (unserialisable) or a huge body.
+    out = []
+    for err in errors:
+        out.append({
+            "loc": [p if isinstance(p, (str, int)) else str(p) for p in err.get("loc", ())],
+            "msg": str(err.get("msg", "")),
+            "type": str(err.get("type", "value_error")),
+        })
+    return out
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _clean(exc.errors())}, status_code=422)
+
+    @app.exception_handler(ConfigError)
+    async def _config(request: Request, exc: ConfigError) -> JSONResponse:
+        return JSONResponse({"detail": config_error_detail(exc)}, status_code=422)
+
+    @app.exception_handler(StateQueryError)
+    async def _query(request: Request, exc: StateQueryError) -> JSONResponse:
+        detail = [{"loc": ["query", exc.field], "msg": exc.msg, "type": "value_error"}]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(CursorError)
+    async def _cursor(request: Request, exc: CursorError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "cursor": exc.phase}, status_code=409)
+
+    @app.exception_handler(SessionNotFound)
+    async def _missing(request: Request, exc: SessionNotFound) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "session not found: unknown, expired after its idle time, or evicted "
+             "(least recently used) when the session cap was reached"},
+            status_code=404,
+        )

@@ -1,0 +1,222 @@
+"""The /api/v1 routes: thin wrappers around app.sessions.service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from app.api import schemas
+from app.config import Settings
+from app.nn import datasets
+from app.sessions import service
+from app.sessions.config import PRESETS, SessionConfig, normalize
+from app.sessions.model import Session
+from app.sessions.state import session_state
+from app.sessions.store import SessionStore
+
+router = APIRouter(prefix="/api/v1", tags=["sessions"])
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_store(request: Request) -> SessionStore:
+    return request.app.state.store  # type: ignore[no-any-return]
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[SessionStore, Depends(get_store)]
+SamplesQ = Annotated[str | None, Query(
+    description="'all' or comma-separated positions in the batch; default all when the batch "
+    "has ≤ 32 samples, else the focus sample", max_length=20000)]
+HistoryQ = Annotated[int | None, Query(ge=1, description="at most N history points, evenly "
+                                       "decimated, first and last kept")]
+
+
+def render(s: Session, settings: Settings, samples: str | None, history: int | None
+           ) -> dict[str, Any]:
+    return session_state(s, samples=samples, history=history,
+                         default_max=settings.trace_default_max)
+
+
+async def operate(
+    store: SessionStore, settings: Settings, sid: str, op: Callable[[Session], Any],
+    samples: str | None, history: int | None,
+) -> tuple[Any, dict[str, Any]]:
+    """Under the session's lock and off the event loop: one operation, then the state."""
+    async with store.use(sid) as s:
+        def work() -> tuple[Any, dict[str, Any]]:
+            result = op(s)
+            return result, render(s, settings, samples, history)
+
+        return await run_in_threadpool(work)
+
+
+@router.post("/sessions", status_code=201, response_model=schemas.SessionState,
+             summary="Create a session")
+async def create_session(
+    request: Request, response: Response, store: StoreDep, settings: SettingsDep,
+    config: Annotated[SessionConfig | None, Body(
+        description="every field optional; a preset supplies defaults")] = None,
+    samples: SamplesQ = None, history: HistoryQ = None,
+) -> dict[str, Any]:
+    cfg = config or SessionConfig()
+    normalized = normalize(cfg, settings)
+    session = await run_in_threadpool(Session.create, normalized, settings)
+    state = render(session, settings, samples, history)
+    await store.add(session)
+    response.headers["Location"] = str(request.url_for("get_session", session_id=session.id))
+    return state
+
+
+@router.get("/sessions/{session_id}", response_model=schemas.SessionState)
+async def get_session(session_id: str, store: StoreDep, settings: SettingsDep,
+                      samples: SamplesQ = None, history: HistoryQ = None) -> dict[str, Any]:
+    return (await operate(store, settings, session_id, lambda s: None, samples, history))[1]
+
+
+@router.patch("/sessions/{session_id}", response_model=schemas.SessionState)
+async def patch_session(session_id: str, body: schemas.PatchRequest, store: StoreDep,
+                        settings: SettingsDep, samples: SamplesQ = None,
+                        history: HistoryQ = None) -> dict[str, Any]:
+    changes = body.model_dump(exclude_unset=True)
+    return (await operate(store, settings, session_id,
+                          lambda s: service.patch(s, changes, settings), samples, history))[1]
+
+
+@router.delete("/sessions/{session_id}", status_code=204, response_class=Response)
+async def delete_session(session_id: str, store: StoreDep) -> Response:
+    from app.sessions.store import SessionNotFound
+
+    if not await store.delete(session_id):
+        raise SessionNotFound(session_id)
+    return Response(status_code=204)
+
+
+@router.post("/sessions/{session_id}/forward", response_model=schemas.SessionState)
+async def forward(session_id: str, store: StoreDep, settings: SettingsDep,
+                  body: Annotated[schemas.Through | None, Body()] = None,
+                  samples: SamplesQ = None, history: HistoryQ = None) -> dict[str, Any]:
+    through = body is not None and body.through == "all"
+    return (await operate(store, settings, session_id,
+                          lambda s: service.forward(s, through), samples, history))[1]
+
+
+@router.post("/sessions/{session_id}/backward", response_model=schemas.SessionState)
+async def backward(session_id: str, store: StoreDep, settings: SettingsDep,
+                   body: Annotated[schemas.Through | None, Body()] = None,
+                   samples: SamplesQ = None, history: HistoryQ = None) -> dict[str, Any]:
+    through = body is not None and body.through == "all"
+    return (await operate(store, settings, session_id,
+                          lambda s: service.backward(s, through), samples, history))[1]
+
+
+@router.post("/sessions/{session_id}/update", response_model=schemas.SessionState)
+async def update(session_id: str, store: StoreDep, settings: SettingsDep,
+                 samples: SamplesQ = None, history: HistoryQ = None) -> dict[str, Any]:
+    return (await operate(store, settings, session_id, service.update, samples, history))[1]
+
+
+@router.post("/sessions/{session_id}/step", response_model=schemas.SessionState)
+async def step(session_id: str, store: StoreDep, settings: SettingsDep,
+               samples: SamplesQ = None, history: HistoryQ = None) -> dict[str, Any]:
+    return (await operate(store, settings, session_id, service.step, samples, history))[1]
+
+
+@router.post("/sessions/{session_id}/train", response_model=schemas.TrainState)
+async def train(session_id: str, store: StoreDep, settings: SettingsDep,
+                body: Annotated[schemas.TrainRequest | None, Body()] = None,
+                samples: SamplesQ = None, history: HistoryQ = None) -> dict[str, Any]:
+    epochs = (body or schemas.TrainRequest()).epochs
+    if not 1 <= epochs <= settings.max_epochs:
+        from app.sessions.config import ConfigError
+
+        raise ConfigError(("epochs",), f"epochs must be 1 to {settings.max_epochs}; got {epochs}")
+    (ran, stopped), state = await operate(
+        store, settings, session_id, lambda s: service.train(s, epochs, settings), samples,
+        history)
+    return {**state, "ran": ran, "stopped": stopped}
+
+
+@router.put("/sessions/{session_id}/weights", response_model=schemas.SessionState)
+async def put_weights(session_id: str, body: schemas.WeightsRequest, store: StoreDep,
+                      settings: SettingsDep, samples: SamplesQ = None,
+                      history: HistoryQ = None) -> dict[str, Any]:
+    layers = [w.model_dump() for w in body.layers]
+    return (await operate(store, settings, session_id,
+                          lambda s: service.set_weights(s, layers, settings), samples,
+                          history))[1]
+
+
+@router.post("/sessions/{session_id}/reset", response_model=schemas.SessionState)
+async def reset(session_id: str, store: StoreDep, settings: SettingsDep,
+                config: Annotated[SessionConfig | None, Body()] = None,
+                samples: SamplesQ = None, history: HistoryQ = None) -> dict[str, Any]:
+    normalized = None if config is None else normalize(config, settings)
+    return (await operate(store, settings, session_id,
+                          lambda s: service.reset(s, normalized, settings), samples,
+                          history))[1]
+
+
+@router.get("/sessions/{session_id}/gradcheck", response_model=schemas.Gradcheck)
+async def gradcheck(session_id: str, store: StoreDep, settings: SettingsDep,
+                    epsilon: Annotated[float, Query(gt=0, le=0.1, allow_inf_nan=False)] = 1e-6
+                    ) -> dict[str, Any]:
+    result, _ = await operate(store, settings, session_id,
+                              lambda s: service.gradcheck(s, epsilon, settings), None, 1)
+    return result  # type: ignore[no-any-return]
+
+
+@router.get("/sessions/{session_id}/export", response_model=schemas.ExportDocument)
+async def export(session_id: str, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
+    result, _ = await operate(store, settings, session_id, service.export, None, 1)
+    return result  # type: ignore[no-any-return]
+
+
+@router.post("/sessions/import", status_code=201, response_model=schemas.SessionState)
+async def import_session(request: Request, response: Response, doc: schemas.ExportDocument,
+                         store: StoreDep, settings: SettingsDep, samples: SamplesQ = None,
+                         history: HistoryQ = None) -> dict[str, Any]:
+    session = await run_in_threadpool(service.import_session, doc.model_dump(), settings)
+    state = render(session, settings, samples, history)
+    await store.add(session)
+    response.headers["Location"] = str(request.url_for("get_session", session_id=session.id))
+    return state
+
+
+@router.get("/presets", response_model=list[schemas.Preset], tags=["catalogues"])
+async def presets() -> list[dict[str, Any]]:
+    return [{"name": name, "description": p["description"], "config": p["config"]}
+            for name, p in PRESETS.items()]
+
+
+DATASET_DESCRIPTIONS = {
+    "xor": "the lesson's XOR truth table, rows (0,0) (0,1) (1,0) (1,1)",
+    "and": "AND truth table", "or": "OR truth table",
+    "circle": "points inside (1) or outside (0) a circle",
+    "xor_scatter": "points labelled by the sign of x₁·x₂",
+    "gauss": "two Gaussian clusters", "spiral": "two interleaved spirals",
+    "plane": "regression of a tilted plane, targets in [0, 1]",
+    "multi_gauss": "regression of a sum of Gaussian bumps, targets in [0, 1]",
+}
+
+
+@router.get("/datasets", response_model=list[schemas.DatasetInfo], tags=["catalogues"])
+async def list_datasets() -> list[dict[str, Any]]:
+    from app.sessions.config import GENERATED_DEFAULTS
+
+    out: list[dict[str, Any]] = []
+    for name in datasets.NAMES:
+        kind = ("truth_table" if name in datasets.TRUTH_TABLES else
+                "classification" if name in datasets.CLASSIFICATION else "regression")
+        params = {} if kind == "truth_table" else dict(GENERATED_DEFAULTS)
+        out.append({"name": name, "kind": kind, "inputs": 2, "parameters": params,
+                    "description": DATASET_DESCRIPTIONS[name]})
+    out.append({"name": "inline", "kind": "inline", "inputs": None,
+                "parameters": {"X": None, "Y": None, "X_test": None, "Y_test": None},
+                "description": "your own data: X (N × layers[0]) and Y (N × layers[-1])"})
+    return out

@@ -1,0 +1,43 @@
+"""The ``backprop-lab`` command (also ``python -m app``): serve the app with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from app.config import get_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="backprop-lab", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (8000; 0 picks a free one)")
+    parser.add_argument("--reload", action="store_true", help="restart on code changes")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes (> 1 needs --store redis://…)")
+    parser.add_argument("--store", default=None,
+                        help="'memory' (default) or redis://host:port/db; "
+                        "sets BACKPROP_LAB_STORE")
+    args = parser.parse_args(argv)
+    if args.store is not None:
+        os.environ["BACKPROP_LAB_STORE"] = args.store
+        get_settings.cache_clear()
+    settings = get_settings()
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    if args.workers > 1 and settings.store == "memory":
+        print("backprop-lab: --workers > 1 needs a shared store: with the in-memory store each "
+              "worker would hold its own sessions and requests would miss them. Use "
+              "--store redis://127.0.0.1:6379/0 (or BACKPROP_LAB_STORE).", file=sys.stderr)
+        return 2
+    import uvicorn
+
+    uvicorn.run("app.main:app", host=args.host, port=args.port, reload=args.reload,
+                workers=None if args.reload else args.workers,
+                log_level=settings.log_level, proxy_headers=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

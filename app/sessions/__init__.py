@@ -1,0 +1,1 @@
+"""Sessions: one network each (config, weights, cursor, trace, history), and their stores."""

@@ -1,0 +1,352 @@
+"""The session configuration: the input model (every field optional), presets, and
+normalisation into a complete config checked against the limits in Settings."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.config import Settings
+from app.nn import datasets
+
+Activation = Literal["sigmoid", "tanh", "relu", "leaky_relu", "linear"]
+OutputActivation = Literal["sigmoid", "tanh", "relu", "leaky_relu", "linear", "softmax"]
+LossName = Literal["squared_error", "binary_cross_entropy", "cross_entropy"]
+Matrix = list[list[float]]
+
+
+class ConfigError(ValueError):
+    """An invalid config: ``loc`` is the path of the field (as in FastAPI's 422 details)."""
+
+    def __init__(self, loc: tuple[str | int, ...], msg: str) -> None:
+        super().__init__(msg)
+        self.loc = loc
+        self.msg = msg
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class InitConfig(Strict):
+    scheme: Literal["uniform", "normal", "xavier", "he"] | None = Field(
+        None, description="uniform (low, high), normal (std), xavier (Glorot uniform), he"
+    )
+    low: float | None = Field(None, description="uniform: lower bound")
+    high: float | None = Field(None, description="uniform: upper bound (exclusive)")
+    std: float | None = Field(None, ge=0, description="normal: standard deviation")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="RandomState seed")
+    bias: float | None = Field(None, description="constant initial bias")
+
+
+class DatasetConfig(Strict):
+    name: str | None = Field(
+        None, description="xor, and, or, circle, xor_scatter, gauss, spiral, plane, "
+        "multi_gauss; omit (or 'inline') with X and Y"
+    )
+    samples: int | None = Field(None, ge=2, description="generated sets: number of points")
+    noise: float | None = Field(None, ge=0, le=1, description="generated sets: noise 0–1")
+    test_ratio: float | None = Field(None, ge=0, lt=1, description="share held out for test")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="generator seed")
+    X: Matrix | None = Field(None, description="inline inputs, one sample per row")
+    Y: Matrix | None = Field(None, description="inline targets, one sample per row")
+    X_test: Matrix | None = None
+    Y_test: Matrix | None = None
+
+
+class RegularizationConfig(Strict):
+    kind: Literal["none", "l1", "l2"] = "none"
+    rate: float = Field(0.0, ge=0)
+
+
+class LayerWeights(Strict):
+    W: Matrix = Field(description="n_{l-1} × n_l")
+    b: list[float] | None = Field(None, description="length n_l; omit without biases")
+
+
+class SessionConfig(Strict):
+    """Every field is optional: a preset supplies defaults and fields beside it override them."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, allow_inf_nan=False,
+        json_schema_extra={"examples": [{"preset": "seed-xor"},
+                                        {"layers": [2, 8, 1], "dataset": {"name": "spiral"}}]},
+    )
+
+    preset: str | None = Field(None, description="a name from GET /api/v1/presets")
+    layers: list[int] | None = Field(None, description="neurons per layer, input first")
+    hidden_activation: Activation | None = None
+    output_activation: OutputActivation | None = None
+    loss: LossName | None = None
+    reduction: Literal["sum", "mean"] | None = None
+    learning_rate: Annotated[float, Field(gt=0)] | None = Field(None, description="η")
+    bias: bool | None = Field(None, description="whether the layers have biases")
+    train_bias: bool | None = Field(None, description="whether updates change the biases")
+    init: InitConfig | None = None
+    weights: list[LayerWeights] | None = Field(None, description="explicit initial weights")
+    dataset: DatasetConfig | None = None
+    batch_size: Annotated[int, Field(ge=1)] | None = Field(None, description="null: full batch")
+    regularization: RegularizationConfig | None = None
+    focus: Annotated[int, Field(ge=0)] | None = Field(None, description="sample index to trace")
+
+
+# ---------------------------------------------------------------------------------------------
+INIT_DEFAULTS: dict[str, Any] = {"low": 0.0, "high": 1.0, "std": 1.0, "seed": 0, "bias": 0.0}
+GENERATED_DEFAULTS: dict[str, Any] = {"samples": 200, "noise": 0.1, "test_ratio": 0.5, "seed": 0}
+
+BASE: dict[str, Any] = {
+    "layers": [2, 4, 1],
+    "hidden_activation": "sigmoid",
+    "output_activation": "sigmoid",
+    "loss": "squared_error",
+    "reduction": "sum",
+    "learning_rate": 0.1,
+    "bias": True,
+    "train_bias": True,
+    "init": {"scheme": "xavier", "seed": 1},
+    "weights": None,
+    "dataset": {"name": "xor"},
+    "batch_size": None,
+    "regularization": {"kind": "none", "rate": 0.0},
+    "focus": 0,
+}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "seed-xor": {
+        "description": "The lesson's network exactly: 2-4-1 sigmoid, ½Σ squared error, η = 0.1, "
+        "no biases, uniform [0, 1) weights from seed 1, XOR, full batch.",
+        "config": {**BASE, "bias": False, "init": {"scheme": "uniform", "low": 0.0, "high": 1.0,
+                                                   "seed": 1}},
+    },
+    "xor-bias": {
+        "description": "XOR with biases and tanh hidden units: learns in a few hundred epochs.",
+        "config": {**BASE, "layers": [2, 3, 1], "hidden_activation": "tanh",
+                   "learning_rate": 0.5, "init": {"scheme": "xavier", "seed": 3}},
+    },
+    "and-perceptron": {
+        "description": "One sigmoid neuron learns AND: the smallest network with a gradient.",
+        "config": {**BASE, "layers": [2, 1], "learning_rate": 1.0, "dataset": {"name": "and"}},
+    },
+    "worked-example": {
+        "description": "Matt Mazur's 2-2-2 step-by-step example (weights, biases, targets 0.01 / "
+        "0.99, η = 0.5): one update reproduces his published numbers. Biases are frozen, as "
+        "in his walk-through.",
+        "config": {
+            **BASE,
+            "layers": [2, 2, 2],
+            "learning_rate": 0.5,
+            "train_bias": False,
+            "weights": [
+                {"W": [[0.15, 0.25], [0.20, 0.30]], "b": [0.35, 0.35]},
+                {"W": [[0.40, 0.50], [0.45, 0.55]], "b": [0.60, 0.60]},
+            ],
+            "dataset": {"name": "inline", "X": [[0.05, 0.10]], "Y": [[0.01, 0.99]]},
+        },
+    },
+    "circle": {
+        "description": "Inside or outside a circle: 2-4-1 tanh, binary cross-entropy.",
+        "config": {**BASE, "layers": [2, 4, 1], "hidden_activation": "tanh",
+                   "loss": "binary_cross_entropy", "reduction": "mean", "learning_rate": 0.3,
+                   "dataset": {"name": "circle"}, "batch_size": 10},
+    },
+    "spiral": {
+        "description": "Two interleaved spirals: a deeper tanh network, mini-batches of 10.",
+        "config": {**BASE, "layers": [2, 8, 8, 1], "hidden_activation": "tanh",
+                   "loss": "binary_cross_entropy", "reduction": "mean", "learning_rate": 0.1,
+                   "dataset": {"name": "spiral", "samples": 400}, "batch_size": 10},
+    },
+    "gauss-softmax": {
+        "description": "Two Gaussian clusters, two softmax outputs and cross-entropy.",
+        "config": {**BASE, "layers": [2, 3, 2], "hidden_activation": "relu",
+                   "output_activation": "softmax", "loss": "cross_entropy",
+                   "reduction": "mean", "learning_rate": 0.1, "init": {"scheme": "he", "seed": 0},
+                   "dataset": {"name": "gauss"}},
+    },
+    "plane-regression": {
+        "description": "Regression of a tilted plane with a linear output.",
+        "config": {**BASE, "layers": [2, 3, 1], "hidden_activation": "tanh",
+                   "output_activation": "linear", "reduction": "mean", "learning_rate": 0.05,
+                   "dataset": {"name": "plane"}, "batch_size": 20},
+    },
+}
+
+
+def _merge_nested(base: dict[str, Any] | None, given: dict[str, Any], key: str) -> dict[str, Any]:
+    """Overlay ``given`` on ``base`` unless the kind changes (another init scheme or dataset),
+    in which case the base's parameters no longer apply."""
+    base = dict(base or {})
+    if key in given and given[key] is not None and given[key] != base.get(key):
+        base = {}
+    base.update({k: v for k, v in given.items() if v is not None})
+    return base
+
+
+def _finite_matrix(m: Matrix, loc: tuple[str | int, ...], limit: float) -> None:
+    for i, row in enumerate(m):
+        for j, v in enumerate(row):
+            if not math.isfinite(v) or abs(v) > limit:
+                raise ConfigError((*loc, i, j), f"values must be finite with |v| ≤ {limit:g}")
+
+
+def _check_matrix(
+    m: Matrix, loc: tuple[str | int, ...], cols: int, what: str, limit: float
+) -> None:
+    for i, row in enumerate(m):
+        if len(row) != cols:
+            raise ConfigError((*loc, i), f"{what} rows must have {cols} columns (layers)")
+    _finite_matrix(m, loc, limit)
+
+
+def normalize(cfg: SessionConfig, settings: Settings) -> dict[str, Any]:
+    """The complete config (every field present), or ConfigError naming the field and limit."""
+    given = cfg.model_dump(exclude_unset=True)
+    preset = given.pop("preset", None)
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(("preset",), f"unknown preset {preset!r}; one of "
+                              + ", ".join(PRESETS))
+        base = dict(PRESETS[preset]["config"])
+    else:
+        base = dict(BASE)
+    out: dict[str, Any] = {**base}
+    for key, value in given.items():
+        if key in ("init", "regularization") and value is not None:
+            sub = "scheme" if key == "init" else "kind"
+            out[key] = _merge_nested(base.get(key), value, sub)
+        elif key == "dataset" and value is not None:
+            inline = value.get("X") is not None or value.get("name") == "inline"
+            out[key] = value if inline else _merge_nested(base.get(key), value, "name")
+        else:
+            out[key] = value
+    out["preset"] = preset
+    # Changing the architecture drops a preset's explicit weights unless new ones are given.
+    if "weights" not in given and any(
+        k in given for k in ("layers", "bias")
+    ):
+        out["weights"] = None
+    for key in ("hidden_activation", "output_activation", "loss", "reduction", "learning_rate",
+                "bias", "train_bias", "focus"):
+        if out.get(key) is None:
+            out[key] = BASE[key]
+    if out.get("layers") is None:
+        out["layers"] = list(BASE["layers"])
+    if out.get("regularization") is None:
+        out["regularization"] = dict(BASE["regularization"])
+    _check(out, settings)
+    return out
+
+
+def _check(c: dict[str, Any], s: Settings) -> None:
+    layers = c["layers"]
+    if not s.min_layers <= len(layers) <= s.max_layers:
+        raise ConfigError(("layers",), f"layers must have {s.min_layers} to {s.max_layers} "
+                          f"entries (input first); got {len(layers)}")
+    for i, n in enumerate(layers):
+        if not 1 <= n <= s.max_neurons:
+            raise ConfigError(("layers", i), f"each layer has 1 to {s.max_neurons} neurons; "
+                              f"got {n}")
+    n_in, n_out = layers[0], layers[-1]
+    out_act, loss = c["output_activation"], c["loss"]
+    if out_act == "softmax" and n_out < 2:
+        raise ConfigError(("output_activation",), "softmax needs at least 2 outputs "
+                          "(the last entry of layers)")
+    if loss == "binary_cross_entropy" and out_act != "sigmoid":
+        raise ConfigError(("loss",), "binary_cross_entropy needs output_activation 'sigmoid'")
+    if loss == "cross_entropy" and out_act != "softmax":
+        raise ConfigError(("loss",), "cross_entropy needs output_activation 'softmax'")
+    lr = c["learning_rate"]
+    if not 0 < lr <= s.max_learning_rate:
+        raise ConfigError(("learning_rate",), f"learning_rate must be in (0, "
+                          f"{s.max_learning_rate:g}]; got {lr:g}")
+    reg = c["regularization"]
+    reg.setdefault("kind", "none")
+    reg.setdefault("rate", 0.0)
+    if not 0 <= reg["rate"] <= s.max_regularization_rate:
+        raise ConfigError(("regularization", "rate"), "regularization rate must be in [0, "
+                          f"{s.max_regularization_rate:g}]")
+    # init
+    init = {**INIT_DEFAULTS, **{k: v for k, v in (c.get("init") or {}).items() if v is not None}}
+    init.setdefault("scheme", "xavier")
+    if init["scheme"] is None:
+        init["scheme"] = "xavier"
+    if init["scheme"] == "uniform" and not init["low"] < init["high"]:
+        raise ConfigError(("init", "high"), "uniform init needs low < high")
+    for key in ("low", "high", "std", "bias"):
+        if abs(init[key]) > s.max_abs_value:
+            raise ConfigError(("init", key), f"|{key}| must be ≤ {s.max_abs_value:g}")
+    c["init"] = init
+    # explicit weights
+    if c.get("weights") is not None:
+        ws = c["weights"]
+        if len(ws) != len(layers) - 1:
+            raise ConfigError(("weights",), f"weights needs {len(layers) - 1} layers for "
+                              f"layers {layers}; got {len(ws)}")
+        for l, (w, n_prev, n) in enumerate(zip(ws, layers[:-1], layers[1:], strict=True)):
+            if len(w["W"]) != n_prev:
+                raise ConfigError(("weights", l, "W"), f"W of layer {l + 1} must be {n_prev} × "
+                                  f"{n} (n_(l-1) × n_l); got {len(w['W'])} rows")
+            _check_matrix(w["W"], ("weights", l, "W"), n, f"W of layer {l + 1}",
+                          s.max_abs_value)
+            b = w.get("b")
+            if c["bias"]:
+                if b is None or len(b) != n:
+                    raise ConfigError(("weights", l, "b"), f"b of layer {l + 1} must have "
+                                      f"{n} entries (bias is on)")
+                _finite_matrix([b], ("weights", l, "b"), s.max_abs_value)
+            elif b is not None:
+                raise ConfigError(("weights", l, "b"), "bias is off: omit b")
+    # dataset
+    c["dataset"] = _check_dataset(c.get("dataset") or {"name": "xor"}, n_in, n_out, out_act, s)
+    bs = c.get("batch_size")
+    if bs is not None and bs < 1:
+        raise ConfigError(("batch_size",), "batch_size must be ≥ 1 or null (full batch)")
+
+
+def _check_dataset(
+    d: dict[str, Any], n_in: int, n_out: int, out_act: str, s: Settings
+) -> dict[str, Any]:
+    name = d.get("name")
+    if d.get("X") is not None or name in (None, "inline"):
+        if d.get("X") is None or d.get("Y") is None:
+            raise ConfigError(("dataset",), "inline data needs both X and Y (or a name: "
+                              + ", ".join(datasets.NAMES) + ")")
+        out = {"name": "inline"}
+        for key, cols in (("X", n_in), ("Y", n_out), ("X_test", n_in), ("Y_test", n_out)):
+            m = d.get(key)
+            if m is None:
+                out[key] = None
+                continue
+            if len(m) > s.max_samples:
+                raise ConfigError(("dataset", key), f"at most {s.max_samples} samples; "
+                                  f"got {len(m)}")
+            what = "inputs (layers[0])" if key.startswith("X") else "targets (layers[-1])"
+            _check_matrix(m, ("dataset", key), cols, f"{key} ({what})", s.max_abs_value)
+            out[key] = m
+        if len(out["X"]) == 0:
+            raise ConfigError(("dataset", "X"), "X needs at least one sample")
+        for a, b in (("X", "Y"), ("X_test", "Y_test")):
+            if (out[a] is None) != (out[b] is None) or (
+                out[a] is not None and len(out[a]) != len(out[b])
+            ):
+                raise ConfigError(("dataset", b), f"{a} and {b} need the same number of rows")
+        return out
+    if name not in datasets.NAMES:
+        raise ConfigError(("dataset", "name"), f"unknown dataset {name!r}; one of "
+                          + ", ".join(datasets.NAMES))
+    if n_in != 2:
+        raise ConfigError(("layers", 0), f"dataset {name!r} has 2 inputs: layers must start "
+                          f"with 2; got {n_in}")
+    if not (n_out == 1 or (n_out == 2 and out_act == "softmax"
+                           and name not in datasets.REGRESSION)):
+        raise ConfigError(("layers", -1), f"dataset {name!r} has 1 target: layers must end "
+                          "with 1 (or 2 with a softmax output for a classification set)")
+    if name in datasets.TRUTH_TABLES:
+        return {"name": name}
+    out = {"name": name, **GENERATED_DEFAULTS,
+           **{k: v for k, v in d.items() if v is not None and k in GENERATED_DEFAULTS}}
+    if out["samples"] > s.max_samples:
+        raise ConfigError(("dataset", "samples"), f"at most {s.max_samples} samples; got "
+                          f"{out['samples']}")
+    return out

@@ -1,0 +1,200 @@
+"""A Session: the normalized config plus a Trainer (network, data, cursor, trace, history),
+and its exact serialisation (np.savez bytes with a JSON header; never pickle)."""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from app.config import Settings
+from app.nn import datasets
+from app.nn.init import init_weights
+from app.nn.losses import Regularization
+from app.nn.network import Network, Spec
+from app.nn.stepper import Data, History, Trace, Trainer
+
+FORMAT = "backprop-lab-session/1"
+
+
+def new_id() -> str:
+    # 128 random bits: the id is the capability to use the session.
+    return secrets.token_urlsafe(16)
+
+
+def build_data(config: dict[str, Any]) -> tuple[Data, str]:
+    d = config["dataset"]
+    name = d["name"]
+    if name == "inline":
+        def arr(key: str) -> np.ndarray | None:
+            return None if d.get(key) is None else np.array(d[key], dtype=np.float64)
+
+        X, Y = arr("X"), arr("Y")
+        assert X is not None and Y is not None
+        return Data(X, Y, arr("X_test"), arr("Y_test")), datasets.infer_task(Y)
+    if name in datasets.TRUTH_TABLES:
+        ds = datasets.truth_table(name)
+    else:
+        ds = datasets.generate(name, d["samples"], d["noise"], d["test_ratio"], d["seed"])
+    X, Y, X_test, Y_test = ds.X, ds.Y, ds.X_test, ds.Y_test
+    if config["layers"][-1] == 2 and Y.shape[1] == 1:
+        Y = datasets.one_hot_binary(Y)
+        Y_test = None if Y_test is None else datasets.one_hot_binary(Y_test)
+    return Data(X, Y, X_test, Y_test), ds.task
+
+
+def spec_of(config: dict[str, Any]) -> Spec:
+    reg = config["regularization"]
+    return Spec(
+        layers=tuple(config["layers"]),
+        hidden_activation=config["hidden_activation"],
+        output_activation=config["output_activation"],
+        loss=config["loss"],
+        reduction=config["reduction"],
+        bias=config["bias"],
+        regularization=Regularization(reg["kind"], float(reg["rate"])),
+    )
+
+
+def initial_network(config: dict[str, Any]) -> Network:
+    spec = spec_of(config)
+    if config.get("weights") is not None:
+        Ws = [np.array(w["W"], dtype=np.float64) for w in config["weights"]]
+        bs = [np.array(w["b"], dtype=np.float64) for w in config["weights"]] if spec.bias else None
+        return Network(spec, Ws, bs)
+    i = config["init"]
+    Ws, bs = init_weights(
+        spec.layers, i["scheme"], seed=i["seed"], low=i["low"], high=i["high"], std=i["std"],
+        bias=spec.bias, bias_value=i["bias"],
+    )
+    return Network(spec, Ws, bs)
+
+
+@dataclass
+class Session:
+    id: str
+    config: dict[str, Any]
+    trainer: Trainer
+    task: str
+    last_used: float = field(default_factory=time.time)
+
+    @classmethod
+    def create(cls, config: dict[str, Any], settings: Settings, id: str | None = None) -> Session:
+        data, task = build_data(config)
+        trainer = Trainer(
+            net=initial_network(config),
+            data=data,
+            learning_rate=config["learning_rate"],
+            batch_size=config["batch_size"],
+            train_bias=config["train_bias"],
+            shuffle_seed=config["init"]["seed"],
+            history_limit=settings.history_limit,
+        )
+        return cls(id or new_id(), config, trainer, task)
+
+    @property
+    def focus(self) -> int:
+        return int(self.config.get("focus") or 0)
+
+    def apply_settings(self, settings: Settings) -> None:
+        self.trainer.history_limit = settings.history_limit
+
+    # --- serialisation -------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        t = self.trainer
+        arrays: dict[str, np.ndarray] = {}
+        for l, W in enumerate(t.net.W):
+            arrays[f"W{l}"] = W
+        for l, b in enumerate(t.net.b or []):
+            arrays[f"b{l}"] = b
+        for key in ("X", "Y", "X_test", "Y_test"):
+            v = getattr(t.data, key)
+            if v is not None:
+                arrays[f"data_{key}"] = v
+        arrays["h_epoch"] = np.array(t.history.epoch, dtype=np.int64)
+        arrays["h_loss"] = np.array(t.history.loss, dtype=np.float64)
+        arrays["h_test"] = np.array(
+            [np.nan if v is None else v for v in t.history.test_loss], dtype=np.float64
+        )
+        if t.trace is not None:
+            arrays["tr_indices"] = t.trace.indices
+            if t.trace.per_sample_loss is not None:
+                arrays["tr_ell"] = t.trace.per_sample_loss
+            for name in ("z", "a", "delta", "grad_W", "grad_b"):
+                for l, v in enumerate(getattr(t.trace, name)):
+                    if v is not None:
+                        arrays[f"tr_{name}{l}"] = v
+        header = {
+            "format": FORMAT,
+            "id": self.id,
+            "config": self.config,
+            "task": self.task,
+            "last_used": self.last_used,
+            "learning_rate": t.learning_rate,
+            "batch_size": t.batch_size,
+            "train_bias": t.train_bias,
+            "shuffle_seed": t.shuffle_seed,
+            "epoch": t.epoch,
+            "iteration": t.iteration,
+            "batch_pos": t.batch_pos,
+            "epoch_loss_sum": t.epoch_loss_sum.hex(),  # exact
+            "epoch_test_loss": None if t.epoch_test_loss is None else t.epoch_test_loss.hex(),
+            "phase": t.phase,
+            "layer": t.layer,
+            "status": t.status,
+            "trace": None if t.trace is None else {
+                "loss": None if t.trace.loss is None else t.trace.loss.hex()
+            },
+        }
+        arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+        buf = io.BytesIO()
+        np.savez(buf, allow_pickle=False, **arrays)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, settings: Settings) -> Session:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        h = json.loads(arrays.pop("header").tobytes().decode())
+        if h.get("format") != FORMAT:
+            raise ValueError("not a Backprop Lab session")
+        config = h["config"]
+        spec = spec_of(config)
+        Ws = [arrays[f"W{l}"] for l in range(spec.L)]
+        bs = [arrays[f"b{l}"] for l in range(spec.L)] if spec.bias else None
+        data = Data(*(arrays.get(f"data_{k}") for k in ("X", "Y", "X_test", "Y_test")))
+        history = History(
+            arrays["h_epoch"].tolist(),
+            arrays["h_loss"].tolist(),
+            [None if np.isnan(v) else float(v) for v in arrays["h_test"]],
+        )
+        trace = None
+        if h["trace"] is not None:
+            L = spec.L
+
+            def layer_list(name: str) -> list[Any]:
+                return [arrays.get(f"tr_{name}{l}") for l in range(L)]
+
+            trace = Trace(
+                arrays["tr_indices"], layer_list("z"), layer_list("a"), layer_list("delta"),
+                layer_list("grad_W"), layer_list("grad_b"),
+                None if h["trace"]["loss"] is None else float.fromhex(h["trace"]["loss"]),
+                arrays.get("tr_ell"),
+            )
+        trainer = Trainer(
+            net=Network(spec, Ws, bs), data=data, learning_rate=h["learning_rate"],
+            batch_size=h["batch_size"], train_bias=h["train_bias"],
+            shuffle_seed=h["shuffle_seed"], history_limit=settings.history_limit,
+            epoch=h["epoch"], iteration=h["iteration"], batch_pos=h["batch_pos"],
+            epoch_loss_sum=float.fromhex(h["epoch_loss_sum"]),
+            epoch_test_loss=None if h["epoch_test_loss"] is None
+            else float.fromhex(h["epoch_test_loss"]),
+            phase=h["phase"], layer=h["layer"], status=h["status"], history=history,
+            trace=trace,
+        )
+        return cls(h["id"], config, trainer, h["task"], h["last_used"])

@@ -1,0 +1,211 @@
+"""The session operations: what both the JSON API and the HTML pages call. Each is a plain
+function on a Session (run under the session's lock, off the event loop)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import numpy as np
+
+from app.config import Settings
+from app.nn.gradcheck import gradcheck as run_gradcheck
+from app.nn.gradcheck import n_evaluations
+from app.nn.network import Network
+from app.sessions.config import ConfigError, SessionConfig, normalize
+from app.sessions.model import Session, spec_of
+
+EXPORT_FORMAT = "backprop-lab-export/1"
+
+
+def forward(s: Session, through_all: bool = False) -> None:
+    if through_all:
+        s.trainer.forward_all()
+    else:
+        s.trainer.forward_step()
+
+
+def backward(s: Session, through_all: bool = False) -> None:
+    if through_all:
+        s.trainer.backward_all()
+    else:
+        s.trainer.backward_step()
+
+
+def update(s: Session) -> None:
+    s.trainer.update_step()
+
+
+def step(s: Session) -> None:
+    s.trainer.step()
+
+
+def train(
+    s: Session, epochs: int, settings: Settings
+) -> tuple[int, Literal["diverged", "time_budget"] | None]:
+    if not 1 <= epochs <= settings.max_epochs:
+        raise ConfigError(("epochs",), f"epochs must be 1 to {settings.max_epochs}; got {epochs}")
+    return s.trainer.run(epochs, settings.train_time_budget)
+
+
+def patch(s: Session, changes: dict[str, Any], settings: Settings) -> None:
+    """Change learning_rate, regularization, batch_size, focus, train_bias; weights untouched."""
+    merged = dict(s.config)
+    for key, value in changes.items():
+        if key == "regularization" and value is not None:
+            merged[key] = {**s.config["regularization"], **value}
+        else:
+            merged[key] = value
+    # Validate the whole config as it would be after the change (limits, shapes).
+    candidate = {k: v for k, v in merged.items() if k not in ("preset",)}
+    normalized = normalize(SessionConfig.model_validate(_revalidatable(candidate)), settings)
+    normalized["preset"] = s.config.get("preset")
+    t = s.trainer
+    restart = (
+        normalized["regularization"] != s.config["regularization"]
+        or normalized["batch_size"] != s.config["batch_size"]
+    )
+    s.config = normalized
+    t.learning_rate = normalized["learning_rate"]
+    t.train_bias = normalized["train_bias"]
+    t.net.spec = spec_of(normalized)
+    if normalized["batch_size"] != t.batch_size:
+        t.batch_size = normalized["batch_size"]
+        # The epoch's batches change: start the epoch's batches afresh.
+        t.batch_pos, t.epoch_loss_sum, t.epoch_test_loss = 0, 0.0, None
+    if restart:
+        t.discard_pass()
+    t.status = "ok"
+
+
+def _revalidatable(config: dict[str, Any]) -> dict[str, Any]:
+    """A normalized config in the input model's shape (inline data kept, defaults explicit)."""
+    out = dict(config)
+    if out.get("dataset", {}).get("name") == "inline":
+        out["dataset"] = {k: v for k, v in out["dataset"].items() if v is not None}
+    return out
+
+
+def set_weights(s: Session, layers: list[dict[str, Any]], settings: Settings) -> None:
+    spec = s.trainer.net.spec
+    if len(layers) != spec.L:
+        raise ConfigError(("layers",), f"expected {spec.L} layers; got {len(layers)}")
+    Ws, bs = [], []
+    for l, (layer, n_prev, n) in enumerate(
+        zip(layers, spec.layers[:-1], spec.layers[1:], strict=True)
+    ):
+        W = np.array(layer["W"], dtype=np.float64) if layer.get("W") is not None else None
+        if W is None or W.shape != (n_prev, n):
+            got = "nothing" if W is None else " × ".join(map(str, W.shape))
+            raise ConfigError(("layers", l, "W"), f"W of layer {l + 1} must be {n_prev} × {n}; "
+                              f"got {got}")
+        _check_values(W, ("layers", l, "W"), settings)
+        Ws.append(W)
+        b = layer.get("b")
+        if spec.bias:
+            b_arr = np.array(b, dtype=np.float64) if b is not None else None
+            if b_arr is None or b_arr.shape != (n,):
+                raise ConfigError(("layers", l, "b"), f"b of layer {l + 1} must have {n} "
+                                  "entries (the network has biases)")
+            _check_values(b_arr, ("layers", l, "b"), settings)
+            bs.append(b_arr)
+        elif b is not None:
+            raise ConfigError(("layers", l, "b"), "the network has no biases: omit b")
+    t = s.trainer
+    t.net = Network(spec, Ws, bs if spec.bias else None)
+    t.discard_pass()
+    t.status = "ok"
+
+
+def _check_values(x: np.ndarray, loc: tuple[str | int, ...], settings: Settings) -> None:
+    if not np.all(np.isfinite(x)) or np.any(np.abs(x) > settings.max_abs_value):
+        raise ConfigError(loc, f"values must be finite with |v| ≤ {settings.max_abs_value:g}")
+
+
+def reset(s: Session, config: dict[str, Any] | None, settings: Settings) -> None:
+    """Re-initialise from the config (or a new normalized one), in place: same id."""
+    fresh = Session.create(s.config if config is None else config, settings, id=s.id)
+    s.config, s.trainer, s.task = fresh.config, fresh.trainer, fresh.task
+
+
+def gradcheck(s: Session, epsilon: float, settings: Settings) -> dict[str, Any]:
+    if not (math.isfinite(epsilon) and 1e-10 <= epsilon <= 1e-1):
+        raise ConfigError(("epsilon",), f"epsilon must be in [1e-10, 0.1]; got {epsilon:g}")
+    t = s.trainer
+    _, X, Y = t.current_batch()
+    work = n_evaluations(t.net, len(X))
+    if work > settings.gradcheck_max_work:
+        raise ConfigError(("gradcheck",), f"this check needs {work} sample-forward passes; the "
+                          f"limit is {settings.gradcheck_max_work} (use a smaller batch_size)")
+    checks = run_gradcheck(t.net, X, Y, epsilon)
+
+    def finite(x: np.ndarray | None) -> Any:
+        return None if x is None else np.where(np.isfinite(x), x, np.nan).tolist()
+
+    layers = [{
+        "layer": l + 1,
+        "grad_W": c.grad_W.tolist(),
+        "grad_W_numeric": finite(c.grad_W_numeric),
+        "grad_b": None if c.grad_b is None else c.grad_b.tolist(),
+        "grad_b_numeric": finite(c.grad_b_numeric),
+        "max_rel_error": c.max_rel_error if math.isfinite(c.max_rel_error) else None,
+    } for l, c in enumerate(checks)]
+    errs = [c.max_rel_error for c in checks]
+    overall = max(errs) if errs and all(math.isfinite(e) for e in errs) else None
+    return {"epsilon": epsilon, "batch_indices": t.current_batch()[0].tolist(),
+            "layers": layers, "max_rel_error": overall}
+
+
+def export(s: Session) -> dict[str, Any]:
+    t = s.trainer
+    return {
+        "format": EXPORT_FORMAT,
+        "config": s.config,
+        "weights": [
+            {"W": W.tolist(), "b": None if t.net.b is None else t.net.b[l].tolist()}
+            for l, W in enumerate(t.net.W)
+        ],
+        "epoch": t.epoch,
+        "iteration": t.iteration,
+        "batch_pos": t.batch_pos,
+        # Exact partial-epoch sums, as hex floats, so an import continues bit for bit.
+        "epoch_loss_sum": t.epoch_loss_sum.hex(),
+        "status": t.status,
+        "history": [
+            {"epoch": e, "loss": loss, "test_loss": tl}
+            for e, loss, tl in zip(t.history.epoch, t.history.loss, t.history.test_loss,
+                                   strict=True)
+        ],
+    }
+
+
+def import_session(doc: dict[str, Any], settings: Settings) -> Session:
+    if doc.get("format") != EXPORT_FORMAT:
+        raise ConfigError(("format",), f"format must be {EXPORT_FORMAT!r}")
+    raw_config = dict(doc.get("config") or {})
+    raw_config.pop("preset", None)
+    try:
+        cfg = SessionConfig.model_validate(_revalidatable(raw_config))
+    except ValueError as e:
+        raise ConfigError(("config",), f"invalid config: {e}") from None
+    normalized = normalize(cfg, settings)
+    normalized["preset"] = (doc.get("config") or {}).get("preset")
+    s = Session.create(normalized, settings)
+    weights = doc.get("weights")
+    if not isinstance(weights, list):
+        raise ConfigError(("weights",), "weights must be a list of {W, b} per layer")
+    set_weights(s, weights, settings)
+    t = s.trainer
+    t.epoch, t.iteration = int(doc.get("epoch", 0)), int(doc.get("iteration", 0))
+    t.batch_pos = int(doc.get("batch_pos", 0))
+    if not 0 <= t.batch_pos < t.n_batches:
+        raise ConfigError(("batch_pos",), f"batch_pos must be in 0..{t.n_batches - 1}")
+    try:
+        t.epoch_loss_sum = float.fromhex(doc.get("epoch_loss_sum", "0x0p+0"))
+    except (TypeError, ValueError):
+        raise ConfigError(("epoch_loss_sum",), "epoch_loss_sum must be a hex float") from None
+    for e in doc.get("history") or []:
+        t.history.append(int(e["epoch"]), float(e["loss"]),
+                         None if e.get("test_loss") is None else float(e["test_loss"]))
+    t.status = "diverged" if doc.get("status") == "diverged" else "ok"
+    return s

@@ -1,0 +1,131 @@
+"""The SessionState of API.md §3 as plain JSON-ready data (every float finite)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from app.nn.activations import Array
+from app.sessions.model import Session
+
+
+class StateQueryError(ValueError):
+    def __init__(self, field: str, msg: str) -> None:
+        super().__init__(msg)
+        self.field = field
+        self.msg = msg
+
+
+def _list(x: Array | None) -> Any:
+    return None if x is None else x.tolist()
+
+
+def parse_samples(spec: str | None, batch_len: int, focus: int, default_max: int) -> list[int]:
+    """Positions in the batch: 'all', '0,3', or the default (all if ≤ default_max, else focus)."""
+    if spec is None or spec == "":
+        if batch_len <= default_max:
+            return list(range(batch_len))
+        return [min(focus, batch_len - 1)]
+    if spec == "all":
+        return list(range(batch_len))
+    out = []
+    for part in spec.split(","):
+        try:
+            i = int(part)
+        except ValueError:
+            raise StateQueryError("samples", "samples must be 'all' or comma-separated "
+                                  f"positions in the batch; got {part!r}") from None
+        if not 0 <= i < batch_len:
+            raise StateQueryError("samples", f"sample positions must be in 0..{batch_len - 1} "
+                                  f"(the batch has {batch_len}); got {i}")
+        out.append(i)
+    return out
+
+
+def decimate(n_points: int, limit: int | None) -> list[int]:
+    """Evenly spaced indices, at most ``limit``, always keeping the first and the last."""
+    if limit is None or n_points <= limit:
+        return list(range(n_points))
+    if limit <= 1:
+        return [n_points - 1]
+    idx = np.unique(np.round(np.linspace(0, n_points - 1, limit)).astype(int))
+    return [int(i) for i in idx]
+
+
+def metrics(output: Array | None, targets: Array | None, task: str) -> dict[str, Any]:
+    if output is None or targets is None:
+        return {"mse": None, "accuracy": None}
+    err = output - targets
+    mse = float(np.mean(err * err))
+    accuracy = None
+    if task == "classification":
+        if output.shape[1] == 1:
+            hit = (output[:, 0] > 0.5) == (targets[:, 0] > 0.5)
+        else:
+            hit = output.argmax(axis=1) == targets.argmax(axis=1)
+        accuracy = float(np.mean(hit))
+    return {"mse": mse if math.isfinite(mse) else None, "accuracy": accuracy}
+
+
+def session_state(
+    session: Session,
+    *,
+    samples: str | None = None,
+    history: int | None = None,
+    default_max: int = 32,
+) -> dict[str, Any]:
+    t = session.trainer
+    net, trace = t.net, t.trace
+    indices = trace.indices if trace is not None else t.batch_indices()
+    rows = parse_samples(samples, len(indices), session.focus, default_max)
+    sel = np.array(rows, dtype=np.int64)
+    layers = []
+    for l in range(net.spec.L):
+        def rows_of(x: Array | None) -> Any:
+            return None if x is None else x[sel].tolist()
+
+        layers.append({
+            "W": net.W[l].tolist(),
+            "b": None if net.b is None else net.b[l].tolist(),
+            "z": rows_of(trace.z[l]) if trace else None,
+            "a": rows_of(trace.a[l]) if trace else None,
+            "delta": rows_of(trace.delta[l]) if trace else None,
+            "grad_W": _list(trace.grad_W[l]) if trace else None,
+            "grad_b": _list(trace.grad_b[l]) if trace else None,
+        })
+    idx_sel = indices[sel]
+    output = None
+    if trace is not None and trace.a[-1] is not None:
+        output = trace.a[-1][sel].tolist()
+    per_sample = None
+    if trace is not None and trace.per_sample_loss is not None:
+        per_sample = trace.per_sample_loss[sel].tolist()
+    h = t.history
+    keep = decimate(len(h.epoch), history)
+    hist = [{"epoch": h.epoch[i], "loss": h.loss[i], "test_loss": h.test_loss[i]} for i in keep]
+    return {
+        "id": session.id,
+        "config": session.config,
+        "epoch": t.epoch,
+        "iteration": t.iteration,
+        "cursor": {"next": t.phase, "layer": t.layer},
+        "layers": layers,
+        "batch": {
+            "indices": idx_sel.tolist(),
+            "positions": rows,
+            "size": len(indices),
+            "X": t.data.X[idx_sel].tolist(),
+            "Y": t.data.Y[idx_sel].tolist(),
+        },
+        "output": output,
+        "per_sample_loss": per_sample,
+        "loss": t.last_loss,
+        "metrics": metrics(t.last_output, t.last_targets, session.task),
+        "history": hist,
+        "history_length": len(h.epoch),
+        "test_loss": h.test_loss[-1] if h.test_loss else None,
+        "task": session.task,
+        "status": t.status,
+    }
