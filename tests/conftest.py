@@ -1,0 +1,41 @@
+"""Shared fixtures: an app per test on a chosen store, and a TestClient around it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+
+API = "/api/v1"
+
+
+@pytest.fixture
+def make_client() -> Iterator[Callable[..., TestClient]]:
+    """make_client(**settings) -> a started TestClient (closed after the test)."""
+    clients: list[TestClient] = []
+
+    def make(**overrides: Any) -> TestClient:
+        client = TestClient(create_app(Settings(**overrides)))
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for c in clients:
+        c.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()
+
+
+def new_session(client: TestClient, **config: Any) -> dict[str, Any]:
+    r = client.post(f"{API}/sessions", json=config)
+    assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]
