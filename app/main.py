@@ -140,7 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     static = ROOT / "static"
     if static.is_dir():
         app.mount("/static", StaticFiles(directory=static), name="static")
-    app.add_middleware(SecurityHeaders, max_body=settings.max_body_bytes)  # type: ignore[arg-type]
+    app.add_middleware(SecurityHeaders, max_body=settings.max_body_bytes)
     return app
 
 

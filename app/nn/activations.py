@@ -19,7 +19,7 @@ LEAKY_SLOPE = 0.01
 
 
 def sigmoid(z: Array) -> Array:
-    return 1.0 / (1.0 + np.exp(-z))  # type: ignore[no-any-return]
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 def sigmoid_prime(z: Array, a: Array) -> Array:

@@ -121,7 +121,7 @@ def generate(
     X = np.clip(X, -RADIUS, RADIUS)
     order = rng.permutation(samples)
     X, Y = X[order], y[order].reshape(-1, 1)
-    n_test = int(round(samples * test_ratio))
+    n_test = round(samples * test_ratio)
     n_test = min(n_test, samples - 1)  # at least one training sample
     task = "classification" if name in CLASSIFICATION else "regression"
     if n_test <= 0:

@@ -8,6 +8,7 @@ n_{l-1} × n_l, so seed 1 with uniform [0, 1) is exactly the lesson's
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import numpy as np
 
@@ -29,7 +30,7 @@ def init_weights(
 ) -> tuple[list[Array], list[Array] | None]:
     rng = np.random.RandomState(seed)
     Ws: list[Array] = []
-    for n_in, n_out in zip(layers[:-1], layers[1:], strict=True):
+    for n_in, n_out in pairwise(layers):
         if scheme == "uniform":
             # rand() * (high − low) + low equals rand() exactly for [0, 1): the lesson's draw.
             W = rng.random_sample((n_in, n_out))

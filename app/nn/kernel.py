@@ -10,6 +10,7 @@ each), and the new weights are written to a second buffer that is swapped in onl
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -133,7 +134,9 @@ class Kernel:
             d = delta[i]
             (a[i - 1] if i else X).T.dot(d, out=gW[i])
             if self.reg_active:
-                gW[i] += self.reg.grad(Ws[i])  # type: ignore[operator]
+                reg_grad = self.reg.grad(Ws[i])
+                assert reg_grad is not None
+                gW[i] += reg_grad
             if self.train_b:
                 d.sum(axis=0, out=gW[self.n_W + i])
             if i:
@@ -159,9 +162,9 @@ class Kernel:
         np.negative(z, out)
         np.exp(out, out)
         out += 1.0
-        return np.divide(1.0, out, out)  # type: ignore[no-any-return]
+        return np.divide(1.0, out, out)
 
-    def _f_generic(self, i: int) -> object:
+    def _f_generic(self, i: int) -> Callable[[Array, Array], Array]:
         f = self.acts[i].f
 
         def fwd(z: Array, out: Array) -> Array:

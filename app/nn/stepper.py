@@ -76,7 +76,7 @@ class History:
     def compact(self, limit: int) -> None:
         """Keep at most ``limit`` points by dropping every other one (first and last kept)."""
         while len(self.epoch) > limit:
-            keep = list(range(0, len(self.epoch) - 1, 2)) + [len(self.epoch) - 1]
+            keep = [*range(0, len(self.epoch) - 1, 2), len(self.epoch) - 1]
             self.epoch = [self.epoch[i] for i in keep]
             self.loss = [self.loss[i] for i in keep]
             self.test_loss = [self.test_loss[i] for i in keep]

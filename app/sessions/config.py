@@ -312,7 +312,7 @@ def _check_dataset(
         if d.get("X") is None or d.get("Y") is None:
             raise ConfigError(("dataset",), "inline data needs both X and Y (or a name: "
                               + ", ".join(datasets.NAMES) + ")")
-        out = {"name": "inline"}
+        out: dict[str, Any] = {"name": "inline"}
         for key, cols in (("X", n_in), ("Y", n_out), ("X_test", n_in), ("Y_test", n_out)):
             m = d.get(key)
             if m is None:
@@ -344,9 +344,9 @@ def _check_dataset(
                           "with 1 (or 2 with a softmax output for a classification set)")
     if name in datasets.TRUTH_TABLES:
         return {"name": name}
-    out = {"name": name, **GENERATED_DEFAULTS,
+    gen: dict[str, Any] = {"name": name, **GENERATED_DEFAULTS,
            **{k: v for k, v in d.items() if v is not None and k in GENERATED_DEFAULTS}}
-    if out["samples"] > s.max_samples:
+    if gen["samples"] > s.max_samples:
         raise ConfigError(("dataset", "samples"), f"at most {s.max_samples} samples; got "
-                          f"{out['samples']}")
-    return out
+                          f"{gen['samples']}")
+    return gen

@@ -121,6 +121,10 @@ class Session:
         arrays["h_test"] = np.array(
             [np.nan if v is None else v for v in t.history.test_loss], dtype=np.float64
         )
+        # The last completed forward pass (the state's loss and metrics).
+        if t.last_output is not None and t.last_targets is not None:
+            arrays["last_output"] = t.last_output
+            arrays["last_targets"] = t.last_targets
         if t.trace is not None:
             arrays["tr_indices"] = t.trace.indices
             if t.trace.per_sample_loss is not None:
@@ -147,6 +151,7 @@ class Session:
             "phase": t.phase,
             "layer": t.layer,
             "status": t.status,
+            "last_loss": None if t.last_loss is None else t.last_loss.hex(),
             "trace": None if t.trace is None else {
                 "loss": None if t.trace.loss is None else t.trace.loss.hex()
             },
@@ -167,7 +172,8 @@ class Session:
         spec = spec_of(config)
         Ws = [arrays[f"W{l}"] for l in range(spec.L)]
         bs = [arrays[f"b{l}"] for l in range(spec.L)] if spec.bias else None
-        data = Data(*(arrays.get(f"data_{k}") for k in ("X", "Y", "X_test", "Y_test")))
+        data = Data(arrays["data_X"], arrays["data_Y"], arrays.get("data_X_test"),
+                    arrays.get("data_Y_test"))
         history = History(
             arrays["h_epoch"].tolist(),
             arrays["h_loss"].tolist(),
@@ -196,5 +202,7 @@ class Session:
             else float.fromhex(h["epoch_test_loss"]),
             phase=h["phase"], layer=h["layer"], status=h["status"], history=history,
             trace=trace,
+            last_loss=None if h.get("last_loss") is None else float.fromhex(h["last_loss"]),
+            last_output=arrays.get("last_output"), last_targets=arrays.get("last_targets"),
         )
         return cls(h["id"], config, trainer, h["task"], h["last_used"])

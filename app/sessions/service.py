@@ -204,8 +204,9 @@ def import_session(doc: dict[str, Any], settings: Settings) -> Session:
         t.epoch_loss_sum = float.fromhex(doc.get("epoch_loss_sum", "0x0p+0"))
     except (TypeError, ValueError):
         raise ConfigError(("epoch_loss_sum",), "epoch_loss_sum must be a hex float") from None
-    for e in doc.get("history") or []:
-        t.history.append(int(e["epoch"]), float(e["loss"]),
-                         None if e.get("test_loss") is None else float(e["test_loss"]))
+    for point in doc.get("history") or []:
+        test_loss = point.get("test_loss")
+        t.history.append(int(point["epoch"]), float(point["loss"]),
+                         None if test_loss is None else float(test_loss))
     t.status = "diverged" if doc.get("status") == "diverged" else "ok"
     return s
