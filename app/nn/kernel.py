@@ -59,6 +59,8 @@ class Kernel:
         self._n = -1
         self.last_loss: float | None = None
         self._last_Y: Array | None = None
+        self._last_out: Array | None = None
+        self._spare: dict[int, Array] = {}
         self.ones = np.ones_like(self.grads)
         self.reg = spec.regularization
         self.reg_active = self.reg.active
@@ -75,6 +77,7 @@ class Kernel:
             bufs = self.buffers[n] = tuple(
                 [np.empty((n, k)) for k in self.widths] for _ in range(4)
             )
+            self._spare[n] = np.empty((n, self.widths[-1]))
         return bufs
 
     def _net_params(self) -> list[Array]:
@@ -100,6 +103,9 @@ class Kernel:
             self.z, self.a, self.delta, self.tmp = self._buffers(n)
         z, a, delta = self.z, self.a, self.delta
         fwd, times_prime = self.fwd, self.times_prime
+        # Keep the last accepted ŷ intact: a pass refused at its loss must not overwrite it.
+        if a[L - 1] is self._last_out:
+            a[L - 1], self._spare[n] = self._spare[n], a[L - 1]
         # forward: z = a_prev W + b, a = f(z)
         a_prev = X
         for i in range(L):
@@ -121,7 +127,7 @@ class Kernel:
             total += self.reg.value(Ws)
         if not math.isfinite(total):
             return None
-        self.last_loss, self._last_Y = total, Y
+        self.last_loss, self._last_Y, self._last_out = total, Y, a[L - 1]
         if self.se:
             times_prime[L - 1](L - 1, d)
             if self.mean:
@@ -154,8 +160,8 @@ class Kernel:
 
     def last_output(self) -> tuple[Array, Array]:
         """ŷ and the targets of the last finite forward pass (copies)."""
-        assert self._last_Y is not None
-        return self.a[self.L - 1].copy(), self._last_Y.copy()
+        assert self._last_Y is not None and self._last_out is not None
+        return self._last_out.copy(), self._last_Y.copy()
 
     # In-place activations and f' products, matching activations.py bit for bit.
     def _f_sigmoid(self, z: Array, out: Array) -> Array:
