@@ -1,0 +1,1 @@
+"""The HTML pages: Jinja templates, htmx fragments, view-models, English and Korean."""

@@ -1,0 +1,68 @@
+"""Keep the Babel catalogues in step with the code: ``python -m app.web.catalog`` extracts every
+message from the templates and app/web (plus the preset descriptions), writes the English
+catalogue and merges the Korean one, and lists Korean messages still untranslated."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po, write_po
+
+from app.sessions.config import PRESETS
+from app.web.i18n import LANGUAGES, LOCALES_DIR
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+METHODS = [("**.html", "jinja2")]
+OPTIONS = {"**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "true",
+                       "lstrip_blocks": "true"}}
+
+
+def extract() -> dict[str, list[tuple[str, int]]]:
+    """msgid -> locations, from the templates, app/web/*.py and the preset descriptions."""
+    found: dict[str, list[tuple[str, int]]] = {}
+    for fn, line, msg, _comments, _ctx in extract_from_dir(
+            ROOT / "templates", METHODS, options_map=OPTIONS):
+        if isinstance(msg, str):
+            found.setdefault(msg, []).append((f"templates/{fn}", line))
+    for fn, line, msg, _comments, _ctx in extract_from_dir(
+            ROOT / "app" / "web", [("**.py", "python")]):
+        if isinstance(msg, str):
+            found.setdefault(msg, []).append((f"app/web/{fn}", line))
+    for name, p in PRESETS.items():
+        found.setdefault(p["description"], []).append((f"preset:{name}", 0))
+    return found
+
+
+def po_path(lang: str) -> Path:
+    return LOCALES_DIR / lang / "LC_MESSAGES" / "messages.po"
+
+
+def main() -> int:
+    messages = extract()
+    missing = []
+    for lang in LANGUAGES:
+        path = po_path(lang)
+        old: Catalog | None = None
+        if path.is_file():
+            with path.open("rb") as f:
+                old = read_po(f, locale=lang)
+        cat = Catalog(locale=lang, project="Backprop Lab", fuzzy=False)
+        for msgid, locations in sorted(messages.items()):
+            prev = old.get(msgid) if old is not None else None
+            string = prev.string if prev is not None and lang != "en" else ""
+            cat.add(msgid, string, locations=locations)
+            if lang != "en" and not string:
+                missing.append(msgid)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as f:
+            write_po(f, cat, width=100, sort_output=True)
+    for m in missing:
+        print("untranslated (ko):", m)
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

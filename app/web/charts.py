@@ -1,0 +1,207 @@
+"""The loss curve (SVG geometry with axes and ticks) and the output heatmap (a small PNG)."""
+
+from __future__ import annotations
+
+import base64
+import math
+import struct
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from markupsafe import Markup
+from numpy.typing import NDArray
+
+from app.web.fmt import NEG, POS, diverging_rgb, num
+
+CURVE_POINTS = 300  # history points requested from session_state (decimated, ends kept)
+W, H = 640, 260
+ML, MR, MT, MB = 62, 14, 12, 40
+
+
+@dataclass
+class Tick:
+    pos: float
+    label: str
+
+
+@dataclass
+class Curve:
+    width: int = W
+    height: int = H
+    left: int = ML
+    right: int = W - MR
+    top: int = MT
+    bottom: int = H - MB
+    train: str = ""
+    test: str = ""
+    xticks: list[Tick] = field(default_factory=list)
+    yticks: list[Tick] = field(default_factory=list)
+    points: int = 0
+    last_epoch: int | None = None
+    last_loss: float | None = None
+    last_test: float | None = None
+    log: bool = False
+    empty: bool = True
+
+
+def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    if hi <= lo:
+        hi = lo + 1
+    raw = (hi - lo) / count
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    start = math.ceil(lo / step) * step
+    out, v = [], start
+    while v <= hi + step * 1e-9:
+        out.append(round(v, 12))
+        v += step
+    return out
+
+
+def loss_curve(history: list[dict[str, Any]], log: bool) -> Curve:
+    c = Curve(log=log)
+    pts = [(h["epoch"], h["loss"], h["test_loss"]) for h in history
+           if h["loss"] is not None and math.isfinite(h["loss"])]
+    if not pts:
+        return c
+    c.empty, c.points = False, len(pts)
+    c.last_epoch, c.last_loss, c.last_test = pts[-1]
+    values = [p[1] for p in pts] + [p[2] for p in pts if p[2] is not None]
+    x0, x1 = float(pts[0][0]), float(max(pts[-1][0], pts[0][0] + 1))
+    y0: float
+    y1: float
+    yt_vals: list[float]
+    if log:
+        floor = 1e-12
+        lv = [math.log10(max(v, floor)) for v in values]
+        y0, y1 = float(math.floor(min(lv))), float(math.ceil(max(lv)))
+        if y1 == y0:
+            y1 = y0 + 1
+
+        def fy(v: float) -> float:
+            return float(math.log10(max(v, floor)))
+        step = max(1, math.ceil((y1 - y0) / 6))
+        c.yticks = [Tick(0, f"1e{e}" if e not in (0, 1) else str(10 ** e))
+                    for e in range(int(y0), int(y1) + 1, step)]
+        yt_vals = [float(e) for e in range(int(y0), int(y1) + 1, step)]
+    else:
+        y0, y1 = 0.0, max(values) * 1.05 or 1.0
+
+        def fy(v: float) -> float:
+            return float(v)
+        yt_vals = nice_ticks(y0, y1)
+        y1 = max(y1, yt_vals[-1])
+        c.yticks = [Tick(0, num(v, 3)) for v in yt_vals]
+    sx = (c.right - c.left) / (x1 - x0)
+    sy = (c.bottom - c.top) / (y1 - y0)
+
+    def X(e: float) -> float:
+        return c.left + (e - x0) * sx
+
+    def Y(v: float) -> float:
+        return c.bottom - (fy(v) - y0) * sy
+
+    for t, v in zip(c.yticks, yt_vals, strict=True):
+        t.pos = round(c.bottom - (v - y0) * sy, 1)
+    c.xticks = [Tick(round(X(e), 1), _epoch_label(e))
+                for e in nice_ticks(x0, x1) if x0 <= e <= x1 and float(e).is_integer()]
+    c.train = _path([(X(e), Y(v)) for e, v, _ in pts])
+    c.test = _path([(X(e), Y(t)) for e, _, t in pts if t is not None and math.isfinite(t)])
+    return c
+
+
+def _epoch_label(e: float) -> str:
+    e = int(e)
+    return f"{e // 1000}k" if e >= 10_000 and e % 1000 == 0 else str(e)
+
+
+def _path(points: list[tuple[float, float]]) -> str:
+    if not points:
+        return ""
+    return "M" + "L".join(f"{x:.1f} {y:.1f}" for x, y in points)
+
+
+# --- heatmap -------------------------------------------------------------------------------
+GRID = 40
+
+
+@dataclass
+class Heatmap:
+    image: str
+    size: int
+    points: Markup  # the SVG marks, built here: numbers and our own colours only
+    count: int
+    lo: float
+    hi: float
+    domain: tuple[float, float]
+    ticks: list[Tick]
+
+
+def _hex(rgb: tuple[int, int, int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+def png_data_uri(rgb: NDArray[np.uint8]) -> str:
+    """A tiny RGB PNG as a data: URI (the CSP allows img-src data:)."""
+    h, w, _ = rgb.shape
+    raw = b"".join(b"\x00" + rgb[r].tobytes() for r in range(h))
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + tag + data
+                + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def heatmap(predict: Any, X: NDArray[np.float64], Y: NDArray[np.float64],
+            X_test: NDArray[np.float64] | None, Y_test: NDArray[np.float64] | None,
+            output_activation: str, task: str, size: int = 300) -> Heatmap:
+    """The network's output over the input plane ([-6, 6]², or the data's box for truth
+    tables) with the training (filled) and test (hollow) points."""
+    allx = X if X_test is None else np.vstack([X, X_test])
+    if np.max(np.abs(allx)) > 2:
+        lo_d, hi_d = -6.0, 6.0
+    else:
+        lo_d, hi_d = float(allx.min()) - 0.5, float(allx.max()) + 0.5
+    g = np.linspace(lo_d, hi_d, GRID)
+    gx, gy = np.meshgrid(g, g[::-1])
+    out = predict(np.stack([gx.ravel(), gy.ravel()], axis=1))
+    value = out[:, 1] if out.shape[1] == 2 else out[:, 0]
+    if output_activation in ("sigmoid", "softmax") or task == "regression":
+        lo, hi = 0.0, 1.0
+    elif output_activation == "tanh":
+        lo, hi = -1.0, 1.0
+    else:
+        lo, hi = float(min(Y.min(), 0.0)), float(max(Y.max(), 1.0))
+    image = diverging_rgb(value.reshape(GRID, GRID), lo, (lo + hi) / 2, hi)
+    scale = size / (hi_d - lo_d)
+    marks: list[str] = []
+    count = 0
+    for data, targets, test in ((X, Y, False), (X_test, Y_test, True)):
+        if data is None or targets is None:
+            continue
+        px = np.round((data[:, 0] - lo_d) * scale, 1)
+        py = np.round((hi_d - data[:, 1]) * scale, 1)
+        t = targets[:, 1] if targets.shape[1] == 2 else targets[:, 0]
+        if task == "classification":
+            fills = np.where(t > 0.5, _hex(POS), _hex(NEG))
+        else:
+            rgb = diverging_rgb(t, lo, (lo + hi) / 2, hi)
+            fills = np.array([_hex((int(r), int(g), int(b))) for r, g, b in rgb])
+        cls = "pt test" if test else "pt"
+        for x, y, f, pos in zip(px.tolist(), py.tolist(), fills.tolist(), (t > 0.5).tolist(),
+                                strict=True):
+            paint = f'fill="none" stroke="{f}"' if test else f'fill="{f}" stroke="#222"'
+            if task == "classification" and not pos:  # class 0: a square
+                marks.append(f'<rect class="{cls}" x="{x - 4:.1f}" y="{y - 4:.1f}" width="8" '
+                             f'height="8" {paint}/>')
+            else:
+                marks.append(f'<circle class="{cls}" cx="{x}" cy="{y}" r="4.4" {paint}/>')
+            count += 1
+    ticks = [Tick(round((v - lo_d) * scale, 1), num(v, 3)) for v in nice_ticks(lo_d, hi_d, 4)]
+    return Heatmap(png_data_uri(image), size, Markup("\n".join(marks)), count, lo, hi,
+                   (lo_d, hi_d), ticks)

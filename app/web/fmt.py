@@ -1,0 +1,77 @@
+"""Number formatting (text and LaTeX) and the colour-blind-safe diverging colour scale."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+MINUS = "\u2212"
+# Blue for positive, orange for negative (the ends of ColorBrewer's PuOr/RdBu family, safe for
+# the common colour-vision deficiencies); near-white in the middle.
+POS = (33, 102, 172)
+NEG = (217, 95, 2)
+MID = (247, 247, 247)
+DIAGRAM_DIGITS = 4
+INSPECTOR_DIGITS = 6
+
+
+def num(v: float | None, digits: int = DIAGRAM_DIGITS) -> str:
+    """``v`` with ``digits`` significant digits and a real minus sign; '—' when missing."""
+    if v is None:
+        return "—"
+    if not math.isfinite(v):
+        return "NaN" if math.isnan(v) else ("∞" if v > 0 else MINUS + "∞")
+    if v == 0:
+        return "0"
+    return f"{v:.{digits}g}".replace("-", MINUS)
+
+
+def signed(v: float | None, digits: int = DIAGRAM_DIGITS) -> str:
+    """Like :func:`num` but always with a sign glyph (+ or −), so sign never rests on colour."""
+    if v is None:
+        return "—"
+    text = num(v, digits)
+    return text if text.startswith(MINUS) or v == 0 else "+" + text
+
+
+def tex(v: float | None, digits: int = INSPECTOR_DIGITS, paren: bool = False) -> str:
+    """``v`` as LaTeX: 1.2 \\times 10^{-5} for small or large numbers; negative numbers in
+    parentheses when ``paren`` (inside products)."""
+    if v is None:
+        return r"\text{?}"
+    if not math.isfinite(v):
+        return r"\text{NaN}" if math.isnan(v) else (r"\infty" if v > 0 else r"-\infty")
+    s = "0" if v == 0 else f"{v:.{digits}g}"
+    if "e" in s:
+        mant, exp = s.split("e")
+        s = rf"{mant} \times 10^{{{int(exp)}}}"
+    if paren and v < 0:
+        return rf"\left({s}\right)"
+    return s
+
+
+def _lerp(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> str:
+    mixed = (round(x + (y - x) * t) for x, y in zip(a, b, strict=True))
+    return "#{:02x}{:02x}{:02x}".format(*mixed)
+
+
+def diverging(v: float | None, vmax: float, floor: float = 0.0, ceil: float = 1.0) -> str:
+    """Colour of ``v`` on a blue (+) / orange (−) scale saturating at ``vmax``."""
+    if v is None or not math.isfinite(v) or vmax <= 0:
+        return _lerp(MID, MID, 0)
+    t = min(abs(v) / vmax, 1.0)
+    t = floor + (ceil - floor) * t
+    return _lerp(MID, POS if v >= 0 else NEG, t)
+
+
+def diverging_rgb(values: NDArray[np.float64], lo: float, mid: float, hi: float
+                  ) -> NDArray[np.uint8]:
+    """Vectorised scale for a heatmap: lo → orange, mid → white, hi → blue."""
+    v = np.nan_to_num(values, nan=mid)
+    t_pos = np.clip((v - mid) / max(hi - mid, 1e-12), 0.0, 1.0)[..., None]
+    t_neg = np.clip((mid - v) / max(mid - lo, 1e-12), 0.0, 1.0)[..., None]
+    m, p, n = (np.array(c, dtype=np.float64) for c in (MID, POS, NEG))
+    rgb = m + (p - m) * t_pos + (n - m) * t_neg
+    return np.clip(np.round(rgb), 0, 255).astype(np.uint8)

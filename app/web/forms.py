@@ -1,0 +1,180 @@
+"""The landing page's custom-network form: parsing urlencoded fields into a SessionConfig,
+the +/− layer buttons, and the settings (PATCH) form of the session page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from pydantic import ValidationError
+
+from app.config import Settings
+from app.nn import datasets
+from app.sessions.config import GENERATED_DEFAULTS, ConfigError
+
+HIDDEN = ("sigmoid", "tanh", "relu", "leaky_relu", "linear")
+OUTPUT = (*HIDDEN, "softmax")
+LOSSES = ("squared_error", "binary_cross_entropy", "cross_entropy")
+SCHEMES = ("uniform", "normal", "xavier", "he")
+REG_KINDS = ("none", "l1", "l2")
+
+
+class Form(dict[str, list[str]]):
+    """Urlencoded fields (every value a list, in order)."""
+
+    @classmethod
+    def parse(cls, body: bytes) -> Form:
+        f = cls()
+        for k, v in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+            f.setdefault(k, []).append(v)
+        return f
+
+    def one(self, key: str, default: str = "") -> str:
+        v = self.get(key)
+        return v[0].strip() if v else default
+
+
+def as_float(form: Form, key: str, loc: tuple[str, ...], default: float | None = None
+             ) -> float | None:
+    raw = form.one(key)
+    if raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(loc, f"{loc[-1]} must be a number; got {raw!r}") from None
+
+
+def as_int(form: Form, key: str, loc: tuple[str, ...], default: int | None = None
+           ) -> int | None:
+    raw = form.one(key)
+    if raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(loc, f"{loc[-1]} must be a whole number; got {raw!r}") from None
+
+
+@dataclass
+class NetworkForm:
+    hidden: list[int] = field(default_factory=lambda: [4])
+    hidden_activation: str = "tanh"
+    output_activation: str = "sigmoid"
+    loss: str = "squared_error"
+    reduction: str = "mean"
+    learning_rate: str = "0.3"
+    bias: bool = True
+    train_bias: bool = True
+    init_scheme: str = "xavier"
+    init_seed: str = "1"
+    init_low: str = "0"
+    init_high: str = "1"
+    init_std: str = "1"
+    dataset: str = "circle"
+    samples: str = str(GENERATED_DEFAULTS["samples"])
+    noise: str = str(GENERATED_DEFAULTS["noise"])
+    test_ratio: str = str(GENERATED_DEFAULTS["test_ratio"])
+    data_seed: str = str(GENERATED_DEFAULTS["seed"])
+    batch_size: str = "10"
+    reg_kind: str = "none"
+    reg_rate: str = "0"
+
+    @classmethod
+    def from_form(cls, form: Form, settings: Settings) -> NetworkForm:
+        f = cls()
+        hidden = []
+        for raw in form.get("hidden", []):
+            try:
+                hidden.append(int(raw))
+            except ValueError:
+                hidden.append(1)
+        f.hidden = [max(1, min(settings.max_neurons, n)) for n in hidden]
+        for key in ("hidden_activation", "output_activation", "loss", "reduction",
+                    "learning_rate", "init_scheme", "init_seed", "init_low", "init_high",
+                    "init_std", "dataset", "samples", "noise", "test_ratio", "data_seed",
+                    "batch_size", "reg_kind", "reg_rate"):
+            if key in form:
+                setattr(f, key, form.one(key))
+        f.bias = form.one("bias") == "on"
+        f.train_bias = form.one("train_bias") == "on"
+        return f
+
+    def apply(self, action: str, settings: Settings) -> None:
+        """The +/− buttons: 'inc:K', 'dec:K', 'add', 'remove'."""
+        verb, _, arg = action.partition(":")
+        if verb in ("inc", "dec") and arg.isdigit() and int(arg) < len(self.hidden):
+            k = int(arg)
+            step = 1 if verb == "inc" else -1
+            self.hidden[k] = max(1, min(settings.max_neurons, self.hidden[k] + step))
+        elif verb == "add" and len(self.hidden) + 2 < settings.max_layers:
+            self.hidden.append(self.hidden[-1] if self.hidden else 4)
+        elif verb == "remove" and self.hidden:
+            self.hidden.pop()
+
+    def to_config(self, form: Form) -> dict[str, Any]:
+        n_out = 2 if self.output_activation == "softmax" else 1
+        cfg: dict[str, Any] = {
+            "layers": [2, *self.hidden, n_out],
+            "hidden_activation": self.hidden_activation,
+            "output_activation": self.output_activation,
+            "loss": self.loss,
+            "reduction": self.reduction,
+            "learning_rate": as_float(form, "learning_rate", ("learning_rate",)),
+            "bias": self.bias,
+            "train_bias": self.train_bias,
+            "batch_size": as_int(form, "batch_size", ("batch_size",)),
+            "regularization": {"kind": self.reg_kind,
+                               "rate": as_float(form, "reg_rate", ("regularization", "rate"),
+                                                0.0)},
+        }
+        init: dict[str, Any] = {"scheme": self.init_scheme,
+                                "seed": as_int(form, "init_seed", ("init", "seed"), 0)}
+        if self.init_scheme == "uniform":
+            init["low"] = as_float(form, "init_low", ("init", "low"), 0.0)
+            init["high"] = as_float(form, "init_high", ("init", "high"), 1.0)
+        elif self.init_scheme == "normal":
+            init["std"] = as_float(form, "init_std", ("init", "std"), 1.0)
+        cfg["init"] = init
+        ds: dict[str, Any] = {"name": self.dataset}
+        if self.dataset in datasets.GENERATED:
+            ds["samples"] = as_int(form, "samples", ("dataset", "samples"))
+            ds["noise"] = as_float(form, "noise", ("dataset", "noise"))
+            ds["test_ratio"] = as_float(form, "test_ratio", ("dataset", "test_ratio"))
+            ds["seed"] = as_int(form, "data_seed", ("dataset", "seed"))
+        cfg["dataset"] = {k: v for k, v in ds.items() if v is not None}
+        return {k: v for k, v in cfg.items() if v is not None}
+
+
+def settings_changes(form: Form, config: dict[str, Any]) -> dict[str, Any]:
+    """The PATCH-able fields present in the session page's settings form."""
+    changes: dict[str, Any] = {}
+    if "learning_rate" in form:
+        changes["learning_rate"] = as_float(form, "learning_rate", ("learning_rate",))
+    if "batch_size" in form:
+        changes["batch_size"] = as_int(form, "batch_size", ("batch_size",))
+    if "reg_kind" in form or "reg_rate" in form:
+        reg = dict(config["regularization"])
+        if "reg_kind" in form:
+            reg["kind"] = form.one("reg_kind")
+        if "reg_rate" in form:
+            reg["rate"] = as_float(form, "reg_rate", ("regularization", "rate"), 0.0)
+        changes["regularization"] = reg
+    if "focus" in form:
+        changes["focus"] = as_int(form, "focus", ("focus",), 0)
+    if "has_train_bias" in form:
+        changes["train_bias"] = form.one("train_bias") == "on"
+    return changes
+
+
+def error_text(e: ConfigError | ValidationError) -> str:
+    if isinstance(e, ConfigError):
+        loc = ".".join(str(p) for p in e.loc)
+        return f"{loc}: {e.msg}" if loc else e.msg
+    parts = []
+    for err in e.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        parts.append(f"{loc}: {err.get('msg', '')}")
+    return "; ".join(parts)
+

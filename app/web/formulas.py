@@ -1,0 +1,348 @@
+"""The inspector: the chain-rule derivation of a selected node, edge, bias or the loss, with the
+session's actual numbers, as server-side MathML (latex2mathml)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from markupsafe import Markup
+
+from app.web.fmt import tex
+from app.web.mathml import mathml
+
+EXPAND_MAX = 6  # write out sums with up to this many terms
+F_TEX = {"sigmoid": r"\sigma", "tanh": r"\tanh", "relu": r"\operatorname{ReLU}",
+         "leaky_relu": r"\operatorname{LReLU}", "linear": r"\operatorname{id}",
+         "softmax": r"\operatorname{softmax}"}
+LEAKY = 0.01
+
+
+@dataclass
+class Item:
+    caption: str
+    math: Markup
+    note: str = ""
+
+
+@dataclass
+class Inspector:
+    title: str
+    kind: str
+    items: list[Item] = field(default_factory=list)
+    hint: str = ""
+
+
+def up(l: int) -> str:
+    return f"^{{({l})}}"
+
+
+def a_sym(l: int, i: str) -> str:
+    return f"x_{{{i}}}" if l == 0 else f"a_{{{i}}}{up(l)}"
+
+
+def _sum(terms: list[str]) -> str:
+    if len(terms) > EXPAND_MAX:
+        terms = [*terms[:2], r"\cdots", terms[-1]]
+    return " + ".join(terms) if terms else "0"
+
+
+def f_prime(act: str, z: float, a: float) -> tuple[str, float]:
+    """(LaTeX of f'(z) with numbers, its value) for an elementwise activation."""
+    if act == "sigmoid":
+        v = a * (1.0 - a)
+        return rf"\sigma'(z) = a(1-a) = {tex(a)}\left(1 - {tex(a, paren=True)}\right)", v
+    if act == "tanh":
+        v = 1.0 - a * a
+        return rf"\tanh'(z) = 1 - a^{{2}} = 1 - {tex(a, paren=True)}^{{2}}", v
+    if act == "relu":
+        return (r"\operatorname{ReLU}'(z) = 1 \;(z > 0)" if z > 0
+                else r"\operatorname{ReLU}'(z) = 0 \;(z \le 0)"), 1.0 if z > 0 else 0.0
+    if act == "leaky_relu":
+        return (r"\operatorname{LReLU}'(z) = 1 \;(z > 0)" if z > 0
+                else rf"\operatorname{{LReLU}}'(z) = {LEAKY} \;(z \le 0)"), 1.0 if z > 0 else LEAKY
+    return r"\operatorname{id}'(z) = 1", 1.0
+
+
+class Builder:
+    """Reads one SessionState (the same dict the JSON API returns) and writes formulas."""
+
+    def __init__(self, state: dict[str, Any], row: int | None, all_rows: bool,
+                 _: Callable[[str], str], last_update: dict[str, Any] | None = None) -> None:
+        self.s, self.row, self.all_rows, self._ = state, row, all_rows, _
+        self.cfg = state["config"]
+        self.sizes: list[int] = list(self.cfg["layers"])
+        self.L = len(self.sizes) - 1
+        self.N = int(state["batch"]["size"])
+        self.lr = float(self.cfg["learning_rate"])
+        self.last_update = last_update
+
+    # --- values ------------------------------------------------------------------------
+    def val(self, l: int, key: str, j: int, row: int | None = None) -> float | None:
+        """a/z/delta of layer l (0 = inputs) for a row of the selection."""
+        row = self.row if row is None else row
+        if row is None:
+            return None
+        rows = self.s["batch"]["X"] if l == 0 else self.s["layers"][l - 1][key]
+        return None if rows is None else float(rows[row][j])
+
+    def act(self, l: int) -> str:
+        return str(self.cfg["output_activation"] if l == self.L else self.cfg["hidden_activation"])
+
+    def scale(self) -> tuple[str, float]:
+        if self.cfg["reduction"] == "mean":
+            return rf"\frac{{1}}{{{self.N}}}", 1.0 / self.N
+        return "", 1.0
+
+    # --- selections ----------------------------------------------------------------------
+    def build(self, sel: str | None) -> Inspector | None:
+        _ = self._
+        try:
+            if sel == "loss":
+                return self.loss()
+            kind, *idx = (sel or "").split("-")
+            nums = [int(x) for x in idx]
+            if kind == "n" and len(nums) == 2 and 0 <= nums[0] <= self.L \
+                    and 0 <= nums[1] < self.sizes[nums[0]]:
+                return self.node(*nums)
+            if kind == "w" and len(nums) == 3 and 1 <= nums[0] <= self.L \
+                    and 0 <= nums[1] < self.sizes[nums[0] - 1] \
+                    and 0 <= nums[2] < self.sizes[nums[0]]:
+                return self.edge(*nums)
+            if kind == "b" and len(nums) == 2 and self.cfg["bias"] and 1 <= nums[0] <= self.L \
+                    and 0 <= nums[1] < self.sizes[nums[0]]:
+                return self.bias(*nums)
+        except ValueError:
+            pass
+        return None
+
+    def node(self, l: int, j: int) -> Inspector:
+        _ = self._
+        J = j + 1
+        if l == 0:
+            x = self.val(0, "X", j)
+            ins = Inspector(_("Input") + f" x{J}", "node")
+            ins.items.append(Item(_("Input of the focus sample"), mathml(f"x_{{{J}}} = {tex(x)}")))
+            return ins
+        neuron = _("neuron")
+        title = (_("Output") if l == self.L else _("Hidden") + f" {l}") + f", {neuron} {J}"
+        ins = Inspector(title, "node")
+        z, a = self.val(l, "z", j), self.val(l, "a", j)
+        terms_sym = rf"\sum_{{i}} {a_sym(l - 1, 'i')} w_{{i,{J}}}{up(l)}"
+        b = self.s["layers"][l - 1]["b"]
+        if b is not None:
+            terms_sym += rf" + b_{{{J}}}{up(l)}"
+        latex = rf"z_{{{J}}}{up(l)} = {terms_sym}"
+        if z is not None:
+            W = self.s["layers"][l - 1]["W"]
+            terms = [rf"{tex(self.val(l - 1, 'a', i), paren=True)} \cdot {tex(W[i][j], paren=True)}"
+                     for i in range(self.sizes[l - 1])]
+            if b is not None:
+                terms.append(tex(b[j], paren=True))
+            latex += f" = {_sum(terms)} = {tex(z)}"
+        ins.items.append(Item(_("Forward: weighted sum"), mathml(latex)))
+        f = self.act(l)
+        lhs = rf"\hat{{y}}_{{{J}}} = a_{{{J}}}{up(l)}" if l == self.L else rf"a_{{{J}}}{up(l)}"
+        if f == "softmax":
+            latex = rf"{lhs} = \frac{{e^{{z_{{{J}}}}}}}{{\sum_{{k}} e^{{z_{{k}}}}}}"
+        else:
+            latex = rf"{lhs} = {F_TEX[f]}\left(z_{{{J}}}{up(l)}\right)"
+            if z is not None:
+                latex += rf" = {F_TEX[f]}\left({tex(z)}\right)"
+        if a is not None:
+            latex += f" = {tex(a)}"
+        ins.items.append(Item(_("Activation"), mathml(latex)))
+        if z is None:
+            ins.hint = _("Press Forward to compute this layer.")
+            return ins
+        ins.items += self.output_delta(j) if l == self.L else self.hidden_delta(l, j)
+        if self.val(l, "delta", j) is None:
+            ins.hint = _("Press Backward to compute δ for this layer.")
+        return ins
+
+    def output_delta(self, j: int) -> list[Item]:
+        _, J, L = self._, j + 1, self.L
+        s_tex, s_val = self.scale()
+        d = self.val(L, "delta", j)
+        if d is None:
+            return []
+        y_hat, y = self.val(L, "a", j), float(self.s["batch"]["Y"][self.row or 0][j])
+        assert y_hat is not None
+        lhs = rf"\delta_{{{J}}}{up(L)} = \frac{{\partial L}}{{\partial z_{{{J}}}{up(L)}}}"
+        loss, f = self.cfg["loss"], self.cfg["output_activation"]
+        note = _("With mean reduction every δ carries the factor 1/N.") if s_val != 1 else ""
+        items: list[Item] = []
+        if loss == "binary_cross_entropy":
+            items.append(Item(_("Sigmoid and cross-entropy simplify"), mathml(
+                r"\frac{\partial \ell}{\partial \hat{y}}\,\sigma'(z) = "
+                r"\frac{\hat{y}-y}{\hat{y}(1-\hat{y})}\,\hat{y}(1-\hat{y}) = \hat{y}-y")))
+            latex = (rf"{lhs} = {s_tex}\left(\hat{{y}}_{{{J}}} - y_{{{J}}}\right) = "
+                     rf"{s_tex}\left({tex(y_hat)} - {tex(y, paren=True)}\right) = {tex(d)}")
+        elif loss == "cross_entropy":
+            Y = [float(v) for v in self.s["batch"]["Y"][self.row or 0]]
+            if abs(sum(Y) - 1.0) < 1e-12:
+                latex = (rf"{lhs} = {s_tex}\left(\hat{{y}}_{{{J}}} - y_{{{J}}}\right) = "
+                         rf"{s_tex}\left({tex(y_hat)} - {tex(y, paren=True)}\right) = {tex(d)}")
+            else:
+                latex = (rf"{lhs} = {s_tex}\left(\hat{{y}}_{{{J}}}\sum_{{k}} y_{{k}} - y_{{{J}}}"
+                         rf"\right) = {s_tex}\left({tex(y_hat)} \cdot {tex(sum(Y))} - "
+                         rf"{tex(y, paren=True)}\right) = {tex(d)}")
+            note = (note + " " + _("Softmax and cross-entropy simplify to ŷ − y.")).strip()
+        elif f == "softmax":
+            out = [float(v) for v in self.s["layers"][L - 1]["a"][self.row or 0]]
+            Y = [float(v) for v in self.s["batch"]["Y"][self.row or 0]]
+            g = [o - t for o, t in zip(out, Y, strict=True)]
+            S = sum(gk * ok for gk, ok in zip(g, out, strict=True))
+            latex = (rf"{lhs} = {s_tex}\,\hat{{y}}_{{{J}}}\left(g_{{{J}}} - \sum_{{k}} g_{{k}}"
+                     rf"\hat{{y}}_{{k}}\right),\; g_{{k}} = \hat{{y}}_{{k}} - y_{{k}}"
+                     rf" = {s_tex}\,{tex(y_hat)}\left({tex(g[j])} - {tex(S, paren=True)}\right)"
+                     rf" = {tex(d)}")
+        else:
+            z = self.val(L, "z", j)
+            assert z is not None
+            fp_tex, fp = f_prime(f, z, y_hat)
+            items.append(Item(_("Derivative of the activation"), mathml(f"{fp_tex} = {tex(fp)}")))
+            latex = (rf"{lhs} = {s_tex}\,\frac{{\partial \ell}}{{\partial \hat{{y}}_{{{J}}}}}\,"
+                     rf"f'\left(z_{{{J}}}{up(L)}\right) = {s_tex}\left(\hat{{y}}_{{{J}}} - "
+                     rf"y_{{{J}}}\right) f'\left(z_{{{J}}}{up(L)}\right) = {s_tex}\left("
+                     rf"{tex(y_hat)} - {tex(y, paren=True)}\right) \cdot {tex(fp)} = {tex(d)}")
+        items.append(Item(_("Output error δ (chain rule)"), mathml(latex), note))
+        return items
+
+    def hidden_delta(self, l: int, j: int) -> list[Item]:
+        _, J = self._, j + 1
+        d = self.val(l, "delta", j)
+        if d is None:
+            return []
+        z, a = self.val(l, "z", j), self.val(l, "a", j)
+        assert z is not None and a is not None
+        fp_tex, fp = f_prime(self.act(l), z, a)
+        W = self.s["layers"][l]["W"]
+        terms = [rf"{tex(W[j][k], paren=True)} \cdot {tex(self.val(l + 1, 'delta', k), paren=True)}"
+                 for k in range(self.sizes[l + 1])]
+        latex = (rf"\delta_{{{J}}}{up(l)} = f'\left(z_{{{J}}}{up(l)}\right) \sum_{{k}} "
+                 rf"w_{{{J},k}}{up(l + 1)} \delta_{{k}}{up(l + 1)} = {tex(fp)} \cdot \left("
+                 rf"{_sum(terms)}\right) = {tex(d)}")
+        return [Item(_("Derivative of the activation"), mathml(f"{fp_tex} = {tex(fp)}")),
+                Item(_("Hidden error δ (chain rule)"), mathml(latex))]
+
+    def _grad_terms(self, l: int, j: int, i: int | None) -> list[str]:
+        """The per-sample products a_i δ_j (or δ_j for a bias) when the batch is shown."""
+        if not self.all_rows or self.N > EXPAND_MAX:
+            return []
+        out = []
+        for n in range(self.N):
+            d = self.val(l, "delta", j, row=n)
+            if i is None:
+                out.append(tex(d, paren=True))
+            else:
+                out.append(rf"{tex(self.val(l - 1, 'a', i, row=n), paren=True)} \cdot "
+                           rf"{tex(d, paren=True)}")
+        return out
+
+    def edge(self, l: int, i: int, j: int) -> Inspector:
+        _, I, J = self._, i + 1, j + 1
+        lay = self.s["layers"][l - 1]
+        w = float(lay["W"][i][j])
+        sym = f"w_{{{I},{J}}}{up(l)}"
+        layer = _("layer")
+        ins = Inspector(_("Weight") + f" w{I},{J} ({layer} {l})", "edge")
+        ins.items.append(Item(_("Current value"), mathml(f"{sym} = {tex(w)}")))
+        g = None if lay["grad_W"] is None else float(lay["grad_W"][i][j])
+        reg = self.cfg["regularization"]
+        reg_sym, reg_num = "", ""
+        if reg["kind"] != "none" and reg["rate"]:
+            if reg["kind"] == "l2":
+                reg_sym = rf" + \lambda {sym}"
+                reg_num = rf" + {tex(reg['rate'])} \cdot {tex(w, paren=True)}"
+            else:
+                reg_sym = rf" + \lambda \operatorname{{sign}}\left({sym}\right)"
+                sign = 1.0 if w > 0 else -1.0 if w < 0 else 0.0
+                reg_num = rf" + {tex(reg['rate'])} \cdot {tex(sign, paren=True)}"
+        grad_sym = rf"\frac{{\partial L}}{{\partial {sym}}}"
+        latex = (rf"{grad_sym} = \sum_{{n}} {a_sym(l - 1, f'n,{I}')} \delta_{{n,{J}}}{up(l)}"
+                 + reg_sym)
+        if g is not None:
+            terms = self._grad_terms(l, j, i)
+            if terms:
+                latex += f" = {_sum(terms)}{reg_num}"
+            latex += f" = {tex(g)}"
+        note = "" if self.all_rows and self.N <= EXPAND_MAX else _(
+            "The sum runs over all samples of the batch.")
+        ins.items.append(Item(_("Gradient"), mathml(latex), note))
+        ins.items.append(self._update(sym, w, g, ("W", l, i, j)))
+        if g is None:
+            ins.hint = _("Press Backward until this layer to compute ∂L/∂w.")
+        return ins
+
+    def bias(self, l: int, j: int) -> Inspector:
+        _, J = self._, j + 1
+        lay = self.s["layers"][l - 1]
+        b = float(lay["b"][j])
+        sym = f"b_{{{J}}}{up(l)}"
+        layer = _("layer")
+        ins = Inspector(_("Bias") + f" b{J} ({layer} {l})", "bias")
+        ins.items.append(Item(_("Current value"), mathml(f"{sym} = {tex(b)}")))
+        g = None if lay["grad_b"] is None else float(lay["grad_b"][j])
+        latex = rf"\frac{{\partial L}}{{\partial {sym}}} = \sum_{{n}} \delta_{{n,{J}}}{up(l)}"
+        if g is not None:
+            terms = self._grad_terms(l, j, None)
+            if terms:
+                latex += f" = {_sum(terms)}"
+            latex += f" = {tex(g)}"
+        ins.items.append(Item(_("Gradient"), mathml(latex)))
+        if self.cfg["train_bias"]:
+            ins.items.append(self._update(sym, b, g, ("b", l, j)))
+        else:
+            ins.items.append(Item(_("Update"), mathml(rf"{sym} \leftarrow {sym}"),
+                                  _("Biases are frozen (train_bias is off).")))
+        return ins
+
+    def _update(self, sym: str, value: float, g: float | None, key: tuple[Any, ...]) -> Item:
+        _ = self._
+        grad = rf"\frac{{\partial L}}{{\partial {sym}}}"
+        latex = rf"{sym} \leftarrow {sym} - \eta\,{grad}"
+        if g is not None:
+            new = value - self.lr * g
+            latex += rf" = {tex(value)} - {tex(self.lr)} \cdot {tex(g, paren=True)} = {tex(new)}"
+            return Item(_("Update (gradient descent)"), mathml(latex),
+                        _("Applied when you press Update."))
+        last = self.last_update
+        if last is not None:
+            old, g_old = last["old"].get(key), last["grad"].get(key)
+            if old is not None and g_old is not None:
+                latex += (rf" = {tex(old)} - {tex(last['lr'])} \cdot {tex(g_old, paren=True)}"
+                          rf" = {tex(value)}")
+                return Item(_("Update (gradient descent)"), mathml(latex),
+                            _("Just applied: old value → new value."))
+        return Item(_("Update (gradient descent)"), mathml(latex))
+
+    def loss(self) -> Inspector:
+        _ = self._
+        ins = Inspector(_("Loss"), "loss")
+        loss = self.cfg["loss"]
+        if loss == "squared_error":
+            ell = r"\ell_{n} = \frac{1}{2}\sum_{k}\left(\hat{y}_{n,k} - y_{n,k}\right)^{2}"
+        elif loss == "binary_cross_entropy":
+            ell = (r"\ell_{n} = -\sum_{k}\left[y_{n,k}\log\hat{y}_{n,k} + (1-y_{n,k})"
+                   r"\log(1-\hat{y}_{n,k})\right]")
+        else:
+            ell = r"\ell_{n} = -\sum_{k} y_{n,k}\log\hat{y}_{n,k}"
+        ps = self.s.get("per_sample_loss")
+        if ps is not None and self.row is not None:
+            ell += f" = {tex(ps[self.row])}"
+        ins.items.append(Item(_("Per-sample loss (focus sample)"), mathml(ell)))
+        s_tex, _s = self.scale()
+        latex = rf"L = {s_tex}\sum_{{n}} \ell_{{n}}"
+        reg = self.cfg["regularization"]
+        if reg["kind"] == "l2" and reg["rate"]:
+            latex += r" + \frac{\lambda}{2}\sum_{l}\left\|W^{(l)}\right\|^{2}"
+        elif reg["kind"] == "l1" and reg["rate"]:
+            latex += r" + \lambda\sum_{l}\left|W^{(l)}\right|"
+        if ps is not None and self.all_rows and self.N <= EXPAND_MAX and not reg["rate"]:
+            latex += rf" = {s_tex}\left({_sum([tex(v) for v in ps])}\right)"
+        if self.s["loss"] is not None:
+            latex += f" = {tex(self.s['loss'])}"
+        ins.items.append(Item(_("Objective on the batch"), mathml(latex)))
+        return ins

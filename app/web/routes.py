@@ -1,0 +1,334 @@
+"""The HTML pages and htmx fragments. Like the JSON API, every request takes the session under
+its lock, runs one operation and renders, off the event loop (run_in_threadpool)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2_fragments import render_block
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from app.config import Settings
+from app.nn import datasets
+from app.nn.stepper import CursorError
+from app.sessions import service
+from app.sessions.config import PRESETS, ConfigError, SessionConfig, normalize
+from app.sessions.model import Session
+from app.sessions.store import SessionNotFound, SessionStore
+from app.web import forms, i18n
+from app.web.fmt import num
+from app.web.views import ViewState, capture_update, session_view
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+TICK_BUDGET = 0.15  # seconds of training per Play tick (the page polls every 250 ms)
+OPS = ("forward", "backward", "update", "step", "epoch", "train", "reset", "play", "pause")
+LIVE = ("status", "diagram", "inspector", "data", "loss")
+
+env = Environment(loader=FileSystemLoader(ROOT / "templates"), autoescape=True,
+                  undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+i18n.install(env)
+env.filters["num"] = num
+router = APIRouter(include_in_schema=False)
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    app.include_router(router)
+
+
+# --- helpers --------------------------------------------------------------------------------
+def settings_of(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def store_of(request: Request) -> SessionStore:
+    return request.app.state.store  # type: ignore[no-any-return]
+
+
+def is_htmx(request: Request) -> bool:
+    return (request.headers.get("hx-request") == "true"
+            and request.headers.get("hx-history-restore-request") != "true")
+
+
+def lang_of(request: Request) -> str:
+    return i18n.negotiate(request.query_params.get("lang"), request.cookies.get(i18n.COOKIE),
+                          request.headers.get("accept-language"))
+
+
+def base_ctx(request: Request) -> dict[str, Any]:
+    lang = lang_of(request)
+    q = {k: v for k, v in request.query_params.items() if k not in ("lang", "projector", "msg")}
+    here = request.url.path + ("?" + urlencode(q) if q else "")
+    sep = "&" if "?" in here else "?"
+    projector = request.query_params.get("projector", request.cookies.get("projector")) == "1"
+    return {"lang": lang, "languages": i18n.LANGUAGES, "here": here,
+            "lang_links": {code: f"{here}{sep}lang={code}" for code in i18n.LANGUAGES},
+            "projector": projector,
+            "projector_link": f"{here}{sep}projector={'0' if projector else '1'}",
+            "presets": PRESETS, "message": None, "error": None, "oob": False}
+
+
+def respond(request: Request, html: str, status: int = 200,
+            headers: dict[str, str] | None = None) -> HTMLResponse:
+    r = HTMLResponse(html, status_code=status, headers=headers)
+    remember(request, r)
+    return r
+
+
+def remember(request: Request, r: Response) -> None:
+    """?lang= and ?projector= are remembered in cookies."""
+    year = 365 * 24 * 3600
+    lang = request.query_params.get("lang")
+    if lang in i18n.LANGUAGES:
+        r.set_cookie(i18n.COOKIE, lang, max_age=year, samesite="lax", httponly=True)
+    proj = request.query_params.get("projector")
+    if proj in ("0", "1"):
+        r.set_cookie("projector", proj, max_age=year, samesite="lax", httponly=True)
+
+
+def render(name: str, ctx: dict[str, Any], block: str | None = None) -> str:
+    if block is not None:
+        return render_block(env, name, block, ctx)
+    return env.get_template(name).render(ctx)
+
+
+def not_found(request: Request) -> HTMLResponse:
+    return respond(request, render("notfound.html", base_ctx(request)), 404)
+
+
+def message(code: str | None, _: Callable[[str], str]) -> str | None:
+    if not code:
+        return None
+    kind, _sep, rest = code.partition(":")
+    if kind == "cursor" and rest in ("forward", "backward", "update"):
+        return _("That step is not next: the cursor is at “{phase}”.").format(phase=rest)
+    if kind == "trained":
+        ran, _sep, stopped = rest.partition(":")
+        text = _("Trained {ran} epochs.").format(ran=int(ran) if ran.isdigit() else 0)
+        if stopped == "time_budget":
+            text += " " + _("Stopped early: the time budget of one call was reached.")
+        elif stopped == "diverged":
+            text += " " + _("Stopped: the next step would have diverged.")
+        return text
+    return None
+
+
+# --- landing page -----------------------------------------------------------------------------
+def index_ctx(request: Request, form: forms.NetworkForm, error: str | None) -> dict[str, Any]:
+    s = settings_of(request)
+    ctx = base_ctx(request)
+    ctx.update(form=form, error=error, hidden_choices=forms.HIDDEN, output_choices=forms.OUTPUT,
+               loss_choices=forms.LOSSES, schemes=forms.SCHEMES, reg_kinds=forms.REG_KINDS,
+               dataset_choices=datasets.NAMES, generated=datasets.GENERATED,
+               max_neurons=s.max_neurons, max_hidden=s.max_layers - 2)
+    return ctx
+
+
+@router.get("/", response_class=HTMLResponse)
+async def index(request: Request) -> HTMLResponse:
+    return respond(request, render("index.html", index_ctx(request, forms.NetworkForm(), None)))
+
+
+async def create(request: Request, cfg: SessionConfig) -> str:
+    settings = settings_of(request)
+    normalized = normalize(cfg, settings)
+    session = await run_in_threadpool(Session.create, normalized, settings)
+    await store_of(request).add(session)
+    return session.id
+
+
+@router.post("/", response_class=HTMLResponse)
+async def index_post(request: Request) -> Response:
+    settings = settings_of(request)
+    form = forms.Form.parse(await request.body())
+    nf = forms.NetworkForm.from_form(form, settings)
+    action = form.one("action", "start")
+    if action != "start":
+        nf.apply(action, settings)
+        ctx = index_ctx(request, nf, None)
+        if is_htmx(request):
+            return respond(request, render("index.html", ctx, "custom"))
+        return respond(request, render("index.html", ctx))
+    try:
+        sid = await create(request, SessionConfig.model_validate(nf.to_config(form)))
+    except (ConfigError, ValidationError) as e:
+        ctx = index_ctx(request, nf, forms.error_text(e))
+        return respond(request, render("index.html", ctx), 422)
+    return RedirectResponse(f"/s/{sid}", status_code=303)
+
+
+@router.get("/new")
+async def new(request: Request, preset: str = "seed-xor") -> Response:
+    try:
+        sid = await create(request, SessionConfig(preset=preset))
+    except ConfigError as e:
+        ctx = index_ctx(request, forms.NetworkForm(), forms.error_text(e))
+        return respond(request, render("index.html", ctx), 422)
+    r = RedirectResponse(f"/s/{sid}", status_code=303)
+    remember(request, r)
+    return r
+
+
+# --- the session page ---------------------------------------------------------------------------
+async def session_html(request: Request, sid: str, vs: ViewState,
+                       op: Callable[[Session], str | None] | None = None, *,
+                       block: str | None = None, error: str | None = None,
+                       capture: bool = False) -> tuple[str, str | None, float]:
+    """Under the lock, off the event loop: run ``op`` (which may return a message code), then
+    render the page (or one block of it). Returns (html, message code, render ms)."""
+    ctx = base_ctx(request)
+    _ = i18n.gettext_for(ctx["lang"])
+    settings = settings_of(request)
+    async with store_of(request).use(sid) as s:
+        def work() -> tuple[str, str | None, float]:
+            last = capture_update(s, vs.sel) if capture else None
+            code = None
+            if op is not None:
+                try:
+                    code = op(s)
+                except CursorError as e:
+                    code = f"cursor:{e.phase}"
+            t0 = time.perf_counter()
+            ctx.update(session_view(s, settings, vs, _, last))
+            ctx["message"] = message(code or request.query_params.get("msg"), _)
+            ctx["error"] = error
+            html = render("session.html", ctx, block)
+            return html, code, (time.perf_counter() - t0) * 1000
+        return await run_in_threadpool(work)
+
+
+@router.get("/s/{sid}", response_class=HTMLResponse)
+async def session_page(request: Request, sid: str) -> Response:
+    vs = ViewState.parse(request.query_params)
+    try:
+        html, _code, ms = await session_html(request, sid, vs,
+                                             block="workspace" if is_htmx(request) else None)
+    except SessionNotFound:
+        return not_found(request)
+    # Server-Timing: the time to build the view and render it (benchmarks/page_render.py).
+    return respond(request, html, headers={"Server-Timing": f"render;dur={ms:.2f}"})
+
+
+def operation(name: str, form: forms.Form, settings: Settings, vs: ViewState, htmx: bool
+              ) -> Callable[[Session], str | None] | None:
+    if name == "forward":
+        return lambda s: service.forward(s)
+    if name == "backward":
+        return lambda s: service.backward(s)
+    if name == "update":
+        return service.update
+    if name == "step":
+        return service.step
+    if name == "reset":
+        return lambda s: service.reset(s, None, settings)
+    if name in ("epoch", "train") or (name == "play" and not htmx):
+        epochs = 1 if name == "epoch" else vs.n if name == "play" else forms.as_int(
+            form, "epochs", ("epochs",), 100)
+        assert epochs is not None
+        if not 1 <= epochs <= settings.max_epochs:
+            raise ConfigError(("epochs",), f"epochs must be 1 to {settings.max_epochs}; "
+                              f"got {epochs}")
+
+        def train(s: Session) -> str:
+            ran, stopped = service.train(s, epochs, settings)
+            return f"trained:{ran}:{stopped or ''}"
+        return train
+    return None  # play (with htmx) and pause only change what the page shows
+
+
+@router.post("/s/{sid}/do", response_class=HTMLResponse)
+async def do(request: Request, sid: str) -> Response:
+    settings = settings_of(request)
+    form = forms.Form.parse(await request.body())
+    vs = ViewState.parse({**request.query_params, **{k: v[0] for k, v in form.items()}})
+    name = form.one("op")
+    if name not in OPS:
+        name = "step"
+    htmx = is_htmx(request)
+    vs = ViewState(vs.sel, vs.log, name == "play" and htmx, vs.n)
+    error = None
+    try:
+        op = operation(name, form, settings, vs, htmx)
+    except ConfigError as e:
+        op, error = None, forms.error_text(e)
+    try:
+        html, code, _ms = await session_html(request, sid, vs, op,
+                                             block="workspace" if htmx else None,
+                                             error=error, capture=name == "update")
+    except SessionNotFound:
+        return not_found(request)
+    if htmx:
+        return respond(request, html, 422 if error else 200)
+    if error:
+        return respond(request, html, 422)
+    query = vs.query()
+    if code:
+        query += ("&" if query else "?") + urlencode({"msg": code})
+    return RedirectResponse(f"/s/{sid}{query}", status_code=303)
+
+
+@router.post("/s/{sid}/settings", response_class=HTMLResponse)
+async def change_settings(request: Request, sid: str) -> Response:
+    settings = settings_of(request)
+    form = forms.Form.parse(await request.body())
+    vs = ViewState.parse({**request.query_params, **{k: v[0] for k, v in form.items()}})
+    htmx = is_htmx(request)
+    errors: list[str] = []
+
+    def patch(s: Session) -> None:
+        try:
+            service.patch(s, forms.settings_changes(form, s.config), settings)
+        except (ConfigError, ValidationError) as e:
+            errors.append(forms.error_text(e))
+
+    try:
+        html, _code, _ms = await session_html(request, sid, vs, patch, block="workspace")
+        if errors:  # render again, now with the message (the session is unchanged)
+            html, _code, _ms = await session_html(request, sid, vs, None,
+                                                  block="workspace" if htmx else None,
+                                                  error=errors[0])
+    except SessionNotFound:
+        return not_found(request)
+    if errors:
+        return respond(request, html, 422)
+    if htmx:
+        return respond(request, html)
+    return RedirectResponse(f"/s/{sid}{vs.query()}", status_code=303)
+
+
+@router.post("/s/{sid}/tick", response_class=HTMLResponse)
+async def tick(request: Request, sid: str) -> Response:
+    """One Play tick: a few epochs, then the live regions as out-of-band swaps. 286 stops the
+    polling (divergence); the Pause button stops it by removing the poller."""
+    settings = settings_of(request)
+    vs = ViewState.parse(request.query_params)
+    budget = settings.model_copy(update={"train_time_budget": min(TICK_BUDGET,
+                                                                  settings.train_time_budget)})
+    ctx = base_ctx(request)
+    _ = i18n.gettext_for(ctx["lang"])
+    try:
+        async with store_of(request).use(sid) as s:
+            def work() -> tuple[str, bool]:
+                stop = s.trainer.status == "diverged"
+                if not stop:
+                    _ran, stopped = service.train(s, vs.n, budget)
+                    stop = stopped == "diverged"
+                view = ViewState(vs.sel, vs.log, not stop, vs.n)
+                ctx.update(session_view(s, settings, view, _), oob=True)
+                parts = [render(f"partials/{p}.html", ctx) for p in LIVE if p != "status"]
+                parts.append(render("partials/controls.html", ctx) if stop
+                             else render("partials/status.html", ctx))
+                if stop:
+                    parts.append(render("partials/player.html", ctx))
+                return "".join(parts), stop
+            html, stop = await run_in_threadpool(work)
+    except SessionNotFound:
+        return Response(status_code=286)
+    return respond(request, html, 286 if stop else 200)

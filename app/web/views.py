@@ -1,0 +1,182 @@
+"""View-models of the session page: everything the templates show, computed under the
+session's lock from one SessionState (the dict the JSON API returns) plus the heatmap."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import urlencode
+
+import numpy as np
+
+from app.config import Settings
+from app.sessions.model import Session
+from app.sessions.state import session_state
+from app.web import charts, diagram, formulas
+from app.web.fmt import num, signed
+
+TABLE_MAX = 32
+PLAY_SPEEDS = (1, 10, 100, 1000)
+
+
+@dataclass(frozen=True)
+class ViewState:
+    """What the URL carries besides the session: selection, log scale, playing, speed."""
+
+    sel: str | None = None
+    log: bool = False
+    play: bool = False
+    n: int = 10
+
+    @classmethod
+    def parse(cls, params: Any) -> ViewState:
+        sel = params.get("sel") or None
+        if sel is not None and (len(sel) > 24 or not all(c.isalnum() or c == "-" for c in sel)):
+            sel = None
+        try:
+            n = int(params.get("n") or 10)
+        except ValueError:
+            n = 10
+        return cls(sel, params.get("log") in ("1", "on", "true"),
+                   params.get("play") in ("1", "on", "true"), n if n in PLAY_SPEEDS else 10)
+
+    def query(self, **changes: Any) -> str:
+        v = replace(self, **changes)
+        q: dict[str, Any] = {}
+        if v.sel:
+            q["sel"] = v.sel
+        if v.log:
+            q["log"] = 1
+        if v.play:
+            q["play"] = 1
+        if v.n != 10:
+            q["n"] = v.n
+        return ("?" + urlencode(q)) if q else ""
+
+
+def pipeline(L: int, phase: str, layer: int | None) -> list[dict[str, str]]:
+    steps = [f"F{k}" for k in range(1, L + 1)] + ["loss"] + \
+        [f"B{k}" for k in range(L, 0, -1)] + ["update"]
+    if phase == "forward":
+        cur = f"F{layer}"
+    elif phase == "backward":
+        cur = f"B{layer}"
+    else:
+        cur = "update"
+    i = steps.index(cur)
+    return [{"label": s, "state": "done" if k < i else "current" if k == i else "todo"}
+            for k, s in enumerate(steps)]
+
+
+def capture_update(s: Session, sel: str | None) -> dict[str, Any] | None:
+    """Before an update: the selected weight or bias and its gradient, so the inspector can
+    show old → new afterwards."""
+    t = s.trainer
+    if t.trace is None or sel is None:
+        return None
+    old: dict[Any, float] = {}
+    grad: dict[Any, float] = {}
+    try:
+        kind, *idx = sel.split("-")
+        nums = [int(x) for x in idx]
+        if kind == "w" and len(nums) == 3:
+            l, i, j = nums
+            g = t.trace.grad_W[l - 1]
+            if g is not None:
+                old[("W", l, i, j)] = float(t.net.W[l - 1][i, j])
+                grad[("W", l, i, j)] = float(g[i, j])
+        elif kind == "b" and len(nums) == 2 and t.net.b is not None:
+            l, j = nums
+            gb = t.trace.grad_b[l - 1]
+            if gb is not None:
+                old[("b", l, j)] = float(t.net.b[l - 1][j])
+                grad[("b", l, j)] = float(gb[j])
+    except (ValueError, IndexError):
+        return None
+    return {"old": old, "grad": grad, "lr": t.learning_rate} if old else None
+
+
+def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str], str],
+                 last_update: dict[str, Any] | None = None) -> dict[str, Any]:
+    state = session_state(s, history=charts.CURVE_POINTS, default_max=settings.trace_default_max)
+    cfg = state["config"]
+    batch = state["batch"]
+    size = int(batch["size"])
+    positions: list[int] = batch["positions"]
+    all_rows = len(positions) == size
+    focus_pos = min(s.focus, size - 1)
+    row = positions.index(focus_pos) if focus_pos in positions else None
+    base = f"/s/{s.id}"
+
+    rest = vs.query(sel=None)
+    plain = base + rest
+    joiner = base + (rest + "&sel=" if rest else "?sel=")
+
+    def href(sel: str) -> str:  # selecting the selected element again deselects it
+        return plain if vs.sel == sel else joiner + sel
+
+    insp = formulas.Builder(state, row, all_rows, _, last_update).build(vs.sel)
+    L = len(cfg["layers"]) - 1
+    cursor = state["cursor"]
+    return {
+        "sid": s.id, "state": state, "cfg": cfg, "vs": vs, "base": base,
+        "pipeline": pipeline(L, cursor["next"], cursor["layer"]),
+        "diagram": diagram.build(state, row, vs.sel, href, _),
+        "inspector": insp,
+        "data": data_panel(s, state, row, all_rows, focus_pos),
+        "curve": charts.loss_curve(state["history"], vs.log),
+        "speeds": PLAY_SPEEDS,
+        "loss_text": num(state["loss"], 6),
+        "focus_pos": focus_pos,
+        "max_epochs": settings.max_epochs,
+    }
+
+
+def data_panel(s: Session, state: dict[str, Any], row: int | None, all_rows: bool,
+               focus_pos: int) -> dict[str, Any]:
+    t = s.trainer
+    batch = state["batch"]
+    X, Y = batch["X"], batch["Y"]
+    fresh = state["output"] is None
+    out, ell = state["output"], state["per_sample_loss"]
+    if fresh:  # no forward pass yet: what the current weights predict for these rows
+        idx = np.array(batch["indices"], dtype=np.int64)
+        with np.errstate(all="ignore"):
+            zs, acts = t.net.forward(t.data.X[idx])
+            out = acts[-1].tolist()
+            ell = t.net.per_sample_loss(acts[-1], t.data.Y[idx], zs[-1]).tolist()
+    rows = []
+    for k, p in enumerate(batch["positions"]):
+        rows.append({
+            "pos": p, "index": batch["indices"][k],
+            "x": [num(v) for v in X[k]], "y": [num(v) for v in Y[k]],
+            "y_hat": [num(v) for v in out[k]] if out is not None else [],
+            "loss": num(ell[k]) if ell is not None else "—",
+            "focus": p == focus_pos,
+        })
+    heat = None
+    if state["config"]["layers"][0] == 2:
+        d = t.data
+
+        def predict(G: Any) -> Any:
+            with np.errstate(all="ignore"):
+                return t.net.predict(G)
+        heat = charts.heatmap(predict, d.X, d.Y, d.X_test, d.Y_test,
+                              state["config"]["output_activation"], s.task)
+    m = state["metrics"]
+    return {
+        "rows": rows if len(rows) <= TABLE_MAX else rows[:1],
+        "table": all_rows and len(rows) <= TABLE_MAX,
+        "fresh": fresh,
+        "size": batch["size"],
+        "n_train": len(t.data.X),
+        "n_test": 0 if t.data.X_test is None else len(t.data.X_test),
+        "inputs": len(X[0]) if X else 0,
+        "outputs": len(Y[0]) if Y else 0,
+        "heat": heat,
+        "mse": num(m["mse"]), "accuracy": None if m["accuracy"] is None else
+        f"{m['accuracy'] * 100:.1f} %",
+        "focus_index": batch["indices"][row] if row is not None else None,
+        "signed": signed,
+    }
