@@ -81,10 +81,25 @@ class SecurityHeaders:
                     raise _TooLarge
             return message
 
+        replied = False
+
+        async def send_guarded(message: Message) -> None:
+            # FastAPI turns an exception while reading the body into its own 400: once the
+            # body went over the limit, answer 413 instead of whatever the app replies.
+            nonlocal replied
+            if rejected:
+                if message["type"] == "http.response.start" and not replied:
+                    replied = True
+                    await self._reject(send_with_headers)
+                return
+            replied = replied or message["type"] == "http.response.start"
+            await send_with_headers(message)
+
         try:
-            await self.app(scope, limited_receive, send_with_headers)
+            await self.app(scope, limited_receive, send_guarded)
         except _TooLarge:
-            await self._reject(send_with_headers)
+            if not replied:
+                await self._reject(send_with_headers)
 
     async def _reject(self, send: Send) -> None:
         body = (b'{"detail":"request body too large: the limit is %d bytes '
@@ -131,12 +146,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok" if ok else "degraded", "store": store.name,
                 "sessions": await store.count() if ok else None}
 
-    try:
-        from app.web.routes import install as install_web
-    except ImportError:  # pages not built yet
-        install_web = None
-    if install_web is not None:
-        install_web(app, settings)
+    from app.web.routes import install as install_web
+
+    install_web(app, settings)
     static = ROOT / "static"
     if static.is_dir():
         app.mount("/static", StaticFiles(directory=static), name="static")

@@ -311,7 +311,9 @@ class Trainer:
         self.status = "diverged" if stopped == "diverged" else "ok"
         if kernel.last_loss is not None:
             output, targets = kernel.last_output()
-            if all_finite(output):  # a refused forward pass leaves its buffers non-finite
+            with quiet_math():  # inf + (−inf) in the check's sum would warn
+                finite = all_finite(output)
+            if finite:  # a refused forward pass leaves its buffers non-finite
                 self.last_loss = kernel.last_loss
                 self.last_output, self.last_targets = output, targets
         # Detach the weights from the kernel's buffers.
