@@ -22,7 +22,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server() -> Iterator[str]:
     config = uvicorn.Config(create_app(Settings()), host="127.0.0.1", port=0,
                             log_level="warning", lifespan="on")
@@ -40,7 +40,7 @@ def server() -> Iterator[str]:
     thread.join(10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium_browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
