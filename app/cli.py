@@ -4,9 +4,33 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 
 from app.config import get_settings
+
+
+def tcp_nodelay_for_workers() -> None:
+    """With --workers N uvicorn binds the shared listening socket itself with protocol 0, so
+    asyncio never sets TCP_NODELAY on the connections it accepts and every keep-alive request
+    after the first waits ~40 ms for a delayed ACK (Kludex/uvicorn#3149). Rebuild that socket
+    with protocol IPPROTO_TCP (accepted sockets inherit it); a no-op once uvicorn does so."""
+    from uvicorn.config import Config
+
+    original = Config.bind_socket
+    if getattr(original, "nodelay_fix", False):
+        return
+
+    def bind_socket(self: Config) -> socket.socket:
+        sock = original(self)
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.proto == 0:
+            sock = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP,
+                                 fileno=sock.detach())
+            sock.set_inheritable(True)
+        return sock
+
+    bind_socket.nodelay_fix = True  # type: ignore[attr-defined]
+    Config.bind_socket = bind_socket  # type: ignore[method-assign]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import uvicorn
 
+    if args.workers > 1:
+        tcp_nodelay_for_workers()
     uvicorn.run("app.main:app", host=args.host, port=args.port, reload=args.reload,
                 workers=None if args.reload else args.workers,
                 log_level=settings.log_level, proxy_headers=False)

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+from tests.redis_fixture import redis_server, redis_url  # noqa: F401  (fixtures)
 
 API = "/api/v1"
 
@@ -33,6 +34,21 @@ def make_client() -> Iterator[Callable[..., TestClient]]:
 @pytest.fixture
 def client(make_client: Callable[..., TestClient]) -> TestClient:
     return make_client()
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """Each store in turn: "memory", then the URL of an empty database on a real
+    redis-server (skipped without one, failed under CI)."""
+    if request.param == "memory":
+        return "memory"
+    return str(request.getfixturevalue("redis_url"))
+
+
+@pytest.fixture
+def any_store_client(make_client: Callable[..., TestClient], store_url: str) -> TestClient:
+    """Like ``client``, once per store."""
+    return make_client(store=store_url)
 
 
 def new_session(client: TestClient, **config: Any) -> dict[str, Any]:

@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app.nn.stepper import CursorError
 from app.sessions.config import ConfigError
 from app.sessions.state import StateQueryError
-from app.sessions.store import SessionNotFound
+from app.sessions.store import SessionBusy, SessionNotFound, StoreUnavailable
 
 
 class BodyTooLarge(Exception):
@@ -35,7 +38,27 @@ def _clean(errors: list[dict[str, Any]] | Any) -> list[dict[str, Any]]:
     return out
 
 
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path (Starlette's 405 names only the first
+    route that matched the path, e.g. GET where GET, PATCH and DELETE are served)."""
+    out = []
+    for method in METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            out.append(method)
+    return out
+
+
 def install(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed_methods(request))}
+        return await http_exception_handler(request, exc)
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _clean(exc.errors())}, status_code=422)
@@ -52,6 +75,16 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(CursorError)
     async def _cursor(request: Request, exc: CursorError) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "cursor": exc.phase}, status_code=409)
+
+    @app.exception_handler(SessionBusy)
+    async def _busy(request: Request, exc: SessionBusy) -> JSONResponse:
+        return JSONResponse({"detail": f"{exc}; retry (setting lock_timeout)"},
+                            status_code=503, headers={"Retry-After": "1"})
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503,
+                            headers={"Retry-After": "1"})
 
     @app.exception_handler(SessionNotFound)
     async def _missing(request: Request, exc: SessionNotFound) -> JSONResponse:

@@ -20,6 +20,23 @@ from app.sessions.store import SessionStore
 router = APIRouter(prefix="/api/v1", tags=["sessions"])
 
 
+def _documented(code: int, description: str, model: type[schemas.ErrorMessage]
+                = schemas.ErrorMessage) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": model, "description": description}}
+
+
+# The error responses each route can give, documented so clients (and schemathesis) know them.
+NOT_FOUND = _documented(404, "unknown session, or expired after its idle time (session_ttl), "
+                        "or evicted as least recently used (max_sessions)")
+UNAVAILABLE = _documented(503, "the session stayed locked longer than lock_timeout, or the "
+                          "session store is unreachable; retry (Retry-After)")
+BODY_ERRORS = {**_documented(413, "request body over max_body_bytes"),
+             **_documented(400, "the body could not be read as UTF-8 JSON")}
+CURSOR = _documented(409, "the cursor is not at this step", schemas.CursorConflict)
+ON_SESSION = {**NOT_FOUND, **UNAVAILABLE}
+WITH_BODY = {**NOT_FOUND, **UNAVAILABLE, **BODY_ERRORS}
+
+
 def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
@@ -45,10 +62,11 @@ def render(s: Session, settings: Settings, samples: str | None, history: int | N
 
 async def operate(
     store: SessionStore, settings: Settings, sid: str, op: Callable[[Session], Any],
-    samples: str | None, history: int | None,
+    samples: str | None, history: int | None, write: bool = True,
 ) -> tuple[Any, dict[str, Any]]:
-    """Under the session's lock and off the event loop: one operation, then the state."""
-    async with store.use(sid) as s:
+    """Under the session's lock and off the event loop: one operation, then the state.
+    ``write=False``: the operation changes nothing (the store need not save it)."""
+    async with store.use(sid, write=write) as s:
         def work() -> tuple[Any, dict[str, Any]]:
             result = op(s)
             return result, render(s, settings, samples, history)
@@ -57,6 +75,7 @@ async def operate(
 
 
 @router.post("/sessions", status_code=201, response_model=schemas.SessionState,
+             responses={**UNAVAILABLE, **BODY_ERRORS},
              summary="Create a session")
 async def create_session(
     request: Request, response: Response, store: StoreDep, settings: SettingsDep,
@@ -73,13 +92,16 @@ async def create_session(
     return state
 
 
-@router.get("/sessions/{session_id}", response_model=schemas.SessionState)
+@router.get("/sessions/{session_id}", response_model=schemas.SessionState,
+            responses=ON_SESSION)
 async def get_session(session_id: str, store: StoreDep, settings: SettingsDep,
                       samples: SamplesQ = None, history: HistoryQ = None) -> dict[str, Any]:
-    return (await operate(store, settings, session_id, lambda s: None, samples, history))[1]
+    return (await operate(store, settings, session_id, lambda s: None, samples, history,
+                          write=False))[1]
 
 
-@router.patch("/sessions/{session_id}", response_model=schemas.SessionState)
+@router.patch("/sessions/{session_id}", response_model=schemas.SessionState,
+              responses=WITH_BODY)
 async def patch_session(session_id: str, body: schemas.PatchRequest, store: StoreDep,
                         settings: SettingsDep, samples: SamplesQ = None,
                         history: HistoryQ = None) -> dict[str, Any]:
@@ -88,7 +110,8 @@ async def patch_session(session_id: str, body: schemas.PatchRequest, store: Stor
                           lambda s: service.patch(s, changes, settings), samples, history))[1]
 
 
-@router.delete("/sessions/{session_id}", status_code=204, response_class=Response)
+@router.delete("/sessions/{session_id}", status_code=204, response_class=Response,
+               responses=ON_SESSION)
 async def delete_session(session_id: str, store: StoreDep) -> Response:
     from app.sessions.store import SessionNotFound
 
@@ -97,7 +120,8 @@ async def delete_session(session_id: str, store: StoreDep) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/sessions/{session_id}/forward", response_model=schemas.SessionState)
+@router.post("/sessions/{session_id}/forward", response_model=schemas.SessionState,
+             responses={**WITH_BODY, **CURSOR})
 async def forward(session_id: str, store: StoreDep, settings: SettingsDep,
                   body: Annotated[schemas.Through | None, Body()] = None,
                   samples: SamplesQ = None, history: HistoryQ = None) -> dict[str, Any]:
@@ -106,7 +130,8 @@ async def forward(session_id: str, store: StoreDep, settings: SettingsDep,
                           lambda s: service.forward(s, through), samples, history))[1]
 
 
-@router.post("/sessions/{session_id}/backward", response_model=schemas.SessionState)
+@router.post("/sessions/{session_id}/backward", response_model=schemas.SessionState,
+             responses={**WITH_BODY, **CURSOR})
 async def backward(session_id: str, store: StoreDep, settings: SettingsDep,
                    body: Annotated[schemas.Through | None, Body()] = None,
                    samples: SamplesQ = None, history: HistoryQ = None) -> dict[str, Any]:
@@ -115,19 +140,22 @@ async def backward(session_id: str, store: StoreDep, settings: SettingsDep,
                           lambda s: service.backward(s, through), samples, history))[1]
 
 
-@router.post("/sessions/{session_id}/update", response_model=schemas.SessionState)
+@router.post("/sessions/{session_id}/update", response_model=schemas.SessionState,
+             responses={**ON_SESSION, **CURSOR})
 async def update(session_id: str, store: StoreDep, settings: SettingsDep,
                  samples: SamplesQ = None, history: HistoryQ = None) -> dict[str, Any]:
     return (await operate(store, settings, session_id, service.update, samples, history))[1]
 
 
-@router.post("/sessions/{session_id}/step", response_model=schemas.SessionState)
+@router.post("/sessions/{session_id}/step", response_model=schemas.SessionState,
+             responses=ON_SESSION)
 async def step(session_id: str, store: StoreDep, settings: SettingsDep,
                samples: SamplesQ = None, history: HistoryQ = None) -> dict[str, Any]:
     return (await operate(store, settings, session_id, service.step, samples, history))[1]
 
 
-@router.post("/sessions/{session_id}/train", response_model=schemas.TrainState)
+@router.post("/sessions/{session_id}/train", response_model=schemas.TrainState,
+             responses=WITH_BODY)
 async def train(session_id: str, store: StoreDep, settings: SettingsDep,
                 body: Annotated[schemas.TrainRequest | None, Body()] = None,
                 samples: SamplesQ = None, history: HistoryQ = None) -> dict[str, Any]:
@@ -142,7 +170,8 @@ async def train(session_id: str, store: StoreDep, settings: SettingsDep,
     return {**state, "ran": ran, "stopped": stopped}
 
 
-@router.put("/sessions/{session_id}/weights", response_model=schemas.SessionState)
+@router.put("/sessions/{session_id}/weights", response_model=schemas.SessionState,
+            responses=WITH_BODY)
 async def put_weights(session_id: str, body: schemas.WeightsRequest, store: StoreDep,
                       settings: SettingsDep, samples: SamplesQ = None,
                       history: HistoryQ = None) -> dict[str, Any]:
@@ -152,7 +181,8 @@ async def put_weights(session_id: str, body: schemas.WeightsRequest, store: Stor
                           history))[1]
 
 
-@router.post("/sessions/{session_id}/reset", response_model=schemas.SessionState)
+@router.post("/sessions/{session_id}/reset", response_model=schemas.SessionState,
+             responses=WITH_BODY)
 async def reset(session_id: str, store: StoreDep, settings: SettingsDep,
                 config: Annotated[SessionConfig | None, Body()] = None,
                 samples: SamplesQ = None, history: HistoryQ = None) -> dict[str, Any]:
@@ -162,22 +192,27 @@ async def reset(session_id: str, store: StoreDep, settings: SettingsDep,
                           history))[1]
 
 
-@router.get("/sessions/{session_id}/gradcheck", response_model=schemas.Gradcheck)
+@router.get("/sessions/{session_id}/gradcheck", response_model=schemas.Gradcheck,
+            responses=ON_SESSION)
 async def gradcheck(session_id: str, store: StoreDep, settings: SettingsDep,
-                    epsilon: Annotated[float, Query(gt=0, le=0.1, allow_inf_nan=False)] = 1e-6
+                    epsilon: Annotated[float, Query(ge=1e-10, le=0.1, allow_inf_nan=False)] = 1e-6
                     ) -> dict[str, Any]:
     result, _ = await operate(store, settings, session_id,
-                              lambda s: service.gradcheck(s, epsilon, settings), None, 1)
+                              lambda s: service.gradcheck(s, epsilon, settings), None, 1,
+                              write=False)
     return result  # type: ignore[no-any-return]
 
 
-@router.get("/sessions/{session_id}/export", response_model=schemas.ExportDocument)
+@router.get("/sessions/{session_id}/export", response_model=schemas.ExportDocument,
+            responses=ON_SESSION)
 async def export(session_id: str, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
-    result, _ = await operate(store, settings, session_id, service.export, None, 1)
+    result, _ = await operate(store, settings, session_id, service.export, None, 1,
+                              write=False)
     return result  # type: ignore[no-any-return]
 
 
-@router.post("/sessions/import", status_code=201, response_model=schemas.SessionState)
+@router.post("/sessions/import", status_code=201, response_model=schemas.SessionState,
+             responses={**UNAVAILABLE, **BODY_ERRORS})
 async def import_session(request: Request, response: Response, doc: schemas.ExportDocument,
                          store: StoreDep, settings: SettingsDep, samples: SamplesQ = None,
                          history: HistoryQ = None) -> dict[str, Any]:

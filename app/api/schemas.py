@@ -136,6 +136,9 @@ class ExportDocument(BaseModel):
     iteration: int = Field(ge=0)
     batch_pos: int = Field(0, ge=0)
     epoch_loss_sum: str = Field("0x0p+0", description="hex float, exact")
+    epoch_test_loss: str | None = Field(
+        None, description="hex float: the test loss at the start of a partly done epoch"
+    )
     status: Literal["ok", "diverged"] = "ok"
     history: list[ExportHistoryPoint] = []
 
@@ -152,6 +155,14 @@ class DatasetInfo(BaseModel):
     inputs: int | None
     parameters: dict[str, Any]
     description: str
+
+
+class ErrorMessage(BaseModel):
+    detail: str = Field(description="what went wrong, naming the limit or setting")
+
+
+class CursorConflict(ErrorMessage):
+    cursor: Literal["forward", "backward", "update"] = Field(description="where the cursor is")
 
 
 class Health(BaseModel):

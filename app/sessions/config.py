@@ -43,7 +43,7 @@ class InitConfig(Strict):
 
 class DatasetConfig(Strict):
     name: str | None = Field(
-        None, description="xor, and, or, circle, xor_scatter, gauss, spiral, plane, "
+        None, max_length=64, description="xor, and, or, circle, xor_scatter, gauss, spiral, plane, "
         "multi_gauss; omit (or 'inline') with X and Y"
     )
     samples: int | None = Field(None, ge=2, description="generated sets: number of points")
@@ -75,7 +75,8 @@ class SessionConfig(Strict):
                                         {"layers": [2, 8, 1], "dataset": {"name": "spiral"}}]},
     )
 
-    preset: str | None = Field(None, description="a name from GET /api/v1/presets")
+    preset: str | None = Field(None, max_length=64,
+                               description="a name from GET /api/v1/presets")
     layers: list[int] | None = Field(None, description="neurons per layer, input first")
     hidden_activation: Activation | None = None
     output_activation: OutputActivation | None = None
@@ -175,10 +176,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def _merge_nested(base: dict[str, Any] | None, given: dict[str, Any], key: str) -> dict[str, Any]:
     """Overlay ``given`` on ``base`` unless the kind changes (another init scheme or dataset),
-    in which case the base's parameters no longer apply."""
+    in which case the base's parameters no longer apply (an init's seed and constant bias are
+    not scheme parameters: they stay)."""
     base = dict(base or {})
     if key in given and given[key] is not None and given[key] != base.get(key):
-        base = {}
+        base = {k: v for k, v in base.items() if key == "scheme" and k in ("seed", "bias")}
     base.update({k: v for k, v in given.items() if v is not None})
     return base
 

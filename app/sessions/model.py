@@ -18,6 +18,7 @@ from app.nn.init import init_weights
 from app.nn.losses import Regularization
 from app.nn.network import Network, Spec
 from app.nn.stepper import Data, History, Trace, Trainer
+from app.sessions.config import ConfigError
 
 FORMAT = "backprop-lab-session/1"
 
@@ -75,6 +76,14 @@ def initial_network(config: dict[str, Any]) -> Network:
     return Network(spec, Ws, bs)
 
 
+def check_focus(config: dict[str, Any], n_samples: int) -> None:
+    """focus indexes a training sample: 422 (ConfigError) beyond the data."""
+    focus = config.get("focus") or 0
+    if focus >= n_samples:
+        raise ConfigError(("focus",), f"focus must be a sample index 0..{n_samples - 1} (the "
+                          f"training data has {n_samples} samples); got {focus}")
+
+
 @dataclass
 class Session:
     id: str
@@ -86,6 +95,7 @@ class Session:
     @classmethod
     def create(cls, config: dict[str, Any], settings: Settings, id: str | None = None) -> Session:
         data, task = build_data(config)
+        check_focus(config, len(data.X))
         trainer = Trainer(
             net=initial_network(config),
             data=data,

@@ -7,13 +7,14 @@ import math
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import ValidationError
 
 from app.config import Settings
 from app.nn.gradcheck import gradcheck as run_gradcheck
 from app.nn.gradcheck import n_evaluations
 from app.nn.network import Network
-from app.sessions.config import ConfigError, SessionConfig, normalize
-from app.sessions.model import Session, spec_of
+from app.sessions.config import PRESETS, ConfigError, SessionConfig, normalize
+from app.sessions.model import Session, check_focus, spec_of
 
 EXPORT_FORMAT = "backprop-lab-export/1"
 
@@ -61,6 +62,7 @@ def patch(s: Session, changes: dict[str, Any], settings: Settings) -> None:
     normalized = normalize(SessionConfig.model_validate(_revalidatable(candidate)), settings)
     normalized["preset"] = s.config.get("preset")
     t = s.trainer
+    check_focus(normalized, t.n_samples)
     restart = (
         normalized["regularization"] != s.config["regularization"]
         or normalized["batch_size"] != s.config["batch_size"]
@@ -81,12 +83,15 @@ def patch(s: Session, changes: dict[str, Any], settings: Settings) -> None:
 def _revalidatable(config: dict[str, Any]) -> dict[str, Any]:
     """A normalized config in the input model's shape (inline data kept, defaults explicit)."""
     out = dict(config)
-    if out.get("dataset", {}).get("name") == "inline":
+    if isinstance(out.get("dataset"), dict) and out["dataset"].get("name") == "inline":
         out["dataset"] = {k: v for k, v in out["dataset"].items() if v is not None}
     return out
 
 
-def set_weights(s: Session, layers: list[dict[str, Any]], settings: Settings) -> None:
+def set_weights(s: Session, layers: list[dict[str, Any]], settings: Settings, *,
+                limit: bool = True) -> None:
+    """Every weight at once (the pass restarts). ``limit=False`` (import) checks finiteness
+    only: training may legitimately have grown weights beyond max_abs_value."""
     spec = s.trainer.net.spec
     if len(layers) != spec.L:
         raise ConfigError(("layers",), f"expected {spec.L} layers; got {len(layers)}")
@@ -94,12 +99,18 @@ def set_weights(s: Session, layers: list[dict[str, Any]], settings: Settings) ->
     for l, (layer, n_prev, n) in enumerate(
         zip(layers, spec.layers[:-1], spec.layers[1:], strict=True)
     ):
-        W = np.array(layer["W"], dtype=np.float64) if layer.get("W") is not None else None
-        if W is None or W.shape != (n_prev, n):
-            got = "nothing" if W is None else " × ".join(map(str, W.shape))
+        rows = layer.get("W")
+        if rows is None or len(rows) != n_prev or any(len(row) != n for row in rows):
+            if rows is None:
+                got = "nothing"
+            elif len({len(row) for row in rows}) > 1:  # ragged: no shape at all
+                got = "rows of different lengths"
+            else:
+                got = f"{len(rows)} × {len(rows[0]) if rows else 0}"
             raise ConfigError(("layers", l, "W"), f"W of layer {l + 1} must be {n_prev} × {n}; "
                               f"got {got}")
-        _check_values(W, ("layers", l, "W"), settings)
+        W = np.array(rows, dtype=np.float64)
+        _check_values(W, ("layers", l, "W"), settings, limit)
         Ws.append(W)
         b = layer.get("b")
         if spec.bias:
@@ -107,7 +118,7 @@ def set_weights(s: Session, layers: list[dict[str, Any]], settings: Settings) ->
             if b_arr is None or b_arr.shape != (n,):
                 raise ConfigError(("layers", l, "b"), f"b of layer {l + 1} must have {n} "
                                   "entries (the network has biases)")
-            _check_values(b_arr, ("layers", l, "b"), settings)
+            _check_values(b_arr, ("layers", l, "b"), settings, limit)
             bs.append(b_arr)
         elif b is not None:
             raise ConfigError(("layers", l, "b"), "the network has no biases: omit b")
@@ -117,8 +128,11 @@ def set_weights(s: Session, layers: list[dict[str, Any]], settings: Settings) ->
     t.status = "ok"
 
 
-def _check_values(x: np.ndarray, loc: tuple[str | int, ...], settings: Settings) -> None:
-    if not np.all(np.isfinite(x)) or np.any(np.abs(x) > settings.max_abs_value):
+def _check_values(x: np.ndarray, loc: tuple[str | int, ...], settings: Settings,
+                  limit: bool = True) -> None:
+    if not np.all(np.isfinite(x)):
+        raise ConfigError(loc, f"values must be finite with |v| ≤ {settings.max_abs_value:g}")
+    if limit and np.any(np.abs(x) > settings.max_abs_value):
         raise ConfigError(loc, f"values must be finite with |v| ≤ {settings.max_abs_value:g}")
 
 
@@ -170,6 +184,7 @@ def export(s: Session) -> dict[str, Any]:
         "batch_pos": t.batch_pos,
         # Exact partial-epoch sums, as hex floats, so an import continues bit for bit.
         "epoch_loss_sum": t.epoch_loss_sum.hex(),
+        "epoch_test_loss": None if t.epoch_test_loss is None else t.epoch_test_loss.hex(),
         "status": t.status,
         "history": [
             {"epoch": e, "loss": loss, "test_loss": tl}
@@ -186,24 +201,40 @@ def import_session(doc: dict[str, Any], settings: Settings) -> Session:
     raw_config.pop("preset", None)
     try:
         cfg = SessionConfig.model_validate(_revalidatable(raw_config))
-    except ValueError as e:
-        raise ConfigError(("config",), f"invalid config: {e}") from None
-    normalized = normalize(cfg, settings)
-    normalized["preset"] = (doc.get("config") or {}).get("preset")
-    s = Session.create(normalized, settings)
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise ConfigError(("config", *err["loc"]), f"invalid config: {err['msg']}") from None
+    preset = (doc.get("config") or {}).get("preset")
+    if preset is not None and (not isinstance(preset, str) or preset not in PRESETS):
+        raise ConfigError(("config", "preset"), "preset must be null or one of "
+                          + ", ".join(PRESETS))
+    try:
+        normalized = normalize(cfg, settings)
+        normalized["preset"] = preset
+        s = Session.create(normalized, settings)
+    except ConfigError as e:  # name the field inside the document
+        raise ConfigError(("config", *e.loc), e.msg) from None
     weights = doc.get("weights")
     if not isinstance(weights, list):
         raise ConfigError(("weights",), "weights must be a list of {W, b} per layer")
-    set_weights(s, weights, settings)
+    try:
+        set_weights(s, weights, settings, limit=False)
+    except ConfigError as e:  # set_weights names its body's "layers"; here they are "weights"
+        raise ConfigError(("weights", *e.loc[1:]), e.msg) from None
     t = s.trainer
     t.epoch, t.iteration = int(doc.get("epoch", 0)), int(doc.get("iteration", 0))
     t.batch_pos = int(doc.get("batch_pos", 0))
     if not 0 <= t.batch_pos < t.n_batches:
         raise ConfigError(("batch_pos",), f"batch_pos must be in 0..{t.n_batches - 1}")
-    try:
-        t.epoch_loss_sum = float.fromhex(doc.get("epoch_loss_sum", "0x0p+0"))
-    except (TypeError, ValueError):
-        raise ConfigError(("epoch_loss_sum",), "epoch_loss_sum must be a hex float") from None
+    for key in ("epoch_loss_sum", "epoch_test_loss"):
+        raw = doc.get(key, "0x0p+0" if key == "epoch_loss_sum" else None)
+        try:
+            value = None if raw is None else float.fromhex(raw)
+        except (TypeError, ValueError):
+            raise ConfigError((key,), f"{key} must be a hex float") from None
+        if value is not None and not math.isfinite(value):
+            raise ConfigError((key,), f"{key} must be finite")
+        setattr(t, key, value)
     for point in doc.get("history") or []:
         test_loss = point.get("test_loss")
         t.history.append(int(point["epoch"]), float(point["loss"]),

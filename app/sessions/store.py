@@ -20,6 +20,19 @@ class SessionNotFound(KeyError):
         self.session_id = session_id
 
 
+class SessionBusy(Exception):
+    """The session's lock was not free within ``lock_timeout`` seconds (HTTP 503)."""
+
+    def __init__(self, session_id: str, waited: float) -> None:
+        super().__init__(f"session busy: another request held it for more than {waited:g} s")
+        self.session_id = session_id
+        self.waited = waited
+
+
+class StoreUnavailable(Exception):
+    """The session store cannot be reached, or a change could not be saved (HTTP 503)."""
+
+
 class SessionStore(Protocol):
     name: str
 
@@ -29,8 +42,11 @@ class SessionStore(Protocol):
 
     async def add(self, session: Session) -> None: ...
 
-    def use(self, session_id: str) -> AbstractAsyncContextManager[Session]:
-        """The session under its lock; changes made inside are saved on exit."""
+    def use(self, session_id: str, write: bool = True) -> AbstractAsyncContextManager[Session]:
+        """The session under its lock; changes made inside are saved on a normal exit.
+        ``write=False`` promises not to change it (GET, export, gradcheck): a store may then
+        skip saving and the cross-process lock. Raises SessionNotFound, SessionBusy (the lock
+        was not free within settings.lock_timeout) or StoreUnavailable."""
         ...
 
     async def delete(self, session_id: str) -> bool: ...
@@ -57,12 +73,13 @@ class MemoryStore:
         self._sessions.clear()
         self._locks.clear()
 
-    def _expire(self) -> None:
-        """Drop idle sessions (oldest first, so this stops at the first live one)."""
+    def _expire(self, holder: str | None = None) -> None:
+        """Drop idle sessions (oldest first, so this stops at the first live one). A session
+        in use is kept, except ``holder``'s: the caller holds that lock itself."""
         cutoff = time.time() - self.settings.session_ttl
         while self._sessions:
             sid, s = next(iter(self._sessions.items()))
-            if s.last_used >= cutoff or self._locked(sid):
+            if s.last_used >= cutoff or (sid != holder and self._locked(sid)):
                 break
             self._drop(sid)
 
@@ -87,9 +104,17 @@ class MemoryStore:
     @asynccontextmanager
     async def _use(self, session_id: str) -> AsyncIterator[Session]:
         lock = self._locks.setdefault(session_id, asyncio.Lock())
-        async with lock:
-            self._expire()
+        try:
+            async with asyncio.timeout(self.settings.lock_timeout):
+                await lock.acquire()
+        except TimeoutError:
+            raise SessionBusy(session_id, self.settings.lock_timeout) from None
+        try:
+            self._expire(holder=session_id)
             session = self._sessions.get(session_id)
+            if session is not None and session.last_used < time.time() - self.settings.session_ttl:
+                self._drop(session_id)  # idle too long (behind an older one still in use)
+                session = None
             if session is None:
                 self._locks.pop(session_id, None)
                 raise SessionNotFound(session_id)
@@ -99,8 +124,11 @@ class MemoryStore:
                 session.last_used = time.time()
                 if session_id in self._sessions:
                     self._sessions.move_to_end(session_id)
+        finally:
+            lock.release()
 
-    def use(self, session_id: str) -> AbstractAsyncContextManager[Session]:
+    def use(self, session_id: str, write: bool = True) -> AbstractAsyncContextManager[Session]:
+        # One process, one object: reads take the lock too (a train may be changing it).
         return self._use(session_id)
 
     async def delete(self, session_id: str) -> bool:
@@ -113,6 +141,7 @@ class MemoryStore:
         return True
 
     async def count(self) -> int:
+        self._expire()
         return len(self._sessions)
 
     async def ping(self) -> bool:

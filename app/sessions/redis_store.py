@@ -1,0 +1,366 @@
+"""Sessions in Redis: any number of workers (and hosts) share them, and they survive restarts.
+
+Keys, under the prefix ``backprop-lab:``:
+
+- ``s:{id}``: a hash ``{d: Session.to_bytes(), v: version}`` that expires after
+  ``session_ttl`` idle seconds (every use refreshes it);
+- ``lru``: a sorted set, id → time of last use (µs, Redis's clock); when a new session would
+  exceed ``max_sessions`` the least recently used are deleted (and then answer 404);
+- ``lock:{id}``: the session's lock, a random token set with ``NX PX lock_timeout`` and
+  released by compare-and-delete, so it holds across processes and hosts and frees itself if
+  its holder dies. A request waits for it at most ``lock_timeout`` seconds (then SessionBusy,
+  HTTP 503). Saving the session and releasing its lock are one atomic script that first checks
+  the token: a holder whose lock expired never overwrites a newer state.
+
+Each worker keeps a small cache of deserialised sessions. An entry is used only while Redis
+still holds the version it was loaded or saved as (checked atomically with every use), so a
+session that another worker changed is always read afresh: sessions move between workers
+bit for bit. Within a process, requests on one session also queue on an asyncio lock, so only
+one of them at a time polls Redis for the shared lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from app.config import Settings
+from app.sessions.model import Session
+from app.sessions.store import SessionBusy, SessionNotFound, StoreUnavailable
+
+PREFIX = "backprop-lab:"
+T = TypeVar("T")
+
+# Redis's clock in microseconds (exact in a double until the year 2255).
+_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+"""
+
+# KEYS: s:{id}, lru. ARGV: data, version, ttl_ms, id, cap, key prefix. Returns evicted ids.
+ADD = _NOW + """
+redis.call('HSET', KEYS[1], 'd', ARGV[1], 'v', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[2], now, ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 1000 * tonumber(ARGV[3]))
+local evicted = {}
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[5])
+if excess > 0 then
+  local old = redis.call('ZPOPMIN', KEYS[2], excess)
+  for i = 1, #old, 2 do
+    redis.call('DEL', ARGV[6] .. 's:' .. old[i])
+    evicted[#evicted + 1] = old[i]
+  end
+end
+return evicted
+"""
+
+# KEYS: s:{id}, lru. ARGV: ttl_ms, id, cached version. Touches the session and returns
+# {version} when the cached version is current, {version, data} otherwise, nil if it is gone.
+LOAD = _NOW + """
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v then
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  return false
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], now, ARGV[2])
+if v == ARGV[3] then return {v} end
+return {v, redis.call('HGET', KEYS[1], 'd')}
+"""
+
+# KEYS: lock:{id}, s:{id}, lru. ARGV: token, data, version, ttl_ms, id.
+# -1: the lock is no longer ours (nothing written); 0: the session was deleted or evicted
+# meanwhile (it stays deleted); 1: saved.
+SAVE = _NOW + """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+redis.call('DEL', KEYS[1])
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], 'd', ARGV[2], 'v', ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('ZADD', KEYS[3], now, ARGV[5])
+return 1
+"""
+
+# KEYS: lock:{id}. ARGV: token.
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# KEYS: lru. ARGV: ttl_ms. Forgets ids whose keys expired, then counts.
+COUNT = _NOW + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 1000 * tonumber(ARGV[1]))
+return redis.call('ZCARD', KEYS[1])
+"""
+
+# Sessions bigger than this are (de)serialised in a worker thread, off the event loop.
+OFFLOAD_BYTES = 64 * 1024
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
+
+
+@dataclass
+class _Cached:
+    version: bytes
+    session: Session
+    size: int
+
+
+class _LocalLocks:
+    """One asyncio lock per session id, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str, timeout: float) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            try:
+                async with asyncio.timeout(timeout):
+                    await lock.acquire()
+            except TimeoutError:
+                raise SessionBusy(key, timeout) from None
+            try:
+                yield
+            finally:
+                lock.release()
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+class RedisStore:
+    """The SessionStore on a Redis server (``BACKPROP_LAB_STORE=redis://host:port/db``)."""
+
+    name = "redis"
+
+    def __init__(self, settings: Settings, cache_bytes: int = 64 << 20) -> None:
+        if settings.lock_timeout <= settings.train_time_budget + 1:
+            raise ValueError(
+                f"lock_timeout ({settings.lock_timeout:g} s) must exceed train_time_budget "
+                f"({settings.train_time_budget:g} s) by more than a second: a lock must outlive "
+                "the longest call it guards")
+        self.settings = settings
+        self.url = settings.store
+        self.ttl_ms = max(1, math.ceil(settings.session_ttl * 1000))
+        self.lock_ms = math.ceil(settings.lock_timeout * 1000)
+        self.cache_bytes = cache_bytes
+        self._cache: OrderedDict[str, _Cached] = OrderedDict()
+        self._cached_bytes = 0
+        self._local = _LocalLocks()
+        self._redis: aioredis.Redis | None = None
+        self._scripts: dict[str, Any] = {}
+
+    # --- lifecycle -----------------------------------------------------------------------
+    async def open(self) -> None:
+        r = aioredis.Redis.from_url(
+            self.url, socket_connect_timeout=5, socket_timeout=max(10.0, self.lock_ms / 1000),
+            health_check_interval=30, client_name=f"backprop-lab:{os.getpid()}",
+        )
+        try:
+            await r.ping()
+        except (RedisError, OSError) as e:
+            await r.aclose()
+            raise StoreUnavailable(f"cannot reach the Redis session store at "
+                                   f"{redact(self.url)}: {e}") from None
+        self._redis = r
+        for name, text in (("add", ADD), ("load", LOAD), ("save", SAVE),
+                           ("release", RELEASE), ("count", COUNT)):
+            self._scripts[name] = r.register_script(text)
+
+    async def close(self) -> None:
+        self._cache.clear()
+        self._cached_bytes = 0
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        if self._redis is None:
+            raise StoreUnavailable("the Redis session store is not open")
+        return self._redis
+
+    async def _run(self, call: Awaitable[T]) -> T:
+        try:
+            return await call
+        except (RedisError, OSError) as e:
+            raise StoreUnavailable(f"session store error: {type(e).__name__}") from None
+
+    def _script(self, name: str, keys: list[str], args: list[Any]) -> Awaitable[Any]:
+        if not self._scripts:
+            raise StoreUnavailable("the Redis session store is not open")
+        return self._scripts[name](keys=keys, args=args)  # type: ignore[no-any-return]
+
+    # --- the local cache -----------------------------------------------------------------
+    def _cache_put(self, sid: str, version: bytes, session: Session, size: int) -> None:
+        self._cache_drop(sid)
+        if size > self.cache_bytes:
+            return
+        self._cache[sid] = _Cached(version, session, size)
+        self._cached_bytes += size
+        while self._cached_bytes > self.cache_bytes:
+            _, old = self._cache.popitem(last=False)
+            self._cached_bytes -= old.size
+
+    def _cache_drop(self, sid: str) -> None:
+        old = self._cache.pop(sid, None)
+        if old is not None:
+            self._cached_bytes -= old.size
+
+    # --- serialisation -------------------------------------------------------------------
+    async def _dump(self, session: Session) -> bytes:
+        session.last_used = time.time()
+        t = session.trainer
+        if t.n_samples * max(t.net.spec.layers) * 8 > OFFLOAD_BYTES:
+            return await asyncio.to_thread(session.to_bytes)
+        return session.to_bytes()
+
+    async def _parse(self, raw: bytes) -> Session:
+        if len(raw) > OFFLOAD_BYTES:
+            return await asyncio.to_thread(Session.from_bytes, raw, self.settings)
+        return Session.from_bytes(raw, self.settings)
+
+    # --- the store -----------------------------------------------------------------------
+    async def add(self, session: Session) -> None:
+        raw = await self._dump(session)
+        version = secrets.token_bytes(12)
+        evicted = await self._run(self._script(
+            "add", [PREFIX + "s:" + session.id, PREFIX + "lru"],
+            [raw, version, self.ttl_ms, session.id, self.settings.max_sessions, PREFIX]))
+        for sid in evicted:
+            self._cache_drop(sid.decode() if isinstance(sid, bytes) else str(sid))
+        self._cache_put(session.id, version, session, len(raw))
+
+    async def _load(self, sid: str) -> Session:
+        """The current session (from the cache when it is still current); touches it."""
+        cached = self._cache.get(sid)
+        reply = await self._run(self._script(
+            "load", [PREFIX + "s:" + sid, PREFIX + "lru"],
+            [self.ttl_ms, sid, cached.version if cached else b""]))
+        if reply is None:
+            self._cache_drop(sid)
+            raise SessionNotFound(sid)
+        version = bytes(reply[0])
+        if cached is not None and len(reply) == 1:
+            self._cache.move_to_end(sid)
+            return cached.session
+        raw = bytes(reply[1])
+        session = await self._parse(raw)
+        self._cache_put(sid, version, session, len(raw))
+        return session
+
+    async def _acquire(self, sid: str, deadline: float) -> bytes:
+        """The cross-process lock's token; polls with a short back-off until the deadline."""
+        token = secrets.token_bytes(16)
+        key = PREFIX + "lock:" + sid
+        pause = 0.001
+        while True:
+            if await self._run(self.redis.set(key, token, nx=True, px=self.lock_ms)):
+                return token
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise SessionBusy(sid, self.settings.lock_timeout)
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * 2, 0.05)
+
+    @asynccontextmanager
+    async def _use(self, sid: str, write: bool) -> AsyncIterator[Session]:
+        wait = self.settings.lock_timeout
+        deadline = time.monotonic() + wait
+        async with self._local.hold(sid, wait):
+            if not write:
+                # One atomic read of a consistent version: no cross-process lock needed.
+                yield await self._load(sid)
+                return
+            token = await self._acquire(sid, deadline)
+            try:
+                session = await self._load(sid)
+            except BaseException:
+                await self._release(sid, token)
+                raise
+            try:
+                yield session
+            except BaseException:
+                # The operation failed: forget the half-changed object; Redis keeps the state
+                # from before it.
+                self._cache_drop(sid)
+                await self._release(sid, token)
+                raise
+            await self._save(sid, token, session)
+
+    async def _release(self, sid: str, token: bytes) -> None:
+        # On failure the lock expires by itself after lock_timeout.
+        with contextlib.suppress(RedisError, OSError, StoreUnavailable):
+            await self._script("release", [PREFIX + "lock:" + sid], [token])
+
+    async def _save(self, sid: str, token: bytes, session: Session) -> None:
+        try:
+            raw = await self._dump(session)
+        except BaseException:
+            self._cache_drop(sid)
+            await self._release(sid, token)
+            raise
+        version = secrets.token_bytes(12)
+        try:
+            saved = await self._run(self._script(
+                "save", [PREFIX + "lock:" + sid, PREFIX + "s:" + sid, PREFIX + "lru"],
+                [token, raw, version, self.ttl_ms, sid]))
+        except StoreUnavailable:
+            self._cache_drop(sid)
+            raise
+        if saved == 1:
+            self._cache_put(sid, version, session, len(raw))
+            return
+        self._cache_drop(sid)
+        if saved == -1:
+            raise StoreUnavailable(
+                f"the session's lock expired after lock_timeout ({self.settings.lock_timeout:g}"
+                " s) before the change was saved; the change was discarded")
+        # 0: deleted or evicted while in use; it stays deleted (the next request gets 404).
+
+    def use(self, session_id: str, write: bool = True) -> AbstractAsyncContextManager[Session]:
+        return self._use(session_id, write)
+
+    async def delete(self, session_id: str) -> bool:
+        self._cache_drop(session_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(PREFIX + "s:" + session_id)
+        pipe.zrem(PREFIX + "lru", session_id)
+        deleted, _ = await self._run(pipe.execute())
+        return bool(deleted)
+
+    async def count(self) -> int:
+        return int(await self._run(self._script("count", [PREFIX + "lru"], [self.ttl_ms])))
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.redis.ping())
+        except (RedisError, OSError, StoreUnavailable):
+            return False

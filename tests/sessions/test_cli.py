@@ -1,0 +1,145 @@
+"""`backprop-lab --workers N`: refused on the memory store; on Redis, two real uvicorn worker
+processes serve one session between them, continuing it exactly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from app.cli import main, tcp_nodelay_for_workers
+from app.config import get_settings
+from tests.redis_fixture import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BACKPROP_LAB_")}
+    return {**env, **extra}
+
+
+def test_workers_on_the_memory_store_are_refused(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BACKPROP_LAB_STORE", "memory")  # restored after the test
+    get_settings.cache_clear()
+    try:
+        assert main(["--workers", "3", "--store", "memory"]) == 2
+    finally:
+        get_settings.cache_clear()
+    err = capsys.readouterr().err
+    assert "--workers > 1 needs a shared store" in err and "redis://" in err
+
+
+def test_the_command_refuses_workers_without_redis_and_exits_2() -> None:
+    r = subprocess.run([sys.executable, "-m", "app", "--workers", "2", "--port", "0"],
+                       cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "needs a shared store" in r.stderr and "--store redis://" in r.stderr
+    assert "Uvicorn running" not in r.stderr  # nothing was started
+
+
+def test_zero_workers_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--workers", "0"])
+    assert info.value.code == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err
+
+
+def test_worker_sockets_get_tcp_nodelay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """uvicorn's --workers listener had protocol 0, so asyncio left Nagle on (a ~40 ms delayed
+    ACK per keep-alive request); the fix gives the listener, and so every accepted connection,
+    IPPROTO_TCP, on which asyncio sets TCP_NODELAY."""
+    from uvicorn.config import Config
+
+    monkeypatch.setattr(Config, "bind_socket", Config.bind_socket)  # restored after the test
+    tcp_nodelay_for_workers()
+    tcp_nodelay_for_workers()  # idempotent
+    listener = Config(app="app.main:app", host="127.0.0.1", port=0).bind_socket()
+    with listener:
+        assert listener.proto == socket.IPPROTO_TCP
+        listener.listen()
+        with socket.create_connection(listener.getsockname()[:2]):
+            conn, _ = listener.accept()
+            with conn:
+                assert conn.proto == socket.IPPROTO_TCP
+
+
+@pytest.fixture
+def two_workers(redis_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """`python -m app --workers 2 --store <redis>` on a free loopback port; stopped after."""
+    port = free_port()
+    log = (tmp_path / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "--workers", "2", "--port", str(port),
+         "--store", redis_url],
+        cwd=ROOT, env=clean_env(BACKPROP_LAB_LOG_LEVEL="warning"),
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()
+            assert time.monotonic() < deadline, "the server did not start"
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield base, redis_url
+    finally:
+        proc.send_signal(signal.SIGINT)  # uvicorn's supervisor stops its workers
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the group this fixture started
+            proc.wait(5)
+        log.close()
+
+
+@pytest.mark.redis
+def test_two_workers_serve_one_session_exactly(two_workers: tuple[str, str]) -> None:
+    base, redis_url = two_workers
+    # No keep-alive: every request is a new connection, which the workers accept in turn.
+    limits = httpx.Limits(max_keepalive_connections=0)
+    with httpx.Client(base_url=base + "/api/v1", limits=limits, timeout=10) as http:
+        r = http.post("/sessions", json={"preset": "spiral"})
+        assert r.status_code == 201
+        sid = r.json()["id"]
+        states: list[dict[str, Any]] = []
+        for i in range(60):
+            r = (http.post(f"/sessions/{sid}/train", json={"epochs": 2}) if i % 10 == 9
+                 else http.post(f"/sessions/{sid}/step"))
+            assert r.status_code == 200, r.text
+            states.append(r.json())
+        health = httpx.get(base + "/healthz").json()
+    assert health["store"] == "redis" and health["sessions"] == 1
+    # Both worker processes are connected to the shared store.
+    with redis.Redis.from_url(redis_url) as r:
+        names = {c["name"] for c in r.client_list() if c["name"].startswith("backprop-lab:")}
+    assert len(names) == 2
+    # The same requests on one in-process memory-store app give the same numbers.
+    from fastapi.testclient import TestClient
+
+    from app.config import Settings
+    from app.main import create_app
+
+    with TestClient(create_app(Settings(store="memory"))) as local:
+        ref = local.post("/api/v1/sessions", json={"preset": "spiral"}).json()["id"]
+        for i, state in enumerate(states):
+            want = (local.post(f"/api/v1/sessions/{ref}/train", json={"epochs": 2}) if i % 10 == 9
+                    else local.post(f"/api/v1/sessions/{ref}/step")).json()
+            assert {**state, "id": None} == {**want, "id": None}, f"request {i}"
+    assert states[-1]["epoch"] >= 12
