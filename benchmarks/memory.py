@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.servers import app_server, redis_server, rss_bytes
+from benchmarks.servers import app_server, exit_on_sigterm, redis_server, rss_bytes
 
 
 async def flood(base: str, pid: int, total: int, config: dict[str, Any], every: int,
@@ -106,6 +106,7 @@ def main() -> None:
     parser.add_argument("--cap", type=int, default=10_000)
     parser.add_argument("--preset", default=None, help="default: POST {} (2-4-1 XOR)")
     args = parser.parse_args()
+    exit_on_sigterm()
     config = {} if args.preset is None else {"preset": args.preset}
     label = args.preset or "default {}"
     every = max(1, args.sessions // 10)

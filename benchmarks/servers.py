@@ -26,6 +26,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so the context managers below stop their servers."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGINT) -> None:
     if proc.poll() is not None:
         return

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.api import schemas
@@ -60,6 +61,15 @@ def render(s: Session, settings: Settings, samples: str | None, history: int | N
                          default_max=settings.trace_default_max)
 
 
+def respond(content: dict[str, Any], status_code: int = 200,
+            headers: dict[str, str] | None = None) -> JSONResponse:
+    """The state as JSON, skipping FastAPI's re-validation against the response model: the
+    state is built from plain Python values (every float finite, checked by the engine) and
+    the tests validate it against the schema. JSONResponse refuses NaN (allow_nan=False), so a
+    bug could never put one on the wire."""
+    return JSONResponse(content, status_code=status_code, headers=headers)
+
+
 async def operate(
     store: SessionStore, settings: Settings, sid: str, op: Callable[[Session], Any],
     samples: str | None, history: int | None, write: bool = True,
@@ -82,32 +92,32 @@ async def create_session(
     config: Annotated[SessionConfig | None, Body(
         description="every field optional; a preset supplies defaults")] = None,
     samples: SamplesQ = None, history: HistoryQ = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     cfg = config or SessionConfig()
     normalized = normalize(cfg, settings)
     session = await run_in_threadpool(Session.create, normalized, settings)
     state = render(session, settings, samples, history)
     await store.add(session)
-    response.headers["Location"] = str(request.url_for("get_session", session_id=session.id))
-    return state
+    location = str(request.url_for("get_session", session_id=session.id))
+    return respond(state, 201, {"Location": location})
 
 
 @router.get("/sessions/{session_id}", response_model=schemas.SessionState,
             responses=ON_SESSION)
 async def get_session(session_id: str, store: StoreDep, settings: SettingsDep,
-                      samples: SamplesQ = None, history: HistoryQ = None) -> dict[str, Any]:
-    return (await operate(store, settings, session_id, lambda s: None, samples, history,
-                          write=False))[1]
+                      samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
+    return respond((await operate(store, settings, session_id, lambda s: None, samples, history,
+                          write=False))[1])
 
 
 @router.patch("/sessions/{session_id}", response_model=schemas.SessionState,
               responses=WITH_BODY)
 async def patch_session(session_id: str, body: schemas.PatchRequest, store: StoreDep,
                         settings: SettingsDep, samples: SamplesQ = None,
-                        history: HistoryQ = None) -> dict[str, Any]:
+                        history: HistoryQ = None) -> JSONResponse:
     changes = body.model_dump(exclude_unset=True)
-    return (await operate(store, settings, session_id,
-                          lambda s: service.patch(s, changes, settings), samples, history))[1]
+    return respond((await operate(store, settings, session_id,
+                          lambda s: service.patch(s, changes, settings), samples, history))[1])
 
 
 @router.delete("/sessions/{session_id}", status_code=204, response_class=Response,
@@ -124,41 +134,42 @@ async def delete_session(session_id: str, store: StoreDep) -> Response:
              responses={**WITH_BODY, **CURSOR})
 async def forward(session_id: str, store: StoreDep, settings: SettingsDep,
                   body: Annotated[schemas.Through | None, Body()] = None,
-                  samples: SamplesQ = None, history: HistoryQ = None) -> dict[str, Any]:
+                  samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
     through = body is not None and body.through == "all"
-    return (await operate(store, settings, session_id,
-                          lambda s: service.forward(s, through), samples, history))[1]
+    return respond((await operate(store, settings, session_id,
+                          lambda s: service.forward(s, through), samples, history))[1])
 
 
 @router.post("/sessions/{session_id}/backward", response_model=schemas.SessionState,
              responses={**WITH_BODY, **CURSOR})
 async def backward(session_id: str, store: StoreDep, settings: SettingsDep,
                    body: Annotated[schemas.Through | None, Body()] = None,
-                   samples: SamplesQ = None, history: HistoryQ = None) -> dict[str, Any]:
+                   samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
     through = body is not None and body.through == "all"
-    return (await operate(store, settings, session_id,
-                          lambda s: service.backward(s, through), samples, history))[1]
+    return respond((await operate(store, settings, session_id,
+                          lambda s: service.backward(s, through), samples, history))[1])
 
 
 @router.post("/sessions/{session_id}/update", response_model=schemas.SessionState,
              responses={**ON_SESSION, **CURSOR})
 async def update(session_id: str, store: StoreDep, settings: SettingsDep,
-                 samples: SamplesQ = None, history: HistoryQ = None) -> dict[str, Any]:
-    return (await operate(store, settings, session_id, service.update, samples, history))[1]
+                 samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
+    return respond(
+        (await operate(store, settings, session_id, service.update, samples, history))[1])
 
 
 @router.post("/sessions/{session_id}/step", response_model=schemas.SessionState,
              responses=ON_SESSION)
 async def step(session_id: str, store: StoreDep, settings: SettingsDep,
-               samples: SamplesQ = None, history: HistoryQ = None) -> dict[str, Any]:
-    return (await operate(store, settings, session_id, service.step, samples, history))[1]
+               samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
+    return respond((await operate(store, settings, session_id, service.step, samples, history))[1])
 
 
 @router.post("/sessions/{session_id}/train", response_model=schemas.TrainState,
              responses=WITH_BODY)
 async def train(session_id: str, store: StoreDep, settings: SettingsDep,
                 body: Annotated[schemas.TrainRequest | None, Body()] = None,
-                samples: SamplesQ = None, history: HistoryQ = None) -> dict[str, Any]:
+                samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
     epochs = (body or schemas.TrainRequest()).epochs
     if not 1 <= epochs <= settings.max_epochs:
         from app.sessions.config import ConfigError
@@ -167,29 +178,29 @@ async def train(session_id: str, store: StoreDep, settings: SettingsDep,
     (ran, stopped), state = await operate(
         store, settings, session_id, lambda s: service.train(s, epochs, settings), samples,
         history)
-    return {**state, "ran": ran, "stopped": stopped}
+    return respond({**state, "ran": ran, "stopped": stopped})
 
 
 @router.put("/sessions/{session_id}/weights", response_model=schemas.SessionState,
             responses=WITH_BODY)
 async def put_weights(session_id: str, body: schemas.WeightsRequest, store: StoreDep,
                       settings: SettingsDep, samples: SamplesQ = None,
-                      history: HistoryQ = None) -> dict[str, Any]:
+                      history: HistoryQ = None) -> JSONResponse:
     layers = [w.model_dump() for w in body.layers]
-    return (await operate(store, settings, session_id,
+    return respond((await operate(store, settings, session_id,
                           lambda s: service.set_weights(s, layers, settings), samples,
-                          history))[1]
+                          history))[1])
 
 
 @router.post("/sessions/{session_id}/reset", response_model=schemas.SessionState,
              responses=WITH_BODY)
 async def reset(session_id: str, store: StoreDep, settings: SettingsDep,
                 config: Annotated[SessionConfig | None, Body()] = None,
-                samples: SamplesQ = None, history: HistoryQ = None) -> dict[str, Any]:
+                samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
     normalized = None if config is None else normalize(config, settings)
-    return (await operate(store, settings, session_id,
+    return respond((await operate(store, settings, session_id,
                           lambda s: service.reset(s, normalized, settings), samples,
-                          history))[1]
+                          history))[1])
 
 
 @router.get("/sessions/{session_id}/gradcheck", response_model=schemas.Gradcheck,
@@ -215,12 +226,12 @@ async def export(session_id: str, store: StoreDep, settings: SettingsDep) -> dic
              responses={**UNAVAILABLE, **BODY_ERRORS})
 async def import_session(request: Request, response: Response, doc: schemas.ExportDocument,
                          store: StoreDep, settings: SettingsDep, samples: SamplesQ = None,
-                         history: HistoryQ = None) -> dict[str, Any]:
+                         history: HistoryQ = None) -> JSONResponse:
     session = await run_in_threadpool(service.import_session, doc.model_dump(), settings)
     state = render(session, settings, samples, history)
     await store.add(session)
-    response.headers["Location"] = str(request.url_for("get_session", session_id=session.id))
-    return state
+    location = str(request.url_for("get_session", session_id=session.id))
+    return respond(state, 201, {"Location": location})
 
 
 @router.get("/presets", response_model=list[schemas.Preset], tags=["catalogues"])

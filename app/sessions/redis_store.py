@@ -68,11 +68,16 @@ end
 return evicted
 """
 
-# KEYS: s:{id}, lru. ARGV: ttl_ms, id, cached version. Touches the session and returns
+# KEYS: s:{id}, lru, lock:{id}. ARGV: ttl_ms, id, cached version, lock token (or ''),
+# lock_ms. With a token, first takes the lock (0: it is taken). Touches the session and returns
 # {version} when the cached version is current, {version, data} otherwise, nil if it is gone.
 LOAD = _NOW + """
+if ARGV[4] ~= '' and not redis.call('SET', KEYS[3], ARGV[4], 'NX', 'PX', ARGV[5]) then
+  return 0
+end
 local v = redis.call('HGET', KEYS[1], 'v')
 if not v then
+  if ARGV[4] ~= '' then redis.call('DEL', KEYS[3]) end
   redis.call('ZREM', KEYS[2], ARGV[2])
   return false
 end
@@ -180,8 +185,9 @@ class RedisStore:
     # --- lifecycle -----------------------------------------------------------------------
     async def open(self) -> None:
         r = aioredis.Redis.from_url(
-            self.url, socket_connect_timeout=5, socket_timeout=max(10.0, self.lock_ms / 1000),
-            health_check_interval=30, client_name=f"backprop-lab:{os.getpid()}",
+            # Every command is small: a Redis that does not answer in 5 s is reported (503).
+            self.url, socket_connect_timeout=5, socket_timeout=5, health_check_interval=30,
+            client_name=f"backprop-lab:{os.getpid()}",
         )
         try:
             await r.ping()
@@ -258,12 +264,15 @@ class RedisStore:
             self._cache_drop(sid.decode() if isinstance(sid, bytes) else str(sid))
         self._cache_put(session.id, version, session, len(raw))
 
-    async def _load(self, sid: str) -> Session:
-        """The current session (from the cache when it is still current); touches it."""
+    async def _load(self, sid: str, token: bytes = b"") -> Session | None:
+        """The current session (from the cache when it is still current), touched; with a
+        token, under the lock taken in the same round trip (None: the lock is taken)."""
         cached = self._cache.get(sid)
         reply = await self._run(self._script(
-            "load", [PREFIX + "s:" + sid, PREFIX + "lru"],
-            [self.ttl_ms, sid, cached.version if cached else b""]))
+            "load", [PREFIX + "s:" + sid, PREFIX + "lru", PREFIX + "lock:" + sid],
+            [self.ttl_ms, sid, cached.version if cached else b"", token, self.lock_ms]))
+        if reply == 0:
+            return None
         if reply is None:
             self._cache_drop(sid)
             raise SessionNotFound(sid)
@@ -272,18 +281,24 @@ class RedisStore:
             self._cache.move_to_end(sid)
             return cached.session
         raw = bytes(reply[1])
-        session = await self._parse(raw)
+        try:
+            session = await self._parse(raw)
+        except BaseException:
+            if token:
+                await self._release(sid, token)
+            raise
         self._cache_put(sid, version, session, len(raw))
         return session
 
-    async def _acquire(self, sid: str, deadline: float) -> bytes:
-        """The cross-process lock's token; polls with a short back-off until the deadline."""
+    async def _lock_and_load(self, sid: str, deadline: float) -> tuple[bytes, Session]:
+        """The session under the cross-process lock (and the lock's token); polls with a short
+        back-off while another process holds it, until the deadline."""
         token = secrets.token_bytes(16)
-        key = PREFIX + "lock:" + sid
         pause = 0.001
         while True:
-            if await self._run(self.redis.set(key, token, nx=True, px=self.lock_ms)):
-                return token
+            session = await self._load(sid, token)
+            if session is not None:
+                return token, session
             left = deadline - time.monotonic()
             if left <= 0:
                 raise SessionBusy(sid, self.settings.lock_timeout)
@@ -297,14 +312,11 @@ class RedisStore:
         async with self._local.hold(sid, wait):
             if not write:
                 # One atomic read of a consistent version: no cross-process lock needed.
-                yield await self._load(sid)
-                return
-            token = await self._acquire(sid, deadline)
-            try:
                 session = await self._load(sid)
-            except BaseException:
-                await self._release(sid, token)
-                raise
+                assert session is not None
+                yield session
+                return
+            token, session = await self._lock_and_load(sid, deadline)
             try:
                 yield session
             except BaseException:
@@ -332,8 +344,9 @@ class RedisStore:
             saved = await self._run(self._script(
                 "save", [PREFIX + "lock:" + sid, PREFIX + "s:" + sid, PREFIX + "lru"],
                 [token, raw, version, self.ttl_ms, sid]))
-        except StoreUnavailable:
+        except BaseException:  # unreachable, or cancelled: whether it was saved is unknown
             self._cache_drop(sid)
+            await self._release(sid, token)
             raise
         if saved == 1:
             self._cache_put(sid, version, session, len(raw))

@@ -186,7 +186,8 @@ async def session_html(request: Request, sid: str, vs: ViewState,
     ctx = base_ctx(request)
     _ = i18n.gettext_for(ctx["lang"])
     settings = settings_of(request)
-    async with store_of(request).use(sid) as s:
+    # A plain page view changes nothing: the store need not save it or take the shared lock.
+    async with store_of(request).use(sid, write=op is not None or capture) as s:
         def work() -> tuple[str, str | None, float]:
             last = capture_update(s, vs.sel) if capture else None
             code = None

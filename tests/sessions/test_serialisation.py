@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from app.config import Settings
 from app.nn.stepper import CursorError
-from app.sessions.config import ConfigError
 from app.sessions import service
+from app.sessions.config import ConfigError
 from app.sessions.model import Session
 from app.sessions.state import session_state
 from tests.sessions.conftest import new_session
