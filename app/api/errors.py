@@ -22,8 +22,8 @@ class BodyTooLarge(Exception):
         self.limit = limit
 
 
-def config_error_detail(e: ConfigError, where: str = "body") -> list[dict[str, Any]]:
-    return [{"loc": [where, *e.loc], "msg": e.msg, "type": "value_error"}]
+def config_error_detail(e: ConfigError) -> list[dict[str, Any]]:
+    return [{"loc": [e.where, *e.loc], "msg": e.msg, "type": "value_error"}]
 
 
 def _clean(errors: list[dict[str, Any]] | Any) -> list[dict[str, Any]]:

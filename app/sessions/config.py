@@ -20,10 +20,11 @@ Matrix = list[list[float]]
 class ConfigError(ValueError):
     """An invalid config: ``loc`` is the path of the field (as in FastAPI's 422 details)."""
 
-    def __init__(self, loc: tuple[str | int, ...], msg: str) -> None:
+    def __init__(self, loc: tuple[str | int, ...], msg: str, where: str = "body") -> None:
         super().__init__(msg)
         self.loc = loc
         self.msg = msg
+        self.where = where  # "body" or "query": the first element of the 422's loc
 
 
 class Strict(BaseModel):

@@ -144,13 +144,15 @@ def reset(s: Session, config: dict[str, Any] | None, settings: Settings) -> None
 
 def gradcheck(s: Session, epsilon: float, settings: Settings) -> dict[str, Any]:
     if not (math.isfinite(epsilon) and 1e-10 <= epsilon <= 1e-1):
-        raise ConfigError(("epsilon",), f"epsilon must be in [1e-10, 0.1]; got {epsilon:g}")
+        raise ConfigError(("epsilon",), f"epsilon must be in [1e-10, 0.1]; got {epsilon:g}",
+                          "query")
     t = s.trainer
     _, X, Y = t.current_batch()
     work = n_evaluations(t.net, len(X))
     if work > settings.gradcheck_max_work:
         raise ConfigError(("gradcheck",), f"this check needs {work} sample-forward passes; the "
-                          f"limit is {settings.gradcheck_max_work} (use a smaller batch_size)")
+                          f"limit is {settings.gradcheck_max_work} (use a smaller batch_size)",
+                          "query")
     checks = run_gradcheck(t.net, X, Y, epsilon)
 
     def finite(x: np.ndarray | None) -> Any:

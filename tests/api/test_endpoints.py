@@ -645,6 +645,7 @@ def test_gradcheck_work_limit_is_422(make_client: Callable[..., TestClient]) -> 
     api = Api(make_client(gradcheck_max_work=50))
     sid = api.create(preset="seed-xor")["id"]
     body = api.call("GET", f"{SESSIONS}/{sid}/gradcheck", 422)
+    assert body["detail"][0]["loc"] == ["query", "gradcheck"]
     assert "50" in body["detail"][0]["msg"] and "batch_size" in body["detail"][0]["msg"]
     api.patch(sid, {"batch_size": 1})
     assert api.call("GET", f"{SESSIONS}/{sid}/gradcheck")["max_rel_error"] < 1e-6
