@@ -12,7 +12,13 @@
 
   function press(op) {
     var b = document.querySelector('.toolbar button[name="op"][value="' + op + '"]');
-    if (b && !b.disabled) { b.click(); return true; }
+    if (b && !b.disabled) {
+      // A key pressed right after a swap can beat htmx to the new form (it processes swapped
+      // content when it settles); process it now so the press never falls back to a full post.
+      if (window.htmx && b.form) window.htmx.process(b.form);
+      b.click();
+      return true;
+    }
     return false;
   }
 
