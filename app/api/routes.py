@@ -13,10 +13,10 @@ from app.api import schemas
 from app.config import Settings
 from app.nn import datasets
 from app.sessions import service
-from app.sessions.config import PRESETS, SessionConfig, normalize
+from app.sessions.config import GENERATED_DEFAULTS, PRESETS, SessionConfig, normalize
 from app.sessions.model import Session
 from app.sessions.state import session_state
-from app.sessions.store import SessionStore
+from app.sessions.store import SessionNotFound, SessionStore
 
 router = APIRouter(prefix="/api/v1", tags=["sessions"])
 
@@ -123,8 +123,6 @@ async def patch_session(session_id: str, body: schemas.PatchRequest, store: Stor
 @router.delete("/sessions/{session_id}", status_code=204, response_class=Response,
                responses=ON_SESSION)
 async def delete_session(session_id: str, store: StoreDep) -> Response:
-    from app.sessions.store import SessionNotFound
-
     if not await store.delete(session_id):
         raise SessionNotFound(session_id)
     return Response(status_code=204)
@@ -171,10 +169,7 @@ async def train(session_id: str, store: StoreDep, settings: SettingsDep,
                 body: Annotated[schemas.TrainRequest | None, Body()] = None,
                 samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
     epochs = (body or schemas.TrainRequest()).epochs
-    if not 1 <= epochs <= settings.max_epochs:
-        from app.sessions.config import ConfigError
-
-        raise ConfigError(("epochs",), f"epochs must be 1 to {settings.max_epochs}; got {epochs}")
+    service.check_epochs(epochs, settings)  # before the lock: a bad body is 422 even on a 404 id
     (ran, stopped), state = await operate(
         store, settings, session_id, lambda s: service.train(s, epochs, settings), samples,
         history)
@@ -253,8 +248,6 @@ DATASET_DESCRIPTIONS = {
 
 @router.get("/datasets", response_model=list[schemas.DatasetInfo], tags=["catalogues"])
 async def list_datasets() -> list[dict[str, Any]]:
-    from app.sessions.config import GENERATED_DEFAULTS
-
     out: list[dict[str, Any]] = []
     for name in datasets.NAMES:
         kind = ("truth_table" if name in datasets.TRUTH_TABLES else

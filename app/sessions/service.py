@@ -41,11 +41,15 @@ def step(s: Session) -> None:
     s.trainer.step()
 
 
+def check_epochs(epochs: int, settings: Settings) -> None:
+    if not 1 <= epochs <= settings.max_epochs:
+        raise ConfigError(("epochs",), f"epochs must be 1 to {settings.max_epochs}; got {epochs}")
+
+
 def train(
     s: Session, epochs: int, settings: Settings
 ) -> tuple[int, Literal["diverged", "time_budget"] | None]:
-    if not 1 <= epochs <= settings.max_epochs:
-        raise ConfigError(("epochs",), f"epochs must be 1 to {settings.max_epochs}; got {epochs}")
+    check_epochs(epochs, settings)
     return s.trainer.run(epochs, settings.train_time_budget)
 
 
