@@ -162,7 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     app.include_router(api_routes.router)
-    api_docs.install(app, settings)
+    api_docs.install(app, settings, DOCS_CSP)
 
     @app.get("/healthz", response_model=Health, tags=["health"], summary="Health check",
              description="Whether the server answers and its session store is reachable, "
