@@ -119,6 +119,17 @@ def _examples(settings: Settings) -> dict[str, Any]:
     out["list_presets"] = presets_data()[:1]
     out["list_datasets"] = list_datasets_data()[:2]
     out["healthz"] = {"status": "ok", "store": "memory", "sessions": 3}
+    lesson_weights = [{"W": W.tolist()} for W in fresh().trainer.net.W]
+    out["request:put_weights"] = {"lesson": {"summary": "the lesson's initial weights "
+                                             "(no biases)", "value": {"layers": lesson_weights}}}
+    out["request:import_session"] = {"export": {"summary": "a document from GET …/export",
+                                                "value": out["export_session"]}}
+    out["request:patch_session"] = {
+        "learning-rate": {"summary": "a larger step", "value": {"learning_rate": 0.5}},
+        "mini-batch": {"summary": "mini-batches of 2 with weight decay",
+                       "value": {"batch_size": 2,
+                                 "regularization": {"kind": "l2", "rate": 0.001}}},
+    }
     return out
 
 
@@ -141,6 +152,10 @@ def _document(app: FastAPI, settings: Settings) -> dict[str, Any]:
     examples = _examples(settings)
     for operations in spec["paths"].values():
         for op in operations.values():
+            body = op.get("requestBody", {}).get("content", {}).get("application/json")
+            request_examples = examples.get(f"request:{op['operationId']}")
+            if body is not None and request_examples is not None:
+                body.setdefault("examples", request_examples)
             for code, reply in op.get("responses", {}).items():
                 content = reply.get("content", {}).get("application/json")
                 if content is None:
