@@ -193,7 +193,7 @@ class Gradcheck(BaseModel):
 class ExportHistoryPoint(BaseModel):
     """One history point of an export document."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
     epoch: int = Field(description="0-based epoch number")
     loss: float = Field(description="the epoch's loss")
     test_loss: float | None = Field(None, description="the epoch's test loss, if any")
@@ -202,7 +202,7 @@ class ExportHistoryPoint(BaseModel):
 class ExportDocument(BaseModel):
     """GET /export's document; POST /sessions/import takes it back."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     format: Literal["backprop-lab-export/1"] = Field(description="the document format")
     config: dict[str, Any] = Field(description="the session's normalized config")
