@@ -164,6 +164,12 @@ def _document(app: FastAPI, settings: Settings) -> dict[str, Any]:
                     ERROR_EXAMPLES.get(code)
                 if example is not None:
                     content["example"] = example
+            for param in op.get("parameters", []):
+                if param["name"] == "history":  # parsed by the route; the cap is a setting
+                    param["schema"]["anyOf"] = [
+                        {"type": "integer", "minimum": 1,
+                         "maximum": settings.history_max_points},
+                        {"type": "string", "const": "all"}]
     schemas = spec.get("components", {}).get("schemas", {})
     for name, fields in FIELD_DOCS.items():
         for field, text in fields.items():

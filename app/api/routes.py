@@ -77,30 +77,31 @@ SamplesQ = Annotated[str | None, Query(
     "positions in the batch (0-based); default all when the batch has at most "
     "trace_default_max (32) samples, else the focus sample", max_length=20000,
     examples=["all", "0,3"])]
-HistoryQ = Annotated[str | None, Query(
+# Parsed here (one clear 422 naming the setting); app/api/openapi.py documents it as an
+# integer from 1 to history_max_points, or "all".
+HistoryQ = Annotated[str | None, Query(max_length=12,
     description="how many loss-history points the reply carries: N (1 to history_max_points, "
     "100,000) evenly decimated with the first and last kept, or 'all'; default "
     "history_default_points (500). history_length always gives the true length.",
-    max_length=12, pattern=r"^(all|[0-9]+)$", examples=["all", "1", "2000"])]
+    examples=["all", "1", "2000"])]
 
 
-def history_points(history: str | None, settings: Settings) -> int:
+def history_points(history: int | str | None, settings: Settings) -> int:
     """The number of history points a reply may carry (the query's N, 'all', or the default)."""
     if history is None:
         return settings.history_default_points
     if history == "all":
         return settings.history_max_points
-    n = int(history) if history.isdecimal() else 0
+    n = history if isinstance(history, int) else (
+        int(history) if history.isascii() and history.isdecimal() else 0)
     if not 1 <= n <= settings.history_max_points:
         raise StateQueryError("history", "history must be 'all' or a number of points from 1 "
                               f"to {settings.history_max_points} (setting history_max_points); "
-                              f"got {history[:12]}")
+                              f"got {str(history)[:12]}")
     return n
 
 
-def render(s: Session, settings: Settings, samples: str | None, history: str | int | None
-           ) -> dict[str, Any]:
-    points = history if isinstance(history, int) else history_points(history, settings)
+def render(s: Session, settings: Settings, samples: str | None, points: int) -> dict[str, Any]:
     return session_state(s, samples=samples, history=points,
                          default_max=settings.trace_default_max)
 
@@ -116,16 +117,15 @@ def respond(content: dict[str, Any], status_code: int = 200,
 
 async def operate(
     store: SessionStore, settings: Settings, sid: str, op: Callable[[Session], Any],
-    samples: str | None, history: str | int | None, write: bool = True,
+    samples: str | None, history: int | str | None, write: bool = True,
 ) -> tuple[Any, dict[str, Any]]:
     """Under the session's lock and off the event loop: one operation, then the state.
     ``write=False``: the operation changes nothing (the store need not save it)."""
-    if not isinstance(history, int):
-        history = history_points(history, settings)  # a bad query is 422 before the lock
+    points = history_points(history, settings)  # a bad query is 422 before the lock
     async with store.use(sid, write=write) as s:
         def work() -> tuple[Any, dict[str, Any]]:
             result = op(s)
-            return result, render(s, settings, samples, history)
+            return result, render(s, settings, samples, points)
 
         return await run_in_threadpool(work)
 
