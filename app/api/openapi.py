@@ -146,6 +146,14 @@ ERROR_EXAMPLES: dict[str, Any] = {
 }
 
 
+RESPONSE_HEADERS: dict[str, Any] = {
+    "201": {"Location": {"description": "the new session's URL (GET it for the state)",
+                         "schema": {"type": "string"}}},
+    "503": {"Retry-After": {"description": "seconds to wait before retrying",
+                            "schema": {"type": "string"}}},
+}
+
+
 def _document(app: FastAPI, settings: Settings) -> dict[str, Any]:
     spec = get_openapi(title=app.title, version=app.version, summary=app.summary,
                        description=app.description, routes=app.routes, tags=TAGS)
@@ -157,6 +165,8 @@ def _document(app: FastAPI, settings: Settings) -> dict[str, Any]:
             if body is not None and request_examples is not None:
                 body.setdefault("examples", request_examples)
             for code, reply in op.get("responses", {}).items():
+                if code in RESPONSE_HEADERS:
+                    reply.setdefault("headers", RESPONSE_HEADERS[code])
                 content = reply.get("content", {}).get("application/json")
                 if content is None:
                     continue
