@@ -15,6 +15,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from jinja2_fragments import render_block
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.gzip import GZipMiddleware
 
 from app.config import Settings
 from app.nn import datasets
@@ -22,8 +24,9 @@ from app.nn.stepper import CursorError
 from app.sessions import service
 from app.sessions.config import PRESETS, ConfigError, SessionConfig, normalize
 from app.sessions.model import Session
-from app.sessions.store import SessionNotFound, SessionStore
-from app.web import forms, i18n
+from app.sessions.store import SessionBusy, SessionNotFound, SessionStore, StoreUnavailable
+from app.web import forms, i18n, page_errors
+from app.web.page_errors import N_
 from app.web.fmt import num
 from app.web.views import ViewState, capture_update, session_view
 
@@ -41,6 +44,41 @@ router = APIRouter(include_in_schema=False)
 
 def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(router)
+    # HTML, CSS and JS compressed; Starlette leaves text/event-stream uncompressed.
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # Pages get HTML error pages; /api (and the docs, health and static files) keep JSON.
+    for exc_type in (StarletteHTTPException, SessionBusy, StoreUnavailable, CursorError):
+        app.add_exception_handler(exc_type, _html_errors(app.exception_handlers.get(exc_type)))
+
+
+NOT_PAGES = ("/api", "/healthz", "/openapi", "/docs", "/redoc", "/static")
+ERROR_TITLES = {
+    404: (N_("Page not found"), N_("There is no page at this address.")),
+    405: (N_("This address does not take that request"),
+          N_("The page exists, but not for this kind of request. Open it from a link or a "
+             "button instead.")),
+    409: (N_("That step is not next"),
+          N_("The network is at a different step. Reload the page to see where it stands.")),
+    413: (N_("Too much data"), N_("The request was larger than the server accepts.")),
+    503: (N_("The server is busy"),
+          N_("Another request is using this session, or the store is not reachable. Try again "
+             "in a moment.")),
+}
+
+
+def _html_errors(api_handler: Any) -> Callable[[Request, Exception], Any]:
+    async def handle(request: Request, exc: Exception) -> Response:
+        r: Response = await api_handler(request, exc)
+        if request.url.path.startswith(NOT_PAGES):
+            return r
+        status = r.status_code
+        ctx = base_ctx(request)
+        title, text = ERROR_TITLES.get(status, (N_("Something went wrong"),
+                                                N_("The request could not be completed.")))
+        ctx.update(status=status, title=title, text=text)
+        headers = {k: v for k, v in r.headers.items() if k.lower() in ("allow", "retry-after")}
+        return HTMLResponse(render("error.html", ctx), status_code=status, headers=headers)
+    return handle
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -69,6 +107,8 @@ def base_ctx(request: Request) -> dict[str, Any]:
     sep = "&" if "?" in here else "?"
     projector = request.query_params.get("projector", request.cookies.get("projector")) == "1"
     return {"lang": lang, "languages": i18n.LANGUAGES, "here": here,
+            "option_labels": forms.OPTION_LABELS, "reg_kinds": forms.REG_KINDS, "swap": False,
+            "announce": "",
             "lang_links": {code: f"{here}{sep}lang={code}" for code in i18n.LANGUAGES},
             "projector": projector,
             "projector_link": f"{here}{sep}projector={'0' if projector else '1'}",
@@ -103,21 +143,52 @@ def not_found(request: Request) -> HTMLResponse:
     return respond(request, render("notfound.html", base_ctx(request)), 404)
 
 
-def message(code: str | None, _: Callable[[str], str]) -> str | None:
+PHASES = {"forward": N_("forward"), "backward": N_("backward"), "update": N_("update")}
+
+
+def message(code: str | None, _: Callable[[str], str],
+            ngettext: Callable[[str, str, int], str] | None = None) -> str | None:
+    """A message code (from an operation or ?msg=) as one translated sentence."""
     if not code:
         return None
     kind, _sep, rest = code.partition(":")
-    if kind == "cursor" and rest in ("forward", "backward", "update"):
-        return _("That step is not next: the cursor is at “{phase}”.").format(phase=rest)
+    if kind == "cursor" and rest in PHASES:
+        return _("That step is not next: the next step is “{phase}”.").format(
+            phase=_(PHASES[rest]))
     if kind == "trained":
-        ran, _sep, stopped = rest.partition(":")
-        text = _("Trained {ran} epochs.").format(ran=int(ran) if ran.isdigit() else 0)
+        nget = ngettext or (lambda s, p, n: s if n == 1 else p)
+        ran_s, _sep, stopped = rest.partition(":")
+        ran = int(ran_s) if ran_s.isdigit() else 0
         if stopped == "time_budget":
-            text += " " + _("Stopped early: the time budget of one call was reached.")
+            text = nget("Trained {n} epoch, then stopped: the time budget of one call was "
+                        "reached.", "Trained {n} epochs, then stopped: the time budget of one "
+                        "call was reached.", ran)
         elif stopped == "diverged":
-            text += " " + _("Stopped: the next step would have diverged.")
-        return text
+            text = nget("Trained {n} epoch. The next step would diverge, so training stopped.",
+                        "Trained {n} epochs. The next step would diverge, so training stopped.",
+                        ran)
+        else:
+            text = nget("Trained {n} epoch.", "Trained {n} epochs.", ran)
+        return text.format(n=ran)
     return None
+
+
+def error_text(lang: str, e: ConfigError | ValidationError) -> str:
+    """A rejected form, in the page's language (page_errors maps the API's English errors)."""
+    _ = i18n.gettext_for(lang)
+    return " ".join(pe.render(_) for pe in page_errors.page_errors(e))
+
+
+def announcement(ctx: dict[str, Any], _: Callable[[str], str]) -> str:
+    """What the persistent live region says after a swap: the error, the message, or where
+    the pass stands now."""
+    if ctx.get("error"):
+        return str(ctx["error"])
+    if ctx.get("message"):
+        return str(ctx["message"])
+    state = ctx["state"]
+    return _("Next: {next}. Epoch {epoch}, loss {loss}.").format(
+        next=ctx["next_text"], epoch=state["epoch"], loss=ctx["loss_text"])
 
 
 # --- landing page -----------------------------------------------------------------------------
@@ -127,6 +198,7 @@ def index_ctx(request: Request, form: forms.NetworkForm, error: str | None) -> d
     ctx.update(form=form, error=error, hidden_choices=forms.HIDDEN, output_choices=forms.OUTPUT,
                loss_choices=forms.LOSSES, schemes=forms.SCHEMES, reg_kinds=forms.REG_KINDS,
                dataset_choices=datasets.NAMES, generated=datasets.GENERATED,
+               reductions=forms.REDUCTIONS,
                max_neurons=s.max_neurons, max_hidden=s.max_layers - 2)
     return ctx
 
@@ -159,7 +231,7 @@ async def index_post(request: Request) -> Response:
     try:
         sid = await create(request, SessionConfig.model_validate(nf.to_config(form)))
     except (ConfigError, ValidationError) as e:
-        ctx = index_ctx(request, nf, forms.error_text(e))
+        ctx = index_ctx(request, nf, error_text(lang_of(request), e))
         return respond(request, render("index.html", ctx), 422)
     return RedirectResponse(f"/s/{sid}", status_code=303)
 
@@ -169,7 +241,7 @@ async def new(request: Request, preset: str = "seed-xor") -> Response:
     try:
         sid = await create(request, SessionConfig(preset=preset))
     except ConfigError as e:
-        ctx = index_ctx(request, forms.NetworkForm(), forms.error_text(e))
+        ctx = index_ctx(request, forms.NetworkForm(), error_text(lang_of(request), e))
         return respond(request, render("index.html", ctx), 422)
     r = RedirectResponse(f"/s/{sid}", status_code=303)
     remember(request, r)
@@ -198,8 +270,11 @@ async def session_html(request: Request, sid: str, vs: ViewState,
                     code = f"cursor:{e.phase}"
             t0 = time.perf_counter()
             ctx.update(session_view(s, settings, vs, _, last))
-            ctx["message"] = message(code or request.query_params.get("msg"), _)
+            ctx["message"] = message(code or request.query_params.get("msg"), _,
+                                     i18n.ngettext_for(ctx["lang"]))
             ctx["error"] = error
+            ctx["announce"] = announcement(ctx, _)
+            ctx["swap"] = block is not None
             html = render("session.html", ctx, block)
             return html, code, (time.perf_counter() - t0) * 1000
         return await run_in_threadpool(work)
@@ -258,7 +333,7 @@ async def do(request: Request, sid: str) -> Response:
     try:
         op = operation(name, form, settings, vs, htmx)
     except ConfigError as e:
-        op, error = None, forms.error_text(e)
+        op, error = None, error_text(lang_of(request), e)
     try:
         html, code, _ms = await session_html(request, sid, vs, op,
                                              block="workspace" if htmx else None,
@@ -287,7 +362,7 @@ async def change_settings(request: Request, sid: str) -> Response:
         try:
             service.patch(s, forms.settings_changes(form, s.config), settings)
         except (ConfigError, ValidationError) as e:
-            errors.append(forms.error_text(e))
+            errors.append(error_text(lang_of(request), e))
 
     try:
         html, _code, _ms = await session_html(request, sid, vs, patch, block="workspace")

@@ -72,7 +72,7 @@ def test_loss_curve_axes_log_scale_and_size_at_100k_epochs(
     ticks = re.findall(r'<text x="[\d.]+" y="[\d.]+" text-anchor="middle">([^<]+)</text>', loss)
     assert "100k" in ticks or "1e+05" in ticks or "80k" in ticks
     log = section(client.get(f"{path}?log=1", headers=HX).text, "loss")
-    assert 'aria-checked="true"' in log and "(log)" in log and ">1e-" in log
+    assert 'aria-checked="true"' in log and "loss (log scale)" in log and ">1e-" in log
     tick = client.post(f"{path}/tick?n=1", headers=HX).text
     assert len(section(tick, "loss").encode()) <= 16 * 1024
 
@@ -117,7 +117,7 @@ def test_big_network_uses_colour_only_with_labels_for_assistive_tech(
     page = client.get("/s/" + r.json()["id"]).text
     diagram = section(page, "diagram")
     assert 'class="net compact"' in diagram and '<circle class="dot"' in diagram
-    assert re.search(r'<a id="n-1-11"[^>]*role="button"[^>]*aria-label="Hidden 1 12: z = ', diagram)
+    assert re.search(r'<a id="n-1-11"[^>]*role="button"[^>]*aria-label="h₁₂⁽¹⁾ z —( a —)? δ — \(Hidden layer 1, neuron 12\)', diagram)
     # 2×12 edges: colour only; the 12×1 output edges keep their labels
     assert len(re.findall(r'<text class="elabel', diagram)) == 12
 
