@@ -3,6 +3,7 @@ its lock, runs one operation and renders, off the event loop (run_in_threadpool)
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +40,15 @@ env = Environment(loader=FileSystemLoader(ROOT / "templates"), autoescape=True,
                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 i18n.install(env)
 env.filters["num"] = num
+
+
+def nbsp(text: str) -> str:
+    """Glue short formulas together so a line never breaks inside "η = 0.1" or "[0, 1)"."""
+    text = re.sub(r"(\S) = (\S)", "\\1\u00a0=\u00a0\\2", text)
+    return re.sub(r"([\[(][^\s\])]*,) ([^\s\])]*[\])])", "\\1\u00a0\\2", text)
+
+
+env.filters["nbsp"] = nbsp
 router = APIRouter(include_in_schema=False)
 
 
@@ -147,7 +157,7 @@ PHASES = {"forward": N_("forward"), "backward": N_("backward"), "update": N_("up
 
 
 def message(code: str | None, _: Callable[[str], str],
-            ngettext: Callable[[str, str, int], str] | None = None) -> str | None:
+            ngettext: Callable[[str, str, int], str]) -> str | None:
     """A message code (from an operation or ?msg=) as one translated sentence."""
     if not code:
         return None
@@ -156,19 +166,18 @@ def message(code: str | None, _: Callable[[str], str],
         return _("That step is not next: the next step is “{phase}”.").format(
             phase=_(PHASES[rest]))
     if kind == "trained":
-        nget = ngettext or (lambda s, p, n: s if n == 1 else p)
         ran_s, _sep, stopped = rest.partition(":")
         ran = int(ran_s) if ran_s.isdigit() else 0
         if stopped == "time_budget":
-            text = nget("Trained {n} epoch, then stopped: the time budget of one call was "
+            text = ngettext("Trained {n} epoch, then stopped: the time budget of one call was "
                         "reached.", "Trained {n} epochs, then stopped: the time budget of one "
                         "call was reached.", ran)
         elif stopped == "diverged":
-            text = nget("Trained {n} epoch. The next step would diverge, so training stopped.",
+            text = ngettext("Trained {n} epoch. The next step would diverge, so training stopped.",
                         "Trained {n} epochs. The next step would diverge, so training stopped.",
                         ran)
         else:
-            text = nget("Trained {n} epoch.", "Trained {n} epochs.", ran)
+            text = ngettext("Trained {n} epoch.", "Trained {n} epochs.", ran)
         return text.format(n=ran)
     return None
 
