@@ -65,8 +65,8 @@ def main() -> int:
             lookup = msgid[0] if isinstance(msgid, tuple) else msgid
             prev = old.get(lookup) if old is not None else None
             string: str | tuple[str, ...] = ""
-            if prev is not None and lang != "en":
-                string = prev.string
+            if prev is not None and lang != "en" and prev.string:
+                string = prev.string if isinstance(prev.string, str) else tuple(prev.string)
             if isinstance(msgid, tuple) and not isinstance(string, tuple):
                 # Korean has one plural form (Plural-Forms: nplurals=1).
                 string = (string,) if lang != "en" else ("", "")

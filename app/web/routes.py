@@ -27,8 +27,8 @@ from app.sessions.config import PRESETS, ConfigError, SessionConfig, normalize
 from app.sessions.model import Session
 from app.sessions.store import SessionBusy, SessionNotFound, SessionStore, StoreUnavailable
 from app.web import forms, i18n, page_errors
-from app.web.page_errors import N_
 from app.web.fmt import num
+from app.web.page_errors import N_
 from app.web.views import ViewState, capture_update, session_view
 
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -117,7 +117,9 @@ def test_big_network_uses_colour_only_with_labels_for_assistive_tech(
     page = client.get("/s/" + r.json()["id"]).text
     diagram = section(page, "diagram")
     assert 'class="net compact"' in diagram and '<circle class="dot"' in diagram
-    assert re.search(r'<a id="n-1-11"[^>]*role="button"[^>]*aria-label="h₁₂⁽¹⁾ z —( a —)? δ — \(Hidden layer 1, neuron 12\)', diagram)
+    # the accessible name starts with the card's visible text (WCAG 2.5.3)
+    assert re.search(r'<a id="n-1-11"[^>]*role="button"[^>]*aria-label="h₁₂⁽¹⁾ z — a — δ — '
+                     r'\(Hidden layer 1, neuron 12\)', diagram)
     # 2×12 edges: colour only; the 12×1 output edges keep their labels
     assert len(re.findall(r'<text class="elabel', diagram)) == 12
 

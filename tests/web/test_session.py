@@ -17,8 +17,8 @@ def test_page_renders_with_toolbar_names(client: TestClient) -> None:
     assert r.status_code == 200
     for name in ("Forward", "Backward", "Update", "Step", "Run epoch", "Play", "Reset",
                  "Train"):
-        assert re.search(rf'<button id="op-\w+" type="submit" name="op" value="\w+"[^>]*>{name}</button>',
-                         r.text), name
+        assert re.search(rf'<button id="op-\w+" type="submit" name="op" value="\w+"[^>]*>'
+                         rf'{name}</button>', r.text), name
     assert 'name="epochs"' in r.text
     pipeline = re.findall(r'<li class="(\w+)"[^>]*>([^<]+)</li>', section(r.text, "status"))
     assert [p[1] for p in pipeline] == ["F1", "F2", "loss", "B2", "B1", "update"]
