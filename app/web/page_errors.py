@@ -47,7 +47,7 @@ FIELDS: dict[str, str] = {
     "hidden_activation": N_("Hidden activation"),
     "output_activation": N_("Output activation"),
     "loss": N_("Loss"),
-    "reduction": N_("Reduction"),
+    "reduction": N_("Loss reduction"),
     "bias": N_("Biases"),
     "train_bias": N_("Train biases"),
     "preset": N_("Network"),
@@ -78,6 +78,9 @@ MESSAGES: dict[str, str] = {
     "layer_count": N_("A network has {low} to {high} layers, input and output included; "
                       "got {got}."),
     "focus_range": N_("Focus sample must be a sample number from 0 to {high}; got {got}."),
+    "dataset_targets": N_("This dataset has 1 target: the output layer needs 1 neuron (or 2 "
+                          "with softmax, for a classification set)."),
+    "dataset_inputs": N_("This dataset has 2 inputs: the input layer needs 2 neurons."),
     "invalid": N_("{field}: this value is not allowed."),
 }
 
@@ -101,6 +104,8 @@ PATTERNS: list[tuple[str | None, re.Pattern[str], str, tuple[str, ...]]] = [
     ("focus", re.compile(rf"sample index 0\.\.{_NUM} .*got {_NUM}"), "focus_range",
      ("high", "got")),
     ("layers", re.compile(rf"1 to {_NUM} neurons; got {_NUM}"), "range", ("high", "got")),
+    ("layers", re.compile(r"has 1 target"), "dataset_targets", ()),
+    ("layers", re.compile(r"has 2 inputs"), "dataset_inputs", ()),
     ("layers", re.compile(rf"must have {_NUM} to {_NUM} entries.*got {_NUM}"), "layer_count",
      ("low", "high", "got")),
     (None, re.compile(rf"finite with \|v\| ≤ {_NUM}"), "finite_limit", ("high",)),
@@ -136,9 +141,22 @@ class PageError:
 
     def render(self, _: Callable[[str], str]) -> str:
         label = FIELDS.get(".".join(self.loc)) or FIELDS.get(self.loc[0] if self.loc else "")
-        params = {"low": "", "high": "", "got": "", **self.params,
+        params = {"low": "", "high": "", "got": "",
+                  **{k: _number(v) for k, v in self.params.items()},
                   "field": _(label) if label else _("This value")}
         return _(MESSAGES.get(self.code, MESSAGES["invalid"])).format(**params)
+
+
+def _number(v: Any) -> Any:
+    """0.0 -> 0, 1e+06 stays: limits read like the form's own numbers."""
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, str):
+        try:
+            return f"{float(v):g}" if re.fullmatch(r"-?[\d.]+(e[+-]?\d+)?", v) else v
+        except ValueError:
+            return v
+    return v
 
 
 def _loc(parts: Any) -> tuple[str, ...]:
