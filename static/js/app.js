@@ -139,6 +139,26 @@
     if (op && press(op)) ev.preventDefault();
   });
 
+  // The projector switch: no reload with JS. Fetching its link sets the remembered cookie;
+  // the class on <html> does the rest.
+  document.addEventListener("click", function (ev) {
+    var a = ev.target && ev.target.closest && ev.target.closest("#projector-toggle");
+    if (!a || ev.button !== 0 || ev.ctrlKey || ev.metaKey || ev.shiftKey) return;
+    ev.preventDefault();
+    var on = a.getAttribute("aria-checked") !== "true";
+    var href = a.getAttribute("href");
+    document.documentElement.classList.toggle("projector", on);
+    a.setAttribute("aria-checked", on ? "true" : "false");
+    a.setAttribute("href", href.replace(/projector=[01]/, "projector=" + (on ? "0" : "1")));
+    var here = new URL(window.location.href);
+    if (here.searchParams.has("projector")) {  // else a reload would bring the old mode back
+      here.searchParams.delete("projector");
+      window.history.replaceState(window.history.state, "", here.toString());
+    }
+    window.fetch(href, { credentials: "same-origin", headers: { "HX-Request": "true" } })
+      .catch(function () { /* the class is already switched; the cookie waits for next time */ });
+  });
+
   document.addEventListener("change", function (ev) {
     if (ev.target && ev.target.id === "shortcuts-on") setShortcuts(ev.target.checked);
   });

@@ -142,6 +142,21 @@ def test_space_on_summary_and_switch_never_plays(server: str, page: Page) -> Non
     assert "log=1" in p.url
     p.keyboard.press("Space")
     expect(p.locator("#log-toggle")).to_have_attribute("aria-checked", "false")
+    # So does the projector switch: no reload, and the choice is remembered.
+    p.locator("#projector-toggle").focus()
+    p.keyboard.press("Space")
+    expect(p.locator("html")).to_have_class("projector")
+    expect(p.locator("#projector-toggle")).to_have_attribute("aria-checked", "true")
+    assert p.evaluate("window.__still_here === true")
+    p.wait_for_load_state("networkidle")
+    p.reload()
+    expect(p.locator("html")).to_have_class("projector")
+    p.locator("#projector-toggle").focus()
+    p.keyboard.press("Space")
+    expect(p.locator("html")).not_to_have_class("projector")
+    p.wait_for_load_state("networkidle")
+    p.reload()
+    expect(p.locator("html")).not_to_have_class("projector")
     # Letters typed in a field or on a link do nothing either.
     p.locator("#epochs").focus()
     p.keyboard.press("f")

@@ -144,3 +144,45 @@ def test_strict_csp_no_inline_script_style_or_handlers(client: TestClient) -> No
     for asset in ("/static/vendor/htmx-2.0.11.min.js", "/static/js/app.js",
                   "/static/css/app.css", "/static/favicon.svg"):
         assert client.get(asset).status_code == 200
+
+
+def test_error_pages_are_html_for_pages_and_json_for_the_api() -> None:
+    from app.config import Settings
+    from app.main import create_app
+    from app.nn.stepper import CursorError
+    from app.sessions.store import SessionBusy, StoreUnavailable
+
+    app = create_app(Settings())
+    raised: dict[str, Exception] = {"busy": SessionBusy("x", 1.0), "down": StoreUnavailable("x"),
+                                    "cursor": CursorError("update", "forward")}
+
+    async def boom(kind: str) -> None:
+        raise raised[kind]
+
+    app.add_api_route("/s/x/boom/{kind}", boom)
+    app.add_api_route("/api/v1/boom/{kind}", boom)
+    with TestClient(app) as c:
+        for url, status in (("/nowhere", 404), ("/s/x/boom/busy", 503),
+                            ("/s/x/boom/down", 503), ("/s/x/boom/cursor", 409)):
+            r = c.get(url, headers={"Accept-Language": "ko"})
+            assert r.status_code == status and r.headers["content-type"].startswith("text/html")
+            assert '<html lang="ko"' in r.text and "<title>" in r.text and "<h1>" in r.text
+            assert f"HTTP 상태 코드 {status}" in r.text
+            if status == 503:
+                assert r.headers["retry-after"] == "1"
+        r = c.delete("/s/anything/do")  # 405 keeps its Allow header
+        assert r.status_code == 405 and "text/html" in r.headers["content-type"]
+        assert r.headers["allow"] == "POST"
+        for url, status in (("/api/v1/nowhere", 404), ("/api/v1/boom/busy", 503),
+                            ("/api/v1/boom/cursor", 409)):
+            r = c.get(url)
+            assert r.status_code == status and r.headers["content-type"] == "application/json"
+
+
+def test_html_css_and_js_are_compressed(client: TestClient) -> None:
+    for url in ("/", "/new?preset=seed-xor", "/static/css/app.css", "/static/js/app.js",
+                "/static/vendor/htmx-2.0.11.min.js"):
+        r = client.get(url, headers={"Accept-Encoding": "gzip"})
+        assert r.status_code == 200 and r.headers.get("content-encoding") == "gzip", url
+        if not url.startswith("/static"):
+            assert '<meta name="description" content="' in r.text and "<h1" in r.text
