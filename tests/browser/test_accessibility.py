@@ -21,7 +21,8 @@ AXE_RUN = """async () => {
                                      resultTypes: ["violations"]});
   return r.violations.filter(v => v.impact === "critical" || v.impact === "serious")
     .map(v => ({id: v.id, impact: v.impact,
-                nodes: v.nodes.slice(0, 5).map(n => n.target.join(" ") + ": " + n.failureSummary)}));
+                nodes: v.nodes.slice(0, 5).map(n => n.target.join(" ") + ": " +
+                                                    n.failureSummary)}));
 }"""
 
 
