@@ -165,3 +165,27 @@ def test_every_page_error_code_has_a_message_and_renders() -> None:
     for loc in page_errors.FIELDS:
         text = PageError("invalid", tuple(loc.split("."))).render(_)
         assert english_words(text) == set(), loc
+
+
+def test_the_catalogue_follows_the_glossary() -> None:
+    from babel.messages.pofile import read_po
+
+    from app.web import catalog
+
+    glossary = (catalog.ROOT / "docs" / "glossary-ko.md").read_text(encoding="utf-8")
+    terms = glossary.split("## Terms")[1].split("\n## ")[0]
+    rows = re.findall(r"^\| (.+?) \| (.+?) \| .*\|$", terms, re.M)
+    pairs = [(en, ko) for en, ko in rows if not en.startswith(("English", "---"))]
+    assert len(pairs) > 30
+    with catalog.po_path("ko").open("rb") as f:
+        po = read_po(f, locale="ko")
+    strings = {m.id: m.string for m in po if isinstance(m.id, str) and m.id}
+    used = [(en, ko) for en, ko in pairs if en in strings]
+    assert len(used) >= len(pairs) - 2, [en for en, _ko in pairs if en not in strings]
+    for en, ko in used:
+        assert strings[en] == ko, (en, strings[en], ko)
+    rejected = glossary.split("## Rejected phrasings (must not appear)")[1].split("\n## ")[0]
+    bad = [w.strip().rstrip(".") for w in rejected.strip().split(",")]
+    everything = " ".join(s if isinstance(s, str) else " ".join(s) for s in
+                          (m.string for m in po if m.id))
+    assert [w for w in bad if w and w in everything] == []
