@@ -195,6 +195,8 @@ def announcement(ctx: dict[str, Any], _: Callable[[str], str]) -> str:
         return str(ctx["error"])
     if ctx.get("message"):
         return str(ctx["message"])
+    if ctx["vs"].play:
+        return _("Playing: {n} epochs per tick, 4 ticks a second.").format(n=ctx["vs"].n)
     state = ctx["state"]
     return _("Next: {next}. Epoch {epoch}, loss {loss}.").format(
         next=ctx["next_text"], epoch=state["epoch"], loss=ctx["loss_text"])

@@ -163,18 +163,14 @@
     if (ev.target && ev.target.id === "shortcuts-on") setShortcuts(ev.target.checked);
   });
 
-  // --- focus and open panels survive every swap of #workspace ----------------------------
+  // --- focus and open panels survive every swap (main and out-of-band) ------------------
   var saved = null;
 
   document.addEventListener("htmx:beforeSwap", function () {
     var el = document.activeElement;
-    var ws = document.getElementById("workspace");
     var open = [];
-    if (ws) {
-      ws.querySelectorAll("details[id]").forEach(function (d) { if (d.open) open.push(d.id); });
-    }
-    saved = { id: el && el.id && ws && ws.contains(el) ? el.id : null,
-              inside: !!(el && ws && (ws.contains(el) || el === document.body)),
+    document.querySelectorAll("details[id]").forEach(function (d) { if (d.open) open.push(d.id); });
+    saved = { id: el && el !== document.body ? el.id || null : null,
               toolbar: !!(el && el.closest && el.closest(".toolbar")),
               open: open };
   });
@@ -185,13 +181,15 @@
     syncShortcutSwitch();
     if (!s) return;
     s.open.forEach(function (id) { var d = document.getElementById(id); if (d) d.open = true; });
+    var now = document.activeElement;
+    if (now && now !== document.body && document.contains(now)) return;  // focus was kept
     var el = s.id && document.getElementById(s.id);
     if (el && el.matches("svg.net a[data-col]")) {
       moveTo(el.closest("svg"), el);
       return;
     }
     if (el && !el.disabled) { el.focus(); return; }
-    if (s.toolbar || (s.id && s.id.indexOf("op-") === 0)) {
+    if (s.toolbar) {
       // The pressed button is disabled now (e.g. Forward after the last layer): the next
       // step's button, else the first enabled one, so focus stays in the toolbar.
       var next = document.querySelector(".toolbar button:not([disabled])");

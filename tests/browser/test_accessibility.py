@@ -248,3 +248,16 @@ def test_shortcuts_can_be_turned_off_and_it_is_remembered(server: str, page: Pag
     p.evaluate("document.activeElement.blur()")
     p.keyboard.press("f")
     expect(p.locator("#next")).to_have_text("backward 2")
+
+
+def test_focus_stays_on_the_landing_forms_buttons(server: str, page: Page) -> None:
+    p = page
+    p.goto(f"{server}/?lang=en")
+    p.locator("#inc-0").focus()
+    p.keyboard.press("Enter")
+    expect(p.locator("#hidden-0")).to_have_value("5")
+    expect(p.locator("#inc-0")).to_be_focused()
+    p.locator("#add-layer").focus()
+    p.keyboard.press("Space")
+    expect(p.locator("#hidden-1")).to_have_value("5")
+    expect(p.locator("#add-layer")).to_be_focused()
