@@ -186,3 +186,22 @@ def test_html_css_and_js_are_compressed(client: TestClient) -> None:
         assert r.status_code == 200 and r.headers.get("content-encoding") == "gzip", url
         if not url.startswith("/static"):
             assert '<meta name="description" content="' in r.text and "<h1" in r.text
+
+
+def test_event_streams_are_never_compressed() -> None:
+    from fastapi.responses import StreamingResponse
+
+    from app.config import Settings
+    from app.main import create_app
+
+    app = create_app(Settings())
+
+    async def stream() -> StreamingResponse:
+        return StreamingResponse(iter([b"data: " + b"x" * 4000 + b"\n\n"]),
+                                 media_type="text/event-stream")
+
+    app.add_api_route("/s/x/events", stream)
+    with TestClient(app) as c:
+        r = c.get("/s/x/events", headers={"Accept-Encoding": "gzip"})
+        assert r.status_code == 200 and "content-encoding" not in r.headers
+        assert r.text.startswith("data: xxx")
