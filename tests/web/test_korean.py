@@ -5,6 +5,7 @@ formula symbols, proper names and API values shown as code."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from html.parser import HTMLParser
 
 import pytest
@@ -104,6 +105,11 @@ def test_every_korean_page_state_is_korean(ko: TestClient) -> None:
     bias = new_page(ko, "xor-bias")
     op(ko, bias, "step")
     pages["bias"] = ko.get(f"{bias}?sel=b-1-0").text
+    sid = ko.post("/api/v1/sessions", json={"preset": "plane-regression",
+                                              "learning_rate": 50}).json()["id"]
+    pages["diverged"] = ko.post(f"/s/{sid}/do", data={"op": "train", "epochs": "100"}).text
+    assert "다음 단계에서 값이 발산하므로 멈췄습니다" in pages["diverged"]
+    pages["diverged tick"] = ko.post(f"/s/{sid}/tick?n=1", headers=HX).text
     for where, html in pages.items():
         check(html, where)
 
@@ -189,3 +195,12 @@ def test_the_catalogue_follows_the_glossary() -> None:
     everything = " ".join(s if isinstance(s, str) else " ".join(s) for s in
                           (m.string for m in po if m.id))
     assert [w for w in bad if w and w in everything] == []
+
+
+def test_the_time_budget_message_is_korean(make_client: Callable[..., TestClient]) -> None:
+    c = make_client(train_time_budget=1e-6)
+    c.cookies.set(i18n.COOKIE, "ko")
+    path = new_page(c, "spiral")
+    r = c.post(f"{path}/do", data={"op": "train", "epochs": "100000"})
+    assert "한 번의 요청에 허용된 시간을 다 썼습니다" in r.text
+    check(r.text, "time budget")
