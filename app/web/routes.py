@@ -58,7 +58,9 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     # Pages get HTML error pages; /api (and the docs, health and static files) keep JSON.
     for exc_type in (StarletteHTTPException, SessionBusy, StoreUnavailable, CursorError):
-        app.add_exception_handler(exc_type, _html_errors(app.exception_handlers.get(exc_type)))
+        api_handler = app.exception_handlers.get(exc_type)
+        if api_handler is not None:
+            app.add_exception_handler(exc_type, _html_errors(api_handler))
 
 
 NOT_PAGES = ("/api", "/healthz", "/openapi", "/docs", "/redoc", "/static")
@@ -169,13 +171,14 @@ def message(code: str | None, _: Callable[[str], str],
         ran_s, _sep, stopped = rest.partition(":")
         ran = int(ran_s) if ran_s.isdigit() else 0
         if stopped == "time_budget":
-            text = ngettext("Trained {n} epoch, then stopped: the time budget of one call was "
-                        "reached.", "Trained {n} epochs, then stopped: the time budget of one "
-                        "call was reached.", ran)
+            text = ngettext(
+                "Trained {n} epoch, then stopped: the time budget of one call was reached.",
+                "Trained {n} epochs, then stopped: the time budget of one call was reached.",
+                ran)
         elif stopped == "diverged":
-            text = ngettext("Trained {n} epoch. The next step would diverge, so training stopped.",
-                        "Trained {n} epochs. The next step would diverge, so training stopped.",
-                        ran)
+            text = ngettext(
+                "Trained {n} epoch. The next step would diverge, so training stopped.",
+                "Trained {n} epochs. The next step would diverge, so training stopped.", ran)
         else:
             text = ngettext("Trained {n} epoch.", "Trained {n} epochs.", ran)
         return text.format(n=ran)
@@ -188,13 +191,15 @@ def error_text(lang: str, e: ConfigError | ValidationError) -> str:
     return " ".join(pe.render(_) for pe in page_errors.page_errors(e))
 
 
-def announcement(ctx: dict[str, Any], _: Callable[[str], str]) -> str:
-    """What the persistent live region says after a swap: the error, the message, or where
-    the pass stands now."""
+def announcement(ctx: dict[str, Any], _: Callable[[str], str], ran: bool) -> str:
+    """What the persistent live region says after a swap: the error, the message, what the
+    inspector now shows (a selection), or where the pass stands now (a step)."""
     if ctx.get("error"):
         return str(ctx["error"])
     if ctx.get("message"):
         return str(ctx["message"])
+    if not ran and ctx.get("inspector") is not None:
+        return _("Inspector: {title}").format(title=ctx["inspector"].title)
     if ctx["vs"].play:
         return _("Playing: {n} epochs per tick, 4 ticks a second.").format(n=ctx["vs"].n)
     state = ctx["state"]
@@ -284,7 +289,7 @@ async def session_html(request: Request, sid: str, vs: ViewState,
             ctx["message"] = message(code or request.query_params.get("msg"), _,
                                      i18n.ngettext_for(ctx["lang"]))
             ctx["error"] = error
-            ctx["announce"] = announcement(ctx, _)
+            ctx["announce"] = announcement(ctx, _, op is not None or capture)
             ctx["swap"] = block is not None
             html = render("session.html", ctx, block)
             return html, code, (time.perf_counter() - t0) * 1000

@@ -204,6 +204,7 @@ def test_the_diagram_is_one_tab_stop_with_arrow_keys(server: str, page: Page) ->
     assert target.startswith("w-2-")
     p.keyboard.press("Enter")  # select it: the inspector shows it, focus stays on it
     expect(p.locator("#inspector h3")).to_contain_text("Weight w")
+    expect(p.locator("#announce")).to_contain_text("Inspector: Weight w")
     expect(p.locator(f"#{target}")).to_be_focused()
     expect(p.locator(f"#{target}")).to_have_attribute("tabindex", "0")
     p.keyboard.press("Tab")
