@@ -151,6 +151,7 @@ def test_error_pages_are_html_for_pages_and_json_for_the_api() -> None:
     from app.main import create_app
     from app.nn.stepper import CursorError
     from app.sessions.store import SessionBusy, StoreUnavailable
+    from tests.web.test_korean import english_words
 
     app = create_app(Settings())
     raised: dict[str, Exception] = {"busy": SessionBusy("x", 1.0), "down": StoreUnavailable("x"),
@@ -168,6 +169,7 @@ def test_error_pages_are_html_for_pages_and_json_for_the_api() -> None:
             assert r.status_code == status and r.headers["content-type"].startswith("text/html")
             assert '<html lang="ko"' in r.text and "<title>" in r.text and "<h1>" in r.text
             assert f"HTTP 상태 코드 {status}" in r.text
+            assert english_words(r.text) == set(), url
             if status == 503:
                 assert r.headers["retry-after"] == "1"
         r = c.delete("/s/anything/do")  # 405 keeps its Allow header
