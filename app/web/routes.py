@@ -54,8 +54,9 @@ router = APIRouter(include_in_schema=False)
 
 def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(router)
-    # HTML, CSS and JS compressed; Starlette leaves text/event-stream uncompressed.
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # HTML, CSS and JS compressed (Starlette leaves text/event-stream alone). Level 6: the
+    # 190 KB spiral page gzips in 7 ms to 21 KB; level 9 took 9.5 ms for 20 KB.
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     # Pages get HTML error pages; /api (and the docs, health and static files) keep JSON.
     for exc_type in (StarletteHTTPException, SessionBusy, StoreUnavailable, CursorError):
         api_handler = app.exception_handlers.get(exc_type)
