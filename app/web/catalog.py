@@ -20,17 +20,28 @@ OPTIONS = {"**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "true",
                        "lstrip_blocks": "true"}}
 
 
-def extract() -> dict[str, list[tuple[str, int]]]:
+Msgid = str | tuple[str, str]  # a plural message is (singular, plural)
+
+
+def _key(msg: object) -> Msgid | None:
+    if isinstance(msg, str):
+        return msg
+    if isinstance(msg, tuple) and len(msg) >= 2 and all(isinstance(m, str) for m in msg[:2]):
+        return (msg[0], msg[1])
+    return None
+
+
+def extract() -> dict[Msgid, list[tuple[str, int]]]:
     """msgid -> locations, from the templates, app/web/*.py and the preset descriptions."""
-    found: dict[str, list[tuple[str, int]]] = {}
+    found: dict[Msgid, list[tuple[str, int]]] = {}
     for fn, line, msg, _comments, _ctx in extract_from_dir(
             ROOT / "templates", METHODS, options_map=OPTIONS):
-        if isinstance(msg, str):
-            found.setdefault(msg, []).append((f"templates/{fn}", line))
+        if (key := _key(msg)) is not None:
+            found.setdefault(key, []).append((f"templates/{fn}", line))
     for fn, line, msg, _comments, _ctx in extract_from_dir(
             ROOT / "app" / "web", [("**.py", "python")]):
-        if isinstance(msg, str):
-            found.setdefault(msg, []).append((f"app/web/{fn}", line))
+        if (key := _key(msg)) is not None:
+            found.setdefault(key, []).append((f"app/web/{fn}", line))
     for name, p in PRESETS.items():
         found.setdefault(p["description"], []).append((f"preset:{name}", 0))
     return found
@@ -42,7 +53,7 @@ def po_path(lang: str) -> Path:
 
 def main() -> int:
     messages = extract()
-    missing = []
+    missing: list[Msgid] = []
     for lang in LANGUAGES:
         path = po_path(lang)
         old: Catalog | None = None
@@ -50,11 +61,17 @@ def main() -> int:
             with path.open("rb") as f:
                 old = read_po(f, locale=lang)
         cat = Catalog(locale=lang, project="Backprop Lab", fuzzy=False)
-        for msgid, locations in sorted(messages.items()):
-            prev = old.get(msgid) if old is not None else None
-            string = prev.string if prev is not None and lang != "en" else ""
+        for msgid, locations in sorted(messages.items(), key=lambda kv: str(kv[0])):
+            lookup = msgid[0] if isinstance(msgid, tuple) else msgid
+            prev = old.get(lookup) if old is not None else None
+            string: str | tuple[str, ...] = ""
+            if prev is not None and lang != "en" and prev.string:
+                string = prev.string if isinstance(prev.string, str) else tuple(prev.string)
+            if isinstance(msgid, tuple) and not isinstance(string, tuple):
+                # Korean has one plural form (Plural-Forms: nplurals=1).
+                string = (string,) if lang != "en" else ("", "")
             cat.add(msgid, string, locations=locations)
-            if lang != "en" and not string:
+            if lang != "en" and not (string[0] if isinstance(string, tuple) else string):
                 missing.append(msgid)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as f:

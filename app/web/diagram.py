@@ -10,6 +10,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from app.web.fmt import diverging, num, signed
+from app.web.forms import option_label
 
 DETAIL_MAX = 8  # layers up to this many neurons show their numbers
 EDGE_LABELS_MAX = 12  # n_{l-1} × n_l up to this shows weight labels on the edges
@@ -35,6 +36,8 @@ class Node:
     selected: bool
     bias: Bias | None = None
     computed: bool = False
+    col: int = 0  # arrow-key grid: 2l for layer l's neurons, 2l - 1 for its weights
+    row: int = 0
 
 
 @dataclass
@@ -67,6 +70,8 @@ class Edge:
     label: list[str] = field(default_factory=list)
     lx: float = 0.0
     ly: float = 0.0
+    col: int = 0
+    row: int = 0
 
 
 @dataclass
@@ -84,6 +89,7 @@ class Diagram:
     edges: list[Edge]
     columns: list[Column]
     detailed: bool
+    tab_stop: str = "n-0-0"  # the one element of the diagram in the Tab order (roving)
 
     @property
     def edges_svg(self) -> Markup:
@@ -99,7 +105,9 @@ class Diagram:
             out.append(
                 f'<a id="{e.id}" href="{href}" hx-get="{href}" hx-target="#workspace" '
                 f'hx-swap="outerHTML" hx-push-url="true" role="button" aria-label="{aria}" '
-                f'aria-pressed="{"true" if e.selected else "false"}" class="{cls}">'
+                f'aria-pressed="{"true" if e.selected else "false"}" class="{cls}" '
+                f'tabindex="{0 if e.id == self.tab_stop else -1}" data-col="{e.col}" '
+                f'data-row="{e.row}">'
                 f"<title>{aria}</title>"
                 f'<line class="hit" {xy} stroke="#000" stroke-opacity="0" stroke-width="12"/>'
                 f'<line class="stroke" {xy} stroke="{e.color}" stroke-width="{e.width}"{dash}/>'
@@ -137,16 +145,16 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
     def centre_y(l: int, j: int) -> float:
         return TOP + (height - TOP - col_h[l]) / 2 + slot[l] * (j + 0.5)
 
-    layer_word = _("layer")
     nodes: list[Node] = []
     columns: list[Column] = []
     for l in range(L + 1):
         if l == 0:
-            title, sub = _("Input"), str(cfg["dataset"]["name"])
+            title, sub = _("Input layer"), _(option_label(str(cfg["dataset"]["name"])))
         elif l == L:
-            title, sub = _("Output"), cfg["output_activation"]
+            title, sub = _("Output layer"), _(option_label(cfg["output_activation"]))
         else:
-            title, sub = _("Hidden") + f" {l}", cfg["hidden_activation"]
+            title = _("Hidden layer {l}").format(l=l)
+            sub = _(option_label(cfg["hidden_activation"]))
         columns.append(Column(xs[l] + CARD_W / 2, title, sub))
         for j in range(sizes[l]):
             cy = centre_y(l, j)
@@ -163,20 +171,23 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
                 lines = [("z", num(z)), ("a", num(a)), ("δ", signed(d))]
                 value, computed = a, a is not None
                 name = f"{'ŷ' if l == L else 'h'}{_sub(j + 1)}" + ("" if l == L else f"⁽{_sup(l)}⁾")
-            aria = f"{columns[-1].title} {j + 1}: " + ", ".join(
-                f"{k} = {v}" for k, v in lines)
+            # The name starts with the card's visible text (WCAG 2.5.3), then says where it is.
+            visible = " ".join([name, *(f"{k} {v}" for k, v in lines)])
+            aria = _("{visible} ({layer}, neuron {j})").format(
+                visible=visible, layer=columns[-1].title, j=j + 1)
             w = CARD_W if detailed[l] else DOT_R * 2
             h = card_h[l] if detailed[l] else DOT_R * 2
             node = Node(nid, nid, xs[l] + (CARD_W - w) / 2, cy - h / 2, w, h, detailed[l], name,
                         lines, diverging(value, amax, 0.0, 0.55), aria, href(nid), sel == nid,
-                        computed=computed)
+                        computed=computed, col=2 * l, row=2 * j)
             if bias_on and l > 0:
                 b = layers[l - 1]["b"][j]
                 bid = f"b-{l}-{j}"
-                node.bias = Bias(bid, bid, node.x, node.y + node.h + 3, f"b {signed(b)}",
-                                 _("Bias") + f" b{j + 1} ({layer_word} {l}) = {num(b)}", href(bid),
-                                 sel == bid, b < 0)
-                node.aria += f", b = {num(b)}"
+                text = f"b {signed(b)}"
+                node.bias = Bias(bid, bid, node.x, node.y + node.h + 3, text,
+                                 _("{visible} (bias b{j} of layer {l} = {b})").format(
+                                     visible=text, j=j + 1, l=l, b=num(b)),
+                                 href(bid), sel == bid, b < 0)
             nodes.append(node)
 
     edges: list[Edge] = []
@@ -195,16 +206,23 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
                 x1, y1 = src.x + src.w, src.y + src.h / 2
                 x2, y2 = dst.x, dst.y + dst.h / 2
                 label = [f"w {signed(wv)}"] + ([f"∂ {signed(g)}"] if g is not None else [])
-                aria = (_("Weight") + f" w{i + 1},{j + 1} ({layer_word} {l}) = {num(wv)}"
-                        + ("" if g is None else f", ∂L/∂w = {num(g)}"))
+                if g is None:
+                    aria = _("Weight w{i},{j} (layer {l}) = {w}").format(
+                        i=i + 1, j=j + 1, l=l, w=num(wv))
+                else:
+                    aria = _("Weight w{i},{j} (layer {l}) = {w}, ∂L/∂w = {g}").format(
+                        i=i + 1, j=j + 1, l=l, w=num(wv), g=num(g))
                 edges.append(Edge(
                     eid, eid, x1, y1, x2, y2, diverging(wv, wmax, 0.35, 1.0),
                     round(1.0 + 5.0 * min(abs(wv) / wmax, 1.0), 2), wv < 0, aria, href(eid),
-                    sel == eid, label if labelled else []))
+                    sel == eid, label if labelled else [], col=2 * l - 1, row=i * n + j))
     place_labels(edges, nodes)
     # The selected edge is drawn last so that it is on top.
     edges.sort(key=lambda e: e.selected)
-    return Diagram(width, height, nodes, edges, columns, all(detailed))
+    ids = {n.id for n in nodes} | {e.id for e in edges} | {
+        n.bias.id for n in nodes if n.bias is not None and n.detailed}
+    return Diagram(width, height, nodes, edges, columns, all(detailed),
+                   sel if sel in ids else "n-0-0")
 
 
 Box = tuple[float, float, float, float]

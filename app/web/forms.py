@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from pydantic import ValidationError
-
 from app.config import Settings
 from app.nn import datasets
 from app.sessions.config import GENERATED_DEFAULTS, ConfigError
@@ -18,6 +16,32 @@ OUTPUT = (*HIDDEN, "softmax")
 LOSSES = ("squared_error", "binary_cross_entropy", "cross_entropy")
 SCHEMES = ("uniform", "normal", "xavier", "he")
 REG_KINDS = ("none", "l1", "l2")
+REDUCTIONS = ("sum", "mean")
+
+
+def N_(message: str) -> str:
+    return message
+
+
+# What a page shows for each API value (the value itself is what the form sends).
+OPTION_LABELS: dict[str, str] = {
+    "sigmoid": N_("sigmoid"), "tanh": N_("tanh"), "relu": N_("ReLU"),
+    "leaky_relu": N_("leaky ReLU"), "linear": N_("linear (identity)"), "softmax": N_("softmax"),
+    "squared_error": N_("squared error"), "binary_cross_entropy": N_("binary cross-entropy"),
+    "cross_entropy": N_("cross-entropy"), "sum": N_("sum"), "mean": N_("mean"),
+    "none": N_("none"), "l1": N_("L1"), "l2": N_("L2"),
+    "uniform": N_("uniform"), "normal": N_("normal (Gaussian)"), "xavier": N_("Xavier (Glorot)"),
+    "he": N_("He"),
+    "xor": N_("XOR"), "and": N_("AND"), "or": N_("OR"), "circle": N_("circle (two rings)"),
+    "xor_scatter": N_("XOR scatter"), "gauss": N_("two Gaussian blobs"), "spiral": N_("spiral"),
+    "plane": N_("plane (regression)"), "multi_gauss": N_("Gaussian bumps (regression)"),
+    "inline": N_("inline data"),
+}
+
+
+def option_label(value: str) -> str:
+    """The (untranslated) label of an API value; unknown values show as themselves."""
+    return OPTION_LABELS.get(value, value)
 
 
 class Form(dict[str, list[str]]):
@@ -167,14 +191,4 @@ def settings_changes(form: Form, config: dict[str, Any]) -> dict[str, Any]:
         changes["train_bias"] = form.one("train_bias") == "on"
     return changes
 
-
-def error_text(e: ConfigError | ValidationError) -> str:
-    if isinstance(e, ConfigError):
-        loc = ".".join(str(p) for p in e.loc)
-        return f"{loc}: {e.msg}" if loc else e.msg
-    parts = []
-    for err in e.errors():
-        loc = ".".join(str(p) for p in err.get("loc", ()))
-        parts.append(f"{loc}: {err.get('msg', '')}")
-    return "; ".join(parts)
 

@@ -122,11 +122,11 @@ class Builder:
         J = j + 1
         if l == 0:
             x = self.val(0, "X", j)
-            ins = Inspector(_("Input") + f" x{J}", "node")
+            ins = Inspector(_("Input layer, x{j}").format(j=J), "node")
             ins.items.append(Item(_("Input of the focus sample"), mathml(f"x_{{{J}}} = {tex(x)}")))
             return ins
-        neuron = _("neuron")
-        title = (_("Output") if l == self.L else _("Hidden") + f" {l}") + f", {neuron} {J}"
+        title = (_("Output layer, neuron {j}").format(j=J) if l == self.L
+                 else _("Hidden layer {l}, neuron {j}").format(l=l, j=J))
         ins = Inspector(title, "node")
         z, a = self.val(l, "z", j), self.val(l, "a", j)
         terms_sym = rf"\sum_{{i}} {a_sym(l - 1, 'i')} w_{{i,{J}}}{up(l)}"
@@ -152,7 +152,7 @@ class Builder:
                 latex += rf" = {F_TEX[f]}\left({tex(z)}\right)"
         if a is not None:
             latex += f" = {tex(a)}"
-        ins.items.append(Item(_("Activation"), mathml(latex)))
+        ins.items.append(Item(_("Apply the activation function"), mathml(latex)))
         if z is None:
             ins.hint = _("Press Forward to compute this layer.")
             return ins
@@ -174,7 +174,7 @@ class Builder:
         note = _("With mean reduction every δ carries the factor 1/N.") if s_val != 1 else ""
         items: list[Item] = []
         if loss == "binary_cross_entropy":
-            items.append(Item(_("Sigmoid and cross-entropy simplify"), mathml(
+            items.append(Item(_("Sigmoid and cross-entropy together simplify δ"), mathml(
                 r"\frac{\partial \ell}{\partial \hat{y}}\,\sigma'(z) = "
                 r"\frac{\hat{y}-y}{\hat{y}(1-\hat{y})}\,\hat{y}(1-\hat{y}) = \hat{y}-y")))
             latex = (rf"{lhs} = {s_tex}\left(\hat{{y}}_{{{J}}} - y_{{{J}}}\right) = "
@@ -188,7 +188,9 @@ class Builder:
                 latex = (rf"{lhs} = {s_tex}\left(\hat{{y}}_{{{J}}}\sum_{{k}} y_{{k}} - y_{{{J}}}"
                          rf"\right) = {s_tex}\left({tex(y_hat)} \cdot {tex(sum(Y))} - "
                          rf"{tex(y, paren=True)}\right) = {tex(d)}")
-            note = (note + " " + _("Softmax and cross-entropy simplify to ŷ − y.")).strip()
+            simplify = _("Softmax and cross-entropy together simplify δ to ŷ − y.")
+            note = _("{first} {second}").format(first=note, second=simplify) if note \
+                else simplify
         elif f == "softmax":
             out = [float(v) for v in self.s["layers"][L - 1]["a"][self.row or 0]]
             Y = [float(v) for v in self.s["batch"]["Y"][self.row or 0]]
@@ -246,8 +248,7 @@ class Builder:
         lay = self.s["layers"][l - 1]
         w = float(lay["W"][i][j])
         sym = f"w_{{{I},{J}}}{up(l)}"
-        layer = _("layer")
-        ins = Inspector(_("Weight") + f" w{I},{J} ({layer} {l})", "edge")
+        ins = Inspector(_("Weight w{i},{j} (layer {l})").format(i=I, j=J, l=l), "edge")
         ins.items.append(Item(_("Current value"), mathml(f"{sym} = {tex(w)}")))
         g = None if lay["grad_W"] is None else float(lay["grad_W"][i][j])
         reg = self.cfg["regularization"]
@@ -281,8 +282,7 @@ class Builder:
         lay = self.s["layers"][l - 1]
         b = float(lay["b"][j])
         sym = f"b_{{{J}}}{up(l)}"
-        layer = _("layer")
-        ins = Inspector(_("Bias") + f" b{J} ({layer} {l})", "bias")
+        ins = Inspector(_("Bias b{j} (layer {l})").format(j=J, l=l), "bias")
         ins.items.append(Item(_("Current value"), mathml(f"{sym} = {tex(b)}")))
         g = None if lay["grad_b"] is None else float(lay["grad_b"][j])
         latex = rf"\frac{{\partial L}}{{\partial {sym}}} = \sum_{{n}} \delta_{{n,{J}}}{up(l)}"
@@ -296,7 +296,7 @@ class Builder:
             ins.items.append(self._update(sym, b, g, ("b", l, j)))
         else:
             ins.items.append(Item(_("Update"), mathml(rf"{sym} \leftarrow {sym}"),
-                                  _("Biases are frozen (train_bias is off).")))
+                                  _("Biases are frozen (Train biases is off).")))
         return ins
 
     def _update(self, sym: str, value: float, g: float | None, key: tuple[Any, ...]) -> Item:

@@ -60,6 +60,10 @@ def gettext_for(lang: str) -> Any:
     return translations(lang).gettext
 
 
+def ngettext_for(lang: str) -> Any:
+    return translations(lang).ngettext
+
+
 @pass_context
 def _gettext(ctx: Context, message: str) -> str:
     return translations(ctx.get("lang", DEFAULT)).gettext(message)

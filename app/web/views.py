@@ -55,6 +55,30 @@ class ViewState:
         return ("?" + urlencode(q)) if q else ""
 
 
+def N_(message: str) -> str:
+    return message
+
+
+PHASES = {"forward": N_("forward"), "backward": N_("backward"), "update": N_("update")}
+
+
+def chip_text(label: str, _: Callable[[str], str]) -> str:
+    """A pipeline chip: F1 … (forward layer k), loss, B2 … (backward layer k), update."""
+    if label == "loss":
+        return _("loss")
+    if label == "update":
+        return _("update")
+    k = label[1:]
+    return (_("F{k}") if label[0] == "F" else _("B{k}")).format(k=k)
+
+
+def next_text(cursor: dict[str, Any], _: Callable[[str], str]) -> str:
+    phase = _(PHASES.get(cursor["next"], N_("update")))
+    if cursor.get("layer"):
+        return _("{phase} {layer}").format(phase=phase, layer=cursor["layer"])
+    return phase
+
+
 def pipeline(L: int, phase: str, layer: int | None) -> list[dict[str, str]]:
     steps = [f"F{k}" for k in range(1, L + 1)] + ["loss"] + \
         [f"B{k}" for k in range(L, 0, -1)] + ["update"]
@@ -121,7 +145,9 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
     cursor = state["cursor"]
     return {
         "sid": s.id, "state": state, "cfg": cfg, "vs": vs, "base": base,
-        "pipeline": pipeline(L, cursor["next"], cursor["layer"]),
+        "pipeline": [{**p, "text": chip_text(p["label"], _)}
+                     for p in pipeline(L, cursor["next"], cursor["layer"])],
+        "next_text": next_text(cursor, _),
         "diagram": diagram.build(state, row, vs.sel, href, _),
         "inspector": insp,
         "data": data_panel(s, state, row, all_rows, focus_pos),

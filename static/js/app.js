@@ -1,13 +1,40 @@
-// Backprop Lab: keyboard shortcuts and small enhancements. No eval, no inline handlers.
+// Backprop Lab: keyboard shortcuts, focus kept across htmx swaps, the diagram's arrow keys.
+// No eval, no inline handlers.
 (function () {
   "use strict";
   var KEYS = { f: "forward", b: "backward", u: "update", s: "step", e: "epoch",
                t: "train", r: "reset" };
+  var STORE = "backprop-lab-shortcuts";
 
-  function typing(el) {
-    if (!el) return false;
-    var tag = el.tagName;
-    return tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA" || el.isContentEditable;
+  function shortcutsOn() {
+    try { return window.localStorage.getItem(STORE) !== "off"; } catch (e) { return true; }
+  }
+
+  function setShortcuts(on) {
+    try { window.localStorage.setItem(STORE, on ? "on" : "off"); } catch (e) { /* private mode */ }
+    syncShortcutSwitch();
+  }
+
+  function syncShortcutSwitch() {
+    var box = document.getElementById("shortcuts-on");
+    if (!box) return;
+    box.checked = shortcutsOn();
+    var wrap = document.getElementById("shortcuts-setting");
+    if (wrap) wrap.hidden = false;  // only useful (and shown) when this script runs
+  }
+
+  // A control that handles keys itself: shortcuts never fire while it has focus, except the
+  // step toolbar's own buttons, where a letter has no other meaning (Space/Enter still press
+  // the focused button natively).
+  function ownsKeys(el, key) {
+    if (!el || !el.closest) return false;
+    if (el.isContentEditable) return true;
+    var control = el.closest("input, select, textarea, summary, a[href], [role=switch], " +
+                             "[role=button], [role=checkbox], button, [tabindex]:not([tabindex=\"-1\"])");
+    if (!control || control === document.body) return false;
+    if (control.tagName === "BUTTON" && control.closest(".toolbar") && key.length === 1 &&
+        key !== " ") return false;
+    return true;
   }
 
   function press(op) {
@@ -22,27 +49,81 @@
     return false;
   }
 
+  // --- the diagram: one tab stop, arrow keys move between neurons, biases and weights -------
+  function items(svg) { return Array.prototype.slice.call(svg.querySelectorAll("a[data-col]")); }
+
+  function moveTo(svg, target) {
+    items(svg).forEach(function (a) { a.setAttribute("tabindex", a === target ? "0" : "-1"); });
+    target.focus();
+  }
+
+  function arrow(svg, from, key) {
+    var all = items(svg);
+    var col = +from.getAttribute("data-col");
+    var byCol = {};
+    all.forEach(function (a) {
+      var c = +a.getAttribute("data-col");
+      (byCol[c] = byCol[c] || []).push(a);
+    });
+    Object.keys(byCol).forEach(function (c) {
+      byCol[c].sort(function (x, y) { return x.getAttribute("data-row") - y.getAttribute("data-row"); });
+    });
+    var here = byCol[col];
+    var i = here.indexOf(from);
+    var cols = Object.keys(byCol).map(Number).sort(function (x, y) { return x - y; });
+    if (key === "ArrowDown") return here[Math.min(i + 1, here.length - 1)];
+    if (key === "ArrowUp") return here[Math.max(i - 1, 0)];
+    if (key === "Home") return byCol[cols[0]][0];
+    if (key === "End") { var last = byCol[cols[cols.length - 1]]; return last[last.length - 1]; }
+    var k = cols.indexOf(col) + (key === "ArrowRight" ? 1 : -1);
+    if (k < 0 || k >= cols.length) return from;
+    var next = byCol[cols[k]];
+    // Keep the relative position: row i of n maps to row round(i/(n-1)·(m-1)) of m.
+    var j = here.length > 1 ? Math.round(i / (here.length - 1) * (next.length - 1)) : 0;
+    return next[j];
+  }
+
+  function diagramKey(ev) {
+    var t = ev.target;
+    var a = t && t.closest && t.closest("svg.net a[data-col]");
+    if (!a) return false;
+    if (ev.key === " " || ev.key === "Enter") {
+      ev.preventDefault();
+      a.dispatchEvent(new MouseEvent("click", { bubbles: true, cancelable: true }));
+      return true;
+    }
+    if (["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Home", "End"].indexOf(ev.key) >= 0) {
+      ev.preventDefault();
+      var svg = a.closest("svg");
+      moveTo(svg, arrow(svg, a, ev.key));
+      return true;
+    }
+    return false;
+  }
+
+  // --- role="switch" links (log scale, projector) toggle with Space, like a switch ---------
+  function switchKey(ev) {
+    var t = ev.target;
+    if (ev.key !== " " || !t || !t.matches || !t.matches("a[role=switch]")) return false;
+    ev.preventDefault();
+    t.click();  // htmx handles the log-scale switch without a reload; the projector one reloads
+    return true;
+  }
+
   document.addEventListener("keydown", function (ev) {
     if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented) return;
-    var t = ev.target;
-    // Space or Enter on an SVG node/edge (role=button) selects it, like a button.
-    if ((ev.key === " " || ev.key === "Enter") && t && t.closest && t.closest("svg a[role=button]")) {
-      ev.preventDefault();
-      t.closest("svg a[role=button]").dispatchEvent(new MouseEvent("click", { bubbles: true, cancelable: true }));
+    if (diagramKey(ev) || switchKey(ev)) return;
+    var key = ev.key;
+    if (key === "Escape") {
+      var h = document.getElementById("help");
+      if (h && h.open) { h.open = false; h.querySelector("summary").focus(); ev.preventDefault(); }
       return;
     }
-    if (typing(t)) return;
-    if (t && t.tagName === "BUTTON" && (ev.key === " " || ev.key === "Enter")) return;
-    var key = ev.key;
+    if (ownsKeys(ev.target, key) || !shortcutsOn()) return;
     if (key === "?") {
       var help = document.getElementById("help");
       if (help) { help.open = !help.open; if (help.open) help.querySelector("summary").focus(); }
       ev.preventDefault();
-      return;
-    }
-    if (key === "Escape") {
-      var h = document.getElementById("help");
-      if (h && h.open) { h.open = false; ev.preventDefault(); }
       return;
     }
     if (key === " " || key === "p") {
@@ -50,11 +131,75 @@
       return;
     }
     if (key === "l") {
-      var toggle = document.querySelector("#loss .toggle");
+      var toggle = document.getElementById("log-toggle");
       if (toggle) { toggle.click(); ev.preventDefault(); }
       return;
     }
     var op = KEYS[key];
     if (op && press(op)) ev.preventDefault();
   });
+
+  // The projector switch: no reload with JS. Fetching its link sets the remembered cookie;
+  // the class on <html> does the rest.
+  document.addEventListener("click", function (ev) {
+    var a = ev.target && ev.target.closest && ev.target.closest("#projector-toggle");
+    if (!a || ev.button !== 0 || ev.ctrlKey || ev.metaKey || ev.shiftKey) return;
+    ev.preventDefault();
+    var on = a.getAttribute("aria-checked") !== "true";
+    var href = a.getAttribute("href");
+    document.documentElement.classList.toggle("projector", on);
+    a.setAttribute("aria-checked", on ? "true" : "false");
+    a.setAttribute("href", href.replace(/projector=[01]/, "projector=" + (on ? "0" : "1")));
+    var here = new URL(window.location.href);
+    if (here.searchParams.has("projector")) {  // else a reload would bring the old mode back
+      here.searchParams.delete("projector");
+      window.history.replaceState(window.history.state, "", here.toString());
+    }
+    window.fetch(href, { credentials: "same-origin", headers: { "HX-Request": "true" } })
+      .catch(function () { /* the class is already switched; the cookie waits for next time */ });
+  });
+
+  document.addEventListener("change", function (ev) {
+    if (ev.target && ev.target.id === "shortcuts-on") setShortcuts(ev.target.checked);
+  });
+
+  // --- focus and open panels survive every swap (main and out-of-band) ------------------
+  var saved = null;
+
+  document.addEventListener("htmx:beforeSwap", function () {
+    var el = document.activeElement;
+    var open = [];
+    document.querySelectorAll("details[id]").forEach(function (d) { if (d.open) open.push(d.id); });
+    saved = { id: el && el !== document.body ? el.id || null : null,
+              toolbar: !!(el && el.closest && el.closest(".toolbar")),
+              open: open };
+  });
+
+  document.addEventListener("htmx:afterSettle", function () {
+    var s = saved;
+    saved = null;
+    syncShortcutSwitch();
+    if (!s) return;
+    s.open.forEach(function (id) { var d = document.getElementById(id); if (d) d.open = true; });
+    var now = document.activeElement;
+    if (now && now !== document.body && document.contains(now)) return;  // focus was kept
+    var el = s.id && document.getElementById(s.id);
+    if (el && el.matches("svg.net a[data-col]")) {
+      moveTo(el.closest("svg"), el);
+      return;
+    }
+    if (el && !el.disabled) { el.focus(); return; }
+    if (s.toolbar) {
+      // The pressed button is disabled now (e.g. Forward after the last layer): the next
+      // step's button, else the first enabled one, so focus stays in the toolbar.
+      var next = document.querySelector(".toolbar button:not([disabled])");
+      if (next) next.focus();
+    }
+  });
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", syncShortcutSwitch);
+  } else {
+    syncShortcutSwitch();
+  }
 })();

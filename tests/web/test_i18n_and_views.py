@@ -72,7 +72,7 @@ def test_loss_curve_axes_log_scale_and_size_at_100k_epochs(
     ticks = re.findall(r'<text x="[\d.]+" y="[\d.]+" text-anchor="middle">([^<]+)</text>', loss)
     assert "100k" in ticks or "1e+05" in ticks or "80k" in ticks
     log = section(client.get(f"{path}?log=1", headers=HX).text, "loss")
-    assert 'aria-checked="true"' in log and "(log)" in log and ">1e-" in log
+    assert 'aria-checked="true"' in log and "loss (log scale)" in log and ">1e-" in log
     tick = client.post(f"{path}/tick?n=1", headers=HX).text
     assert len(section(tick, "loss").encode()) <= 16 * 1024
 
@@ -117,7 +117,9 @@ def test_big_network_uses_colour_only_with_labels_for_assistive_tech(
     page = client.get("/s/" + r.json()["id"]).text
     diagram = section(page, "diagram")
     assert 'class="net compact"' in diagram and '<circle class="dot"' in diagram
-    assert re.search(r'<a id="n-1-11"[^>]*role="button"[^>]*aria-label="Hidden 1 12: z = ', diagram)
+    # the accessible name starts with the card's visible text (WCAG 2.5.3)
+    assert re.search(r'<a id="n-1-11"[^>]*role="button"[^>]*aria-label="h₁₂⁽¹⁾ z — a — δ — '
+                     r'\(Hidden layer 1, neuron 12\)', diagram)
     # 2×12 edges: colour only; the 12×1 output edges keep their labels
     assert len(re.findall(r'<text class="elabel', diagram)) == 12
 
@@ -142,3 +144,66 @@ def test_strict_csp_no_inline_script_style_or_handlers(client: TestClient) -> No
     for asset in ("/static/vendor/htmx-2.0.11.min.js", "/static/js/app.js",
                   "/static/css/app.css", "/static/favicon.svg"):
         assert client.get(asset).status_code == 200
+
+
+def test_error_pages_are_html_for_pages_and_json_for_the_api() -> None:
+    from app.config import Settings
+    from app.main import create_app
+    from app.nn.stepper import CursorError
+    from app.sessions.store import SessionBusy, StoreUnavailable
+    from tests.web.test_korean import english_words
+
+    app = create_app(Settings())
+    raised: dict[str, Exception] = {"busy": SessionBusy("x", 1.0), "down": StoreUnavailable("x"),
+                                    "cursor": CursorError("update", "forward")}
+
+    async def boom(kind: str) -> None:
+        raise raised[kind]
+
+    app.add_api_route("/s/x/boom/{kind}", boom)
+    app.add_api_route("/api/v1/boom/{kind}", boom)
+    with TestClient(app) as c:
+        for url, status in (("/nowhere", 404), ("/s/x/boom/busy", 503),
+                            ("/s/x/boom/down", 503), ("/s/x/boom/cursor", 409)):
+            r = c.get(url, headers={"Accept-Language": "ko"})
+            assert r.status_code == status and r.headers["content-type"].startswith("text/html")
+            assert '<html lang="ko"' in r.text and "<title>" in r.text and "<h1>" in r.text
+            assert f"HTTP 상태 코드 {status}" in r.text
+            assert english_words(r.text) == set(), url
+            if status == 503:
+                assert r.headers["retry-after"] == "1"
+        r = c.delete("/s/anything/do")  # 405 keeps its Allow header
+        assert r.status_code == 405 and "text/html" in r.headers["content-type"]
+        assert r.headers["allow"] == "POST"
+        for url, status in (("/api/v1/nowhere", 404), ("/api/v1/boom/busy", 503),
+                            ("/api/v1/boom/cursor", 409)):
+            r = c.get(url)
+            assert r.status_code == status and r.headers["content-type"] == "application/json"
+
+
+def test_html_css_and_js_are_compressed(client: TestClient) -> None:
+    for url in ("/", "/new?preset=seed-xor", "/static/css/app.css", "/static/js/app.js",
+                "/static/vendor/htmx-2.0.11.min.js"):
+        r = client.get(url, headers={"Accept-Encoding": "gzip"})
+        assert r.status_code == 200 and r.headers.get("content-encoding") == "gzip", url
+        if not url.startswith("/static"):
+            assert '<meta name="description" content="' in r.text and "<h1" in r.text
+
+
+def test_event_streams_are_never_compressed() -> None:
+    from fastapi.responses import StreamingResponse
+
+    from app.config import Settings
+    from app.main import create_app
+
+    app = create_app(Settings())
+
+    async def stream() -> StreamingResponse:
+        return StreamingResponse(iter([b"data: " + b"x" * 4000 + b"\n\n"]),
+                                 media_type="text/event-stream")
+
+    app.add_api_route("/s/x/events", stream)
+    with TestClient(app) as c:
+        r = c.get("/s/x/events", headers={"Accept-Encoding": "gzip"})
+        assert r.status_code == 200 and "content-encoding" not in r.headers
+        assert r.text.startswith("data: xxx")

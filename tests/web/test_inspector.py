@@ -66,7 +66,7 @@ def test_bce_mean_reduction_and_bias(client: TestClient) -> None:
     path = new_page(client, "circle")
     s = through(client, path)
     insp = inspect(client, path, "n-2-0")
-    assert "Sigmoid and cross-entropy simplify" in insp
+    assert "Sigmoid and cross-entropy together simplify" in insp
     assert "1/N" in insp and "<mn>10</mn>" in insp  # the 1/N of a batch of 10
     assert num(s["layers"][1]["delta"][0][0], 6) in insp
     insp = inspect(client, path, "b-2-0")
@@ -78,7 +78,7 @@ def test_softmax_cross_entropy(client: TestClient) -> None:
     path = new_page(client, "gauss-softmax")
     s = through(client, path)
     insp = inspect(client, path, "n-2-1")
-    assert "Softmax and cross-entropy simplify" in insp
+    assert "Softmax and cross-entropy together simplify" in insp
     assert num(s["layers"][1]["delta"][0][1], 6) in insp
     insp0 = inspect(client, path, "n-2-0")
     assert "<msup><mi>e</mi>" in insp0 and num(s["layers"][1]["a"][0][0], 6) in insp0

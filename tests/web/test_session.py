@@ -17,8 +17,8 @@ def test_page_renders_with_toolbar_names(client: TestClient) -> None:
     assert r.status_code == 200
     for name in ("Forward", "Backward", "Update", "Step", "Run epoch", "Play", "Reset",
                  "Train"):
-        assert re.search(rf'<button type="submit" name="op" value="\w+"[^>]*>{name}</button>',
-                         r.text), name
+        assert re.search(rf'<button id="op-\w+" type="submit" name="op" value="\w+"[^>]*>'
+                         rf'{name}</button>', r.text), name
     assert 'name="epochs"' in r.text
     pipeline = re.findall(r'<li class="(\w+)"[^>]*>([^<]+)</li>', section(r.text, "status"))
     assert [p[1] for p in pipeline] == ["F1", "F2", "loss", "B2", "B1", "update"]
@@ -42,7 +42,7 @@ def test_forms_work_without_javascript(client: TestClient) -> None:
     r = client.post(f"{path}/do", data={"op": "update"}, follow_redirects=False)
     assert r.status_code == 303 and "msg=cursor%3Aforward" in r.headers["location"]
     page = client.get(r.headers["location"]).text
-    assert "the cursor is at “forward”" in text(page)
+    assert "the next step is “forward”" in text(page)
     r = client.post(f"{path}/do", data={"op": "train", "epochs": "25"}, follow_redirects=True)
     assert r.status_code == 200 and "Trained 25 epochs." in r.text
     assert state(client, path)["epoch"] == 25
@@ -140,7 +140,7 @@ def test_focus_picker_moves_the_diagram_to_that_sample(client: TestClient) -> No
 def test_train_errors_and_run_epoch(client: TestClient) -> None:
     path = new_page(client)
     r = client.post(f"{path}/do", data={"op": "train", "epochs": "0"}, headers=HX)
-    assert r.status_code == 422 and "epochs must be 1 to" in r.text
+    assert r.status_code == 422 and "Epochs must be from 1 to" in r.text
     op(client, path, "epoch")
     assert state(client, path)["epoch"] == 1
     op(client, path, "reset")
