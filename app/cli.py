@@ -9,6 +9,9 @@ import sys
 
 from app.config import get_settings
 
+DESCRIPTION = ("Serve Backprop Lab (the web pages and the REST API under /api/v1) with uvicorn. "
+               "The same as `python -m app`.")
+
 
 def tcp_nodelay_for_workers() -> None:
     """With --workers N uvicorn binds the shared listening socket itself with protocol 0, so
@@ -34,7 +37,10 @@ def tcp_nodelay_for_workers() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="backprop-lab", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="backprop-lab", description=DESCRIPTION,
+        epilog="Every limit is also a setting: BACKPROP_LAB_<NAME> environment variables (see "
+        "README.md, Limits). API documentation: /docs and /redoc on the running server.")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (8000; 0 picks a free one)")
     parser.add_argument("--reload", action="store_true", help="restart on code changes")

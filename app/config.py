@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     train_time_budget: float = Field(2.0, gt=0, description="seconds per train call")
     max_body_bytes: int = 1 << 20
     history_limit: int = Field(100_000, ge=16, description="stored loss-history points")
+    # Replies carry a decimated history unless the client asks for more (?history=N or all).
+    history_default_points: int = Field(500, ge=2, description="history points in a reply "
+                                        "without ?history")
+    history_max_points: int = Field(100_000, ge=2, description="most history points a reply "
+                                    "may carry (?history=N, ?history=all)")
     trace_default_max: int = Field(32, description="trace rows shown without ?samples")
     gradcheck_max_work: int = Field(
         20_000_000, description="parameters × samples × 2 forward passes a gradcheck may do"

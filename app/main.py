@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
@@ -12,22 +11,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
 from app.api import errors
+from app.api import openapi as api_docs
 from app.api import routes as api_routes
 from app.api.schemas import Health
 from app.config import Settings, get_settings
+from app.resources import STATIC
 from app.sessions.store import make_store
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # Pages get a strict policy: no inline script or style, no eval, not framable.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
        "form-action 'self'; frame-ancestors 'none'")
-# FastAPI's /docs and /redoc pages load Swagger UI / ReDoc from a CDN with an inline script.
-DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "img-src 'self' data: https://fastapi.tiangolo.com; worker-src 'self' blob:; "
-            "frame-ancestors 'none'")
+# /docs and /redoc (app/api/openapi.py) load only local scripts; ReDoc runs its search in a
+# worker made from a blob.
+DOCS_CSP = CSP + "; worker-src 'self' blob:"
 
 
 class SecurityHeaders:
@@ -114,6 +111,31 @@ class _TooLarge(Exception):
     pass
 
 
+class HeadAsGet:
+    """HEAD is answered wherever GET is: the GET response's status and headers (its
+    Content-Length included), without the body. FastAPI routes do not add HEAD themselves."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        done = False
+
+        async def send_headers_only(message: Message) -> None:
+            nonlocal done
+            if message["type"] == "http.response.start":
+                await send(message)
+            elif message["type"] == "http.response.body" and not (
+                    done or message.get("more_body", False)):
+                done = True
+                await send({"type": "http.response.body", "body": b""})
+
+        await self.app({**scope, "method": "GET"}, receive, send_headers_only)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -131,15 +153,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Backprop Lab",
         version=__version__,
         summary="Step through backpropagation, layer by layer, with every number exact.",
-        description="The REST contract of ../shared/API.md: create a session, step the "
-        "forward pass, the backward pass and the update one layer at a time, or train.",
+        description=api_docs.DESCRIPTION,
+        openapi_tags=api_docs.TAGS,
+        generate_unique_id_function=api_docs.operation_id,
+        docs_url=None, redoc_url=None,
         lifespan=lifespan,
     )
     app.state.settings = settings
     errors.install(app)
     app.include_router(api_routes.router)
+    api_docs.install(app, settings, DOCS_CSP)
 
-    @app.get("/healthz", response_model=Health, tags=["health"])
+    @app.get("/healthz", response_model=Health, tags=["health"], summary="Health check",
+             description="Whether the server answers and its session store is reachable, "
+             "and how many sessions it holds. 200 even when degraded (read `status`).")
     async def healthz(request: Request) -> dict[str, object]:
         store = request.app.state.store
         ok = await store.ping()
@@ -149,10 +176,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from app.web.routes import install as install_web
 
     install_web(app, settings)
-    static = ROOT / "static"
-    if static.is_dir():
-        app.mount("/static", StaticFiles(directory=static), name="static")
+    if STATIC.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(SecurityHeaders, max_body=settings.max_body_bytes)
+    app.add_middleware(HeadAsGet)
     return app
 
 

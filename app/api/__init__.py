@@ -1,1 +1,1 @@
-"""The JSON API (/api/v1), per ../shared/API.md."""
+"""The JSON API (/api/v1); the contract is docs/api.md."""

@@ -49,6 +49,8 @@ def allowed_methods(request: Request) -> list[str]:
         scope = {**request.scope, "method": method}
         if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
             out.append(method)
+    if "GET" in out and "HEAD" not in out:
+        out.insert(out.index("GET") + 1, "HEAD")  # app.main.HeadAsGet answers HEAD as GET
     return out
 
 

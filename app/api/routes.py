@@ -5,20 +5,37 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 
 from app.api import schemas
 from app.config import Settings
 from app.nn import datasets
 from app.sessions import service
-from app.sessions.config import GENERATED_DEFAULTS, PRESETS, SessionConfig, normalize
+from app.sessions.config import GENERATED_DEFAULTS, PRESETS, normalize
 from app.sessions.model import Session
-from app.sessions.state import session_state
+from app.sessions.state import StateQueryError, session_state
 from app.sessions.store import SessionNotFound, SessionStore
 
-router = APIRouter(prefix="/api/v1", tags=["sessions"])
+
+class SessionIdConvertor(Convertor[str]):
+    """A session id in a path: any segment but "import", so POST /sessions/import is its own
+    route and GET/PATCH/DELETE there are 405 (Allow: POST), not a lookup of session "import"."""
+
+    regex = "(?!import$)[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("session_id", SessionIdConvertor())
+router = APIRouter(prefix="/api/v1")
+SESSION = "/sessions/{session_id:session_id}"
 
 
 def _documented(code: int, description: str, model: type[schemas.ErrorMessage]
@@ -33,9 +50,13 @@ UNAVAILABLE = _documented(503, "the session stayed locked longer than lock_timeo
                           "session store is unreachable; retry (Retry-After)")
 BODY_ERRORS = {**_documented(413, "request body over max_body_bytes"),
              **_documented(400, "the body could not be read as UTF-8 JSON")}
-CURSOR = _documented(409, "the cursor is not at this step", schemas.CursorConflict)
-ON_SESSION = {**NOT_FOUND, **UNAVAILABLE}
-WITH_BODY = {**NOT_FOUND, **UNAVAILABLE, **BODY_ERRORS}
+CURSOR = _documented(409, "the cursor is not at this step: the reply names where it is",
+                     schemas.CursorConflict)
+INVALID: dict[int | str, dict[str, Any]] = {422: {"model": schemas.ValidationErrorReply,
+                 "description": "a field or query parameter is out of its limits; `loc` names "
+                 "it and `msg` the limit"}}
+ON_SESSION = {**NOT_FOUND, **UNAVAILABLE, **INVALID}
+WITH_BODY = {**NOT_FOUND, **UNAVAILABLE, **BODY_ERRORS, **INVALID}
 
 
 def get_settings(request: Request) -> Settings:
@@ -48,16 +69,40 @@ def get_store(request: Request) -> SessionStore:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[SessionStore, Depends(get_store)]
+SessionId = Annotated[str, Path(
+    description="the session's id, as returned by POST /api/v1/sessions (its `id` field and "
+    "the end of its Location header)", examples=["3q2-7wEjbD4pHVwWQbQ6VA"])]
 SamplesQ = Annotated[str | None, Query(
-    description="'all' or comma-separated positions in the batch; default all when the batch "
-    "has ≤ 32 samples, else the focus sample", max_length=20000)]
-HistoryQ = Annotated[int | None, Query(ge=1, description="at most N history points, evenly "
-                                       "decimated, first and last kept")]
+    description="which samples of the current batch the trace shows: 'all' or comma-separated "
+    "positions in the batch (0-based); default all when the batch has at most "
+    "trace_default_max (32) samples, else the focus sample", max_length=20000,
+    examples=["all", "0,3"])]
+# Parsed here (one clear 422 naming the setting); app/api/openapi.py documents it as an
+# integer from 1 to history_max_points, or "all".
+HistoryQ = Annotated[str | None, Query(max_length=12,
+    description="how many loss-history points the reply carries: N (1 to history_max_points, "
+    "100,000) evenly decimated with the first and last kept, or 'all'; default "
+    "history_default_points (500). history_length always gives the true length.",
+    examples=["all", "1", "2000"])]
 
 
-def render(s: Session, settings: Settings, samples: str | None, history: int | None
-           ) -> dict[str, Any]:
-    return session_state(s, samples=samples, history=history,
+def history_points(history: int | str | None, settings: Settings) -> int:
+    """The number of history points a reply may carry (the query's N, 'all', or the default)."""
+    if history is None:
+        return settings.history_default_points
+    if history == "all":
+        return settings.history_max_points
+    n = history if isinstance(history, int) else (
+        int(history) if history.isascii() and history.isdecimal() else 0)
+    if not 1 <= n <= settings.history_max_points:
+        raise StateQueryError("history", "history must be 'all' or a number of points from 1 "
+                              f"to {settings.history_max_points} (setting history_max_points); "
+                              f"got {str(history)[:12]}")
+    return n
+
+
+def render(s: Session, settings: Settings, samples: str | None, points: int) -> dict[str, Any]:
+    return session_state(s, samples=samples, history=points,
                          default_max=settings.trace_default_max)
 
 
@@ -72,47 +117,70 @@ def respond(content: dict[str, Any], status_code: int = 200,
 
 async def operate(
     store: SessionStore, settings: Settings, sid: str, op: Callable[[Session], Any],
-    samples: str | None, history: int | None, write: bool = True,
+    samples: str | None, history: int | str | None, write: bool = True,
 ) -> tuple[Any, dict[str, Any]]:
     """Under the session's lock and off the event loop: one operation, then the state.
     ``write=False``: the operation changes nothing (the store need not save it)."""
+    points = history_points(history, settings)  # a bad query is 422 before the lock
     async with store.use(sid, write=write) as s:
         def work() -> tuple[Any, dict[str, Any]]:
             result = op(s)
-            return result, render(s, settings, samples, history)
+            return result, render(s, settings, samples, points)
 
         return await run_in_threadpool(work)
 
 
+STATE_REPLY = ("Replies with the session's state: config, epoch, iteration, cursor, every "
+               "layer's W and b, the trace of the current pass (z, a, delta, grad_W, grad_b for "
+               "the samples chosen by `samples`), loss, metrics and the loss history (at most "
+               "`history` points, 500 by default).")
+
+
+def state_doc(text: str) -> str:
+    return f"{text}\n\n{STATE_REPLY}"
+
+
 @router.post("/sessions", status_code=201, response_model=schemas.SessionState,
-             responses={**UNAVAILABLE, **BODY_ERRORS},
-             summary="Create a session")
+             responses={**UNAVAILABLE, **BODY_ERRORS, **INVALID}, tags=["sessions"],
+             summary="Create a session",
+             description=state_doc(
+                 "Creates a network with its data set from a config. Every field is optional: "
+                 "`preset` (see GET /api/v1/presets) supplies defaults and the fields beside it "
+                 "override them; without a preset the defaults are a 2-4-1 sigmoid XOR network. "
+                 "The cursor starts at forward, layer 1, epoch 0. The reply's Location header "
+                 "is the session's URL. An empty body (or none) uses the defaults."))
 async def create_session(
-    request: Request, response: Response, store: StoreDep, settings: SettingsDep,
-    config: Annotated[SessionConfig | None, Body(
-        description="every field optional; a preset supplies defaults")] = None,
+    request: Request, store: StoreDep, settings: SettingsDep,
+    config: Annotated[schemas.SessionConfig, Body(
+        openapi_examples=schemas.CONFIG_EXAMPLES)] = schemas.DEFAULT_CONFIG,
     samples: SamplesQ = None, history: HistoryQ = None,
 ) -> JSONResponse:
-    cfg = config or SessionConfig()
-    normalized = normalize(cfg, settings)
+    normalized = normalize(config, settings)
+    points = history_points(history, settings)
     session = await run_in_threadpool(Session.create, normalized, settings)
-    state = render(session, settings, samples, history)
+    state = render(session, settings, samples, points)
     await store.add(session)
     location = str(request.url_for("get_session", session_id=session.id))
     return respond(state, 201, {"Location": location})
 
 
-@router.get("/sessions/{session_id}", response_model=schemas.SessionState,
-            responses=ON_SESSION)
-async def get_session(session_id: str, store: StoreDep, settings: SettingsDep,
+@router.get(SESSION, response_model=schemas.SessionState, responses=ON_SESSION,
+            tags=["sessions"], summary="Read a session",
+            description=state_doc("Reads the session without changing it; allowed at any cursor."))
+async def get_session(session_id: SessionId, store: StoreDep, settings: SettingsDep,
                       samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
     return respond((await operate(store, settings, session_id, lambda s: None, samples, history,
                           write=False))[1])
 
 
-@router.patch("/sessions/{session_id}", response_model=schemas.SessionState,
-              responses=WITH_BODY)
-async def patch_session(session_id: str, body: schemas.PatchRequest, store: StoreDep,
+@router.patch(SESSION, response_model=schemas.SessionState, responses=WITH_BODY,
+              tags=["sessions"], summary="Change hyperparameters",
+              description=state_doc(
+                  "Changes learning_rate, regularization, batch_size, focus or train_bias; "
+                  "only the fields sent change, weights and history stay. Allowed at any "
+                  "cursor: a change that affects the current pass (batch_size, regularization) "
+                  "restarts it at forward, layer 1; a diverged session becomes ok."))
+async def patch_session(session_id: SessionId, body: schemas.PatchRequest, store: StoreDep,
                         settings: SettingsDep, samples: SamplesQ = None,
                         history: HistoryQ = None) -> JSONResponse:
     changes = body.model_dump(exclude_unset=True)
@@ -120,55 +188,96 @@ async def patch_session(session_id: str, body: schemas.PatchRequest, store: Stor
                           lambda s: service.patch(s, changes, settings), samples, history))[1])
 
 
-@router.delete("/sessions/{session_id}", status_code=204, response_class=Response,
-               responses=ON_SESSION)
-async def delete_session(session_id: str, store: StoreDep) -> Response:
+@router.delete(SESSION, status_code=204, response_class=Response,
+               responses={**NOT_FOUND, **UNAVAILABLE, **INVALID}, tags=["sessions"],
+               summary="Delete a session",
+               description="Forgets the session at once (it would otherwise expire after "
+               "session_ttl idle seconds). Replies 204 with no body; a second delete is 404.")
+async def delete_session(session_id: SessionId, store: StoreDep) -> Response:
     if not await store.delete(session_id):
         raise SessionNotFound(session_id)
     return Response(status_code=204)
 
 
-@router.post("/sessions/{session_id}/forward", response_model=schemas.SessionState,
-             responses={**WITH_BODY, **CURSOR})
-async def forward(session_id: str, store: StoreDep, settings: SettingsDep,
-                  body: Annotated[schemas.Through | None, Body()] = None,
+@router.post(f"{SESSION}/forward", response_model=schemas.SessionState,
+             responses={**WITH_BODY, **CURSOR}, tags=["stepping"],
+             summary="Forward one layer (or the whole pass)",
+             description=state_doc(
+                 "Allowed when cursor.next is `forward` (else 409). Computes z[l] = a[l-1] W[l] "
+                 "+ b[l] and a[l] = f(z[l]) for the cursor's layer and moves the cursor to the "
+                 "next layer; at the output layer it also computes ŷ, the per-sample losses, "
+                 "loss and metrics, and the cursor moves to backward, layer L. "
+                 "`{\"through\": \"all\"}` finishes the pass in one call. A non-finite result "
+                 "is not kept: status becomes diverged and the cursor returns to forward, "
+                 "layer 1."))
+async def forward(session_id: SessionId, store: StoreDep, settings: SettingsDep,
+                  body: Annotated[schemas.Through, Body(
+                      openapi_examples=schemas.THROUGH_EXAMPLES)] = schemas.ONE_LAYER,
                   samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
-    through = body is not None and body.through == "all"
+    through = body.through == "all"
     return respond((await operate(store, settings, session_id,
                           lambda s: service.forward(s, through), samples, history))[1])
 
 
-@router.post("/sessions/{session_id}/backward", response_model=schemas.SessionState,
-             responses={**WITH_BODY, **CURSOR})
-async def backward(session_id: str, store: StoreDep, settings: SettingsDep,
-                   body: Annotated[schemas.Through | None, Body()] = None,
+@router.post(f"{SESSION}/backward", response_model=schemas.SessionState,
+             responses={**WITH_BODY, **CURSOR}, tags=["stepping"],
+             summary="Backward one layer (or the whole pass)",
+             description=state_doc(
+                 "Allowed when cursor.next is `backward` (else 409). Computes delta[l] = "
+                 "∂L/∂z[l] (at the output from the loss, below it (delta[l+1] W[l+1]ᵀ) ⊙ "
+                 "f′(z[l])), grad_W[l] = a[l-1]ᵀ delta[l] (+ the regularization gradient) and "
+                 "grad_b[l] = Σ_n delta[l], and moves the cursor down one layer; after layer 1 "
+                 "the cursor is at update. `{\"through\": \"all\"}` finishes the pass."))
+async def backward(session_id: SessionId, store: StoreDep, settings: SettingsDep,
+                   body: Annotated[schemas.Through, Body(
+                       openapi_examples=schemas.THROUGH_EXAMPLES)] = schemas.ONE_LAYER,
                    samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
-    through = body is not None and body.through == "all"
+    through = body.through == "all"
     return respond((await operate(store, settings, session_id,
                           lambda s: service.backward(s, through), samples, history))[1])
 
 
-@router.post("/sessions/{session_id}/update", response_model=schemas.SessionState,
-             responses={**ON_SESSION, **CURSOR})
-async def update(session_id: str, store: StoreDep, settings: SettingsDep,
+@router.post(f"{SESSION}/update", response_model=schemas.SessionState,
+             responses={**ON_SESSION, **CURSOR}, tags=["stepping"],
+             summary="Apply the update",
+             description=state_doc(
+                 "Allowed when cursor.next is `update` (else 409). W ← W − η·grad_W for every "
+                 "layer (and b ← b − η·grad_b when train_bias), all from the gradients of this "
+                 "pass. The trace is cleared, iteration grows by one, and when the batch was "
+                 "the epoch's last the epoch grows by one and its loss joins the history. The "
+                 "cursor returns to forward, layer 1. Non-finite new weights are not applied "
+                 "(status diverged)."))
+async def update(session_id: SessionId, store: StoreDep, settings: SettingsDep,
                  samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
     return respond(
         (await operate(store, settings, session_id, service.update, samples, history))[1])
 
 
-@router.post("/sessions/{session_id}/step", response_model=schemas.SessionState,
-             responses=ON_SESSION)
-async def step(session_id: str, store: StoreDep, settings: SettingsDep,
+@router.post(f"{SESSION}/step", response_model=schemas.SessionState, responses=ON_SESSION,
+             tags=["stepping"], summary="Do whatever step is next",
+             description=state_doc(
+                 "Allowed at any cursor: performs the single next step the cursor names (one "
+                 "forward layer, one backward layer, or the update), so calling it repeatedly "
+                 "walks through the lesson."))
+async def step(session_id: SessionId, store: StoreDep, settings: SettingsDep,
                samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
     return respond((await operate(store, settings, session_id, service.step, samples, history))[1])
 
 
-@router.post("/sessions/{session_id}/train", response_model=schemas.TrainState,
-             responses=WITH_BODY)
-async def train(session_id: str, store: StoreDep, settings: SettingsDep,
-                body: Annotated[schemas.TrainRequest | None, Body()] = None,
+@router.post(f"{SESSION}/train", response_model=schemas.TrainState, responses=WITH_BODY,
+             tags=["stepping"], summary="Train whole epochs",
+             description=state_doc(
+                 "Allowed at any cursor. Runs until `epochs` more epochs have finished (an "
+                 "epoch already partly stepped through counts as the first), with exactly the "
+                 "arithmetic of stepping. Stops early when a step diverges or after "
+                 "train_time_budget seconds (2 s), always between epochs; `ran` and `stopped` "
+                 "say what happened: call again to go on. Leaves the cursor at forward, "
+                 "layer 1, with no trace."))
+async def train(session_id: SessionId, store: StoreDep, settings: SettingsDep,
+                body: Annotated[schemas.TrainRequest, Body(
+                    openapi_examples=schemas.TRAIN_EXAMPLES)] = schemas.ONE_EPOCH,
                 samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
-    epochs = (body or schemas.TrainRequest()).epochs
+    epochs = body.epochs
     service.check_epochs(epochs, settings)  # before the lock: a bad body is 422 even on a 404 id
     (ran, stopped), state = await operate(
         store, settings, session_id, lambda s: service.train(s, epochs, settings), samples,
@@ -176,9 +285,14 @@ async def train(session_id: str, store: StoreDep, settings: SettingsDep,
     return respond({**state, "ran": ran, "stopped": stopped})
 
 
-@router.put("/sessions/{session_id}/weights", response_model=schemas.SessionState,
-            responses=WITH_BODY)
-async def put_weights(session_id: str, body: schemas.WeightsRequest, store: StoreDep,
+@router.put(f"{SESSION}/weights", response_model=schemas.SessionState, responses=WITH_BODY,
+            tags=["sessions"], summary="Set every weight",
+            description=state_doc(
+                "Replaces every layer's W (and b, when the network has biases) at once; shapes "
+                "must match the layers and every value lie within ±max_abs_value (10⁶). "
+                "Allowed at any cursor: the current pass is discarded (cursor → forward, "
+                "layer 1); epoch, iteration and history stay."))
+async def put_weights(session_id: SessionId, body: schemas.WeightsRequest, store: StoreDep,
                       settings: SettingsDep, samples: SamplesQ = None,
                       history: HistoryQ = None) -> JSONResponse:
     layers = [w.model_dump() for w in body.layers]
@@ -187,21 +301,33 @@ async def put_weights(session_id: str, body: schemas.WeightsRequest, store: Stor
                           history))[1])
 
 
-@router.post("/sessions/{session_id}/reset", response_model=schemas.SessionState,
-             responses=WITH_BODY)
-async def reset(session_id: str, store: StoreDep, settings: SettingsDep,
-                config: Annotated[SessionConfig | None, Body()] = None,
+@router.post(f"{SESSION}/reset", response_model=schemas.SessionState, responses=WITH_BODY,
+             tags=["sessions"], summary="Start over",
+             description=state_doc(
+                 "Allowed at any cursor. Re-initialises the session in place (same id): epoch "
+                 "0, the initial weights, empty history. With no body or an empty object the "
+                 "config stays; with a config (as for POST /sessions) the session takes it."))
+async def reset(session_id: SessionId, store: StoreDep, settings: SettingsDep,
+                config: Annotated[schemas.SessionConfig, Body(
+                    openapi_examples=schemas.RESET_EXAMPLES)] = schemas.DEFAULT_CONFIG,
                 samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
-    normalized = None if config is None else normalize(config, settings)
+    normalized = normalize(config, settings) if config.model_fields_set else None
     return respond((await operate(store, settings, session_id,
                           lambda s: service.reset(s, normalized, settings), samples,
                           history))[1])
 
 
-@router.get("/sessions/{session_id}/gradcheck", response_model=schemas.Gradcheck,
-            responses=ON_SESSION)
-async def gradcheck(session_id: str, store: StoreDep, settings: SettingsDep,
-                    epsilon: Annotated[float, Query(ge=1e-10, le=0.1, allow_inf_nan=False)] = 1e-6
+@router.get(f"{SESSION}/gradcheck", response_model=schemas.Gradcheck, responses=ON_SESSION,
+            tags=["checks"], summary="Check the gradients numerically",
+            description="Compares backprop's grad_W and grad_b on the current batch with "
+            "central finite differences (L(w + ε) − L(w − ε)) / 2ε, one parameter at a time. "
+            "Allowed at any cursor; changes nothing. Refused (422) when it would need more "
+            "than gradcheck_max_work sample-forward passes. `max_rel_error` is |g − ĝ| / "
+            "max(|g| + |ĝ|, 1e-6).")
+async def gradcheck(session_id: SessionId, store: StoreDep, settings: SettingsDep,
+                    epsilon: Annotated[float, Query(
+                        ge=1e-10, le=0.1, allow_inf_nan=False,
+                        description="the finite-difference step ε")] = 1e-6
                     ) -> dict[str, Any]:
     result, _ = await operate(store, settings, session_id,
                               lambda s: service.gradcheck(s, epsilon, settings), None, 1,
@@ -209,28 +335,45 @@ async def gradcheck(session_id: str, store: StoreDep, settings: SettingsDep,
     return result  # type: ignore[no-any-return]
 
 
-@router.get("/sessions/{session_id}/export", response_model=schemas.ExportDocument,
-            responses=ON_SESSION)
-async def export(session_id: str, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
+@router.get(f"{SESSION}/export", response_model=schemas.ExportDocument, responses=ON_SESSION,
+            tags=["sessions"], summary="Export a session",
+            description="A JSON document with the config, the exact current weights, epoch, "
+            "iteration, the whole stored history and the state of a partly done epoch: POST "
+            "it to /api/v1/sessions/import to continue elsewhere, bit for bit. The unfinished "
+            "pass (trace) is not exported. Allowed at any cursor; changes nothing.")
+async def export_session(session_id: SessionId, store: StoreDep, settings: SettingsDep
+                 ) -> dict[str, Any]:
     result, _ = await operate(store, settings, session_id, service.export, None, 1,
                               write=False)
     return result  # type: ignore[no-any-return]
 
 
 @router.post("/sessions/import", status_code=201, response_model=schemas.SessionState,
-             responses={**UNAVAILABLE, **BODY_ERRORS})
-async def import_session(request: Request, response: Response, doc: schemas.ExportDocument,
+             responses={**UNAVAILABLE, **BODY_ERRORS, **INVALID}, tags=["sessions"],
+             summary="Import a session",
+             description=state_doc("Creates a new session (new id, Location header) from a "
+                             "document made by GET …/export. Its cursor starts at forward, "
+                             "layer 1."))
+async def import_session(request: Request, doc: schemas.ExportDocument,
                          store: StoreDep, settings: SettingsDep, samples: SamplesQ = None,
                          history: HistoryQ = None) -> JSONResponse:
+    points = history_points(history, settings)
     session = await run_in_threadpool(service.import_session, doc.model_dump(), settings)
-    state = render(session, settings, samples, history)
+    state = render(session, settings, samples, points)
     await store.add(session)
     location = str(request.url_for("get_session", session_id=session.id))
     return respond(state, 201, {"Location": location})
 
 
-@router.get("/presets", response_model=list[schemas.Preset], tags=["catalogues"])
-async def presets() -> list[dict[str, Any]]:
+@router.get("/presets", response_model=list[schemas.Preset], tags=["catalogues"],
+            summary="List the presets",
+            description="The named configs POST /sessions accepts as `preset`, each with its "
+            "description and the complete config it stands for.")
+async def list_presets() -> list[dict[str, Any]]:
+    return presets_data()
+
+
+def presets_data() -> list[dict[str, Any]]:
     return [{"name": name, "description": p["description"], "config": p["config"]}
             for name, p in PRESETS.items()]
 
@@ -246,8 +389,15 @@ DATASET_DESCRIPTIONS = {
 }
 
 
-@router.get("/datasets", response_model=list[schemas.DatasetInfo], tags=["catalogues"])
+@router.get("/datasets", response_model=list[schemas.DatasetInfo], tags=["catalogues"],
+            summary="List the data sets",
+            description="The built-in data sets a config may name in dataset.name, with their "
+            "kind, input width and default parameters, plus `inline` (your own X and Y).")
 async def list_datasets() -> list[dict[str, Any]]:
+    return list_datasets_data()
+
+
+def list_datasets_data() -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for name in datasets.NAMES:
         kind = ("truth_table" if name in datasets.TRUTH_TABLES else

@@ -18,154 +18,257 @@ __all__ = ["SessionConfig"]
 
 
 class Through(Strict):
+    """How far a forward or backward call goes."""
+
     through: Literal["all"] | None = Field(
-        None, description='"all" finishes the pass; omitted: one layer'
+        None, description='"all" finishes the pass; omitted (or null): one layer'
     )
 
 
 class TrainRequest(Strict):
+    """How many epochs a train call runs."""
+
     epochs: int = Field(1, description="epochs to run (1 to the max_epochs setting, 100,000)")
 
 
+# The bodies a call without a body stands for: request bodies are plain models with defaults
+# (not "model or null"), which client generators handle.
+DEFAULT_CONFIG = SessionConfig()
+ONE_LAYER = Through()
+ONE_EPOCH = TrainRequest()
+
+CONFIG_EXAMPLES: dict[str, Any] = {
+    "lesson": {"summary": "the lesson's network", "value": {"preset": "seed-xor"}},
+    "preset-override": {"summary": "a preset with a field changed",
+                        "value": {"preset": "seed-xor", "learning_rate": 0.5}},
+    "spiral": {"summary": "a deeper network on a generated data set",
+               "value": {"layers": [2, 8, 8, 1], "hidden_activation": "tanh",
+                         "dataset": {"name": "spiral", "samples": 200, "noise": 0.1},
+                         "batch_size": 20, "learning_rate": 0.05}},
+    "inline": {"summary": "your own data",
+               "value": {"layers": [2, 3, 1], "dataset": {"X": [[0, 0], [0, 1], [1, 0], [1, 1]],
+                                                          "Y": [[0], [1], [1], [1]]}}},
+}
+RESET_EXAMPLES: dict[str, Any] = {
+    "same": {"summary": "start over with the same config", "value": {}},
+    **CONFIG_EXAMPLES,
+}
+THROUGH_EXAMPLES: dict[str, Any] = {
+    "one-layer": {"summary": "one layer (the same as no body)", "value": {}},
+    "all": {"summary": "finish the pass", "value": {"through": "all"}},
+}
+TRAIN_EXAMPLES: dict[str, Any] = {
+    "one": {"summary": "one epoch (the same as no body)", "value": {}},
+    "lesson": {"summary": "the rest of the lesson's 10,000 epochs", "value": {"epochs": 9999}},
+}
+
+
 class PatchRequest(Strict):
-    learning_rate: float | None = Field(None, gt=0, description="η")
-    regularization: RegularizationConfig | None = None
-    batch_size: int | None = Field(None, ge=1, description="null: full batch")
-    focus: int | None = Field(None, ge=0)
-    train_bias: bool | None = None
+    """The hyperparameters to change; fields left out stay as they are."""
+
+    learning_rate: float | None = Field(None, gt=0, description="η (at most max_learning_rate)")
+    regularization: RegularizationConfig | None = Field(
+        None, description="kind and/or rate; a field left out keeps its value")
+    batch_size: int | None = Field(None, ge=1, description="samples per update; null: full batch")
+    focus: int | None = Field(None, ge=0, description="training-sample index the trace follows "
+                              "when the batch is too large to show whole")
+    train_bias: bool | None = Field(None, description="whether updates change the biases")
 
 
 class WeightsRequest(Strict):
-    layers: list[LayerWeights]
+    """Every layer's weights, layer 1 first."""
+
+    layers: list[LayerWeights] = Field(description="one entry per layer, layer 1 first")
 
 
 class Cursor(BaseModel):
-    next: Literal["forward", "backward", "update"]
+    """Where the session is in its pass: what the next forward/backward/update call does."""
+
+    next: Literal["forward", "backward", "update"] = Field(
+        description="the step that is allowed next")
     layer: int | None = Field(description="1-based layer; null at update")
 
 
 class LayerState(BaseModel):
-    W: Matrix
-    b: list[float] | None
-    z: Matrix | None
-    a: Matrix | None
-    delta: Matrix | None
-    grad_W: Matrix | None
-    grad_b: list[float] | None
+    """One layer l: its parameters and, once computed in the current pass, its trace (rows
+    for the selected samples only)."""
+
+    W: Matrix = Field(description="W[l], n_{l-1} × n_l")
+    b: list[float] | None = Field(description="b[l], length n_l; null without biases")
+    z: Matrix | None = Field(description="z[l] = a[l-1] W[l] + b[l], one row per selected "
+                             "sample; null until this pass computed it")
+    a: Matrix | None = Field(description="a[l] = f(z[l]); null until computed")
+    delta: Matrix | None = Field(description="delta[l] = ∂L/∂z[l]; null until the backward "
+                                 "pass reached this layer")
+    grad_W: Matrix | None = Field(description="∂L/∂W[l] = a[l-1]ᵀ delta[l] (+ the "
+                                  "regularization gradient), over the whole batch")
+    grad_b: list[float] | None = Field(description="∂L/∂b[l] = Σ_n delta[l]; null without "
+                                       "biases or until computed")
 
 
 class Batch(BaseModel):
+    """The current batch and the samples of it the trace shows."""
+
     indices: list[int] = Field(description="dataset rows of the selected trace samples")
     positions: list[int] = Field(description="their positions in the batch")
     size: int = Field(description="samples in the whole batch")
-    X: Matrix
-    Y: Matrix
+    X: Matrix = Field(description="the selected samples' inputs, one row each")
+    Y: Matrix = Field(description="their targets, one row each")
 
 
 class Metrics(BaseModel):
+    """Measures of the last completed forward pass."""
+
     mse: float | None = Field(description="mean((ŷ − y)²) at the last completed forward pass")
     accuracy: float | None = Field(description="null for regression")
 
 
 class HistoryPoint(BaseModel):
-    epoch: int
-    loss: float
-    test_loss: float | None
+    """The loss of one finished epoch."""
+
+    epoch: int = Field(description="0-based epoch number (the lesson prints Epoch 0 first)")
+    loss: float = Field(description="the objective L over the epoch (mean of its batch losses)")
+    test_loss: float | None = Field(description="L on the test split at the weights the epoch "
+                                    "started with; null without a test split")
 
 
 class SessionState(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"description": "API.md §3"})
+    """Everything about a session: its config, weights, cursor, the trace of the current pass,
+    the loss and the (decimated) loss history. See docs/api.md."""
 
-    id: str
+    id: str = Field(description="the session's id, for the URLs")
     config: dict[str, Any] = Field(description="the normalized config, every field present")
-    epoch: int
-    iteration: int
-    cursor: Cursor
+    epoch: int = Field(description="epochs finished")
+    iteration: int = Field(description="updates applied (one per batch)")
+    cursor: Cursor = Field(description="the next allowed step")
     layers: list[LayerState] = Field(description="layers[l-1] holds layer l")
-    batch: Batch
+    batch: Batch = Field(description="the current batch and the samples the trace shows")
     output: Matrix | None = Field(description="ŷ of the current pass, once computed")
     per_sample_loss: list[float] | None = Field(description="ℓ_n of the current pass")
     loss: float | None = Field(description="the objective L at the last completed forward pass")
-    metrics: Metrics
-    history: list[HistoryPoint]
+    metrics: Metrics = Field(description="mse and accuracy of the last completed forward pass")
+    history: list[HistoryPoint] = Field(description="one point per finished epoch, evenly "
+                                        "decimated to the ?history limit (500 by default), "
+                                        "first and last kept")
     history_length: int = Field(description="stored history points before ?history decimation")
-    test_loss: float | None
-    task: Literal["classification", "regression"]
-    status: Literal["ok", "diverged"]
+    test_loss: float | None = Field(description="the latest epoch's test loss; null without "
+                                    "a test split or before the first epoch")
+    task: Literal["classification", "regression"] = Field(
+        description="regression when the targets are not class labels (no accuracy)")
+    status: Literal["ok", "diverged"] = Field(
+        description="diverged: the last step gave a non-finite value and was not applied")
 
 
 class TrainState(SessionState):
+    """The state after a train call, with what the call did."""
+
     ran: int = Field(description="epochs finished by this call")
-    stopped: Literal["diverged", "time_budget"] | None
+    stopped: Literal["diverged", "time_budget"] | None = Field(
+        description="why it stopped before `epochs`: a step diverged, or the call reached "
+        "train_time_budget; null when it ran them all")
 
 
 class GradcheckLayer(BaseModel):
-    layer: int
-    grad_W: Matrix
-    grad_W_numeric: Matrix
-    grad_b: list[float] | None
-    grad_b_numeric: list[float] | None
+    """Backprop's gradient of one layer beside the finite-difference one."""
+
+    layer: int = Field(description="1-based layer")
+    grad_W: Matrix = Field(description="∂L/∂W by backprop")
+    grad_W_numeric: Matrix = Field(description="∂L/∂W by central differences")
+    grad_b: list[float] | None = Field(description="∂L/∂b by backprop; null without biases")
+    grad_b_numeric: list[float] | None = Field(description="∂L/∂b by central differences")
     max_rel_error: float | None = Field(
         description="max |g − ĝ| / max(|g| + |ĝ|, 1e-6) over the layer"
     )
 
 
 class Gradcheck(BaseModel):
-    epsilon: float
-    batch_indices: list[int]
-    layers: list[GradcheckLayer]
-    max_rel_error: float | None
+    """A gradient check on the current batch."""
+
+    epsilon: float = Field(description="the finite-difference step ε used")
+    batch_indices: list[int] = Field(description="dataset rows of the batch checked")
+    layers: list[GradcheckLayer] = Field(description="one entry per layer, layer 1 first")
+    max_rel_error: float | None = Field(description="the largest relative error of all layers")
 
 
 class ExportHistoryPoint(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    epoch: int
-    loss: float
-    test_loss: float | None = None
+    """One history point of an export document."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    epoch: int = Field(description="0-based epoch number")
+    loss: float = Field(description="the epoch's loss")
+    test_loss: float | None = Field(None, description="the epoch's test loss, if any")
 
 
 class ExportDocument(BaseModel):
     """GET /export's document; POST /sessions/import takes it back."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
-    format: Literal["backprop-lab-export/1"]
-    config: dict[str, Any]
-    weights: list[LayerWeights]
-    epoch: int = Field(ge=0)
-    iteration: int = Field(ge=0)
-    batch_pos: int = Field(0, ge=0)
+    format: Literal["backprop-lab-export/1"] = Field(description="the document format")
+    config: dict[str, Any] = Field(description="the session's normalized config")
+    weights: list[LayerWeights] = Field(description="the current weights, layer 1 first")
+    epoch: int = Field(ge=0, description="epochs finished")
+    iteration: int = Field(ge=0, description="updates applied")
+    batch_pos: int = Field(0, ge=0, description="batches of the current epoch already done")
     epoch_loss_sum: str = Field("0x0p+0", description="hex float, exact")
     epoch_test_loss: str | None = Field(
         None, description="hex float: the test loss at the start of a partly done epoch"
     )
-    status: Literal["ok", "diverged"] = "ok"
-    history: list[ExportHistoryPoint] = []
+    status: Literal["ok", "diverged"] = Field("ok", description="as in the session state")
+    history: list[ExportHistoryPoint] = Field([], description="the whole stored history")
 
 
 class Preset(BaseModel):
-    name: str
-    description: str
-    config: dict[str, Any]
+    """A named config."""
+
+    name: str = Field(description="what POST /sessions takes as preset")
+    description: str = Field(description="what the preset shows")
+    config: dict[str, Any] = Field(description="the complete config it stands for")
 
 
 class DatasetInfo(BaseModel):
-    name: str
-    kind: Literal["truth_table", "classification", "regression", "inline"]
-    inputs: int | None
-    parameters: dict[str, Any]
-    description: str
+    """A data set a config can name."""
+
+    name: str = Field(description="the value of dataset.name")
+    kind: Literal["truth_table", "classification", "regression", "inline"] = Field(
+        description="truth tables are fixed; the others are generated from the parameters "
+        "(inline: your own X and Y)")
+    inputs: int | None = Field(description="input width; null for inline (yours)")
+    parameters: dict[str, Any] = Field(description="the dataset fields it takes, with their "
+                                       "defaults")
+    description: str = Field(description="what the data looks like")
+
+
+class FieldError(BaseModel):
+    """One invalid field."""
+
+    loc: list[str | int] = Field(description='where: "body", "query" or "path", then the '
+                                 "field's path (names and list positions)")
+    msg: str = Field(description="what is wrong, naming the limit")
+    type: str = Field(description="pydantic's error type, e.g. greater_than, missing")
+
+
+class ValidationErrorReply(BaseModel):
+    """The 422 reply: every invalid field."""
+
+    detail: list[FieldError] = Field(description="one entry per invalid field")
 
 
 class ErrorMessage(BaseModel):
+    """An error reply."""
+
     detail: str = Field(description="what went wrong, naming the limit or setting")
 
 
 class CursorConflict(ErrorMessage):
+    """A step asked for out of turn."""
+
     cursor: Literal["forward", "backward", "update"] = Field(description="where the cursor is")
 
 
 class Health(BaseModel):
-    status: Literal["ok", "degraded"]
-    store: str
-    sessions: int | None
+    """Whether the server and its session store work."""
+
+    status: Literal["ok", "degraded"] = Field(description="degraded: the store does not answer")
+    store: str = Field(description="memory or redis")
+    sessions: int | None = Field(description="sessions held; null when the store is down")

@@ -61,7 +61,7 @@ class Kernel:
         self._last_Y: Array | None = None
         self._last_out: Array | None = None
         self._spare: dict[int, Array] = {}
-        self.ones = np.ones_like(self.grads)
+        self._sq: dict[int, Array] = {}
         self.reg = spec.regularization
         self.reg_active = self.reg.active
         self.fwd = [
@@ -78,6 +78,7 @@ class Kernel:
                 [np.empty((n, k)) for k in self.widths] for _ in range(4)
             )
             self._spare[n] = np.empty((n, self.widths[-1]))
+            self._sq[n] = np.empty((n, self.widths[-1]))
         return bufs
 
     def _net_params(self) -> list[Array]:
@@ -117,8 +118,11 @@ class Kernel:
         d = delta[L - 1]
         if self.se:
             np.subtract(a_prev, Y, d)
-            flat = d.ravel()
-            total = 0.5 * float(flat.dot(flat))
+            # ½·Σ err² as numpy's own pairwise sum of the squares (as Network.reduce_loss):
+            # a BLAS dot would round differently per CPU kernel (OPENBLAS_CORETYPE).
+            sq = self._sq[n]
+            np.multiply(d, d, sq)
+            total = 0.5 * float(sq.ravel().sum())
         else:
             total = float(np.sum(net.per_sample_loss(a_prev, Y, z[L - 1])))
         if self.mean:
@@ -151,8 +155,8 @@ class Kernel:
         self.grads *= self.lr
         nxt = 1 - self.cur
         new = np.subtract(self.params[self.cur], self.grads, self.params[nxt])
-        # One dot product: an inf or nan anywhere makes it non-finite.
-        if not math.isfinite(float(new.dot(self.ones))):
+        # One sum (numpy's, not BLAS): an inf or nan anywhere makes it non-finite.
+        if not math.isfinite(float(new.sum())):
             return None
         self.cur = nxt
         self._bind()

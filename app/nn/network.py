@@ -1,6 +1,6 @@
 """A fully connected network and its per-layer forward, backward and update rules.
 
-Row-vector convention (API.md §1): a[0] = X (N × n₀), z[l] = a[l-1] @ W[l] + b[l],
+Row-vector convention (docs/api.md, Conventions): a[0] = X (N × n₀), z[l] = a[l-1] @ W[l] + b[l],
 a[l] = f_l(z[l]), delta[l] = ∂L/∂z[l], grad_W[l] = a[l-1]ᵀ @ delta[l], grad_b[l] = Σ_n delta[l].
 Layer l (1-based, as in the math) is stored at index l − 1.
 """
@@ -119,12 +119,10 @@ class Network:
 
     def reduce_loss(self, ell: Array, err: Array | None) -> float:
         """Σ_n ℓ_n (or the mean) plus the regularization term. For squared error the sum is
-        ½·errᵀerr, one BLAS call; the training loop uses this same function."""
-        if err is not None:
-            flat = err.ravel()
-            total = 0.5 * float(flat.dot(flat))
-        else:
-            total = float(np.sum(ell))
+        ½·Σ err², numpy's pairwise sum over the flattened squares: the lesson's
+        np.mean((ŷ − y)²) sums the same way, and unlike a BLAS dot it does not depend on the
+        CPU's kernel. The training loop (kernel.py) computes it identically."""
+        total = float(np.sum(ell)) if err is None else 0.5 * float((err * err).ravel().sum())
         if self.spec.reduction == "mean":
             total /= len(ell)
         return total + self.spec.regularization.value(self.W)

@@ -1,4 +1,4 @@
-"""The SessionState of API.md §3 as plain JSON-ready data (every float finite)."""
+"""The session state (docs/api.md, section 3) as plain JSON-ready data (every float finite)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,6 +21,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from app.config import Settings
 from app.nn import datasets
 from app.nn.stepper import CursorError
+from app.resources import TEMPLATES
 from app.sessions import service
 from app.sessions.config import PRESETS, ConfigError, SessionConfig, normalize
 from app.sessions.model import Session
@@ -31,12 +31,11 @@ from app.web.fmt import num
 from app.web.page_errors import N_
 from app.web.views import ViewState, capture_update, session_view
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 TICK_BUDGET = 0.15  # seconds of training per Play tick (the page polls every 250 ms)
 OPS = ("forward", "backward", "update", "step", "epoch", "train", "reset", "play", "pause")
 LIVE = ("status", "diagram", "inspector", "data", "loss")
 
-env = Environment(loader=FileSystemLoader(ROOT / "templates"), autoescape=True,
+env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True,
                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 i18n.install(env)
 env.filters["num"] = num

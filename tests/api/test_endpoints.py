@@ -865,4 +865,5 @@ def test_openapi_and_docs(api: Api) -> None:
         assert field in schemas["SessionConfig"]["properties"], field
     r = api.client.get("/docs")
     assert r.status_code == 200 and "swagger" in r.text.lower()
-    assert "/openapi.json" in r.text
+    js = api.client.get("/docs-assets/swagger-init.js")
+    assert js.status_code == 200 and "/openapi.json" in js.text

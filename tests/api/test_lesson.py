@@ -87,7 +87,7 @@ def test_seed_xor_reproduces_the_lesson(make_client: Callable[..., TestClient],
     assert s["layers"][0]["b"] is None and s["layers"][1]["b"] is None
 
     s = api.train_to(sid, 10_000, history=1)  # loops if a call hits the time budget
-    history = api.get(sid)["history"]
+    history = api.get(sid, history="all")["history"]
     assert [h["epoch"] for h in history] == list(range(10_000))
     for epoch, mse in lesson["printed"].items():
         assert history[epoch]["loss"] * 2 / 4 == pytest.approx(mse, rel=1e-9, abs=1e-12), epoch

@@ -1,0 +1,255 @@
+"""The OpenAPI document as a manual, and /docs and /redoc served with no network.
+
+Operation ids are the route functions' names (``forward``, ``create_session``) so generated
+clients read as a person would write them. Every reply example is made by the engine itself on
+the lesson's network when the schema is first asked for, so an example can never show a
+number the server would not give. The Swagger UI and ReDoc bundles come from the
+``fastapi-offline`` package; the pages here load them without any inline script, so they run
+under the same Content-Security-Policy as the app's own pages.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+
+from app.config import Settings
+
+DESCRIPTION = """\
+Step through backpropagation, layer by layer, with every number exact.
+
+Create a session (a small fully connected NumPy network with its data), then step the forward
+pass, the backward pass and the update one layer at a time — or train whole epochs — and read
+activations, deltas, gradients, the loss and its history from each reply.
+
+The complete contract (conventions, every endpoint, field, status code and limit) is
+`docs/api.md` in the repository.
+"""
+
+TAGS = [
+    {"name": "sessions", "description": "Create, read, change, reset, export, import and "
+     "delete sessions."},
+    {"name": "stepping", "description": "Move the cursor: forward, backward, update, step, "
+     "train. Each reply is the new state."},
+    {"name": "checks", "description": "Verify backprop's gradients against finite "
+     "differences."},
+    {"name": "catalogues", "description": "The presets and data sets a config may name."},
+    {"name": "health", "description": "Whether the server and its store are up."},
+]
+
+# Fields of the config models (app/sessions/config.py) that carry no description there.
+FIELD_DOCS: dict[str, dict[str, str]] = {
+    "SessionConfig": {
+        "hidden_activation": "f of the hidden layers: sigmoid, tanh, relu, leaky_relu, linear",
+        "output_activation": "f of the output layer: the hidden ones or softmax",
+        "loss": "per-sample loss: squared_error ½Σ(ŷ−y)², binary_cross_entropy (sigmoid "
+        "output), cross_entropy (softmax output)",
+        "reduction": "sum or mean of the per-sample losses over the batch",
+        "init": "how the initial weights are drawn (ignored with explicit weights)",
+        "dataset": "a built-in data set by name, or your own X and Y",
+        "regularization": "l2 (½·rate·Σ‖W‖²) or l1 (rate·Σ|W|) on the weights, never biases",
+    },
+    "DatasetConfig": {
+        "X_test": "inline test inputs (optional), one sample per row",
+        "Y_test": "inline test targets, one sample per row (with X_test)",
+    },
+    "RegularizationConfig": {
+        "kind": "none, l1 or l2",
+        "rate": "λ, at most max_regularization_rate",
+    },
+}
+SCHEMA_DOCS = {
+    "SessionConfig": "A network and its data. Every field is optional: a preset supplies "
+    "defaults and the fields beside it override them.",
+    "DatasetConfig": "The data: a built-in set by name (with its generator parameters) or "
+    "inline X and Y.",
+    "InitConfig": "How the initial weights are drawn: numpy.random.RandomState(seed), layer "
+    "by layer.",
+    "LayerWeights": "One layer's parameters.",
+    "RegularizationConfig": "A penalty on the weights.",
+}
+
+
+def operation_id(route: APIRoute) -> str:
+    return route.name
+
+
+def _examples(settings: Settings) -> dict[str, Any]:
+    """Replies of the lesson's network (preset seed-xor), made by the code that serves them."""
+    from app.api.routes import list_datasets_data, presets_data
+    from app.sessions import service
+    from app.sessions.config import SessionConfig, normalize
+    from app.sessions.model import Session
+    from app.sessions.state import session_state
+
+    config = normalize(SessionConfig(preset="seed-xor"), settings)
+
+    def fresh() -> Session:
+        return Session.create(config, settings, id="3q2-7wEjbD4pHVwWQbQ6VA")
+
+    def state(s: Session) -> dict[str, Any]:
+        return session_state(s, history=3, default_max=settings.trace_default_max)
+
+    out: dict[str, Any] = {}
+    s = fresh()
+    out["create_session"] = out["get_session"] = out["reset"] = state(s)
+    out["import_session"] = out["put_weights"] = state(s)
+    service.forward(s)
+    out["forward"] = out["step"] = state(s)
+    service.forward(s)
+    service.backward(s)
+    out["backward"] = state(s)
+    service.backward(s)
+    service.update(s)
+    out["update"] = state(s)
+    s = fresh()
+    service.patch(s, {"learning_rate": 0.5}, settings)
+    out["patch_session"] = state(s)
+    s = fresh()
+    ran, stopped = service.train(s, 3, settings)
+    out["train"] = {**state(s), "ran": ran, "stopped": stopped}
+    out["export_session"] = service.export(s)
+    out["gradcheck"] = service.gradcheck(s, 1e-6, settings)
+    out["list_presets"] = presets_data()[:1]
+    out["list_datasets"] = list_datasets_data()[:2]
+    out["healthz"] = {"status": "ok", "store": "memory", "sessions": 3}
+    lesson_weights = [{"W": W.tolist()} for W in fresh().trainer.net.W]
+    out["request:put_weights"] = {"lesson": {"summary": "the lesson's initial weights "
+                                             "(no biases)", "value": {"layers": lesson_weights}}}
+    out["request:import_session"] = {"export": {"summary": "a document from GET …/export",
+                                                "value": out["export_session"]}}
+    out["request:patch_session"] = {
+        "learning-rate": {"summary": "a larger step", "value": {"learning_rate": 0.5}},
+        "mini-batch": {"summary": "mini-batches of 2 with weight decay",
+                       "value": {"batch_size": 2,
+                                 "regularization": {"kind": "l2", "rate": 0.001}}},
+    }
+    return out
+
+
+ERROR_EXAMPLES: dict[str, Any] = {
+    "404": {"detail": "session not found: unknown, expired after its idle time, or evicted "
+            "(least recently used) when the session cap was reached"},
+    "409": {"detail": "the cursor is at backward, not forward", "cursor": "backward"},
+    "413": {"detail": "request body too large: the limit is 1048576 bytes (setting "
+            "max_body_bytes)"},
+    "422": {"detail": [{"loc": ["body", "epochs"], "msg": "epochs must be 1 to 100000; got 0",
+                        "type": "value_error"}]},
+    "503": {"detail": "the session is busy; retry (setting lock_timeout)"},
+    "400": {"detail": "There was an error parsing the body"},
+}
+
+
+RESPONSE_HEADERS: dict[str, Any] = {
+    "201": {"Location": {"description": "the new session's URL (GET it for the state)",
+                         "schema": {"type": "string"}}},
+    "503": {"Retry-After": {"description": "seconds to wait before retrying",
+                            "schema": {"type": "string"}}},
+}
+
+
+def _document(app: FastAPI, settings: Settings) -> dict[str, Any]:
+    spec = get_openapi(title=app.title, version=app.version, summary=app.summary,
+                       description=app.description, routes=app.routes, tags=TAGS)
+    examples = _examples(settings)
+    for operations in spec["paths"].values():
+        for op in operations.values():
+            body = op.get("requestBody", {}).get("content", {}).get("application/json")
+            request_examples = examples.get(f"request:{op['operationId']}")
+            if body is not None and request_examples is not None:
+                body.setdefault("examples", request_examples)
+            for code, reply in op.get("responses", {}).items():
+                if code in RESPONSE_HEADERS:
+                    reply.setdefault("headers", RESPONSE_HEADERS[code])
+                content = reply.get("content", {}).get("application/json")
+                if content is None:
+                    continue
+                example = examples.get(op["operationId"]) if code.startswith("2") else \
+                    ERROR_EXAMPLES.get(code)
+                if example is not None:
+                    content["example"] = example
+            for param in op.get("parameters", []):
+                if param["name"] == "history":  # parsed by the route; the cap is a setting
+                    param["schema"]["anyOf"] = [
+                        {"type": "integer", "minimum": 1,
+                         "maximum": settings.history_max_points},
+                        {"type": "string", "const": "all"}]
+    schemas = spec.get("components", {}).get("schemas", {})
+    for name, fields in FIELD_DOCS.items():
+        for field, text in fields.items():
+            schemas[name]["properties"][field].setdefault("description", text)
+    for name, text in SCHEMA_DOCS.items():
+        schemas[name].setdefault("description", text)
+    return spec
+
+
+# ---- /docs and /redoc --------------------------------------------------------------------
+ASSETS = "/docs-assets"
+SWAGGER_INIT = """\
+window.ui = SwaggerUIBundle({
+  url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true, layout: "BaseLayout",
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset],
+});
+"""
+SWAGGER_PAGE = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Backprop Lab API — Swagger UI</title>
+<link rel="icon" href="/static/favicon.svg">
+<link rel="stylesheet" href="{ASSETS}/swagger-ui.css">
+</head><body><div id="swagger-ui"></div>
+<script src="{ASSETS}/swagger-ui-bundle.js"></script>
+<script src="{ASSETS}/swagger-init.js"></script>
+</body></html>
+"""
+REDOC_PAGE = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Backprop Lab API — ReDoc</title>
+<link rel="icon" href="/static/favicon.svg">
+</head><body><redoc spec-url="/openapi.json"></redoc>
+<script src="{ASSETS}/redoc.standalone.js"></script>
+</body></html>
+"""
+
+
+# ReDoc writes two <style> elements no nonce can reach (one while its bundle loads): an empty
+# one that styled-components fills through the CSSOM, and its fixed base CSS. Their hashes
+# allow exactly those two, not inline style in general; tests/browser/test_api_docs.py fails
+# if a new bundle brings other ones.
+REDOC_STYLE_HASHES = ("'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",
+                      "'sha256-QMIg+bpjm3JdElJ388KYke01izlUW0UoNOeKjpMxdgc='")
+
+
+def install(app: FastAPI, settings: Settings, csp: str) -> None:
+    """Serve /openapi.json (with examples), /docs, /redoc and their assets from the package.
+    The app must be created with docs_url=None and redoc_url=None."""
+    redoc_csp = csp.replace("style-src 'self'", "style-src 'self' " + " ".join(REDOC_STYLE_HASHES))
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _document(app, settings)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return HTMLResponse(SWAGGER_PAGE)
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return HTMLResponse(REDOC_PAGE, headers={"Content-Security-Policy": redoc_csp})
+
+    @app.get(f"{ASSETS}/swagger-init.js", include_in_schema=False)
+    async def swagger_init() -> Response:
+        return Response(SWAGGER_INIT, media_type="text/javascript")
+
+    bundles = files("fastapi_offline") / "static"
+    app.mount(ASSETS, StaticFiles(directory=str(bundles)), name="docs-assets")
