@@ -15,6 +15,8 @@ from app.api import errors
 from app.api import routes as api_routes
 from app.api.schemas import Health
 from app.config import Settings, get_settings
+from app.sessions.door import Door
+from app.sessions.events import make_hub
 from app.sessions.store import make_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,9 +124,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = make_store(settings)
         await store.open()
         app.state.store = store
+        hub = make_hub(store, settings)
+        await hub.open()
+        app.state.door = Door(store, settings, hub)
         try:
             yield
         finally:
+            await hub.close()
             await store.close()
 
     app = FastAPI(

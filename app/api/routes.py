@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
@@ -14,6 +13,7 @@ from app.config import Settings
 from app.nn import datasets
 from app.sessions import service
 from app.sessions.config import GENERATED_DEFAULTS, PRESETS, SessionConfig, normalize
+from app.sessions.door import Door, Outcome
 from app.sessions.model import Session
 from app.sessions.state import session_state
 from app.sessions.store import SessionNotFound, SessionStore
@@ -70,18 +70,20 @@ def respond(content: dict[str, Any], status_code: int = 200,
     return JSONResponse(content, status_code=status_code, headers=headers)
 
 
-async def operate(
-    store: SessionStore, settings: Settings, sid: str, op: Callable[[Session], Any],
-    samples: str | None, history: int | None, write: bool = True,
-) -> tuple[Any, dict[str, Any]]:
-    """Under the session's lock and off the event loop: one operation, then the state.
-    ``write=False``: the operation changes nothing (the store need not save it)."""
-    async with store.use(sid, write=write) as s:
-        def work() -> tuple[Any, dict[str, Any]]:
-            result = op(s)
-            return result, render(s, settings, samples, history)
+def get_door(request: Request) -> Door:
+    return request.app.state.door  # type: ignore[no-any-return]
 
-        return await run_in_threadpool(work)
+
+DoorDep = Annotated[Door, Depends(get_door)]
+
+
+async def operate(door: Door, settings: Settings, sid: str, name: str, *args: Any,
+                  samples: str | None = None, history: int | None = None) -> dict[str, Any]:
+    """Operation ``name`` through the door, then the state (rendered under the same lock)."""
+    def view(s: Session, _: Outcome[Any]) -> dict[str, Any]:
+        return render(s, settings, samples, history)
+
+    return await door.apply(sid, name, *args, view=view)  # type: ignore[no-any-return]
 
 
 @router.post("/sessions", status_code=201, response_model=schemas.SessionState,
@@ -104,20 +106,20 @@ async def create_session(
 
 @router.get("/sessions/{session_id}", response_model=schemas.SessionState,
             responses=ON_SESSION)
-async def get_session(session_id: str, store: StoreDep, settings: SettingsDep,
+async def get_session(session_id: str, door: DoorDep, settings: SettingsDep,
                       samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
-    return respond((await operate(store, settings, session_id, lambda s: None, samples, history,
-                          write=False))[1])
+    return respond(await operate(door, settings, session_id, "state", samples=samples,
+                                 history=history))
 
 
 @router.patch("/sessions/{session_id}", response_model=schemas.SessionState,
               responses=WITH_BODY)
-async def patch_session(session_id: str, body: schemas.PatchRequest, store: StoreDep,
+async def patch_session(session_id: str, body: schemas.PatchRequest, door: DoorDep,
                         settings: SettingsDep, samples: SamplesQ = None,
                         history: HistoryQ = None) -> JSONResponse:
     changes = body.model_dump(exclude_unset=True)
-    return respond((await operate(store, settings, session_id,
-                          lambda s: service.patch(s, changes, settings), samples, history))[1])
+    return respond(await operate(door, settings, session_id, "patch", changes, samples=samples,
+                                 history=history))
 
 
 @router.delete("/sessions/{session_id}", status_code=204, response_class=Response,
@@ -130,91 +132,87 @@ async def delete_session(session_id: str, store: StoreDep) -> Response:
 
 @router.post("/sessions/{session_id}/forward", response_model=schemas.SessionState,
              responses={**WITH_BODY, **CURSOR})
-async def forward(session_id: str, store: StoreDep, settings: SettingsDep,
+async def forward(session_id: str, door: DoorDep, settings: SettingsDep,
                   body: Annotated[schemas.Through | None, Body()] = None,
                   samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
     through = body is not None and body.through == "all"
-    return respond((await operate(store, settings, session_id,
-                          lambda s: service.forward(s, through), samples, history))[1])
+    return respond(await operate(door, settings, session_id, "forward", through,
+                                 samples=samples, history=history))
 
 
 @router.post("/sessions/{session_id}/backward", response_model=schemas.SessionState,
              responses={**WITH_BODY, **CURSOR})
-async def backward(session_id: str, store: StoreDep, settings: SettingsDep,
+async def backward(session_id: str, door: DoorDep, settings: SettingsDep,
                    body: Annotated[schemas.Through | None, Body()] = None,
                    samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
     through = body is not None and body.through == "all"
-    return respond((await operate(store, settings, session_id,
-                          lambda s: service.backward(s, through), samples, history))[1])
+    return respond(await operate(door, settings, session_id, "backward", through,
+                                 samples=samples, history=history))
 
 
 @router.post("/sessions/{session_id}/update", response_model=schemas.SessionState,
              responses={**ON_SESSION, **CURSOR})
-async def update(session_id: str, store: StoreDep, settings: SettingsDep,
+async def update(session_id: str, door: DoorDep, settings: SettingsDep,
                  samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
-    return respond(
-        (await operate(store, settings, session_id, service.update, samples, history))[1])
+    return respond(await operate(door, settings, session_id, "update", samples=samples,
+                                 history=history))
 
 
 @router.post("/sessions/{session_id}/step", response_model=schemas.SessionState,
              responses=ON_SESSION)
-async def step(session_id: str, store: StoreDep, settings: SettingsDep,
+async def step(session_id: str, door: DoorDep, settings: SettingsDep,
                samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
-    return respond((await operate(store, settings, session_id, service.step, samples, history))[1])
+    return respond(await operate(door, settings, session_id, "step", samples=samples,
+                                 history=history))
 
 
 @router.post("/sessions/{session_id}/train", response_model=schemas.TrainState,
              responses=WITH_BODY)
-async def train(session_id: str, store: StoreDep, settings: SettingsDep,
+async def train(session_id: str, door: DoorDep, settings: SettingsDep,
                 body: Annotated[schemas.TrainRequest | None, Body()] = None,
                 samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
     epochs = (body or schemas.TrainRequest()).epochs
     service.check_epochs(epochs, settings)  # before the lock: a bad body is 422 even on a 404 id
-    (ran, stopped), state = await operate(
-        store, settings, session_id, lambda s: service.train(s, epochs, settings), samples,
-        history)
-    return respond({**state, "ran": ran, "stopped": stopped})
+
+    def view(s: Session, o: Outcome[Any]) -> dict[str, Any]:
+        ran, stopped = o.result
+        return {**render(s, settings, samples, history), "ran": ran, "stopped": stopped}
+
+    return respond(await door.apply(session_id, "train", epochs, view=view))
 
 
 @router.put("/sessions/{session_id}/weights", response_model=schemas.SessionState,
             responses=WITH_BODY)
-async def put_weights(session_id: str, body: schemas.WeightsRequest, store: StoreDep,
+async def put_weights(session_id: str, body: schemas.WeightsRequest, door: DoorDep,
                       settings: SettingsDep, samples: SamplesQ = None,
                       history: HistoryQ = None) -> JSONResponse:
     layers = [w.model_dump() for w in body.layers]
-    return respond((await operate(store, settings, session_id,
-                          lambda s: service.set_weights(s, layers, settings), samples,
-                          history))[1])
+    return respond(await operate(door, settings, session_id, "weights", layers,
+                                 samples=samples, history=history))
 
 
 @router.post("/sessions/{session_id}/reset", response_model=schemas.SessionState,
              responses=WITH_BODY)
-async def reset(session_id: str, store: StoreDep, settings: SettingsDep,
+async def reset(session_id: str, door: DoorDep, settings: SettingsDep,
                 config: Annotated[SessionConfig | None, Body()] = None,
                 samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
     normalized = None if config is None else normalize(config, settings)
-    return respond((await operate(store, settings, session_id,
-                          lambda s: service.reset(s, normalized, settings), samples,
-                          history))[1])
+    return respond(await operate(door, settings, session_id, "reset", normalized,
+                                 samples=samples, history=history))
 
 
 @router.get("/sessions/{session_id}/gradcheck", response_model=schemas.Gradcheck,
             responses=ON_SESSION)
-async def gradcheck(session_id: str, store: StoreDep, settings: SettingsDep,
+async def gradcheck(session_id: str, door: DoorDep,
                     epsilon: Annotated[float, Query(ge=1e-10, le=0.1, allow_inf_nan=False)] = 1e-6
                     ) -> dict[str, Any]:
-    result, _ = await operate(store, settings, session_id,
-                              lambda s: service.gradcheck(s, epsilon, settings), None, 1,
-                              write=False)
-    return result  # type: ignore[no-any-return]
+    return await door.apply(session_id, "gradcheck", epsilon)  # type: ignore[no-any-return]
 
 
 @router.get("/sessions/{session_id}/export", response_model=schemas.ExportDocument,
             responses=ON_SESSION)
-async def export(session_id: str, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
-    result, _ = await operate(store, settings, session_id, service.export, None, 1,
-                              write=False)
-    return result  # type: ignore[no-any-return]
+async def export(session_id: str, door: DoorDep) -> dict[str, Any]:
+    return await door.apply(session_id, "export")  # type: ignore[no-any-return]
 
 
 @router.post("/sessions/import", status_code=201, response_model=schemas.SessionState,

@@ -73,6 +73,11 @@ class HistoryPoint(BaseModel):
     test_loss: float | None
 
 
+class UndoCounts(BaseModel):
+    back: int = Field(description="operations that can be undone")
+    forward: int = Field(description="undone operations that can be redone")
+
+
 class SessionState(BaseModel):
     model_config = ConfigDict(json_schema_extra={"description": "API.md §3"})
 
@@ -92,6 +97,8 @@ class SessionState(BaseModel):
     test_loss: float | None
     task: Literal["classification", "regression"]
     status: Literal["ok", "diverged"]
+    version: int = Field(description="increases with every state change (undo/redo included)")
+    undo: UndoCounts
 
 
 class TrainState(SessionState):
@@ -141,6 +148,7 @@ class ExportDocument(BaseModel):
     )
     status: Literal["ok", "diverged"] = "ok"
     history: list[ExportHistoryPoint] = []
+    version: int = Field(0, ge=0, description="the session's version when exported")
 
 
 class Preset(BaseModel):
@@ -169,3 +177,20 @@ class Health(BaseModel):
     status: Literal["ok", "degraded"]
     store: str
     sessions: int | None
+
+
+class WatchLink(BaseModel):
+    watch_id: str = Field(description="read-only capability to follow the session")
+    url: str = Field(description="the watch page, /w/{watch_id}")
+
+
+class WatchSummary(BaseModel):
+    version: int
+    epoch: int
+    iteration: int
+    cursor: Cursor
+    loss: float | None
+
+
+class SetupLink(BaseModel):
+    url: str = Field(description="/new?… recreating the configuration and initial weights")
