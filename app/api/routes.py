@@ -83,7 +83,7 @@ async def operate(door: Door, settings: Settings, sid: str, name: str, *args: An
     def view(s: Session, _: Outcome[Any]) -> dict[str, Any]:
         return render(s, settings, samples, history)
 
-    return await door.apply(sid, name, *args, view=view)  # type: ignore[no-any-return]
+    return await door.apply(sid, name, *args, view=view)
 
 
 @router.post("/sessions", status_code=201, response_model=schemas.SessionState,
@@ -206,13 +206,13 @@ async def reset(session_id: str, door: DoorDep, settings: SettingsDep,
 async def gradcheck(session_id: str, door: DoorDep,
                     epsilon: Annotated[float, Query(ge=1e-10, le=0.1, allow_inf_nan=False)] = 1e-6
                     ) -> dict[str, Any]:
-    return await door.apply(session_id, "gradcheck", epsilon)  # type: ignore[no-any-return]
+    return await door.apply(session_id, "gradcheck", epsilon)
 
 
 @router.get("/sessions/{session_id}/export", response_model=schemas.ExportDocument,
             responses=ON_SESSION)
 async def export(session_id: str, door: DoorDep) -> dict[str, Any]:
-    return await door.apply(session_id, "export")  # type: ignore[no-any-return]
+    return await door.apply(session_id, "export")
 
 
 @router.post("/sessions/import", status_code=201, response_model=schemas.SessionState,

@@ -172,10 +172,9 @@ class Door:
                     return view(s, outcome) if view else e
                 if op.kind in ("change", "history") and not isinstance(outcome.result,
                                                                         Unchanged):
-                    if point_before is not None:
-                        if settings.undo_depth > 0:
-                            s.undo.push(undo.point_after(s, point_before, step_label),
-                                        settings.undo_depth, settings.undo_max_bytes)
+                    if point_before is not None and settings.undo_depth > 0:
+                        s.undo.push(undo.point_after(s, point_before, step_label),
+                                    settings.undo_depth, settings.undo_max_bytes)
                     s.version += 1
                     changed, watch_id = summary(s), s.watch_id
                 return view(s, outcome) if view else outcome.result

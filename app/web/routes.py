@@ -21,6 +21,7 @@ from app.nn import datasets
 from app.nn.stepper import CursorError
 from app.sessions import service
 from app.sessions.config import PRESETS, ConfigError, SessionConfig, normalize
+from app.sessions.door import Door, NothingToUndo, Outcome
 from app.sessions.model import Session
 from app.sessions.store import SessionNotFound, SessionStore
 from app.web import forms, i18n
@@ -29,7 +30,8 @@ from app.web.views import ViewState, capture_update, session_view
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TICK_BUDGET = 0.15  # seconds of training per Play tick (the page polls every 250 ms)
-OPS = ("forward", "backward", "update", "step", "epoch", "train", "reset", "play", "pause")
+OPS = ("forward", "backward", "update", "step", "epoch", "train", "reset", "play", "pause",
+       "undo", "redo")
 LIVE = ("status", "diagram", "inspector", "data", "loss")
 
 env = Environment(loader=FileSystemLoader(ROOT / "templates"), autoescape=True,
@@ -109,6 +111,8 @@ def message(code: str | None, _: Callable[[str], str]) -> str | None:
     kind, _sep, rest = code.partition(":")
     if kind == "cursor" and rest in ("forward", "backward", "update"):
         return _("That step is not next: the cursor is at “{phase}”.").format(phase=rest)
+    if kind == "nothing":
+        return _("Nothing to undo.") if rest == "undo" else _("Nothing to redo.")
     if kind == "trained":
         ran, _sep, stopped = rest.partition(":")
         text = _("Trained {ran} epochs.").format(ran=int(ran) if ran.isdigit() else 0)
@@ -177,32 +181,49 @@ async def new(request: Request, preset: str = "seed-xor") -> Response:
 
 
 # --- the session page ---------------------------------------------------------------------------
-async def session_html(request: Request, sid: str, vs: ViewState,
-                       op: Callable[[Session], str | None] | None = None, *,
-                       block: str | None = None, error: str | None = None,
-                       capture: bool = False) -> tuple[str, str | None, float]:
-    """Under the lock, off the event loop: run ``op`` (which may return a message code), then
-    render the page (or one block of it). Returns (html, message code, render ms)."""
+def door_of(request: Request) -> Door:
+    return request.app.state.door  # type: ignore[no-any-return]
+
+
+def result_code(name: str, outcome: Outcome[Any]) -> str | None:
+    """The flash message of an operation's outcome, as a code (see ``message``)."""
+    if isinstance(outcome.error, CursorError):
+        return f"cursor:{outcome.error.phase}"
+    if isinstance(outcome.error, NothingToUndo):
+        return f"nothing:{outcome.error.direction}"
+    if outcome.error is not None:
+        return "invalid"
+    if name == "train" and outcome.error is None:
+        ran, stopped = outcome.result
+        return f"trained:{ran}:{stopped or ''}"
+    return None
+
+
+async def session_html(request: Request, sid: str, vs: ViewState, name: str = "state",
+                       args: tuple[Any, ...] = (), *, block: str | None = None,
+                       error: str | None = None, capture: bool = False,
+                       expected: tuple[type[Exception], ...] = (CursorError,),
+                       ) -> tuple[str, str | None, float]:
+    """Through the door: operation ``name``, then the page (or one block of it) rendered under
+    the same lock. Returns (html, message code, render ms)."""
     ctx = base_ctx(request)
     _ = i18n.gettext_for(ctx["lang"])
     settings = settings_of(request)
-    # A plain page view changes nothing: the store need not save it or take the shared lock.
-    async with store_of(request).use(sid, write=op is not None or capture) as s:
-        def work() -> tuple[str, str | None, float]:
-            last = capture_update(s, vs.sel) if capture else None
-            code = None
-            if op is not None:
-                try:
-                    code = op(s)
-                except CursorError as e:
-                    code = f"cursor:{e.phase}"
-            t0 = time.perf_counter()
-            ctx.update(session_view(s, settings, vs, _, last))
-            ctx["message"] = message(code or request.query_params.get("msg"), _)
-            ctx["error"] = error
-            html = render("session.html", ctx, block)
-            return html, code, (time.perf_counter() - t0) * 1000
-        return await run_in_threadpool(work)
+
+    def view(s: Session, outcome: Outcome[Any]) -> tuple[str, str | None, float]:
+        code = result_code(name, outcome)
+        t0 = time.perf_counter()
+        ctx.update(session_view(s, settings, vs, _, outcome.before))
+        ctx["message"] = message(code or request.query_params.get("msg"), _)
+        err = outcome.error
+        ctx["error"] = forms.error_text(err) if isinstance(err, (ConfigError, ValidationError)) \
+            else error
+        html = render("session.html", ctx, block)
+        return html, code, (time.perf_counter() - t0) * 1000
+
+    before = (lambda s: capture_update(s, vs.sel)) if capture else None
+    return await door_of(request).apply(
+        sid, name, *args, view=view, expected=expected, before=before)
 
 
 @router.get("/s/{sid}", response_class=HTMLResponse)
@@ -218,29 +239,18 @@ async def session_page(request: Request, sid: str) -> Response:
 
 
 def operation(name: str, form: forms.Form, settings: Settings, vs: ViewState, htmx: bool
-              ) -> Callable[[Session], str | None] | None:
-    if name == "forward":
-        return lambda s: service.forward(s)
-    if name == "backward":
-        return lambda s: service.backward(s)
-    if name == "update":
-        return service.update
-    if name == "step":
-        return service.step
+              ) -> tuple[str, tuple[Any, ...]] | None:
+    """The door's operation (and its arguments) for a toolbar button."""
+    if name in ("forward", "backward", "update", "step", "undo", "redo"):
+        return name, ()
     if name == "reset":
-        return lambda s: service.reset(s, None, settings)
+        return "reset", ()
     if name in ("epoch", "train") or (name == "play" and not htmx):
         epochs = 1 if name == "epoch" else vs.n if name == "play" else forms.as_int(
             form, "epochs", ("epochs",), 100)
         assert epochs is not None
-        if not 1 <= epochs <= settings.max_epochs:
-            raise ConfigError(("epochs",), f"epochs must be 1 to {settings.max_epochs}; "
-                              f"got {epochs}")
-
-        def train(s: Session) -> str:
-            ran, stopped = service.train(s, epochs, settings)
-            return f"trained:{ran}:{stopped or ''}"
-        return train
+        service.check_epochs(epochs, settings)
+        return "train", (epochs,)
     return None  # play (with htmx) and pause only change what the page shows
 
 
@@ -259,10 +269,12 @@ async def do(request: Request, sid: str) -> Response:
         op = operation(name, form, settings, vs, htmx)
     except ConfigError as e:
         op, error = None, forms.error_text(e)
+    op_name, args = op or ("state", ())
     try:
-        html, code, _ms = await session_html(request, sid, vs, op,
+        html, code, _ms = await session_html(request, sid, vs, op_name, args,
                                              block="workspace" if htmx else None,
-                                             error=error, capture=name == "update")
+                                             error=error, capture=name == "update",
+                                             expected=(CursorError, NothingToUndo))
     except SessionNotFound:
         return not_found(request)
     if htmx:
@@ -277,27 +289,26 @@ async def do(request: Request, sid: str) -> Response:
 
 @router.post("/s/{sid}/settings", response_class=HTMLResponse)
 async def change_settings(request: Request, sid: str) -> Response:
-    settings = settings_of(request)
     form = forms.Form.parse(await request.body())
     vs = ViewState.parse({**request.query_params, **{k: v[0] for k, v in form.items()}})
     htmx = is_htmx(request)
-    errors: list[str] = []
-
-    def patch(s: Session) -> None:
-        try:
-            service.patch(s, forms.settings_changes(form, s.config), settings)
-        except (ConfigError, ValidationError) as e:
-            errors.append(forms.error_text(e))
-
+    block = "workspace" if htmx else None
     try:
-        html, _code, _ms = await session_html(request, sid, vs, patch, block="workspace")
-        if errors:  # render again, now with the message (the session is unchanged)
-            html, _code, _ms = await session_html(request, sid, vs, None,
-                                                  block="workspace" if htmx else None,
-                                                  error=errors[0])
+        # The regularization fields merge into the session's own (service.patch).
+        changes = forms.settings_changes(form, {"regularization": {}})
+        html, code, _ms = await session_html(request, sid, vs, "patch", (changes,),
+                                              block=block,
+                                              expected=(ConfigError, ValidationError))
+    except ConfigError as e:  # a field that is not even a number
+        try:
+            html, _code, _ms = await session_html(request, sid, vs, block=block,
+                                                  error=forms.error_text(e))
+        except SessionNotFound:
+            return not_found(request)
+        return respond(request, html, 422)
     except SessionNotFound:
         return not_found(request)
-    if errors:
+    if code == "invalid":  # the session is unchanged; the page says why
         return respond(request, html, 422)
     if htmx:
         return respond(request, html)
@@ -310,26 +321,22 @@ async def tick(request: Request, sid: str) -> Response:
     polling (divergence); the Pause button stops it by removing the poller."""
     settings = settings_of(request)
     vs = ViewState.parse(request.query_params)
-    budget = settings.model_copy(update={"train_time_budget": min(TICK_BUDGET,
-                                                                  settings.train_time_budget)})
     ctx = base_ctx(request)
     _ = i18n.gettext_for(ctx["lang"])
+
+    def view(s: Session, outcome: Outcome[Any]) -> tuple[str, bool]:
+        stop = s.trainer.status == "diverged"
+        ctx.update(session_view(s, settings, ViewState(vs.sel, vs.log, not stop, vs.n), _),
+                   oob=True)
+        parts = [render(f"partials/{p}.html", ctx) for p in LIVE if p != "status"]
+        parts.append(render("partials/controls.html", ctx) if stop
+                     else render("partials/status.html", ctx))
+        if stop:
+            parts.append(render("partials/player.html", ctx))
+        return "".join(parts), stop
+
     try:
-        async with store_of(request).use(sid) as s:
-            def work() -> tuple[str, bool]:
-                stop = s.trainer.status == "diverged"
-                if not stop:
-                    _ran, stopped = service.train(s, vs.n, budget)
-                    stop = stopped == "diverged"
-                view = ViewState(vs.sel, vs.log, not stop, vs.n)
-                ctx.update(session_view(s, settings, view, _), oob=True)
-                parts = [render(f"partials/{p}.html", ctx) for p in LIVE if p != "status"]
-                parts.append(render("partials/controls.html", ctx) if stop
-                             else render("partials/status.html", ctx))
-                if stop:
-                    parts.append(render("partials/player.html", ctx))
-                return "".join(parts), stop
-            html, stop = await run_in_threadpool(work)
+        html, stop = await door_of(request).apply(sid, "tick", vs.n, TICK_BUDGET, view=view)
     except SessionNotFound:
         return Response(status_code=286)
     return respond(request, html, 286 if stop else 200)
