@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
-from app.api import errors
+from app.api import errors, teaching
 from app.api import routes as api_routes
 from app.api.schemas import Health
 from app.config import Settings, get_settings
@@ -144,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     app.include_router(api_routes.router)
+    app.include_router(teaching.router)
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     async def healthz(request: Request) -> dict[str, object]:

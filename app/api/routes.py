@@ -124,9 +124,12 @@ async def patch_session(session_id: str, body: schemas.PatchRequest, door: DoorD
 
 @router.delete("/sessions/{session_id}", status_code=204, response_class=Response,
                responses=ON_SESSION)
-async def delete_session(session_id: str, store: StoreDep) -> Response:
+async def delete_session(session_id: str, store: StoreDep, door: DoorDep) -> Response:
+    watch_id = await door.apply(session_id, "state", view=lambda s, _: s.watch_id)
     if not await store.delete(session_id):
         raise SessionNotFound(session_id)
+    if watch_id is not None:  # its watchers' streams end
+        await door.hub.revoke(watch_id, session_id)
     return Response(status_code=204)
 
 

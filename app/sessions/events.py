@@ -91,16 +91,19 @@ class Hub:
         self._end(sid, watch_id)
 
     # --- streams -------------------------------------------------------------------------
-    def subscribe(self, sid: str, watch_id: str, client: str) -> Subscriber:
-        subs = self._subs.setdefault(sid, set())
-        if len(subs) >= self.settings.watch_max_per_session:
+    def check(self, sid: str, client: str) -> None:
+        """WatchLimit when one more stream would pass a cap (counted on this worker)."""
+        if len(self._subs.get(sid, ())) >= self.settings.watch_max_per_session:
             raise WatchLimit("session", self.settings.watch_max_per_session,
                              "watch_max_per_session")
         cap = self.settings.watch_max_per_client
         if cap and self._clients[client] >= cap:
             raise WatchLimit("client", cap, "watch_max_per_client")
+
+    def subscribe(self, sid: str, watch_id: str, client: str) -> Subscriber:
+        self.check(sid, client)
         sub = Subscriber(sid, watch_id, client)
-        subs.add(sub)
+        self._subs.setdefault(sid, set()).add(sub)
         self._clients[client] += 1
         return sub
 

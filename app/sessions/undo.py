@@ -67,7 +67,7 @@ class Before:
     config: dict[str, Any]
     weights: tuple[list[Array], list[Array] | None]
     last: tuple[Array | None, Array | None]
-    history: History
+    history: tuple[list[int], list[float], list[float | None]]  # the lists themselves
     history_len: int
     version: int
 
@@ -87,7 +87,9 @@ def _same_weights(a: tuple[list[Array], list[Array] | None],
 def capture(s: Any) -> Before:
     t = s.trainer
     return Before({k: getattr(t, k) for k in SCALARS}, s.task, s.config, _weights(t.net),
-                  (t.last_output, t.last_targets), t.history, len(t.history.epoch), s.version)
+                  (t.last_output, t.last_targets),
+                  (t.history.epoch, t.history.loss, t.history.test_loss), len(t.history.epoch),
+                  s.version)
 
 
 def _copy(x: Array | None) -> Array | None:
@@ -101,10 +103,10 @@ def point_after(s: Any, before: Before, label: str) -> RestorePoint:
     n = before.history_len
     # The operations only append to the history lists in place; a compaction or a reset
     # replaces them, and then the whole earlier curve is kept.
-    appended = h is before.history and h.epoch is before.history.epoch and len(h.epoch) >= n
+    appended = h.epoch is before.history[0] and len(h.epoch) >= n
     keep = n if appended else 0
-    old = before.history
-    tail = (list(old.epoch[keep:n]), list(old.loss[keep:n]), list(old.test_loss[keep:n]))
+    old_e, old_l, old_t = before.history
+    tail = (old_e[keep:n], old_l[keep:n], old_t[keep:n])
     now = (t.last_output, t.last_targets)
     last_changed = now[0] is not before.last[0] or now[1] is not before.last[1]
     weights = None if _same_weights(before.weights, (t.net.W, t.net.b)) else before.weights

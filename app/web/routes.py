@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from app.config import Settings
 from app.nn import datasets
 from app.nn.stepper import CursorError
-from app.sessions import service
+from app.sessions import links, service
 from app.sessions.config import PRESETS, ConfigError, SessionConfig, normalize
 from app.sessions.door import Door, NothingToUndo, Outcome
 from app.sessions.model import Session
@@ -169,9 +169,19 @@ async def index_post(request: Request) -> Response:
 
 
 @router.get("/new")
-async def new(request: Request, preset: str = "seed-xor") -> Response:
+async def new(request: Request, preset: str = "seed-xor", c: str | None = None) -> Response:
+    """A new session from a preset, or from a setup link (``c``: GET /api/v1/…/link)."""
     try:
-        sid = await create(request, SessionConfig(preset=preset))
+        if c is not None:
+            settings = settings_of(request)
+            if len(c) > 4 * links.MAX_URL:
+                raise ConfigError(("c",), "the setup link is too long")
+            normalized = links.config_from_link(c, settings)
+            session = await run_in_threadpool(Session.create, normalized, settings)
+            await store_of(request).add(session)
+            sid = session.id
+        else:
+            sid = await create(request, SessionConfig(preset=preset))
     except ConfigError as e:
         ctx = index_ctx(request, forms.NetworkForm(), forms.error_text(e))
         return respond(request, render("index.html", ctx), 422)
