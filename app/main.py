@@ -156,6 +156,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from app.web.routes import install as install_web
 
     install_web(app, settings)
+    from app.web.watch import router as watch_router
+
+    app.include_router(watch_router)
     static = ROOT / "static"
     if static.is_dir():
         app.mount("/static", StaticFiles(directory=static), name="static")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -25,8 +25,7 @@ from app.api.routes import (
     respond,
 )
 from app.sessions import links
-from app.sessions.door import Door, Outcome, summary
-from app.sessions.model import Session
+from app.sessions.door import Door, summary
 from app.sessions.store import SessionNotFound
 
 router = APIRouter(prefix="/api/v1", tags=["teaching"])
@@ -86,26 +85,12 @@ async def unwatch(session_id: str, door: DoorDep) -> Response:
     return Response(status_code=204)
 
 
-async def watched(door: Door, watch_id: str, view: Any) -> Any:
-    """``view(session)`` of the session behind a live watch link (else SessionNotFound)."""
-    sid = await door.hub.resolve(watch_id) if len(watch_id) <= 64 else None
-    if sid is None:
-        raise SessionNotFound(watch_id)
-
-    def checked(s: Session, _: Outcome[Any]) -> Any:
-        if s.watch_id != watch_id:
-            raise SessionNotFound(watch_id)
-        return view(s)
-
-    return await door.apply(sid, "state", view=checked)
-
-
 @router.get("/watch/{watch_id}", response_model=schemas.SessionState,
             responses={**WATCH_NOT_FOUND, **UNAVAILABLE}, summary="A watched session's state")
 async def watch_state(watch_id: str, door: DoorDep, settings: SettingsDep,
                       samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
     """The session's state, read-only; its ``id`` is the watch id (never the session id)."""
-    state = await watched(door, watch_id,
+    state = await door.watched(watch_id,
                           lambda s: render(s, settings, samples, history))
     return respond({**state, "id": watch_id})
 
@@ -114,7 +99,7 @@ async def watch_target(watch_id: str, request: Request) -> tuple[str, str]:
     """The session behind a watch link and the client's address; 404 / 429 before the stream
     starts."""
     door: Door = request.app.state.door
-    sid: str = await watched(door, watch_id, lambda s: s.id)
+    sid: str = await door.watched(watch_id, lambda s: s.id)
     client = request.client.host if request.client else "unknown"
     door.hub.check(sid, client)
     return sid, client
@@ -135,7 +120,7 @@ async def watch_events(watch_id: str, request: Request,
     sub = door.hub.subscribe(sid, watch_id, client)
     try:
         try:
-            first = await watched(door, watch_id, summary)
+            first = await door.watched(watch_id, summary)
         except SessionNotFound:
             return
         last = first["version"]

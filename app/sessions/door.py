@@ -18,12 +18,12 @@ from app.config import Settings
 from app.sessions import service, undo
 from app.sessions.events import Hub
 from app.sessions.model import Session, build_data, spec_of
-from app.sessions.store import SessionStore
+from app.sessions.store import SessionNotFound, SessionStore
 
 # read: changes nothing. change: a state change (restore point, version, event).
-# history: undo/redo (version and event, no new restore point). meta: saved, not a state
-# change (the watch link).
-Kind = Literal["read", "change", "history", "meta"]
+# history: undo/redo, view: what the teacher shows (version and event, no restore point).
+# meta: saved, not a state change (the watch link).
+Kind = Literal["read", "change", "history", "view", "meta"]
 R = TypeVar("R")
 
 
@@ -82,6 +82,13 @@ def _watch(s: Session, settings: Settings) -> str:
     return s.watch_id
 
 
+def _select(s: Session, settings: Settings, sel: str | None) -> Unchanged | None:
+    if s.view_sel == sel:
+        return Unchanged()
+    s.view_sel = sel
+    return None
+
+
 def _unwatch(s: Session, settings: Settings) -> str | None:
     old, s.watch_id = s.watch_id, None
     return old
@@ -107,6 +114,7 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
               ("undo_depth", "undo_max_bytes")),
     Operation("redo", lambda s, st, steps=1: _step_back(s, st, -steps), "history",
               ("undo_depth", "undo_max_bytes")),
+    Operation("select", _select, "view"),
     Operation("watch", _watch, "meta"),
     Operation("unwatch", _unwatch, "meta"),
 )}
@@ -170,7 +178,7 @@ class Door:
                 except expected as e:
                     outcome.error = e
                     return view(s, outcome) if view else e
-                if op.kind in ("change", "history") and not isinstance(outcome.result,
+                if op.kind in ("change", "history", "view") and not isinstance(outcome.result,
                                                                         Unchanged):
                     if point_before is not None and settings.undo_depth > 0:
                         s.undo.push(undo.point_after(s, point_before, step_label),
@@ -182,4 +190,19 @@ class Door:
         # Saved (the store saves on leaving the block): now watchers may read it.
         if changed is not None and watch_id is not None:
             await self.hub.publish(sid, changed)
+        return result
+
+    async def watched(self, watch_id: str, view: Callable[[Session], R]) -> R:
+        """``view(session)`` of the session behind a live watch link, read-only (else
+        SessionNotFound, which never names the session)."""
+        sid = await self.hub.resolve(watch_id) if len(watch_id) <= 64 else None
+        if sid is None:
+            raise SessionNotFound(watch_id)
+
+        def checked(s: Session, _: Outcome[Any]) -> R:
+            if s.watch_id != watch_id:
+                raise SessionNotFound(watch_id)
+            return view(s)
+
+        result: R = await self.apply(sid, "state", view=checked)
         return result

@@ -70,6 +70,7 @@ class Hub:
         self._subs: dict[str, set[Subscriber]] = {}
         self._clients: Counter[str] = Counter()
         self._links: dict[str, str] = {}
+        self.latest: dict[str, int] = {}  # newest version seen, per watched session
 
     async def open(self) -> None:
         return None
@@ -114,6 +115,7 @@ class Hub:
         subs.discard(sub)
         if not subs:
             del self._subs[sub.sid]
+            self.latest.pop(sub.sid, None)
         self._clients[sub.client] -= 1
         if self._clients[sub.client] <= 0:
             del self._clients[sub.client]
@@ -125,7 +127,11 @@ class Hub:
         self._deliver(sid, summary)
 
     def _deliver(self, sid: str, summary: dict[str, Any]) -> None:
-        for sub in self._subs.get(sid, ()):
+        subs = self._subs.get(sid)
+        if not subs:
+            return
+        self.latest[sid] = max(self.latest.get(sid, -1), summary["version"])
+        for sub in subs:
             sub.offer(summary)
 
     def _end(self, sid: str, watch_id: str) -> None:

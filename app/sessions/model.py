@@ -97,6 +97,7 @@ class Session:
     version: int = 0
     undo: UndoRing = field(default_factory=UndoRing)
     watch_id: str | None = None  # the read-only capability to follow this session
+    view_sel: str | None = None  # what the teacher's inspector shows (watchers see it too)
 
     @classmethod
     def create(cls, config: dict[str, Any], settings: Settings, id: str | None = None) -> Session:
@@ -174,6 +175,7 @@ class Session:
         }
         header["version"] = self.version
         header["watch_id"] = self.watch_id
+        header["view_sel"] = self.view_sel
         header["undo"], arrays["undo"] = self.undo.dump()
         arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
         buf = io.BytesIO()
@@ -227,4 +229,4 @@ class Session:
         return cls(h["id"], config, trainer, h["task"], h["last_used"],
                    version=int(h.get("version", 0)),
                    undo=UndoRing.load(h.get("undo"), arrays.get("undo")),
-                   watch_id=h.get("watch_id"))
+                   watch_id=h.get("watch_id"), view_sel=h.get("view_sel"))

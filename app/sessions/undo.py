@@ -192,12 +192,13 @@ class UndoRing:
         return {"back": len(self.back), "forward": len(self.forward)}
 
     def timeline(self, limit: int) -> list[dict[str, Any]]:
-        """Recent steps, oldest first: {steps: how many to go (negative = back), label, at}."""
-        out = [{"steps": -(len(self.back) - i), "label": p.label, "at": p.at,
-                "version": p.version} for i, p in enumerate(self.back)][-limit:]
-        out += [{"steps": len(self.forward) - i, "label": p.label, "at": p.at,
-                 "version": p.version} for i, p in enumerate(self.forward)][::-1][:limit]
-        return out
+        """Recent operations, oldest first, each with ``jump``: the undo (negative) or redo
+        (positive) steps that lead to the state right after it (0: the current state)."""
+        past = [{"label": p.label, "at": p.at, "jump": -(len(self.back) - 1 - i), "past": True}
+                for i, p in enumerate(self.back)][-limit:]
+        future = [{"label": p.label, "at": p.at, "jump": len(self.forward) - i, "past": False}
+                  for i, p in enumerate(self.forward)][::-1][:limit]
+        return past + future
 
     # --- serialisation: one float64 array plus a JSON header, into the session's npz -------
     def dump(self) -> tuple[dict[str, Any], np.ndarray]:

@@ -24,7 +24,7 @@ from app.sessions.config import PRESETS, ConfigError, SessionConfig, normalize
 from app.sessions.door import Door, NothingToUndo, Outcome
 from app.sessions.model import Session
 from app.sessions.store import SessionNotFound, SessionStore
-from app.web import forms, i18n
+from app.web import forms, i18n, share
 from app.web.fmt import num
 from app.web.views import ViewState, capture_update, session_view
 
@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 TICK_BUDGET = 0.15  # seconds of training per Play tick (the page polls every 250 ms)
 OPS = ("forward", "backward", "update", "step", "epoch", "train", "reset", "play", "pause",
        "undo", "redo")
-LIVE = ("status", "diagram", "inspector", "data", "loss")
+LIVE = ("status", "diagram", "inspector", "data", "loss", "undo")
+TIMELINE = 8  # recent steps shown beside Back / Forward
 
 env = Environment(loader=FileSystemLoader(ROOT / "templates"), autoescape=True,
                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -220,10 +221,16 @@ async def session_html(request: Request, sid: str, vs: ViewState, name: str = "s
     _ = i18n.gettext_for(ctx["lang"])
     settings = settings_of(request)
 
+    select = False
+
     def view(s: Session, outcome: Outcome[Any]) -> tuple[str, str | None, float]:
+        nonlocal select
         code = result_code(name, outcome)
         t0 = time.perf_counter()
         ctx.update(session_view(s, settings, vs, _, outcome.before))
+        ctx.update(share=share.share_ctx(request, s), timeline=s.undo.timeline(TIMELINE))
+        # Watchers see the teacher's inspector: remember a new selection (below).
+        select = s.watch_id is not None and s.view_sel != vs.sel
         ctx["message"] = message(code or request.query_params.get("msg"), _)
         err = outcome.error
         ctx["error"] = forms.error_text(err) if isinstance(err, (ConfigError, ValidationError)) \
@@ -251,7 +258,12 @@ async def session_page(request: Request, sid: str) -> Response:
 def operation(name: str, form: forms.Form, settings: Settings, vs: ViewState, htmx: bool
               ) -> tuple[str, tuple[Any, ...]] | None:
     """The door's operation (and its arguments) for a toolbar button."""
-    if name in ("forward", "backward", "update", "step", "undo", "redo"):
+    if name in ("undo", "redo"):  # the timeline jumps several steps at once
+        steps = forms.as_int(form, "steps", ("steps",), 1) or 1
+        if not 1 <= steps <= settings.undo_depth:
+            raise ConfigError(("steps",), f"steps must be 1 to {settings.undo_depth}")
+        return name, (steps,)
+    if name in ("forward", "backward", "update", "step"):
         return name, ()
     if name == "reset":
         return "reset", ()
@@ -337,7 +349,7 @@ async def tick(request: Request, sid: str) -> Response:
     def view(s: Session, outcome: Outcome[Any]) -> tuple[str, bool]:
         stop = s.trainer.status == "diverged"
         ctx.update(session_view(s, settings, ViewState(vs.sel, vs.log, not stop, vs.n), _),
-                   oob=True)
+                   oob=True, timeline=s.undo.timeline(TIMELINE))
         parts = [render(f"partials/{p}.html", ctx) for p in LIVE if p != "status"]
         parts.append(render("partials/controls.html", ctx) if stop
                      else render("partials/status.html", ctx))
