@@ -132,6 +132,7 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
         "loss_text": num(state["loss"], 6),
         "focus_pos": focus_pos,
         "max_epochs": settings.max_epochs,
+        "readonly": False,  # the watch page: no controls
     }
 
 
