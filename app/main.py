@@ -17,6 +17,7 @@ from app.api.schemas import Health
 from app.config import Settings, get_settings
 from app.sessions.door import Door
 from app.sessions.events import make_hub
+from app.sessions.limits import make_limiter
 from app.sessions.store import make_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub = make_hub(store, settings)
         await hub.open()
         app.state.door = Door(store, settings, hub)
+        app.state.limiter = make_limiter(store, settings)
         try:
             yield
         finally:

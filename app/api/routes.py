@@ -70,6 +70,14 @@ def respond(content: dict[str, Any], status_code: int = 200,
     return JSONResponse(content, status_code=status_code, headers=headers)
 
 
+async def check_creation(request: Request) -> None:
+    """429 (RateLimited) when this client created create_rate_limit sessions this minute. The
+    address is the TCP peer's, or the proxy's X-Forwarded-For as uvicorn's proxy-headers
+    handling set it (--forwarded-allow-ips), never a header read here."""
+    client = request.client.host if request.client else "unknown"
+    await request.app.state.limiter.check(client)
+
+
 def get_door(request: Request) -> Door:
     return request.app.state.door  # type: ignore[no-any-return]
 
@@ -95,6 +103,7 @@ async def create_session(
         description="every field optional; a preset supplies defaults")] = None,
     samples: SamplesQ = None, history: HistoryQ = None,
 ) -> JSONResponse:
+    await check_creation(request)
     cfg = config or SessionConfig()
     normalized = normalize(cfg, settings)
     session = await run_in_threadpool(Session.create, normalized, settings)
@@ -223,6 +232,7 @@ async def export(session_id: str, door: DoorDep) -> dict[str, Any]:
 async def import_session(request: Request, response: Response, doc: schemas.ExportDocument,
                          store: StoreDep, settings: SettingsDep, samples: SamplesQ = None,
                          history: HistoryQ = None) -> JSONResponse:
+    await check_creation(request)
     session = await run_in_threadpool(service.import_session, doc.model_dump(), settings)
     state = render(session, settings, samples, history)
     await store.add(session)

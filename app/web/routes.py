@@ -16,6 +16,7 @@ from jinja2_fragments import render_block
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from app.api.routes import check_creation
 from app.config import Settings
 from app.nn import datasets
 from app.nn.stepper import CursorError
@@ -143,6 +144,7 @@ async def index(request: Request) -> HTMLResponse:
 
 async def create(request: Request, cfg: SessionConfig) -> str:
     settings = settings_of(request)
+    await check_creation(request)
     normalized = normalize(cfg, settings)
     session = await run_in_threadpool(Session.create, normalized, settings)
     await store_of(request).add(session)
@@ -178,6 +180,7 @@ async def new(request: Request, preset: str = "seed-xor", c: str | None = None) 
             if len(c) > 4 * links.MAX_URL:
                 raise ConfigError(("c",), "the setup link is too long")
             normalized = links.config_from_link(c, settings)
+            await check_creation(request)
             session = await run_in_threadpool(Session.create, normalized, settings)
             await store_of(request).add(session)
             sid = session.id

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.api.errors import config_error_detail
+from app.api.routes import check_creation
 from app.sessions import service
 from app.sessions.config import ConfigError
 from app.sessions.door import Door
@@ -120,6 +121,7 @@ async def make_copy(request: Request, watch_id: str) -> Response:
         doc = await door_of(request).watched(watch_id, service.export)
     except SessionNotFound:
         return not_found(request)
+    await check_creation(request)
     session = await run_in_threadpool(service.import_session, doc, settings)
     await store_of(request).add(session)
     return RedirectResponse(f"/s/{session.id}", status_code=303)
@@ -153,6 +155,7 @@ async def open_lesson(request: Request) -> Response:
         doc = json.loads(form.one("lesson") or "null")
         if not isinstance(doc, dict):
             raise ConfigError(("lesson",), "a lesson file is the JSON of Download lesson file")
+        await check_creation(request)
         session = await run_in_threadpool(service.import_session, doc, settings)
     except (ValueError, ConfigError, ValidationError, KeyError, TypeError) as e:
         msg = (config_error_detail(e)[0]["msg"] if isinstance(e, ConfigError)
