@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -105,8 +105,17 @@ async def watch_target(watch_id: str, request: Request) -> tuple[str, str]:
     return sid, client
 
 
+def _as_json(responses: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
+    """Error responses of a stream are JSON, not text/event-stream (FastAPI would document
+    them with the route's media type)."""
+    ref = {"$ref": "#/components/schemas/ErrorMessage"}
+    return {code: {"description": r["description"],
+                   "content": {"application/json": {"schema": ref}}}
+            for code, r in responses.items()}
+
+
 @router.get("/watch/{watch_id}/events", response_class=EventSourceResponse,
-            responses={**WATCH_NOT_FOUND, **WATCH_LIMIT, **UNAVAILABLE},
+            responses=_as_json({**WATCH_NOT_FOUND, **WATCH_LIMIT, **UNAVAILABLE}),
             summary="Follow a session live (Server-Sent Events)")
 async def watch_events(watch_id: str, request: Request,
                        target: Annotated[tuple[str, str], Depends(watch_target)]
