@@ -6,8 +6,9 @@ Measured, for every teacher step: the time from the teacher's reply to each watc
 than watch_min_interval, so none is coalesced away), and the teacher's own step latency, beside
 the same steps with no watchers (the reference, same process). Then the teacher plays (Play
 ticks, 4 a second): tick latency, and how many (coalesced) events each watcher got.
-With ``--frames`` every watcher also fetches the rendered frame on each event, as the watch page
-does (rendered once per version on the worker, then served from its cache).
+With ``--frames`` the watchers follow the watch page's stream instead: every event carries the
+rendered HTML frame (rendered once per version on the worker, then sent from its cache), which
+is what 200 phones on /w/{id} receive.
 
 Run: ``python -m benchmarks.classroom_follow`` (``--quick`` for a smoke run, ``--store redis``
 for Redis pub/sub).
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -40,26 +40,29 @@ def pct(xs: list[float], q: float) -> float:
 class Watcher:
     arrivals: dict[int, float] = field(default_factory=dict)  # version -> perf_counter
     events: int = 0
-    frames: int = 0
+    frames: int = 0  # bytes of frame data received
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 async def watch(client: httpx.AsyncClient, wid: str, w: Watcher, frames: bool) -> None:
-    async with client.stream("GET", f"/api/v1/watch/{wid}/events") as r:
+    """Follow the API stream (JSON summaries), or with ``frames`` the watch page's stream
+    (rendered HTML frames, as a browser on /w/{id} receives them)."""
+    url = f"/w/{wid}/events" if frames else f"/api/v1/watch/{wid}/events"
+    async with client.stream("GET", url) as r:
         assert r.status_code == 200, r.status_code
-        data = None
+        version = None
+        size = 0
         async for line in r.aiter_lines():
-            if line.startswith("data:"):
-                data = json.loads(line[5:])
-            elif not line and data is not None:
-                w.arrivals.setdefault(int(data["version"]), time.perf_counter())
+            if line.startswith("id:"):
+                version = int(line[3:])
+            elif line.startswith("data:"):
+                size += len(line)
+            elif not line and version is not None:
+                w.arrivals.setdefault(version, time.perf_counter())
                 w.events += 1
+                w.frames += size if frames else 0
                 w.ready.set()
-                data = None
-                if frames:
-                    f = await client.get(f"/w/{wid}/frame")
-                    if f.status_code == 200:
-                        w.frames += 1
+                version, size = None, 0
 
 
 async def steps(client: httpx.AsyncClient, sid: str, n: int, pause: float
@@ -125,7 +128,7 @@ async def run(base: str, watchers: int, n_steps: int, pause: float, play: float,
             "ticks": len(ticks), "tick_p99_ms": 1000 * pct(ticks, 0.99),
             "play_events_per_watcher_mean": statistics.mean(played),
             "play_events_per_watcher_max": max(played),
-            "frames_fetched": sum(w.frames for w in ws),
+            "frame_kb_mean": sum(w.frames for w in ws) / max(1, sum(w.events for w in ws)) / 1024,
         }
 
 
@@ -136,7 +139,7 @@ def main() -> None:
     p.add_argument("--pause", type=float, default=0.3, help="seconds between teacher steps")
     p.add_argument("--play", type=float, default=5.0, help="seconds of Play")
     p.add_argument("--store", choices=("memory", "redis"), default="memory")
-    p.add_argument("--frames", action="store_true", help="watchers also fetch frames")
+    p.add_argument("--frames", action="store_true", help="watchers follow the page stream")
     p.add_argument("--quick", action="store_true")
     a = p.parse_args()
     if a.quick:

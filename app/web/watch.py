@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import OrderedDict
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -67,50 +69,82 @@ async def watch_page(request: Request, watch_id: str) -> Response:
     return respond(request, html)
 
 
-@router.get("/w/{watch_id}/frame", response_class=HTMLResponse)
-async def watch_frame(request: Request, watch_id: str) -> Response:
-    """The live regions as out-of-band swaps (the watch page fetches this on each event)."""
-    door = door_of(request)
-    vs = ViewState.parse(request.query_params)
-    lang = base_ctx(request)["lang"]
-    sid = await door.hub.resolve(watch_id) if len(watch_id) <= 64 else None
-    if sid is None:
-        return not_found(request)
-    known = door.hub.latest.get(sid)
-    key = (sid, known, lang, vs.log)
-    if known is not None and key in _frames:
-        return respond(request, _frames[key])
+async def frame(request: Request, door: Door, watch_id: str, sid: str, hint: int | None,
+                vs: ViewState, lang: str) -> tuple[int, str]:
+    """(version, the live regions as out-of-band swaps), rendered once per (session, version,
+    language, scale) on this worker: concurrent watchers of the same version share one
+    rendering, later ones the cache."""
+    key = (sid, hint, lang, vs.log)
+    if hint is not None and key in _frames:
+        return hint, _frames[key]
     pending = _inflight.get(key)
-    if pending is not None:  # another watcher is rendering this very frame: share it
-        try:
-            return respond(request, await asyncio.shield(pending))
-        except SessionNotFound:
-            return not_found(request)
+    if pending is not None:
+        return hint or 0, await asyncio.shield(pending)
     future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     _inflight[key] = future
 
-    def frame(s: Session) -> str:
+    def build(s: Session) -> tuple[int, str]:
         cached = _frames.get((sid, s.version, lang, vs.log))
         if cached is not None:
-            return cached
+            return s.version, cached
         ctx = watch_ctx(request, s, watch_id, vs)
         ctx["oob"] = True
         html = render("partials/watchframe.html", ctx)
         _frames[(sid, s.version, lang, vs.log)] = html
         while len(_frames) > FRAMES:
             _frames.popitem(last=False)
-        return html
+        return s.version, html
 
     try:
-        html = await door.watched(watch_id, frame)
+        version, html = await door.watched(watch_id, build)
         future.set_result(html)
-    except SessionNotFound as e:
+    except BaseException as e:
         future.set_exception(e)
-        future.exception()  # retrieved: no "never retrieved" warning when nobody shared it
-        return not_found(request)
+        future.exception()  # retrieved: no warning when nobody else waited for it
+        raise
     finally:
         _inflight.pop(key, None)
-    return respond(request, html)
+    return version, html
+
+
+async def stream_target(request: Request, watch_id: str) -> tuple[str, str]:
+    """The session behind the link and the client's address: 404 / 429 before streaming."""
+    door = door_of(request)
+    sid: str = await door.watched(watch_id, lambda s: s.id)
+    client = request.client.host if request.client else "unknown"
+    door.hub.check(sid, client)
+    return sid, client
+
+
+@router.get("/w/{watch_id}/events", response_class=EventSourceResponse)
+async def watch_stream(request: Request, watch_id: str,
+                       target: Annotated[tuple[str, str], Depends(stream_target)]
+                       ) -> AsyncIterator[ServerSentEvent]:
+    """The watch page's stream: each change as an event `frame` whose data is the rendered
+    live regions (htmx's sse extension swaps them in); the newest state wins while the
+    teacher plays."""
+    door = door_of(request)
+    vs = ViewState.parse(request.query_params)
+    lang = base_ctx(request)["lang"]
+    sid, client = target
+    sub = door.hub.subscribe(sid, watch_id, client)
+    try:
+        hint: int | None = None
+        while True:
+            try:
+                version, html = await frame(request, door, watch_id, sid, hint, vs, lang)
+            except SessionNotFound:
+                return
+            yield ServerSentEvent(event="frame", id=str(version), raw_data=html)
+            pause = door.settings.watch_min_interval
+            if pause:
+                await asyncio.sleep(pause)
+            event = await sub.next()
+            if event is None:
+                return  # revoked
+            hint = event["version"]
+    finally:
+        door.hub.unsubscribe(sub)
 
 
 @router.post("/w/{watch_id}/copy")
