@@ -31,26 +31,33 @@ SCALARS = ("epoch", "iteration", "batch_pos", "epoch_loss_sum", "epoch_test_loss
            "shuffle_seed")
 
 
-@dataclass
+HistoryTail = tuple[tuple[int, ...], tuple[float, ...], tuple[float | None, ...]]
+NO_TAIL: HistoryTail = ((), (), ())
+
+
+@dataclass(slots=True)
 class RestorePoint:
     label: str  # the operation it undoes (or redoes), for the timeline
     at: float  # when that operation ran (seconds since the epoch)
     version: int  # the session's version this point restores
-    scalars: dict[str, Any]
+    scalars: tuple[Any, ...]  # the values of SCALARS, in that order
     task: str
     history_keep: int
-    history_tail: tuple[list[int], list[float], list[float | None]]
+    history_tail: HistoryTail
     config: dict[str, Any] | None = None  # None: the same as the state it is applied to
     weights: tuple[list[Array], list[Array] | None] | None = None
     last: tuple[Array | None, Array | None] | None = None  # (last_output, last_targets)
 
     def nbytes(self) -> int:
-        n = 200 + 24 * len(self.history_tail[0])
+        """What the point costs in memory, Python objects included (measured: a point of a
+        step, 2-4-1, is about 1 KB)."""
+        n = 700 + 80 * len(self.history_tail[0])
+        arrays: list[Array] = []
         if self.weights is not None:
-            n += sum(W.nbytes for W in self.weights[0])
-            n += sum(b.nbytes for b in self.weights[1] or [])
+            arrays += self.weights[0] + (self.weights[1] or [])
         if self.last is not None:
-            n += sum(x.nbytes for x in self.last if x is not None)
+            arrays += [x for x in self.last if x is not None]
+        n += sum(120 + x.nbytes for x in arrays)
         if self.config is not None:
             n += len(json.dumps(self.config))
         return n
@@ -62,7 +69,7 @@ class Before:
     copied, everything else is referenced; the config, history lists and last output are
     replaced, never mutated, by the operations, except that history lists grow in place)."""
 
-    scalars: dict[str, Any]
+    scalars: tuple[Any, ...]
     task: str
     config: dict[str, Any]
     weights: tuple[list[Array], list[Array] | None]
@@ -86,7 +93,7 @@ def _same_weights(a: tuple[list[Array], list[Array] | None],
 
 def capture(s: Any) -> Before:
     t = s.trainer
-    return Before({k: getattr(t, k) for k in SCALARS}, s.task, s.config, _weights(t.net),
+    return Before(tuple(getattr(t, k) for k in SCALARS), s.task, s.config, _weights(t.net),
                   (t.last_output, t.last_targets),
                   (t.history.epoch, t.history.loss, t.history.test_loss), len(t.history.epoch),
                   s.version)
@@ -106,12 +113,13 @@ def point_after(s: Any, before: Before, label: str) -> RestorePoint:
     appended = h.epoch is before.history[0] and len(h.epoch) >= n
     keep = n if appended else 0
     old_e, old_l, old_t = before.history
-    tail = (old_e[keep:n], old_l[keep:n], old_t[keep:n])
+    tail = (tuple(old_e[keep:n]), tuple(old_l[keep:n]), tuple(old_t[keep:n])) \
+        if keep < n else NO_TAIL
     now = (t.last_output, t.last_targets)
     last_changed = now[0] is not before.last[0] or now[1] is not before.last[1]
     weights = None if _same_weights(before.weights, (t.net.W, t.net.b)) else before.weights
     return RestorePoint(
-        label, time.time(), before.version, dict(before.scalars), before.task, keep, tail,
+        label, time.time(), before.version, before.scalars, before.task, keep, tail,
         config=None if s.config is before.config else before.config,
         weights=weights,
         last=(_copy(before.last[0]), _copy(before.last[1])) if last_changed else None,
@@ -124,8 +132,8 @@ def restore(s: Any, p: RestorePoint, build_data: Any, spec_of: Any) -> RestorePo
     h = t.history
     k = p.history_keep
     inverse = RestorePoint(
-        p.label, p.at, s.version, {key: getattr(t, key) for key in SCALARS}, s.task, k,
-        (h.epoch[k:], h.loss[k:], h.test_loss[k:]),
+        p.label, p.at, s.version, tuple(getattr(t, key) for key in SCALARS), s.task, k,
+        (tuple(h.epoch[k:]), tuple(h.loss[k:]), tuple(h.test_loss[k:])),
         config=None if p.config is None else s.config,
         weights=None if p.weights is None else _weights(t.net),
         last=None if p.last is None else (_copy(t.last_output), _copy(t.last_targets)),
@@ -139,16 +147,17 @@ def restore(s: Any, p: RestorePoint, build_data: Any, spec_of: Any) -> RestorePo
     Ws, bs = p.weights if p.weights is not None else (t.net.W, t.net.b)
     t.net = Network(spec_of(s.config), [W.copy() for W in Ws],
                     None if bs is None else [b.copy() for b in bs])
-    t.history = History(h.epoch[:k] + p.history_tail[0], h.loss[:k] + p.history_tail[1],
-                        h.test_loss[:k] + p.history_tail[2])
-    for key, value in p.scalars.items():
+    tail = p.history_tail
+    t.history = History(h.epoch[:k] + list(tail[0]), h.loss[:k] + list(tail[1]),
+                        h.test_loss[:k] + list(tail[2]))
+    scalars = dict(zip(SCALARS, p.scalars, strict=True))
+    for key, value in scalars.items():
         setattr(t, key, value)
     last = p.last if p.last is not None else (t.last_output, t.last_targets)
     _replay(t)
-    for key, value in p.scalars.items():  # the replay may have touched counters
+    for key, value in scalars.items():  # the replay may have touched counters
         setattr(t, key, value)
     t.last_output, t.last_targets = _copy(last[0]), _copy(last[1])
-    t.last_loss = p.scalars["last_loss"]
     return inverse
 
 
@@ -264,13 +273,14 @@ def _dump_point(p: RestorePoint, pack: _Pack) -> dict[str, Any]:
     if p.last is not None:
         last = [None if x is None else pack.put(x) for x in p.last]
     return {"label": p.label, "at": p.at, "version": p.version, "task": p.task,
-            "scalars": {k: _hex(v) for k, v in p.scalars.items()}, "keep": p.history_keep,
+            "scalars": [_hex(v) for v in p.scalars], "keep": p.history_keep,
             "history": hist, "config": p.config, "weights": weights, "last": last}
 
 
 def _load_point(h: dict[str, Any], data: np.ndarray) -> RestorePoint:
     he, hl, ht = (_get(data, ref) for ref in h["history"])
-    tail = ([int(v) for v in he], hl.tolist(), [None if np.isnan(v) else float(v) for v in ht])
+    tail: HistoryTail = (tuple(int(v) for v in he), tuple(hl.tolist()),
+                         tuple(None if np.isnan(v) else float(v) for v in ht))
     weights = None
     if h["weights"] is not None:
         Ws, bs = h["weights"]
@@ -280,5 +290,5 @@ def _load_point(h: dict[str, Any], data: np.ndarray) -> RestorePoint:
         lo, lt = h["last"]
         last = (None if lo is None else _get(data, lo), None if lt is None else _get(data, lt))
     return RestorePoint(h["label"], h["at"], h["version"],
-                        {k: _unhex(v) for k, v in h["scalars"].items()}, h["task"], h["keep"],
+                        tuple(_unhex(v) for v in h["scalars"]), h["task"], h["keep"],
                         tail, config=h["config"], weights=weights, last=last)
