@@ -242,8 +242,12 @@ async def session_html(request: Request, sid: str, vs: ViewState, name: str = "s
         return html, code, (time.perf_counter() - t0) * 1000
 
     before = (lambda s: capture_update(s, vs.sel)) if capture else None
-    return await door_of(request).apply(
+    door = door_of(request)
+    out: tuple[str, str | None, float] = await door.apply(
         sid, name, *args, view=view, expected=expected, before=before)
+    if select:
+        await door.apply(sid, "select", vs.sel)
+    return out
 
 
 @router.get("/s/{sid}", response_class=HTMLResponse)

@@ -153,3 +153,28 @@ def test_streams_are_capped_per_client(make_client: Callable[..., TestClient]) -
             second = c.get(f"{API}/watch/{wid}/events")
             assert second.status_code == 429 and "watch_max_per_client" in second.text
             assert "retry-after" in second.headers
+
+
+def test_watchers_see_the_teachers_selection_and_page_undo(any_store_client: TestClient
+                                                            ) -> None:
+    c = any_store_client
+    sid = c.post(S, json={"preset": "seed-xor"}).json()["id"]
+    wid = c.post(f"{S}/{sid}/watch").json()["watch_id"]
+    assert c.get(f"/s/{sid}", params={"sel": "n-1-2"}).status_code == 200
+    assert c.get(f"{S}/{sid}").json()["version"] == 1  # the selection is shown to watchers
+    page = c.get(f"/w/{wid}").text
+    assert 'id="n-1-2" href="/w/' in page and 'aria-pressed="true"' in page.split(
+        'id="n-1-2"')[1].split(">")[0]
+    assert c.get(f"/s/{sid}", params={"sel": "n-1-2"}).status_code == 200
+    assert c.get(f"{S}/{sid}").json()["version"] == 1  # the same selection: no change
+    # Back / Forward on the page, and a jump from the timeline.
+    hx = {"hx-request": "true"}
+    for _ in range(3):
+        assert c.post(f"/s/{sid}/do", data={"op": "step"}, headers=hx).status_code == 200
+    html = c.post(f"/s/{sid}/do", data={"op": "undo", "steps": "2"}, headers=hx).text
+    s = c.get(f"{S}/{sid}").json()
+    assert s["undo"] == {"back": 1, "forward": 2} and s["cursor"]["layer"] == 2
+    assert 'value="redo"' in html and "Forward →" in html
+    r = c.post(f"/s/{sid}/do", data={"op": "redo", "steps": "5"}, headers=hx)
+    assert r.status_code == 200 and "Nothing to redo." in r.text
+    assert c.get(f"{S}/{sid}").json()["undo"] == {"back": 1, "forward": 2}
