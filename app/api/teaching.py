@@ -26,7 +26,7 @@ from app.api.routes import (
 )
 from app.sessions import links
 from app.sessions.door import Door, summary
-from app.sessions.store import SessionNotFound
+from app.sessions.store import SessionBusy, SessionNotFound, StoreUnavailable
 
 router = APIRouter(prefix="/api/v1", tags=["teaching"])
 
@@ -130,8 +130,8 @@ async def watch_events(watch_id: str, request: Request,
     try:
         try:
             first = await door.watched(watch_id, summary)
-        except SessionNotFound:
-            return
+        except (SessionNotFound, SessionBusy, StoreUnavailable):
+            return  # the client reconnects (EventSource does) and gets a clear status
         last = first["version"]
         yield ServerSentEvent(event="state", id=str(last), data=first)
         pause = door.settings.watch_min_interval

@@ -22,6 +22,7 @@ from app.config import Settings
 from app.sessions.store import SessionStore, StoreUnavailable
 
 PREFIX = "backprop-lab:"
+LINK_CACHE = 10_000  # watch links remembered per worker (Redis)
 
 
 class WatchLimit(Exception):
@@ -182,6 +183,7 @@ class RedisHub(Hub):
                 sid = channel[len(PREFIX + "ev:"):]
                 body = json.loads(msg["data"])
                 if "revoked" in body:
+                    self._links.pop(body["revoked"], None)
                     self._end(sid, body["revoked"])
                 else:
                     self._deliver(sid, body)
@@ -199,14 +201,24 @@ class RedisHub(Hub):
         await self._run(self.redis.set(PREFIX + "w:" + watch_id, sid, px=self.ttl_ms))
 
     async def resolve(self, watch_id: str) -> str | None:
+        # Cached on this worker: the door checks the session's own watch id on every read,
+        # so a revoked link never shows anything even before the revocation arrives here.
+        sid = self._links.get(watch_id)
+        if sid is not None:
+            return sid
         key = PREFIX + "w:" + watch_id
-        sid = await self._run(self.redis.get(key))
-        if sid is None:
+        found = await self._run(self.redis.get(key))
+        if found is None:
             return None
         await self._run(self.redis.pexpire(key, self.ttl_ms))
-        return sid.decode() if isinstance(sid, bytes) else str(sid)
+        sid = found.decode() if isinstance(found, bytes) else str(found)
+        if len(self._links) >= LINK_CACHE:
+            self._links.pop(next(iter(self._links)))
+        self._links[watch_id] = sid
+        return sid
 
     async def revoke(self, watch_id: str, sid: str) -> None:
+        self._links.pop(watch_id, None)
         await self._run(self.redis.delete(PREFIX + "w:" + watch_id))
         await self._run(self.redis.publish(PREFIX + "ev:" + sid,
                                            json.dumps({"revoked": watch_id})))

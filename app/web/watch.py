@@ -23,7 +23,7 @@ from app.sessions import service
 from app.sessions.config import ConfigError
 from app.sessions.door import Door
 from app.sessions.model import Session
-from app.sessions.store import SessionNotFound
+from app.sessions.store import SessionBusy, SessionNotFound, StoreUnavailable
 from app.web import forms, i18n
 from app.web.routes import (
     base_ctx,
@@ -133,8 +133,8 @@ async def watch_stream(request: Request, watch_id: str,
         while True:
             try:
                 version, html = await frame(request, door, watch_id, sid, hint, vs, lang)
-            except SessionNotFound:
-                return
+            except (SessionNotFound, SessionBusy, StoreUnavailable):
+                return  # EventSource reconnects
             yield ServerSentEvent(event="frame", id=str(version), raw_data=html)
             pause = door.settings.watch_min_interval
             if pause:
