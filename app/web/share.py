@@ -17,7 +17,7 @@ from app.sessions.model import Session
 @lru_cache(maxsize=256)
 def qr_svg(url: str) -> str:
     """The QR code as inline SVG (segno), sized by CSS for a projector."""
-    return str(segno.make(url, error="m").svg_inline(scale=6, dark="#000", light="#fff"))
+    return str(segno.make(url, error="m").svg_inline(dark="#000", light="#fff", omitsize=True))
 
 
 def share_ctx(request: Request, s: Session) -> dict[str, Any]:
