@@ -70,8 +70,8 @@ def _step_back(s: Session, settings: Settings, steps: int = 1) -> int:
     if want == 0 or len(src) < want:
         raise NothingToUndo("undo" if steps > 0 else "redo")
     for _ in range(want):
-        p = src.pop()
-        dst.append(undo.restore(s, p, build_data, spec_of))
+        p = src.pop().get()
+        dst.append(undo.Entry.of(undo.restore(s, p, build_data, spec_of)))
     ring.bound(settings.undo_depth, settings.undo_max_bytes)
     return want
 

@@ -173,15 +173,43 @@ def _replay(t: Any) -> None:
     raise RuntimeError("replaying the pass did not reach the recorded cursor")
 
 
+@dataclass(slots=True)
+class Entry:
+    """A restore point on the ring, as an object or as the bytes a store saved (decoded only
+    when it is applied: loading a session with a full ring stays cheap)."""
+
+    label: str
+    at: float
+    size: int  # bytes in memory, estimated when the point was made
+    point: RestorePoint | None = None
+    blob: bytes | None = None
+
+    @classmethod
+    def of(cls, p: RestorePoint) -> Entry:
+        return cls(p.label, p.at, p.nbytes(), p)
+
+    def get(self) -> RestorePoint:
+        if self.point is None:
+            assert self.blob is not None
+            self.point = _decode(self.blob)
+        return self.point
+
+    def encoded(self) -> bytes:
+        if self.blob is None:  # once per point: it never changes
+            assert self.point is not None
+            self.blob = _encode(self.point)
+        return self.blob
+
+
 @dataclass
 class UndoRing:
-    back: list[RestorePoint] = field(default_factory=list)  # oldest first
-    forward: list[RestorePoint] = field(default_factory=list)  # the next redo last
+    back: list[Entry] = field(default_factory=list)  # oldest first
+    forward: list[Entry] = field(default_factory=list)  # the next redo last
 
     def push(self, p: RestorePoint, depth: int, max_bytes: int) -> None:
         """A new operation: its point goes on the back stack, the redo side is dropped."""
         self.forward.clear()
-        self.back.append(p)
+        self.back.append(Entry.of(p))
         self.bound(depth, max_bytes)
 
     def bound(self, depth: int, max_bytes: int) -> None:
@@ -192,10 +220,10 @@ class UndoRing:
         while total > max_bytes and (self.back or self.forward):
             # Drop the oldest past first, then the farthest future.
             victim = self.back.pop(0) if self.back else self.forward.pop(0)
-            total -= victim.nbytes()
+            total -= victim.size
 
     def nbytes(self) -> int:
-        return sum(p.nbytes() for p in self.back) + sum(p.nbytes() for p in self.forward)
+        return sum(e.size for e in self.back) + sum(e.size for e in self.forward)
 
     def counts(self) -> dict[str, int]:
         return {"back": len(self.back), "forward": len(self.forward)}
@@ -203,27 +231,47 @@ class UndoRing:
     def timeline(self, limit: int) -> list[dict[str, Any]]:
         """Recent operations, oldest first, each with ``jump``: the undo (negative) or redo
         (positive) steps that lead to the state right after it (0: the current state)."""
-        past = [{"label": p.label, "at": p.at, "jump": -(len(self.back) - 1 - i), "past": True}
-                for i, p in enumerate(self.back)][-limit:]
-        future = [{"label": p.label, "at": p.at, "jump": len(self.forward) - i, "past": False}
-                  for i, p in enumerate(self.forward)][::-1][:limit]
+        past = [{"label": e.label, "at": e.at, "jump": -(len(self.back) - 1 - i), "past": True}
+                for i, e in enumerate(self.back)][-limit:]
+        future = [{"label": e.label, "at": e.at, "jump": len(self.forward) - i, "past": False}
+                  for i, e in enumerate(self.forward)][::-1][:limit]
         return past + future
 
-    # --- serialisation: one float64 array plus a JSON header, into the session's npz -------
+    # --- serialisation: the points' bytes in one uint8 array, their index in the header ----
     def dump(self) -> tuple[dict[str, Any], np.ndarray]:
-        pack = _Pack()
-        header = {side: [_dump_point(p, pack) for p in stack]
-                  for side, stack in (("back", self.back), ("forward", self.forward))}
-        return header, pack.array()
+        blobs: list[bytes] = []
+        header: dict[str, Any] = {}
+        for side, stack in (("back", self.back), ("forward", self.forward)):
+            header[side] = [[e.label, e.at, e.size, len(e.encoded())] for e in stack]
+            blobs += [e.encoded() for e in stack]
+        return header, np.frombuffer(b"".join(blobs), dtype=np.uint8)
 
     @classmethod
     def load(cls, header: dict[str, Any] | None, data: np.ndarray | None) -> UndoRing:
         ring = cls()
         if not header or data is None:
             return ring
+        raw = data.tobytes()
+        at = 0
         for side, stack in (("back", ring.back), ("forward", ring.forward)):
-            stack.extend(_load_point(ph, data) for ph in header.get(side, []))
+            for label, when, size, n in header.get(side, []):
+                stack.append(Entry(label, when, size, None, raw[at:at + n]))
+                at += n
         return ring
+
+
+def _encode(p: RestorePoint) -> bytes:
+    """The point's JSON header, then its arrays as float64 bytes (the header says where each
+    array starts; the ring's index says where the header ends)."""
+    pack = _Pack()
+    header = json.dumps(_dump_point(p, pack)).encode()
+    return len(header).to_bytes(4, "little") + header + pack.array().tobytes()
+
+
+def _decode(blob: bytes) -> RestorePoint:
+    n = int.from_bytes(blob[:4], "little")
+    header = json.loads(blob[4:4 + n].decode())
+    return _load_point(header, np.frombuffer(blob[4 + n:], dtype=np.float64))
 
 
 class _Pack:
