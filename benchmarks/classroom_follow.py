@@ -49,7 +49,8 @@ async def watch(client: httpx.AsyncClient, wid: str, w: Watcher, frames: bool) -
     (rendered HTML frames, as a browser on /w/{id} receives them)."""
     url = f"/w/{wid}/events" if frames else f"/api/v1/watch/{wid}/events"
     async with client.stream("GET", url) as r:
-        assert r.status_code == 200, r.status_code
+        if r.status_code != 200:
+            raise RuntimeError(f"watch stream: {r.status_code} {(await r.aread())[:200]!r}")
         version = None
         size = 0
         async for line in r.aiter_lines():

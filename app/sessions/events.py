@@ -150,6 +150,7 @@ class RedisHub(Hub):
         self.redis = redis
         self.ttl_ms = max(1, int(settings.session_ttl * 1000))
         self._listener: asyncio.Task[None] | None = None
+        self._resolving: dict[str, asyncio.Future[str | None]] = {}
         self._sub_conn: aioredis.Redis | None = None
 
     async def open(self) -> None:
@@ -206,6 +207,15 @@ class RedisHub(Hub):
         sid = self._links.get(watch_id)
         if sid is not None:
             return sid
+        # A class connecting at once asks Redis once, not once per watcher (one connection).
+        pending = self._resolving.get(watch_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._lookup(watch_id))
+            self._resolving[watch_id] = pending
+            pending.add_done_callback(lambda _: self._resolving.pop(watch_id, None))
+        return await asyncio.shield(pending)
+
+    async def _lookup(self, watch_id: str) -> str | None:
         key = PREFIX + "w:" + watch_id
         found = await self._run(self.redis.get(key))
         if found is None:
