@@ -204,5 +204,9 @@ class Door:
                 raise SessionNotFound(watch_id)
             return view(s)
 
-        result: R = await self.apply(sid, "state", view=checked)
+        try:
+            result: R = await self.apply(sid, "state", view=checked)
+        except SessionNotFound:
+            self.hub.forget(watch_id)  # expired or revoked: the link leads nowhere any more
+            raise
         return result

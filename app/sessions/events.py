@@ -92,6 +92,10 @@ class Hub:
         self._links.pop(watch_id, None)
         self._end(sid, watch_id)
 
+    def forget(self, watch_id: str) -> None:
+        """Drop this worker's record of a link whose session is gone."""
+        self._links.pop(watch_id, None)
+
     # --- streams -------------------------------------------------------------------------
     def check(self, sid: str, client: str) -> None:
         """WatchLimit when one more stream would pass a cap (counted on this worker)."""

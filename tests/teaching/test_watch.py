@@ -178,3 +178,26 @@ def test_watchers_see_the_teachers_selection_and_page_undo(any_store_client: Tes
     r = c.post(f"/s/{sid}/do", data={"op": "redo", "steps": "5"}, headers=hx)
     assert r.status_code == 200 and "Nothing to redo." in r.text
     assert c.get(f"{S}/{sid}").json()["undo"] == {"back": 1, "forward": 2}
+
+
+def test_a_slow_watcher_gets_the_newest_state_only() -> None:
+    import asyncio
+
+    from app.sessions.events import Hub, WatchLimit
+
+    async def run() -> None:
+        hub = Hub(Settings(watch_max_per_session=2, watch_max_per_client=0))
+        await hub.link("w", "s")
+        slow = hub.subscribe("s", "w", "a")
+        hub.subscribe("s", "w", "b")
+        with pytest.raises(WatchLimit):
+            hub.subscribe("s", "w", "c")
+        for v in (1, 2, 3):
+            await hub.publish("s", {"version": v})
+        assert (await slow.next()) == {"version": 3}  # 1 and 2 were coalesced away
+        await hub.publish("s", {"version": 4})
+        assert (await slow.next()) == {"version": 4}
+        await hub.revoke("w", "s")
+        assert await slow.next() is None and await hub.resolve("w") is None
+
+    asyncio.run(run())
