@@ -35,7 +35,7 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
-def test_the_class_follows_the_teacher(browser: Any) -> None:
+def test_the_class_follows_the_teacher(browser: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     problems: list[str] = []
@@ -92,6 +92,17 @@ def test_the_class_follows_the_teacher(browser: Any) -> None:
         student.locator('.toolbar button[value="epoch"]').click()
         expect(student.locator("#epoch")).to_have_text(str(teacher_epoch + 1))
         assert httpx.get(f"{base}{S}/{sid}").json()["epoch"] == teacher_epoch
+
+        # A lesson file: downloaded from one session, opened through the page's form.
+        lesson = tmp_path / "lesson.json"
+        lesson.write_text(httpx.get(f"{base}{S}/{sid}/export").text)
+        if not teacher.locator("#share[open]").count():
+            teacher.locator("#share summary").click()
+        teacher.locator(".lesson-file").set_input_files(str(lesson))
+        expect(teacher.locator("#lesson-json")).not_to_have_value("")
+        teacher.locator(".open-lesson button[type=submit]").click()
+        teacher.wait_for_url(lambda url: "/s/" in url and sid not in url)
+        expect(teacher.locator("#epoch")).to_have_text(str(teacher_epoch))
         teacher_ctx.close()
         student_ctx.close()
     assert problems == []
