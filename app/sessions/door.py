@@ -8,6 +8,7 @@ saves, and publishes a change event for watchers. Routes never take a lock thems
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
@@ -18,13 +19,14 @@ from app.config import Settings
 from app.sessions import service, undo
 from app.sessions.events import Hub
 from app.sessions.model import Session, build_data, spec_of
-from app.sessions.store import SessionNotFound, SessionStore
+from app.sessions.store import SessionNotFound, SessionStore, StoreUnavailable
 
 # read: changes nothing. change: a state change (restore point, version, event).
 # history: undo/redo, view: what the teacher shows (version and event, no restore point).
 # meta: saved, not a state change (the watch link).
 Kind = Literal["read", "change", "history", "view", "meta"]
 R = TypeVar("R")
+log = logging.getLogger("backprop_lab.door")
 
 
 class NothingToUndo(Exception):
@@ -189,7 +191,12 @@ class Door:
             result = await run_in_threadpool(work)
         # Saved (the store saves on leaving the block): now watchers may read it.
         if changed is not None and watch_id is not None:
-            await self.hub.publish(sid, changed)
+            try:
+                await self.hub.publish(sid, changed)
+            except StoreUnavailable:
+                # The change is saved; watchers catch up with the next one (frames are
+                # states). The teacher's request must not fail for it.
+                log.warning("could not publish a change event for a watched session")
         return result
 
     async def watched(self, watch_id: str, view: Callable[[Session], R]) -> R:
