@@ -23,8 +23,9 @@ from app.nn.stepper import CursorError
 from app.sessions import links, service
 from app.sessions.config import PRESETS, ConfigError, SessionConfig, normalize
 from app.sessions.door import Door, NothingToUndo, Outcome
+from app.sessions.limits import RateLimited
 from app.sessions.model import Session
-from app.sessions.store import SessionNotFound, SessionStore
+from app.sessions.store import SessionNotFound, SessionStore, StoreFull
 from app.web import forms, i18n, share
 from app.web.fmt import num
 from app.web.views import ViewState, capture_update, session_view
@@ -137,6 +138,15 @@ def index_ctx(request: Request, form: forms.NetworkForm, error: str | None) -> d
     return ctx
 
 
+def refused(request: Request, e: RateLimited | StoreFull) -> HTMLResponse:
+    """A page, not JSON, when a new session is refused: too many from this client (429) or
+    every session at the cap in active use (503); both say when to retry."""
+    ctx = index_ctx(request, forms.NetworkForm(), str(e))
+    status = 429 if isinstance(e, RateLimited) else 503
+    return respond(request, render("index.html", ctx), status,
+                   headers={"Retry-After": str(e.retry_after)})
+
+
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request) -> HTMLResponse:
     return respond(request, render("index.html", index_ctx(request, forms.NetworkForm(), None)))
@@ -168,6 +178,8 @@ async def index_post(request: Request) -> Response:
     except (ConfigError, ValidationError) as e:
         ctx = index_ctx(request, nf, forms.error_text(e))
         return respond(request, render("index.html", ctx), 422)
+    except (RateLimited, StoreFull) as e:
+        return refused(request, e)
     return RedirectResponse(f"/s/{sid}", status_code=303)
 
 
@@ -189,6 +201,8 @@ async def new(request: Request, preset: str = "seed-xor", c: str | None = None) 
     except ConfigError as e:
         ctx = index_ctx(request, forms.NetworkForm(), forms.error_text(e))
         return respond(request, render("index.html", ctx), 422)
+    except (RateLimited, StoreFull) as e:
+        return refused(request, e)
     r = RedirectResponse(f"/s/{sid}", status_code=303)
     remember(request, r)
     return r
