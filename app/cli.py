@@ -49,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", default=None,
                         help="'memory' (default) or redis://host:port/db; "
                         "sets BACKPROP_LAB_STORE")
+    parser.add_argument("--forwarded-allow-ips", default=None, metavar="IPS",
+                        help="behind a reverse proxy: the proxy addresses whose "
+                        "X-Forwarded-For is trusted for the client address (per-client limits); "
+                        "uvicorn's proxy-headers handling. Default: none, the TCP peer counts")
     args = parser.parse_args(argv)
     if args.store is not None:
         os.environ["BACKPROP_LAB_STORE"] = args.store
@@ -67,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         tcp_nodelay_for_workers()
     uvicorn.run("app.main:app", host=args.host, port=args.port, reload=args.reload,
                 workers=None if args.reload else args.workers,
-                log_level=settings.log_level, proxy_headers=False)
+                log_level=settings.log_level,
+                proxy_headers=args.forwarded_allow_ips is not None,
+                forwarded_allow_ips=args.forwarded_allow_ips)
     return 0
 
 

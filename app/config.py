@@ -37,6 +37,18 @@ class Settings(BaseSettings):
         20_000_000, description="parameters × samples × 2 forward passes a gradcheck may do"
     )
     lock_timeout: float = Field(30.0, description="seconds a session lock is held at most")
+    # Teaching sessions: undo, follow (watch links), one noisy client.
+    undo_depth: int = Field(100, ge=0, le=10_000, description="restore points kept each way")
+    undo_max_bytes: int = Field(8 << 20, ge=0, description="bytes of restore points per session")
+    watch_max_per_session: int = Field(500, ge=1, description="open watch streams per session")
+    watch_max_per_client: int = Field(
+        20, ge=0, description="open watch streams per client address (0: no limit)")
+    watch_min_interval: float = Field(
+        0.2, ge=0, le=10, description="seconds between two events to one watcher (coalesced)")
+    create_rate_limit: int = Field(
+        30, ge=0, description="sessions a client may create per minute (0: no limit)")
+    active_window: float = Field(
+        600.0, ge=0, description="seconds: a session used this recently is never evicted")
     # Content-Security-Policy and other headers are fixed; see app/main.py.
     log_level: str = "info"
 

@@ -10,12 +10,15 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
-from app.api import errors
+from app.api import errors, teaching
 from app.api import openapi as api_docs
 from app.api import routes as api_routes
 from app.api.schemas import Health
 from app.config import Settings, get_settings
 from app.resources import STATIC
+from app.sessions.door import Door
+from app.sessions.events import make_hub
+from app.sessions.limits import make_limiter
 from app.sessions.store import make_store
 
 # Pages get a strict policy: no inline script or style, no eval, not framable.
@@ -144,9 +147,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = make_store(settings)
         await store.open()
         app.state.store = store
+        hub = make_hub(store, settings)
+        await hub.open()
+        app.state.door = Door(store, settings, hub)
+        app.state.limiter = make_limiter(store, settings)
         try:
             yield
         finally:
+            await hub.close()
             await store.close()
 
     app = FastAPI(
@@ -162,6 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     app.include_router(api_routes.router)
+    app.include_router(teaching.router)
     api_docs.install(app, settings, DOCS_CSP)
 
     @app.get("/healthz", response_model=Health, tags=["health"], summary="Health check",
@@ -176,6 +185,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from app.web.routes import install as install_web
 
     install_web(app, settings)
+    from app.web.watch import router as watch_router
+
+    app.include_router(watch_router)
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(SecurityHeaders, max_body=settings.max_body_bytes)

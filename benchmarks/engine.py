@@ -72,7 +72,7 @@ def make_api() -> Callable[[], tuple[Any, Any, list[float]]]:
     from app.config import Settings
     from app.main import create_app
 
-    client = TestClient(create_app(Settings(train_time_budget=120.0)))
+    client = TestClient(create_app(Settings(train_time_budget=120.0, create_rate_limit=0)))
     client.__enter__()
 
     def api() -> tuple[Any, Any, list[float]]:

@@ -111,7 +111,8 @@ def main() -> None:
     label = args.preset or "default {}"
     every = max(1, args.sessions // 10)
     print(f"# flood: {args.sessions} creations of {label}, cap {args.cap}", flush=True)
-    with app_server("memory", 1, max_sessions=str(args.cap)) as (base, proc):
+    # active_window 0: the flood measures memory past the cap, with LRU eviction.
+    with app_server("memory", 1, max_sessions=str(args.cap), active_window="0") as (base, proc):
         points = asyncio.run(flood(base, proc.pid, args.sessions, config, every))
     # The slope from the first checkpoint (imports and allocator warm) to the cap.
     first = points[1]

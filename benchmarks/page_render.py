@@ -64,7 +64,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=30)
     args = ap.parse_args()
     rows = []
-    with TestClient(create_app(Settings(train_time_budget=120.0))) as client:
+    with TestClient(create_app(Settings(train_time_budget=120.0, create_rate_limit=0))) as client:
         cases = {
             "seed-xor (2-4-1, 4 samples)": ({"preset": "seed-xor"}, 20.0),
             "2-8-8-8-1, spiral 500 points": ({"layers": [2, 8, 8, 8, 1],

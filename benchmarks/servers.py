@@ -79,6 +79,7 @@ def app_server(store: str = "memory", workers: int = 1, **settings: str) -> Iter
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BACKPROP_LAB_")}
     env["BACKPROP_LAB_LOG_LEVEL"] = "warning"
+    env["BACKPROP_LAB_CREATE_RATE_LIMIT"] = "0"  # load generators create sessions in floods
     env.update({f"BACKPROP_LAB_{k.upper()}": v for k, v in settings.items()})
     proc = subprocess.Popen(
         [sys.executable, "-m", "app", "--port", str(port), "--workers", str(workers),

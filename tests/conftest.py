@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,6 +14,12 @@ from app.main import create_app
 from tests.redis_fixture import redis_server, redis_url  # noqa: F401  (fixtures)
 
 API = "/api/v1"
+
+# The suite creates sessions in floods from one client and tests LRU eviction at small caps:
+# per-client throttling and the active-session guard are off unless a test turns them on
+# (tests/teaching/test_limits.py does, with their defaults).
+os.environ.setdefault("BACKPROP_LAB_CREATE_RATE_LIMIT", "0")
+os.environ.setdefault("BACKPROP_LAB_ACTIVE_WINDOW", "0")
 
 
 @pytest.fixture

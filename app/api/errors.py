@@ -13,8 +13,11 @@ from starlette.routing import Match
 
 from app.nn.stepper import CursorError
 from app.sessions.config import ConfigError
+from app.sessions.door import NothingToUndo
+from app.sessions.events import WatchLimit
+from app.sessions.limits import RateLimited
 from app.sessions.state import StateQueryError
-from app.sessions.store import SessionBusy, SessionNotFound, StoreUnavailable
+from app.sessions.store import SessionBusy, SessionNotFound, StoreFull, StoreUnavailable
 
 
 class BodyTooLarge(Exception):
@@ -77,6 +80,24 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(CursorError)
     async def _cursor(request: Request, exc: CursorError) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "cursor": exc.phase}, status_code=409)
+
+    @app.exception_handler(RateLimited)
+    async def _rate(request: Request, exc: RateLimited) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=429,
+                            headers={"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(StoreFull)
+    async def _full(request: Request, exc: StoreFull) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503,
+                            headers={"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(NothingToUndo)
+    async def _nothing(request: Request, exc: NothingToUndo) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(WatchLimit)
+    async def _watch_limit(request: Request, exc: WatchLimit) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": "10"})
 
     @app.exception_handler(SessionBusy)
     async def _busy(request: Request, exc: SessionBusy) -> JSONResponse:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
@@ -15,6 +14,7 @@ from app.config import Settings
 from app.nn import datasets
 from app.sessions import service
 from app.sessions.config import GENERATED_DEFAULTS, PRESETS, normalize
+from app.sessions.door import Door, Outcome
 from app.sessions.model import Session
 from app.sessions.state import StateQueryError, session_state
 from app.sessions.store import SessionNotFound, SessionStore
@@ -115,19 +115,30 @@ def respond(content: dict[str, Any], status_code: int = 200,
     return JSONResponse(content, status_code=status_code, headers=headers)
 
 
-async def operate(
-    store: SessionStore, settings: Settings, sid: str, op: Callable[[Session], Any],
-    samples: str | None, history: int | str | None, write: bool = True,
-) -> tuple[Any, dict[str, Any]]:
-    """Under the session's lock and off the event loop: one operation, then the state.
-    ``write=False``: the operation changes nothing (the store need not save it)."""
-    points = history_points(history, settings)  # a bad query is 422 before the lock
-    async with store.use(sid, write=write) as s:
-        def work() -> tuple[Any, dict[str, Any]]:
-            result = op(s)
-            return result, render(s, settings, samples, points)
+async def check_creation(request: Request) -> None:
+    """429 (RateLimited) when this client created create_rate_limit sessions this minute. The
+    address is the TCP peer's, or the proxy's X-Forwarded-For as uvicorn's proxy-headers
+    handling set it (--forwarded-allow-ips), never a header read here."""
+    client = request.client.host if request.client else "unknown"
+    await request.app.state.limiter.check(client)
 
-        return await run_in_threadpool(work)
+
+def get_door(request: Request) -> Door:
+    return request.app.state.door  # type: ignore[no-any-return]
+
+
+DoorDep = Annotated[Door, Depends(get_door)]
+
+
+async def operate(door: Door, settings: Settings, sid: str, name: str, *args: Any,
+                  samples: str | None = None, history: str | None = None) -> dict[str, Any]:
+    """Operation ``name`` through the door, then the state (rendered under the same lock)."""
+    points = history_points(history, settings)  # a bad query is 422 before the lock
+
+    def view(s: Session, _: Outcome[Any]) -> dict[str, Any]:
+        return render(s, settings, samples, points)
+
+    return await door.apply(sid, name, *args, view=view)
 
 
 STATE_REPLY = ("Replies with the session's state: config, epoch, iteration, cursor, every "
@@ -155,8 +166,9 @@ async def create_session(
         openapi_examples=schemas.CONFIG_EXAMPLES)] = schemas.DEFAULT_CONFIG,
     samples: SamplesQ = None, history: HistoryQ = None,
 ) -> JSONResponse:
-    normalized = normalize(config, settings)
     points = history_points(history, settings)
+    await check_creation(request)
+    normalized = normalize(config, settings)
     session = await run_in_threadpool(Session.create, normalized, settings)
     state = render(session, settings, samples, points)
     await store.add(session)
@@ -167,10 +179,10 @@ async def create_session(
 @router.get(SESSION, response_model=schemas.SessionState, responses=ON_SESSION,
             tags=["sessions"], summary="Read a session",
             description=state_doc("Reads the session without changing it; allowed at any cursor."))
-async def get_session(session_id: SessionId, store: StoreDep, settings: SettingsDep,
+async def get_session(session_id: SessionId, door: DoorDep, settings: SettingsDep,
                       samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
-    return respond((await operate(store, settings, session_id, lambda s: None, samples, history,
-                          write=False))[1])
+    return respond(await operate(door, settings, session_id, "state", samples=samples,
+                                 history=history))
 
 
 @router.patch(SESSION, response_model=schemas.SessionState, responses=WITH_BODY,
@@ -180,12 +192,12 @@ async def get_session(session_id: SessionId, store: StoreDep, settings: Settings
                   "only the fields sent change, weights and history stay. Allowed at any "
                   "cursor: a change that affects the current pass (batch_size, regularization) "
                   "restarts it at forward, layer 1; a diverged session becomes ok."))
-async def patch_session(session_id: SessionId, body: schemas.PatchRequest, store: StoreDep,
+async def patch_session(session_id: SessionId, body: schemas.PatchRequest, door: DoorDep,
                         settings: SettingsDep, samples: SamplesQ = None,
                         history: HistoryQ = None) -> JSONResponse:
     changes = body.model_dump(exclude_unset=True)
-    return respond((await operate(store, settings, session_id,
-                          lambda s: service.patch(s, changes, settings), samples, history))[1])
+    return respond(await operate(door, settings, session_id, "patch", changes, samples=samples,
+                                 history=history))
 
 
 @router.delete(SESSION, status_code=204, response_class=Response,
@@ -193,9 +205,12 @@ async def patch_session(session_id: SessionId, body: schemas.PatchRequest, store
                summary="Delete a session",
                description="Forgets the session at once (it would otherwise expire after "
                "session_ttl idle seconds). Replies 204 with no body; a second delete is 404.")
-async def delete_session(session_id: SessionId, store: StoreDep) -> Response:
+async def delete_session(session_id: SessionId, store: StoreDep, door: DoorDep) -> Response:
+    watch_id = await door.apply(session_id, "state", view=lambda s, _: s.watch_id)
     if not await store.delete(session_id):
         raise SessionNotFound(session_id)
+    if watch_id is not None:  # its watchers' streams end
+        await door.hub.revoke(watch_id, session_id)
     return Response(status_code=204)
 
 
@@ -210,13 +225,13 @@ async def delete_session(session_id: SessionId, store: StoreDep) -> Response:
                  "`{\"through\": \"all\"}` finishes the pass in one call. A non-finite result "
                  "is not kept: status becomes diverged and the cursor returns to forward, "
                  "layer 1."))
-async def forward(session_id: SessionId, store: StoreDep, settings: SettingsDep,
+async def forward(session_id: SessionId, door: DoorDep, settings: SettingsDep,
                   body: Annotated[schemas.Through, Body(
                       openapi_examples=schemas.THROUGH_EXAMPLES)] = schemas.ONE_LAYER,
                   samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
     through = body.through == "all"
-    return respond((await operate(store, settings, session_id,
-                          lambda s: service.forward(s, through), samples, history))[1])
+    return respond(await operate(door, settings, session_id, "forward", through,
+                                 samples=samples, history=history))
 
 
 @router.post(f"{SESSION}/backward", response_model=schemas.SessionState,
@@ -228,13 +243,13 @@ async def forward(session_id: SessionId, store: StoreDep, settings: SettingsDep,
                  "f′(z[l])), grad_W[l] = a[l-1]ᵀ delta[l] (+ the regularization gradient) and "
                  "grad_b[l] = Σ_n delta[l], and moves the cursor down one layer; after layer 1 "
                  "the cursor is at update. `{\"through\": \"all\"}` finishes the pass."))
-async def backward(session_id: SessionId, store: StoreDep, settings: SettingsDep,
+async def backward(session_id: SessionId, door: DoorDep, settings: SettingsDep,
                    body: Annotated[schemas.Through, Body(
                        openapi_examples=schemas.THROUGH_EXAMPLES)] = schemas.ONE_LAYER,
                    samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
     through = body.through == "all"
-    return respond((await operate(store, settings, session_id,
-                          lambda s: service.backward(s, through), samples, history))[1])
+    return respond(await operate(door, settings, session_id, "backward", through,
+                                 samples=samples, history=history))
 
 
 @router.post(f"{SESSION}/update", response_model=schemas.SessionState,
@@ -247,10 +262,10 @@ async def backward(session_id: SessionId, store: StoreDep, settings: SettingsDep
                  "the epoch's last the epoch grows by one and its loss joins the history. The "
                  "cursor returns to forward, layer 1. Non-finite new weights are not applied "
                  "(status diverged)."))
-async def update(session_id: SessionId, store: StoreDep, settings: SettingsDep,
+async def update(session_id: SessionId, door: DoorDep, settings: SettingsDep,
                  samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
-    return respond(
-        (await operate(store, settings, session_id, service.update, samples, history))[1])
+    return respond(await operate(door, settings, session_id, "update", samples=samples,
+                                 history=history))
 
 
 @router.post(f"{SESSION}/step", response_model=schemas.SessionState, responses=ON_SESSION,
@@ -259,9 +274,10 @@ async def update(session_id: SessionId, store: StoreDep, settings: SettingsDep,
                  "Allowed at any cursor: performs the single next step the cursor names (one "
                  "forward layer, one backward layer, or the update), so calling it repeatedly "
                  "walks through the lesson."))
-async def step(session_id: SessionId, store: StoreDep, settings: SettingsDep,
+async def step(session_id: SessionId, door: DoorDep, settings: SettingsDep,
                samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
-    return respond((await operate(store, settings, session_id, service.step, samples, history))[1])
+    return respond(await operate(door, settings, session_id, "step", samples=samples,
+                                 history=history))
 
 
 @router.post(f"{SESSION}/train", response_model=schemas.TrainState, responses=WITH_BODY,
@@ -273,16 +289,19 @@ async def step(session_id: SessionId, store: StoreDep, settings: SettingsDep,
                  "train_time_budget seconds (2 s), always between epochs; `ran` and `stopped` "
                  "say what happened: call again to go on. Leaves the cursor at forward, "
                  "layer 1, with no trace."))
-async def train(session_id: SessionId, store: StoreDep, settings: SettingsDep,
+async def train(session_id: SessionId, door: DoorDep, settings: SettingsDep,
                 body: Annotated[schemas.TrainRequest, Body(
                     openapi_examples=schemas.TRAIN_EXAMPLES)] = schemas.ONE_EPOCH,
                 samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
     epochs = body.epochs
     service.check_epochs(epochs, settings)  # before the lock: a bad body is 422 even on a 404 id
-    (ran, stopped), state = await operate(
-        store, settings, session_id, lambda s: service.train(s, epochs, settings), samples,
-        history)
-    return respond({**state, "ran": ran, "stopped": stopped})
+    points = history_points(history, settings)
+
+    def view(s: Session, o: Outcome[Any]) -> dict[str, Any]:
+        ran, stopped = o.result
+        return {**render(s, settings, samples, points), "ran": ran, "stopped": stopped}
+
+    return respond(await door.apply(session_id, "train", epochs, view=view))
 
 
 @router.put(f"{SESSION}/weights", response_model=schemas.SessionState, responses=WITH_BODY,
@@ -292,13 +311,12 @@ async def train(session_id: SessionId, store: StoreDep, settings: SettingsDep,
                 "must match the layers and every value lie within ±max_abs_value (10⁶). "
                 "Allowed at any cursor: the current pass is discarded (cursor → forward, "
                 "layer 1); epoch, iteration and history stay."))
-async def put_weights(session_id: SessionId, body: schemas.WeightsRequest, store: StoreDep,
+async def put_weights(session_id: SessionId, body: schemas.WeightsRequest, door: DoorDep,
                       settings: SettingsDep, samples: SamplesQ = None,
                       history: HistoryQ = None) -> JSONResponse:
     layers = [w.model_dump() for w in body.layers]
-    return respond((await operate(store, settings, session_id,
-                          lambda s: service.set_weights(s, layers, settings), samples,
-                          history))[1])
+    return respond(await operate(door, settings, session_id, "weights", layers,
+                                 samples=samples, history=history))
 
 
 @router.post(f"{SESSION}/reset", response_model=schemas.SessionState, responses=WITH_BODY,
@@ -307,14 +325,13 @@ async def put_weights(session_id: SessionId, body: schemas.WeightsRequest, store
                  "Allowed at any cursor. Re-initialises the session in place (same id): epoch "
                  "0, the initial weights, empty history. With no body or an empty object the "
                  "config stays; with a config (as for POST /sessions) the session takes it."))
-async def reset(session_id: SessionId, store: StoreDep, settings: SettingsDep,
+async def reset(session_id: SessionId, door: DoorDep, settings: SettingsDep,
                 config: Annotated[schemas.SessionConfig, Body(
                     openapi_examples=schemas.RESET_EXAMPLES)] = schemas.DEFAULT_CONFIG,
                 samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
     normalized = normalize(config, settings) if config.model_fields_set else None
-    return respond((await operate(store, settings, session_id,
-                          lambda s: service.reset(s, normalized, settings), samples,
-                          history))[1])
+    return respond(await operate(door, settings, session_id, "reset", normalized,
+                                 samples=samples, history=history))
 
 
 @router.get(f"{SESSION}/gradcheck", response_model=schemas.Gradcheck, responses=ON_SESSION,
@@ -324,15 +341,12 @@ async def reset(session_id: SessionId, store: StoreDep, settings: SettingsDep,
             "Allowed at any cursor; changes nothing. Refused (422) when it would need more "
             "than gradcheck_max_work sample-forward passes. `max_rel_error` is |g − ĝ| / "
             "max(|g| + |ĝ|, 1e-6).")
-async def gradcheck(session_id: SessionId, store: StoreDep, settings: SettingsDep,
+async def gradcheck(session_id: SessionId, door: DoorDep,
                     epsilon: Annotated[float, Query(
                         ge=1e-10, le=0.1, allow_inf_nan=False,
                         description="the finite-difference step ε")] = 1e-6
                     ) -> dict[str, Any]:
-    result, _ = await operate(store, settings, session_id,
-                              lambda s: service.gradcheck(s, epsilon, settings), None, 1,
-                              write=False)
-    return result  # type: ignore[no-any-return]
+    return await door.apply(session_id, "gradcheck", epsilon)
 
 
 @router.get(f"{SESSION}/export", response_model=schemas.ExportDocument, responses=ON_SESSION,
@@ -341,11 +355,8 @@ async def gradcheck(session_id: SessionId, store: StoreDep, settings: SettingsDe
             "iteration, the whole stored history and the state of a partly done epoch: POST "
             "it to /api/v1/sessions/import to continue elsewhere, bit for bit. The unfinished "
             "pass (trace) is not exported. Allowed at any cursor; changes nothing.")
-async def export_session(session_id: SessionId, store: StoreDep, settings: SettingsDep
-                 ) -> dict[str, Any]:
-    result, _ = await operate(store, settings, session_id, service.export, None, 1,
-                              write=False)
-    return result  # type: ignore[no-any-return]
+async def export_session(session_id: SessionId, door: DoorDep) -> dict[str, Any]:
+    return await door.apply(session_id, "export")
 
 
 @router.post("/sessions/import", status_code=201, response_model=schemas.SessionState,
@@ -358,6 +369,7 @@ async def import_session(request: Request, doc: schemas.ExportDocument,
                          store: StoreDep, settings: SettingsDep, samples: SamplesQ = None,
                          history: HistoryQ = None) -> JSONResponse:
     points = history_points(history, settings)
+    await check_creation(request)
     session = await run_in_threadpool(service.import_session, doc.model_dump(), settings)
     state = render(session, settings, samples, points)
     await store.add(session)

@@ -132,6 +132,11 @@ class HistoryPoint(BaseModel):
                                     "started with; null without a test split")
 
 
+class UndoCounts(BaseModel):
+    back: int = Field(description="operations that can be undone")
+    forward: int = Field(description="undone operations that can be redone")
+
+
 class SessionState(BaseModel):
     """Everything about a session: its config, weights, cursor, the trace of the current pass,
     the loss and the (decimated) loss history. See docs/api.md."""
@@ -157,6 +162,8 @@ class SessionState(BaseModel):
         description="regression when the targets are not class labels (no accuracy)")
     status: Literal["ok", "diverged"] = Field(
         description="diverged: the last step gave a non-finite value and was not applied")
+    version: int = Field(description="increases with every state change (undo/redo included)")
+    undo: UndoCounts = Field(description="how many operations can be undone and redone")
 
 
 class TrainState(SessionState):
@@ -216,6 +223,7 @@ class ExportDocument(BaseModel):
     )
     status: Literal["ok", "diverged"] = Field("ok", description="as in the session state")
     history: list[ExportHistoryPoint] = Field([], description="the whole stored history")
+    version: int = Field(0, ge=0, description="the session's version when exported")
 
 
 class Preset(BaseModel):
@@ -272,3 +280,26 @@ class Health(BaseModel):
     status: Literal["ok", "degraded"] = Field(description="degraded: the store does not answer")
     store: str = Field(description="memory or redis")
     sessions: int | None = Field(description="sessions held; null when the store is down")
+
+
+class WatchLink(BaseModel):
+    """A read-only link to follow a session live."""
+
+    watch_id: str = Field(description="read-only capability to follow the session")
+    url: str = Field(description="the watch page, /w/{watch_id}")
+
+
+class WatchSummary(BaseModel):
+    """What a watcher's event carries: enough to tell states apart."""
+
+    version: int = Field(description="the session's version (also the event id)")
+    epoch: int = Field(description="epochs finished")
+    iteration: int = Field(description="updates applied")
+    cursor: Cursor = Field(description="the next allowed step")
+    loss: float | None = Field(description="the objective at the last completed forward pass")
+
+
+class SetupLink(BaseModel):
+    """A link that recreates a session's setup."""
+
+    url: str = Field(description="/new?… recreating the configuration and initial weights")

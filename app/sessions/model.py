@@ -19,6 +19,7 @@ from app.nn.losses import Regularization
 from app.nn.network import Network, Spec
 from app.nn.stepper import Data, History, Trace, Trainer
 from app.sessions.config import ConfigError
+from app.sessions.undo import UndoRing
 
 FORMAT = "backprop-lab-session/1"
 
@@ -91,6 +92,12 @@ class Session:
     trainer: Trainer
     task: str
     last_used: float = field(default_factory=time.time)
+    # Bumped by every state change (undo and redo included): the SSE event id, the key of
+    # rendered frames, the anchor of the undo timeline.
+    version: int = 0
+    undo: UndoRing = field(default_factory=UndoRing)
+    watch_id: str | None = None  # the read-only capability to follow this session
+    view_sel: str | None = None  # what the teacher's inspector shows (watchers see it too)
 
     @classmethod
     def create(cls, config: dict[str, Any], settings: Settings, id: str | None = None) -> Session:
@@ -166,6 +173,10 @@ class Session:
                 "loss": None if t.trace.loss is None else t.trace.loss.hex()
             },
         }
+        header["version"] = self.version
+        header["watch_id"] = self.watch_id
+        header["view_sel"] = self.view_sel
+        header["undo"], arrays["undo"] = self.undo.dump()
         arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
         buf = io.BytesIO()
         np.savez(buf, allow_pickle=False, **arrays)
@@ -215,4 +226,7 @@ class Session:
             last_loss=None if h.get("last_loss") is None else float.fromhex(h["last_loss"]),
             last_output=arrays.get("last_output"), last_targets=arrays.get("last_targets"),
         )
-        return cls(h["id"], config, trainer, h["task"], h["last_used"])
+        return cls(h["id"], config, trainer, h["task"], h["last_used"],
+                   version=int(h.get("version", 0)),
+                   undo=UndoRing.load(h.get("undo"), arrays.get("undo")),
+                   watch_id=h.get("watch_id"), view_sel=h.get("view_sel"))

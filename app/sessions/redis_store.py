@@ -39,7 +39,7 @@ from redis.exceptions import RedisError
 
 from app.config import Settings
 from app.sessions.model import Session
-from app.sessions.store import SessionBusy, SessionNotFound, StoreUnavailable
+from app.sessions.store import SessionBusy, SessionNotFound, StoreFull, StoreUnavailable
 
 PREFIX = "backprop-lab:"
 T = TypeVar("T")
@@ -50,12 +50,18 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 """
 
-# KEYS: s:{id}, lru. ARGV: data, version, ttl_ms, id, cap, key prefix. Returns evicted ids.
+# KEYS: s:{id}, lru. ARGV: data, version, ttl_ms, id, cap, key prefix, active_window µs.
+# Returns the evicted ids, or {'full', µs to wait} when every session at the cap is active.
 ADD = _NOW + """
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 1000 * tonumber(ARGV[3]))
+if tonumber(ARGV[7]) > 0 and redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  local wait = tonumber(oldest[2]) + tonumber(ARGV[7]) - now
+  if wait > 0 then return {'full', tostring(wait)} end
+end
 redis.call('HSET', KEYS[1], 'd', ARGV[1], 'v', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('ZADD', KEYS[2], now, ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 1000 * tonumber(ARGV[3]))
 local evicted = {}
 local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[5])
 if excess > 0 then
@@ -259,7 +265,10 @@ class RedisStore:
         version = secrets.token_bytes(12)
         evicted = await self._run(self._script(
             "add", [PREFIX + "s:" + session.id, PREFIX + "lru"],
-            [raw, version, self.ttl_ms, session.id, self.settings.max_sessions, PREFIX]))
+            [raw, version, self.ttl_ms, session.id, self.settings.max_sessions, PREFIX,
+             int(self.settings.active_window * 1_000_000)]))
+        if evicted and evicted[0] in (b"full", "full"):
+            raise StoreFull(float(evicted[1]) / 1_000_000)
         for sid in evicted:
             self._cache_drop(sid.decode() if isinstance(sid, bytes) else str(sid))
         self._cache_put(session.id, version, session, len(raw))

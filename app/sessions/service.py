@@ -4,6 +4,7 @@ function on a Session (run under the session's lock, off the event loop)."""
 from __future__ import annotations
 
 import math
+import secrets
 from typing import Any, Literal
 
 import numpy as np
@@ -17,6 +18,11 @@ from app.sessions.config import PRESETS, ConfigError, SessionConfig, normalize
 from app.sessions.model import Session, check_focus, spec_of
 
 EXPORT_FORMAT = "backprop-lab-export/1"
+
+
+def new_watch_id() -> str:
+    # 128 random bits, drawn independently of the session id: one cannot lead to the other.
+    return secrets.token_urlsafe(16)
 
 
 def forward(s: Session, through_all: bool = False) -> None:
@@ -197,6 +203,7 @@ def export(s: Session) -> dict[str, Any]:
             for e, loss, tl in zip(t.history.epoch, t.history.loss, t.history.test_loss,
                                    strict=True)
         ],
+        "version": s.version,
     }
 
 

@@ -129,4 +129,6 @@ def session_state(
         "test_loss": h.test_loss[-1] if h.test_loss else None,
         "task": session.task,
         "status": t.status,
+        "version": session.version,
+        "undo": session.undo.counts(),
     }

@@ -33,6 +33,16 @@ class StoreUnavailable(Exception):
     """The session store cannot be reached, or a change could not be saved (HTTP 503)."""
 
 
+class StoreFull(Exception):
+    """At the session cap every session was used within active_window: none is evicted, the
+    new one is refused (HTTP 503 with Retry-After)."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("the server is at its session cap (max_sessions) and every session is "
+                         "in active use (setting active_window); retry later")
+        self.retry_after = max(1, int(retry_after + 0.999))
+
+
 class SessionStore(Protocol):
     name: str
 
@@ -95,11 +105,15 @@ class MemoryStore:
 
     async def add(self, session: Session) -> None:
         self._expire()
-        session.last_used = time.time()
+        now = time.time()
+        while len(self._sessions) >= self.settings.max_sessions:
+            oldest = next(iter(self._sessions.values()))
+            active_until = oldest.last_used + self.settings.active_window
+            if self.settings.active_window and active_until > now:
+                raise StoreFull(active_until - now)  # LRU order: all the others are newer
+            self._drop(oldest.id)
+        session.last_used = now
         self._sessions[session.id] = session
-        while len(self._sessions) > self.settings.max_sessions:
-            oldest = next(iter(self._sessions))
-            self._drop(oldest)
 
     @asynccontextmanager
     async def _use(self, session_id: str) -> AsyncIterator[Session]:

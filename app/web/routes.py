@@ -18,22 +18,33 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
+from app.api.routes import check_creation
 from app.config import Settings
 from app.nn import datasets
 from app.nn.stepper import CursorError
 from app.resources import TEMPLATES
-from app.sessions import service
+from app.sessions import links, service
 from app.sessions.config import PRESETS, ConfigError, SessionConfig, normalize
+from app.sessions.door import Door, NothingToUndo, Outcome
+from app.sessions.limits import RateLimited
 from app.sessions.model import Session
-from app.sessions.store import SessionBusy, SessionNotFound, SessionStore, StoreUnavailable
-from app.web import forms, i18n, page_errors
+from app.sessions.store import (
+    SessionBusy,
+    SessionNotFound,
+    SessionStore,
+    StoreFull,
+    StoreUnavailable,
+)
+from app.web import forms, i18n, page_errors, share
 from app.web.fmt import num
 from app.web.page_errors import N_
 from app.web.views import ViewState, capture_update, session_view
 
 TICK_BUDGET = 0.15  # seconds of training per Play tick (the page polls every 250 ms)
-OPS = ("forward", "backward", "update", "step", "epoch", "train", "reset", "play", "pause")
-LIVE = ("status", "diagram", "inspector", "data", "loss")
+OPS = ("forward", "backward", "update", "step", "epoch", "train", "reset", "play", "pause",
+       "undo", "redo")
+LIVE = ("status", "diagram", "inspector", "data", "loss", "undo")
+TIMELINE = 8  # recent steps shown beside Back / Forward
 
 env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True,
                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -167,6 +178,8 @@ def message(code: str | None, _: Callable[[str], str],
     if kind == "cursor" and rest in PHASES:
         return _("That step is not next: the next step is “{phase}”.").format(
             phase=_(PHASES[rest]))
+    if kind == "nothing":
+        return _("Nothing to undo.") if rest == "undo" else _("Nothing to redo.")
     if kind == "trained":
         ran_s, _sep, stopped = rest.partition(":")
         ran = int(ran_s) if ran_s.isdigit() else 0
@@ -219,6 +232,20 @@ def index_ctx(request: Request, form: forms.NetworkForm, error: str | None) -> d
     return ctx
 
 
+def refused(request: Request, e: RateLimited | StoreFull) -> HTMLResponse:
+    """A page, not JSON, when a new session is refused: too many from this client (429) or
+    every session at the cap in active use (503); both say when to retry."""
+    _ = i18n.gettext_for(lang_of(request))
+    limited = isinstance(e, RateLimited)
+    text = (_("Too many new sessions from this address. Try again in {s} seconds.")
+            if limited else
+            _("Every session on the server is in use. Try again in {s} seconds."))
+    ctx = index_ctx(request, forms.NetworkForm(), text.format(s=e.retry_after))
+    status = 429 if limited else 503
+    return respond(request, render("index.html", ctx), status,
+                   headers={"Retry-After": str(e.retry_after)})
+
+
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request) -> HTMLResponse:
     return respond(request, render("index.html", index_ctx(request, forms.NetworkForm(), None)))
@@ -226,6 +253,7 @@ async def index(request: Request) -> HTMLResponse:
 
 async def create(request: Request, cfg: SessionConfig) -> str:
     settings = settings_of(request)
+    await check_creation(request)
     normalized = normalize(cfg, settings)
     session = await run_in_threadpool(Session.create, normalized, settings)
     await store_of(request).add(session)
@@ -249,51 +277,93 @@ async def index_post(request: Request) -> Response:
     except (ConfigError, ValidationError) as e:
         ctx = index_ctx(request, nf, error_text(lang_of(request), e))
         return respond(request, render("index.html", ctx), 422)
+    except (RateLimited, StoreFull) as e:
+        return refused(request, e)
     return RedirectResponse(f"/s/{sid}", status_code=303)
 
 
 @router.get("/new")
-async def new(request: Request, preset: str = "seed-xor") -> Response:
+async def new(request: Request, preset: str = "seed-xor", c: str | None = None) -> Response:
+    """A new session from a preset, or from a setup link (``c``: GET /api/v1/…/link)."""
     try:
-        sid = await create(request, SessionConfig(preset=preset))
+        if c is not None:
+            settings = settings_of(request)
+            if len(c) > 4 * links.MAX_URL:
+                raise ConfigError(("c",), "the setup link is too long")
+            normalized = links.config_from_link(c, settings)
+            await check_creation(request)
+            session = await run_in_threadpool(Session.create, normalized, settings)
+            await store_of(request).add(session)
+            sid = session.id
+        else:
+            sid = await create(request, SessionConfig(preset=preset))
     except ConfigError as e:
         ctx = index_ctx(request, forms.NetworkForm(), error_text(lang_of(request), e))
         return respond(request, render("index.html", ctx), 422)
+    except (RateLimited, StoreFull) as e:
+        return refused(request, e)
     r = RedirectResponse(f"/s/{sid}", status_code=303)
     remember(request, r)
     return r
 
 
 # --- the session page ---------------------------------------------------------------------------
-async def session_html(request: Request, sid: str, vs: ViewState,
-                       op: Callable[[Session], str | None] | None = None, *,
-                       block: str | None = None, error: str | None = None,
-                       capture: bool = False) -> tuple[str, str | None, float]:
-    """Under the lock, off the event loop: run ``op`` (which may return a message code), then
-    render the page (or one block of it). Returns (html, message code, render ms)."""
+def door_of(request: Request) -> Door:
+    return request.app.state.door  # type: ignore[no-any-return]
+
+
+def result_code(name: str, outcome: Outcome[Any]) -> str | None:
+    """The flash message of an operation's outcome, as a code (see ``message``)."""
+    if isinstance(outcome.error, CursorError):
+        return f"cursor:{outcome.error.phase}"
+    if isinstance(outcome.error, NothingToUndo):
+        return f"nothing:{outcome.error.direction}"
+    if outcome.error is not None:
+        return "invalid"
+    if name == "train" and outcome.error is None:
+        ran, stopped = outcome.result
+        return f"trained:{ran}:{stopped or ''}"
+    return None
+
+
+async def session_html(request: Request, sid: str, vs: ViewState, name: str = "state",
+                       args: tuple[Any, ...] = (), *, block: str | None = None,
+                       error: str | None = None, capture: bool = False,
+                       expected: tuple[type[Exception], ...] = (CursorError,),
+                       ) -> tuple[str, str | None, float]:
+    """Through the door: operation ``name``, then the page (or one block of it) rendered under
+    the same lock. Returns (html, message code, render ms)."""
     ctx = base_ctx(request)
     _ = i18n.gettext_for(ctx["lang"])
     settings = settings_of(request)
-    # A plain page view changes nothing: the store need not save it or take the shared lock.
-    async with store_of(request).use(sid, write=op is not None or capture) as s:
-        def work() -> tuple[str, str | None, float]:
-            last = capture_update(s, vs.sel) if capture else None
-            code = None
-            if op is not None:
-                try:
-                    code = op(s)
-                except CursorError as e:
-                    code = f"cursor:{e.phase}"
-            t0 = time.perf_counter()
-            ctx.update(session_view(s, settings, vs, _, last))
-            ctx["message"] = message(code or request.query_params.get("msg"), _,
-                                     i18n.ngettext_for(ctx["lang"]))
-            ctx["error"] = error
-            ctx["announce"] = announcement(ctx, _, op is not None or capture)
-            ctx["swap"] = block is not None
-            html = render("session.html", ctx, block)
-            return html, code, (time.perf_counter() - t0) * 1000
-        return await run_in_threadpool(work)
+
+    select = False
+
+    def view(s: Session, outcome: Outcome[Any]) -> tuple[str, str | None, float]:
+        nonlocal select
+        code = result_code(name, outcome)
+        t0 = time.perf_counter()
+        ctx.update(session_view(s, settings, vs, _, outcome.before))
+        ctx.update(share=share.share_ctx(request, s), timeline=s.undo.timeline(TIMELINE))
+        # Watchers see the teacher's inspector: remember a new selection (below).
+        select = s.watch_id is not None and s.view_sel != vs.sel
+        ctx["message"] = message(code or request.query_params.get("msg"), _,
+                                 i18n.ngettext_for(ctx["lang"]))
+        err = outcome.error
+        ctx["error"] = (error_text(lang_of(request), err)
+                        if isinstance(err, (ConfigError, ValidationError)) else error)
+        ctx["announce"] = announcement(ctx, _, name != "state" or capture)
+        ctx["swap"] = block is not None
+        html = render("session.html", ctx, block)
+        return html, code, (time.perf_counter() - t0) * 1000
+
+    before = (lambda s: capture_update(s, vs.sel)) if capture else None
+    door = door_of(request)
+    out: tuple[str, str | None, float] = await door.apply(
+        sid, name, *args, view=view, expected=expected, before=before)
+    if select:
+        await door.apply(sid, "select", vs.sel)
+    return out
 
 
 @router.get("/s/{sid}", response_class=HTMLResponse)
@@ -309,29 +379,23 @@ async def session_page(request: Request, sid: str) -> Response:
 
 
 def operation(name: str, form: forms.Form, settings: Settings, vs: ViewState, htmx: bool
-              ) -> Callable[[Session], str | None] | None:
-    if name == "forward":
-        return lambda s: service.forward(s)
-    if name == "backward":
-        return lambda s: service.backward(s)
-    if name == "update":
-        return service.update
-    if name == "step":
-        return service.step
+              ) -> tuple[str, tuple[Any, ...]] | None:
+    """The door's operation (and its arguments) for a toolbar button."""
+    if name in ("undo", "redo"):  # the timeline jumps several steps at once
+        steps = forms.as_int(form, "steps", ("steps",), 1) or 1
+        if not 1 <= steps <= settings.undo_depth:
+            raise ConfigError(("steps",), f"steps must be 1 to {settings.undo_depth}")
+        return name, (steps,)
+    if name in ("forward", "backward", "update", "step"):
+        return name, ()
     if name == "reset":
-        return lambda s: service.reset(s, None, settings)
+        return "reset", ()
     if name in ("epoch", "train") or (name == "play" and not htmx):
         epochs = 1 if name == "epoch" else vs.n if name == "play" else forms.as_int(
             form, "epochs", ("epochs",), 100)
         assert epochs is not None
-        if not 1 <= epochs <= settings.max_epochs:
-            raise ConfigError(("epochs",), f"epochs must be 1 to {settings.max_epochs}; "
-                              f"got {epochs}")
-
-        def train(s: Session) -> str:
-            ran, stopped = service.train(s, epochs, settings)
-            return f"trained:{ran}:{stopped or ''}"
-        return train
+        service.check_epochs(epochs, settings)
+        return "train", (epochs,)
     return None  # play (with htmx) and pause only change what the page shows
 
 
@@ -350,10 +414,12 @@ async def do(request: Request, sid: str) -> Response:
         op = operation(name, form, settings, vs, htmx)
     except ConfigError as e:
         op, error = None, error_text(lang_of(request), e)
+    op_name, args = op or ("state", ())
     try:
-        html, code, _ms = await session_html(request, sid, vs, op,
+        html, code, _ms = await session_html(request, sid, vs, op_name, args,
                                              block="workspace" if htmx else None,
-                                             error=error, capture=name == "update")
+                                             error=error, capture=name == "update",
+                                             expected=(CursorError, NothingToUndo))
     except SessionNotFound:
         return not_found(request)
     if htmx:
@@ -368,27 +434,26 @@ async def do(request: Request, sid: str) -> Response:
 
 @router.post("/s/{sid}/settings", response_class=HTMLResponse)
 async def change_settings(request: Request, sid: str) -> Response:
-    settings = settings_of(request)
     form = forms.Form.parse(await request.body())
     vs = ViewState.parse({**request.query_params, **{k: v[0] for k, v in form.items()}})
     htmx = is_htmx(request)
-    errors: list[str] = []
-
-    def patch(s: Session) -> None:
-        try:
-            service.patch(s, forms.settings_changes(form, s.config), settings)
-        except (ConfigError, ValidationError) as e:
-            errors.append(error_text(lang_of(request), e))
-
+    block = "workspace" if htmx else None
     try:
-        html, _code, _ms = await session_html(request, sid, vs, patch, block="workspace")
-        if errors:  # render again, now with the message (the session is unchanged)
-            html, _code, _ms = await session_html(request, sid, vs, None,
-                                                  block="workspace" if htmx else None,
-                                                  error=errors[0])
+        # The regularization fields merge into the session's own (service.patch).
+        changes = forms.settings_changes(form, {"regularization": {}})
+        html, code, _ms = await session_html(request, sid, vs, "patch", (changes,),
+                                              block=block,
+                                              expected=(ConfigError, ValidationError))
+    except ConfigError as e:  # a field that is not even a number
+        try:
+            html, _code, _ms = await session_html(request, sid, vs, block=block,
+                                                  error=error_text(lang_of(request), e))
+        except SessionNotFound:
+            return not_found(request)
+        return respond(request, html, 422)
     except SessionNotFound:
         return not_found(request)
-    if errors:
+    if code == "invalid":  # the session is unchanged; the page says why
         return respond(request, html, 422)
     if htmx:
         return respond(request, html)
@@ -401,26 +466,22 @@ async def tick(request: Request, sid: str) -> Response:
     polling (divergence); the Pause button stops it by removing the poller."""
     settings = settings_of(request)
     vs = ViewState.parse(request.query_params)
-    budget = settings.model_copy(update={"train_time_budget": min(TICK_BUDGET,
-                                                                  settings.train_time_budget)})
     ctx = base_ctx(request)
     _ = i18n.gettext_for(ctx["lang"])
+
+    def view(s: Session, outcome: Outcome[Any]) -> tuple[str, bool]:
+        stop = s.trainer.status == "diverged"
+        ctx.update(session_view(s, settings, ViewState(vs.sel, vs.log, not stop, vs.n), _),
+                   oob=True, timeline=s.undo.timeline(TIMELINE))
+        parts = [render(f"partials/{p}.html", ctx) for p in LIVE if p != "status"]
+        parts.append(render("partials/controls.html", ctx) if stop
+                     else render("partials/status.html", ctx))
+        if stop:
+            parts.append(render("partials/player.html", ctx))
+        return "".join(parts), stop
+
     try:
-        async with store_of(request).use(sid) as s:
-            def work() -> tuple[str, bool]:
-                stop = s.trainer.status == "diverged"
-                if not stop:
-                    _ran, stopped = service.train(s, vs.n, budget)
-                    stop = stopped == "diverged"
-                view = ViewState(vs.sel, vs.log, not stop, vs.n)
-                ctx.update(session_view(s, settings, view, _), oob=True)
-                parts = [render(f"partials/{p}.html", ctx) for p in LIVE if p != "status"]
-                parts.append(render("partials/controls.html", ctx) if stop
-                             else render("partials/status.html", ctx))
-                if stop:
-                    parts.append(render("partials/player.html", ctx))
-                return "".join(parts), stop
-            html, stop = await run_in_threadpool(work)
+        html, stop = await door_of(request).apply(sid, "tick", vs.n, TICK_BUDGET, view=view)
     except SessionNotFound:
         return Response(status_code=286)
     return respond(request, html, 286 if stop else 200)

@@ -122,7 +122,9 @@ def capture_update(s: Session, sel: str | None) -> dict[str, Any] | None:
 
 
 def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str], str],
-                 last_update: dict[str, Any] | None = None) -> dict[str, Any]:
+                 last_update: dict[str, Any] | None = None, base: str | None = None
+                 ) -> dict[str, Any]:
+    """``base``: the page's own path (the watch page's, so no link names the session)."""
     state = session_state(s, history=charts.CURVE_POINTS, default_max=settings.trace_default_max)
     cfg = state["config"]
     batch = state["batch"]
@@ -131,7 +133,7 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
     all_rows = len(positions) == size
     focus_pos = min(s.focus, size - 1)
     row = positions.index(focus_pos) if focus_pos in positions else None
-    base = f"/s/{s.id}"
+    base = base or f"/s/{s.id}"
 
     rest = vs.query(sel=None)
     plain = base + rest
@@ -156,6 +158,7 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
         "loss_text": num(state["loss"], 6),
         "focus_pos": focus_pos,
         "max_epochs": settings.max_epochs,
+        "readonly": False,  # the watch page: no controls
     }
 
 

@@ -3,8 +3,14 @@
 (function () {
   "use strict";
   var KEYS = { f: "forward", b: "backward", u: "update", s: "step", e: "epoch",
-               t: "train", r: "reset" };
+               t: "train", r: "reset", z: "undo", y: "redo" };
   var STORE = "backprop-lab-shortcuts";
+
+  function typing(el) {
+    if (!el) return false;
+    var tag = el.tagName;
+    return tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA" || el.isContentEditable;
+  }
 
   function shortcutsOn() {
     try { return window.localStorage.getItem(STORE) !== "off"; } catch (e) { return true; }
@@ -111,6 +117,12 @@
   }
 
   document.addEventListener("keydown", function (ev) {
+    // Ctrl+Z / Ctrl+Y (⌘ on a Mac): undo / redo, except while typing in a field.
+    if ((ev.ctrlKey || ev.metaKey) && !ev.altKey && !ev.defaultPrevented && !typing(ev.target)) {
+      var k = ev.key.toLowerCase();
+      if ((k === "z" && press("undo")) || (k === "y" && press("redo"))) ev.preventDefault();
+      return;
+    }
     if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented) return;
     if (diagramKey(ev) || switchKey(ev)) return;
     var key = ev.key;
@@ -202,4 +214,22 @@
   } else {
     syncShortcutSwitch();
   }
+  // Share panel: copy the setup link; read a chosen lesson file into the paste box.
+  document.addEventListener("click", function (ev) {
+    var b = ev.target && ev.target.closest ? ev.target.closest("button[data-copy]") : null;
+    if (!b) return;
+    var input = document.getElementById(b.getAttribute("data-copy"));
+    if (!input) return;
+    input.select();
+    if (navigator.clipboard) navigator.clipboard.writeText(input.value).catch(function () {});
+    b.setAttribute("data-copied", "1");
+  });
+  document.addEventListener("change", function (ev) {
+    var f = ev.target;
+    if (!f || !f.classList || !f.classList.contains("lesson-file") || !f.files.length) return;
+    var into = document.getElementById(f.getAttribute("data-into"));
+    var reader = new FileReader();
+    reader.onload = function () { if (into) into.value = reader.result; };
+    reader.readAsText(f.files[0]);
+  });
 })();

@@ -568,7 +568,8 @@ def test_reset_same_seed_same_weights(api: Api) -> None:
     assert s["cursor"] == {"next": "forward", "layer": 1} and s["loss"] is None
     W1, W2 = lesson_weights()
     assert s["layers"][0]["W"] == W1.tolist() and s["layers"][1]["W"] == W2.tolist()
-    assert s == state | {"id": sid}
+    # The same state as at creation, three operations later (undoable, so counted).
+    assert s == state | {"id": sid, "version": 3, "undo": {"back": 3, "forward": 0}}
 
 
 def test_reset_with_a_new_config(api: Api) -> None:

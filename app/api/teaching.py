@@ -1,0 +1,165 @@
+"""Teaching endpoints: undo and redo, watch links (follow a session read-only, live over
+Server-Sent Events) and links that recreate a setup. All of them go through the door."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from app.api import schemas
+from app.api.routes import (
+    ON_SESSION,
+    SESSION,
+    UNAVAILABLE,
+    DoorDep,
+    HistoryQ,
+    SamplesQ,
+    SessionId,
+    SettingsDep,
+    _documented,
+    history_points,
+    operate,
+    render,
+    respond,
+)
+from app.sessions import links
+from app.sessions.door import Door, summary
+from app.sessions.store import SessionBusy, SessionNotFound, StoreUnavailable
+
+router = APIRouter(prefix="/api/v1", tags=["teaching"])
+
+NOTHING = _documented(409, "nothing to undo (or redo)")
+WATCH_NOT_FOUND = _documented(404, "unknown or revoked watch link, or its session expired")
+WATCH_LIMIT = _documented(429, "too many watch streams for the session "
+                          "(watch_max_per_session) or from this client (watch_max_per_client)")
+StepsQ = Annotated[int, Query(ge=1, le=10_000, description="how many operations at once")]
+
+
+@router.post(f"{SESSION}/undo", response_model=schemas.SessionState,
+             responses={**ON_SESSION, **NOTHING}, summary="Undo the last operation(s)")
+async def undo(session_id: SessionId, door: DoorDep, settings: SettingsDep, steps: StepsQ = 1,
+               samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
+    """Back to the state before the last operation, exactly (weights, cursor, trace, counters,
+    history). The undone operation can be redone until a new operation is applied."""
+    return respond(await operate(door, settings, session_id, "undo", steps, samples=samples,
+                                 history=history))
+
+
+@router.post(f"{SESSION}/redo", response_model=schemas.SessionState,
+             responses={**ON_SESSION, **NOTHING}, summary="Redo undone operation(s)")
+async def redo(session_id: SessionId, door: DoorDep, settings: SettingsDep, steps: StepsQ = 1,
+               samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
+    return respond(await operate(door, settings, session_id, "redo", steps, samples=samples,
+                                 history=history))
+
+
+# --- watch links ---------------------------------------------------------------------------
+def watch_url(watch_id: str) -> str:
+    return f"/w/{watch_id}"
+
+
+async def start_watch(door: Door, session_id: str) -> str:
+    watch_id: str = await door.apply(session_id, "watch")
+    await door.hub.link(watch_id, session_id)
+    return watch_id
+
+
+@router.post(f"{SESSION}/watch", response_model=schemas.WatchLink,
+             responses=ON_SESSION, summary="The session's watch link (read-only)")
+async def watch(session_id: SessionId, door: DoorDep) -> dict[str, str]:
+    """A read-only capability to follow the session: the same link each time until revoked.
+    It cannot be turned into the session id."""
+    watch_id = await start_watch(door, session_id)
+    return {"watch_id": watch_id, "url": watch_url(watch_id)}
+
+
+@router.delete(f"{SESSION}/watch", status_code=204, response_class=Response,
+               responses=ON_SESSION, summary="Revoke the watch link")
+async def unwatch(session_id: SessionId, door: DoorDep) -> Response:
+    """The link stops working and every open stream on it ends."""
+    old = await door.apply(session_id, "unwatch")
+    if old is not None:
+        await door.hub.revoke(old, session_id)
+    return Response(status_code=204)
+
+
+@router.get("/watch/{watch_id}", response_model=schemas.SessionState,
+            responses={**WATCH_NOT_FOUND, **UNAVAILABLE}, summary="A watched session's state")
+async def watch_state(watch_id: str, door: DoorDep, settings: SettingsDep,
+                      samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
+    """The session's state, read-only; its ``id`` is the watch id (never the session id)."""
+    points = history_points(history, settings)
+    state = await door.watched(watch_id, lambda s: render(s, settings, samples, points))
+    return respond({**state, "id": watch_id})
+
+
+async def watch_target(watch_id: str, request: Request) -> tuple[str, str]:
+    """The session behind a watch link and the client's address; 404 / 429 before the stream
+    starts."""
+    door: Door = request.app.state.door
+    sid: str = await door.watched(watch_id, lambda s: s.id)
+    client = request.client.host if request.client else "unknown"
+    door.hub.check(sid, client)
+    return sid, client
+
+
+def _as_json(responses: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
+    """Error responses of a stream are JSON, not text/event-stream (FastAPI would document
+    them with the route's media type)."""
+    ref = {"$ref": "#/components/schemas/ErrorMessage"}
+    return {code: {"description": r["description"],
+                   "content": {"application/json": {"schema": ref}}}
+            for code, r in responses.items()}
+
+
+@router.get("/watch/{watch_id}/events", response_class=EventSourceResponse,
+            responses=_as_json({**WATCH_NOT_FOUND, **WATCH_LIMIT, **UNAVAILABLE}),
+            summary="Follow a session live (Server-Sent Events)")
+async def watch_events(watch_id: str, request: Request,
+                       target: Annotated[tuple[str, str], Depends(watch_target)]
+                       ) -> AsyncIterator[ServerSentEvent]:
+    """One `state` event per change (id: the session's version; data: version, epoch,
+    iteration, cursor, loss). A (re)connecting client, with or without Last-Event-ID, gets
+    the current state at once; while the session changes quickly, only the newest state is
+    sent (at most one event per watch_min_interval seconds)."""
+    door: Door = request.app.state.door
+    sid, client = target
+    sub = door.hub.subscribe(sid, watch_id, client)
+    try:
+        try:
+            first = await door.watched(watch_id, summary)
+        except (SessionNotFound, SessionBusy, StoreUnavailable):
+            return  # the client reconnects (EventSource does) and gets a clear status
+        last = first["version"]
+        yield ServerSentEvent(event="state", id=str(last), data=first)
+        pause = door.settings.watch_min_interval
+        while True:
+            event = await sub.next()
+            if event is None:
+                return  # revoked
+            if event["version"] == last:
+                continue
+            last = event["version"]
+            yield ServerSentEvent(event="state", id=str(last), data=event)
+            if pause:
+                await asyncio.sleep(pause)  # newer states pile up as one (the newest)
+    finally:
+        door.hub.unsubscribe(sub)
+
+
+# --- links that recreate a setup -----------------------------------------------------------
+@router.get(f"{SESSION}/link", response_model=schemas.SetupLink,
+            responses={**ON_SESSION, **_documented(422, "inline data too large for a link")},
+            summary="A /new?… link recreating this setup")
+async def setup_link(session_id: SessionId, door: DoorDep) -> dict[str, str]:
+    """The configuration (network, activations, loss, data and seeds, learning rate, batch
+    size, regularization) with the same initial weights, as a URL that works on any server."""
+    url: str = await door.apply(session_id, "state",
+                                view=lambda s, _: links.setup_url(s.config))
+    return {"url": url}
+

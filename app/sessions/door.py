@@ -1,0 +1,219 @@
+"""The one door: every operation on a session, from the API or the pages, is applied here.
+
+``OPERATIONS`` names each operation, what it runs, what kind of change it is and which
+settings bound it. :meth:`Door.apply` takes the session's lock, runs the operation off the
+event loop, and for a change: records a restore point (undo), bumps the session's version,
+saves, and publishes a change event for watchers. Routes never take a lock themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+
+from app.config import Settings
+from app.sessions import service, undo
+from app.sessions.events import Hub
+from app.sessions.model import Session, build_data, spec_of
+from app.sessions.store import SessionNotFound, SessionStore, StoreUnavailable
+
+# read: changes nothing. change: a state change (restore point, version, event).
+# history: undo/redo, view: what the teacher shows (version and event, no restore point).
+# meta: saved, not a state change (the watch link).
+Kind = Literal["read", "change", "history", "view", "meta"]
+R = TypeVar("R")
+log = logging.getLogger("backprop_lab.door")
+
+
+class NothingToUndo(Exception):
+    """Undo (or redo) with nothing on that side (HTTP 409)."""
+
+    def __init__(self, direction: str) -> None:
+        super().__init__(f"nothing to {direction}")
+        self.direction = direction
+
+
+class Unchanged:
+    """Returned by an operation that decided to change nothing (a Play tick on a diverged
+    network): no restore point, no new version."""
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    run: Callable[..., Any]  # (session, settings, *args) -> result
+    kind: Kind
+    limits: tuple[str, ...] = ()  # the settings that bound it
+
+    @property
+    def writes(self) -> bool:
+        return self.kind != "read"
+
+
+def _train(s: Session, settings: Settings, epochs: int, budget: float | None = None
+           ) -> Any:
+    if budget is not None:
+        if s.trainer.status == "diverged":
+            return Unchanged()
+        settings = settings.model_copy(update={"train_time_budget": min(
+            budget, settings.train_time_budget)})
+    return service.train(s, epochs, settings)
+
+
+def _step_back(s: Session, settings: Settings, steps: int = 1) -> int:
+    """Undo ``steps`` operations (negative: redo), one restore point at a time."""
+    ring = s.undo
+    want = abs(steps)
+    src, dst = (ring.back, ring.forward) if steps > 0 else (ring.forward, ring.back)
+    if want == 0 or len(src) < want:
+        raise NothingToUndo("undo" if steps > 0 else "redo")
+    for _ in range(want):
+        p = src.pop().get()
+        dst.append(undo.Entry.of(undo.restore(s, p, build_data, spec_of)))
+    ring.bound(settings.undo_depth, settings.undo_max_bytes)
+    return want
+
+
+def _watch(s: Session, settings: Settings) -> str:
+    if s.watch_id is None:
+        s.watch_id = service.new_watch_id()
+    return s.watch_id
+
+
+def _select(s: Session, settings: Settings, sel: str | None) -> Unchanged | None:
+    if s.view_sel == sel:
+        return Unchanged()
+    s.view_sel = sel
+    return None
+
+
+def _unwatch(s: Session, settings: Settings) -> str | None:
+    old, s.watch_id = s.watch_id, None
+    return old
+
+
+OPERATIONS: dict[str, Operation] = {op.name: op for op in (
+    Operation("state", lambda s, st: None, "read"),
+    Operation("export", lambda s, st: service.export(s), "read"),
+    Operation("gradcheck", lambda s, st, eps: service.gradcheck(s, eps, st), "read",
+              ("gradcheck_max_work",)),
+    Operation("forward", lambda s, st, through=False: service.forward(s, through), "change"),
+    Operation("backward", lambda s, st, through=False: service.backward(s, through), "change"),
+    Operation("update", lambda s, st: service.update(s), "change"),
+    Operation("step", lambda s, st: service.step(s), "change"),
+    Operation("train", _train, "change", ("max_epochs", "train_time_budget")),
+    Operation("tick", _train, "change", ("train_time_budget",)),
+    Operation("patch", lambda s, st, changes: service.patch(s, changes, st), "change",
+              ("max_learning_rate", "max_regularization_rate")),
+    Operation("weights", lambda s, st, layers: service.set_weights(s, layers, st), "change",
+              ("max_abs_value",)),
+    Operation("reset", lambda s, st, config=None: service.reset(s, config, st), "change"),
+    Operation("undo", lambda s, st, steps=1: _step_back(s, st, steps), "history",
+              ("undo_depth", "undo_max_bytes")),
+    Operation("redo", lambda s, st, steps=1: _step_back(s, st, -steps), "history",
+              ("undo_depth", "undo_max_bytes")),
+    Operation("select", _select, "view"),
+    Operation("watch", _watch, "meta"),
+    Operation("unwatch", _unwatch, "meta"),
+)}
+
+
+def label(name: str, s: Session, args: tuple[Any, ...]) -> str:
+    """What the timeline calls a step: F2 / B1 / update for single steps, else the name."""
+    t = s.trainer
+    if name == "step" or (name in ("forward", "backward") and not (args and args[0])):
+        if t.phase == "update":
+            return "update"
+        return f"{'F' if t.phase == 'forward' else 'B'}{t.layer}"
+    if name == "train" and args and args[0] == 1:
+        return "epoch"
+    return name
+
+
+def summary(s: Session) -> dict[str, Any]:
+    """The small event a watcher receives (SSE data)."""
+    t = s.trainer
+    return {"version": s.version, "epoch": t.epoch, "iteration": t.iteration,
+            "cursor": {"next": t.phase, "layer": t.layer}, "loss": t.last_loss}
+
+
+@dataclass
+class Outcome(Generic[R]):
+    """What a view sees: the session after the operation, its result, or the expected error
+    it raised (then the session is unchanged), and what ``before`` returned."""
+
+    result: Any = None
+    error: Exception | None = None
+    before: Any = None
+
+
+class Door:
+    def __init__(self, store: SessionStore, settings: Settings, hub: Hub) -> None:
+        self.store = store
+        self.settings = settings
+        self.hub = hub
+
+    async def apply(
+        self, sid: str, name: str, *args: Any,
+        view: Callable[[Session, Outcome[Any]], R] | None = None,
+        expected: tuple[type[Exception], ...] = (),
+        before: Callable[[Session], Any] | None = None,
+    ) -> R | Any:
+        """Apply operation ``name`` to session ``sid``; return ``view(session, outcome)`` (run
+        in the same thread, under the same lock) or else the operation's result."""
+        op = OPERATIONS[name]
+        settings = self.settings
+        changed: dict[str, Any] | None = None
+        watch_id: str | None = None
+        async with self.store.use(sid, write=op.writes) as s:
+            def work() -> Any:
+                nonlocal changed, watch_id
+                outcome: Outcome[Any] = Outcome(before=before(s) if before else None)
+                point_before = undo.capture(s) if op.kind == "change" else None
+                step_label = label(name, s, args)
+                try:
+                    outcome.result = op.run(s, settings, *args)
+                except expected as e:
+                    outcome.error = e
+                    return view(s, outcome) if view else e
+                if op.kind in ("change", "history", "view") and not isinstance(outcome.result,
+                                                                        Unchanged):
+                    if point_before is not None and settings.undo_depth > 0:
+                        s.undo.push(undo.point_after(s, point_before, step_label),
+                                    settings.undo_depth, settings.undo_max_bytes)
+                    s.version += 1
+                    changed, watch_id = summary(s), s.watch_id
+                return view(s, outcome) if view else outcome.result
+            result = await run_in_threadpool(work)
+        # Saved (the store saves on leaving the block): now watchers may read it.
+        if changed is not None and watch_id is not None:
+            try:
+                await self.hub.publish(sid, changed)
+            except StoreUnavailable:
+                # The change is saved; watchers catch up with the next one (frames are
+                # states). The teacher's request must not fail for it.
+                log.warning("could not publish a change event for a watched session")
+        return result
+
+    async def watched(self, watch_id: str, view: Callable[[Session], R]) -> R:
+        """``view(session)`` of the session behind a live watch link, read-only (else
+        SessionNotFound, which never names the session)."""
+        sid = await self.hub.resolve(watch_id) if len(watch_id) <= 64 else None
+        if sid is None:
+            raise SessionNotFound(watch_id)
+
+        def checked(s: Session, _: Outcome[Any]) -> R:
+            if s.watch_id != watch_id:
+                raise SessionNotFound(watch_id)
+            return view(s)
+
+        try:
+            result: R = await self.apply(sid, "state", view=checked)
+        except SessionNotFound:
+            self.hub.forget(watch_id)  # expired or revoked: the link leads nowhere any more
+            raise
+        return result

@@ -1,0 +1,247 @@
+"""Change events for watchers, and the watch links that lead to them.
+
+A change is published once (by the door, after the session is saved); every watcher of that
+session on this worker holds only the newest summary (frames are states, not diffs, so a slow
+watcher skips to the latest and never holds the teacher up). With the memory store the hub is
+in-process; with Redis, events travel over pub/sub so watchers on every worker see them, and
+the watch link → session mapping lives in Redis too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import Counter
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from app.config import Settings
+from app.sessions.store import SessionStore, StoreUnavailable
+
+PREFIX = "backprop-lab:"
+LINK_CACHE = 10_000  # watch links remembered per worker (Redis)
+
+
+class WatchLimit(Exception):
+    """Too many open watch streams for the session or for the client (HTTP 429)."""
+
+    def __init__(self, what: str, limit: int, setting: str) -> None:
+        super().__init__(f"too many watch streams for this {what}: the limit is {limit} "
+                         f"(setting {setting})")
+
+
+class Subscriber:
+    def __init__(self, sid: str, watch_id: str, client: str) -> None:
+        self.sid, self.watch_id, self.client = sid, watch_id, client
+        self.latest: dict[str, Any] | None = None
+        self.closed = False
+        self._ready = asyncio.Event()
+
+    def offer(self, summary: dict[str, Any]) -> None:
+        # Newest wins: an older summary not yet sent is simply replaced.
+        if self.latest is None or summary["version"] >= self.latest["version"]:
+            self.latest = summary
+        self._ready.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self._ready.set()
+
+    async def next(self) -> dict[str, Any] | None:
+        """The newest summary not yet taken; None once the stream is revoked."""
+        while not self.closed:
+            await self._ready.wait()
+            self._ready.clear()
+            if self.closed:
+                break
+            if self.latest is not None:
+                latest, self.latest = self.latest, None
+                return latest
+        return None
+
+
+class Hub:
+    """In-process fan-out and watch links (the memory store)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._subs: dict[str, set[Subscriber]] = {}
+        self._clients: Counter[str] = Counter()
+        self._links: dict[str, str] = {}
+        self.latest: dict[str, int] = {}  # newest version seen, per watched session
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        for subs in list(self._subs.values()):
+            for sub in list(subs):
+                sub.close()
+
+    # --- watch links ---------------------------------------------------------------------
+    async def link(self, watch_id: str, sid: str) -> None:
+        self._links[watch_id] = sid
+
+    async def resolve(self, watch_id: str) -> str | None:
+        return self._links.get(watch_id)
+
+    async def revoke(self, watch_id: str, sid: str) -> None:
+        self._links.pop(watch_id, None)
+        self._end(sid, watch_id)
+
+    def forget(self, watch_id: str) -> None:
+        """Drop this worker's record of a link whose session is gone."""
+        self._links.pop(watch_id, None)
+
+    # --- streams -------------------------------------------------------------------------
+    def check(self, sid: str, client: str) -> None:
+        """WatchLimit when one more stream would pass a cap (counted on this worker)."""
+        if len(self._subs.get(sid, ())) >= self.settings.watch_max_per_session:
+            raise WatchLimit("session", self.settings.watch_max_per_session,
+                             "watch_max_per_session")
+        cap = self.settings.watch_max_per_client
+        if cap and self._clients[client] >= cap:
+            raise WatchLimit("client", cap, "watch_max_per_client")
+
+    def subscribe(self, sid: str, watch_id: str, client: str) -> Subscriber:
+        self.check(sid, client)
+        sub = Subscriber(sid, watch_id, client)
+        self._subs.setdefault(sid, set()).add(sub)
+        self._clients[client] += 1
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        subs = self._subs.get(sub.sid)
+        if subs is None or sub not in subs:
+            return
+        subs.discard(sub)
+        if not subs:
+            del self._subs[sub.sid]
+            self.latest.pop(sub.sid, None)
+        self._clients[sub.client] -= 1
+        if self._clients[sub.client] <= 0:
+            del self._clients[sub.client]
+
+    def watchers(self, sid: str) -> int:
+        return len(self._subs.get(sid, ()))
+
+    async def publish(self, sid: str, summary: dict[str, Any]) -> None:
+        self._deliver(sid, summary)
+
+    def _deliver(self, sid: str, summary: dict[str, Any]) -> None:
+        subs = self._subs.get(sid)
+        if not subs:
+            return
+        self.latest[sid] = max(self.latest.get(sid, -1), summary["version"])
+        for sub in subs:
+            sub.offer(summary)
+
+    def _end(self, sid: str, watch_id: str) -> None:
+        for sub in list(self._subs.get(sid, ())):
+            if sub.watch_id == watch_id:
+                sub.close()
+
+
+class RedisHub(Hub):
+    """Events over Redis pub/sub (one subscriber connection per worker, one pattern), watch
+    links as Redis keys that expire with the session's idle time."""
+
+    def __init__(self, settings: Settings, redis: aioredis.Redis) -> None:
+        super().__init__(settings)
+        self.redis = redis
+        self.ttl_ms = max(1, int(settings.session_ttl * 1000))
+        self._listener: asyncio.Task[None] | None = None
+        self._resolving: dict[str, asyncio.Future[str | None]] = {}
+        self._sub_conn: aioredis.Redis | None = None
+
+    async def open(self) -> None:
+        # Its own connection without a read timeout: a quiet channel is not an error.
+        self._sub_conn = aioredis.Redis.from_url(self.settings.store, socket_timeout=None,
+                                                 socket_connect_timeout=5)
+        pubsub = self._sub_conn.pubsub(ignore_subscribe_messages=True)
+        await pubsub.psubscribe(PREFIX + "ev:*")
+        self._listener = asyncio.create_task(self._listen(pubsub))
+
+    async def close(self) -> None:
+        await super().close()
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
+                await self._listener
+        if self._sub_conn is not None:
+            await self._sub_conn.aclose()
+
+    async def _listen(self, pubsub: Any) -> None:
+        try:
+            while True:
+                try:
+                    msg = await pubsub.get_message(timeout=1.0)
+                except (RedisError, OSError):
+                    await asyncio.sleep(1.0)  # Redis went away: keep trying
+                    continue
+                if msg is None:
+                    continue
+                channel = msg["channel"].decode()
+                sid = channel[len(PREFIX + "ev:"):]
+                body = json.loads(msg["data"])
+                if "revoked" in body:
+                    self._links.pop(body["revoked"], None)
+                    self._end(sid, body["revoked"])
+                else:
+                    self._deliver(sid, body)
+        finally:
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.aclose()
+
+    async def _run(self, call: Any) -> Any:
+        try:
+            return await call
+        except (RedisError, OSError) as e:
+            raise StoreUnavailable(f"session store error: {type(e).__name__}") from None
+
+    async def link(self, watch_id: str, sid: str) -> None:
+        await self._run(self.redis.set(PREFIX + "w:" + watch_id, sid, px=self.ttl_ms))
+
+    async def resolve(self, watch_id: str) -> str | None:
+        # Cached on this worker: the door checks the session's own watch id on every read,
+        # so a revoked link never shows anything even before the revocation arrives here.
+        sid = self._links.get(watch_id)
+        if sid is not None:
+            return sid
+        # A class connecting at once asks Redis once, not once per watcher (one connection).
+        pending = self._resolving.get(watch_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._lookup(watch_id))
+            self._resolving[watch_id] = pending
+            pending.add_done_callback(lambda _: self._resolving.pop(watch_id, None))
+        return await asyncio.shield(pending)
+
+    async def _lookup(self, watch_id: str) -> str | None:
+        key = PREFIX + "w:" + watch_id
+        found = await self._run(self.redis.get(key))
+        if found is None:
+            return None
+        await self._run(self.redis.pexpire(key, self.ttl_ms))
+        sid = found.decode() if isinstance(found, bytes) else str(found)
+        if len(self._links) >= LINK_CACHE:
+            self._links.pop(next(iter(self._links)))
+        self._links[watch_id] = sid
+        return sid
+
+    async def revoke(self, watch_id: str, sid: str) -> None:
+        self._links.pop(watch_id, None)
+        await self._run(self.redis.delete(PREFIX + "w:" + watch_id))
+        await self._run(self.redis.publish(PREFIX + "ev:" + sid,
+                                           json.dumps({"revoked": watch_id})))
+
+    async def publish(self, sid: str, summary: dict[str, Any]) -> None:
+        await self._run(self.redis.publish(PREFIX + "ev:" + sid, json.dumps(summary)))
+
+
+def make_hub(store: SessionStore, settings: Settings) -> Hub:
+    if store.name == "redis":
+        return RedisHub(settings, store.redis)  # type: ignore[attr-defined]
+    return Hub(settings)

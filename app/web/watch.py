@@ -1,0 +1,200 @@
+"""The class follows the teacher: the watch page /w/{watch_id}, its pushed frames, "Make my
+own copy", and the session page's Share panel (watch link + QR code, setup link, lesson
+files). Frames are rendered once per (session, version, language, scale) on this worker, however
+many watchers ask, and never through a link that names the session."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from app.api.errors import config_error_detail
+from app.api.routes import check_creation
+from app.sessions import service
+from app.sessions.config import ConfigError
+from app.sessions.door import Door
+from app.sessions.model import Session
+from app.sessions.store import SessionBusy, SessionNotFound, StoreUnavailable
+from app.web import forms, i18n
+from app.web.routes import (
+    base_ctx,
+    index_ctx,
+    is_htmx,
+    not_found,
+    render,
+    respond,
+    settings_of,
+    store_of,
+)
+from app.web.views import ViewState, session_view
+
+router = APIRouter(include_in_schema=False)
+FRAMES = 64  # rendered frames kept on this worker
+_frames: OrderedDict[tuple[Any, ...], str] = OrderedDict()
+_inflight: dict[tuple[Any, ...], asyncio.Future[str]] = {}
+
+
+def door_of(request: Request) -> Door:
+    return request.app.state.door  # type: ignore[no-any-return]
+
+
+def watch_ctx(request: Request, s: Session, watch_id: str, vs: ViewState) -> dict[str, Any]:
+    ctx = base_ctx(request)
+    _ = i18n.gettext_for(ctx["lang"])
+    view = ViewState(vs.sel or s.view_sel, vs.log, False, vs.n)
+    ctx.update(session_view(s, settings_of(request), view, _, base=f"/w/{watch_id}"))
+    ctx["state"] = {**ctx["state"], "id": watch_id}
+    ctx.update(sid=None, watch_id=watch_id, readonly=True)
+    return ctx
+
+
+@router.get("/w/{watch_id}", response_class=HTMLResponse)
+async def watch_page(request: Request, watch_id: str) -> Response:
+    vs = ViewState.parse(request.query_params)
+    block = "workspace" if is_htmx(request) else None
+    try:
+        html = await door_of(request).watched(
+            watch_id, lambda s: render("watch.html", watch_ctx(request, s, watch_id, vs), block))
+    except SessionNotFound:
+        return not_found(request)
+    return respond(request, html)
+
+
+async def frame(request: Request, door: Door, watch_id: str, sid: str, hint: int | None,
+                vs: ViewState, lang: str) -> tuple[int, str]:
+    """(version, the live regions as out-of-band swaps), rendered once per (session, version,
+    language, scale) on this worker: concurrent watchers of the same version share one
+    rendering, later ones the cache."""
+    key = (sid, hint, lang, vs.log)
+    if hint is not None and key in _frames:
+        return hint, _frames[key]
+    pending = _inflight.get(key)
+    if pending is not None:
+        return hint or 0, await asyncio.shield(pending)
+    future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    _inflight[key] = future
+
+    def build(s: Session) -> tuple[int, str]:
+        cached = _frames.get((sid, s.version, lang, vs.log))
+        if cached is not None:
+            return s.version, cached
+        ctx = watch_ctx(request, s, watch_id, vs)
+        ctx["oob"] = True
+        html = render("partials/watchframe.html", ctx)
+        _frames[(sid, s.version, lang, vs.log)] = html
+        while len(_frames) > FRAMES:
+            _frames.popitem(last=False)
+        return s.version, html
+
+    try:
+        version, html = await door.watched(watch_id, build)
+        future.set_result(html)
+    except BaseException as e:
+        future.set_exception(e)
+        future.exception()  # retrieved: no warning when nobody else waited for it
+        raise
+    finally:
+        _inflight.pop(key, None)
+    return version, html
+
+
+async def stream_target(request: Request, watch_id: str) -> tuple[str, str]:
+    """The session behind the link and the client's address: 404 / 429 before streaming."""
+    door = door_of(request)
+    sid: str = await door.watched(watch_id, lambda s: s.id)
+    client = request.client.host if request.client else "unknown"
+    door.hub.check(sid, client)
+    return sid, client
+
+
+@router.get("/w/{watch_id}/events", response_class=EventSourceResponse)
+async def watch_stream(request: Request, watch_id: str,
+                       target: Annotated[tuple[str, str], Depends(stream_target)]
+                       ) -> AsyncIterator[ServerSentEvent]:
+    """The watch page's stream: each change as an event `frame` whose data is the rendered
+    live regions (htmx's sse extension swaps them in); the newest state wins while the
+    teacher plays."""
+    door = door_of(request)
+    vs = ViewState.parse(request.query_params)
+    lang = base_ctx(request)["lang"]
+    sid, client = target
+    sub = door.hub.subscribe(sid, watch_id, client)
+    try:
+        hint: int | None = None
+        while True:
+            try:
+                version, html = await frame(request, door, watch_id, sid, hint, vs, lang)
+            except (SessionNotFound, SessionBusy, StoreUnavailable):
+                return  # EventSource reconnects
+            yield ServerSentEvent(event="frame", id=str(version), raw_data=html)
+            pause = door.settings.watch_min_interval
+            if pause:
+                await asyncio.sleep(pause)
+            event = await sub.next()
+            if event is None:
+                return  # revoked
+            hint = event["version"]
+    finally:
+        door.hub.unsubscribe(sub)
+
+
+@router.post("/w/{watch_id}/copy")
+async def make_copy(request: Request, watch_id: str) -> Response:
+    """Fork the teacher's current state (config, weights, history) into a new session."""
+    settings = settings_of(request)
+    try:
+        doc = await door_of(request).watched(watch_id, service.export)
+    except SessionNotFound:
+        return not_found(request)
+    await check_creation(request)
+    session = await run_in_threadpool(service.import_session, doc, settings)
+    await store_of(request).add(session)
+    return RedirectResponse(f"/s/{session.id}", status_code=303)
+
+
+# --- the Share panel on the session page ------------------------------------------------------
+@router.post("/s/{sid}/share", response_class=HTMLResponse)
+async def share(request: Request, sid: str) -> Response:
+    """Start (or stop) sharing the session with a watch link."""
+    form = forms.Form.parse(await request.body())
+    door = door_of(request)
+    try:
+        if form.one("action") == "stop":
+            old = await door.apply(sid, "unwatch")
+            if old is not None:
+                await door.hub.revoke(old, sid)
+        else:
+            watch_id = await door.apply(sid, "watch")
+            await door.hub.link(watch_id, sid)
+    except SessionNotFound:
+        return not_found(request)
+    return RedirectResponse(f"/s/{sid}#share", status_code=303)
+
+
+@router.post("/open", response_class=HTMLResponse)
+async def open_lesson(request: Request) -> Response:
+    """Open a lesson file (the export JSON), pasted or read from a file by the page's script."""
+    form = forms.Form.parse(await request.body())
+    settings = settings_of(request)
+    try:
+        doc = json.loads(form.one("lesson") or "null")
+        if not isinstance(doc, dict):
+            raise ConfigError(("lesson",), "a lesson file is the JSON of Download lesson file")
+        await check_creation(request)
+        session = await run_in_threadpool(service.import_session, doc, settings)
+    except (ValueError, ConfigError, ValidationError, KeyError, TypeError) as e:
+        msg = (config_error_detail(e)[0]["msg"] if isinstance(e, ConfigError)
+               else "not a lesson file (the JSON of Download lesson file)")
+        ctx = index_ctx(request, forms.NetworkForm(), msg)
+        return respond(request, render("index.html", ctx), 422)
+    await store_of(request).add(session)
+    return RedirectResponse(f"/s/{session.id}", status_code=303)

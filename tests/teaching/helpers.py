@@ -1,0 +1,97 @@
+"""Helpers for the teaching tests: the full state of a session, down to the bytes of every
+array the Trainer holds (read from the store itself, not through the API)."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import uvicorn
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+from tests.conftest import API
+
+S = f"{API}/sessions"
+IGNORED = ("version", "undo")  # change with every undo/redo by design
+
+
+def state(client: TestClient, sid: str) -> dict[str, Any]:
+    r = client.get(f"{S}/{sid}", params={"samples": "all"})
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def comparable(s: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in s.items() if k not in IGNORED}
+
+
+def _bytes(x: np.ndarray | None) -> bytes:
+    if x is None:
+        return b"<none>"
+    return repr((x.dtype.str, x.shape)).encode() + x.tobytes()
+
+
+def fingerprint(client: TestClient, sid: str) -> str:
+    """A digest of every number the session holds: weights, trace, last pass, data,
+    history and counters, exact to the bit."""
+    async def grab() -> str:
+        async with client.app.state.store.use(sid, write=False) as s:  # type: ignore[attr-defined]
+            t = s.trainer
+            h = hashlib.sha256()
+            for W in t.net.W:
+                h.update(_bytes(W))
+            for b in t.net.b or []:
+                h.update(_bytes(b))
+            if t.trace is not None:
+                h.update(_bytes(t.trace.indices))
+                for name in ("z", "a", "delta", "grad_W", "grad_b"):
+                    for x in getattr(t.trace, name):
+                        h.update(_bytes(x))
+                h.update(repr(t.trace.loss).encode() + _bytes(t.trace.per_sample_loss))
+            else:
+                h.update(b"<no trace>")
+            h.update(_bytes(t.last_output) + _bytes(t.last_targets))
+            for x in (t.data.X, t.data.Y, t.data.X_test, t.data.Y_test):
+                h.update(_bytes(x))
+            h.update(repr((t.history.epoch, [v.hex() for v in t.history.loss],
+                           t.history.test_loss)).encode())
+            h.update(repr((t.epoch, t.iteration, t.batch_pos, t.epoch_loss_sum.hex(),
+                           t.epoch_test_loss, t.phase, t.layer, t.status, t.last_loss,
+                           t.learning_rate, t.batch_size, t.train_bias, s.config,
+                           s.task)).encode())
+            return h.hexdigest()
+
+    return client.portal.call(grab)  # type: ignore[union-attr]
+
+
+def snapshot(client: TestClient, sid: str) -> tuple[dict[str, Any], str]:
+    return comparable(state(client, sid)), fingerprint(client, sid)
+
+
+@contextmanager
+def live_server(settings: Settings) -> Iterator[str]:
+    """The app under uvicorn on a free port in a thread; stopped on exit."""
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0,
+                            log_level="warning", lifespan="on")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    port = srv.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(10)

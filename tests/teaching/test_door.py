@@ -1,0 +1,102 @@
+"""Every operation goes through the one door: each write endpoint (API and page) takes the
+session through Door.apply, bumps the version exactly once and records one restore point."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.sessions.door import OPERATIONS, Door
+from tests.teaching.helpers import S, state
+
+HX = {"hx-request": "true"}
+
+
+def layers_body(client: TestClient, sid: str) -> dict[str, Any]:
+    return {"layers": [{"W": l["W"], "b": l["b"]} for l in state(client, sid)["layers"]]}
+
+
+# (method, path after /api/v1/sessions/{id} or /s/{id}, body, form?) — every write endpoint.
+WRITES: list[tuple[str, str, Any]] = [
+    ("POST", "api:/forward", None),
+    ("POST", "api:/forward", {"through": "all"}),
+    ("POST", "api:/backward", None),
+    ("POST", "api:/backward", {"through": "all"}),
+    ("POST", "api:/update", None),
+    ("POST", "api:/step", None),
+    ("POST", "api:/train", {"epochs": 3}),
+    ("PATCH", "api:", {"learning_rate": 0.2}),
+    ("PUT", "api:/weights", "current"),
+    ("POST", "api:/reset", None),
+    ("POST", "api:/reset", {"preset": "xor-bias", "learning_rate": 0.3}),
+    ("POST", "web:/do", {"op": "step"}),
+    ("POST", "web:/do", {"op": "epoch"}),
+    ("POST", "web:/do", {"op": "train", "epochs": "5"}),
+    ("POST", "web:/do", {"op": "reset"}),
+    ("POST", "web:/settings", {"learning_rate": "0.4"}),
+    ("POST", "web:/tick?n=10", {}),
+]
+
+
+@pytest.fixture
+def counted(make_client: Callable[..., TestClient], store_url: str,
+            monkeypatch: pytest.MonkeyPatch) -> tuple[TestClient, dict[str, int]]:
+    client = make_client(store=store_url)
+    calls = {"apply": 0, "use": 0}
+    store = client.app.state.store  # type: ignore[attr-defined]
+    original_use = store.use
+    original_apply = Door.apply
+
+    def use(sid: str, write: bool = True) -> Any:
+        calls["use"] += 1
+        return original_use(sid, write)
+
+    async def apply(self: Door, *args: Any, **kw: Any) -> Any:
+        calls["apply"] += 1
+        return await original_apply(self, *args, **kw)
+
+    monkeypatch.setattr(store, "use", use)
+    monkeypatch.setattr(Door, "apply", apply)
+    return client, calls
+
+
+def test_every_write_goes_through_the_door(counted: tuple[TestClient, dict[str, int]]) -> None:
+    client, calls = counted
+    sid = client.post(S, json={"preset": "xor-bias"}).json()["id"]
+    for method, where, body in WRITES:
+        before = state(client, sid)
+        calls.update(apply=0, use=0)
+        kind, path = where.split(":", 1)
+        if kind == "api":
+            payload = layers_body(client, sid) if body == "current" else body
+            calls.update(apply=0, use=0)
+            r = client.request(method, f"{S}/{sid}{path}", json=payload)
+        else:
+            r = client.request(method, f"/s/{sid}{path}", data=body, headers=HX)
+        assert r.status_code == 200, (where, r.text[:300])
+        # The request took the session exactly as often as it went through the door.
+        assert calls["use"] == calls["apply"] >= 1, (where, calls)
+        after = state(client, sid)
+        assert after["version"] == before["version"] + 1, where
+        assert after["undo"]["back"] == before["undo"]["back"] + 1, where
+
+
+def test_reads_change_nothing(any_store_client: TestClient) -> None:
+    c = any_store_client
+    sid = c.post(S, json={"preset": "xor-bias"}).json()["id"]
+    for path in ("", "/export", "/gradcheck", "/link"):
+        assert c.get(f"{S}/{sid}{path}").status_code == 200
+    assert c.get(f"/s/{sid}").status_code == 200
+    s = state(c, sid)
+    assert s["version"] == 0 and s["undo"] == {"back": 0, "forward": 0}
+
+
+def test_the_table_names_kinds_and_limits() -> None:
+    writes = {n for n, op in OPERATIONS.items() if op.kind == "change"}
+    assert writes == {"forward", "backward", "update", "step", "train", "tick", "patch",
+                      "weights", "reset"}
+    assert not OPERATIONS["state"].writes and not OPERATIONS["export"].writes
+    assert "max_epochs" in OPERATIONS["train"].limits
