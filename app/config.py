@@ -38,11 +38,12 @@ class Settings(BaseSettings):
     # --- budgets (issue #8): every request bounded in time, memory and reply size ---------
     max_history_epoch: int = Field(
         10**9, ge=1, description="largest epoch number (and count) a session may reach or import")
-    max_iteration: int = Field(10**12, ge=1, description="largest iteration count an import may set")
+    max_iteration: int = Field(
+        10**12, ge=1, description="largest iteration count an import may set")
     max_history_loss: float = Field(
         1e300, gt=0, description="largest |loss| an imported history point may carry")
     session_max_bytes: int = Field(
-        48 << 20, ge=1 << 20, description="estimated bytes one session may need at its peak "
+        64 << 20, ge=1 << 20, description="estimated bytes one session may need at its peak "
         "(weights, data, trace and kernel buffers of a full pass, history)")
     memory_budget: int = Field(
         512 << 20, ge=1 << 20, description="estimated bytes of all sessions together; least "

@@ -14,7 +14,12 @@ from starlette.routing import Match
 from app.nn.stepper import CursorError
 from app.sessions.config import ConfigError
 from app.sessions.state import StateQueryError
-from app.sessions.store import SessionBusy, SessionNotFound, StoreUnavailable
+from app.sessions.store import (
+    MemoryBudgetFull,
+    SessionBusy,
+    SessionNotFound,
+    StoreUnavailable,
+)
 
 
 class BodyTooLarge(Exception):
@@ -80,6 +85,11 @@ def install(app: FastAPI) -> None:
     async def _busy(request: Request, exc: SessionBusy) -> JSONResponse:
         return JSONResponse({"detail": f"{exc}; retry (setting lock_timeout)"},
                             status_code=503, headers={"Retry-After": "1"})
+
+    @app.exception_handler(MemoryBudgetFull)
+    async def _memory(request: Request, exc: MemoryBudgetFull) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503,
+                            headers={"Retry-After": "5"})
 
     @app.exception_handler(StoreUnavailable)
     async def _store(request: Request, exc: StoreUnavailable) -> JSONResponse:

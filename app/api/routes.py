@@ -15,7 +15,7 @@ from app.nn import datasets
 from app.sessions import service
 from app.sessions.config import GENERATED_DEFAULTS, PRESETS, SessionConfig, normalize
 from app.sessions.model import Session
-from app.sessions.state import session_state
+from app.sessions.state import precheck_reply, session_state
 from app.sessions.store import SessionNotFound, SessionStore
 
 router = APIRouter(prefix="/api/v1", tags=["sessions"])
@@ -58,7 +58,8 @@ HistoryQ = Annotated[int | None, Query(ge=1, description="at most N history poin
 def render(s: Session, settings: Settings, samples: str | None, history: int | None
            ) -> dict[str, Any]:
     return session_state(s, samples=samples, history=history,
-                         default_max=settings.trace_default_max)
+                         default_max=settings.trace_default_max,
+                         max_bytes=settings.max_reply_bytes)
 
 
 def respond(content: dict[str, Any], status_code: int = 200,
@@ -78,6 +79,8 @@ async def operate(
     ``write=False``: the operation changes nothing (the store need not save it)."""
     async with store.use(sid, write=write) as s:
         def work() -> tuple[Any, dict[str, Any]]:
+            precheck_reply(s, samples, history, settings.trace_default_max,
+                           settings.max_reply_bytes)
             result = op(s)
             return result, render(s, settings, samples, history)
 

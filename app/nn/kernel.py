@@ -151,8 +151,8 @@ class Kernel:
         self.grads *= self.lr
         nxt = 1 - self.cur
         new = np.subtract(self.params[self.cur], self.grads, self.params[nxt])
-        # One dot product: an inf or nan anywhere makes it non-finite.
-        if not math.isfinite(float(new.dot(self.ones))):
+        # Element by element: a dot product would overflow on large finite weights.
+        if not np.isfinite(new).all():
             return None
         self.cur = nxt
         self._bind()

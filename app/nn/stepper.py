@@ -297,16 +297,13 @@ class Trainer:
                 elif ran < epochs:
                     stopped = "time_budget"
             else:
+                start_iteration = self.iteration
                 while self.epoch < target:
-                    if (
-                        deadline is not None
-                        and self.epoch > start_epoch
-                        and time.perf_counter() > deadline
-                    ):
-                        stopped = "time_budget"
-                        break
-                    if not self._run_epoch(kernel):
-                        stopped = "diverged"
+                    # The clock is read between mini-batches (in _run_epoch), not only between
+                    # epochs: one epoch of many small batches can outlast the budget.
+                    result = self._run_epoch(kernel, deadline, start_iteration)
+                    if result is not None:
+                        stopped = result
                         break
         self.status = "diverged" if stopped == "diverged" else "ok"
         if kernel.last_loss is not None:
@@ -353,14 +350,20 @@ class Trainer:
             h.compact(self.history_limit // 2)
         return len(losses), ok
 
-    def _run_epoch(self, kernel: Kernel) -> bool:
-        """The rest of the current epoch, batch by batch; False if a step diverged."""
+    def _run_epoch(
+        self, kernel: Kernel, deadline: float | None = None, start_iteration: int = 0
+    ) -> Literal["diverged", "time_budget"] | None:
+        """The rest of the current epoch, batch by batch; why it stopped early, if it did
+        (at least one batch of the call runs whatever the clock says)."""
         self._start_epoch_if_needed()
         perm = self.permutation(self.epoch)
         bs = self.effective_batch_size
         X_all, Y_all = self.data.X, self.data.Y
         epoch = self.epoch
+        clock = time.perf_counter
         while self.epoch == epoch:  # _finish_batch moves to the next epoch after the last batch
+            if deadline is not None and self.iteration > start_iteration and clock() > deadline:
+                return "time_budget"
             if perm is None:
                 X, Y = X_all, Y_all
             else:
@@ -368,6 +371,6 @@ class Trainer:
                 X, Y = X_all[idx], Y_all[idx]
             loss = kernel.step(X, Y)
             if loss is None:
-                return False
+                return "diverged"
             self._finish_batch(loss)
-        return True
+        return None

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.config import Settings
 from app.nn import datasets
+from app.sessions import budget
 
 Activation = Literal["sigmoid", "tanh", "relu", "leaky_relu", "linear"]
 OutputActivation = Literal["sigmoid", "tanh", "relu", "leaky_relu", "linear", "softmax"]
@@ -305,6 +306,23 @@ def _check(c: dict[str, Any], s: Settings) -> None:
     bs = c.get("batch_size")
     if bs is not None and bs < 1:
         raise ConfigError(("batch_size",), "batch_size must be ≥ 1 or null (full batch)")
+    check_memory(c, s)
+
+
+def check_memory(c: dict[str, Any], s: Settings, history_points: int = 0) -> None:
+    """The per-session memory budget, from the shapes, before anything is allocated."""
+    need = budget.session_bytes(c, history_points)
+    if need <= s.session_max_bytes:
+        return
+    mib = 1 << 20
+    small_batch = budget.session_bytes({**c, "batch_size": 1}, history_points)
+    loc: tuple[str, ...] = ("batch_size",) if small_batch <= s.session_max_bytes else (
+        "dataset",)
+    raise ConfigError(loc, f"this session could need {need / mib:.1f} MiB at its peak (weights, "
+                      "data, one pass's trace and buffers over its batch, history), over the "
+                      f"per-session memory budget of {s.session_max_bytes / mib:.1f} MiB "
+                      "(setting session_max_bytes): use a smaller batch_size, fewer samples or "
+                      "fewer or narrower layers")
 
 
 def _check_dataset(

@@ -33,6 +33,18 @@ class StoreUnavailable(Exception):
     """The session store cannot be reached, or a change could not be saved (HTTP 503)."""
 
 
+class MemoryBudgetFull(Exception):
+    """A new session does not fit the server's memory budget even after evicting every idle
+    session (all are in use): HTTP 503 with Retry-After."""
+
+    def __init__(self, need: int, budget: int) -> None:
+        super().__init__(
+            f"the server's memory budget ({budget:,} bytes, setting memory_budget) is taken by "
+            f"sessions in use; this one needs about {need:,}: retry in a few seconds, or ask "
+            "for a smaller session")
+        self.need, self.budget = need, budget
+
+
 class SessionStore(Protocol):
     name: str
 
@@ -65,6 +77,8 @@ class MemoryStore:
         self.settings = settings
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
+        self._bytes: dict[str, int] = {}  # estimated resident bytes per session
+        self.total_bytes = 0
 
     async def open(self) -> None:
         return None
@@ -72,6 +86,8 @@ class MemoryStore:
     async def close(self) -> None:
         self._sessions.clear()
         self._locks.clear()
+        self._bytes.clear()
+        self.total_bytes = 0
 
     def _expire(self, holder: str | None = None) -> None:
         """Drop idle sessions (oldest first, so this stops at the first live one). A session
@@ -89,14 +105,37 @@ class MemoryStore:
 
     def _drop(self, sid: str) -> None:
         self._sessions.pop(sid, None)
+        self.total_bytes -= self._bytes.pop(sid, 0)
         lock = self._locks.get(sid)
         if lock is not None and not lock.locked():
             del self._locks[sid]
 
+    def _account(self, sid: str, nbytes: int) -> None:
+        self.total_bytes += nbytes - self._bytes.get(sid, 0)
+        self._bytes[sid] = nbytes
+
+    def _evict_for(self, need: int, keep: str) -> bool:
+        """Evict least recently used idle sessions (never ``keep``, never one in use) until
+        ``need`` more bytes fit the memory budget; False if they cannot."""
+        budget = self.settings.memory_budget
+        if self.total_bytes + need <= budget:
+            return True
+        for sid in list(self._sessions):
+            if sid == keep or self._locked(sid):
+                continue
+            self._drop(sid)
+            if self.total_bytes + need <= budget:
+                return True
+        return False
+
     async def add(self, session: Session) -> None:
         self._expire()
+        need = session.resident_bytes()
+        if not self._evict_for(need, session.id):
+            raise MemoryBudgetFull(need, self.settings.memory_budget)
         session.last_used = time.time()
         self._sessions[session.id] = session
+        self._account(session.id, need)
         while len(self._sessions) > self.settings.max_sessions:
             oldest = next(iter(self._sessions))
             self._drop(oldest)
@@ -124,6 +163,9 @@ class MemoryStore:
                 session.last_used = time.time()
                 if session_id in self._sessions:
                     self._sessions.move_to_end(session_id)
+                    # It may have grown (history, batch_size): make room among the others.
+                    self._account(session_id, session.resident_bytes())
+                    self._evict_for(0, session_id)
         finally:
             lock.release()
 
@@ -137,6 +179,7 @@ class MemoryStore:
             return False
         async with self._locks.setdefault(session_id, asyncio.Lock()):
             self._sessions.pop(session_id, None)
+            self.total_bytes -= self._bytes.pop(session_id, 0)
         self._locks.pop(session_id, None)
         return True
 
