@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 
 from pydantic import Field
@@ -41,7 +42,8 @@ class Settings(BaseSettings):
     max_iteration: int = Field(
         10**12, ge=1, description="largest iteration count an import may set")
     max_history_loss: float = Field(
-        1e300, gt=0, description="largest |loss| an imported history point may carry")
+        sys.float_info.max, gt=0, description="largest loss an imported history point may "
+        "carry (default: any finite value, as training can reach any; the charts cope)")
     session_max_bytes: int = Field(
         64 << 20, ge=1 << 20, description="estimated bytes one session may need at its peak "
         "(weights, data, trace and kernel buffers of a full pass, history)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -203,12 +205,23 @@ async def reset(session_id: str, store: StoreDep, settings: SettingsDep,
 
 @router.get("/sessions/{session_id}/gradcheck", response_model=schemas.Gradcheck,
             responses=ON_SESSION)
-async def gradcheck(session_id: str, store: StoreDep, settings: SettingsDep,
+async def gradcheck(request: Request, session_id: str, store: StoreDep, settings: SettingsDep,
                     epsilon: Annotated[float, Query(ge=1e-10, le=0.1, allow_inf_nan=False)] = 1e-6
                     ) -> dict[str, Any]:
-    result, _ = await operate(store, settings, session_id,
-                              lambda s: service.gradcheck(s, epsilon, settings), None, 1,
-                              write=False)
+    gone = threading.Event()  # set when the client disconnects: the check stops early
+
+    async def watch() -> None:
+        while not await request.is_disconnected():
+            await asyncio.sleep(0.2)
+        gone.set()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        result, _ = await operate(store, settings, session_id,
+                                  lambda s: service.gradcheck(s, epsilon, settings, gone.is_set),
+                                  None, 1, write=False)
+    finally:
+        watcher.cancel()
     return result  # type: ignore[no-any-return]
 
 
