@@ -61,7 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         tcp_nodelay_for_workers()
     uvicorn.run("app.main:app", host=args.host, port=args.port, reload=args.reload,
                 workers=None if args.reload else args.workers,
-                log_level=settings.log_level, proxy_headers=False)
+                log_level=settings.log_level, proxy_headers=False,
+                # Slow clients: idle keep-alive connections close after timeout_keep_alive s;
+                # the request line and headers are capped in bytes (bodies: app/main.py).
+                timeout_keep_alive=settings.timeout_keep_alive,
+                h11_max_incomplete_event_size=settings.h11_max_incomplete_event_size)
     return 0
 
 

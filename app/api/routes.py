@@ -57,6 +57,12 @@ HistoryQ = Annotated[int | None, Query(ge=1, description="at most N history poin
                                        "decimated, first and last kept")]
 
 
+def location_of(request: Request, settings: Settings, sid: str) -> str:
+    """Relative (or under the configured public_base_url), never built from the Host header."""
+    path = request.app.url_path_for("get_session", session_id=sid)
+    return settings.public_base_url.rstrip("/") + str(path)
+
+
 def render(s: Session, settings: Settings, samples: str | None, history: int | None
            ) -> dict[str, Any]:
     return session_state(s, samples=samples, history=history,
@@ -103,7 +109,7 @@ async def create_session(
     session = await run_in_threadpool(Session.create, normalized, settings)
     state = render(session, settings, samples, history)
     await store.add(session)
-    location = str(request.url_for("get_session", session_id=session.id))
+    location = location_of(request, settings, session.id)
     return respond(state, 201, {"Location": location})
 
 
@@ -241,7 +247,7 @@ async def import_session(request: Request, response: Response, doc: schemas.Expo
     session = await run_in_threadpool(service.import_session, doc.model_dump(), settings)
     state = render(session, settings, samples, history)
     await store.add(session)
-    location = str(request.url_for("get_session", session_id=session.id))
+    location = location_of(request, settings, session.id)
     return respond(state, 201, {"Location": location})
 
 

@@ -77,3 +77,34 @@ def state_reply_bytes(layers: list[int], rows: int, history_points: int,
 
 def config_floats(config: dict[str, Any]) -> int:
     return _sizes(config)[2]
+
+
+PAGE_BASE = 120_000  # the page around the diagram: controls, formulas, tables, loss curve
+PAGE_EDGE = 640  # one connection of the diagram (measured ~580 bytes: line, title, label)
+PAGE_POINT = 150  # one data point on the heatmap
+
+
+def page_bytes(config: dict[str, Any]) -> int:
+    """Upper bound of the session page's HTML (the diagram draws every connection)."""
+    layers = [int(n) for n in config["layers"]]
+    edges = sum(a * b for a, b in pairwise(layers)) + sum(layers[1:])
+    n_train, n_test, _ = _sizes(config)
+    return PAGE_BASE + PAGE_EDGE * edges + PAGE_POINT * (n_train + n_test)
+
+
+class PageTooLarge(Exception):
+    """The session page would exceed the reply budget (HTTP 413, before it is built)."""
+
+    def __init__(self, need: int, limit: int) -> None:
+        super().__init__(
+            f"This network's page could be {need / (1 << 20):.1f} MiB, over the reply budget of "
+            f"{limit / (1 << 20):.1f} MiB (setting max_reply_bytes): the diagram draws every "
+            "connection. Use the JSON API for this session, or create a network with fewer or "
+            "narrower layers (or fewer samples).")
+        self.need, self.limit = need, limit
+
+
+def check_page(config: dict[str, Any], limit: int) -> None:
+    need = page_bytes(config)
+    if need > limit:
+        raise PageTooLarge(need, limit)

@@ -209,7 +209,7 @@ def normalize(cfg: SessionConfig, settings: Settings) -> dict[str, Any]:
     preset = given.pop("preset", None)
     if preset is not None:
         if preset not in PRESETS:
-            raise ConfigError(("preset",), f"unknown preset {preset!r}; one of "
+            raise ConfigError(("preset",), "unknown preset; one of "
                               + ", ".join(PRESETS))
         base = dict(PRESETS[preset]["config"])
     else:
@@ -347,6 +347,10 @@ def _check_dataset(
             out[key] = m
         if len(out["X"]) == 0:
             raise ConfigError(("dataset", "X"), "X needs at least one sample")
+        for key in ("X_test", "Y_test"):
+            if out[key] is not None and len(out[key]) == 0:
+                raise ConfigError(("dataset", key), f"{key} needs at least one sample; omit "
+                                  "X_test and Y_test for no test set")
         for a, b in (("X", "Y"), ("X_test", "Y_test")):
             if (out[a] is None) != (out[b] is None) or (
                 out[a] is not None and len(out[a]) != len(out[b])
@@ -354,7 +358,7 @@ def _check_dataset(
                 raise ConfigError(("dataset", b), f"{a} and {b} need the same number of rows")
         return out
     if name not in datasets.NAMES:
-        raise ConfigError(("dataset", "name"), f"unknown dataset {name!r}; one of "
+        raise ConfigError(("dataset", "name"), "unknown dataset; one of "
                           + ", ".join(datasets.NAMES))
     if n_in != 2:
         raise ConfigError(("layers", 0), f"dataset {name!r} has 2 inputs: layers must start "

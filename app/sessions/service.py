@@ -270,7 +270,7 @@ def import_session(doc: dict[str, Any], settings: Settings) -> Session:
                               f"(at most {settings.max_history_epoch}, setting "
                               "max_history_epoch)")
         previous = epoch
-        values = []
+        values: list[float | None] = []
         for key in ("loss", "test_loss"):
             v = point.get(key)
             if v is None and key == "test_loss":

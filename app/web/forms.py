@@ -20,13 +20,24 @@ SCHEMES = ("uniform", "normal", "xavier", "he")
 REG_KINDS = ("none", "l1", "l2")
 
 
+class FormTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"this form has more than {limit} fields (setting max_form_fields): "
+                         "send each field once, at most one per hidden layer")
+        self.limit = limit
+
+
 class Form(dict[str, list[str]]):
     """Urlencoded fields (every value a list, in order)."""
 
     @classmethod
-    def parse(cls, body: bytes) -> Form:
+    def parse(cls, body: bytes, max_fields: int = 200) -> Form:
+        """Refuses (FormTooLarge, HTTP 413) more than ``max_fields`` fields before parsing."""
+        if body.count(b"&") >= max_fields:
+            raise FormTooLarge(max_fields)
         f = cls()
-        for k, v in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+        for k, v in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True,
+                              max_num_fields=max_fields):
             f.setdefault(k, []).append(v)
         return f
 
@@ -43,7 +54,7 @@ def as_float(form: Form, key: str, loc: tuple[str, ...], default: float | None =
     try:
         return float(raw)
     except ValueError:
-        raise ConfigError(loc, f"{loc[-1]} must be a number; got {raw!r}") from None
+        raise ConfigError(loc, f"{loc[-1]} must be a number") from None
 
 
 def as_int(form: Form, key: str, loc: tuple[str, ...], default: int | None = None
@@ -54,7 +65,7 @@ def as_int(form: Form, key: str, loc: tuple[str, ...], default: int | None = Non
     try:
         return int(raw)
     except ValueError:
-        raise ConfigError(loc, f"{loc[-1]} must be a whole number; got {raw!r}") from None
+        raise ConfigError(loc, f"{loc[-1]} must be a whole number") from None
 
 
 @dataclass
@@ -90,7 +101,9 @@ class NetworkForm:
                 hidden.append(int(raw))
             except ValueError:
                 hidden.append(1)
-        f.hidden = [max(1, min(settings.max_neurons, n)) for n in hidden]
+        # At most max_layers − 2 hidden layers: the rest are not drawn (nor created).
+        f.hidden = [max(1, min(settings.max_neurons, n))
+                    for n in hidden[: max(0, settings.max_layers - 2)]]
         for key in ("hidden_activation", "output_activation", "loss", "reduction",
                     "learning_rate", "init_scheme", "init_seed", "init_low", "init_high",
                     "init_std", "dataset", "samples", "noise", "test_ratio", "data_seed",

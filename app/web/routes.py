@@ -20,6 +20,7 @@ from app.config import Settings
 from app.nn import datasets
 from app.nn.stepper import CursorError
 from app.sessions import service
+from app.sessions.budget import PageTooLarge, check_page
 from app.sessions.config import PRESETS, ConfigError, SessionConfig, normalize
 from app.sessions.model import Session
 from app.sessions.store import SessionNotFound, SessionStore
@@ -139,6 +140,10 @@ async def index(request: Request) -> HTMLResponse:
 async def create(request: Request, cfg: SessionConfig) -> str:
     settings = settings_of(request)
     normalized = normalize(cfg, settings)
+    try:  # a network created from the pages must be drawable within the reply budget
+        check_page(normalized, settings.max_reply_bytes)
+    except PageTooLarge as e:
+        raise ConfigError(("layers",), str(e)) from None
     session = await run_in_threadpool(Session.create, normalized, settings)
     await store_of(request).add(session)
     return session.id
@@ -147,7 +152,7 @@ async def create(request: Request, cfg: SessionConfig) -> str:
 @router.post("/", response_class=HTMLResponse)
 async def index_post(request: Request) -> Response:
     settings = settings_of(request)
-    form = forms.Form.parse(await request.body())
+    form = forms.Form.parse(await request.body(), settings.max_form_fields)
     nf = forms.NetworkForm.from_form(form, settings)
     action = form.one("action", "start")
     if action != "start":
@@ -168,7 +173,7 @@ async def index_post(request: Request) -> Response:
 async def new(request: Request, preset: str = "seed-xor") -> Response:
     try:
         sid = await create(request, SessionConfig(preset=preset))
-    except ConfigError as e:
+    except (ConfigError, ValidationError) as e:
         ctx = index_ctx(request, forms.NetworkForm(), forms.error_text(e))
         return respond(request, render("index.html", ctx), 422)
     r = RedirectResponse(f"/s/{sid}", status_code=303)
@@ -189,6 +194,7 @@ async def session_html(request: Request, sid: str, vs: ViewState,
     # A plain page view changes nothing: the store need not save it or take the shared lock.
     async with store_of(request).use(sid, write=op is not None or capture) as s:
         def work() -> tuple[str, str | None, float]:
+            check_page(s.config, settings.max_reply_bytes)
             last = capture_update(s, vs.sel) if capture else None
             code = None
             if op is not None:
@@ -247,7 +253,7 @@ def operation(name: str, form: forms.Form, settings: Settings, vs: ViewState, ht
 @router.post("/s/{sid}/do", response_class=HTMLResponse)
 async def do(request: Request, sid: str) -> Response:
     settings = settings_of(request)
-    form = forms.Form.parse(await request.body())
+    form = forms.Form.parse(await request.body(), settings.max_form_fields)
     vs = ViewState.parse({**request.query_params, **{k: v[0] for k, v in form.items()}})
     name = form.one("op")
     if name not in OPS:
@@ -278,7 +284,7 @@ async def do(request: Request, sid: str) -> Response:
 @router.post("/s/{sid}/settings", response_class=HTMLResponse)
 async def change_settings(request: Request, sid: str) -> Response:
     settings = settings_of(request)
-    form = forms.Form.parse(await request.body())
+    form = forms.Form.parse(await request.body(), settings.max_form_fields)
     vs = ViewState.parse({**request.query_params, **{k: v[0] for k, v in form.items()}})
     htmx = is_htmx(request)
     errors: list[str] = []
@@ -317,6 +323,7 @@ async def tick(request: Request, sid: str) -> Response:
     try:
         async with store_of(request).use(sid) as s:
             def work() -> tuple[str, bool]:
+                check_page(s.config, settings.max_reply_bytes)
                 stop = s.trainer.status == "diverged"
                 if not stop:
                     _ran, stopped = service.train(s, vs.n, budget)
