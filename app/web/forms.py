@@ -101,9 +101,7 @@ class NetworkForm:
                 hidden.append(int(raw))
             except ValueError:
                 hidden.append(1)
-        # At most max_layers − 2 hidden layers: the rest are not drawn (nor created).
-        f.hidden = [max(1, min(settings.max_neurons, n))
-                    for n in hidden[: max(0, settings.max_layers - 2)]]
+        f.hidden = [max(1, min(settings.max_neurons, n)) for n in hidden]
         for key in ("hidden_activation", "output_activation", "loss", "reduction",
                     "learning_rate", "init_scheme", "init_seed", "init_low", "init_high",
                     "init_std", "dataset", "samples", "noise", "test_ratio", "data_seed",
