@@ -131,10 +131,10 @@ def loss_curve(history: list[dict[str, Any]], log: bool) -> Curve:
     sy = (c.bottom - c.top) / (y1 / 2 - y0 / 2) / 2 if y1 > y0 else 1.0
 
     def X(e: float) -> float:
-        return c.left + (float(e) / 2 - x0 / 2) * 2 * sx
+        return c.left + (float(e) / 2 - x0 / 2) * sx * 2  # halves: no overflow on the way
 
     def Y(v: float) -> float:
-        return c.bottom - (fy(v) / 2 - y0 / 2) * 2 * sy
+        return c.bottom - (fy(v) / 2 - y0 / 2) * sy * 2
 
     for t, v in zip(c.yticks, yt_vals, strict=True):
         t.pos = round(Y(v) if not log else c.bottom - (v - y0) * sy, 1)
