@@ -48,7 +48,7 @@ class Settings(BaseSettings):
         64 << 20, ge=1 << 20, description="estimated bytes one session may need at its peak "
         "(weights, data, trace and kernel buffers of a full pass, history)")
     memory_budget: int = Field(
-        512 << 20, ge=1 << 20, description="estimated bytes of all sessions together; least "
+        512 << 20, ge=1, description="estimated bytes of all sessions together; least "
         "recently used sessions are evicted beyond it (503 when none can be)")
     max_reply_bytes: int = Field(
         8 << 20, ge=1 << 16, description="estimated bytes of one reply (JSON or HTML)")
