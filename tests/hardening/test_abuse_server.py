@@ -276,6 +276,8 @@ def test_a_body_sent_1_byte_of_100_is_dropped(server: Server) -> None:
         t0 = time.monotonic()
         reply = sock.recv(4096)
         took = time.monotonic() - t0
+        while chunk := sock.recv(4096):  # the server closes the connection after it
+            reply += chunk
     assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
     assert b"body_read_timeout" in reply
     assert took < BUDGETS["BODY_READ_TIMEOUT"] + 1.0
@@ -341,3 +343,14 @@ def test_other_sessions_stay_fast_during_a_hostile_request(server: Server) -> No
     times.sort()
     p99 = times[int(len(times) * 0.99) - 1]
     assert len(times) >= 50 and p99 < 0.5, (len(times), p99, times[-5:])
+
+
+def test_oversized_headers_are_refused_by_the_uvicorn_settings(server: Server) -> None:
+    """`backprop-lab` passes h11_max_incomplete_event_size (16 KiB, h11's own default made an
+    explicit setting) to uvicorn: a request line plus headers beyond it is refused instead of
+    buffered."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        # Headers that never end: without the cap they would be buffered for ever.
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40_000)
+        reply = sock.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 4"), reply[:100]
