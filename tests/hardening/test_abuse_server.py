@@ -29,7 +29,7 @@ MIB = 1 << 20
 BUDGETS = {  # small budgets, so the test runs them out quickly
     "MEMORY_BUDGET": 160 * MIB,
     "SESSION_MAX_BYTES": 48 * MIB,
-    "TRAIN_TIME_BUDGET": 1.0,
+    "TRAIN_TIME_BUDGET": 0.5,
     "GRADCHECK_TIME_BUDGET": 3.0,
     "BODY_READ_TIMEOUT": 2.0,
     "MAX_REPLY_BYTES": 8 * MIB,
@@ -331,7 +331,7 @@ def test_other_sessions_stay_fast_during_a_hostile_request(server: Server) -> No
     times = []
     try:
         with httpx.Client(base_url=server.base, timeout=30) as c:
-            deadline = time.monotonic() + 8
+            deadline = time.monotonic() + 5
             while time.monotonic() < deadline:
                 t0 = time.monotonic()
                 assert c.get(f"{API}/sessions/{mine}").status_code == 200
