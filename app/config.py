@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     max_history_epoch: int = Field(
         10**9, ge=1, description="largest epoch number (and count) a session may reach or import")
     max_iteration: int = Field(
-        10**12, ge=1, description="largest iteration count an import may set")
+        10**15, ge=1, description="largest iteration count a session may reach or import")
     max_history_loss: float = Field(
         sys.float_info.max, gt=0, description="largest loss an imported history point may "
         "carry (default: any finite value, as training can reach any; the charts cope)")

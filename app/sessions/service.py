@@ -52,7 +52,14 @@ def train(
     s: Session, epochs: int, settings: Settings
 ) -> tuple[int, Literal["diverged", "time_budget"] | None]:
     check_epochs(epochs, settings)
-    return s.trainer.run(epochs, settings.train_time_budget)
+    t = s.trainer
+    # The counters stay within what an import accepts, so every export imports again.
+    if (t.epoch + epochs > settings.max_history_epoch
+            or t.iteration + epochs * t.n_batches > settings.max_iteration):
+        raise ConfigError(("epochs",), f"the session would pass {settings.max_history_epoch} "
+                          f"epochs (setting max_history_epoch) or {settings.max_iteration} "
+                          "iterations (setting max_iteration): reset it or train fewer epochs")
+    return t.run(epochs, settings.train_time_budget)
 
 
 def patch(s: Session, changes: dict[str, Any], settings: Settings) -> None:

@@ -65,15 +65,17 @@ def test_history_epochs_beyond_2_53_are_refused_and_charts_terminate(
     ([{"epoch": 0, "loss": -1}], "loss"),
     ([{"epoch": 0, "loss": 1, "test_loss": -2}], "test_loss"),
 ])
-def test_bad_history_points_are_422(client: TestClient, history: list[Any], field: str) -> None:
-    doc = exported(client)
+def test_bad_history_points_are_422(
+    any_store_client: TestClient, history: list[Any], field: str,
+) -> None:
+    doc = exported(any_store_client)
     doc["history"] = history
-    r = client.post(f"{SESSIONS}/import", json=doc)
+    r = any_store_client.post(f"{SESSIONS}/import", json=doc)
     assert_422(r, ["body", "history"], field)
 
 
 @pytest.mark.parametrize("key, value", [
-    ("epoch", 2**64), ("epoch", 10**9 + 1), ("iteration", 10**13), ("batch_pos", 7),
+    ("epoch", 2**64), ("epoch", 10**9 + 1), ("iteration", 10**16), ("batch_pos", 7),
     ("epoch_loss_sum", "0x1p+1024"), ("epoch_loss_sum", "inf"), ("epoch_loss_sum", "zz"),
     ("epoch_test_loss", "0x1p+1024"),
 ])
@@ -103,16 +105,26 @@ def test_a_huge_but_finite_history_imports_and_every_view_works(
     assert r.status_code == 200 and r.json()["epoch"] == 6
 
 
-def test_a_single_far_point_imports_and_renders(any_store_client: TestClient) -> None:
+def test_the_largest_importable_counters_keep_working_and_round_trip(
+    any_store_client: TestClient,
+) -> None:
+    """Counters at the limits import, render, step, train (on Redis: serialise) up to the
+    limit and no further, and the export imports again."""
     client = any_store_client
     doc = exported(client)
-    doc["epoch"] = 10**9
-    doc["history"] = [{"epoch": 10**9 - 1, "loss": 0.25}]
+    doc["epoch"], doc["iteration"] = 10**9 - 2, 10**15 - 10
+    doc["history"] = [{"epoch": 10**9 - 3, "loss": 1.75e308}]
     r = client.post(f"{SESSIONS}/import", json=doc)
     assert r.status_code == 201, r.text
     sid = r.json()["id"]
     assert client.get(f"/s/{sid}").status_code == 200
-    assert client.post(f"{SESSIONS}/{sid}/train", json={"epochs": 1}).status_code == 200
+    assert client.post(f"{SESSIONS}/{sid}/step").status_code == 200
+    r = client.post(f"{SESSIONS}/{sid}/train", json={"epochs": 2})
+    assert r.status_code == 200 and r.json()["epoch"] == 10**9
+    r = client.post(f"{SESSIONS}/{sid}/train", json={"epochs": 1})
+    assert r.status_code == 422 and "max_history_epoch" in r.text
+    again = client.post(f"{SESSIONS}/import", json=client.get(f"{SESSIONS}/{sid}/export").json())
+    assert again.status_code == 201, again.text
 
 
 def test_empty_inline_test_sets_are_422(client: TestClient) -> None:
