@@ -61,7 +61,7 @@ class Kernel:
         self._last_Y: Array | None = None
         self._last_out: Array | None = None
         self._spare: dict[int, Array] = {}
-        self.ones = np.ones_like(self.grads)
+        self.ones = np.full_like(self.grads, 2.0**-60)
         self.reg = spec.regularization
         self.reg_active = self.reg.active
         self.fwd = [
@@ -151,8 +151,9 @@ class Kernel:
         self.grads *= self.lr
         nxt = 1 - self.cur
         new = np.subtract(self.params[self.cur], self.grads, self.params[nxt])
-        # Element by element: a dot product would overflow on large finite weights.
-        if not np.isfinite(new).all():
+        # One dot product with 2⁻⁶⁰ everywhere: an inf or nan anywhere makes it non-finite,
+        # and scaled down, finite weights (even 1.7e308 each) cannot overflow the sum.
+        if not math.isfinite(float(new.dot(self.ones))):
             return None
         self.cur = nxt
         self._bind()
