@@ -297,11 +297,11 @@ class Trainer:
                 elif ran < epochs:
                     stopped = "time_budget"
             else:
-                start_iteration = self.iteration
+                pace = (time.perf_counter(), self.iteration)  # when and where the run began
                 while self.epoch < target:
                     # The clock is read between mini-batches (in _run_epoch), not only between
                     # epochs: one epoch of many small batches can outlast the budget.
-                    result = self._run_epoch(kernel, deadline, start_iteration)
+                    result = self._run_epoch(kernel, deadline, pace)
                     if result is not None:
                         stopped = result
                         break
@@ -331,8 +331,12 @@ class Trainer:
         ok = True
         # Read the clock every 64 epochs on small problems, every epoch on large ones.
         mask = 63 if X.size * sum(self.net.spec.layers) < 4096 else 0
+        started = clock()
         for done in range(epochs):
-            if deadline is not None and done and not done & mask and clock() > deadline:
+            # Stop when the next stretch, at the pace so far, would end past the deadline.
+            if deadline is not None and done and not done & mask and _late(
+                clock(), started, done, mask + 1, deadline
+            ):
                 break
             loss = step(X, Y)
             if loss is None:
@@ -351,10 +355,12 @@ class Trainer:
         return len(losses), ok
 
     def _run_epoch(
-        self, kernel: Kernel, deadline: float | None = None, start_iteration: int = 0
+        self, kernel: Kernel, deadline: float | None = None, pace: tuple[float, int] = (0.0, 0)
     ) -> Literal["diverged", "time_budget"] | None:
-        """The rest of the current epoch, batch by batch; why it stopped early, if it did
-        (at least one batch of the call runs whatever the clock says)."""
+        """The rest of the current epoch, batch by batch; why it stopped early, if it did.
+        ``pace``: (clock, iteration) at the start of the run. At least one batch runs
+        whatever the clock says; after that, a batch starts only if, at the pace so far, it
+        would end before the deadline."""
         self._start_epoch_if_needed()
         perm = self.permutation(self.epoch)
         bs = self.effective_batch_size
@@ -362,7 +368,8 @@ class Trainer:
         epoch = self.epoch
         clock = time.perf_counter
         while self.epoch == epoch:  # _finish_batch moves to the next epoch after the last batch
-            if deadline is not None and self.iteration > start_iteration and clock() > deadline:
+            done = self.iteration - pace[1]
+            if deadline is not None and done > 0 and _late(clock(), pace[0], done, 1, deadline):
                 return "time_budget"
             if perm is None:
                 X, Y = X_all, Y_all
@@ -374,3 +381,8 @@ class Trainer:
                 return "diverged"
             self._finish_batch(loss)
         return None
+
+
+def _late(now: float, started: float, done: int, more: int, deadline: float) -> bool:
+    """Whether ``more`` steps at the average pace of the ``done`` so far end past the deadline."""
+    return now + (now - started) / done * more > deadline
