@@ -114,8 +114,9 @@ def loss_curve(history: list[dict[str, Any]], log: bool) -> Curve:
         yt_vals = [float(e) for e in exps]
     else:
         top = max(values)
-        # 5 % headroom, without overflowing near the largest float
-        y0, y1 = 0.0, (top * 1.05 if top < 1e307 else top) if top > 0 else 1.0
+        # 5 % headroom, without overflowing near the largest float; at least 1e-300 so the
+        # scale (pixels per unit) stays finite for subnormal losses
+        y0, y1 = 0.0, max(top * 1.05 if top < 1e307 else top, 1e-300) if top > 0 else 1.0
 
         def fy(v: float) -> float:
             return float(v)
@@ -126,9 +127,8 @@ def loss_curve(history: list[dict[str, Any]], log: bool) -> Curve:
             y0 = min(values)
             yt_vals = [v for v in yt_vals if v >= y0]
         c.yticks = [Tick(0, num(v, 3)) for v in yt_vals]
-    # Scales from the span divided first, so huge finite spans cannot overflow to inf.
-    sx = (c.right - c.left) / (x1 / 2 - x0 / 2) / 2
-    sy = (c.bottom - c.top) / (y1 / 2 - y0 / 2) / 2 if y1 > y0 else 1.0
+    sx = _scale(c.right - c.left, x0, x1)
+    sy = _scale(c.bottom - c.top, y0, y1)
 
     def X(e: float) -> float:
         return c.left + (float(e) / 2 - x0 / 2) * sx * 2  # halves: no overflow on the way
@@ -143,6 +143,16 @@ def loss_curve(history: list[dict[str, Any]], log: bool) -> Curve:
     c.train = _path([(X(e), Y(v)) for e, v, _ in pts])
     c.test = _path([(X(e), Y(t)) for e, _, t in pts if t is not None and math.isfinite(t)])
     return c
+
+
+def _scale(pixels: float, lo: float, hi: float) -> float:
+    """Pixels per unit over [lo, hi], from the halved span so a huge finite span cannot
+    overflow; 0 (everything at the axis) when the span has no usable size."""
+    half = hi / 2 - lo / 2
+    if not (half > 0 and math.isfinite(half)):
+        return 0.0
+    scale = pixels / half / 2
+    return scale if math.isfinite(scale) else 0.0
 
 
 def _finite_epoch(e: Any) -> bool:
