@@ -73,7 +73,11 @@ def main(argv: list[str] | None = None) -> int:
                 workers=None if args.reload else args.workers,
                 log_level=settings.log_level,
                 proxy_headers=args.forwarded_allow_ips is not None,
-                forwarded_allow_ips=args.forwarded_allow_ips)
+                forwarded_allow_ips=args.forwarded_allow_ips,
+                # Slow clients: idle keep-alive connections close after timeout_keep_alive s;
+                # the request line and headers are capped in bytes (bodies: app/main.py).
+                timeout_keep_alive=settings.timeout_keep_alive,
+                h11_max_incomplete_event_size=settings.h11_max_incomplete_event_size)
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 
 from pydantic import Field
@@ -51,6 +52,33 @@ class Settings(BaseSettings):
         600.0, ge=0, description="seconds: a session used this recently is never evicted")
     # Content-Security-Policy and other headers are fixed; see app/main.py.
     log_level: str = "info"
+
+    # --- budgets (issue #8): every request bounded in time, memory and reply size ---------
+    max_history_epoch: int = Field(
+        10**9, ge=1, description="largest epoch number (and count) a session may reach or import")
+    max_iteration: int = Field(
+        10**15, ge=1, description="largest iteration count a session may reach or import")
+    max_history_loss: float = Field(
+        sys.float_info.max, gt=0, description="largest loss an imported history point may "
+        "carry (default: any finite value, as training can reach any; the charts cope)")
+    session_max_bytes: int = Field(
+        64 << 20, ge=1 << 20, description="estimated bytes one session may need at its peak "
+        "(weights, data, trace and kernel buffers of a full pass, history)")
+    memory_budget: int = Field(
+        512 << 20, ge=1, description="estimated bytes of all sessions together; least "
+        "recently used sessions are evicted beyond it (503 when none can be)")
+    max_reply_bytes: int = Field(
+        8 << 20, ge=1 << 16, description="estimated bytes of one reply (JSON or HTML)")
+    max_form_fields: int = Field(200, ge=16, description="fields in one submitted form")
+    gradcheck_time_budget: float = Field(5.0, gt=0, description="seconds per gradient check")
+    body_read_timeout: float = Field(
+        5.0, gt=0, description="seconds a client may take to send a request body (then 408)")
+    public_base_url: str = Field(
+        "", description="prefix of the Location header (e.g. https://lab.example.org); "
+        "empty: a relative URL, never one built from the Host header")
+    timeout_keep_alive: int = Field(5, ge=1, description="uvicorn: idle keep-alive seconds")
+    h11_max_incomplete_event_size: int = Field(
+        16 * 1024, ge=1024, description="uvicorn/h11: bytes of request line + headers")
 
 
 @lru_cache

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
@@ -31,12 +34,15 @@ DOCS_CSP = CSP + "; worker-src 'self' blob:"
 
 
 class SecurityHeaders:
-    """Adds the security headers to every response, and refuses bodies over the limit (413)
-    both by Content-Length and while streaming."""
+    """Adds the security headers to every response, and reads each request body before the
+    app sees it: refused over the size limit (413, by Content-Length or while streaming), when
+    it trickles in slower than the read timeout (408), or when a JSON object repeats a key
+    (422: the standard parser would silently keep the last one)."""
 
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
+    def __init__(self, app: ASGIApp, max_body: int, read_timeout: float = 5.0) -> None:
         self.app = app
         self.max_body = max_body
+        self.read_timeout = read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,6 +65,7 @@ class SecurityHeaders:
                 message["headers"] = headers
             await send(message)
 
+        content_type = b""
         for key, value in scope.get("headers", []):
             if key == b"content-length":
                 try:
@@ -68,49 +75,63 @@ class SecurityHeaders:
                 if too_big:
                     await self._reject(send_with_headers)
                     return
+            elif key == b"content-type":
+                content_type = value.split(b";")[0].strip().lower()
+        chunks: list[bytes] = []
         received = 0
-        rejected = False
-
-        async def limited_receive() -> Message:
-            nonlocal received, rejected
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body:
-                    rejected = True
-                    raise _TooLarge
-            return message
-
-        replied = False
-
-        async def send_guarded(message: Message) -> None:
-            # FastAPI turns an exception while reading the body into its own 400: once the
-            # body went over the limit, answer 413 instead of whatever the app replies.
-            nonlocal replied
-            if rejected:
-                if message["type"] == "http.response.start" and not replied:
-                    replied = True
-                    await self._reject(send_with_headers)
-                return
-            replied = replied or message["type"] == "http.response.start"
-            await send_with_headers(message)
-
         try:
-            await self.app(scope, limited_receive, send_guarded)
-        except _TooLarge:
-            if not replied:
-                await self._reject(send_with_headers)
+            async with asyncio.timeout(self.read_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] != "http.request":  # the client went away
+                        return
+                    chunk = message.get("body", b"")
+                    received += len(chunk)
+                    if received > self.max_body:
+                        await self._reject(send_with_headers)
+                        return
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            await self._error(send_with_headers, 408, (
+                f"request body too slow: send it within {self.read_timeout:g} s (setting "
+                "body_read_timeout)").encode(), close=True)
+            return
+        body = b"".join(chunks)
+        if body and content_type.endswith(b"json") and _repeats_a_key(body):
+            await self._error(send_with_headers, 422, json.dumps({"detail": [{
+                "loc": ["body"], "type": "value_error",
+                "msg": "a JSON object repeats a key: give each key once"}]}).encode())
+            return
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # then only http.disconnect
+
+        await self.app(scope, replay, send_with_headers)
 
     async def _reject(self, send: Send) -> None:
-        body = (b'{"detail":"request body too large: the limit is %d bytes '
-                b'(setting max_body_bytes)"}' % self.max_body)
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+        await self._error(send, 413, b'{"detail":"request body too large: the limit is %d '
+                          b'bytes (setting max_body_bytes)"}' % self.max_body, close=True)
+
+    @staticmethod
+    async def _error(send: Send, status: int, body: bytes, close: bool = False) -> None:
+        if not body.startswith(b"{"):
+            body = json.dumps({"detail": body.decode()}).encode()
+        headers = [(b"content-type", b"application/json"),
+                   (b"content-length", str(len(body)).encode())]
+        if close:  # the rest of the body is not read: the connection cannot be reused
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 
-class _TooLarge(Exception):
+class _RepeatedKey(ValueError):
     pass
 
 
@@ -137,6 +158,25 @@ class HeadAsGet:
                 await send({"type": "http.response.body", "body": b""})
 
         await self.app({**scope, "method": "GET"}, receive, send_headers_only)
+def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _RepeatedKey
+    return out
+
+
+def _repeats_a_key(body: bytes) -> bool:
+    """Whether some object in this JSON repeats a key (invalid JSON: False, the app's parser
+    answers it with its own 400/422)."""
+    if b'"' not in body:
+        return False
+    try:
+        json.loads(body, object_pairs_hook=_no_repeats)
+    except _RepeatedKey:
+        return True
+    except (ValueError, RecursionError):
+        return False
+    return False
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -190,7 +230,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(watch_router)
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(SecurityHeaders, max_body=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders, max_body=settings.max_body_bytes,
+                       read_timeout=settings.body_read_timeout)
     app.add_middleware(HeadAsGet)
     return app
 

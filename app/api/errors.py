@@ -7,17 +7,26 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from markupsafe import escape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from app.nn.stepper import CursorError
+from app.sessions.budget import PageTooLarge
 from app.sessions.config import ConfigError
 from app.sessions.door import NothingToUndo
 from app.sessions.events import WatchLimit
 from app.sessions.limits import RateLimited
 from app.sessions.state import StateQueryError
-from app.sessions.store import SessionBusy, SessionNotFound, StoreFull, StoreUnavailable
+from app.sessions.store import (
+    MemoryBudgetFull,
+    SessionBusy,
+    SessionNotFound,
+    StoreFull,
+    StoreUnavailable,
+)
+from app.web.forms import FormTooLarge
 
 
 class BodyTooLarge(Exception):
@@ -103,6 +112,23 @@ def install(app: FastAPI) -> None:
     async def _busy(request: Request, exc: SessionBusy) -> JSONResponse:
         return JSONResponse({"detail": f"{exc}; retry (setting lock_timeout)"},
                             status_code=503, headers={"Retry-After": "1"})
+
+    @app.exception_handler(PageTooLarge)
+    async def _page(request: Request, exc: PageTooLarge) -> HTMLResponse:
+        text = escape(str(exc))
+        return HTMLResponse(f'<!doctype html><html lang="en"><meta charset="utf-8"><title>413'
+                            f'</title><main><h1>Too large to draw</h1><p>{text}</p>'
+                            '<p><a href="/">Start another network</a></p></main></html>',
+                            status_code=413)
+
+    @app.exception_handler(FormTooLarge)
+    async def _form(request: Request, exc: FormTooLarge) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=413)
+
+    @app.exception_handler(MemoryBudgetFull)
+    async def _memory(request: Request, exc: MemoryBudgetFull) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503,
+                            headers={"Retry-After": "5"})
 
     @app.exception_handler(StoreUnavailable)
     async def _store(request: Request, exc: StoreUnavailable) -> JSONResponse:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
@@ -16,7 +19,7 @@ from app.sessions import service
 from app.sessions.config import GENERATED_DEFAULTS, PRESETS, normalize
 from app.sessions.door import Door, Outcome
 from app.sessions.model import Session
-from app.sessions.state import StateQueryError, session_state
+from app.sessions.state import StateQueryError, precheck_reply, session_state
 from app.sessions.store import SessionNotFound, SessionStore
 
 
@@ -101,9 +104,25 @@ def history_points(history: int | str | None, settings: Settings) -> int:
     return n
 
 
+def location_of(request: Request, settings: Settings, sid: str) -> str:
+    """Relative (or under the configured public_base_url), never built from the Host header."""
+    path = request.app.url_path_for("get_session", session_id=sid)
+    return settings.public_base_url.rstrip("/") + str(path)
+
+
 def render(s: Session, settings: Settings, samples: str | None, points: int) -> dict[str, Any]:
     return session_state(s, samples=samples, history=points,
-                         default_max=settings.trace_default_max)
+                         default_max=settings.trace_default_max,
+                         max_bytes=settings.max_reply_bytes)
+
+
+def prechecked(settings: Settings, samples: str | None, points: int
+               ) -> Callable[[Session], None]:
+    """Run before an operation, under its lock: a reply that would be refused as too large
+    refuses the operation first, so it never half-applies."""
+    def check(s: Session) -> None:
+        precheck_reply(s, samples, points, settings.trace_default_max, settings.max_reply_bytes)
+    return check
 
 
 def respond(content: dict[str, Any], status_code: int = 200,
@@ -138,7 +157,8 @@ async def operate(door: Door, settings: Settings, sid: str, name: str, *args: An
     def view(s: Session, _: Outcome[Any]) -> dict[str, Any]:
         return render(s, settings, samples, points)
 
-    return await door.apply(sid, name, *args, view=view)
+    return await door.apply(sid, name, *args, view=view,
+                            before=prechecked(settings, samples, points))
 
 
 STATE_REPLY = ("Replies with the session's state: config, epoch, iteration, cursor, every "
@@ -172,7 +192,7 @@ async def create_session(
     session = await run_in_threadpool(Session.create, normalized, settings)
     state = render(session, settings, samples, points)
     await store.add(session)
-    location = str(request.url_for("get_session", session_id=session.id))
+    location = location_of(request, settings, session.id)
     return respond(state, 201, {"Location": location})
 
 
@@ -301,7 +321,8 @@ async def train(session_id: SessionId, door: DoorDep, settings: SettingsDep,
         ran, stopped = o.result
         return {**render(s, settings, samples, points), "ran": ran, "stopped": stopped}
 
-    return respond(await door.apply(session_id, "train", epochs, view=view))
+    return respond(await door.apply(session_id, "train", epochs, view=view,
+                                    before=prechecked(settings, samples, points)))
 
 
 @router.put(f"{SESSION}/weights", response_model=schemas.SessionState, responses=WITH_BODY,
@@ -339,14 +360,26 @@ async def reset(session_id: SessionId, door: DoorDep, settings: SettingsDep,
             description="Compares backprop's grad_W and grad_b on the current batch with "
             "central finite differences (L(w + ε) − L(w − ε)) / 2ε, one parameter at a time. "
             "Allowed at any cursor; changes nothing. Refused (422) when it would need more "
-            "than gradcheck_max_work sample-forward passes. `max_rel_error` is |g − ĝ| / "
+            "than gradcheck_max_work sample-forward passes or run past gradcheck_time_budget "
+            "seconds; stops when the client disconnects. `max_rel_error` is |g − ĝ| / "
             "max(|g| + |ĝ|, 1e-6).")
-async def gradcheck(session_id: SessionId, door: DoorDep,
+async def gradcheck(request: Request, session_id: SessionId, door: DoorDep,
                     epsilon: Annotated[float, Query(
                         ge=1e-10, le=0.1, allow_inf_nan=False,
                         description="the finite-difference step ε")] = 1e-6
                     ) -> dict[str, Any]:
-    return await door.apply(session_id, "gradcheck", epsilon)
+    gone = threading.Event()  # set when the client disconnects: the check stops early
+
+    async def watch() -> None:
+        while not await request.is_disconnected():
+            await asyncio.sleep(0.2)
+        gone.set()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        return await door.apply(session_id, "gradcheck", epsilon, gone.is_set)
+    finally:
+        watcher.cancel()
 
 
 @router.get(f"{SESSION}/export", response_model=schemas.ExportDocument, responses=ON_SESSION,
@@ -373,7 +406,7 @@ async def import_session(request: Request, doc: schemas.ExportDocument,
     session = await run_in_threadpool(service.import_session, doc.model_dump(), settings)
     state = render(session, settings, samples, points)
     await store.add(session)
-    location = str(request.url_for("get_session", session_id=session.id))
+    location = location_of(request, settings, session.id)
     return respond(state, 201, {"Location": location})
 
 

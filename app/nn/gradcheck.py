@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,8 +38,14 @@ def n_evaluations(net: Network, n_samples: int) -> int:
     return 2 * n_params * n_samples
 
 
+class GradcheckStopped(Exception):
+    """``should_stop`` said stop (a time budget ran out, or the client went away)."""
+
+
 @quiet
-def gradcheck(net: Network, X: Array, Y: Array, epsilon: float = 1e-6) -> list[LayerCheck]:
+def gradcheck(net: Network, X: Array, Y: Array, epsilon: float = 1e-6,
+              should_stop: Callable[[], bool] | None = None) -> list[LayerCheck]:
+    """``should_stop`` is asked before every parameter's pair of forward passes."""
     zs, acts = net.forward(X)
     _, grad_W, grad_b = net.backward(zs, acts, Y)
     probe = net.copy()
@@ -51,6 +58,8 @@ def gradcheck(net: Network, X: Array, Y: Array, epsilon: float = 1e-6) -> list[L
         out = np.empty_like(param)
         flat, flat_out = param.reshape(-1), out.reshape(-1)
         for i in range(flat.size):
+            if should_stop is not None and should_stop():
+                raise GradcheckStopped
             old = flat[i]
             flat[i] = old + epsilon
             plus = objective()

@@ -62,6 +62,7 @@ class Kernel:
         self._last_out: Array | None = None
         self._spare: dict[int, Array] = {}
         self._sq: dict[int, Array] = {}
+        self.ones = np.full_like(self.grads, 2.0**-60)
         self.reg = spec.regularization
         self.reg_active = self.reg.active
         self.fwd = [
@@ -155,8 +156,9 @@ class Kernel:
         self.grads *= self.lr
         nxt = 1 - self.cur
         new = np.subtract(self.params[self.cur], self.grads, self.params[nxt])
-        # One sum (numpy's, not BLAS): an inf or nan anywhere makes it non-finite.
-        if not math.isfinite(float(new.sum())):
+        # One dot product with 2⁻⁶⁰ everywhere: an inf or nan anywhere makes it non-finite,
+        # and scaled down, finite weights (even 1.7e308 each) cannot overflow the sum.
+        if not math.isfinite(float(new.dot(self.ones))):
             return None
         self.cur = nxt
         self._bind()

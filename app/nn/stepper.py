@@ -297,16 +297,13 @@ class Trainer:
                 elif ran < epochs:
                     stopped = "time_budget"
             else:
+                pace = (time.perf_counter(), self.iteration)  # when and where the run began
                 while self.epoch < target:
-                    if (
-                        deadline is not None
-                        and self.epoch > start_epoch
-                        and time.perf_counter() > deadline
-                    ):
-                        stopped = "time_budget"
-                        break
-                    if not self._run_epoch(kernel):
-                        stopped = "diverged"
+                    # The clock is read between mini-batches (in _run_epoch), not only between
+                    # epochs: one epoch of many small batches can outlast the budget.
+                    result = self._run_epoch(kernel, deadline, pace)
+                    if result is not None:
+                        stopped = result
                         break
         self.status = "diverged" if stopped == "diverged" else "ok"
         if kernel.last_loss is not None:
@@ -334,8 +331,12 @@ class Trainer:
         ok = True
         # Read the clock every 64 epochs on small problems, every epoch on large ones.
         mask = 63 if X.size * sum(self.net.spec.layers) < 4096 else 0
+        started = clock()
         for done in range(epochs):
-            if deadline is not None and done and not done & mask and clock() > deadline:
+            # Stop when the next stretch, at the pace so far, would end past the deadline.
+            if deadline is not None and done and not done & mask and _late(
+                clock(), started, done, mask + 1, deadline
+            ):
                 break
             loss = step(X, Y)
             if loss is None:
@@ -353,14 +354,23 @@ class Trainer:
             h.compact(self.history_limit // 2)
         return len(losses), ok
 
-    def _run_epoch(self, kernel: Kernel) -> bool:
-        """The rest of the current epoch, batch by batch; False if a step diverged."""
+    def _run_epoch(
+        self, kernel: Kernel, deadline: float | None = None, pace: tuple[float, int] = (0.0, 0)
+    ) -> Literal["diverged", "time_budget"] | None:
+        """The rest of the current epoch, batch by batch; why it stopped early, if it did.
+        ``pace``: (clock, iteration) at the start of the run. At least one batch runs
+        whatever the clock says; after that, a batch starts only if, at the pace so far, it
+        would end before the deadline."""
         self._start_epoch_if_needed()
         perm = self.permutation(self.epoch)
         bs = self.effective_batch_size
         X_all, Y_all = self.data.X, self.data.Y
         epoch = self.epoch
+        clock = time.perf_counter
         while self.epoch == epoch:  # _finish_batch moves to the next epoch after the last batch
+            done = self.iteration - pace[1]
+            if deadline is not None and done > 0 and _late(clock(), pace[0], done, 1, deadline):
+                return "time_budget"
             if perm is None:
                 X, Y = X_all, Y_all
             else:
@@ -368,6 +378,11 @@ class Trainer:
                 X, Y = X_all[idx], Y_all[idx]
             loss = kernel.step(X, Y)
             if loss is None:
-                return False
+                return "diverged"
             self._finish_batch(loss)
-        return True
+        return None
+
+
+def _late(now: float, started: float, done: int, more: int, deadline: float) -> bool:
+    """Whether ``more`` steps at the average pace of the ``done`` so far end past the deadline."""
+    return now + (now - started) / done * more > deadline

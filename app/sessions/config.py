@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.config import Settings
 from app.nn import datasets
+from app.sessions import budget
 
 Activation = Literal["sigmoid", "tanh", "relu", "leaky_relu", "linear"]
 OutputActivation = Literal["sigmoid", "tanh", "relu", "leaky_relu", "linear", "softmax"]
@@ -208,7 +209,7 @@ def normalize(cfg: SessionConfig, settings: Settings) -> dict[str, Any]:
     preset = given.pop("preset", None)
     if preset is not None:
         if preset not in PRESETS:
-            raise ConfigError(("preset",), f"unknown preset {preset!r}; one of "
+            raise ConfigError(("preset",), "unknown preset; one of "
                               + ", ".join(PRESETS))
         base = dict(PRESETS[preset]["config"])
     else:
@@ -305,6 +306,23 @@ def _check(c: dict[str, Any], s: Settings) -> None:
     bs = c.get("batch_size")
     if bs is not None and bs < 1:
         raise ConfigError(("batch_size",), "batch_size must be ≥ 1 or null (full batch)")
+    check_memory(c, s)
+
+
+def check_memory(c: dict[str, Any], s: Settings, history_points: int = 0) -> None:
+    """The per-session memory budget, from the shapes, before anything is allocated."""
+    need = budget.session_bytes(c, history_points)
+    if need <= s.session_max_bytes:
+        return
+    mib = 1 << 20
+    small_batch = budget.session_bytes({**c, "batch_size": 1}, history_points)
+    loc: tuple[str, ...] = ("batch_size",) if small_batch <= s.session_max_bytes else (
+        "dataset",)
+    raise ConfigError(loc, f"this session could need {need / mib:.1f} MiB at its peak (weights, "
+                      "data, one pass's trace and buffers over its batch, history), over the "
+                      f"per-session memory budget of {s.session_max_bytes / mib:.1f} MiB "
+                      "(setting session_max_bytes): use a smaller batch_size, fewer samples or "
+                      "fewer or narrower layers")
 
 
 def _check_dataset(
@@ -329,6 +347,10 @@ def _check_dataset(
             out[key] = m
         if len(out["X"]) == 0:
             raise ConfigError(("dataset", "X"), "X needs at least one sample")
+        for key in ("X_test", "Y_test"):
+            if out[key] is not None and len(out[key]) == 0:
+                raise ConfigError(("dataset", key), f"{key} needs at least one sample; omit "
+                                  "X_test and Y_test for no test set")
         for a, b in (("X", "Y"), ("X_test", "Y_test")):
             if (out[a] is None) != (out[b] is None) or (
                 out[a] is not None and len(out[a]) != len(out[b])
@@ -336,7 +358,7 @@ def _check_dataset(
                 raise ConfigError(("dataset", b), f"{a} and {b} need the same number of rows")
         return out
     if name not in datasets.NAMES:
-        raise ConfigError(("dataset", "name"), f"unknown dataset {name!r}; one of "
+        raise ConfigError(("dataset", "name"), "unknown dataset; one of "
                           + ", ".join(datasets.NAMES))
     if n_in != 2:
         raise ConfigError(("layers", 0), f"dataset {name!r} has 2 inputs: layers must start "

@@ -99,8 +99,9 @@ def _unwatch(s: Session, settings: Settings) -> str | None:
 OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("state", lambda s, st: None, "read"),
     Operation("export", lambda s, st: service.export(s), "read"),
-    Operation("gradcheck", lambda s, st, eps: service.gradcheck(s, eps, st), "read",
-              ("gradcheck_max_work",)),
+    Operation("gradcheck", lambda s, st, eps, cancelled=None: service.gradcheck(
+        s, eps, st, cancelled), "read",
+              ("gradcheck_max_work", "gradcheck_time_budget")),
     Operation("forward", lambda s, st, through=False: service.forward(s, through), "change"),
     Operation("backward", lambda s, st, through=False: service.backward(s, through), "change"),
     Operation("update", lambda s, st: service.update(s), "change"),

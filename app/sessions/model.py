@@ -118,6 +118,12 @@ class Session:
     def focus(self) -> int:
         return int(self.config.get("focus") or 0)
 
+    def resident_bytes(self) -> int:
+        """Estimated bytes held between requests (the server-wide memory budget's unit)."""
+        from app.sessions.budget import session_bytes
+
+        return session_bytes(self.config, len(self.trainer.history.epoch), peak=False)
+
     def apply_settings(self, settings: Settings) -> None:
         self.trainer.history_limit = settings.history_limit
 

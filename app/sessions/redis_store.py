@@ -35,13 +35,24 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.config import Settings
 from app.sessions.model import Session
-from app.sessions.store import SessionBusy, SessionNotFound, StoreFull, StoreUnavailable
+from app.sessions.store import (
+    MemoryBudgetFull,
+    SessionBusy,
+    SessionNotFound,
+    StoreFull,
+    StoreUnavailable,
+)
 
 PREFIX = "backprop-lab:"
+BUDGET_KEYS = [PREFIX + "bytes", PREFIX + "total"]
 T = TypeVar("T")
 
 # Redis's clock in microseconds (exact in a double until the year 2255).
@@ -50,34 +61,77 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 """
 
-# KEYS: s:{id}, lru. ARGV: data, version, ttl_ms, id, cap, key prefix, active_window µs.
-# Returns the evicted ids, or {'full', µs to wait} when every session at the cap is active.
-ADD = _NOW + """
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 1000 * tonumber(ARGV[3]))
-if tonumber(ARGV[7]) > 0 and redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then
-  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-  local wait = tonumber(oldest[2]) + tonumber(ARGV[7]) - now
-  if wait > 0 then return {'full', tostring(wait)} end
+# The memory budget: ``bytes`` (a hash id → estimated resident bytes) and ``total`` (their
+# sum), kept in step with ``lru`` by every script below.
+_BYTES = """
+local function forget(id, bytes_key, total_key)
+  local b = redis.call('HGET', bytes_key, id)
+  if b then
+    redis.call('DECRBY', total_key, b)
+    redis.call('HDEL', bytes_key, id)
+  end
+end
+local function expire_old(lru, bytes_key, total_key, cutoff)
+  local old = redis.call('ZRANGEBYSCORE', lru, '-inf', cutoff)
+  for i = 1, #old do forget(old[i], bytes_key, total_key) end
+  redis.call('ZREMRANGEBYSCORE', lru, '-inf', cutoff)
+end
+-- the budget keys live as long as the last session touched (every key expires)
+local function touch_budget(bytes_key, total_key, ttl_ms)
+  redis.call('PEXPIRE', bytes_key, ttl_ms)
+  redis.call('PEXPIRE', total_key, ttl_ms)
+end
+"""
+
+# KEYS: s:{id}, lru, bytes, total. ARGV: data, version, ttl_ms, id, cap, key prefix, bytes,
+# memory budget, active_window µs. Evicts the least recently used sessions that are neither in
+# use (no lock key) nor active (used within active_window) while the cap or the budget is
+# exceeded. Returns {1, evicted ids…}; {'full', µs to wait} when the cap is reached by active
+# sessions; {0} when the session does not fit the budget even so (nothing written then).
+ADD = _NOW + _BYTES + """
+expire_old(KEYS[2], KEYS[3], KEYS[4], now - 1000 * tonumber(ARGV[3]))
+local need, budget, cap = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[5])
+local window = tonumber(ARGV[9])
+local function total() return tonumber(redis.call('GET', KEYS[4]) or '0') end
+local function over_cap() return redis.call('ZCARD', KEYS[2]) + 1 > cap end
+local function over() return over_cap() or total() + need > budget end
+local evicted = {1}
+if over() then
+  local ids = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+  for i = 1, #ids, 2 do
+    if not over() then break end
+    local sid, used = ids[i], tonumber(ids[i + 1])
+    if window > 0 and used + window > now then break end  -- LRU order: the rest are newer
+    if sid ~= ARGV[4] and redis.call('EXISTS', ARGV[6] .. 'lock:' .. sid) == 0 then
+      redis.call('DEL', ARGV[6] .. 's:' .. sid)
+      redis.call('ZREM', KEYS[2], sid)
+      forget(sid, KEYS[3], KEYS[4])
+      evicted[#evicted + 1] = sid
+    end
+  end
+  if over_cap() then
+    local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+    local wait = tonumber(oldest[2]) + window - now
+    if wait < 1000000 then wait = 1000000 end
+    return {'full', tostring(wait)}
+  end
+  if total() + need > budget then return {0} end
 end
 redis.call('HSET', KEYS[1], 'd', ARGV[1], 'v', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('ZADD', KEYS[2], now, ARGV[4])
-local evicted = {}
-local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[5])
-if excess > 0 then
-  local old = redis.call('ZPOPMIN', KEYS[2], excess)
-  for i = 1, #old, 2 do
-    redis.call('DEL', ARGV[6] .. 's:' .. old[i])
-    evicted[#evicted + 1] = old[i]
-  end
-end
+forget(ARGV[4], KEYS[3], KEYS[4])
+redis.call('HSET', KEYS[3], ARGV[4], need)
+redis.call('INCRBY', KEYS[4], need)
+touch_budget(KEYS[3], KEYS[4], ARGV[3])
 return evicted
 """
 
-# KEYS: s:{id}, lru, lock:{id}. ARGV: ttl_ms, id, cached version, lock token (or ''),
-# lock_ms. With a token, first takes the lock (0: it is taken). Touches the session and returns
-# {version} when the cached version is current, {version, data} otherwise, nil if it is gone.
-LOAD = _NOW + """
+# KEYS: s:{id}, lru, lock:{id}, bytes, total. ARGV: ttl_ms, id, cached version, lock token (or
+# ''), lock_ms. With a token, first takes the lock (0: it is taken). Touches the session and
+# returns {version} when the cached version is current, {version, data} otherwise, nil if it
+# is gone.
+LOAD = _NOW + _BYTES + """
 if ARGV[4] ~= '' and not redis.call('SET', KEYS[3], ARGV[4], 'NX', 'PX', ARGV[5]) then
   return 0
 end
@@ -85,24 +139,30 @@ local v = redis.call('HGET', KEYS[1], 'v')
 if not v then
   if ARGV[4] ~= '' then redis.call('DEL', KEYS[3]) end
   redis.call('ZREM', KEYS[2], ARGV[2])
+  forget(ARGV[2], KEYS[4], KEYS[5])
   return false
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], now, ARGV[2])
+touch_budget(KEYS[4], KEYS[5], ARGV[1])
 if v == ARGV[3] then return {v} end
 return {v, redis.call('HGET', KEYS[1], 'd')}
 """
 
-# KEYS: lock:{id}, s:{id}, lru. ARGV: token, data, version, ttl_ms, id.
+# KEYS: lock:{id}, s:{id}, lru, bytes, total. ARGV: token, data, version, ttl_ms, id, bytes.
 # -1: the lock is no longer ours (nothing written); 0: the session was deleted or evicted
 # meanwhile (it stays deleted); 1: saved.
-SAVE = _NOW + """
+SAVE = _NOW + _BYTES + """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
 redis.call('DEL', KEYS[1])
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
 redis.call('HSET', KEYS[2], 'd', ARGV[2], 'v', ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 redis.call('ZADD', KEYS[3], now, ARGV[5])
+forget(ARGV[5], KEYS[4], KEYS[5])
+redis.call('HSET', KEYS[4], ARGV[5], ARGV[6])
+redis.call('INCRBY', KEYS[5], ARGV[6])
+touch_budget(KEYS[4], KEYS[5], ARGV[4])
 return 1
 """
 
@@ -112,10 +172,18 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# KEYS: lru. ARGV: ttl_ms. Forgets ids whose keys expired, then counts.
-COUNT = _NOW + """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 1000 * tonumber(ARGV[1]))
+# KEYS: lru, bytes, total. ARGV: ttl_ms. Forgets ids whose keys expired, then counts.
+COUNT = _NOW + _BYTES + """
+expire_old(KEYS[1], KEYS[2], KEYS[3], now - 1000 * tonumber(ARGV[1]))
 return redis.call('ZCARD', KEYS[1])
+"""
+
+# KEYS: s:{id}, lru, bytes, total. ARGV: id. 1 if it existed.
+DELETE = _BYTES + """
+local n = redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+forget(ARGV[1], KEYS[3], KEYS[4])
+return n
 """
 
 # Sessions bigger than this are (de)serialised in a worker thread, off the event loop.
@@ -192,7 +260,11 @@ class RedisStore:
     async def open(self) -> None:
         r = aioredis.Redis.from_url(
             # Every command is small: a Redis that does not answer in 5 s is reported (503).
-            self.url, socket_connect_timeout=5, socket_timeout=5, health_check_interval=30,
+            # A pooled connection that went stale (Redis restarted) fails on first use: retry
+            # once on a fresh one, so a restart costs no client request once Redis is back.
+            self.url, socket_connect_timeout=5, socket_timeout=5, health_check_interval=5,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 1),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
             client_name=f"backprop-lab:{os.getpid()}",
         )
         try:
@@ -203,7 +275,7 @@ class RedisStore:
                                    f"{redact(self.url)}: {e}") from None
         self._redis = r
         for name, text in (("add", ADD), ("load", LOAD), ("save", SAVE),
-                           ("release", RELEASE), ("count", COUNT)):
+                           ("release", RELEASE), ("count", COUNT), ("delete", DELETE)):
             self._scripts[name] = r.register_script(text)
 
     async def close(self) -> None:
@@ -263,13 +335,18 @@ class RedisStore:
     async def add(self, session: Session) -> None:
         raw = await self._dump(session)
         version = secrets.token_bytes(12)
-        evicted = await self._run(self._script(
-            "add", [PREFIX + "s:" + session.id, PREFIX + "lru"],
+        need = session.resident_bytes()
+        reply = await self._run(self._script(
+            "add", [PREFIX + "s:" + session.id, PREFIX + "lru", *BUDGET_KEYS],
             [raw, version, self.ttl_ms, session.id, self.settings.max_sessions, PREFIX,
-             int(self.settings.active_window * 1_000_000)]))
-        if evicted and evicted[0] in (b"full", "full"):
-            raise StoreFull(float(evicted[1]) / 1_000_000)
-        for sid in evicted:
+             need, self.settings.memory_budget, int(self.settings.active_window * 1_000_000)]))
+        if reply and reply[0] in (b"full", "full"):
+            # (sessions evicted before the cap turned out full stay out of the cache: each use
+            # checks the version in Redis.) The wait is in µs.
+            raise StoreFull(float(reply[1]) / 1_000_000)
+        if not reply or int(reply[0]) != 1:
+            raise MemoryBudgetFull(need, self.settings.memory_budget)
+        for sid in reply[1:]:
             self._cache_drop(sid.decode() if isinstance(sid, bytes) else str(sid))
         self._cache_put(session.id, version, session, len(raw))
 
@@ -278,7 +355,7 @@ class RedisStore:
         token, under the lock taken in the same round trip (None: the lock is taken)."""
         cached = self._cache.get(sid)
         reply = await self._run(self._script(
-            "load", [PREFIX + "s:" + sid, PREFIX + "lru", PREFIX + "lock:" + sid],
+            "load", [PREFIX + "s:" + sid, PREFIX + "lru", PREFIX + "lock:" + sid, *BUDGET_KEYS],
             [self.ttl_ms, sid, cached.version if cached else b"", token, self.lock_ms]))
         if reply == 0:
             return None
@@ -351,8 +428,9 @@ class RedisStore:
         version = secrets.token_bytes(12)
         try:
             saved = await self._run(self._script(
-                "save", [PREFIX + "lock:" + sid, PREFIX + "s:" + sid, PREFIX + "lru"],
-                [token, raw, version, self.ttl_ms, sid]))
+                "save", [PREFIX + "lock:" + sid, PREFIX + "s:" + sid, PREFIX + "lru",
+                         *BUDGET_KEYS],
+                [token, raw, version, self.ttl_ms, sid, session.resident_bytes()]))
         except BaseException:  # unreachable, or cancelled: whether it was saved is unknown
             self._cache_drop(sid)
             await self._release(sid, token)
@@ -372,14 +450,17 @@ class RedisStore:
 
     async def delete(self, session_id: str) -> bool:
         self._cache_drop(session_id)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(PREFIX + "s:" + session_id)
-        pipe.zrem(PREFIX + "lru", session_id)
-        deleted, _ = await self._run(pipe.execute())
+        deleted = await self._run(self._script(
+            "delete", [PREFIX + "s:" + session_id, PREFIX + "lru", *BUDGET_KEYS], [session_id]))
         return bool(deleted)
 
     async def count(self) -> int:
-        return int(await self._run(self._script("count", [PREFIX + "lru"], [self.ttl_ms])))
+        return int(await self._run(self._script("count", [PREFIX + "lru", *BUDGET_KEYS],
+                                                [self.ttl_ms])))
+
+    async def total_bytes(self) -> int:
+        """The estimated resident bytes of all sessions (the memory budget's sum)."""
+        return int(await self._run(self.redis.get(BUDGET_KEYS[1])) or 0)
 
     async def ping(self) -> bool:
         try:

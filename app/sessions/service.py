@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import math
 import secrets
+import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import ValidationError
 
 from app.config import Settings
+from app.nn.gradcheck import GradcheckStopped, n_evaluations
 from app.nn.gradcheck import gradcheck as run_gradcheck
-from app.nn.gradcheck import n_evaluations
 from app.nn.network import Network
-from app.sessions.config import PRESETS, ConfigError, SessionConfig, normalize
+from app.sessions.config import PRESETS, ConfigError, SessionConfig, check_memory, normalize
 from app.sessions.model import Session, check_focus, spec_of
 
 EXPORT_FORMAT = "backprop-lab-export/1"
@@ -56,7 +58,14 @@ def train(
     s: Session, epochs: int, settings: Settings
 ) -> tuple[int, Literal["diverged", "time_budget"] | None]:
     check_epochs(epochs, settings)
-    return s.trainer.run(epochs, settings.train_time_budget)
+    t = s.trainer
+    # The counters stay within what an import accepts, so every export imports again.
+    if (t.epoch + epochs > settings.max_history_epoch
+            or t.iteration + epochs * t.n_batches > settings.max_iteration):
+        raise ConfigError(("epochs",), f"the session would pass {settings.max_history_epoch} "
+                          f"epochs (setting max_history_epoch) or {settings.max_iteration} "
+                          "iterations (setting max_iteration): reset it or train fewer epochs")
+    return t.run(epochs, settings.train_time_budget)
 
 
 def patch(s: Session, changes: dict[str, Any], settings: Settings) -> None:
@@ -152,7 +161,10 @@ def reset(s: Session, config: dict[str, Any] | None, settings: Settings) -> None
     s.config, s.trainer, s.task = fresh.config, fresh.trainer, fresh.task
 
 
-def gradcheck(s: Session, epsilon: float, settings: Settings) -> dict[str, Any]:
+def gradcheck(s: Session, epsilon: float, settings: Settings,
+              cancelled: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """Finite differences against backprop; stops (ConfigError, 422) after
+    gradcheck_time_budget seconds, and as soon as ``cancelled()`` (the client went away)."""
     if not (math.isfinite(epsilon) and 1e-10 <= epsilon <= 1e-1):
         raise ConfigError(("epsilon",), f"epsilon must be in [1e-10, 0.1]; got {epsilon:g}",
                           "query")
@@ -163,7 +175,17 @@ def gradcheck(s: Session, epsilon: float, settings: Settings) -> dict[str, Any]:
         raise ConfigError(("gradcheck",), f"this check needs {work} sample-forward passes; the "
                           f"limit is {settings.gradcheck_max_work} (use a smaller batch_size)",
                           "query")
-    checks = run_gradcheck(t.net, X, Y, epsilon)
+    deadline = time.monotonic() + settings.gradcheck_time_budget
+
+    def should_stop() -> bool:
+        return time.monotonic() > deadline or (cancelled is not None and cancelled())
+
+    try:
+        checks = run_gradcheck(t.net, X, Y, epsilon, should_stop)
+    except GradcheckStopped:
+        raise ConfigError(("gradcheck",), "the check ran out of its time budget of "
+                          f"{settings.gradcheck_time_budget:g} s (setting "
+                          "gradcheck_time_budget): use a smaller batch_size", "query") from None
 
     def finite(x: np.ndarray | None) -> Any:
         return None if x is None else np.where(np.isfinite(x), x, np.nan).tolist()
@@ -235,22 +257,65 @@ def import_session(doc: dict[str, Any], settings: Settings) -> Session:
     except ConfigError as e:  # set_weights names its body's "layers"; here they are "weights"
         raise ConfigError(("weights", *e.loc[1:]), e.msg) from None
     t = s.trainer
-    t.epoch, t.iteration = int(doc.get("epoch", 0)), int(doc.get("iteration", 0))
-    t.batch_pos = int(doc.get("batch_pos", 0))
-    if not 0 <= t.batch_pos < t.n_batches:
-        raise ConfigError(("batch_pos",), f"batch_pos must be in 0..{t.n_batches - 1}")
+    t.epoch = _counter(doc, "epoch", settings.max_history_epoch)
+    t.iteration = _counter(doc, "iteration", settings.max_iteration)
+    t.batch_pos = _counter(doc, "batch_pos", max(0, t.n_batches - 1))
+    loss_max = settings.max_history_loss
     for key in ("epoch_loss_sum", "epoch_test_loss"):
         raw = doc.get(key, "0x0p+0" if key == "epoch_loss_sum" else None)
-        try:
-            value = None if raw is None else float.fromhex(raw)
-        except (TypeError, ValueError):
-            raise ConfigError((key,), f"{key} must be a hex float") from None
-        if value is not None and not math.isfinite(value):
-            raise ConfigError((key,), f"{key} must be finite")
-        setattr(t, key, value)
-    for point in doc.get("history") or []:
-        test_loss = point.get("test_loss")
-        t.history.append(int(point["epoch"]), float(point["loss"]),
-                         None if test_loss is None else float(test_loss))
+        # A partial epoch's sum holds at most n_batches losses.
+        limit = loss_max * (t.n_batches if key == "epoch_loss_sum" else 1)
+        setattr(t, key, None if raw is None else _hex_float(raw, key, limit))
+    history = doc.get("history") or []
+    if not isinstance(history, list):
+        raise ConfigError(("history",), "history must be a list of {epoch, loss, test_loss}")
+    if len(history) > settings.history_limit:
+        raise ConfigError(("history",), f"history has at most {settings.history_limit} points "
+                          "(setting history_limit)")
+    check_memory(normalized, settings, len(history))
+    previous = -1
+    for i, point in enumerate(history):
+        epoch = point.get("epoch") if isinstance(point, dict) else None
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or not (
+            previous < epoch < t.epoch
+        ):
+            raise ConfigError(("history", i, "epoch"), "history epochs must be whole numbers, "
+                              "strictly increasing and below the session's epoch "
+                              f"(at most {settings.max_history_epoch}, setting "
+                              "max_history_epoch)")
+        previous = epoch
+        values: list[float | None] = []
+        for key in ("loss", "test_loss"):
+            v = point.get(key)
+            if v is None and key == "test_loss":
+                values.append(None)
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (
+                math.isfinite(v) and 0 <= v <= loss_max
+            ):
+                raise ConfigError(("history", i, key), f"history {key} values must be "
+                                  f"finite numbers in [0, {loss_max:g}] (setting "
+                                  "max_history_loss)")
+            values.append(float(v))
+        loss = values[0]
+        assert loss is not None
+        t.history.append(epoch, loss, values[1])
     t.status = "diverged" if doc.get("status") == "diverged" else "ok"
     return s
+
+
+def _counter(doc: dict[str, Any], key: str, limit: int) -> int:
+    v = doc.get(key, 0)
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= limit:
+        raise ConfigError((key,), f"{key} must be a whole number in 0..{limit}")
+    return v
+
+
+def _hex_float(raw: Any, key: str, limit: float) -> float:
+    try:
+        value = float.fromhex(raw)
+    except (TypeError, ValueError, OverflowError):  # "0x1p+1024" overflows
+        raise ConfigError((key,), f"{key} must be a hex float (as exported)") from None
+    if not (math.isfinite(value) and abs(value) <= limit):
+        raise ConfigError((key,), f"{key} must be finite with |value| ≤ {limit:g}")
+    return value

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from app.nn.activations import Array
+from app.sessions import budget
 from app.sessions.model import Session
 
 
@@ -23,25 +24,62 @@ def _list(x: Array | None) -> Any:
 
 
 def parse_samples(spec: str | None, batch_len: int, focus: int, default_max: int) -> list[int]:
-    """Positions in the batch: 'all', '0,3', or the default (all if ≤ default_max, else focus)."""
+    """Positions in the batch: 'all', '0,3', or the default (all if ≤ default_max, else focus).
+    Repeated positions count once (in their first place)."""
     if spec is None or spec == "":
         if batch_len <= default_max:
             return list(range(batch_len))
         return [min(focus, batch_len - 1)]
     if spec == "all":
         return list(range(batch_len))
-    out = []
+    out: dict[int, None] = {}  # ordered and de-duplicated
     for part in spec.split(","):
         try:
             i = int(part)
         except ValueError:
             raise StateQueryError("samples", "samples must be 'all' or comma-separated "
-                                  f"positions in the batch; got {part[:24]!r}") from None
+                                  "positions in the batch (whole numbers)") from None
         if not 0 <= i < batch_len:
             raise StateQueryError("samples", f"sample positions must be in 0..{batch_len - 1} "
-                                  f"(the batch has {batch_len}); got {part[:24]}")
-        out.append(i)
-    return out
+                                  f"(the batch has {batch_len})")
+        out[i] = None
+    return list(out)
+
+
+def check_reply(session: Session, rows: int, history: int | None, max_bytes: int) -> None:
+    layers = list(session.config["layers"])
+    n_hist = len(session.trainer.history.epoch)
+    points = n_hist if history is None else min(history, n_hist)
+    floats = budget.config_floats(session.config)
+    need = budget.state_reply_bytes(layers, rows, points, floats)
+    if need <= max_bytes:
+        return
+    fixed = budget.state_reply_bytes(layers, 0, points, floats)
+    per_row = budget.state_reply_bytes(layers, 1, 0, 0) - budget.state_reply_bytes(
+        layers, 0, 0, 0)
+    fits = max(0, (max_bytes - fixed) // per_row)
+    if fixed > max_bytes:  # the rows are not the problem: the history is
+        raise StateQueryError("history", f"this reply could reach {need:,} bytes, over the "
+                              f"reply budget of {max_bytes:,} (setting max_reply_bytes): ask "
+                              "for fewer history points with ?history=N (e.g. 500)")
+    raise StateQueryError("samples", f"{rows} trace rows could make this reply {need:,} bytes, "
+                          f"over the reply budget of {max_bytes:,} (setting max_reply_bytes): "
+                          f"ask for at most {fits} rows with ?samples=0,1,… (positions in the "
+                          "batch), or leave samples out for the focus sample")
+
+
+def precheck_reply(session: Session, samples: str | None, history: int | None,
+                   default_max: int, max_bytes: int) -> None:
+    """check_reply before an operation (which must not run if its reply will be refused),
+    with the most rows the reply can have whatever batch comes next."""
+    t = session.trainer
+    if samples == "all":
+        rows = t.effective_batch_size
+    elif samples:
+        rows = len(set(samples.split(",")))
+    else:
+        rows = default_max
+    check_reply(session, rows, history, max_bytes)
 
 
 def decimate(n_points: int, limit: int | None) -> list[int]:
@@ -76,11 +114,16 @@ def session_state(
     samples: str | None = None,
     history: int | None = None,
     default_max: int = 32,
+    max_bytes: int | None = None,
 ) -> dict[str, Any]:
+    """The state; with ``max_bytes``, StateQueryError (422) before anything is built when its
+    JSON could exceed that many bytes (the message says how to ask for less)."""
     t = session.trainer
     net, trace = t.net, t.trace
     indices = trace.indices if trace is not None else t.batch_indices()
     rows = parse_samples(samples, len(indices), session.focus, default_max)
+    if max_bytes is not None:
+        check_reply(session, len(rows), history, max_bytes)
     sel = np.array(rows, dtype=np.int64)
     layers = []
     for l in range(net.spec.L):

@@ -41,6 +41,16 @@ class StoreFull(Exception):
         super().__init__("the server is at its session cap (max_sessions) and every session is "
                          "in active use (setting active_window); retry later")
         self.retry_after = max(1, int(retry_after + 0.999))
+class MemoryBudgetFull(Exception):
+    """A new session does not fit the server's memory budget even after evicting every idle
+    session (all are in use): HTTP 503 with Retry-After."""
+
+    def __init__(self, need: int, budget: int) -> None:
+        super().__init__(
+            f"the server's memory budget ({budget:,} bytes, setting memory_budget) is taken by "
+            f"sessions in use; this one needs about {need:,}: retry in a few seconds, or ask "
+            "for a smaller session")
+        self.need, self.budget = need, budget
 
 
 class SessionStore(Protocol):
@@ -75,6 +85,8 @@ class MemoryStore:
         self.settings = settings
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
+        self._bytes: dict[str, int] = {}  # estimated resident bytes per session
+        self.total_bytes = 0
 
     async def open(self) -> None:
         return None
@@ -82,6 +94,8 @@ class MemoryStore:
     async def close(self) -> None:
         self._sessions.clear()
         self._locks.clear()
+        self._bytes.clear()
+        self.total_bytes = 0
 
     def _expire(self, holder: str | None = None) -> None:
         """Drop idle sessions (oldest first, so this stops at the first live one). A session
@@ -99,13 +113,40 @@ class MemoryStore:
 
     def _drop(self, sid: str) -> None:
         self._sessions.pop(sid, None)
+        self.total_bytes -= self._bytes.pop(sid, 0)
         lock = self._locks.get(sid)
         if lock is not None and not lock.locked():
             del self._locks[sid]
 
+    def _account(self, sid: str, nbytes: int) -> None:
+        self.total_bytes += nbytes - self._bytes.get(sid, 0)
+        self._bytes[sid] = nbytes
+
+    def _evict_for(self, need: int, keep: str) -> bool:
+        """Evict least recently used idle sessions (never ``keep``, never one in use or used
+        within active_window) until
+        ``need`` more bytes fit the memory budget; False if they cannot."""
+        budget = self.settings.memory_budget
+        if self.total_bytes + need <= budget:
+            return True
+        now = time.time()
+        window = self.settings.active_window
+        for sid, s in list(self._sessions.items()):
+            if sid == keep or self._locked(sid):
+                continue
+            if window and s.last_used + window > now:
+                break  # LRU order: this one and all after it are in active use
+            self._drop(sid)
+            if self.total_bytes + need <= budget:
+                return True
+        return False
+
     async def add(self, session: Session) -> None:
         self._expire()
         now = time.time()
+        need = session.resident_bytes()
+        if not self._evict_for(need, session.id):
+            raise MemoryBudgetFull(need, self.settings.memory_budget)
         while len(self._sessions) >= self.settings.max_sessions:
             oldest = next(iter(self._sessions.values()))
             active_until = oldest.last_used + self.settings.active_window
@@ -114,6 +155,7 @@ class MemoryStore:
             self._drop(oldest.id)
         session.last_used = now
         self._sessions[session.id] = session
+        self._account(session.id, need)
 
     @asynccontextmanager
     async def _use(self, session_id: str) -> AsyncIterator[Session]:
@@ -138,6 +180,9 @@ class MemoryStore:
                 session.last_used = time.time()
                 if session_id in self._sessions:
                     self._sessions.move_to_end(session_id)
+                    # It may have grown (history, batch_size): make room among the others.
+                    self._account(session_id, session.resident_bytes())
+                    self._evict_for(0, session_id)
         finally:
             lock.release()
 
@@ -151,6 +196,7 @@ class MemoryStore:
             return False
         async with self._locks.setdefault(session_id, asyncio.Lock()):
             self._sessions.pop(session_id, None)
+            self.total_bytes -= self._bytes.pop(session_id, 0)
         self._locks.pop(session_id, None)
         return True
 

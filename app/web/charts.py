@@ -46,30 +46,56 @@ class Curve:
     empty: bool = True
 
 
+MAX_TICKS = 12
+
+
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """Round tick values covering [lo, hi]: at most MAX_TICKS, for any finite input (a span
+    that overflows, a step below the spacing of floats near lo, a single point)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return []
     if hi <= lo:
-        hi = lo + 1
-    raw = (hi - lo) / count
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+        hi = lo + max(1.0, abs(lo) * 1e-9)
+        if not math.isfinite(hi) or hi <= lo:
+            return [lo]
+    raw = (hi / count) - (lo / count)  # divided first: hi - lo may overflow
+    if not (math.isfinite(raw) and raw > 0):
+        return [lo]
+    mag = 10.0 ** math.floor(math.log10(raw))
+    step = next((m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw), 10 * mag)
+    if not (math.isfinite(step) and step > 0):
+        return [lo]
     start = math.ceil(lo / step) * step
-    out, v = [], start
-    while v <= hi + step * 1e-9:
-        out.append(round(v, 12))
-        v += step
-    return out
+    if not math.isfinite(start):
+        return [lo]
+    out: list[float] = []
+    for i in range(MAX_TICKS):  # bounded: start + i·step, never an accumulating sum
+        v = start + i * step
+        if not math.isfinite(v) or v > hi + step * 1e-9:
+            break
+        short = float(f"{v:.12g}")  # 0.30000000000000004 → 0.3, at any magnitude
+        v = short if not out or short > out[-1] else v
+        if out and v <= out[-1]:
+            break
+        out.append(v)
+    return out or [lo]
 
 
 def loss_curve(history: list[dict[str, Any]], log: bool) -> Curve:
     c = Curve(log=log)
     pts = [(h["epoch"], h["loss"], h["test_loss"]) for h in history
-           if h["loss"] is not None and math.isfinite(h["loss"])]
+           if h["loss"] is not None and math.isfinite(h["loss"])
+           and _finite_epoch(h["epoch"])]
     if not pts:
         return c
     c.empty, c.points = False, len(pts)
     c.last_epoch, c.last_loss, c.last_test = pts[-1]
-    values = [p[1] for p in pts] + [p[2] for p in pts if p[2] is not None]
-    x0, x1 = float(pts[0][0]), float(max(pts[-1][0], pts[0][0] + 1))
+    values = [p[1] for p in pts] + [p[2] for p in pts
+                                    if p[2] is not None and math.isfinite(p[2])]
+    x0 = float(pts[0][0])
+    x1 = max(float(pts[-1][0]), x0 + 1.0)
+    if not x1 > x0:  # beyond 2**53 x0 + 1 == x0: the next float up instead
+        x1 = math.nextafter(x0, math.inf)
     y0: float
     y1: float
     yt_vals: list[float]
@@ -83,28 +109,35 @@ def loss_curve(history: list[dict[str, Any]], log: bool) -> Curve:
         def fy(v: float) -> float:
             return float(math.log10(max(v, floor)))
         step = max(1, math.ceil((y1 - y0) / 6))
-        c.yticks = [Tick(0, f"1e{e}" if e not in (0, 1) else str(10 ** e))
-                    for e in range(int(y0), int(y1) + 1, step)]
-        yt_vals = [float(e) for e in range(int(y0), int(y1) + 1, step)]
+        exps = range(int(y0), int(y1) + 1, step)
+        c.yticks = [Tick(0, f"1e{e}" if e not in (0, 1) else str(10 ** e)) for e in exps]
+        yt_vals = [float(e) for e in exps]
     else:
-        y0, y1 = 0.0, max(values) * 1.05 or 1.0
+        top = max(values)
+        # 5 % headroom, without overflowing near the largest float; at least 1e-300 so the
+        # scale (pixels per unit) stays finite for subnormal losses
+        y0, y1 = 0.0, max(top * 1.05 if top < 1e307 else top, 1e-300) if top > 0 else 1.0
 
         def fy(v: float) -> float:
             return float(v)
-        yt_vals = nice_ticks(y0, y1)
-        y1 = max(y1, yt_vals[-1])
+        yt_vals = [v for v in nice_ticks(y0, y1) if v <= y1 * 1.5 or y1 < 0]
+        if yt_vals:
+            y1 = max(y1, yt_vals[-1])
+        if min(values) < 0:
+            y0 = min(values)
+            yt_vals = [v for v in yt_vals if v >= y0]
         c.yticks = [Tick(0, num(v, 3)) for v in yt_vals]
-    sx = (c.right - c.left) / (x1 - x0)
-    sy = (c.bottom - c.top) / (y1 - y0)
+    sx = _scale(c.right - c.left, x0, x1)
+    sy = _scale(c.bottom - c.top, y0, y1)
 
     def X(e: float) -> float:
-        return c.left + (e - x0) * sx
+        return c.left + (float(e) / 2 - x0 / 2) * sx * 2  # halves: no overflow on the way
 
     def Y(v: float) -> float:
-        return c.bottom - (fy(v) - y0) * sy
+        return c.bottom - (fy(v) / 2 - y0 / 2) * sy * 2
 
     for t, v in zip(c.yticks, yt_vals, strict=True):
-        t.pos = round(c.bottom - (v - y0) * sy, 1)
+        t.pos = round(Y(v) if not log else c.bottom - (v - y0) * sy, 1)
     c.xticks = [Tick(round(X(e), 1), _epoch_label(e))
                 for e in nice_ticks(x0, x1) if x0 <= e <= x1 and float(e).is_integer()]
     c.train = _path([(X(e), Y(v)) for e, v, _ in pts])
@@ -112,7 +145,26 @@ def loss_curve(history: list[dict[str, Any]], log: bool) -> Curve:
     return c
 
 
+def _scale(pixels: float, lo: float, hi: float) -> float:
+    """Pixels per unit over [lo, hi], from the halved span so a huge finite span cannot
+    overflow; 0 (everything at the axis) when the span has no usable size."""
+    half = hi / 2 - lo / 2
+    if not (half > 0 and math.isfinite(half)):
+        return 0.0
+    scale = pixels / half / 2
+    return scale if math.isfinite(scale) else 0.0
+
+
+def _finite_epoch(e: Any) -> bool:
+    try:
+        return math.isfinite(float(e))
+    except (OverflowError, TypeError, ValueError):
+        return False
+
+
 def _epoch_label(e: float) -> str:
+    if abs(e) >= 1e15:
+        return f"{e:.3g}"
     e = int(e)
     return f"{e // 1000}k" if e >= 10_000 and e % 1000 == 0 else str(e)
 

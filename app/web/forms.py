@@ -44,13 +44,24 @@ def option_label(value: str) -> str:
     return OPTION_LABELS.get(value, value)
 
 
+class FormTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"this form has more than {limit} fields (setting max_form_fields): "
+                         "send each field once, at most one per hidden layer")
+        self.limit = limit
+
+
 class Form(dict[str, list[str]]):
     """Urlencoded fields (every value a list, in order)."""
 
     @classmethod
-    def parse(cls, body: bytes) -> Form:
+    def parse(cls, body: bytes, max_fields: int = 200) -> Form:
+        """Refuses (FormTooLarge, HTTP 413) more than ``max_fields`` fields before parsing."""
+        if body.count(b"&") >= max_fields:
+            raise FormTooLarge(max_fields)
         f = cls()
-        for k, v in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+        for k, v in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True,
+                              max_num_fields=max_fields):
             f.setdefault(k, []).append(v)
         return f
 
@@ -67,7 +78,7 @@ def as_float(form: Form, key: str, loc: tuple[str, ...], default: float | None =
     try:
         return float(raw)
     except ValueError:
-        raise ConfigError(loc, f"{loc[-1]} must be a number; got {raw!r}") from None
+        raise ConfigError(loc, f"{loc[-1]} must be a number") from None
 
 
 def as_int(form: Form, key: str, loc: tuple[str, ...], default: int | None = None
@@ -78,7 +89,7 @@ def as_int(form: Form, key: str, loc: tuple[str, ...], default: int | None = Non
     try:
         return int(raw)
     except ValueError:
-        raise ConfigError(loc, f"{loc[-1]} must be a whole number; got {raw!r}") from None
+        raise ConfigError(loc, f"{loc[-1]} must be a whole number") from None
 
 
 @dataclass

@@ -55,8 +55,9 @@ FIELDS: dict[str, str] = {
 
 # Every code and its message; {field} is the translated field label.
 MESSAGES: dict[str, str] = {
-    "not_a_number": N_("{field}: “{got}” is not a number."),
-    "not_an_integer": N_("{field}: “{got}” is not a whole number."),
+    # Never the submitted text: an error message does not echo what was typed.
+    "not_a_number": N_("{field} is not a number."),
+    "not_an_integer": N_("{field} is not a whole number."),
     "range": N_("{field} must be from {low} to {high}; got {got}."),
     "range_no_got": N_("{field} must be from {low} to {high}."),
     "range_open_low": N_("{field} must be greater than {low} and at most {high}; got {got}."),
@@ -70,7 +71,9 @@ MESSAGES: dict[str, str] = {
     "choice": N_("{field}: choose one of the listed options."),
     "missing": N_("{field} is required."),
     "boolean": N_("{field} must be on or off."),
-    "too_long": N_("{field} is too long."),
+    "too_long": N_("{field} is too long: at most {high} characters."),
+    "page_too_large": N_("This network is too large to draw on a page (the reply budget, "
+                         "setting {setting}): use fewer or narrower layers, or fewer samples."),
     "loss_needs_sigmoid": N_("Binary cross-entropy needs the sigmoid output activation."),
     "loss_needs_softmax": N_("Cross-entropy needs the softmax output activation."),
     "softmax_outputs": N_("Softmax needs at least 2 outputs."),
@@ -87,8 +90,9 @@ MESSAGES: dict[str, str] = {
 _NUM = r"(-?[\d.]+(?:e[+-]?\d+)?)"
 # (field, message pattern) -> (code, names of the groups); the first match wins.
 PATTERNS: list[tuple[str | None, re.Pattern[str], str, tuple[str, ...]]] = [
-    (None, re.compile(r"must be a number; got '(.*)'$"), "not_a_number", ("got",)),
-    (None, re.compile(r"must be a whole number; got '(.*)'$"), "not_an_integer", ("got",)),
+    (None, re.compile(r"must be a number"), "not_a_number", ()),
+    (None, re.compile(r"must be a whole number"), "not_an_integer", ()),
+    (None, re.compile(r"over the reply budget"), "page_too_large", ()),
     ("epochs", re.compile(rf"must be 1 to {_NUM}; got {_NUM}"), "range", ("high", "got")),
     ("learning_rate", re.compile(rf"must be in \(0, {_NUM}\]; got {_NUM}"), "range_open_low",
      ("high", "got")),
@@ -129,7 +133,7 @@ PYDANTIC: dict[str, tuple[str, str | None, str | None]] = {
     "literal_error": ("choice", None, None),
     "enum": ("choice", None, None),
     "missing": ("missing", None, None),
-    "string_too_long": ("too_long", None, None),
+    "string_too_long": ("too_long", None, "max_length"),
 }
 
 
@@ -141,7 +145,7 @@ class PageError:
 
     def render(self, _: Callable[[str], str]) -> str:
         label = FIELDS.get(".".join(self.loc)) or FIELDS.get(self.loc[0] if self.loc else "")
-        params = {"low": "", "high": "", "got": "",
+        params = {"low": "", "high": "", "got": "", "setting": "max_reply_bytes",
                   **{k: _number(v) for k, v in self.params.items()},
                   "field": _(label) if label else _("This value")}
         return _(MESSAGES.get(self.code, MESSAGES["invalid"])).format(**params)

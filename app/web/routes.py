@@ -24,6 +24,7 @@ from app.nn import datasets
 from app.nn.stepper import CursorError
 from app.resources import TEMPLATES
 from app.sessions import links, service
+from app.sessions.budget import PageTooLarge, check_page
 from app.sessions.config import PRESETS, ConfigError, SessionConfig, normalize
 from app.sessions.door import Door, NothingToUndo, Outcome
 from app.sessions.limits import RateLimited
@@ -68,12 +69,17 @@ def install(app: FastAPI, settings: Settings) -> None:
     # 190 KB spiral page gzips in 7 ms to 21 KB; level 9 took 9.5 ms for 20 KB.
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     # Pages get HTML error pages; /api (and the docs, health and static files) keep JSON.
-    for exc_type in (StarletteHTTPException, SessionBusy, StoreUnavailable, CursorError):
+    for exc_type in (StarletteHTTPException, SessionBusy, StoreUnavailable, CursorError,
+                     PageTooLarge):
         api_handler = app.exception_handlers.get(exc_type)
         if api_handler is not None:
             app.add_exception_handler(exc_type, _html_errors(api_handler))
 
 
+PAGE_TOO_LARGE = (N_("Too large to draw"),
+                  N_("This network's page would be larger than the server's reply budget "
+                     "(setting {setting}): the diagram draws every connection. Use the JSON API "
+                     "for this session, or create a network with fewer or narrower layers."))
 NOT_PAGES = ("/api", "/healthz", "/openapi", "/docs", "/redoc", "/static")
 ERROR_TITLES = {
     404: (N_("Page not found"), N_("There is no page at this address.")),
@@ -98,7 +104,9 @@ def _html_errors(api_handler: Any) -> Callable[[Request, Exception], Any]:
         ctx = base_ctx(request)
         title, text = ERROR_TITLES.get(status, (N_("Something went wrong"),
                                                 N_("The request could not be completed.")))
-        ctx.update(status=status, title=title, text=text)
+        if isinstance(exc, PageTooLarge):
+            title, text = PAGE_TOO_LARGE
+        ctx.update(status=status, title=title, text=text, setting="max_reply_bytes")
         headers = {k: v for k, v in r.headers.items() if k.lower() in ("allow", "retry-after")}
         return HTMLResponse(render("error.html", ctx), status_code=status, headers=headers)
     return handle
@@ -255,6 +263,10 @@ async def create(request: Request, cfg: SessionConfig) -> str:
     settings = settings_of(request)
     await check_creation(request)
     normalized = normalize(cfg, settings)
+    try:  # a network created from the pages must be drawable within the reply budget
+        check_page(normalized, settings.max_reply_bytes)
+    except PageTooLarge as e:
+        raise ConfigError(("layers",), str(e)) from None
     session = await run_in_threadpool(Session.create, normalized, settings)
     await store_of(request).add(session)
     return session.id
@@ -263,7 +275,7 @@ async def create(request: Request, cfg: SessionConfig) -> str:
 @router.post("/", response_class=HTMLResponse)
 async def index_post(request: Request) -> Response:
     settings = settings_of(request)
-    form = forms.Form.parse(await request.body())
+    form = forms.Form.parse(await request.body(), settings.max_form_fields)
     nf = forms.NetworkForm.from_form(form, settings)
     action = form.one("action", "start")
     if action != "start":
@@ -291,13 +303,17 @@ async def new(request: Request, preset: str = "seed-xor", c: str | None = None) 
             if len(c) > 4 * links.MAX_URL:
                 raise ConfigError(("c",), "the setup link is too long")
             normalized = links.config_from_link(c, settings)
+            try:
+                check_page(normalized, settings.max_reply_bytes)
+            except PageTooLarge as e:
+                raise ConfigError(("c",), str(e)) from None
             await check_creation(request)
             session = await run_in_threadpool(Session.create, normalized, settings)
             await store_of(request).add(session)
             sid = session.id
         else:
             sid = await create(request, SessionConfig(preset=preset))
-    except ConfigError as e:
+    except (ConfigError, ValidationError) as e:
         ctx = index_ctx(request, forms.NetworkForm(), error_text(lang_of(request), e))
         return respond(request, render("index.html", ctx), 422)
     except (RateLimited, StoreFull) as e:
@@ -336,7 +352,6 @@ async def session_html(request: Request, sid: str, vs: ViewState, name: str = "s
     ctx = base_ctx(request)
     _ = i18n.gettext_for(ctx["lang"])
     settings = settings_of(request)
-
     select = False
 
     def view(s: Session, outcome: Outcome[Any]) -> tuple[str, str | None, float]:
@@ -357,7 +372,10 @@ async def session_html(request: Request, sid: str, vs: ViewState, name: str = "s
         html = render("session.html", ctx, block)
         return html, code, (time.perf_counter() - t0) * 1000
 
-    before = (lambda s: capture_update(s, vs.sel)) if capture else None
+    def before(s: Session) -> Any:
+        check_page(s.config, settings.max_reply_bytes)  # 413 before anything changes
+        return capture_update(s, vs.sel) if capture else None
+
     door = door_of(request)
     out: tuple[str, str | None, float] = await door.apply(
         sid, name, *args, view=view, expected=expected, before=before)
@@ -402,7 +420,7 @@ def operation(name: str, form: forms.Form, settings: Settings, vs: ViewState, ht
 @router.post("/s/{sid}/do", response_class=HTMLResponse)
 async def do(request: Request, sid: str) -> Response:
     settings = settings_of(request)
-    form = forms.Form.parse(await request.body())
+    form = forms.Form.parse(await request.body(), settings.max_form_fields)
     vs = ViewState.parse({**request.query_params, **{k: v[0] for k, v in form.items()}})
     name = form.one("op")
     if name not in OPS:
@@ -434,7 +452,8 @@ async def do(request: Request, sid: str) -> Response:
 
 @router.post("/s/{sid}/settings", response_class=HTMLResponse)
 async def change_settings(request: Request, sid: str) -> Response:
-    form = forms.Form.parse(await request.body())
+    settings = settings_of(request)
+    form = forms.Form.parse(await request.body(), settings.max_form_fields)
     vs = ViewState.parse({**request.query_params, **{k: v[0] for k, v in form.items()}})
     htmx = is_htmx(request)
     block = "workspace" if htmx else None
@@ -481,7 +500,9 @@ async def tick(request: Request, sid: str) -> Response:
         return "".join(parts), stop
 
     try:
-        html, stop = await door_of(request).apply(sid, "tick", vs.n, TICK_BUDGET, view=view)
+        html, stop = await door_of(request).apply(
+            sid, "tick", vs.n, TICK_BUDGET, view=view,
+            before=lambda s: check_page(s.config, settings.max_reply_bytes))
     except SessionNotFound:
         return Response(status_code=286)
     return respond(request, html, 286 if stop else 200)

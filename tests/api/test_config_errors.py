@@ -99,9 +99,9 @@ CASES: list[tuple[str, dict[str, Any], list[Any], list[str]]] = [
     ("lr-over-100", {"learning_rate": 100.000001}, ["body", "learning_rate"],
      ["learning_rate", "100"]),
     # names
-    ("unknown-preset", {"preset": "seed-or"}, ["body", "preset"], ["seed-or", "seed-xor"]),
+    ("unknown-preset", {"preset": "seed-or"}, ["body", "preset"], ["unknown preset", "seed-xor"]),
     ("unknown-dataset", {"dataset": {"name": "moons"}}, ["body", "dataset", "name"],
-     ["moons", "spiral"]),
+     ["unknown dataset", "spiral"]),
     ("unknown-hidden", {"hidden_activation": "softmax"}, ["body", "hidden_activation"],
      ["sigmoid", "tanh"]),
     ("unknown-output", {"output_activation": "gelu"}, ["body", "output_activation"],

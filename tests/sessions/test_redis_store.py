@@ -218,7 +218,10 @@ def test_sessions_survive_a_restart_and_every_key_expires(redis_url: str) -> Non
         ttl = r.pttl(PREFIX + "s:" + sid)
         assert 0 < ttl <= 60_000
         assert r.keys(PREFIX + "lock:*") == []  # no lock left behind
-        assert {k.decode() for k in r.keys("*")} == {PREFIX + "s:" + sid, PREFIX + "lru"}
+        keys = {k.decode() for k in r.keys("*")}
+        assert keys == {PREFIX + "s:" + sid, PREFIX + "lru", PREFIX + "bytes", PREFIX + "total"}
+        for key in (PREFIX + "bytes", PREFIX + "total"):  # the memory budget's sum expires too
+            assert 0 < r.pttl(key) <= 60_000
 
 
 def test_unreachable_redis_fails_clearly_and_ping_reports_it(

@@ -1,0 +1,110 @@
+"""Budgets computed before the work: the bytes a session may need at its peak, and the bytes
+of a reply. Estimates from shapes only (no allocation), deliberately on the high side."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import Any
+
+F64 = 8  # bytes of a NumPy float64
+PYFLOAT = 32  # a Python float in a list: the object (24) and its pointer (8)
+HISTORY_POINT = 3 * PYFLOAT + 24  # epoch, loss, test loss in three lists, plus slack
+OVERHEAD = 32 * 1024  # the Session, Trainer and config objects, and an operation's temporaries
+RESIDENT_OVERHEAD = 4 * 1024  # measured: 3.7 KB per default session held (README)
+JSON_NUMBER = 24  # a float as JSON text ("-0.12345678901234567, ") at its longest
+
+
+def _sizes(config: dict[str, Any]) -> tuple[int, int, int]:
+    """(training samples, test samples, Python floats held by the config itself)."""
+    d = config["dataset"]
+    listed = 0
+    if d.get("name") == "inline":
+        n_train = len(d.get("X") or [])
+        n_test = len(d.get("X_test") or [])
+        for key in ("X", "Y", "X_test", "Y_test"):
+            listed += sum(len(row) for row in d.get(key) or [])
+    elif d.get("samples") is not None:
+        total = int(d["samples"])
+        n_test = min(round(total * float(d.get("test_ratio") or 0.0)), total - 1)
+        n_train = total - max(n_test, 0)
+        n_test = max(n_test, 0)
+    else:  # a truth table
+        n_train, n_test = 4, 0
+    for w in config.get("weights") or []:
+        listed += sum(len(row) for row in w["W"]) + len(w.get("b") or [])
+    return n_train, n_test, listed
+
+
+def session_bytes(config: dict[str, Any], history_points: int = 0, peak: bool = True) -> int:
+    """Bytes of a session with this (normalized) config. ``peak``: while an operation runs —
+    the weights with their copies (gradients, the kernel's two parameter buffers, a gradient
+    check's probe), the data, the trace of one full pass over its batch (z, a, delta per layer)
+    together with the kernel's activation buffers, a forward pass over the test set, and the
+    loss history. Otherwise what it holds between requests: weights, gradients, data, trace,
+    history (what the server-wide memory budget adds up)."""
+    layers = [int(n) for n in config["layers"]]
+    widths = sum(layers[1:])
+    n_params = sum(a * b for a, b in pairwise(layers)) + widths
+    n_train, n_test, listed = _sizes(config)
+    bs = config.get("batch_size")
+    batch = n_train if bs is None or bs >= n_train else int(bs)
+    last = n_train % batch if batch else 0  # the last, smaller mini-batch has its own buffers
+    n_in, n_out = layers[0], layers[-1]
+    data = (n_train + n_test) * (n_in + n_out)
+    trace = batch * (3 * widths + n_in + 2 * n_out + 2)
+    floats = 2 * n_params + data + trace
+    overhead = RESIDENT_OVERHEAD
+    if peak:
+        kernel = 4 * (batch + last) * widths + 2 * batch * n_out + 4 * n_params
+        floats += kernel + 2 * n_test * widths
+        overhead = OVERHEAD
+    return (overhead + F64 * floats + PYFLOAT * listed
+            + HISTORY_POINT * max(0, history_points))
+
+
+def state_reply_bytes(layers: list[int], rows: int, history_points: int,
+                      config_floats: int = 0) -> int:
+    """Upper bound of a SessionState's JSON: the weights and gradients, ``rows`` trace rows
+    (z, a, delta per layer, the batch's X and Y, ŷ and the per-sample loss), the history
+    points and the config (with inline data)."""
+    widths = sum(layers[1:])
+    n_params = sum(a * b for a, b in pairwise(layers)) + widths
+    per_row = 3 * widths + layers[0] + 2 * layers[-1] + 3
+    # Inline data came in a body of at most max_body_bytes: ~12 characters a number.
+    return (4096 + JSON_NUMBER * (2 * n_params + rows * per_row) + 12 * config_floats
+            + 80 * history_points)
+
+
+def config_floats(config: dict[str, Any]) -> int:
+    return _sizes(config)[2]
+
+
+PAGE_BASE = 120_000  # the page around the diagram: controls, formulas, tables, loss curve
+PAGE_EDGE = 640  # one connection of the diagram (measured ~580 bytes: line, title, label)
+PAGE_POINT = 150  # one data point on the heatmap
+
+
+def page_bytes(config: dict[str, Any]) -> int:
+    """Upper bound of the session page's HTML (the diagram draws every connection)."""
+    layers = [int(n) for n in config["layers"]]
+    edges = sum(a * b for a, b in pairwise(layers)) + sum(layers[1:])
+    n_train, n_test, _ = _sizes(config)
+    return PAGE_BASE + PAGE_EDGE * edges + PAGE_POINT * (n_train + n_test)
+
+
+class PageTooLarge(Exception):
+    """The session page would exceed the reply budget (HTTP 413, before it is built)."""
+
+    def __init__(self, need: int, limit: int) -> None:
+        super().__init__(
+            f"This network's page could be {need / (1 << 20):.1f} MiB, over the reply budget of "
+            f"{limit / (1 << 20):.1f} MiB (setting max_reply_bytes): the diagram draws every "
+            "connection. Use the JSON API for this session, or create a network with fewer or "
+            "narrower layers (or fewer samples).")
+        self.need, self.limit = need, limit
+
+
+def check_page(config: dict[str, Any], limit: int) -> None:
+    need = page_bytes(config)
+    if need > limit:
+        raise PageTooLarge(need, limit)
