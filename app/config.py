@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +33,11 @@ class Settings(BaseSettings):
         20_000_000, description="parameters × samples × 2 forward passes a gradcheck may do"
     )
     lock_timeout: float = Field(30.0, description="seconds a session lock is held at most")
+    # The training kernel (app/nn/kernel_slot.py): "auto" = compiled numba once it is warm (at
+    # start-up, in a thread), NumPy until then; "numpy" = always the step-through arithmetic,
+    # bit for bit; "numba" = always compiled (compiles on first use if not warm).
+    kernel: Literal["auto", "numpy", "numba"] = "auto"
+    tick_budget: float = Field(0.05, gt=0, description="seconds of training per Play tick")
     # Content-Security-Policy and other headers are fixed; see app/main.py.
     log_level: str = "info"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ from app.api import errors
 from app.api import routes as api_routes
 from app.api.schemas import Health
 from app.config import Settings, get_settings
+from app.nn import kernel_slot, numba_kernel
 from app.sessions.store import make_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,9 +124,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = make_store(settings)
         await store.open()
         app.state.store = store
+        kernel_slot.configure(settings.kernel)
+        # Compile (or load from numba's cache) off the event loop; "auto" uses NumPy meanwhile.
+        warm = (asyncio.create_task(asyncio.to_thread(numba_kernel.warm))
+                if settings.kernel != "numpy" and numba_kernel.available() else None)
         try:
             yield
         finally:
+            if warm is not None:
+                await warm  # a thread cannot be cancelled; compiling ends on its own
             await store.close()
 
     app = FastAPI(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -10,9 +11,14 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+from app.nn import kernel_slot
 from tests.redis_fixture import redis_server, redis_url  # noqa: F401  (fixtures)
 
 API = "/api/v1"
+# The suite's bit-for-bit checks are of the NumPy kernel; BACKPROP_LAB_KERNEL=numba runs it on the
+# compiled kernel instead (tests/nn/test_kernels.py covers both either way).
+os.environ.setdefault("BACKPROP_LAB_KERNEL", "numpy")
+kernel_slot.configure(os.environ["BACKPROP_LAB_KERNEL"])  # type: ignore[arg-type]
 
 
 @pytest.fixture
