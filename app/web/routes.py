@@ -24,11 +24,11 @@ from app.sessions.config import PRESETS, ConfigError, SessionConfig, normalize
 from app.sessions.model import Session
 from app.sessions.store import SessionNotFound, SessionStore
 from app.web import forms, i18n
+from app.web import tick as play_tick
 from app.web.fmt import num
 from app.web.views import ViewState, capture_update, session_view
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-TICK_BUDGET = 0.15  # seconds of training per Play tick (the page polls every 250 ms)
 OPS = ("forward", "backward", "update", "step", "epoch", "train", "reset", "play", "pause")
 LIVE = ("status", "diagram", "inspector", "data", "loss")
 
@@ -41,6 +41,7 @@ router = APIRouter(include_in_schema=False)
 
 def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(router)
+    app.include_router(play_tick.router)
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -306,30 +307,7 @@ async def change_settings(request: Request, sid: str) -> Response:
 
 @router.post("/s/{sid}/tick", response_class=HTMLResponse)
 async def tick(request: Request, sid: str) -> Response:
-    """One Play tick: a few epochs, then the live regions as out-of-band swaps. 286 stops the
-    polling (divergence); the Pause button stops it by removing the poller."""
-    settings = settings_of(request)
-    vs = ViewState.parse(request.query_params)
-    budget = settings.model_copy(update={"train_time_budget": min(TICK_BUDGET,
-                                                                  settings.train_time_budget)})
-    ctx = base_ctx(request)
-    _ = i18n.gettext_for(ctx["lang"])
-    try:
-        async with store_of(request).use(sid) as s:
-            def work() -> tuple[str, bool]:
-                stop = s.trainer.status == "diverged"
-                if not stop:
-                    _ran, stopped = service.train(s, vs.n, budget)
-                    stop = stopped == "diverged"
-                view = ViewState(vs.sel, vs.log, not stop, vs.n)
-                ctx.update(session_view(s, settings, view, _), oob=True)
-                parts = [render(f"partials/{p}.html", ctx) for p in LIVE if p != "status"]
-                parts.append(render("partials/controls.html", ctx) if stop
-                             else render("partials/status.html", ctx))
-                if stop:
-                    parts.append(render("partials/player.html", ctx))
-                return "".join(parts), stop
-            html, stop = await run_in_threadpool(work)
-    except SessionNotFound:
-        return Response(status_code=286)
-    return respond(request, html, 286 if stop else 200)
+    """One Play tick: its own module (app/web/tick.py) trains within the tick budget and sends
+    only the regions that changed."""
+    return await play_tick.tick(request, sid, render, base_ctx, settings_of(request),
+                                store_of(request), respond)
