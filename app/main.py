@@ -152,7 +152,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = request.app.state.store
         ok = await store.ping()
         return {"status": "ok" if ok else "degraded", "store": store.name,
-                "sessions": await store.count() if ok else None}
+                "sessions": await store.count() if ok else None,
+                "kernel": kernel_slot.resolve_now()}
 
     from app.web.routes import install as install_web
 

@@ -169,3 +169,5 @@ class Health(BaseModel):
     status: Literal["ok", "degraded"]
     store: str
     sessions: int | None
+    # The training kernel this worker uses now: "numba" once compiled, "numpy" until then.
+    kernel: Literal["numpy", "numba"]

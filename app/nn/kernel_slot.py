@@ -74,6 +74,14 @@ def resolve(name: KernelName | None = None) -> Literal["numpy", "numba"]:
     return "numpy"
 
 
+def resolve_now() -> Literal["numpy", "numba"]:
+    """What the configured choice gives at this moment, never waiting for a compile."""
+    name = _default[0]
+    if name == "numpy" or not numba_kernel.available():
+        return "numpy"
+    return "numba" if name == "numba" or numba_kernel.ready() else "numpy"
+
+
 def make_kernel(name: KernelName | None, net: Network, learning_rate: float, train_bias: bool,
                 X: Array, Y: Array, X_test: Array | None, Y_test: Array | None) -> TrainKernel:
     if resolve(name) == "numba":
