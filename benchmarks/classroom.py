@@ -1,12 +1,13 @@
 """A class pressing Play: N simulated students, each on their own `spiral` session, each page
-polling POST /s/{id}/tick?n=10 250 ms after the previous reply (as htmx's ``every 250ms`` on
-a poller that every reply replaces), echoing the region hashes it holds like the browser does.
+polling POST /s/{id}/tick?n=10 250 ms after the previous reply, echoing the region hashes it
+holds as the browser does (the hidden ``have`` input).
 
 For each N: ticks per second per student (the slowest and the median), the tick latency
-(p50, p99), the mean frame size and errors, over --seconds after a short warm-up. The target
-(issue #13): every student ≥ 3.5 ticks/s and p99 < 250 ms. One server process on the memory
-store, then Redis with 2 workers (benchmarks/servers.py starts and stops them); the load
-generator runs on the same machine, in this process.
+(p50, p99), the mean frame size, the server's CPU time per tick (all its processes, from
+/proc: the cost of a tick whatever else shares the machine) and errors, over --seconds after
+a short warm-up. The target (issue #13): every student ≥ 3.5 ticks/s and p99 < 250 ms. One
+server process on the memory store, then Redis with 2 workers (benchmarks/servers.py starts
+and stops them); the load generator runs on the same machine, in this process.
 
 Run: ``python -m benchmarks.classroom`` (``--quick`` for a smoke run).
 """
@@ -21,10 +22,11 @@ import re
 import statistics
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
-from benchmarks.servers import app_server, exit_on_sigterm, redis_server
+from benchmarks.servers import app_server, exit_on_sigterm, group_cpu_seconds, redis_server
 
 POLL = 0.25
 TARGET_RATE, TARGET_P99 = 3.5, 0.250
@@ -40,6 +42,7 @@ class Result:
     latencies: list[float] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
     errors: int = 0
+    cpu: float = 0.0  # server CPU seconds (all its processes) during the measured window
 
     def pct(self, q: float) -> float:
         xs = sorted(self.latencies)
@@ -58,7 +61,8 @@ class Result:
         rates = self.rates
         return (f"| {self.label} | {self.n} | {min(rates):.2f} | {statistics.median(rates):.2f} "
                 f"| {self.pct(0.5) * 1000:.0f} | {self.pct(0.99) * 1000:.0f} "
-                f"| {statistics.mean(self.sizes) / 1024:.1f} | {self.errors} "
+                f"| {statistics.mean(self.sizes) / 1024:.1f} "
+                f"| {self.cpu / max(1, sum(self.ticks)) * 1000:.1f} | {self.errors} "
                 f"| {'yes' if self.ok else 'no'} |")
 
 
@@ -88,7 +92,15 @@ async def student(http: httpx.AsyncClient, sid: str, start: float, measure_from:
         await asyncio.sleep(POLL)
 
 
-async def classroom(base: str, label: str, n: int, seconds: float, warmup: float) -> Result:
+async def server_cpu(pgid: int, measure_from: float, end: float, out: Result) -> None:
+    await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
+    before = group_cpu_seconds(pgid)
+    await asyncio.sleep(max(0.0, end - time.perf_counter()))
+    out.cpu = group_cpu_seconds(pgid) - before
+
+
+async def classroom(base: str, pgid: int, label: str, n: int, seconds: float, warmup: float
+                    ) -> Result:
     out = Result(label, n, seconds, ticks=[0] * n)
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     async with contextlib.AsyncExitStack() as stack:
@@ -102,16 +114,17 @@ async def classroom(base: str, label: str, n: int, seconds: float, warmup: float
         start = time.perf_counter()
         measure_from = start + warmup
         end = measure_from + seconds
-        await asyncio.gather(*(student(http, sid, start, measure_from, end, out, k)
+        await asyncio.gather(server_cpu(pgid, measure_from, end, out),
+                             *(student(http, sid, start, measure_from, end, out, k)
                                for k, (http, sid) in enumerate(zip(clients, ids, strict=True))))
         for http, sid in zip(clients, ids, strict=True):
             await http.delete(f"/api/v1/sessions/{sid}")
     return out
 
 
-def run(base: str, label: str, sizes: list[int], seconds: float, warmup: float,
+def run(base: str, pgid: int, label: str, sizes: list[int], seconds: float, warmup: float,
         bisect: int) -> list[Result]:
-    results = [asyncio.run(classroom(base, label, n, seconds, warmup)) for n in sizes]
+    results = [asyncio.run(classroom(base, pgid, label, n, seconds, warmup)) for n in sizes]
     for r in results:
         print(r.row(), flush=True)
     # Narrow the largest N that meets the target between the last pass and the first failure.
@@ -122,7 +135,7 @@ def run(base: str, label: str, sizes: list[int], seconds: float, warmup: float,
         if hi is None or hi - lo <= 2:
             break
         mid = (lo + hi) // 2
-        r = asyncio.run(classroom(base, label, mid, seconds, warmup))
+        r = asyncio.run(classroom(base, pgid, label, mid, seconds, warmup))
         print(r.row(), flush=True)
         results.append(r)
         lo, hi = (mid, hi) if r.ok else (lo, mid)
@@ -149,6 +162,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--bisect", type=int, default=2, help="extra runs to narrow the largest N")
     parser.add_argument("--no-redis", action="store_true")
+    parser.add_argument("--compare", metavar="CHECKOUT",
+                        help="also run the class on another checkout (e.g. ../main) first")
     parser.add_argument("--quick", action="store_true", help="N = 5, 3 s: a smoke run")
     args = parser.parse_args()
     exit_on_sigterm()
@@ -157,15 +172,20 @@ def main() -> None:
         sizes, args.seconds, args.warmup, args.bisect = [5], 3.0, 1.0, 0
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print("| server | students | ticks/s, slowest | ticks/s, median | p50 ms | p99 ms "
-          "| KB/frame | errors | target met |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
-    with app_server("memory", 1) as (base, _proc):
+          "| KB/frame | server CPU ms/tick | errors | target met |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    if args.compare:  # the same class on another checkout first, under the same load
+        with app_server("memory", 1, root=Path(args.compare)) as (base, proc):
+            run(base, proc.pid, f"memory, 1 process ({args.compare})", sizes, args.seconds,
+                args.warmup, 0)
+    with app_server("memory", 1) as (base, proc):
         wait_for_kernel(base)  # compiled (or loaded from numba's cache) in the background
-        run(base, "memory, 1 process", sizes, args.seconds, args.warmup, args.bisect)
+        run(base, proc.pid, "memory, 1 process", sizes, args.seconds, args.warmup, args.bisect)
     if not args.no_redis:
-        with redis_server() as url, app_server(url, 2) as (base, _proc):
+        with redis_server() as url, app_server(url, 2) as (base, proc):
             wait_for_kernel(base)
-            run(base, "Redis, 2 workers", sizes, args.seconds, args.warmup, args.bisect)
+            run(base, proc.pid, "Redis, 2 workers", sizes, args.seconds, args.warmup,
+                args.bisect)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
