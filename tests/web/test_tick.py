@@ -92,3 +92,25 @@ def test_stopping_sends_the_full_regions(client: TestClient) -> None:
     assert r.status_code == 286
     assert "hx-get" in section(r.text, "diagram")  # clickable again
     assert 'id="tick-have"' not in r.text and 'id="player"' in r.text
+
+
+def test_heatmaps_are_cached_per_weights_version() -> None:
+    import numpy as np
+
+    from app.nn.network import Network, Spec
+    from app.nn.stepper import Data
+    from app.web import charts, heatcache
+
+    rng = np.random.default_rng(3)
+    net = Network(Spec((2, 3, 1), "tanh", "sigmoid"), [rng.normal(size=(2, 3)),
+                                                       rng.normal(size=(3, 1))],
+                  [np.zeros(3), np.zeros(1)])
+    X, Y = rng.normal(size=(30, 2)), rng.integers(0, 2, (30, 1)).astype(float)
+    data = Data(X, Y)
+    first = heatcache.heatmap(net, data, "sigmoid", "classification")
+    assert heatcache.heatmap(net, data, "sigmoid", "classification") is first  # cached
+    fresh = charts.heatmap(net.predict, X, Y, None, None, "sigmoid", "classification")
+    assert fresh.image == first.image and fresh.points == first.points
+    net.W = [net.W[0] + 0.5, net.W[1]]  # a new weights version: drawn again
+    second = heatcache.heatmap(net, data, "sigmoid", "classification")
+    assert second is not first and second.image != first.image
