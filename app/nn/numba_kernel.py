@@ -67,6 +67,10 @@ def warm() -> bool:
         return True
 
 
+def _plain(a: Array) -> Array:
+    return np.require(a, np.float64, ["C", "W"])
+
+
 def _int(values: list[int] | tuple[int, ...]) -> IntArray:
     return np.asarray(values, dtype=np.int64)
 
@@ -109,12 +113,12 @@ class NumbaKernel:
         self.boff = _offsets(widths) if net.b is not None else np.zeros(L + 1, np.int64)
         self.coff = _offsets(widths)
         self.gW, self.gb = np.empty_like(self.W), np.empty_like(self.b)
-        self.X = np.ascontiguousarray(X, dtype=np.float64)
-        self.Y = np.ascontiguousarray(Y, dtype=np.float64)
+        # C-contiguous, writable float64 (a read-only array is another numba type: it would be
+        # compiled again, on the request's thread).
+        self.X, self.Y = _plain(X), _plain(Y)
         total = sum(widths)
         if X_test is not None and Y_test is not None and len(X_test):
-            self.Xt = np.ascontiguousarray(X_test, dtype=np.float64)
-            self.Yt = np.ascontiguousarray(Y_test, dtype=np.float64)
+            self.Xt, self.Yt = _plain(X_test), _plain(Y_test)
         else:
             self.Xt, self.Yt = np.zeros((0, X.shape[1])), np.zeros((0, Y.shape[1]))
         self.test_rows = np.arange(len(self.Xt), dtype=np.int64)
@@ -143,7 +147,7 @@ class NumbaKernel:
         z, a, delta, last_out = self._buffers(bs)
         n = stop - start
         losses, tests = np.empty(n), np.empty(n)
-        order = np.ascontiguousarray(order, dtype=np.int64)
+        order = np.require(order, np.int64, ["C", "W"])
         done, status, last_rows, last_j, last_loss = compiled.train_batches(
             self.X, self.Y, order, bs, n_batches, start, stop,
             self.layers, self.acts, self.loss, self.fused, self.mean, self.reg, self.rate,
