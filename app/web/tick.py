@@ -55,13 +55,14 @@ def parse_have(value: str | None) -> dict[str, str]:
 
 
 def edges_svg(diagram: Any) -> Markup:
-    """The edges as bare paths (diagram.py's Diagram.edges_svg without the links)."""
-    out = []
+    """The edges as bare paths (diagram.py's Diagram.edges_svg without the links); the dashed
+    (negative) ones in one group, so the dash pattern is written once."""
+    solid, dashed = [], []
     for e in diagram.edges:
-        dash = ' stroke-dasharray="7 4"' if e.negative else ""
-        out.append(f'<path d="M{e.x1:g} {e.y1:g} {e.x2:g} {e.y2:g}" stroke="{e.color}" '
-                   f'stroke-width="{e.width:.3g}"{dash}/>')
-    return Markup("".join(out))  # numbers and our own colours only
+        (dashed if e.negative else solid).append(
+            f'<path d="M{e.x1:g} {e.y1:g} {e.x2:g} {e.y2:g}" stroke="{e.color}" '
+            f'stroke-width="{e.width:.2g}"/>')
+    return Markup("".join(solid) + '<g stroke-dasharray="7 4">' + "".join(dashed) + "</g>")
 
 
 def points_document(heat: Any) -> bytes:
@@ -85,10 +86,12 @@ def remember_points(sid: str, heat: Any) -> str:
 
 
 def frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str], stop: bool,
-          settings: Any, vs: ViewState, _: Any) -> str:
-    """The reply: changed regions (lean while playing, full when stopping) + the new hashes."""
+          settings: Any, vs: ViewState, _: Any) -> tuple[str, float]:
+    """The reply — changed regions (lean while playing, full when stopping) and the new
+    hashes — and the ms spent in templates and hashing (after building the view)."""
     view = ViewState(vs.sel, vs.log, not stop, vs.n)
     ctx.update(session_view(s, settings, view, _), oob=True)
+    t_view = time.perf_counter()
     names = {"diagram": "partials/diagram.html", "data": "partials/data.html"}
     if not stop:
         ctx["live_edges"] = edges_svg(ctx["diagram"])
@@ -111,7 +114,7 @@ def frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str], st
         have = ",".join(now)
         parts.append(f'<input type="hidden" id="tick-have" name="have" value="{have}" '
                      'hx-swap-oob="true">')
-    return "".join(parts)
+    return "".join(parts), (time.perf_counter() - t_view) * 1000
 
 
 async def tick(request: Request, sid: str, render: Any, base_ctx: Any, settings: Any,
@@ -125,19 +128,24 @@ async def tick(request: Request, sid: str, render: Any, base_ctx: Any, settings:
     _ = i18n.gettext_for(ctx["lang"])
     try:
         async with store.use(sid) as s:
-            def work() -> tuple[str, bool, float]:
+            def work() -> tuple[str, bool, str]:
+                t0 = time.perf_counter()
                 stop = s.trainer.status == "diverged"
                 if not stop:
                     _ran, stopped = service.train(s, vs.n, budget)
                     stop = stopped == "diverged"
-                t0 = time.perf_counter()
-                html = frame(s, ctx, render, held, stop, settings, vs, _)
-                return html, stop, (time.perf_counter() - t0) * 1000
-            html, stop, ms = await run_in_threadpool(work)
+                t1 = time.perf_counter()
+                html, render_ms = frame(s, ctx, render, held, stop, settings, vs, _)
+                total = (time.perf_counter() - t1) * 1000
+                # Server-Timing: training, building the view, templates (+ hashing).
+                timing = (f"train;dur={(t1 - t0) * 1000:.2f}, "
+                          f"view;dur={total - render_ms:.2f}, render;dur={render_ms:.2f}")
+                return html, stop, timing
+            html, stop, timing = await run_in_threadpool(work)
     except SessionNotFound:
         return Response(status_code=286)
     return respond(request, html, 286 if stop else 200,  # type: ignore[no-any-return]
-                   headers={"Server-Timing": f"render;dur={ms:.2f}"})
+                   headers={"Server-Timing": timing})
 
 
 @router.get("/s/{sid}/points.svg")
