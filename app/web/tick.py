@@ -57,7 +57,8 @@ def parse_have(value: str | None) -> dict[str, str]:
 def edges_svg(diagram: Any) -> Markup:
     """The edges as bare paths (diagram.py's Diagram.edges_svg without the links); the dashed
     (negative) ones in one group, so the dash pattern is written once."""
-    solid, dashed = [], []
+    solid: list[str] = []
+    dashed: list[str] = []
     for e in diagram.edges:
         (dashed if e.negative else solid).append(
             f'<path d="M{e.x1:g} {e.y1:g} {e.x2:g} {e.y2:g}" stroke="{e.color}" '
