@@ -152,3 +152,43 @@ def test_each_kernel_step_matches_the_per_layer_step(kernel: str, hidden: str, o
                 break
             # A clipped log near ŷ = 1 turns a last-bit difference in ŷ into ~1e-10 of the loss.
             close(chunk.losses[0], ref.last_loss, 1e-9)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_a_refused_step_stops_the_run_as_stepping_does(kernel: str) -> None:
+    from tests.nn.test_stability import DIVERGING, LINEAR, reference_until_divergence
+
+    d = DIVERGING
+    Ws, bs, X, Y = (np.array(d[k], dtype=float) for k in ("Ws", "bs", "X", "Y"))
+    ref_W, ref_b, ref_losses = reference_until_divergence(list(Ws), list(bs), X, Y, LINEAR,
+                                                          d["lr"], 10_000)
+    t = trainer(LINEAR, d["Ws"], d["bs"], d["X"], d["Y"], lr=d["lr"])
+    assert t.run(10_000, kernel=kernel) == (len(ref_losses), "diverged")  # type: ignore[arg-type]
+    assert t.status == "diverged" and (t.phase, t.layer, t.trace) == ("forward", 1, None)
+    np.testing.assert_allclose(t.net.W[0], ref_W[0], rtol=1e-9)
+    np.testing.assert_allclose(t.net.b[0], ref_b[0], rtol=1e-9)
+    np.testing.assert_allclose(t.history.loss, ref_losses, rtol=1e-9)
+    W = t.net.W[0].copy()
+    assert t.run(10, kernel=kernel) == (0, "diverged")  # type: ignore[arg-type]
+    assert np.array_equal(t.net.W[0], W)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_run_keeps_to_its_time_budget(kernel: str) -> None:
+    t = make("tanh", "sigmoid", "binary_cross_entropy", "mean", "l1", "on")  # batches of 3
+    ran, stopped = t.run(10**9, time_budget=0.05, kernel=kernel)  # type: ignore[arg-type]
+    assert stopped == "time_budget" and 1 <= ran < 10**9 and t.epoch == ran
+    full = make("tanh", "sigmoid", "binary_cross_entropy", "mean", "none", "on")  # full batch
+    ran, stopped = full.run(10**9, time_budget=0.05, kernel=kernel)  # type: ignore[arg-type]
+    assert stopped == "time_budget" and 1 <= ran < 10**9 and full.epoch == ran
+
+
+def test_the_slot_falls_back_to_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(numba_kernel._ready, "is_set", lambda: False)  # still compiling
+    assert kernel_slot.resolve("auto") == "numpy" and kernel_slot.resolve("numpy") == "numpy"
+    monkeypatch.setattr(numba_kernel, "compiled", None)  # numba not installed
+    assert kernel_slot.resolve("auto") == "numpy"
+    with pytest.raises(RuntimeError, match="numba is not installed"):
+        kernel_slot.resolve("numba")
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        kernel_slot.configure("fast")  # type: ignore[arg-type]
