@@ -2,12 +2,16 @@
 
 numba compiles ``train_batches`` the first time it is called with these argument types (or
 loads it from its on-disk cache). :func:`warm` does that once, off the request path; until it
-has finished, :func:`ready` is False and the slot's "auto" choice stays on NumPy.
+has finished, :func:`ready` is False and the slot's "auto" choice stays on NumPy. numba itself
+(about 90 MB of memory, 150 MB with the kernel loaded) is imported only then, so a process set
+to ``kernel = "numpy"`` never loads it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import threading
+from types import ModuleType
 
 import numpy as np
 
@@ -15,10 +19,7 @@ from app.nn.activations import Array
 from app.nn.kernel import Chunk, IntArray
 from app.nn.network import Network
 
-try:  # numba is a dependency, but the app must still work (on NumPy) where it cannot load
-    from app.nn import compiled
-except ImportError:  # pragma: no cover - exercised only without numba
-    compiled = None  # type: ignore[assignment]
+compiled: ModuleType | None = None  # app.nn.compiled, once warm() has imported it
 
 ACT_CODES = {"sigmoid": 0, "tanh": 1, "relu": 2, "leaky_relu": 3, "linear": 4, "softmax": 5}
 LOSS_CODES = {"squared_error": 0, "binary_cross_entropy": 1, "cross_entropy": 2}
@@ -33,7 +34,8 @@ _error: list[str] = []
 
 
 def available() -> bool:
-    return compiled is not None
+    """Whether numba is installed (the app must still work, on NumPy, where it is not)."""
+    return compiled is not None or importlib.util.find_spec("numba") is not None
 
 
 def ready() -> bool:
@@ -43,7 +45,8 @@ def ready() -> bool:
 def warm() -> bool:
     """Compile (or load from cache) the kernel by training a tiny net once; True if ready.
     Safe to call from several threads: one compiles, the others wait."""
-    if compiled is None:
+    global compiled
+    if not available():
         return False
     with _lock:
         if _ready.is_set():
@@ -51,6 +54,9 @@ def warm() -> bool:
         from app.nn.network import Spec
 
         try:
+            from app.nn import compiled as module
+
+            compiled = module
             for loss, out in (("squared_error", "sigmoid"), ("cross_entropy", "softmax")):
                 spec = Spec((2, 3, 2), "tanh", out, loss)
                 rng = np.random.default_rng(0)

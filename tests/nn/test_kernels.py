@@ -186,7 +186,7 @@ def test_run_keeps_to_its_time_budget(kernel: str) -> None:
 def test_the_slot_falls_back_to_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(numba_kernel._ready, "is_set", lambda: False)  # still compiling
     assert kernel_slot.resolve("auto") == "numpy" and kernel_slot.resolve("numpy") == "numpy"
-    monkeypatch.setattr(numba_kernel, "compiled", None)  # numba not installed
+    monkeypatch.setattr(numba_kernel, "available", lambda: False)  # numba not installed
     assert kernel_slot.resolve("auto") == "numpy"
     with pytest.raises(RuntimeError, match="numba is not installed"):
         kernel_slot.resolve("numba")
