@@ -14,6 +14,7 @@ thread pool runs one tick per core at a time and the event loop keeps serving ot
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import re
 import time
@@ -127,9 +128,10 @@ async def tick(request: Request, sid: str, render: Any, base_ctx: Any, settings:
                                                                   settings.train_time_budget)})
     ctx = base_ctx(request)
     _ = i18n.gettext_for(ctx["lang"])
+    gzip_ok = "gzip" in request.headers.get("accept-encoding", "")
     try:
         async with store.use(sid) as s:
-            def work() -> tuple[str, bool, str]:
+            def work() -> tuple[str, bytes | None, bool, str]:
                 t0 = time.perf_counter()
                 stop = s.trainer.status == "diverged"
                 if not stop:
@@ -141,12 +143,20 @@ async def tick(request: Request, sid: str, render: Any, base_ctx: Any, settings:
                 # Server-Timing: training, building the view, templates (+ hashing).
                 timing = (f"train;dur={(t1 - t0) * 1000:.2f}, "
                           f"view;dur={total - render_ms:.2f}, render;dur={render_ms:.2f}")
-                return html, stop, timing
-            html, stop, timing = await run_in_threadpool(work)
+                # ~28 KB of HTML is ~10 KB gzipped (level 1: ~0.1 ms); a class of 30 polling
+                # 4 times a second then needs ~10 Mbit/s of Wi-Fi instead of ~27.
+                body = gzip.compress(html.encode(), compresslevel=1) if gzip_ok else None
+                return html, body, stop, timing
+            html, body, stop, timing = await run_in_threadpool(work)
     except SessionNotFound:
         return Response(status_code=286)
-    return respond(request, html, 286 if stop else 200,  # type: ignore[no-any-return]
-                   headers={"Server-Timing": timing})
+    r: Response = respond(request, "" if body is not None else html, 286 if stop else 200,
+                          headers={"Server-Timing": timing, "Vary": "Accept-Encoding"})
+    if body is not None:
+        r.body = body
+        r.headers["content-length"] = str(len(body))
+        r.headers["content-encoding"] = "gzip"
+    return r
 
 
 @router.get("/s/{sid}/points.svg")

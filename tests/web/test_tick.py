@@ -114,3 +114,14 @@ def test_heatmaps_are_cached_per_weights_version() -> None:
     net.W = [net.W[0] + 0.5, net.W[1]]  # a new weights version: drawn again
     second = heatcache.heatmap(net, data, "sigmoid", "classification")
     assert second is not first and second.image != first.image
+
+
+def test_frames_are_gzipped_when_the_browser_accepts_it(client: TestClient) -> None:
+    path = new_page(client, "spiral")
+    plain = client.post(f"{path}/tick?n=1", headers={**HX, "Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.num_bytes_downloaded > 20_000
+    r = client.post(f"{path}/tick?n=1", headers={**HX, "Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and r.headers["content-encoding"] == "gzip"
+    assert r.headers["vary"] == "Accept-Encoding"
+    assert r.num_bytes_downloaded < len(r.content) / 3  # on the wire vs decoded
+    assert 'id="diagram"' in r.text and 'id="tick-have"' in r.text
