@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +51,11 @@ class Settings(BaseSettings):
         30, ge=0, description="sessions a client may create per minute (0: no limit)")
     active_window: float = Field(
         600.0, ge=0, description="seconds: a session used this recently is never evicted")
+    # The training kernel (app/nn/kernel_slot.py): "auto" = compiled numba once it is warm (at
+    # start-up, in a thread), NumPy until then; "numpy" = always the step-through arithmetic,
+    # bit for bit; "numba" = always compiled (compiles on first use if not warm).
+    kernel: Literal["auto", "numpy", "numba"] = "auto"
+    tick_budget: float = Field(0.05, gt=0, description="seconds of training per Play tick")
     # Content-Security-Policy and other headers are fixed; see app/main.py.
     log_level: str = "info"
 

@@ -18,6 +18,7 @@ from app.api import openapi as api_docs
 from app.api import routes as api_routes
 from app.api.schemas import Health
 from app.config import Settings, get_settings
+from app.nn import kernel_slot, numba_kernel
 from app.resources import STATIC
 from app.sessions.door import Door
 from app.sessions.events import make_hub
@@ -191,10 +192,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await hub.open()
         app.state.door = Door(store, settings, hub)
         app.state.limiter = make_limiter(store, settings)
+        kernel_slot.configure(settings.kernel)
+        # Compile (or load from numba's cache) off the event loop; "auto" uses NumPy meanwhile.
+        warm = (asyncio.create_task(asyncio.to_thread(numba_kernel.warm))
+                if settings.kernel != "numpy" and numba_kernel.available() else None)
         try:
             yield
         finally:
             await hub.close()
+            if warm is not None:
+                await warm  # a thread cannot be cancelled; compiling ends on its own
             await store.close()
 
     app = FastAPI(
@@ -220,7 +227,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = request.app.state.store
         ok = await store.ping()
         return {"status": "ok" if ok else "degraded", "store": store.name,
-                "sessions": await store.count() if ok else None}
+                "sessions": await store.count() if ok else None,
+                "kernel": kernel_slot.resolve_now()}
 
     from app.web.routes import install as install_web
 

@@ -73,9 +73,10 @@ def redis_server() -> Iterator[str]:
 
 
 @contextmanager
-def app_server(store: str = "memory", workers: int = 1, **settings: str) -> Iterator[
-        tuple[str, subprocess.Popen[bytes]]]:
-    """`python -m app --workers N --store …` on a free port; yields (base URL, process)."""
+def app_server(store: str = "memory", workers: int = 1, root: Path = ROOT, **settings: str
+               ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`python -m app --workers N --store …` on a free port; yields (base URL, process).
+    ``root``: the checkout to run (another one to compare against, under the same load)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BACKPROP_LAB_")}
     env["BACKPROP_LAB_LOG_LEVEL"] = "warning"
@@ -83,7 +84,7 @@ def app_server(store: str = "memory", workers: int = 1, **settings: str) -> Iter
     env.update({f"BACKPROP_LAB_{k.upper()}": v for k, v in settings.items()})
     proc = subprocess.Popen(
         [sys.executable, "-m", "app", "--port", str(port), "--workers", str(workers),
-         "--store", store], cwd=ROOT, env=env, start_new_session=True)
+         "--store", store], cwd=root, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -109,3 +110,18 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError("no VmRSS")
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU time of the live processes of a process group (Linux /proc): the app
+    and its workers, which app_server starts in a session of their own."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # pgrp; utime, stime follow at 11, 12
+            total += int(fields[11]) + int(fields[12])
+    return total / tick

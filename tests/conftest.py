@@ -11,9 +11,14 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+from app.nn import kernel_slot
 from tests.redis_fixture import redis_server, redis_url  # noqa: F401  (fixtures)
 
 API = "/api/v1"
+# The suite's bit-for-bit checks are of the NumPy kernel; BACKPROP_LAB_KERNEL=numba runs it on the
+# compiled kernel instead (tests/nn/test_kernels.py covers both either way).
+os.environ.setdefault("BACKPROP_LAB_KERNEL", "numpy")
+kernel_slot.configure(os.environ["BACKPROP_LAB_KERNEL"])  # type: ignore[arg-type]
 
 # The suite creates sessions in floods from one client and tests LRU eviction at small caps:
 # per-client throttling and the active-session guard are off unless a test turns them on

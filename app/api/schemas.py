@@ -280,6 +280,9 @@ class Health(BaseModel):
     status: Literal["ok", "degraded"] = Field(description="degraded: the store does not answer")
     store: str = Field(description="memory or redis")
     sessions: int | None = Field(description="sessions held; null when the store is down")
+    kernel: Literal["numpy", "numba"] = Field(
+        description="the training kernel this worker uses now: numba once compiled (warmed at "
+        "start-up), numpy until then or when the kernel setting says so")
 
 
 class WatchLink(BaseModel):

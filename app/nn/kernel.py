@@ -5,17 +5,36 @@ the same order, so an epoch run here and an epoch stepped through layer by layer
 bits. What it saves is Python and allocation overhead: buffers are allocated once, the weights
 of all layers live in one flat array (so the update and its finiteness check are one operation
 each), and the new weights are written to a second buffer that is swapped in only when finite.
+
+The kernel trains its own copy of the weights (copied in at construction, copied out by
+``weights()``); the caller's network is never touched. It is the "numpy" implementation of the
+kernel slot (app/nn/kernel_slot.py).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from app.nn.activations import Array
-from app.nn.network import Network
+from app.nn.network import Network, quiet
+
+IntArray = NDArray[np.int64]
+
+
+@dataclass
+class Chunk:
+    """What a run of batches did: the accepted batches' losses in order; per batch tried, the
+    test objective at its start (nan: not computed or not finite); whether the last one tried
+    was refused as non-finite (then len(tests) == len(losses) + 1)."""
+
+    losses: list[float]
+    tests: list[float]
+    diverged: bool
 
 
 def _views(flat: Array, shapes: list[tuple[int, ...]]) -> list[Array]:
@@ -31,9 +50,14 @@ class Kernel:
     """Buffers for one network and one batch size. ``step`` returns the batch loss, or None
     when the loss or the new weights are not finite (then nothing is changed)."""
 
-    def __init__(self, net: Network, learning_rate: float, train_bias: bool) -> None:
+    name = "numpy"
+
+    def __init__(self, net: Network, learning_rate: float, train_bias: bool,
+                 X: Array | None = None, Y: Array | None = None,
+                 X_test: Array | None = None, Y_test: Array | None = None) -> None:
         spec = net.spec
-        self.net, self.lr = net, learning_rate
+        self.lr = learning_rate
+        self.X, self.Y, self.X_test, self.Y_test = X, Y, X_test, Y_test
         self.L = spec.L
         self.acts = [spec.activation(l) for l in range(1, self.L + 1)]
         self.names = [act.name for act in self.acts]
@@ -48,8 +72,11 @@ class Kernel:
         self.param_views = [_views(p, shapes) for p in self.params]
         self.grad_views = _views(self.grads, shapes)
         self.cur = 0
-        for dst, src in zip(self.param_views[0], self._net_params(), strict=True):
+        ps = list(net.W) + (list(net.b) if self.train_b and net.b is not None else [])
+        for dst, src in zip(self.param_views[0], ps, strict=True):
             dst[...] = src
+        # The kernel's own network over its buffers (a frozen bias is copied once).
+        self.net = Network(spec, [], None if net.b is None else [b.copy() for b in net.b])
         self._bind()
         self.widths = spec.layers[1:]
         self.mean = spec.reduction == "mean"
@@ -82,22 +109,15 @@ class Kernel:
             self._sq[n] = np.empty((n, self.widths[-1]))
         return bufs
 
-    def _net_params(self) -> list[Array]:
-        ps = list(self.net.W)
-        if self.train_b:
-            assert self.net.b is not None
-            ps += self.net.b
-        return ps
-
     def _bind(self) -> None:
-        """Point the network's W (and b) at the current buffer's views."""
+        """Point the kernel's own network at the current buffer's views."""
         views = self.param_views[self.cur]
         self.net.W = views[: self.n_W]
         if self.train_b:
             self.net.b = views[self.n_W :]
 
     def step(self, X: Array, Y: Array) -> float | None:
-        net, L = self.net, self.L
+        net, L = self.net, self.L  # the kernel's own network, over its buffers
         Ws, bs = net.W, net.b
         n = len(X)
         if n != self._n:
@@ -164,10 +184,53 @@ class Kernel:
         self._bind()
         return total
 
-    def last_output(self) -> tuple[Array, Array]:
-        """ŷ and the targets of the last finite forward pass (copies)."""
-        assert self._last_Y is not None and self._last_out is not None
-        return self._last_out.copy(), self._last_Y.copy()
+    def last_output(self) -> tuple[float, Array, Array] | None:
+        """The loss, ŷ and the targets of the last finite forward pass (copies), if any."""
+        if self.last_loss is None or self._last_Y is None or self._last_out is None:
+            return None
+        return self.last_loss, self._last_out.copy(), self._last_Y.copy()
+
+    def weights(self) -> tuple[list[Array], list[Array] | None]:
+        """Copies of the current weights (new arrays: the caller rebinds explicitly)."""
+        net = self.net
+        return [W.copy() for W in net.W], None if net.b is None else [b.copy() for b in net.b]
+
+    def batches_per_chunk(self, batch_size: int) -> int:
+        # Python per batch: read the clock every 64 small batches, every batch on large ones.
+        work = batch_size * sum(self.widths) * 8
+        return 64 if work < 4096 else 1
+
+    @quiet
+    def run_batches(self, order: IntArray, batch_size: int, n_batches: int, start: int,
+                    stop: int, test_first: bool) -> Chunk:
+        """Batches start..stop−1, batch j being order[(j % n_batches)·batch_size : …]."""
+        assert self.X is not None and self.Y is not None
+        X_all, Y_all = self.X, self.Y
+        whole = n_batches == 1 and len(order) == len(X_all)
+        has_test = self.X_test is not None and self.Y_test is not None and len(self.X_test)
+        losses: list[float] = []
+        tests: list[float] = []
+        for j in range(start, stop):
+            pos = j % n_batches
+            test = math.nan
+            if has_test and pos == 0 and (j > start or test_first):
+                test = self._test_objective()
+            tests.append(test)
+            if whole:
+                X, Y = X_all, Y_all
+            else:
+                idx = order[pos * batch_size : (pos + 1) * batch_size]
+                X, Y = X_all[idx], Y_all[idx]
+            loss = self.step(X, Y)
+            if loss is None:
+                return Chunk(losses, tests, True)
+            losses.append(loss)
+        return Chunk(losses, tests, False)
+
+    def _test_objective(self) -> float:
+        assert self.X_test is not None and self.Y_test is not None
+        zs, acts = self.net.forward(self.X_test)
+        return self.net.objective(acts[-1], self.Y_test, zs[-1])[0]
 
     # In-place activations and f' products, matching activations.py bit for bit.
     def _f_sigmoid(self, z: Array, out: Array) -> Array:

@@ -20,7 +20,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.nn.activations import Array
-from app.nn.kernel import Kernel
+from app.nn.kernel import Chunk
+from app.nn.kernel_slot import KernelName, make_kernel
 from app.nn.network import Network, all_finite, quiet, quiet_math
 
 Phase = Literal["forward", "backward", "update"]
@@ -168,15 +169,18 @@ class Trainer:
         self.epoch_loss_sum += batch_loss
         self.batch_pos += 1
         if self.batch_pos >= self.n_batches:
-            self.history.append(
-                self.epoch, self.epoch_loss_sum / self.n_batches, self.epoch_test_loss
-            )
-            if len(self.history.epoch) > self.history_limit:
-                self.history.compact(self.history_limit // 2)
-            self.epoch += 1
-            self.batch_pos = 0
-            self.epoch_loss_sum = 0.0
-            self.epoch_test_loss = None
+            self._end_epoch()
+
+    def _end_epoch(self) -> None:
+        self.history.append(
+            self.epoch, self.epoch_loss_sum / self.n_batches, self.epoch_test_loss
+        )
+        if len(self.history.epoch) > self.history_limit:
+            self.history.compact(self.history_limit // 2)
+        self.epoch += 1
+        self.batch_pos = 0
+        self.epoch_loss_sum = 0.0
+        self.epoch_test_loss = None
 
     def _start_epoch_if_needed(self) -> None:
         if self.batch_pos == 0 and self.epoch_test_loss is None:
@@ -279,108 +283,102 @@ class Trainer:
 
     # --- many epochs ---------------------------------------------------------------------
     def run(
-        self, epochs: int, time_budget: float | None = None
+        self, epochs: int, time_budget: float | None = None, kernel: KernelName | None = None
     ) -> tuple[int, Literal["diverged", "time_budget"] | None]:
         """Train until ``epochs`` more epochs have finished (an epoch already partly stepped
-        through counts as the first). Returns (epochs finished, why it stopped early)."""
+        through counts as the first). Returns (epochs finished, why it stopped early).
+
+        The kernel (app/nn/kernel_slot.py) trains a copy of the weights in chunks of batches;
+        the clock is read between chunks, and the new weights are assigned at the end."""
         self.discard_pass()
         deadline = None if time_budget is None else time.perf_counter() + time_budget
         start_epoch = self.epoch
         target = self.epoch + epochs
-        kernel = Kernel(self.net, self.learning_rate, self.train_bias)
+        data = self.data
+        k = make_kernel(kernel, self.net, self.learning_rate, self.train_bias,
+                        data.X, data.Y, data.X_test, data.Y_test)
+        bs, nb = self.effective_batch_size, self.n_batches
+        per_chunk = k.batches_per_chunk(bs)
+        full = self.permutation(self.epoch) is None  # then every epoch is the whole data set
+        identity = np.arange(self.n_samples)
         stopped: Literal["diverged", "time_budget"] | None = None
         with quiet_math():
-            if self.permutation(self.epoch) is None and self.data.X_test is None:
-                ran, ok = self._run_full_batch(kernel, epochs, deadline)
-                if not ok:
-                    stopped = "diverged"
-                elif ran < epochs:
+            # The clock is read between chunks of mini-batches (a chunk is a few ms of work),
+            # not only between epochs: one epoch of many small batches can outlast the budget.
+            # The first chunk always runs; after that, a chunk starts only if, at the pace so
+            # far, it would end before the deadline.
+            started, chunks = time.perf_counter(), 0
+            while self.epoch < target:
+                if deadline is not None and chunks and _late(
+                        time.perf_counter(), started, chunks, 1, deadline):
                     stopped = "time_budget"
-            else:
-                pace = (time.perf_counter(), self.iteration)  # when and where the run began
-                while self.epoch < target:
-                    # The clock is read between mini-batches (in _run_epoch), not only between
-                    # epochs: one epoch of many small batches can outlast the budget.
-                    result = self._run_epoch(kernel, deadline, pace)
-                    if result is not None:
-                        stopped = result
-                        break
+                    break
+                test_first = self.batch_pos == 0 and self.epoch_test_loss is None
+                if full:  # one batch per epoch: a chunk may span many epochs
+                    n = min(target - self.epoch, per_chunk)
+                    chunk = k.run_batches(identity, bs, 1, 0, n, test_first)
+                    self._record_epochs(chunk, test_first)
+                else:
+                    order = self.permutation(self.epoch)
+                    assert order is not None
+                    stop = min(nb, self.batch_pos + per_chunk)
+                    chunk = k.run_batches(order, bs, nb, self.batch_pos, stop, test_first)
+                    self._record_batches(chunk, test_first)
+                chunks += 1
+                if chunk.diverged:
+                    stopped = "diverged"
+                    break
         self.status = "diverged" if stopped == "diverged" else "ok"
-        if kernel.last_loss is not None:
-            output, targets = kernel.last_output()
-            with quiet_math():  # inf + (−inf) in the check's sum would warn
-                finite = all_finite(output)
-            if finite:  # a refused forward pass leaves its buffers non-finite
-                self.last_loss = kernel.last_loss
-                self.last_output, self.last_targets = output, targets
-        # Detach the weights from the kernel's buffers.
-        self.net.W = [W.copy() for W in self.net.W]
-        if self.net.b is not None:
-            self.net.b = [b.copy() for b in self.net.b]
+        last = k.last_output()
+        if last is not None:
+            loss, output, targets = last
+            if all_finite(output):  # a refused forward pass leaves its buffers non-finite
+                self.last_loss, self.last_output, self.last_targets = loss, output, targets
+        self.net.W, self.net.b = k.weights()
         return self.epoch - start_epoch, stopped
 
-    def _run_full_batch(
-        self, kernel: Kernel, epochs: int, deadline: float | None
-    ) -> tuple[int, bool]:
-        """The common case (full batch, no test set) with no per-epoch bookkeeping beyond the
-        loss: the same arithmetic as _run_epoch, recorded into the history in bulk."""
-        X, Y = self.data.X, self.data.Y
-        step = kernel.step
-        clock = time.perf_counter
-        losses: list[float] = []
-        ok = True
-        # Read the clock every 64 epochs on small problems, every epoch on large ones.
-        mask = 63 if X.size * sum(self.net.spec.layers) < 4096 else 0
-        started = clock()
-        for done in range(epochs):
-            # Stop when the next stretch, at the pace so far, would end past the deadline.
-            if deadline is not None and done and not done & mask and _late(
-                clock(), started, done, mask + 1, deadline
-            ):
-                break
-            loss = step(X, Y)
-            if loss is None:
-                ok = False
-                break
-            losses.append(loss)
-        first = self.epoch
-        self.epoch += len(losses)
-        self.iteration += len(losses)
-        h = self.history
-        h.epoch.extend(range(first, self.epoch))
-        h.loss.extend(losses)
-        h.test_loss.extend([None] * len(losses))
-        if len(h.epoch) > self.history_limit:
-            h.compact(self.history_limit // 2)
-        return len(losses), ok
+    def _test_value(self, value: float) -> float | None:
+        return value if math.isfinite(value) else None
 
-    def _run_epoch(
-        self, kernel: Kernel, deadline: float | None = None, pace: tuple[float, int] = (0.0, 0)
-    ) -> Literal["diverged", "time_budget"] | None:
-        """The rest of the current epoch, batch by batch; why it stopped early, if it did.
-        ``pace``: (clock, iteration) at the start of the run. At least one batch runs
-        whatever the clock says; after that, a batch starts only if, at the pace so far, it
-        would end before the deadline."""
-        self._start_epoch_if_needed()
-        perm = self.permutation(self.epoch)
-        bs = self.effective_batch_size
-        X_all, Y_all = self.data.X, self.data.Y
-        epoch = self.epoch
-        clock = time.perf_counter
-        while self.epoch == epoch:  # _finish_batch moves to the next epoch after the last batch
-            done = self.iteration - pace[1]
-            if deadline is not None and done > 0 and _late(clock(), pace[0], done, 1, deadline):
-                return "time_budget"
-            if perm is None:
-                X, Y = X_all, Y_all
-            else:
-                idx = perm[self.batch_pos * bs : (self.batch_pos + 1) * bs]
-                X, Y = X_all[idx], Y_all[idx]
-            loss = kernel.step(X, Y)
-            if loss is None:
-                return "diverged"
-            self._finish_batch(loss)
-        return None
+    def _record_batches(self, chunk: Chunk, test_first: bool) -> None:
+        """Bookkeeping for a chunk within one epoch (as _finish_batch, batch by batch)."""
+        if test_first and chunk.tests:
+            self.epoch_test_loss = self._test_value(chunk.tests[0])
+        total = self.epoch_loss_sum
+        for loss in chunk.losses:  # in order: the same sum as one batch at a time
+            total += loss
+        done = len(chunk.losses)
+        self.iteration += done
+        self.batch_pos += done
+        self.epoch_loss_sum = total
+        if self.batch_pos >= self.n_batches:
+            self._end_epoch()
+
+    def _record_epochs(self, chunk: Chunk, test_first: bool) -> None:
+        """Bookkeeping for a chunk of whole-data epochs: one history point each."""
+        tests: list[float | None] = [
+            self.epoch_test_loss if i == 0 and not test_first else self._test_value(t)
+            for i, t in enumerate(chunk.tests)
+        ]
+        done = len(chunk.losses)
+        if chunk.diverged:  # the refused epoch keeps the test loss taken at its start
+            self.epoch_test_loss = tests[done]
+        h = self.history
+        first = self.epoch
+        if len(h.epoch) + done <= self.history_limit:
+            h.epoch.extend(range(first, first + done))
+            h.loss.extend(chunk.losses)
+            h.test_loss.extend(tests[:done])
+        else:  # compact exactly when one epoch at a time would
+            for i in range(done):
+                h.append(first + i, chunk.losses[i], tests[i])
+                if len(h.epoch) > self.history_limit:
+                    h.compact(self.history_limit // 2)
+        self.epoch += done
+        self.iteration += done
+        if done:
+            self.epoch_test_loss = None
+            self.epoch_loss_sum = 0.0
 
 
 def _late(now: float, started: float, done: int, more: int, deadline: float) -> bool:

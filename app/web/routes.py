@@ -37,11 +37,11 @@ from app.sessions.store import (
     StoreUnavailable,
 )
 from app.web import forms, i18n, page_errors, share
+from app.web import tick as play_tick
 from app.web.fmt import num
 from app.web.page_errors import N_
 from app.web.views import ViewState, capture_update, session_view
 
-TICK_BUDGET = 0.15  # seconds of training per Play tick (the page polls every 250 ms)
 OPS = ("forward", "backward", "update", "step", "epoch", "train", "reset", "play", "pause",
        "undo", "redo")
 LIVE = ("status", "diagram", "inspector", "data", "loss", "undo")
@@ -65,6 +65,7 @@ router = APIRouter(include_in_schema=False)
 
 def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(router)
+    app.include_router(play_tick.router)
     # HTML, CSS and JS compressed (Starlette leaves text/event-stream alone). Level 6: the
     # 190 KB spiral page gzips in 7 ms to 21 KB; level 9 took 9.5 ms for 20 KB.
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
@@ -481,28 +482,7 @@ async def change_settings(request: Request, sid: str) -> Response:
 
 @router.post("/s/{sid}/tick", response_class=HTMLResponse)
 async def tick(request: Request, sid: str) -> Response:
-    """One Play tick: a few epochs, then the live regions as out-of-band swaps. 286 stops the
-    polling (divergence); the Pause button stops it by removing the poller."""
-    settings = settings_of(request)
-    vs = ViewState.parse(request.query_params)
-    ctx = base_ctx(request)
-    _ = i18n.gettext_for(ctx["lang"])
-
-    def view(s: Session, outcome: Outcome[Any]) -> tuple[str, bool]:
-        stop = s.trainer.status == "diverged"
-        ctx.update(session_view(s, settings, ViewState(vs.sel, vs.log, not stop, vs.n), _),
-                   oob=True, timeline=s.undo.timeline(TIMELINE))
-        parts = [render(f"partials/{p}.html", ctx) for p in LIVE if p != "status"]
-        parts.append(render("partials/controls.html", ctx) if stop
-                     else render("partials/status.html", ctx))
-        if stop:
-            parts.append(render("partials/player.html", ctx))
-        return "".join(parts), stop
-
-    try:
-        html, stop = await door_of(request).apply(
-            sid, "tick", vs.n, TICK_BUDGET, view=view,
-            before=lambda s: check_page(s.config, settings.max_reply_bytes))
-    except SessionNotFound:
-        return Response(status_code=286)
-    return respond(request, html, 286 if stop else 200)
+    """One Play tick: its own module (app/web/tick.py) trains within the tick budget and sends
+    only the regions that changed."""
+    return await play_tick.tick(request, sid, render, base_ctx, settings_of(request),
+                                door_of(request), respond, TIMELINE)

@@ -13,7 +13,7 @@ import numpy as np
 from app.config import Settings
 from app.sessions.model import Session
 from app.sessions.state import session_state
-from app.web import charts, diagram, formulas
+from app.web import charts, diagram, formulas, heatcache
 from app.web.fmt import num, signed
 
 TABLE_MAX = 32
@@ -186,13 +186,7 @@ def data_panel(s: Session, state: dict[str, Any], row: int | None, all_rows: boo
         })
     heat = None
     if state["config"]["layers"][0] == 2:
-        d = t.data
-
-        def predict(G: Any) -> Any:
-            with np.errstate(all="ignore"):
-                return t.net.predict(G)
-        heat = charts.heatmap(predict, d.X, d.Y, d.X_test, d.Y_test,
-                              state["config"]["output_activation"], s.task)
+        heat = heatcache.heatmap(t.net, t.data, state["config"]["output_activation"], s.task)
     m = state["metrics"]
     return {
         "rows": rows if len(rows) <= TABLE_MAX else rows[:1],

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from app.nn import kernel_slot
 from app.nn.stepper import Trainer
 from tests.nn import reference as ref
 from tests.nn.reference import Cfg
@@ -94,17 +95,28 @@ def step_epoch(t: Trainer) -> list[float]:
 
 
 def assert_same(a: Trainer, b: Trainer) -> None:
+    """Bit for bit on the NumPy kernel; to 1e-12 relative on the compiled one (README)."""
+    exact = kernel_slot.default() == "numpy"
+
+    def same(x: object, y: object) -> None:
+        if exact:
+            assert np.array_equal(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+        else:
+            np.testing.assert_allclose(np.asarray(x, dtype=float), np.asarray(y, dtype=float),
+                                       rtol=1e-12, atol=1e-15)
+
     for Wa, Wb in zip(a.net.W, b.net.W, strict=True):
-        assert np.array_equal(Wa, Wb)
+        same(Wa, Wb)
     assert (a.net.b is None) == (b.net.b is None)
     for ba, bb in zip(a.net.b or [], b.net.b or [], strict=True):
-        assert np.array_equal(ba, bb)
+        same(ba, bb)
     assert a.history.epoch == b.history.epoch
-    assert a.history.loss == b.history.loss  # exact float equality
-    assert a.history.test_loss == b.history.test_loss
+    same(a.history.loss, b.history.loss)  # exact float equality on NumPy
+    assert [t is None for t in a.history.test_loss] == [t is None for t in b.history.test_loss]
+    same([t or 0.0 for t in a.history.test_loss], [t or 0.0 for t in b.history.test_loss])
     assert (a.epoch, a.iteration, a.batch_pos) == (b.epoch, b.iteration, b.batch_pos)
-    assert a.last_loss == b.last_loss
-    assert np.array_equal(a.last_output, b.last_output)
+    same(a.last_loss, b.last_loss)
+    same(a.last_output, b.last_output)
     assert a.status == b.status == "ok"
 
 
@@ -205,14 +217,15 @@ def test_trace_shapes_and_cursor():
 
 @pytest.mark.parametrize("case", [CASES[0], CASES[2]], ids=[CASES[0].id, CASES[2].id])
 def test_time_budget_stops_between_mini_batches_with_exact_state(case):
-    """The clock is read between mini-batches (issue #8): a spent budget stops a mini-batch
-    run after its first batch, mid-epoch; a full-batch run after its first epoch. Either way
-    the state is exactly that of stepping the same batches one by one."""
+    """The clock is read between chunks of mini-batches (issue #8; a chunk is one batch on
+    large problems, at most 64 small ones): a spent budget stops a mini-batch run after its
+    first chunk, possibly mid-epoch; a full-batch run after its first chunk of epochs. Either
+    way the state is exactly that of stepping the same batches one by one."""
     t = make(case)
     ran, stopped = t.run(1_000_000, time_budget=0.0)
     assert stopped == "time_budget" and t.status == "ok"
     if t.n_batches > 1:
-        assert (ran, t.iteration, t.batch_pos) == (0, 1, 1)
+        assert 1 <= t.iteration <= 64 and ran <= 64 // t.n_batches + 1
     else:
         assert 1 <= ran < 1_000_000 and t.epoch == ran and t.batch_pos == 0
     again = make(case)

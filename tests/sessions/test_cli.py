@@ -84,7 +84,9 @@ def two_workers(redis_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "app", "--workers", "2", "--port", str(port),
          "--store", redis_url],
-        cwd=ROOT, env=clean_env(BACKPROP_LAB_LOG_LEVEL="warning"),
+        # The workers train on the kernel the in-process reference below uses (bit for bit).
+        cwd=ROOT, env=clean_env(BACKPROP_LAB_LOG_LEVEL="warning",
+                                BACKPROP_LAB_KERNEL=os.environ["BACKPROP_LAB_KERNEL"]),
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"

@@ -1,0 +1,182 @@
+"""The "numba" implementation of the kernel slot: app/nn/compiled.py behind the slot's API.
+
+numba compiles ``train_batches`` the first time it is called with these argument types (or
+loads it from its on-disk cache). :func:`warm` does that once, off the request path; until it
+has finished, :func:`ready` is False and the slot's "auto" choice stays on NumPy. numba itself
+(about 90 MB of memory, 150 MB with the kernel loaded) is imported only then, so a process set
+to ``kernel = "numpy"`` never loads it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from types import ModuleType
+
+import numpy as np
+
+from app.nn.activations import Array
+from app.nn.kernel import Chunk, IntArray
+from app.nn.network import Network
+
+compiled: ModuleType | None = None  # app.nn.compiled, once warm() has imported it
+
+ACT_CODES = {"sigmoid": 0, "tanh": 1, "relu": 2, "leaky_relu": 3, "linear": 4, "softmax": 5}
+LOSS_CODES = {"squared_error": 0, "binary_cross_entropy": 1, "cross_entropy": 2}
+REG_CODES = {"none": 0, "l1": 1, "l2": 2}
+# Multiply-adds per compiled call before returning to Python (~0.5 ms), so the caller can read
+# the clock between calls.
+CHUNK_WORK = 400_000
+
+_ready = threading.Event()
+_lock = threading.Lock()
+_error: list[str] = []
+
+
+def available() -> bool:
+    """Whether numba is installed (the app must still work, on NumPy, where it is not)."""
+    return compiled is not None or importlib.util.find_spec("numba") is not None
+
+
+def ready() -> bool:
+    return _ready.is_set()
+
+
+def warm() -> bool:
+    """Compile (or load from cache) the kernel by training a tiny net once; True if ready.
+    Safe to call from several threads: one compiles, the others wait."""
+    global compiled
+    if not available():
+        return False
+    with _lock:
+        if _ready.is_set():
+            return True
+        from app.nn.network import Spec
+
+        try:
+            from app.nn import compiled as module
+
+            compiled = module
+            for loss, out in (("squared_error", "sigmoid"), ("cross_entropy", "softmax")):
+                spec = Spec((2, 3, 2), "tanh", out, loss)
+                rng = np.random.default_rng(0)
+                net = Network(spec, [rng.normal(size=(2, 3)), rng.normal(size=(3, 2))],
+                              [np.zeros(3), np.zeros(2)])
+                X = rng.normal(size=(6, 2))
+                Y = np.eye(2)[[0, 1, 0, 1, 1, 0]]
+                k = NumbaKernel(net, 0.1, True, X, Y, X[:3], Y[:3])
+                k.run_batches(np.arange(6), 4, 2, 0, 2, True)
+        except Exception as e:
+            _error.append(repr(e))
+            return False
+        _ready.set()
+        return True
+
+
+def _plain(a: Array) -> Array:
+    return np.require(a, np.float64, ["C", "W"])
+
+
+def _int(values: list[int] | tuple[int, ...]) -> IntArray:
+    return np.asarray(values, dtype=np.int64)
+
+
+def _offsets(sizes: list[int]) -> IntArray:
+    return _int([0, *np.cumsum(sizes, dtype=np.int64).tolist()])
+
+
+class NumbaKernel:
+    """Copies the weights in (one flat array for W, one for b), trains them in compiled code,
+    copies them out on ``weights()``; the caller's network is never touched."""
+
+    name = "numba"
+
+    def __init__(self, net: Network, learning_rate: float, train_bias: bool,
+                 X: Array, Y: Array, X_test: Array | None = None,
+                 Y_test: Array | None = None) -> None:
+        spec = net.spec
+        self.spec = spec
+        self.layers = _int(spec.layers)
+        L = spec.L
+        self.acts = _int([ACT_CODES[spec.activation(l).name] for l in range(1, L + 1)])
+        self.loss = LOSS_CODES[spec.loss]
+        self.fused = spec.fused
+        self.mean = spec.reduction == "mean"
+        reg = spec.regularization
+        self.reg = REG_CODES[reg.kind] if reg.active else 0
+        self.rate = float(reg.rate)
+        self.lr = float(learning_rate)
+        self.has_b = net.b is not None
+        self.train_b = self.has_b and train_bias
+        self.shapes = [W.shape for W in net.W]
+        self.W = np.concatenate([W.ravel() for W in net.W]).astype(np.float64)
+        self.woff = _offsets([W.size for W in net.W])
+        widths = list(spec.layers[1:])
+        if net.b is not None:
+            self.b = np.concatenate([b.ravel() for b in net.b]).astype(np.float64)
+        else:
+            self.b = np.zeros(0)
+        self.boff = _offsets(widths) if net.b is not None else np.zeros(L + 1, np.int64)
+        self.coff = _offsets(widths)
+        self.gW, self.gb = np.empty_like(self.W), np.empty_like(self.b)
+        # C-contiguous, writable float64 (a read-only array is another numba type: it would be
+        # compiled again, on the request's thread).
+        self.X, self.Y = _plain(X), _plain(Y)
+        total = sum(widths)
+        if X_test is not None and Y_test is not None and len(X_test):
+            self.Xt, self.Yt = _plain(X_test), _plain(Y_test)
+        else:
+            self.Xt, self.Yt = np.zeros((0, X.shape[1])), np.zeros((0, Y.shape[1]))
+        self.test_rows = np.arange(len(self.Xt), dtype=np.int64)
+        self.zt, self.at = np.empty((len(self.Xt), total)), np.empty((len(self.Xt), total))
+        self.total_width = total
+        self.bufs: dict[int, tuple[Array, Array, Array, Array]] = {}
+        self.work_per_row = sum(a * b for a, b in zip(spec.layers, spec.layers[1:], strict=False))
+        self._last: tuple[float, Array, Array] | None = None
+
+    def _buffers(self, bs: int) -> tuple[Array, Array, Array, Array]:
+        bufs = self.bufs.get(bs)
+        if bufs is None:
+            w = self.total_width
+            bufs = self.bufs[bs] = (np.empty((bs, w)), np.empty((bs, w)), np.empty((bs, w)),
+                                    np.empty((bs, int(self.layers[-1]))))
+        return bufs
+
+    def batches_per_chunk(self, batch_size: int) -> int:
+        # forward + two backward products per row, plus the test forward once per epoch
+        return max(1, CHUNK_WORK // max(1, 3 * batch_size * self.work_per_row))
+
+    def run_batches(self, order: IntArray, batch_size: int, n_batches: int, start: int,
+                    stop: int, test_first: bool) -> Chunk:
+        assert compiled is not None
+        bs = min(batch_size, len(order))
+        z, a, delta, last_out = self._buffers(bs)
+        n = stop - start
+        losses, tests = np.empty(n), np.empty(n)
+        order = np.require(order, np.int64, ["C", "W"])
+        done, status, last_rows, last_j, last_loss = compiled.train_batches(
+            self.X, self.Y, order, bs, n_batches, start, stop,
+            self.layers, self.acts, self.loss, self.fused, self.mean, self.reg, self.rate,
+            self.lr, self.has_b, self.train_b,
+            self.W, self.woff, self.b, self.boff, z, a, delta, self.coff, self.gW, self.gb,
+            self.Xt, self.Yt, self.test_rows, test_first, self.zt, self.at,
+            losses, tests, last_out)
+        if last_j >= 0:
+            r0 = (last_j % n_batches) * bs
+            idx = order[r0 : r0 + last_rows]
+            self._last = (float(last_loss), last_out[:last_rows].copy(), self.Y[idx])
+        diverged = status != 0
+        return Chunk(losses[:done].tolist(), tests[: done + diverged].tolist(), diverged)
+
+    def last_output(self) -> tuple[float, Array, Array] | None:
+        return self._last
+
+    def weights(self) -> tuple[list[Array], list[Array] | None]:
+        Ws = [self.W[self.woff[i] : self.woff[i + 1]].reshape(s).copy()
+              for i, s in enumerate(self.shapes)]
+        if not self.has_b:
+            return Ws, None
+        return Ws, [self.b[self.boff[i] : self.boff[i + 1]].copy() for i in range(self.spec.L)]
+
+
+

@@ -1,0 +1,193 @@
+"""A class pressing Play: N simulated students, each on their own `spiral` session, each page
+polling POST /s/{id}/tick?n=10 250 ms after the previous reply, echoing the region hashes it
+holds as the browser does (the hidden ``have`` input).
+
+For each N: ticks per second per student (the slowest and the median), the tick latency
+(p50, p99), the mean frame size, the server's CPU time per tick (all its processes, from
+/proc: the cost of a tick whatever else shares the machine) and errors, over --seconds after
+a short warm-up. The target (issue #13): every student ≥ 3.5 ticks/s and p99 < 250 ms. One
+server process on the memory store, then Redis with 2 workers (benchmarks/servers.py starts
+and stops them); the load generator runs on the same machine, in this process.
+
+Run: ``python -m benchmarks.classroom`` (``--quick`` for a smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from benchmarks.servers import app_server, exit_on_sigterm, group_cpu_seconds, redis_server
+
+POLL = 0.25
+TARGET_RATE, TARGET_P99 = 3.5, 0.250
+HAVE = re.compile(r'id="tick-have" name="have" value="([^"]*)"')
+
+
+@dataclass
+class Result:
+    label: str
+    n: int
+    seconds: float
+    ticks: list[int] = field(default_factory=list)  # per student
+    latencies: list[float] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    errors: int = 0
+    cpu: float = 0.0  # server CPU seconds (all its processes) during the measured window
+
+    def pct(self, q: float) -> float:
+        xs = sorted(self.latencies)
+        return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("inf")
+
+    @property
+    def rates(self) -> list[float]:
+        return [t / self.seconds for t in self.ticks]
+
+    @property
+    def ok(self) -> bool:
+        return (not self.errors and min(self.rates) >= TARGET_RATE
+                and self.pct(0.99) < TARGET_P99)
+
+    def row(self) -> str:
+        rates = self.rates
+        return (f"| {self.label} | {self.n} | {min(rates):.2f} | {statistics.median(rates):.2f} "
+                f"| {self.pct(0.5) * 1000:.0f} | {self.pct(0.99) * 1000:.0f} "
+                f"| {statistics.mean(self.sizes) / 1024:.1f} "
+                f"| {self.cpu / max(1, sum(self.ticks)) * 1000:.1f} | {self.errors} "
+                f"| {'yes' if self.ok else 'no'} |")
+
+
+async def student(http: httpx.AsyncClient, sid: str, start: float, measure_from: float,
+                  end: float, out: Result, k: int) -> None:
+    have = ""
+    # Students do not press Play in the same millisecond.
+    await asyncio.sleep((k * 0.0371) % POLL)
+    while (now := time.perf_counter()) < end:
+        try:
+            r = await http.post(f"/s/{sid}/tick?n=10", data={"have": have},
+                                headers={"HX-Request": "true"})
+            ok = r.status_code == 200
+        except httpx.HTTPError:
+            ok, r = False, None
+        done = time.perf_counter()
+        if now >= measure_from and done <= end:
+            if ok and r is not None:
+                out.ticks[k] += 1
+                out.latencies.append(done - now)
+                out.sizes.append(len(r.content))
+            else:
+                out.errors += 1
+        if ok and r is not None:
+            m = HAVE.search(r.text)
+            have = m.group(1) if m else ""
+        await asyncio.sleep(POLL)
+
+
+async def server_cpu(pgid: int, measure_from: float, end: float, out: Result) -> None:
+    await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
+    before = group_cpu_seconds(pgid)
+    await asyncio.sleep(max(0.0, end - time.perf_counter()))
+    out.cpu = group_cpu_seconds(pgid) - before
+
+
+async def classroom(base: str, pgid: int, label: str, n: int, seconds: float, warmup: float
+                    ) -> Result:
+    out = Result(label, n, seconds, ticks=[0] * n)
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(
+            httpx.AsyncClient(base_url=base, timeout=30, limits=limits)) for _ in range(n)]
+        ids = []
+        for http in clients:
+            r = await http.post("/api/v1/sessions", json={"preset": "spiral"})
+            r.raise_for_status()
+            ids.append(r.json()["id"])
+        start = time.perf_counter()
+        measure_from = start + warmup
+        end = measure_from + seconds
+        await asyncio.gather(server_cpu(pgid, measure_from, end, out),
+                             *(student(http, sid, start, measure_from, end, out, k)
+                               for k, (http, sid) in enumerate(zip(clients, ids, strict=True))))
+        for http, sid in zip(clients, ids, strict=True):
+            await http.delete(f"/api/v1/sessions/{sid}")
+    return out
+
+
+def run(base: str, pgid: int, label: str, sizes: list[int], seconds: float, warmup: float,
+        bisect: int) -> list[Result]:
+    results = [asyncio.run(classroom(base, pgid, label, n, seconds, warmup)) for n in sizes]
+    for r in results:
+        print(r.row(), flush=True)
+    # Narrow the largest N that meets the target between the last pass and the first failure.
+    passing = [r.n for r in results if r.ok]
+    failing = [r.n for r in results if not r.ok and (not passing or r.n > max(passing))]
+    lo, hi = (max(passing) if passing else 0), (min(failing) if failing else None)
+    for _ in range(bisect):
+        if hi is None or hi - lo <= 2:
+            break
+        mid = (lo + hi) // 2
+        r = asyncio.run(classroom(base, pgid, label, mid, seconds, warmup))
+        print(r.row(), flush=True)
+        results.append(r)
+        lo, hi = (mid, hi) if r.ok else (lo, mid)
+    print(f"largest N meeting the target ({label}): {lo if lo else 'none tested'}"
+          + (f" (fails at {hi})" if hi is not None else ""), flush=True)
+    return results
+
+
+def wait_for_kernel(base: str, timeout: float = 120.0) -> None:
+    """Until every worker says it trains on the compiled kernel (20 replies in a row)."""
+    deadline, streak = time.monotonic() + timeout, 0
+    while streak < 20:
+        kernel = httpx.get(base + "/healthz", timeout=5).json().get("kernel")
+        streak = streak + 1 if kernel == "numba" else 0
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the compiled kernel is not ready: {kernel}")
+        time.sleep(0.05)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", default="10,30,60,100")
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--bisect", type=int, default=2, help="extra runs to narrow the largest N")
+    parser.add_argument("--no-redis", action="store_true")
+    parser.add_argument("--compare", metavar="CHECKOUT",
+                        help="also run the class on another checkout (e.g. ../main) first")
+    parser.add_argument("--quick", action="store_true", help="N = 5, 3 s: a smoke run")
+    args = parser.parse_args()
+    exit_on_sigterm()
+    sizes = [int(s) for s in args.students.split(",")]
+    if args.quick:
+        sizes, args.seconds, args.warmup, args.bisect = [5], 3.0, 1.0, 0
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print("| server | students | ticks/s, slowest | ticks/s, median | p50 ms | p99 ms "
+          "| KB/frame | server CPU ms/tick | errors | target met |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    if args.compare:  # the same class on another checkout first, under the same load
+        with app_server("memory", 1, root=Path(args.compare)) as (base, proc):
+            run(base, proc.pid, f"memory, 1 process ({args.compare})", sizes, args.seconds,
+                args.warmup, 0)
+    with app_server("memory", 1) as (base, proc):
+        wait_for_kernel(base)  # compiled (or loaded from numba's cache) in the background
+        run(base, proc.pid, "memory, 1 process", sizes, args.seconds, args.warmup, args.bisect)
+    if not args.no_redis:
+        with redis_server() as url, app_server(url, 2) as (base, proc):
+            wait_for_kernel(base)
+            run(base, proc.pid, "Redis, 2 workers", sizes, args.seconds, args.warmup,
+                args.bisect)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
