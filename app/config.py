@@ -32,6 +32,8 @@ class Settings(BaseSettings):
         20_000_000, description="parameters × samples × 2 forward passes a gradcheck may do"
     )
     lock_timeout: float = Field(30.0, description="seconds a session lock is held at most")
+    max_added_points: int = Field(500, ge=0, description="points a session may add to its data")
+    heatmap_cache: int = Field(256, ge=0, description="per-neuron heatmap sets kept (LRU)")
     # Content-Security-Policy and other headers are fixed; see app/main.py.
     log_level: str = "info"
 

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from app.api import schemas
 from app.config import Settings
 from app.nn import datasets
-from app.sessions import service
+from app.sessions import data_edits, service
 from app.sessions.config import GENERATED_DEFAULTS, PRESETS, SessionConfig, normalize
 from app.sessions.model import Session
 from app.sessions.state import session_state
@@ -185,6 +185,19 @@ async def put_weights(session_id: str, body: schemas.WeightsRequest, store: Stor
     return respond((await operate(store, settings, session_id,
                           lambda s: service.set_weights(s, layers, settings), samples,
                           history))[1])
+
+
+@router.post("/sessions/{session_id}/points", response_model=schemas.SessionState,
+             responses=WITH_BODY, summary="Add a point to the training data")
+async def add_point(session_id: str, body: schemas.PointRequest, store: StoreDep,
+                    settings: SettingsDep, samples: SamplesQ = None,
+                    history: HistoryQ = None) -> JSONResponse:
+    """Appends (x1, x2) → y to the training data (config.dataset.extra); the weights stay and
+    the pass in progress restarts."""
+    return respond((await operate(
+        store, settings, session_id,
+        lambda s: data_edits.add_point(s, body.x1, body.x2, body.y, settings),
+        samples, history))[1])
 
 
 @router.post("/sessions/{session_id}/reset", response_model=schemas.SessionState,

@@ -35,6 +35,12 @@ class PatchRequest(Strict):
     train_bias: bool | None = None
 
 
+class PointRequest(Strict):
+    x1: float = Field(description="first input coordinate (raw, before the features)")
+    x2: float = Field(description="second input coordinate")
+    y: float = Field(description="target: 0 or 1 for a classification set")
+
+
 class WeightsRequest(Strict):
     layers: list[LayerWeights]
 
@@ -71,6 +77,8 @@ class HistoryPoint(BaseModel):
     epoch: int
     loss: float
     test_loss: float | None
+    grad_norm: list[float] | None = Field(
+        None, description="‖∂L/∂W_l‖ (Frobenius) per layer at the epoch's last batch")
 
 
 class SessionState(BaseModel):
@@ -122,6 +130,7 @@ class ExportHistoryPoint(BaseModel):
     epoch: int
     loss: float
     test_loss: float | None = None
+    grad_norm: list[float] | None = None
 
 
 class ExportDocument(BaseModel):

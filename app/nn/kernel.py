@@ -16,6 +16,7 @@ import numpy as np
 
 from app.nn.activations import Array
 from app.nn.network import Network
+from app.nn.norms import grad_norms
 
 
 def _views(flat: Array, shapes: list[tuple[int, ...]]) -> list[Array]:
@@ -62,6 +63,10 @@ class Kernel:
         self._last_out: Array | None = None
         self._spare: dict[int, Array] = {}
         self.ones = np.ones_like(self.grads)
+        # Per-layer ‖∂L/∂W_l‖ of the last step, computed only when asked (the history's
+        # learning-dynamics chart); the update below scales the gradient buffer in place.
+        self.record_norms = False
+        self.grad_norm: list[float] | None = None
         self.reg = spec.regularization
         self.reg_active = self.reg.active
         self.fwd = [
@@ -147,6 +152,8 @@ class Kernel:
                 d.sum(axis=0, out=gW[self.n_W + i])
             if i:
                 times_prime[i - 1](i - 1, d.dot(Ws[i].T, out=delta[i - 1]))
+        if self.record_norms:
+            self.grad_norm = grad_norms(gW[: self.n_W])
         # update into the spare buffer; keep it only if finite
         self.grads *= self.lr
         nxt = 1 - self.cur

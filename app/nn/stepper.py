@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from app.nn.activations import Array
 from app.nn.kernel import Kernel
 from app.nn.network import Network, all_finite, quiet, quiet_math
+from app.nn.norms import grad_norms
 
 Phase = Literal["forward", "backward", "update"]
 IntArray = NDArray[np.int64]
@@ -67,11 +68,15 @@ class History:
     epoch: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
     test_loss: list[float | None] = field(default_factory=list)
+    # ‖∂L/∂W_l‖ (Frobenius) per layer at the epoch's last batch; None where not recorded.
+    grad_norm: list[list[float] | None] = field(default_factory=list)
 
-    def append(self, epoch: int, loss: float, test_loss: float | None) -> None:
+    def append(self, epoch: int, loss: float, test_loss: float | None,
+               grad_norm: list[float] | None = None) -> None:
         self.epoch.append(epoch)
         self.loss.append(loss)
         self.test_loss.append(test_loss)
+        self.grad_norm.append(grad_norm)
 
     def compact(self, limit: int) -> None:
         """Keep at most ``limit`` points by dropping every other one (first and last kept)."""
@@ -80,6 +85,7 @@ class History:
             self.epoch = [self.epoch[i] for i in keep]
             self.loss = [self.loss[i] for i in keep]
             self.test_loss = [self.test_loss[i] for i in keep]
+            self.grad_norm = [self.grad_norm[i] for i in keep]
 
 
 @dataclass
@@ -163,13 +169,14 @@ class Trainer:
         value, _ = self.net.objective(acts[-1], self.data.Y_test, zs[-1])
         return value if math.isfinite(value) else None
 
-    def _finish_batch(self, batch_loss: float) -> None:
+    def _finish_batch(self, batch_loss: float, grad_norm: list[float] | None = None) -> None:
         self.iteration += 1
         self.epoch_loss_sum += batch_loss
         self.batch_pos += 1
         if self.batch_pos >= self.n_batches:
             self.history.append(
-                self.epoch, self.epoch_loss_sum / self.n_batches, self.epoch_test_loss
+                self.epoch, self.epoch_loss_sum / self.n_batches, self.epoch_test_loss,
+                grad_norm,
             )
             if len(self.history.epoch) > self.history_limit:
                 self.history.compact(self.history_limit // 2)
@@ -250,7 +257,7 @@ class Trainer:
             return False
         self.net.W, self.net.b = new
         self.status = "ok"
-        self._finish_batch(t.loss)
+        self._finish_batch(t.loss, grad_norms(grad_W))
         self.discard_pass()
         return True
 
@@ -331,6 +338,8 @@ class Trainer:
         step = kernel.step
         clock = time.perf_counter
         losses: list[float] = []
+        norms: list[list[float] | None] = []
+        kernel.record_norms = True
         ok = True
         # Read the clock every 64 epochs on small problems, every epoch on large ones.
         mask = 63 if X.size * sum(self.net.spec.layers) < 4096 else 0
@@ -342,6 +351,7 @@ class Trainer:
                 ok = False
                 break
             losses.append(loss)
+            norms.append(kernel.grad_norm)
         first = self.epoch
         self.epoch += len(losses)
         self.iteration += len(losses)
@@ -349,6 +359,7 @@ class Trainer:
         h.epoch.extend(range(first, self.epoch))
         h.loss.extend(losses)
         h.test_loss.extend([None] * len(losses))
+        h.grad_norm.extend(norms)
         if len(h.epoch) > self.history_limit:
             h.compact(self.history_limit // 2)
         return len(losses), ok
@@ -366,8 +377,10 @@ class Trainer:
             else:
                 idx = perm[self.batch_pos * bs : (self.batch_pos + 1) * bs]
                 X, Y = X_all[idx], Y_all[idx]
+            # Gradient norms are recorded at the epoch's last batch only (the history's point).
+            kernel.record_norms = self.batch_pos == self.n_batches - 1
             loss = kernel.step(X, Y)
             if loss is None:
                 return False
-            self._finish_batch(loss)
+            self._finish_batch(loss, kernel.grad_norm if kernel.record_norms else None)
         return True

@@ -193,9 +193,9 @@ def export(s: Session) -> dict[str, Any]:
         "epoch_test_loss": None if t.epoch_test_loss is None else t.epoch_test_loss.hex(),
         "status": t.status,
         "history": [
-            {"epoch": e, "loss": loss, "test_loss": tl}
-            for e, loss, tl in zip(t.history.epoch, t.history.loss, t.history.test_loss,
-                                   strict=True)
+            {"epoch": e, "loss": loss, "test_loss": tl, "grad_norm": g}
+            for e, loss, tl, g in zip(t.history.epoch, t.history.loss, t.history.test_loss,
+                                      t.history.grad_norm, strict=True)
         ],
     }
 
@@ -243,7 +243,13 @@ def import_session(doc: dict[str, Any], settings: Settings) -> Session:
         setattr(t, key, value)
     for point in doc.get("history") or []:
         test_loss = point.get("test_loss")
+        g = point.get("grad_norm")
+        if g is not None and (len(g) != t.net.spec.L
+                              or not all(math.isfinite(v) and v >= 0 for v in g)):
+            raise ConfigError(("history", "grad_norm"), f"grad_norm must list {t.net.spec.L} "
+                              "finite norms ≥ 0 (one per layer)")
         t.history.append(int(point["epoch"]), float(point["loss"]),
-                         None if test_loss is None else float(test_loss))
+                         None if test_loss is None else float(test_loss),
+                         None if g is None else [float(v) for v in g])
     t.status = "diverged" if doc.get("status") == "diverged" else "ok"
     return s
