@@ -9,6 +9,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from app.nn import features as feats
 from app.web.fmt import diverging, num, signed
 from app.web.forms import option_label
 
@@ -17,6 +18,7 @@ EDGE_LABELS_MAX = 12  # n_{l-1} × n_l up to this shows weight labels on the edg
 CARD_W, LINE_H, PAD = 118, 17, 7
 DOT_R, DOT_GAP = 9, 26
 TOP = 46
+HEAT = 40  # px: a neuron's heatmap inside its card
 
 
 @dataclass
@@ -38,6 +40,16 @@ class Node:
     computed: bool = False
     col: int = 0  # arrow-key grid: 2l for layer l's neurons, 2l - 1 for its weights
     row: int = 0
+    heat: str | None = None  # the neuron over the input plane (a data: URI)
+
+    @property
+    def kx(self) -> float:
+        """Where the keys start: right of the heatmap when there is one."""
+        return self.x + 9 + (HEAT + 6 if self.heat and self.detailed else 0)
+
+    @property
+    def hy(self) -> float:
+        return self.y + (self.h - HEAT) / 2
 
 
 @dataclass
@@ -90,6 +102,7 @@ class Diagram:
     columns: list[Column]
     detailed: bool
     tab_stop: str = "n-0-0"  # the one element of the diagram in the Tab order (roving)
+    heat_px: int = HEAT
 
     @property
     def edges_svg(self) -> Markup:
@@ -122,7 +135,8 @@ def _cell(rows: Any, row: int | None, j: int) -> float | None:
 
 
 def build(state: dict[str, Any], row: int | None, sel: str | None,
-          href: Callable[[str], str], _: Callable[[str], str]) -> Diagram:
+          href: Callable[[str], str], _: Callable[[str], str],
+          heat: list[list[str]] | None = None) -> Diagram:
     cfg = state["config"]
     sizes: list[int] = list(cfg["layers"])
     L = len(sizes) - 1
@@ -130,6 +144,12 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
     bias_on = bool(cfg["bias"])
     detailed = [n <= DETAIL_MAX for n in sizes]
     card_h = [PAD * 2 + LINE_H * (1 if l == 0 else 3) for l in range(L + 1)]
+    if heat is not None:
+        card_h = [max(h, HEAT + 10) for h in card_h]
+    card_w = CARD_W + (HEAT + 6 if heat is not None else 0)
+    symbols = [feats.SYMBOLS.get(f, f) for f in cfg.get("features") or feats.DEFAULT]
+    if len(symbols) != sizes[0]:
+        symbols = [f"x{_sub(j + 1)}" for j in range(sizes[0])]
     slot = [(card_h[l] + (22 if bias_on and l > 0 else 0) + 16) if detailed[l] else DOT_GAP
             for l in range(L + 1)]
     col_h = [sizes[l] * slot[l] for l in range(L + 1)]
@@ -137,8 +157,8 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
     gaps = [230 if sizes[l] * sizes[l + 1] <= EDGE_LABELS_MAX else 150 for l in range(L)]
     xs = [20.0]
     for l in range(L):
-        xs.append(xs[-1] + CARD_W + gaps[l])
-    width = xs[-1] + CARD_W + 20
+        xs.append(xs[-1] + card_w + gaps[l])
+    width = xs[-1] + card_w + 20
     wmax = max((abs(v) for layer in layers for r in layer["W"] for v in r), default=1.0) or 1.0
     amax = 1.0
 
@@ -155,7 +175,7 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
         else:
             title = _("Hidden layer {l}").format(l=l)
             sub = _(option_label(cfg["hidden_activation"]))
-        columns.append(Column(xs[l] + CARD_W / 2, title, sub))
+        columns.append(Column(xs[l] + card_w / 2, title, sub))
         for j in range(sizes[l]):
             cy = centre_y(l, j)
             nid = f"n-{l}-{j}"
@@ -164,7 +184,7 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
                 lines = [("x", num(xv))]
                 value = xv
                 computed = xv is not None
-                name = f"x{_sub(j + 1)}"
+                name = symbols[j]
             else:
                 lay = layers[l - 1]
                 z, a, d = (_cell(lay[k], row, j) for k in ("z", "a", "delta"))
@@ -175,11 +195,12 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
             visible = " ".join([name, *(f"{k} {v}" for k, v in lines)])
             aria = _("{visible} ({layer}, neuron {j})").format(
                 visible=visible, layer=columns[-1].title, j=j + 1)
-            w = CARD_W if detailed[l] else DOT_R * 2
+            w = card_w if detailed[l] else DOT_R * 2
             h = card_h[l] if detailed[l] else DOT_R * 2
-            node = Node(nid, nid, xs[l] + (CARD_W - w) / 2, cy - h / 2, w, h, detailed[l], name,
+            node = Node(nid, nid, xs[l] + (card_w - w) / 2, cy - h / 2, w, h, detailed[l], name,
                         lines, diverging(value, amax, 0.0, 0.55), aria, href(nid), sel == nid,
-                        computed=computed, col=2 * l, row=2 * j)
+                        computed=computed, col=2 * l, row=2 * j,
+                        heat=None if heat is None else heat[l][j])
             if bias_on and l > 0:
                 b = layers[l - 1]["b"][j]
                 bid = f"b-{l}-{j}"

@@ -11,9 +11,10 @@ from urllib.parse import urlencode
 import numpy as np
 
 from app.config import Settings
-from app.sessions.model import Session
+from app.nn import features as feats
+from app.sessions.model import Session, raw_data
 from app.sessions.state import session_state
-from app.web import charts, diagram, formulas
+from app.web import charts, diagram, formulas, heatmaps
 from app.web.fmt import num, signed
 
 TABLE_MAX = 32
@@ -142,15 +143,24 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
 
     insp = formulas.Builder(state, row, all_rows, _, last_update).build(vs.sel)
     L = len(cfg["layers"]) - 1
+    raw = raw_points(s)
+    maps = None
+    if raw is not None:
+        heatmaps.CACHE.size = settings.heatmap_cache
+        maps = heatmaps.neuron_maps(s.trainer.net, cfg["features"],
+                                    heatmaps.domain_of(raw[0], raw[2]))
     cursor = state["cursor"]
     return {
         "sid": s.id, "state": state, "cfg": cfg, "vs": vs, "base": base,
         "pipeline": [{**p, "text": chip_text(p["label"], _)}
                      for p in pipeline(L, cursor["next"], cursor["layer"])],
         "next_text": next_text(cursor, _),
-        "diagram": diagram.build(state, row, vs.sel, href, _),
+        "diagram": diagram.build(state, row, vs.sel, href, _,
+                                 None if maps is None else maps.images),
         "inspector": insp,
-        "data": data_panel(s, state, row, all_rows, focus_pos),
+        "maps": maps,
+        "inspector_heat": inspector_heat(maps, vs.sel),
+        "data": data_panel(s, state, row, all_rows, focus_pos, raw),
         "curve": charts.loss_curve(state["history"], vs.log),
         "speeds": PLAY_SPEEDS,
         "loss_text": num(state["loss"], 6),
@@ -159,8 +169,39 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
     }
 
 
+RawPoints = tuple[Any, Any, Any, Any]
+
+
+def raw_points(s: Session) -> RawPoints | None:
+    """(X, Y, X_test, Y_test) in the input plane's own coordinates, for 2-D data; else None."""
+    fs = s.config.get("features") or list(feats.DEFAULT)
+    d = s.trainer.data
+    if feats.is_default(fs):
+        if d.X.shape[1] != 2:
+            return None
+        return d.X, d.Y, d.X_test, d.Y_test
+    r, _task = raw_data(s.config)
+    return r.X, r.Y, r.X_test, r.Y_test
+
+
+def inspector_heat(maps: heatmaps.NeuronMaps | None, sel: str | None) -> dict[str, Any] | None:
+    """The selected neuron's heatmap, drawn large in the inspector."""
+    if maps is None or sel is None or not sel.startswith("n-"):
+        return None
+    try:
+        l, j = (int(x) for x in sel[2:].split("-"))
+        image = maps.images[l][j]
+    except (ValueError, IndexError):
+        return None
+    L = len(maps.images) - 1
+    scale = maps.output if l == L else maps.hidden
+    lo, hi = (-maps.input_max[j], maps.input_max[j]) if l == 0 else (scale.lo, scale.hi)
+    return {"image": image, "layer": l, "j": j, "lo": num(lo, 3), "hi": num(hi, 3),
+            "domain": [num(v, 3) for v in maps.domain]}
+
+
 def data_panel(s: Session, state: dict[str, Any], row: int | None, all_rows: bool,
-               focus_pos: int) -> dict[str, Any]:
+               focus_pos: int, raw: RawPoints | None = None) -> dict[str, Any]:
     t = s.trainer
     batch = state["batch"]
     X, Y = batch["X"], batch["Y"]
@@ -182,13 +223,13 @@ def data_panel(s: Session, state: dict[str, Any], row: int | None, all_rows: boo
             "focus": p == focus_pos,
         })
     heat = None
-    if state["config"]["layers"][0] == 2:
-        d = t.data
+    if raw is not None:
+        fs = state["config"]["features"]
 
         def predict(G: Any) -> Any:
             with np.errstate(all="ignore"):
-                return t.net.predict(G)
-        heat = charts.heatmap(predict, d.X, d.Y, d.X_test, d.Y_test,
+                return t.net.predict(feats.apply(fs, G))
+        heat = charts.heatmap(predict, raw[0], raw[1], raw[2], raw[3],
                               state["config"]["output_activation"], s.task)
     m = state["metrics"]
     return {

@@ -116,7 +116,7 @@ def test_big_network_uses_colour_only_with_labels_for_assistive_tech(
     r = client.post(f"{API}/sessions", json={"layers": [2, 12, 1]})
     page = client.get("/s/" + r.json()["id"]).text
     diagram = section(page, "diagram")
-    assert 'class="net compact"' in diagram and '<circle class="dot"' in diagram
+    assert 'class="net compact"' in diagram and '<image class="dotheat"' in diagram
     # the accessible name starts with the card's visible text (WCAG 2.5.3)
     assert re.search(r'<a id="n-1-11"[^>]*role="button"[^>]*aria-label="h₁₂⁽¹⁾ z — a — δ — '
                      r'\(Hidden layer 1, neuron 12\)', diagram)
