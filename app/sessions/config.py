@@ -122,7 +122,7 @@ BASE: dict[str, Any] = {
     "dataset": {"name": "xor"},
     "batch_size": None,
     "regularization": {"kind": "none", "rate": 0.0},
-    "focus": 0,
+    "focus": None,  # resolved in normalize(): an informative sample
     "features": ["x1", "x2"],
 }
 
@@ -186,6 +186,15 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+def default_focus(dataset: dict[str, Any] | None) -> int:
+    """The sample the diagram follows by default. For the truth tables, (1, 0) (row 2): with
+    (0, 0) every hidden z of a bias-free net is 0 and every a is 0.5, a dull first picture;
+    (1, 0) has a target of 1 for XOR and OR and 0 for AND, and non-zero sums everywhere."""
+    if dataset is not None and dataset.get("name") in datasets.TRUTH_TABLES:
+        return 2
+    return 0
+
+
 def _merge_nested(base: dict[str, Any] | None, given: dict[str, Any], key: str) -> dict[str, Any]:
     """Overlay ``given`` on ``base`` unless the kind changes (another init scheme or dataset),
     in which case the base's parameters no longer apply (an init's seed and constant bias are
@@ -241,9 +250,11 @@ def normalize(cfg: SessionConfig, settings: Settings) -> dict[str, Any]:
     ):
         out["weights"] = None
     for key in ("hidden_activation", "output_activation", "loss", "reduction", "learning_rate",
-                "bias", "train_bias", "focus", "features"):
+                "bias", "train_bias", "features"):
         if out.get(key) is None:
             out[key] = BASE[key]
+    if out.get("focus") is None:
+        out["focus"] = default_focus(out.get("dataset"))
     if out.get("layers") is None:
         out["layers"] = list(BASE["layers"])
     if out.get("regularization") is None:

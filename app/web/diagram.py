@@ -213,6 +213,8 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
 
     edges: list[Edge] = []
     by_id = {n.id: n for n in nodes}
+    # Edge gradients are the batch's sum: say so when the batch has more than one sample.
+    grad_key = "Σ∂" if int(state["batch"]["size"]) > 1 else "∂"
     for l in range(1, L + 1):
         W, gW = layers[l - 1]["W"], layers[l - 1]["grad_W"]
         n_prev, n = sizes[l - 1], sizes[l]
@@ -226,7 +228,8 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
                 eid = f"w-{l}-{i}-{j}"
                 x1, y1 = src.x + src.w, src.y + src.h / 2
                 x2, y2 = dst.x, dst.y + dst.h / 2
-                label = [f"w {signed(wv)}"] + ([f"∂ {signed(g)}"] if g is not None else [])
+                label = [f"w {signed(wv)}"] + ([f"{grad_key} {signed(g)}"] if g is not None
+                                                else [])
                 if g is None:
                     aria = _("Weight w{i},{j} (layer {l}) = {w}").format(
                         i=i + 1, j=j + 1, l=l, w=num(wv))

@@ -200,6 +200,20 @@ def inspector_heat(maps: heatmaps.NeuronMaps | None, sel: str | None) -> dict[st
             "domain": [num(v, 3) for v in maps.domain]}
 
 
+def focus_values(state: dict[str, Any], row: int | None) -> str:
+    """The focus sample's inputs and target, e.g. "x₁ = 1, x₂ = 0, y = 1"."""
+    if row is None:
+        return ""
+    x, y = state["batch"]["X"][row], state["batch"]["Y"][row]
+    fs = state["config"].get("features") or list(feats.DEFAULT)
+    names = [feats.SYMBOLS.get(f, f) for f in fs] if len(fs) == len(x) else [
+        f"x{diagram._sub(j + 1)}" for j in range(len(x))]
+    parts = [f"{n}\u00a0=\u00a0{num(v)}" for n, v in zip(names, x, strict=True)]
+    ys = ["y" if len(y) == 1 else f"y{diagram._sub(k + 1)}" for k in range(len(y))]
+    parts += [f"{n}\u00a0=\u00a0{num(v)}" for n, v in zip(ys, y, strict=True)]
+    return ", ".join(parts)
+
+
 def data_panel(s: Session, state: dict[str, Any], row: int | None, all_rows: bool,
                focus_pos: int, raw: RawPoints | None = None) -> dict[str, Any]:
     t = s.trainer
@@ -245,5 +259,6 @@ def data_panel(s: Session, state: dict[str, Any], row: int | None, all_rows: boo
         "mse": num(m["mse"]), "accuracy": None if m["accuracy"] is None else
         f"{m['accuracy'] * 100:.1f} %",
         "focus_index": batch["indices"][row] if row is not None else None,
+        "focus_values": focus_values(state, row),
         "signed": signed,
     }
