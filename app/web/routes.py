@@ -286,7 +286,7 @@ async def session_html(request: Request, sid: str, vs: ViewState,
                 except CursorError as e:
                     code = f"cursor:{e.phase}"
             t0 = time.perf_counter()
-            ctx.update(session_view(s, settings, vs, _, last))
+            ctx.update(session_view(s, settings, vs, _, last, ctx["projector"]))
             ctx["message"] = message(code or request.query_params.get("msg"), _,
                                      i18n.ngettext_for(ctx["lang"]))
             ctx["error"] = error
@@ -414,7 +414,7 @@ async def tick(request: Request, sid: str) -> Response:
                     _ran, stopped = service.train(s, vs.n, budget)
                     stop = stopped == "diverged"
                 view = ViewState(vs.sel, vs.log, not stop, vs.n)
-                ctx.update(session_view(s, settings, view, _), oob=True)
+                ctx.update(session_view(s, settings, view, _, projector=ctx["projector"]), oob=True)
                 parts = [render(f"partials/{p}.html", ctx) for p in LIVE if p != "status"]
                 parts.append(render("partials/controls.html", ctx) if stop
                              else render("partials/status.html", ctx))

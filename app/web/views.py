@@ -123,7 +123,8 @@ def capture_update(s: Session, sel: str | None) -> dict[str, Any] | None:
 
 
 def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str], str],
-                 last_update: dict[str, Any] | None = None) -> dict[str, Any]:
+                 last_update: dict[str, Any] | None = None, projector: bool = False
+                 ) -> dict[str, Any]:
     state = session_state(s, history=charts.CURVE_POINTS, default_max=settings.trace_default_max)
     cfg = state["config"]
     batch = state["batch"]
@@ -156,7 +157,7 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
                      for p in pipeline(L, cursor["next"], cursor["layer"])],
         "next_text": next_text(cursor, _),
         "diagram": diagram.build(state, row, vs.sel, href, _,
-                                 None if maps is None else maps.images),
+                                 None if maps is None else maps.images, projector),
         "inspector": insp,
         "maps": maps,
         "inspector_heat": inspector_heat(maps, vs.sel),

@@ -100,7 +100,7 @@ def test_page_shows_an_image_per_neuron_and_a_large_one_when_selected(
             m = re.search(rf'<a id="n-{l}-{j}"[^>]*>.*?</a>', diagram, re.S)
             assert m, (l, j)
             block = m.group(0)
-            assert 'class="nheat" href="data:image/png;base64,' in block, (l, j)
+            assert re.search(r'class="(nheat|dotheat)" href="data:image/png;base64,', block), (l, j)
     assert "Neuron pictures" in diagram
     insp = client.get(path + "?sel=n-2-3", headers=HX).text
     assert re.search(r'<figure class="inspector-heat" id="inspector-heat">\s*<img src="data:'
