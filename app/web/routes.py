@@ -202,7 +202,10 @@ def announcement(ctx: dict[str, Any], _: Callable[[str], str], ran: bool) -> str
     if not ran and ctx.get("inspector") is not None:
         return _("Inspector: {title}").format(title=ctx["inspector"].title)
     if ctx["vs"].play:
-        return _("Playing: {n} epochs per tick, 4 ticks a second.").format(n=ctx["vs"].n)
+        n = ctx["vs"].n
+        return str(i18n.ngettext_for(ctx["lang"])(
+            "Playing: {n} epoch per tick, 4 ticks a second.",
+            "Playing: {n} epochs per tick, 4 ticks a second.", n).format(n=n))
     state = ctx["state"]
     return _("Next: {next}. Epoch {epoch}, loss {loss}.").format(
         next=ctx["next_text"], epoch=state["epoch"], loss=ctx["loss_text"])

@@ -142,6 +142,8 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
     def href(sel: str) -> str:  # selecting the selected element again deselects it
         return plain if vs.sel == sel else joiner + sel
 
+    if vs.play and state["layers"][0]["z"] is None:
+        show_batch(s, state)
     insp = formulas.Builder(state, row, all_rows, _, last_update).build(vs.sel)
     L = len(cfg["layers"]) - 1
     raw = raw_points(s)
@@ -171,6 +173,29 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
 
 
 RawPoints = tuple[Any, Any, Any, Any]
+
+
+def show_batch(s: Session, state: dict[str, Any]) -> None:
+    """During Play no pass is in progress (training runs whole epochs): fill the state's
+    z, a, δ and gradients with a forward and backward pass over the current batch at the
+    current weights, for the page only, so the mechanics stay visible. The session is
+    unchanged."""
+    t = s.trainer
+    idx = t.batch_indices()
+    X, Y = t.data.X[idx], t.data.Y[idx]
+    rows = state["batch"]["positions"]
+    with np.errstate(all="ignore"):
+        zs, acts = t.net.forward(X)
+        deltas, gWs, gbs = t.net.backward(zs, acts, Y)
+    if not all(np.isfinite(g).all() for g in gWs):
+        return
+    for l, layer in enumerate(state["layers"]):
+        layer["z"] = zs[l][rows].tolist()
+        layer["a"] = acts[l + 1][rows].tolist()
+        layer["delta"] = deltas[l][rows].tolist()
+        layer["grad_W"] = gWs[l].tolist()
+        gb = gbs[l]
+        layer["grad_b"] = None if gb is None else gb.tolist()
 
 
 def raw_points(s: Session) -> RawPoints | None:

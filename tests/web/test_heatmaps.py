@@ -133,3 +133,21 @@ def test_edge_shows_the_sample_term_and_the_batch_sum(client: TestClient) -> Non
     assert num(term, 6) in insp
     assert "the sum over the batch (4 samples)" in insp
     assert num(float(ref["grad_W"][1][0, 0]), 6) in insp
+
+
+def test_play_ticks_show_values_of_the_batch(client: TestClient) -> None:
+    path = new_page(client)
+    r = client.post(f"{path}/tick?play=1&n=1", headers=HX)
+    assert r.status_code == 200
+    frag = r.text
+    s = state(client, path)
+    assert s["epoch"] == 1 and s["layers"][0]["z"] is None  # no pass in progress
+    from tests.api.helpers import arr
+    ref = ref_sigmoid_pass([arr(s["layers"][0]["W"]), arr(s["layers"][1]["W"])], None,
+                           XOR_X, XOR_Y)
+    f = s["config"]["focus"]
+    for j in range(4):
+        m = re.search(rf'<a id="n-1-{j}".*?data-k="a"[^>]*>([^<]+)<', frag, re.S)
+        assert m and m.group(1) == num(float(ref["a"][0][f, j])), j
+    assert 'nheat" href="data:image/png' in frag
+    assert "1 epoch per tick" in client.get(path + "?play=1&n=1").text
