@@ -13,7 +13,10 @@ import numpy as np
 from markupsafe import Markup
 from numpy.typing import NDArray
 
-from app.web.fmt import NEG, POS, diverging_rgb, num
+from app.web.fmt import diverging_rgb, num
+
+POS_DARK = (8, 48, 107)  # class 1: ColorBrewer Blues' darkest
+NEG_DARK = (127, 39, 4)  # class 0: Oranges' darkest
 
 CURVE_POINTS = 300  # history points requested from session_state (decimated, ends kept)
 W, H = 640, 260
@@ -44,6 +47,8 @@ class Curve:
     last_test: float | None = None
     log: bool = False
     empty: bool = True
+    dot: tuple[float, float] | None = None  # a single point is drawn as a point
+    dot_test: tuple[float, float] | None = None
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
@@ -108,6 +113,11 @@ def loss_curve(history: list[dict[str, Any]], log: bool) -> Curve:
     c.xticks = [Tick(round(X(e), 1), _epoch_label(e))
                 for e in nice_ticks(x0, x1) if x0 <= e <= x1 and float(e).is_integer()]
     c.train = _path([(X(e), Y(v)) for e, v, _ in pts])
+    if len(pts) == 1:
+        e, v, t = pts[0]
+        c.dot = (round(X(e), 1), round(Y(v), 1))
+        if t is not None and math.isfinite(t):
+            c.dot_test = (round(X(e), 1), round(Y(t), 1))
     c.test = _path([(X(e), Y(t)) for e, _, t in pts if t is not None and math.isfinite(t)])
     return c
 
@@ -188,14 +198,19 @@ def heatmap(predict: Any, X: NDArray[np.float64], Y: NDArray[np.float64],
         py = np.round((hi_d - data[:, 1]) * scale, 1)
         t = targets[:, 1] if targets.shape[1] == 2 else targets[:, 0]
         if task == "classification":
-            fills = np.where(t > 0.5, _hex(POS), _hex(NEG))
+            # Darker than the background's own blue and orange, with a white outline, so a
+            # point never vanishes into the region of its class.
+            fills = np.where(t > 0.5, _hex(POS_DARK), _hex(NEG_DARK))
         else:
             rgb = diverging_rgb(t, lo, (lo + hi) / 2, hi)
             fills = np.array([_hex((int(r), int(g), int(b))) for r, g, b in rgb])
         cls = "pt test" if test else "pt"
         for x, y, f, pos in zip(px.tolist(), py.tolist(), fills.tolist(), (t > 0.5).tolist(),
                                 strict=True):
-            paint = f'fill="none" stroke="{f}"' if test else f'fill="{f}" stroke="#222"'
+            if test:
+                paint = f'fill="#fff" stroke="{f}"'
+            else:
+                paint = f'fill="{f}" stroke="{"#fff" if task == "classification" else "#111"}"'
             if task == "classification" and not pos:  # class 0: a square
                 marks.append(f'<rect class="{cls}" x="{x - 4:.1f}" y="{y - 4:.1f}" width="8" '
                              f'height="8" {paint}/>')

@@ -13,7 +13,7 @@ import numpy as np
 from app.config import Settings
 from app.nn import features as feats
 from app.sessions.model import Session, raw_data
-from app.sessions.state import session_state
+from app.sessions.state import metrics, session_state
 from app.web import charts, diagram, formulas, heatmaps
 from app.web.fmt import num, signed
 
@@ -240,6 +240,23 @@ def focus_values(state: dict[str, Any], row: int | None) -> str:
     return ", ".join(parts)
 
 
+def split_metrics(s: Session) -> dict[str, str | None]:
+    """Accuracy (classification) or MSE (regression) over the whole training and test sets at
+    the current weights, not over the last batch."""
+    t = s.trainer
+    out: dict[str, str | None] = {"train": None, "test": None}
+    for key, X, Y in (("train", t.data.X, t.data.Y), ("test", t.data.X_test, t.data.Y_test)):
+        if X is None or Y is None or len(X) == 0:
+            continue
+        with np.errstate(all="ignore"):
+            m = metrics(t.net.predict(X), Y, s.task)
+        if s.task == "classification" and m["accuracy"] is not None:
+            out[key] = f"{m['accuracy'] * 100:.1f} %"
+        elif m["mse"] is not None:
+            out[key] = num(m["mse"])
+    return out
+
+
 def data_panel(s: Session, state: dict[str, Any], row: int | None, all_rows: bool,
                focus_pos: int, raw: RawPoints | None = None) -> dict[str, Any]:
     t = s.trainer
@@ -272,7 +289,9 @@ def data_panel(s: Session, state: dict[str, Any], row: int | None, all_rows: boo
         heat = charts.heatmap(predict, raw[0], raw[1], raw[2], raw[3],
                               state["config"]["output_activation"], s.task)
     m = state["metrics"]
+    split = split_metrics(s)
     return {
+        "split": split,
         "rows": rows if len(rows) <= TABLE_MAX else rows[:1],
         "table": all_rows and len(rows) <= TABLE_MAX,
         "fresh": fresh,
