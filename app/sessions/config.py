@@ -177,6 +177,23 @@ PRESETS: dict[str, dict[str, Any]] = {
                    "reduction": "mean", "learning_rate": 0.1, "init": {"scheme": "he", "seed": 0},
                    "dataset": {"name": "gauss"}},
     },
+    "deep-sigmoid": {
+        "description": "Vanishing gradients: five sigmoid hidden layers on the circle. The "
+        "gradient-norm chart shows ‖∂L/∂W‖ shrinking layer by layer towards the input; "
+        "compare deep-relu, the same network with ReLU.",
+        "config": {**BASE, "layers": [2, 6, 6, 6, 6, 6, 1], "hidden_activation": "sigmoid",
+                   "loss": "binary_cross_entropy", "reduction": "mean", "learning_rate": 0.3,
+                   "init": {"scheme": "xavier", "seed": 0}, "dataset": {"name": "circle"},
+                   "batch_size": 10},
+    },
+    "deep-relu": {
+        "description": "The deep-sigmoid network with ReLU hidden units and He initialisation: "
+        "the gradient norms of all layers stay within the same order of magnitude.",
+        "config": {**BASE, "layers": [2, 6, 6, 6, 6, 6, 1], "hidden_activation": "relu",
+                   "loss": "binary_cross_entropy", "reduction": "mean", "learning_rate": 0.3,
+                   "init": {"scheme": "he", "seed": 0}, "dataset": {"name": "circle"},
+                   "batch_size": 10},
+    },
     "plane-regression": {
         "description": "Regression of a tilted plane with a linear output.",
         "config": {**BASE, "layers": [2, 3, 1], "hidden_activation": "tanh",

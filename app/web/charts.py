@@ -122,6 +122,89 @@ def loss_curve(history: list[dict[str, Any]], log: bool) -> Curve:
     return c
 
 
+@dataclass
+class Series:
+    label: str
+    path: str
+    dash: str
+    color: str
+    end_x: float = 0.0
+    end_y: float = 0.0
+
+
+@dataclass
+class NormChart:
+    width: int = W
+    height: int = 220
+    left: int = ML
+    right: int = W - MR - 46  # room for the layer names at the lines' ends
+    top: int = MT
+    bottom: int = 220 - MB
+    series: list[Series] = field(default_factory=list)
+    xticks: list[Tick] = field(default_factory=list)
+    yticks: list[Tick] = field(default_factory=list)
+    points: int = 0
+    last: list[str] = field(default_factory=list)
+
+
+# Layer lines: a sequential, colour-blind-safe ramp (viridis stops) and a dash per layer, so
+# colour is never the only cue; each line is also named at its end.
+NORM_COLORS = ("#440154", "#3b528b", "#21918c", "#5ec962", "#b8a100", "#7a5195", "#ef5675",
+               "#003f5c", "#444444", "#bc5090")
+NORM_DASHES = ("", "8 4", "2 3", "10 3 2 3", "4 4", "1 2", "12 4", "6 2 2 2", "3 6", "14 2")
+
+
+def grad_norm_chart(history: list[dict[str, Any]]) -> NormChart | None:
+    """‖∂L/∂W_l‖ per layer and epoch on a log scale; None before any epoch recorded one."""
+    pts = [(h["epoch"], h["grad_norm"]) for h in history if h.get("grad_norm")]
+    if not pts:
+        return None
+    c = NormChart()
+    c.points = len(pts)
+    L = len(pts[0][1])
+    floor = 1e-12
+    logs = [math.log10(max(v, floor)) for _e, g in pts for v in g]
+    y0, y1 = float(math.floor(min(logs))), float(math.ceil(max(logs)))
+    if y1 == y0:
+        y1 = y0 + 1
+    x0, x1 = float(pts[0][0]), float(max(pts[-1][0], pts[0][0] + 1))
+    sx = (c.right - c.left) / (x1 - x0)
+    sy = (c.bottom - c.top) / (y1 - y0)
+
+    def X(e: float) -> float:
+        return c.left + (e - x0) * sx
+
+    def Y(v: float) -> float:
+        return c.bottom - (math.log10(max(v, floor)) - y0) * sy
+
+    step = max(1, math.ceil((y1 - y0) / 5))
+    c.yticks = [Tick(round(c.bottom - (e - y0) * sy, 1), f"1e{e}" if e not in (0, 1)
+                     else str(10 ** e)) for e in range(int(y0), int(y1) + 1, step)]
+    c.xticks = [Tick(round(X(e), 1), _epoch_label(e))
+                for e in nice_ticks(x0, x1) if x0 <= e <= x1 and float(e).is_integer()]
+    for l in range(L):
+        line = [(X(e), Y(g[l])) for e, g in pts if len(g) == L]
+        path = _path(line) if len(line) > 1 else ""
+        ex, ey = line[-1]
+        c.series.append(Series(f"W⁽{l + 1}⁾".translate(SUPERSCRIPT_DIGITS), path,
+                               NORM_DASHES[l % len(NORM_DASHES)],
+                               NORM_COLORS[l % len(NORM_COLORS)], round(ex, 1), round(ey, 1)))
+    _spread_labels(c.series, 14.0)
+    c.last = [num(v, 3) for v in pts[-1][1]]
+    return c
+
+
+SUPERSCRIPT_DIGITS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _spread_labels(series: list[Series], gap: float) -> None:
+    """Move the end labels apart vertically so that no two overlap."""
+    order = sorted(series, key=lambda s: s.end_y)
+    for a, b in zip(order, order[1:], strict=False):
+        if b.end_y - a.end_y < gap:
+            b.end_y = round(a.end_y + gap, 1)
+
+
 def _epoch_label(e: float) -> str:
     e = int(e)
     return f"{e // 1000}k" if e >= 10_000 and e % 1000 == 0 else str(e)

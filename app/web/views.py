@@ -165,6 +165,7 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
         "inspector_heat": inspector_heat(maps, vs.sel),
         "data": data_panel(s, state, row, all_rows, focus_pos, raw),
         "curve": charts.loss_curve(state["history"], vs.log),
+        "grad_chart": charts.grad_norm_chart(state["history"]),
         "speeds": PLAY_SPEEDS,
         "loss_text": num(state["loss"], 6),
         "focus_pos": focus_pos,

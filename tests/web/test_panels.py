@@ -46,3 +46,18 @@ def test_regression_has_no_class_legend_and_one_point_is_a_point(client: TestCli
     assert '<circle class="train-dot"' in loss
     page = op(client, path, "epoch")
     assert "train-dot" not in section(page, "loss")
+
+
+def test_gradient_norm_chart_and_the_vanishing_gradient_presets(client: TestClient) -> None:
+    norms = {}
+    for preset in ("deep-sigmoid", "deep-relu"):
+        path = new_page(client, preset)
+        assert 'id="gradnorms"' not in client.get(path).text  # nothing recorded yet
+        page = op(client, path, "train", epochs="3")
+        chart = re.search(r'<figure class="gradnorms" id="gradnorms">.*?</figure>', page, re.S)
+        assert chart and 'data-layers="6"' in chart.group(0) and "log scale" in chart.group(0)
+        assert chart.group(0).count('class="series-label"') == 6
+        norms[preset] = state(client, path)["history"][-1]["grad_norm"]
+    # Sigmoid: the first layer's gradient is orders of magnitude below the last one's.
+    s, r = norms["deep-sigmoid"], norms["deep-relu"]
+    assert s[0] / s[-1] < 1e-2 and r[0] / r[-1] > 1e-1
