@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import math
 import struct
 import zlib
@@ -200,7 +201,7 @@ SUPERSCRIPT_DIGITS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 def _spread_labels(series: list[Series], gap: float) -> None:
     """Move the end labels apart vertically so that no two overlap."""
     order = sorted(series, key=lambda s: s.end_y)
-    for a, b in zip(order, order[1:], strict=False):
+    for a, b in itertools.pairwise(order):
         if b.end_y - a.end_y < gap:
             b.end_y = round(a.end_y + gap, 1)
 
