@@ -166,6 +166,8 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
         "data": data_panel(s, state, row, all_rows, focus_pos, raw),
         "curve": charts.loss_curve(state["history"], vs.log),
         "grad_chart": charts.grad_norm_chart(state["history"]),
+        "feature_names": feats.NAMES, "feature_symbols": feats.SYMBOLS,
+        "experiment_datasets": EXPERIMENT_DATASETS,
         "speeds": PLAY_SPEEDS,
         "loss_text": num(state["loss"], 6),
         "focus_pos": focus_pos,
@@ -174,6 +176,8 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
 
 
 RawPoints = tuple[Any, Any, Any, Any]
+EXPERIMENT_DATASETS = ("xor", "and", "or", "circle", "xor_scatter", "gauss", "spiral", "plane",
+                       "multi_gauss")
 
 
 def show_batch(s: Session, state: dict[str, Any]) -> None:
