@@ -20,6 +20,7 @@ from tests.web.helpers import HX, new_page, op
 ALLOWED = {
     "Backprop", "Lab", "API", "HTTP", "ReLU", "tanh", "Xavier", "Glorot", "He", "XOR", "AND",
     "OR", "L1", "L2", "Matt", "Mazur", "Tab", "Enter", "Space", "Esc", "ln", "exp", "max",
+    "sin",  # the input features sin x₁, sin x₂ (formula)
 }
 ALLOWED |= {part for name in PRESETS for part in re.split(r"[-_]", name)}  # API values
 SKIP = {"code", "kbd", "math", "script", "style"}  # code, key names and formulas
