@@ -151,12 +151,13 @@ class Diagram:
         return Markup("\n".join(out))  # every text part escaped above
 
     def _label_text(self, e: Edge) -> str:
-        lh = self.sizes.label * 1.25 if self.sizes else 13.0
+        fs = self.sizes.label if self.sizes else 12.0
+        lh = fs * 1.25
         spans = "".join(
             f'<tspan x="{e.lx}" dy="{0 if k == 0 else lh:.1f}" class="{"w" if k == 0 else "g"}">'
             f"{escape(line)}</tspan>" for k, line in enumerate(e.label))
         return (f'<text class="elabel{" sel" if e.selected else ""}" x="{e.lx}" y="{e.ly}" '
-                f'text-anchor="middle">{spans}</text>')
+                f'font-size="{fs}" text-anchor="middle">{spans}</text>')
 
     @property
     def labels_svg(self) -> Markup:
@@ -249,7 +250,9 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
 
     def extent() -> tuple[float, float]:
         h = max(sizes[l] * slot(l, detailed[l]) for l in range(L + 1)) + top + 6
-        w = sum(spacing(l) for l in range(L)) + (col_w(0) + col_w(L)) / 2 + 24
+        ends = [max(col_w(l) / 2 + 12, max(len(t) for t in col_names[l]) * fz.col * SANS / 2
+                    + 4) for l in (0, L)]
+        w = sum(spacing(l) for l in range(L)) + sum(ends)
         return w, h
 
     # Cards where they fit, tiles (a heatmap or a dot; values on hover, focus, selection)
@@ -261,13 +264,20 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
             break
         detailed[max(cands, key=lambda l: (sizes[l] * slot(l, True), l))] = False
     width, height = extent()
+    if height > fz.max_h:  # tiles everywhere and still too tall: smaller tiles
+        n_max = max(sizes[l] for l in range(L + 1) if not detailed[l])
+        tile = max(14.0, min(tile, (fz.max_h - top - 6) / n_max - gap))
+        width, height = extent()
     # Spread the columns over the available width (up to 240 px between card edges).
     free = max(0.0, fz.max_w - width)
     extra = min(free / max(L, 1), 140.0)
-    xs = [12.0 + col_w(0) / 2]
+    def half_title(l: int) -> float:
+        return max(len(t) for t in col_names[l]) * fz.col * SANS / 2 + 4
+
+    xs = [max(12.0 + col_w(0) / 2, half_title(0))]
     for l in range(L):
         xs.append(xs[-1] + spacing(l) + extra)
-    width = xs[-1] + col_w(L) / 2 + 12
+    width = max(xs[-1] + col_w(L) / 2 + 12, xs[-1] + half_title(L))
     width, height = round(width), round(height)
     symbols = [feats.SYMBOLS.get(f, f) for f in cfg.get("features") or feats.DEFAULT]
     if len(symbols) != sizes[0]:

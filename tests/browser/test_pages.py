@@ -40,12 +40,13 @@ def test_steps_show_the_api_numbers(server: str, web: tuple[Page, Any]) -> None:
     press(p, "Backward", "backward 1")
     press(p, "Backward", "update")
     s = api_state(p, server)
+    f = s["config"]["focus"]  # the diagram follows the focus sample
     for l, layer in enumerate(s["layers"], start=1):
         for j in range(len(layer["z"][0])):
             node = p.locator(f"#n-{l}-{j}")
-            expect(node.locator('[data-k="z"]')).to_have_text(num(layer["z"][0][j]))
-            expect(node.locator('[data-k="a"]')).to_have_text(num(layer["a"][0][j]))
-            expect(node.locator('[data-k="δ"]')).to_have_text(signed(layer["delta"][0][j]))
+            expect(node.locator('[data-k="z"]')).to_have_text(num(layer["z"][f][j]))
+            expect(node.locator('[data-k="a"]')).to_have_text(num(layer["a"][f][j]))
+            expect(node.locator('[data-k="δ"]')).to_have_text(signed(layer["delta"][f][j]))
     expect(p.locator("#loss-value")).to_have_attribute("data-value", repr(s["loss"]))
     yhat = p.locator("table.samples td.yhat")
     expect(yhat).to_have_text([num(row[0]) for row in s["output"]])
