@@ -80,13 +80,16 @@ def test_inspector_shows_mathml_for_an_edge(server: str, web: tuple[Page, Any]) 
     g = s["layers"][1]["grad_W"][1][0]
     w = s["layers"][1]["W"][1][0]
     figs = p.locator("#inspector figure")
-    expect(figs.nth(1)).to_contain_text(num(g, 6))
-    expect(figs.nth(2)).to_contain_text(num(w - s["config"]["learning_rate"] * g, 6))
+    # value, the focus sample's term a·δ, the batch's gradient, the update
+    expect(figs.nth(2)).to_contain_text(num(g, 6))
+    expect(figs.nth(3)).to_contain_text(num(w - s["config"]["learning_rate"] * g, 6))
     assert "sel=w-2-1-0" in p.url
     # A neuron: z, a and δ with the chain rule.
     p.locator("#n-2-0").click()
-    expect(p.locator("#inspector figure")).to_have_count(4)
-    expect(p.locator("#inspector")).to_contain_text(num(s["layers"][1]["delta"][0][0], 6))
+    expect(p.locator("#inspector figure.formula")).to_have_count(4)
+    expect(p.locator("#inspector-heat img")).to_be_visible()  # and its heatmap, large
+    f = s["config"]["focus"]
+    expect(p.locator("#inspector")).to_contain_text(num(s["layers"][1]["delta"][f][0], 6))
     clean(problems)
 
 
