@@ -16,7 +16,7 @@ import numpy as np
 
 from app.nn.activations import Array
 from app.nn.network import Network
-from app.nn.norms import grad_norms
+from app.nn.norms import norms_from_squares
 
 
 def _views(flat: Array, shapes: list[tuple[int, ...]]) -> list[Array]:
@@ -66,7 +66,9 @@ class Kernel:
         # Per-layer ‖∂L/∂W_l‖ of the last step, computed only when asked (the history's
         # learning-dynamics chart); the update below scales the gradient buffer in place.
         self.record_norms = False
-        self.grad_norm: list[float] | None = None
+        self.grad_sq: Array | None = None  # Σ (∂L/∂W_l)² per layer, one reduceat call
+        self._w_size = sum(W.size for W in net.W)
+        self._w_offsets = np.cumsum([0] + [W.size for W in net.W[:-1]])
         self.reg = spec.regularization
         self.reg_active = self.reg.active
         self.fwd = [
@@ -153,7 +155,8 @@ class Kernel:
             if i:
                 times_prime[i - 1](i - 1, d.dot(Ws[i].T, out=delta[i - 1]))
         if self.record_norms:
-            self.grad_norm = grad_norms(gW[: self.n_W])
+            g = self.grads[: self._w_size]
+            self.grad_sq = np.add.reduceat(g * g, self._w_offsets)
         # update into the spare buffer; keep it only if finite
         self.grads *= self.lr
         nxt = 1 - self.cur
@@ -164,6 +167,11 @@ class Kernel:
         self.cur = nxt
         self._bind()
         return total
+
+    @property
+    def grad_norm(self) -> list[float] | None:
+        """‖∂L/∂W_l‖ per layer of the last recorded step."""
+        return None if self.grad_sq is None else norms_from_squares(self.grad_sq[None, :])[0]
 
     def last_output(self) -> tuple[Array, Array]:
         """ŷ and the targets of the last finite forward pass (copies)."""

@@ -28,3 +28,11 @@ def grad_norms(grad_W: list[Array]) -> list[float] | None:
     with np.errstate(all="ignore"):
         norms = [frobenius(g) for g in grad_W]
     return norms if all(math.isfinite(v) for v in norms) else None
+
+
+def norms_from_squares(sq: Array) -> list[list[float] | None]:
+    """Rows of per-layer sums of squares → rows of norms (None for a row that overflowed)."""
+    with np.errstate(all="ignore"):
+        roots = np.sqrt(sq)
+    ok = [bool(v) for v in np.isfinite(roots).all(axis=1)]
+    return [row if good else None for row, good in zip(roots.tolist(), ok, strict=True)]

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from app.nn.activations import Array
 from app.nn.kernel import Kernel
 from app.nn.network import Network, all_finite, quiet, quiet_math
-from app.nn.norms import grad_norms
+from app.nn.norms import grad_norms, norms_from_squares
 
 Phase = Literal["forward", "backward", "update"]
 IntArray = NDArray[np.int64]
@@ -338,7 +338,7 @@ class Trainer:
         step = kernel.step
         clock = time.perf_counter
         losses: list[float] = []
-        norms: list[list[float] | None] = []
+        squares: list[Array] = []
         kernel.record_norms = True
         ok = True
         # Read the clock every 64 epochs on small problems, every epoch on large ones.
@@ -351,7 +351,7 @@ class Trainer:
                 ok = False
                 break
             losses.append(loss)
-            norms.append(kernel.grad_norm)
+            squares.append(kernel.grad_sq)  # type: ignore[arg-type]  # set by step
         first = self.epoch
         self.epoch += len(losses)
         self.iteration += len(losses)
@@ -359,7 +359,8 @@ class Trainer:
         h.epoch.extend(range(first, self.epoch))
         h.loss.extend(losses)
         h.test_loss.extend([None] * len(losses))
-        h.grad_norm.extend(norms)
+        if squares:  # square roots of all epochs at once, off the hot loop
+            h.grad_norm.extend(norms_from_squares(np.array(squares)))
         if len(h.epoch) > self.history_limit:
             h.compact(self.history_limit // 2)
         return len(losses), ok
