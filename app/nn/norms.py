@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import NDArray
 
 from app.nn.activations import Array
 
@@ -34,5 +35,6 @@ def norms_from_squares(sq: Array) -> list[list[float] | None]:
     """Rows of per-layer sums of squares → rows of norms (None for a row that overflowed)."""
     with np.errstate(all="ignore"):
         roots = np.sqrt(sq)
-    ok = [bool(v) for v in np.isfinite(roots).all(axis=1)]
+    finite: NDArray[np.bool_] = np.asarray(np.isfinite(roots).all(axis=1))
+    ok = [bool(v) for v in finite.tolist()]
     return [row if good else None for row, good in zip(roots.tolist(), ok, strict=True)]
