@@ -100,6 +100,12 @@ def test_labels_never_overlap_fonts_are_large_and_projector_fits(
                     name, region, r)
             d, i = p.locator("#diagram").bounding_box(), p.locator("#inspector").bounding_box()
             assert d and i and d["x"] + d["width"] <= i["x"]  # side by side
+    if projector:  # a weight's whole derivation open: the inspector still fits (it scrolls)
+        session(p, server, CASES["seed-xor"], steps=4, projector=True)
+        p.goto(p.url + "&sel=w-2-1-0")
+        expect(p.locator("#inspector figure.formula").first).to_be_visible()
+        r = p.locator("#inspector").bounding_box()
+        assert r is not None and r["y"] + r["height"] <= 720, r
     assert problems.console == [] and problems.csp == []
 
 
