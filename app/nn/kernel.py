@@ -69,6 +69,7 @@ class Kernel:
         self.grad_sq: Array | None = None  # Σ (∂L/∂W_l)² per layer, one reduceat call
         self._w_size = sum(W.size for W in net.W)
         self._w_offsets = np.cumsum([0] + [W.size for W in net.W[:-1]])
+        self._sq_buf = np.empty(self._w_size)
         self.reg = spec.regularization
         self.reg_active = self.reg.active
         self.fwd = [
@@ -156,7 +157,7 @@ class Kernel:
                 times_prime[i - 1](i - 1, d.dot(Ws[i].T, out=delta[i - 1]))
         if self.record_norms:
             g = self.grads[: self._w_size]
-            self.grad_sq = np.add.reduceat(g * g, self._w_offsets)
+            self.grad_sq = np.add.reduceat(np.square(g, out=self._sq_buf), self._w_offsets)
         # update into the spare buffer; keep it only if finite
         self.grads *= self.lr
         nxt = 1 - self.cur
