@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.config import Settings
 from app.main import create_app
-from app.web import mathml
+from app.web import heatmaps, mathml
 
 API = "/api/v1"
 HX = {"HX-Request": "true"}
@@ -44,13 +44,14 @@ def time_page(client: TestClient, url: str, repeat: int, headers: dict[str, str]
               cold: bool = False) -> tuple[float, float, float, int]:
     """(server ms median, server ms min, round-trip ms median, bytes). The server time is the
     page's Server-Timing header: building the view under the session lock and rendering it.
-    ``cold`` empties the MathML cache before every request."""
+    ``cold`` empties the MathML and heatmap caches before every request."""
     client.get(url, headers=headers).raise_for_status()  # warm up (template compile)
     server, trip = [], []
     size = 0
     for _ in range(repeat):
         if cold:
             mathml._convert.cache_clear()
+            heatmaps.CACHE.clear()
         t0 = time.perf_counter()
         r = client.get(url, headers=headers)
         trip.append((time.perf_counter() - t0) * 1000)
@@ -67,6 +68,7 @@ def main() -> None:
     with TestClient(create_app(Settings(train_time_budget=120.0, create_rate_limit=0))) as client:
         cases = {
             "seed-xor (2-4-1, 4 samples)": ({"preset": "seed-xor"}, 20.0),
+            "2-8-8-1 spiral preset (400 points)": ({"preset": "spiral"}, 100.0),
             "2-8-8-8-1, spiral 500 points": ({"layers": [2, 8, 8, 8, 1],
                                               "hidden_activation": "tanh",
                                               "dataset": {"name": "spiral", "samples": 500}},
@@ -74,11 +76,25 @@ def main() -> None:
         }
         for name, (config, aim) in cases.items():
             sid = create(client, config)
-            for label, cold in (("cold MathML cache", True), ("warm", False)):
+            for label, cold in (("cold MathML + heatmap caches", True), ("warm", False)):
                 med, low, trip, size = time_page(client, f"/s/{sid}?sel=w-2-0-0", args.repeat,
                                                  cold=cold)
                 rows.append((f"page {name}, {label}", f"{med:.1f} ms", f"{low:.1f} ms",
                              f"< {aim:g} ms", f"{trip:.1f} ms round trip, {size / 1024:.0f} KB"))
+        # What the per-neuron heatmaps cost alone: one grid pass + 19 PNGs (2-8-8-1).
+        from app.sessions.config import SessionConfig, normalize
+        from app.sessions.model import Session
+        settings = Settings()
+        net = Session.create(normalize(SessionConfig(preset="spiral"), settings),
+                             settings).trainer.net
+        times = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            heatmaps.compute(net, ["x1", "x2"], (-6.0, 6.0))
+            times.append((time.perf_counter() - t0) * 1000)
+        rows.append(("heatmaps of a 2-8-8-1 net (19 images), uncached",
+                     f"{statistics.median(times):.2f} ms", f"{min(times):.2f} ms", "",
+                     "once per weights version (LRU cache)"))
         sid = client.post(f"{API}/sessions", json={"preset": "seed-xor"}).json()["id"]
         t0 = time.perf_counter()
         epoch = 0

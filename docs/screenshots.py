@@ -77,6 +77,13 @@ def main() -> None:
         expect(page.locator("html")).to_have_class("projector")
         page.screenshot(path=str(OUT / "projector.png"), full_page=False)
         page.goto(page.url.replace("projector=1", "projector=0"))
+        # A 2-D network with its per-neuron heatmaps, trained, a hidden neuron selected.
+        page.goto(base + "/new?preset=circle")
+        page.get_by_role("button", name="Train", exact=True).click()
+        expect(page.locator("#epoch")).to_have_text("1000")
+        page.locator("#n-1-1").click()
+        expect(page.locator("#inspector-heat img")).to_be_visible()
+        page.screenshot(path=str(OUT / "heatmaps.png"), full_page=True)
         ctx.close()
         phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
                                     locale="en-US", is_mobile=True, has_touch=True)

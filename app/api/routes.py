@@ -340,6 +340,20 @@ async def put_weights(session_id: SessionId, body: schemas.WeightsRequest, door:
                                  samples=samples, history=history))
 
 
+@router.post(f"{SESSION}/points", response_model=schemas.SessionState, responses=WITH_BODY,
+             tags=["sessions"], summary="Add a point to the training data",
+             description=state_doc(
+                 "Appends the sample (x1, x2) → y to a 2-D data set's training split (stored "
+                 "in config.dataset.extra, so export, import, reset and links rebuild the same "
+                 "data; at most max_added_points per session). Allowed at any cursor: the "
+                 "weights stay, the pass in progress restarts at forward, layer 1. Undoable."))
+async def add_point(session_id: SessionId, body: schemas.PointRequest, door: DoorDep,
+                    settings: SettingsDep, samples: SamplesQ = None,
+                    history: HistoryQ = None) -> JSONResponse:
+    return respond(await operate(door, settings, session_id, "points", body.x1, body.x2,
+                                 body.y, samples=samples, history=history))
+
+
 @router.post(f"{SESSION}/reset", response_model=schemas.SessionState, responses=WITH_BODY,
              tags=["sessions"], summary="Start over",
              description=state_doc(

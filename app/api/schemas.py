@@ -75,6 +75,12 @@ class PatchRequest(Strict):
     train_bias: bool | None = Field(None, description="whether updates change the biases")
 
 
+class PointRequest(Strict):
+    x1: float = Field(description="first input coordinate (raw, before the features)")
+    x2: float = Field(description="second input coordinate")
+    y: float = Field(description="target: 0 or 1 for a classification set")
+
+
 class WeightsRequest(Strict):
     """Every layer's weights, layer 1 first."""
 
@@ -130,6 +136,9 @@ class HistoryPoint(BaseModel):
     loss: float = Field(description="the objective L over the epoch (mean of its batch losses)")
     test_loss: float | None = Field(description="L on the test split at the weights the epoch "
                                     "started with; null without a test split")
+    grad_norm: list[float] | None = Field(
+        None, description="‖∂L/∂W_l‖ (Frobenius) per layer at the epoch's last batch, before "
+        "its update (regularization term included); null when not recorded")
 
 
 class UndoCounts(BaseModel):
@@ -204,6 +213,8 @@ class ExportHistoryPoint(BaseModel):
     epoch: int = Field(description="0-based epoch number")
     loss: float = Field(description="the epoch's loss")
     test_loss: float | None = Field(None, description="the epoch's test loss, if any")
+    grad_norm: list[float] | None = Field(
+        None, description="the epoch's gradient norms per layer, if recorded")
 
 
 class ExportDocument(BaseModel):

@@ -176,12 +176,14 @@ def train_batches(X, Y, order, bs, nb, start, stop,  # type: ignore[no-untyped-d
                   layers, acts, loss, fused, mean, reg, rate, lr, has_b, train_b,
                   W, woff, b, boff, z, a, delta, coff, gW, gb,
                   Xt, Yt, test_rows, test_first, zt, at,
-                  losses, test_losses, last_out):
+                  losses, test_losses, last_out, grad_sq):
     """Batches start..stop-1 (batch j is order[(j % nb)·bs : …], at most bs rows), in place.
 
     Writes the accepted batch losses to ``losses`` and, at each epoch start (j % nb == 0; at
     ``start`` only if ``test_first``), the test objective to ``test_losses`` (nan if not finite
     or not computed). ``last_out`` receives ŷ of the last forward pass whose loss was finite.
+    ``grad_sq[k, l]`` receives Σ (∂L/∂W_l)² of an epoch's last batch (the history's gradient
+    norms), before the update; other rows are left as they are.
     Returns (batches accepted, status, rows of last_out, index of that batch or -1, its loss)."""
     L = len(layers) - 1
     n_out = layers[L]
@@ -279,6 +281,12 @@ def train_batches(X, Y, order, bs, nb, start, stop,  # type: ignore[no-untyped-d
                             s += delta[i, co + q] * W[wo + p * n_o + q]
                         delta[i, pco + p] = _times_prime(act_prev, z[i, pco + p],
                                                          a[i, pco + p], s)
+        if pos == nb - 1:  # the epoch's last batch: its gradient norms go into the history
+            for l in range(L):
+                s = 0.0
+                for k2 in range(woff[l], woff[l + 1]):
+                    s += gW[k2] * gW[k2]
+                grad_sq[k, l] = s
         # update, kept only if every new value is finite (checked element by element)
         for k2 in range(len(W)):
             if not math.isfinite(W[k2] - lr * gW[k2]):

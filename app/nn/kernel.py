@@ -22,19 +22,26 @@ from numpy.typing import NDArray
 
 from app.nn.activations import Array
 from app.nn.network import Network, quiet
+from app.nn.norms import norms_from_squares
 
 IntArray = NDArray[np.int64]
+Norms = list[float] | None
 
 
 @dataclass
 class Chunk:
     """What a run of batches did: the accepted batches' losses in order; per batch tried, the
     test objective at its start (nan: not computed or not finite); whether the last one tried
-    was refused as non-finite (then len(tests) == len(losses) + 1)."""
+    was refused as non-finite (then len(tests) == len(losses) + 1); and per accepted batch that
+    ended an epoch, ‖∂L/∂W_l‖ per layer (None for the others, or when a kernel has none)."""
 
     losses: list[float]
     tests: list[float]
     diverged: bool
+    norms: list[Norms] | None = None
+
+    def norm(self, i: int) -> Norms:
+        return None if self.norms is None else self.norms[i]
 
 
 def _views(flat: Array, shapes: list[tuple[int, ...]]) -> list[Array]:
@@ -90,6 +97,13 @@ class Kernel:
         self._spare: dict[int, Array] = {}
         self._sq: dict[int, Array] = {}
         self.ones = np.full_like(self.grads, 2.0**-60)
+        # Per-layer ‖∂L/∂W_l‖ of the last step, computed only when asked (the history's
+        # learning-dynamics chart); the update below scales the gradient buffer in place.
+        self.record_norms = False
+        self.grad_sq: Array | None = None  # Σ (∂L/∂W_l)² per layer, one reduceat call
+        self._w_size = sum(W.size for W in net.W)
+        self._w_offsets = np.cumsum([0] + [W.size for W in net.W[:-1]])
+        self._sq_buf = np.empty(self._w_size)
         self.reg = spec.regularization
         self.reg_active = self.reg.active
         self.fwd = [
@@ -172,6 +186,9 @@ class Kernel:
                 d.sum(axis=0, out=gW[self.n_W + i])
             if i:
                 times_prime[i - 1](i - 1, d.dot(Ws[i].T, out=delta[i - 1]))
+        if self.record_norms:
+            g = self.grads[: self._w_size]
+            self.grad_sq = np.add.reduceat(np.square(g, out=self._sq_buf), self._w_offsets)
         # update into the spare buffer; keep it only if finite
         self.grads *= self.lr
         nxt = 1 - self.cur
@@ -183,6 +200,11 @@ class Kernel:
         self.cur = nxt
         self._bind()
         return total
+
+    @property
+    def grad_norm(self) -> list[float] | None:
+        """‖∂L/∂W_l‖ per layer of the last recorded step."""
+        return None if self.grad_sq is None else norms_from_squares(self.grad_sq[None, :])[0]
 
     def last_output(self) -> tuple[float, Array, Array] | None:
         """The loss, ŷ and the targets of the last finite forward pass (copies), if any."""
@@ -210,6 +232,7 @@ class Kernel:
         has_test = self.X_test is not None and self.Y_test is not None and len(self.X_test)
         losses: list[float] = []
         tests: list[float] = []
+        squares: list[Array | None] = []
         for j in range(start, stop):
             pos = j % n_batches
             test = math.nan
@@ -221,11 +244,21 @@ class Kernel:
             else:
                 idx = order[pos * batch_size : (pos + 1) * batch_size]
                 X, Y = X_all[idx], Y_all[idx]
+            # Gradient norms at the epoch's last batch only (the history's point).
+            self.record_norms = pos == n_batches - 1
             loss = self.step(X, Y)
             if loss is None:
-                return Chunk(losses, tests, True)
+                return Chunk(losses, tests, True, self._norms(squares))
             losses.append(loss)
-        return Chunk(losses, tests, False)
+            squares.append(self.grad_sq if self.record_norms else None)
+        return Chunk(losses, tests, False, self._norms(squares))
+
+    @staticmethod
+    def _norms(squares: list[Array | None]) -> list[Norms]:
+        """Square roots of all recorded steps at once, off the hot loop."""
+        rows = [sq for sq in squares if sq is not None]
+        roots = iter(norms_from_squares(np.array(rows)) if rows else [])
+        return [None if sq is None else next(roots) for sq in squares]
 
     def _test_objective(self) -> float:
         assert self.X_test is not None and self.Y_test is not None

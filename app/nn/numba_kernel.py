@@ -18,6 +18,7 @@ import numpy as np
 from app.nn.activations import Array
 from app.nn.kernel import Chunk, IntArray
 from app.nn.network import Network
+from app.nn.norms import norms_from_squares
 
 compiled: ModuleType | None = None  # app.nn.compiled, once warm() has imported it
 
@@ -153,6 +154,7 @@ class NumbaKernel:
         z, a, delta, last_out = self._buffers(bs)
         n = stop - start
         losses, tests = np.empty(n), np.empty(n)
+        grad_sq = np.full((n, len(self.woff) - 1), np.nan)
         order = np.require(order, np.int64, ["C", "W"])
         done, status, last_rows, last_j, last_loss = compiled.train_batches(
             self.X, self.Y, order, bs, n_batches, start, stop,
@@ -160,13 +162,17 @@ class NumbaKernel:
             self.lr, self.has_b, self.train_b,
             self.W, self.woff, self.b, self.boff, z, a, delta, self.coff, self.gW, self.gb,
             self.Xt, self.Yt, self.test_rows, test_first, self.zt, self.at,
-            losses, tests, last_out)
+            losses, tests, last_out, grad_sq)
         if last_j >= 0:
             r0 = (last_j % n_batches) * bs
             idx = order[r0 : r0 + last_rows]
             self._last = (float(last_loss), last_out[:last_rows].copy(), self.Y[idx])
         diverged = status != 0
-        return Chunk(losses[:done].tolist(), tests[: done + diverged].tolist(), diverged)
+        ends = [(start + i) % n_batches == n_batches - 1 for i in range(done)]
+        rows = [i for i in range(done) if ends[i]]
+        roots = iter(norms_from_squares(grad_sq[rows]) if rows else [])
+        norms = [next(roots) if end else None for end in ends]
+        return Chunk(losses[:done].tolist(), tests[: done + diverged].tolist(), diverged, norms)
 
     def last_output(self) -> tuple[float, Array, Array] | None:
         return self._last

@@ -23,6 +23,7 @@ from app.nn.activations import Array
 from app.nn.kernel import Chunk
 from app.nn.kernel_slot import KernelName, make_kernel
 from app.nn.network import Network, all_finite, quiet, quiet_math
+from app.nn.norms import grad_norms
 
 Phase = Literal["forward", "backward", "update"]
 IntArray = NDArray[np.int64]
@@ -68,11 +69,15 @@ class History:
     epoch: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
     test_loss: list[float | None] = field(default_factory=list)
+    # ‖∂L/∂W_l‖ (Frobenius) per layer at the epoch's last batch; None where not recorded.
+    grad_norm: list[list[float] | None] = field(default_factory=list)
 
-    def append(self, epoch: int, loss: float, test_loss: float | None) -> None:
+    def append(self, epoch: int, loss: float, test_loss: float | None,
+               grad_norm: list[float] | None = None) -> None:
         self.epoch.append(epoch)
         self.loss.append(loss)
         self.test_loss.append(test_loss)
+        self.grad_norm.append(grad_norm)
 
     def compact(self, limit: int) -> None:
         """Keep at most ``limit`` points by dropping every other one (first and last kept)."""
@@ -81,6 +86,7 @@ class History:
             self.epoch = [self.epoch[i] for i in keep]
             self.loss = [self.loss[i] for i in keep]
             self.test_loss = [self.test_loss[i] for i in keep]
+            self.grad_norm = [self.grad_norm[i] for i in keep]
 
 
 @dataclass
@@ -164,16 +170,16 @@ class Trainer:
         value, _ = self.net.objective(acts[-1], self.data.Y_test, zs[-1])
         return value if math.isfinite(value) else None
 
-    def _finish_batch(self, batch_loss: float) -> None:
+    def _finish_batch(self, batch_loss: float, grad_norm: list[float] | None = None) -> None:
         self.iteration += 1
         self.epoch_loss_sum += batch_loss
         self.batch_pos += 1
         if self.batch_pos >= self.n_batches:
-            self._end_epoch()
+            self._end_epoch(grad_norm)
 
-    def _end_epoch(self) -> None:
+    def _end_epoch(self, grad_norm: list[float] | None) -> None:
         self.history.append(
-            self.epoch, self.epoch_loss_sum / self.n_batches, self.epoch_test_loss
+            self.epoch, self.epoch_loss_sum / self.n_batches, self.epoch_test_loss, grad_norm
         )
         if len(self.history.epoch) > self.history_limit:
             self.history.compact(self.history_limit // 2)
@@ -254,7 +260,7 @@ class Trainer:
             return False
         self.net.W, self.net.b = new
         self.status = "ok"
-        self._finish_batch(t.loss)
+        self._finish_batch(t.loss, grad_norms(grad_W))
         self.discard_pass()
         return True
 
@@ -352,7 +358,7 @@ class Trainer:
         self.batch_pos += done
         self.epoch_loss_sum = total
         if self.batch_pos >= self.n_batches:
-            self._end_epoch()
+            self._end_epoch(chunk.norm(done - 1))
 
     def _record_epochs(self, chunk: Chunk, test_first: bool) -> None:
         """Bookkeeping for a chunk of whole-data epochs: one history point each."""
@@ -365,13 +371,15 @@ class Trainer:
             self.epoch_test_loss = tests[done]
         h = self.history
         first = self.epoch
+        norms = [chunk.norm(i) for i in range(done)]
         if len(h.epoch) + done <= self.history_limit:
             h.epoch.extend(range(first, first + done))
             h.loss.extend(chunk.losses)
             h.test_loss.extend(tests[:done])
+            h.grad_norm.extend(norms)
         else:  # compact exactly when one epoch at a time would
             for i in range(done):
-                h.append(first + i, chunk.losses[i], tests[i])
+                h.append(first + i, chunk.losses[i], tests[i], norms[i])
                 if len(h.epoch) > self.history_limit:
                     h.compact(self.history_limit // 2)
         self.epoch += done

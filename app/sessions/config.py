@@ -10,10 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.config import Settings
 from app.nn import datasets
+from app.nn import features as feats
 from app.sessions import budget
 
 Activation = Literal["sigmoid", "tanh", "relu", "leaky_relu", "linear"]
 OutputActivation = Literal["sigmoid", "tanh", "relu", "leaky_relu", "linear", "softmax"]
+FeatureName = Literal["x1", "x2", "x1_sq", "x2_sq", "x1_x2", "sin_x1", "sin_x2"]
 LossName = Literal["squared_error", "binary_cross_entropy", "cross_entropy"]
 Matrix = list[list[float]]
 
@@ -56,6 +58,10 @@ class DatasetConfig(Strict):
     Y: Matrix | None = Field(None, description="inline targets, one sample per row")
     X_test: Matrix | None = None
     Y_test: Matrix | None = None
+    extra: Matrix | None = Field(
+        None, description="points added to the training data (POST …/points): rows "
+        "[x₁, x₂, y] in raw input coordinates"
+    )
 
 
 class RegularizationConfig(Strict):
@@ -93,6 +99,10 @@ class SessionConfig(Strict):
     batch_size: Annotated[int, Field(ge=1)] | None = Field(None, description="null: full batch")
     regularization: RegularizationConfig | None = None
     focus: Annotated[int, Field(ge=0)] | None = Field(None, description="sample index to trace")
+    features: list[FeatureName] | None = Field(
+        None, description="input features for 2-D data, as in TensorFlow Playground "
+        "(default [\"x1\", \"x2\"]); layers[0] must equal their number"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -113,7 +123,8 @@ BASE: dict[str, Any] = {
     "dataset": {"name": "xor"},
     "batch_size": None,
     "regularization": {"kind": "none", "rate": 0.0},
-    "focus": 0,
+    "focus": None,  # resolved in normalize(): an informative sample
+    "features": ["x1", "x2"],
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -167,6 +178,23 @@ PRESETS: dict[str, dict[str, Any]] = {
                    "reduction": "mean", "learning_rate": 0.1, "init": {"scheme": "he", "seed": 0},
                    "dataset": {"name": "gauss"}},
     },
+    "deep-sigmoid": {
+        "description": "Vanishing gradients: five sigmoid hidden layers on the circle. The "
+        "gradient-norm chart shows ‖∂L/∂W‖ shrinking layer by layer towards the input; "
+        "compare deep-relu, the same network with ReLU.",
+        "config": {**BASE, "layers": [2, 6, 6, 6, 6, 6, 1], "hidden_activation": "sigmoid",
+                   "loss": "binary_cross_entropy", "reduction": "mean", "learning_rate": 0.3,
+                   "init": {"scheme": "xavier", "seed": 0}, "dataset": {"name": "circle"},
+                   "batch_size": 10},
+    },
+    "deep-relu": {
+        "description": "The deep-sigmoid network with ReLU hidden units and He initialisation: "
+        "the gradient norms of all layers stay within the same order of magnitude.",
+        "config": {**BASE, "layers": [2, 6, 6, 6, 6, 6, 1], "hidden_activation": "relu",
+                   "loss": "binary_cross_entropy", "reduction": "mean", "learning_rate": 0.3,
+                   "init": {"scheme": "he", "seed": 0}, "dataset": {"name": "circle"},
+                   "batch_size": 10},
+    },
     "plane-regression": {
         "description": "Regression of a tilted plane with a linear output.",
         "config": {**BASE, "layers": [2, 3, 1], "hidden_activation": "tanh",
@@ -174,6 +202,15 @@ PRESETS: dict[str, dict[str, Any]] = {
                    "dataset": {"name": "plane"}, "batch_size": 20},
     },
 }
+
+
+def default_focus(dataset: dict[str, Any] | None) -> int:
+    """The sample the diagram follows by default. For the truth tables, (1, 0) (row 2): with
+    (0, 0) every hidden z of a bias-free net is 0 and every a is 0.5, a dull first picture;
+    (1, 0) has a target of 1 for XOR and OR and 0 for AND, and non-zero sums everywhere."""
+    if dataset is not None and dataset.get("name") in datasets.TRUTH_TABLES:
+        return 2
+    return 0
 
 
 def _merge_nested(base: dict[str, Any] | None, given: dict[str, Any], key: str) -> dict[str, Any]:
@@ -231,9 +268,11 @@ def normalize(cfg: SessionConfig, settings: Settings) -> dict[str, Any]:
     ):
         out["weights"] = None
     for key in ("hidden_activation", "output_activation", "loss", "reduction", "learning_rate",
-                "bias", "train_bias", "focus"):
+                "bias", "train_bias", "features"):
         if out.get(key) is None:
             out[key] = BASE[key]
+    if out.get("focus") is None:
+        out["focus"] = default_focus(out.get("dataset"))
     if out.get("layers") is None:
         out["layers"] = list(BASE["layers"])
     if out.get("regularization") is None:
@@ -301,8 +340,17 @@ def _check(c: dict[str, Any], s: Settings) -> None:
                 _finite_matrix([b], ("weights", l, "b"), s.max_abs_value)
             elif b is not None:
                 raise ConfigError(("weights", l, "b"), "bias is off: omit b")
-    # dataset
-    c["dataset"] = _check_dataset(c.get("dataset") or {"name": "xor"}, n_in, n_out, out_act, s)
+    # features, then the dataset
+    fs = list(c["features"])
+    if not fs or len(set(fs)) != len(fs):
+        raise ConfigError(("features",), "features must be a non-empty list without repeats "
+                          "from " + ", ".join(feats.NAMES))
+    if not feats.is_default(fs) and n_in != len(fs):
+        raise ConfigError(("features",), f"layers[0] must equal the number of features "
+                          f"({len(fs)}: {', '.join(fs)}); got {n_in}")
+    c["features"] = fs
+    c["dataset"] = _check_dataset(c.get("dataset") or {"name": "xor"}, n_in, n_out, out_act, s,
+                                  raw_in=None if feats.is_default(fs) else 2)
     bs = c.get("batch_size")
     if bs is not None and bs < 1:
         raise ConfigError(("batch_size",), "batch_size must be ≥ 1 or null (full batch)")
@@ -326,15 +374,30 @@ def check_memory(c: dict[str, Any], s: Settings, history_points: int = 0) -> Non
 
 
 def _check_dataset(
-    d: dict[str, Any], n_in: int, n_out: int, out_act: str, s: Settings
+    d: dict[str, Any], n_in: int, n_out: int, out_act: str, s: Settings,
+    raw_in: int | None = None,
 ) -> dict[str, Any]:
+    """``raw_in``: the columns of the raw inputs when features map them (2), else layers[0]."""
     name = d.get("name")
+    extra = d.get("extra")
+    if extra is not None:
+        if len(extra) > s.max_added_points:
+            raise ConfigError(("dataset", "extra"), f"at most {s.max_added_points} added "
+                              f"points; got {len(extra)}")
+        _check_matrix(extra, ("dataset", "extra"), 3, "added points [x₁, x₂, y]",
+                      s.max_abs_value)
+        if n_out != 1 and not (n_out == 2 and out_act == "softmax"):
+            raise ConfigError(("dataset", "extra"), "points can be added only to data with "
+                              "one target")
     if d.get("X") is not None or name in (None, "inline"):
         if d.get("X") is None or d.get("Y") is None:
             raise ConfigError(("dataset",), "inline data needs both X and Y (or a name: "
                               + ", ".join(datasets.NAMES) + ")")
         out: dict[str, Any] = {"name": "inline"}
-        for key, cols in (("X", n_in), ("Y", n_out), ("X_test", n_in), ("Y_test", n_out)):
+        x_cols = raw_in or n_in
+        if extra is not None and x_cols != 2:
+            raise ConfigError(("dataset", "extra"), "points can be added only to 2-D data")
+        for key, cols in (("X", x_cols), ("Y", n_out), ("X_test", x_cols), ("Y_test", n_out)):
             m = d.get(key)
             if m is None:
                 out[key] = None
@@ -356,21 +419,24 @@ def _check_dataset(
                 out[a] is not None and len(out[a]) != len(out[b])
             ):
                 raise ConfigError(("dataset", b), f"{a} and {b} need the same number of rows")
+        if extra is not None:
+            out["extra"] = extra
         return out
     if name not in datasets.NAMES:
         raise ConfigError(("dataset", "name"), "unknown dataset; one of "
                           + ", ".join(datasets.NAMES))
-    if n_in != 2:
+    if raw_in is None and n_in != 2:
         raise ConfigError(("layers", 0), f"dataset {name!r} has 2 inputs: layers must start "
                           f"with 2; got {n_in}")
     if not (n_out == 1 or (n_out == 2 and out_act == "softmax"
                            and name not in datasets.REGRESSION)):
         raise ConfigError(("layers", -1), f"dataset {name!r} has 1 target: layers must end "
                           "with 1 (or 2 with a softmax output for a classification set)")
+    added = {} if extra is None else {"extra": extra}
     if name in datasets.TRUTH_TABLES:
-        return {"name": name}
+        return {"name": name, **added}
     gen: dict[str, Any] = {"name": name, **GENERATED_DEFAULTS,
-           **{k: v for k, v in d.items() if v is not None and k in GENERATED_DEFAULTS}}
+           **{k: v for k, v in d.items() if v is not None and k in GENERATED_DEFAULTS}, **added}
     if gen["samples"] > s.max_samples:
         raise ConfigError(("dataset", "samples"), f"at most {s.max_samples} samples; got "
                           f"{gen['samples']}")

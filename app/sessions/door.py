@@ -16,7 +16,7 @@ from typing import Any, Generic, Literal, TypeVar
 from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
-from app.sessions import service, undo
+from app.sessions import data_edits, service, undo
 from app.sessions.events import Hub
 from app.sessions.model import Session, build_data, spec_of
 from app.sessions.store import SessionNotFound, SessionStore, StoreUnavailable
@@ -113,6 +113,12 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("weights", lambda s, st, layers: service.set_weights(s, layers, st), "change",
               ("max_abs_value",)),
     Operation("reset", lambda s, st, config=None: service.reset(s, config, st), "change"),
+    Operation("points", lambda s, st, x1, x2, y: data_edits.add_point(s, x1, x2, y, st),
+              "change", ("max_added_points",)),
+    # A new configuration built from the current one (the page's "change the experiment"):
+    # new weights, same id; undoable like reset.
+    Operation("reconfigure", lambda s, st, build: service.reset(s, build(s.config), st),
+              "change"),
     Operation("undo", lambda s, st, steps=1: _step_back(s, st, steps), "history",
               ("undo_depth", "undo_max_bytes")),
     Operation("redo", lambda s, st, steps=1: _step_back(s, st, -steps), "history",

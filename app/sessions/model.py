@@ -14,6 +14,7 @@ import numpy as np
 
 from app.config import Settings
 from app.nn import datasets
+from app.nn import features as feats
 from app.nn.init import init_weights
 from app.nn.losses import Regularization
 from app.nn.network import Network, Spec
@@ -29,7 +30,8 @@ def new_id() -> str:
     return secrets.token_urlsafe(16)
 
 
-def build_data(config: dict[str, Any]) -> tuple[Data, str]:
+def raw_data(config: dict[str, Any]) -> tuple[Data, str]:
+    """The data in its own coordinates (before the input features), added points last."""
     d = config["dataset"]
     name = d["name"]
     if name == "inline":
@@ -38,16 +40,35 @@ def build_data(config: dict[str, Any]) -> tuple[Data, str]:
 
         X, Y = arr("X"), arr("Y")
         assert X is not None and Y is not None
-        return Data(X, Y, arr("X_test"), arr("Y_test")), datasets.infer_task(Y)
-    if name in datasets.TRUTH_TABLES:
-        ds = datasets.truth_table(name)
+        X_test, Y_test = arr("X_test"), arr("Y_test")
+        task = datasets.infer_task(Y)
     else:
-        ds = datasets.generate(name, d["samples"], d["noise"], d["test_ratio"], d["seed"])
-    X, Y, X_test, Y_test = ds.X, ds.Y, ds.X_test, ds.Y_test
+        if name in datasets.TRUTH_TABLES:
+            ds = datasets.truth_table(name)
+        else:
+            ds = datasets.generate(name, d["samples"], d["noise"], d["test_ratio"], d["seed"])
+        X, Y, X_test, Y_test, task = ds.X, ds.Y, ds.X_test, ds.Y_test, ds.task
+    if d.get("extra"):
+        extra = np.array(d["extra"], dtype=np.float64)
+        X = np.vstack([X, extra[:, :2]])
+        y_extra = extra[:, 2:3]
+        Y = np.vstack([Y, y_extra if Y.shape[1] == 1 else datasets.one_hot_binary(y_extra)])
+        if name == "inline":
+            task = datasets.infer_task(Y)
     if config["layers"][-1] == 2 and Y.shape[1] == 1:
         Y = datasets.one_hot_binary(Y)
         Y_test = None if Y_test is None else datasets.one_hot_binary(Y_test)
-    return Data(X, Y, X_test, Y_test), ds.task
+    return Data(X, Y, X_test, Y_test), task
+
+
+def build_data(config: dict[str, Any]) -> tuple[Data, str]:
+    """The data the network sees: the raw data through the input features."""
+    raw, task = raw_data(config)
+    fs = config.get("features") or list(feats.DEFAULT)
+    if feats.is_default(fs):
+        return raw, task
+    X_test = None if raw.X_test is None else feats.apply(fs, raw.X_test)
+    return Data(feats.apply(fs, raw.X), raw.Y, X_test, raw.Y_test), task
 
 
 def spec_of(config: dict[str, Any]) -> Spec:
@@ -144,6 +165,10 @@ class Session:
         arrays["h_test"] = np.array(
             [np.nan if v is None else v for v in t.history.test_loss], dtype=np.float64
         )
+        L = t.net.spec.L
+        arrays["h_gnorm"] = np.array(
+            [[np.nan] * L if g is None else g for g in t.history.grad_norm], dtype=np.float64
+        ).reshape(-1, L)
         # The last completed forward pass (the state's loss and metrics).
         if t.last_output is not None and t.last_targets is not None:
             arrays["last_output"] = t.last_output
@@ -205,6 +230,9 @@ class Session:
             arrays["h_epoch"].tolist(),
             arrays["h_loss"].tolist(),
             [None if np.isnan(v) else float(v) for v in arrays["h_test"]],
+            [None if np.isnan(row).any() else row.tolist()
+             for row in arrays.get("h_gnorm", np.full((len(arrays["h_epoch"]), spec.L),
+                                                      np.nan))],
         )
         trace = None
         if h["trace"] is not None:

@@ -221,9 +221,9 @@ def export(s: Session) -> dict[str, Any]:
         "epoch_test_loss": None if t.epoch_test_loss is None else t.epoch_test_loss.hex(),
         "status": t.status,
         "history": [
-            {"epoch": e, "loss": loss, "test_loss": tl}
-            for e, loss, tl in zip(t.history.epoch, t.history.loss, t.history.test_loss,
-                                   strict=True)
+            {"epoch": e, "loss": loss, "test_loss": tl, "grad_norm": g}
+            for e, loss, tl, g in zip(t.history.epoch, t.history.loss, t.history.test_loss,
+                                      t.history.grad_norm, strict=True)
         ],
         "version": s.version,
     }
@@ -299,7 +299,13 @@ def import_session(doc: dict[str, Any], settings: Settings) -> Session:
             values.append(float(v))
         loss = values[0]
         assert loss is not None
-        t.history.append(epoch, loss, values[1])
+        g = point.get("grad_norm")
+        if g is not None and (not isinstance(g, list) or len(g) != t.net.spec.L or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                and v >= 0 for v in g)):
+            raise ConfigError(("history", i, "grad_norm"), f"grad_norm must list "
+                              f"{t.net.spec.L} finite norms ≥ 0 (one per layer)")
+        t.history.append(epoch, loss, values[1], None if g is None else [float(v) for v in g])
     t.status = "diverged" if doc.get("status") == "diverged" else "ok"
     return s
 

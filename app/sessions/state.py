@@ -23,6 +23,10 @@ def _list(x: Array | None) -> Any:
     return None if x is None else x.tolist()
 
 
+def _finite_list(v: list[float] | None) -> list[float] | None:
+    return None if v is None or not all(math.isfinite(x) for x in v) else v
+
+
 def parse_samples(spec: str | None, batch_len: int, focus: int, default_max: int) -> list[int]:
     """Positions in the batch: 'all', '0,3', or the default (all if ≤ default_max, else focus).
     Repeated positions count once (in their first place)."""
@@ -148,7 +152,8 @@ def session_state(
         per_sample = trace.per_sample_loss[sel].tolist()
     h = t.history
     keep = decimate(len(h.epoch), history)
-    hist = [{"epoch": h.epoch[i], "loss": h.loss[i], "test_loss": h.test_loss[i]} for i in keep]
+    hist = [{"epoch": h.epoch[i], "loss": h.loss[i], "test_loss": h.test_loss[i],
+             "grad_norm": _finite_list(h.grad_norm[i])} for i in keep]
     return {
         "id": session.id,
         "config": session.config,

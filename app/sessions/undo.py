@@ -31,8 +31,10 @@ SCALARS = ("epoch", "iteration", "batch_pos", "epoch_loss_sum", "epoch_test_loss
            "shuffle_seed")
 
 
-HistoryTail = tuple[tuple[int, ...], tuple[float, ...], tuple[float | None, ...]]
-NO_TAIL: HistoryTail = ((), (), ())
+Norms = list[float] | None
+HistoryTail = tuple[tuple[int, ...], tuple[float, ...], tuple[float | None, ...],
+                    tuple[Norms, ...]]
+NO_TAIL: HistoryTail = ((), (), (), ())
 
 
 @dataclass(slots=True)
@@ -52,6 +54,7 @@ class RestorePoint:
         """What the point costs in memory, Python objects included (measured: a point of a
         step, 2-4-1, is about 1 KB)."""
         n = 700 + 80 * len(self.history_tail[0])
+        n += sum(60 + 30 * len(g) for g in self.history_tail[3] if g)
         arrays: list[Array] = []
         if self.weights is not None:
             arrays += self.weights[0] + (self.weights[1] or [])
@@ -74,7 +77,7 @@ class Before:
     config: dict[str, Any]
     weights: tuple[list[Array], list[Array] | None]
     last: tuple[Array | None, Array | None]
-    history: tuple[list[int], list[float], list[float | None]]  # the lists themselves
+    history: tuple[list[int], list[float], list[float | None], list[Norms]]  # the lists
     history_len: int
     version: int
 
@@ -95,7 +98,8 @@ def capture(s: Any) -> Before:
     t = s.trainer
     return Before(tuple(getattr(t, k) for k in SCALARS), s.task, s.config, _weights(t.net),
                   (t.last_output, t.last_targets),
-                  (t.history.epoch, t.history.loss, t.history.test_loss), len(t.history.epoch),
+                  (t.history.epoch, t.history.loss, t.history.test_loss, t.history.grad_norm),
+                  len(t.history.epoch),
                   s.version)
 
 
@@ -112,9 +116,9 @@ def point_after(s: Any, before: Before, label: str) -> RestorePoint:
     # replaces them, and then the whole earlier curve is kept.
     appended = h.epoch is before.history[0] and len(h.epoch) >= n
     keep = n if appended else 0
-    old_e, old_l, old_t = before.history
-    tail = (tuple(old_e[keep:n]), tuple(old_l[keep:n]), tuple(old_t[keep:n])) \
-        if keep < n else NO_TAIL
+    old_e, old_l, old_t, old_g = before.history
+    tail = (tuple(old_e[keep:n]), tuple(old_l[keep:n]), tuple(old_t[keep:n]),
+            tuple(old_g[keep:n])) if keep < n else NO_TAIL
     now = (t.last_output, t.last_targets)
     last_changed = now[0] is not before.last[0] or now[1] is not before.last[1]
     weights = None if _same_weights(before.weights, (t.net.W, t.net.b)) else before.weights
@@ -133,7 +137,8 @@ def restore(s: Any, p: RestorePoint, build_data: Any, spec_of: Any) -> RestorePo
     k = p.history_keep
     inverse = RestorePoint(
         p.label, p.at, s.version, tuple(getattr(t, key) for key in SCALARS), s.task, k,
-        (tuple(h.epoch[k:]), tuple(h.loss[k:]), tuple(h.test_loss[k:])),
+        (tuple(h.epoch[k:]), tuple(h.loss[k:]), tuple(h.test_loss[k:]),
+         tuple(h.grad_norm[k:])),
         config=None if p.config is None else s.config,
         weights=None if p.weights is None else _weights(t.net),
         last=None if p.last is None else (_copy(t.last_output), _copy(t.last_targets)),
@@ -149,7 +154,7 @@ def restore(s: Any, p: RestorePoint, build_data: Any, spec_of: Any) -> RestorePo
                     None if bs is None else [b.copy() for b in bs])
     tail = p.history_tail
     t.history = History(h.epoch[:k] + list(tail[0]), h.loss[:k] + list(tail[1]),
-                        h.test_loss[:k] + list(tail[2]))
+                        h.test_loss[:k] + list(tail[2]), h.grad_norm[:k] + list(tail[3]))
     scalars = dict(zip(SCALARS, p.scalars, strict=True))
     for key, value in scalars.items():
         setattr(t, key, value)
@@ -322,13 +327,18 @@ def _dump_point(p: RestorePoint, pack: _Pack) -> dict[str, Any]:
         last = [None if x is None else pack.put(x) for x in p.last]
     return {"label": p.label, "at": p.at, "version": p.version, "task": p.task,
             "scalars": [_hex(v) for v in p.scalars], "keep": p.history_keep,
-            "history": hist, "config": p.config, "weights": weights, "last": last}
+            "history": hist, "config": p.config, "weights": weights, "last": last,
+            # Gradient norms (a list per point, or null) as hex floats: exact, small.
+            "norms": [None if g is None else [v.hex() for v in g] for g in p.history_tail[3]]}
 
 
 def _load_point(h: dict[str, Any], data: np.ndarray) -> RestorePoint:
     he, hl, ht = (_get(data, ref) for ref in h["history"])
+    norms = h.get("norms") or [None] * len(he)
     tail: HistoryTail = (tuple(int(v) for v in he), tuple(hl.tolist()),
-                         tuple(None if np.isnan(v) else float(v) for v in ht))
+                         tuple(None if np.isnan(v) else float(v) for v in ht),
+                         tuple(None if g is None else [float.fromhex(v) for v in g]
+                               for g in norms))
     weights = None
     if h["weights"] is not None:
         Ws, bs = h["weights"]

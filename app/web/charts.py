@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import math
 import struct
 import zlib
@@ -13,7 +14,10 @@ import numpy as np
 from markupsafe import Markup
 from numpy.typing import NDArray
 
-from app.web.fmt import NEG, POS, diverging_rgb, num
+from app.web.fmt import diverging_rgb, num
+
+POS_DARK = (8, 48, 107)  # class 1: ColorBrewer Blues' darkest
+NEG_DARK = (127, 39, 4)  # class 0: Oranges' darkest
 
 CURVE_POINTS = 300  # history points requested from session_state (decimated, ends kept)
 W, H = 640, 260
@@ -44,6 +48,8 @@ class Curve:
     last_test: float | None = None
     log: bool = False
     empty: bool = True
+    dot: tuple[float, float] | None = None  # a single point is drawn as a point
+    dot_test: tuple[float, float] | None = None
 
 
 MAX_TICKS = 12
@@ -141,6 +147,11 @@ def loss_curve(history: list[dict[str, Any]], log: bool) -> Curve:
     c.xticks = [Tick(round(X(e), 1), _epoch_label(e))
                 for e in nice_ticks(x0, x1) if x0 <= e <= x1 and float(e).is_integer()]
     c.train = _path([(X(e), Y(v)) for e, v, _ in pts])
+    if len(pts) == 1:
+        e, v, t = pts[0]
+        c.dot = (round(X(e), 1), round(Y(v), 1))
+        if t is not None and math.isfinite(t):
+            c.dot_test = (round(X(e), 1), round(Y(t), 1))
     c.test = _path([(X(e), Y(t)) for e, _, t in pts if t is not None and math.isfinite(t)])
     return c
 
@@ -160,6 +171,93 @@ def _finite_epoch(e: Any) -> bool:
         return math.isfinite(float(e))
     except (OverflowError, TypeError, ValueError):
         return False
+@dataclass
+class Series:
+    label: str
+    path: str
+    dash: str
+    color: str
+    end_x: float = 0.0
+    end_y: float = 0.0
+
+
+@dataclass
+class NormChart:
+    width: int = W
+    height: int = 220
+    left: int = ML
+    right: int = W - MR - 46  # room for the layer names at the lines' ends
+    top: int = MT
+    bottom: int = 220 - MB
+    series: list[Series] = field(default_factory=list)
+    xticks: list[Tick] = field(default_factory=list)
+    yticks: list[Tick] = field(default_factory=list)
+    points: int = 0
+    last: list[str] = field(default_factory=list)
+
+
+# Layer lines: a sequential, colour-blind-safe ramp (viridis stops) and a dash per layer, so
+# colour is never the only cue; each line is also named at its end.
+NORM_COLORS = ("#440154", "#3b528b", "#21918c", "#5ec962", "#b8a100", "#7a5195", "#ef5675",
+               "#003f5c", "#444444", "#bc5090")
+NORM_DASHES = ("", "8 4", "2 3", "10 3 2 3", "4 4", "1 2", "12 4", "6 2 2 2", "3 6", "14 2")
+
+
+NORM_POINTS = 100  # points per layer line (the chart is about 600 px wide)
+
+
+def grad_norm_chart(history: list[dict[str, Any]]) -> NormChart | None:
+    """‖∂L/∂W_l‖ per layer and epoch on a log scale; None before any epoch recorded one."""
+    pts = [(h["epoch"], h["grad_norm"]) for h in history if h.get("grad_norm")]
+    if not pts:
+        return None
+    if len(pts) > NORM_POINTS:  # evenly thinned, first and last kept: a few KB per frame
+        step = (len(pts) - 1) / (NORM_POINTS - 1)
+        pts = [pts[round(i * step)] for i in range(NORM_POINTS)]
+    c = NormChart()
+    c.points = len(pts)
+    L = len(pts[0][1])
+    floor = 1e-12
+    logs = [math.log10(max(v, floor)) for _e, g in pts for v in g]
+    y0, y1 = float(math.floor(min(logs))), float(math.ceil(max(logs)))
+    if y1 == y0:
+        y1 = y0 + 1
+    x0, x1 = float(pts[0][0]), float(max(pts[-1][0], pts[0][0] + 1))
+    sx = (c.right - c.left) / (x1 - x0)
+    sy = (c.bottom - c.top) / (y1 - y0)
+
+    def X(e: float) -> float:
+        return c.left + (e - x0) * sx
+
+    def Y(v: float) -> float:
+        return c.bottom - (math.log10(max(v, floor)) - y0) * sy
+
+    step = max(1, math.ceil((y1 - y0) / 5))
+    c.yticks = [Tick(round(c.bottom - (e - y0) * sy, 1), f"1e{e}" if e not in (0, 1)
+                     else str(10 ** e)) for e in range(int(y0), int(y1) + 1, step)]
+    c.xticks = [Tick(round(X(e), 1), _epoch_label(e))
+                for e in nice_ticks(x0, x1) if x0 <= e <= x1 and float(e).is_integer()]
+    for l in range(L):
+        line = [(X(e), Y(g[l])) for e, g in pts if len(g) == L]
+        path = _path(line) if len(line) > 1 else ""
+        ex, ey = line[-1]
+        c.series.append(Series(f"W⁽{l + 1}⁾".translate(SUPERSCRIPT_DIGITS), path,
+                               NORM_DASHES[l % len(NORM_DASHES)],
+                               NORM_COLORS[l % len(NORM_COLORS)], round(ex, 1), round(ey, 1)))
+    _spread_labels(c.series, 14.0)
+    c.last = [num(v, 3) for v in pts[-1][1]]
+    return c
+
+
+SUPERSCRIPT_DIGITS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _spread_labels(series: list[Series], gap: float) -> None:
+    """Move the end labels apart vertically so that no two overlap."""
+    order = sorted(series, key=lambda s: s.end_y)
+    for a, b in itertools.pairwise(order):
+        if b.end_y - a.end_y < gap:
+            b.end_y = round(a.end_y + gap, 1)
 
 
 def _epoch_label(e: float) -> str:
@@ -240,14 +338,19 @@ def heatmap(predict: Any, X: NDArray[np.float64], Y: NDArray[np.float64],
         py = np.round((hi_d - data[:, 1]) * scale, 1)
         t = targets[:, 1] if targets.shape[1] == 2 else targets[:, 0]
         if task == "classification":
-            fills = np.where(t > 0.5, _hex(POS), _hex(NEG))
+            # Darker than the background's own blue and orange, with a white outline, so a
+            # point never vanishes into the region of its class.
+            fills = np.where(t > 0.5, _hex(POS_DARK), _hex(NEG_DARK))
         else:
             rgb = diverging_rgb(t, lo, (lo + hi) / 2, hi)
             fills = np.array([_hex((int(r), int(g), int(b))) for r, g, b in rgb])
         cls = "pt test" if test else "pt"
         for x, y, f, pos in zip(px.tolist(), py.tolist(), fills.tolist(), (t > 0.5).tolist(),
                                 strict=True):
-            paint = f'fill="none" stroke="{f}"' if test else f'fill="{f}" stroke="#222"'
+            if test:
+                paint = f'fill="#fff" stroke="{f}"'
+            else:
+                paint = f'fill="{f}" stroke="{"#fff" if task == "classification" else "#111"}"'
             if task == "classification" and not pos:  # class 0: a square
                 marks.append(f'<rect class="{cls}" x="{x - 4:.1f}" y="{y - 4:.1f}" width="8" '
                              f'height="8" {paint}/>')

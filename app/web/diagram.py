@@ -9,14 +9,13 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from app.nn import features as feats
 from app.web.fmt import diverging, num, signed
 from app.web.forms import option_label
 
-DETAIL_MAX = 8  # layers up to this many neurons show their numbers
 EDGE_LABELS_MAX = 12  # n_{l-1} × n_l up to this shows weight labels on the edges
-CARD_W, LINE_H, PAD = 118, 17, 7
-DOT_R, DOT_GAP = 9, 26
-TOP = 46
+DOT_R = 9
+HEAT = 40  # px: a neuron's heatmap inside its card
 
 
 @dataclass
@@ -38,6 +37,18 @@ class Node:
     computed: bool = False
     col: int = 0  # arrow-key grid: 2l for layer l's neurons, 2l - 1 for its weights
     row: int = 0
+    heat: str | None = None  # the neuron over the input plane (a data: URI)
+    flow: str = ""  # "forward" / "backward": the last step computed this layer
+    line_h: float = 17.0
+
+    @property
+    def kx(self) -> float:
+        """Where the keys start: right of the heatmap when there is one."""
+        return self.x + 9 + (HEAT + 6 if self.heat and self.detailed else 0)
+
+    @property
+    def hy(self) -> float:
+        return self.y + (self.h - HEAT) / 2
 
 
 @dataclass
@@ -72,6 +83,11 @@ class Edge:
     ly: float = 0.0
     col: int = 0
     row: int = 0
+    wanted: bool = False  # a label is drawn on the edge when it fits
+    shown: bool = False  # ... and it did fit
+    flow: str = ""
+    highlight: bool = False  # an edge of the selected neuron or bias
+    box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
 
 
 @dataclass
@@ -90,6 +106,14 @@ class Diagram:
     columns: list[Column]
     detailed: bool
     tab_stop: str = "n-0-0"  # the one element of the diagram in the Tab order (roving)
+    heat_px: int = HEAT
+    sizes: Sizes | None = None
+    flow: str = ""
+    flow_layer: int | None = None
+    top: float = 0.0
+    line_h: float = 17.0
+    title_h: float = 16.0
+    has_sel: bool = False
 
     @property
     def edges_svg(self) -> Markup:
@@ -99,9 +123,21 @@ class Diagram:
         for e in self.edges:
             aria = escape(e.aria)
             href = escape(e.href)
-            cls = "edge" + (" sel" if e.selected else "") + (" neg" if e.negative else "")
+            cls = ("edge" + (" sel" if e.selected else "") + (" neg" if e.negative else "")
+                   + (" hl" if e.highlight else "") + (f" flow {e.flow}" if e.flow else ""))
             dash = ' stroke-dasharray="7 4"' if e.negative else ""
             xy = f'x1="{e.x1}" y1="{e.y1}" x2="{e.x2}" y2="{e.y2}"'
+            extra = ""
+            if e.flow == "forward":
+                extra = (f'<line class="flowline" {xy} marker-end="url(#arrow-forward)"/>')
+            elif e.flow == "backward":
+                rev = f'x1="{e.x2}" y1="{e.y2}" x2="{e.x1}" y2="{e.y1}"'
+                extra = (f'<line class="flowline" {rev} marker-end="url(#arrow-backward)"/>')
+            if not e.shown and e.label:  # the label on demand: hover, focus, selection
+                b = e.box
+                extra += (f'<g class="ondemand" aria-hidden="true"><rect x="{b[0]:.1f}" '
+                          f'y="{b[1]:.1f}" width="{b[2] - b[0]:.1f}" height="{b[3] - b[1]:.1f}" '
+                          f'rx="3"/>' + self._label_text(e) + "</g>")
             out.append(
                 f'<a id="{e.id}" href="{href}" hx-get="{href}" hx-target="#workspace" '
                 f'hx-swap="outerHTML" hx-push-url="true" role="button" aria-label="{aria}" '
@@ -111,8 +147,22 @@ class Diagram:
                 f"<title>{aria}</title>"
                 f'<line class="hit" {xy} stroke="#000" stroke-opacity="0" stroke-width="12"/>'
                 f'<line class="stroke" {xy} stroke="{e.color}" stroke-width="{e.width}"{dash}/>'
-                "</a>")
+                f"{extra}</a>")
         return Markup("\n".join(out))  # every text part escaped above
+
+    def _label_text(self, e: Edge) -> str:
+        fs = self.sizes.label if self.sizes else 12.0
+        lh = fs * 1.25
+        spans = "".join(
+            f'<tspan x="{e.lx}" dy="{0 if k == 0 else lh:.1f}" class="{"w" if k == 0 else "g"}">'
+            f"{escape(line)}</tspan>" for k, line in enumerate(e.label))
+        return (f'<text class="elabel{" sel" if e.selected else ""}" x="{e.lx}" y="{e.ly}" '
+                f'font-size="{fs}" text-anchor="middle">{spans}</text>')
+
+    @property
+    def labels_svg(self) -> Markup:
+        """The edge labels that fit, drawn after every edge (so no line crosses them)."""
+        return Markup("\n".join(self._label_text(e) for e in self.edges if e.shown))
 
 
 def _cell(rows: Any, row: int | None, j: int) -> float | None:
@@ -121,41 +171,133 @@ def _cell(rows: Any, row: int | None, j: int) -> float | None:
     return float(rows[row][j])
 
 
+@dataclass(frozen=True)
+class Sizes:
+    """Font sizes (CSS px, drawn at scale 1) and the box the diagram should fit."""
+
+    value: float
+    key: float
+    title: float
+    label: float
+    col: float
+    sub: float
+    max_h: float
+    max_w: float
+    tile: float
+
+
+# At 1280 px the diagram panel is about 700 px wide; in projector mode it shares 1280 × 720
+# with the inspector, below the toolbar.
+NORMAL = Sizes(14, 13, 12, 12, 14, 12, 700, 690, 40)
+PROJECTOR = Sizes(18, 18, 18, 18, 19, 18, 356, 690, 36)
+MONO = 0.62  # advance of a monospace glyph per px of font size (with a margin)
+SANS = 0.6
+
+
+def flow_of(cursor: dict[str, Any], L: int) -> tuple[str | None, int | None]:
+    """Which layer the last step computed: ("forward", l), ("backward", l) or (None, None)."""
+    phase, layer = cursor["next"], cursor.get("layer")
+    if phase == "forward" and layer and layer > 1:
+        return "forward", layer - 1
+    if phase == "backward" and layer == L:
+        return "forward", L
+    if phase == "backward" and layer:
+        return "backward", layer + 1
+    if phase == "update":
+        return "backward", 1
+    return None, None
+
+
 def build(state: dict[str, Any], row: int | None, sel: str | None,
-          href: Callable[[str], str], _: Callable[[str], str]) -> Diagram:
+          href: Callable[[str], str], _: Callable[[str], str],
+          heat: list[list[str]] | None = None, projector: bool = False) -> Diagram:
     cfg = state["config"]
     sizes: list[int] = list(cfg["layers"])
     L = len(sizes) - 1
     layers = state["layers"]
     bias_on = bool(cfg["bias"])
-    detailed = [n <= DETAIL_MAX for n in sizes]
-    card_h = [PAD * 2 + LINE_H * (1 if l == 0 else 3) for l in range(L + 1)]
-    slot = [(card_h[l] + (22 if bias_on and l > 0 else 0) + 16) if detailed[l] else DOT_GAP
-            for l in range(L + 1)]
-    col_h = [sizes[l] * slot[l] for l in range(L + 1)]
-    height = max(col_h) + TOP + 10
-    gaps = [230 if sizes[l] * sizes[l + 1] <= EDGE_LABELS_MAX else 150 for l in range(L)]
-    xs = [20.0]
+    fz = PROJECTOR if projector else NORMAL
+    line_h = round(fz.value * 1.3)
+    pad = 6
+    heat_w = HEAT + 6 if heat is not None else 0
+    card_w = round(heat_w + 10 + fz.key * MONO * 1.3 + 8 + fz.value * MONO * 9 + 8)
+    card_h = [pad * 2 + line_h * (1 if l == 0 else 3) for l in range(L + 1)]
+    if heat is not None:
+        card_h = [max(h, HEAT + 10) for h in card_h]
+    title_h = round(fz.title * 1.35)
+    bias_h = round(fz.label * 1.5)
+    tile = fz.tile if heat is not None else DOT_R * 2
+    gap = 8
+
+    def slot(l: int, card: bool) -> float:
+        if not card:
+            return tile + gap
+        return title_h + card_h[l] + (bias_h + 3 if bias_on and l > 0 else 0) + gap
+
+    detailed = [True] * (L + 1)
+    top = round(fz.col * 1.3 + fz.sub * 1.3 + 8)
+    min_gap = 90 if projector else 80
+    col_names = _column_names(cfg, L, _)
+
+    def col_w(l: int) -> float:
+        return card_w if detailed[l] else tile
+
+    def spacing(l: int) -> float:
+        """Centre-to-centre distance of columns l and l + 1: room for the edges and titles."""
+        words = max(len(t) for t in col_names[l] + col_names[l + 1])
+        need = words * fz.col * SANS + 12
+        return max((col_w(l) + col_w(l + 1)) / 2 + min_gap, need)
+
+    def extent() -> tuple[float, float]:
+        h = max(sizes[l] * slot(l, detailed[l]) for l in range(L + 1)) + top + 6
+        ends = [max(col_w(l) / 2 + 12, max(len(t) for t in col_names[l]) * fz.col * SANS / 2
+                    + 4) for l in (0, L)]
+        w = sum(spacing(l) for l in range(L)) + sum(ends)
+        return w, h
+
+    # Cards where they fit, tiles (a heatmap or a dot; values on hover, focus, selection)
+    # for the largest layers otherwise.
+    while True:
+        w, h = extent()
+        cands = [l for l in range(L + 1) if detailed[l]]
+        if (w <= fz.max_w and h <= fz.max_h) or not cands:
+            break
+        detailed[max(cands, key=lambda l: (sizes[l] * slot(l, True), l))] = False
+    width, height = extent()
+    if height > fz.max_h:  # tiles everywhere and still too tall: smaller tiles
+        n_max = max(sizes[l] for l in range(L + 1) if not detailed[l])
+        tile = max(14.0, min(tile, (fz.max_h - top - 6) / n_max - gap))
+        width, height = extent()
+    # Spread the columns over the available width (up to 240 px between card edges).
+    free = max(0.0, fz.max_w - width)
+    extra = min(free / max(L, 1), 140.0)
+    def half_title(l: int) -> float:
+        return max(len(t) for t in col_names[l]) * fz.col * SANS / 2 + 4
+
+    xs = [max(12.0 + col_w(0) / 2, half_title(0))]
     for l in range(L):
-        xs.append(xs[-1] + CARD_W + gaps[l])
-    width = xs[-1] + CARD_W + 20
+        xs.append(xs[-1] + spacing(l) + extra)
+    width = max(xs[-1] + col_w(L) / 2 + 12, xs[-1] + half_title(L))
+    width, height = round(width), round(height)
+    symbols = [feats.SYMBOLS.get(f, f) for f in cfg.get("features") or feats.DEFAULT]
+    if len(symbols) != sizes[0]:
+        symbols = [f"x{_sub(j + 1)}" for j in range(sizes[0])]
     wmax = max((abs(v) for layer in layers for r in layer["W"] for v in r), default=1.0) or 1.0
     amax = 1.0
+    flow, flow_layer = flow_of(state["cursor"], L)
 
     def centre_y(l: int, j: int) -> float:
-        return TOP + (height - TOP - col_h[l]) / 2 + slot[l] * (j + 0.5)
+        sl = slot(l, detailed[l])
+        col_h = sizes[l] * sl
+        off = (title_h / 2 if detailed[l] else 0) - (
+            (bias_h + 3) / 2 if detailed[l] and bias_on and l > 0 else 0)
+        return top + (height - top - col_h) / 2 + sl * (j + 0.5) + off - gap / 2 + 3
 
     nodes: list[Node] = []
     columns: list[Column] = []
     for l in range(L + 1):
-        if l == 0:
-            title, sub = _("Input layer"), _(option_label(str(cfg["dataset"]["name"])))
-        elif l == L:
-            title, sub = _("Output layer"), _(option_label(cfg["output_activation"]))
-        else:
-            title = _("Hidden layer {l}").format(l=l)
-            sub = _(option_label(cfg["hidden_activation"]))
-        columns.append(Column(xs[l] + CARD_W / 2, title, sub))
+        title, sub = col_names[l]
+        columns.append(Column(xs[l], title, sub))
         for j in range(sizes[l]):
             cy = centre_y(l, j)
             nid = f"n-{l}-{j}"
@@ -164,7 +306,7 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
                 lines = [("x", num(xv))]
                 value = xv
                 computed = xv is not None
-                name = f"x{_sub(j + 1)}"
+                name = symbols[j]
             else:
                 lay = layers[l - 1]
                 z, a, d = (_cell(lay[k], row, j) for k in ("z", "a", "delta"))
@@ -174,12 +316,14 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
             # The name starts with the card's visible text (WCAG 2.5.3), then says where it is.
             visible = " ".join([name, *(f"{k} {v}" for k, v in lines)])
             aria = _("{visible} ({layer}, neuron {j})").format(
-                visible=visible, layer=columns[-1].title, j=j + 1)
-            w = CARD_W if detailed[l] else DOT_R * 2
-            h = card_h[l] if detailed[l] else DOT_R * 2
-            node = Node(nid, nid, xs[l] + (CARD_W - w) / 2, cy - h / 2, w, h, detailed[l], name,
+                visible=visible, layer=title, j=j + 1)
+            w = card_w if detailed[l] else tile
+            h = card_h[l] if detailed[l] else tile
+            node = Node(nid, nid, xs[l] - w / 2, cy - h / 2, w, h, detailed[l], name,
                         lines, diverging(value, amax, 0.0, 0.55), aria, href(nid), sel == nid,
-                        computed=computed, col=2 * l, row=2 * j)
+                        computed=computed, col=2 * l, row=2 * j,
+                        heat=None if heat is None else heat[l][j])
+            node.flow = (flow or "") if flow_layer == l else ""
             if bias_on and l > 0:
                 b = layers[l - 1]["b"][j]
                 bid = f"b-{l}-{j}"
@@ -192,6 +336,9 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
 
     edges: list[Edge] = []
     by_id = {n.id: n for n in nodes}
+    # Edge gradients are the batch's sum: say so when the batch has more than one sample.
+    grad_key = "Σ∂" if int(state["batch"]["size"]) > 1 else "∂"
+    sel_node = sel[2:] if sel and sel[:2] in ("n-", "b-") else None
     for l in range(1, L + 1):
         W, gW = layers[l - 1]["W"], layers[l - 1]["grad_W"]
         n_prev, n = sizes[l - 1], sizes[l]
@@ -205,29 +352,54 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
                 eid = f"w-{l}-{i}-{j}"
                 x1, y1 = src.x + src.w, src.y + src.h / 2
                 x2, y2 = dst.x, dst.y + dst.h / 2
-                label = [f"w {signed(wv)}"] + ([f"∂ {signed(g)}"] if g is not None else [])
+                label = [f"w {signed(wv)}"] + ([f"{grad_key} {signed(g)}"] if g is not None
+                                                else [])
                 if g is None:
                     aria = _("Weight w{i},{j} (layer {l}) = {w}").format(
                         i=i + 1, j=j + 1, l=l, w=num(wv))
                 else:
                     aria = _("Weight w{i},{j} (layer {l}) = {w}, ∂L/∂w = {g}").format(
                         i=i + 1, j=j + 1, l=l, w=num(wv), g=num(g))
-                edges.append(Edge(
+                e = Edge(
                     eid, eid, x1, y1, x2, y2, diverging(wv, wmax, 0.35, 1.0),
                     round(1.0 + 5.0 * min(abs(wv) / wmax, 1.0), 2), wv < 0, aria, href(eid),
-                    sel == eid, label if labelled else [], col=2 * l - 1, row=i * n + j))
-    place_labels(edges, nodes)
-    # The selected edge is drawn last so that it is on top.
-    edges.sort(key=lambda e: e.selected)
+                    sel == eid, label, col=2 * l - 1, row=i * n + j)
+                e.wanted = labelled
+                e.flow = (flow or "") if flow_layer == l else ""
+                if sel is not None and sel.startswith("b-"):
+                    e.highlight = sel == f"b-{l}-{j}"
+                else:
+                    e.highlight = sel_node in (f"{l - 1}-{i}", f"{l}-{j}")
+                edges.append(e)
+    place_labels(edges, nodes, columns, fz, title_h, bias_h, top)
+    # The selected and highlighted edges are drawn last so that they are on top.
+    edges.sort(key=lambda e: (e.selected, e.highlight, bool(e.flow)))
     ids = {n.id for n in nodes} | {e.id for e in edges} | {
         n.bias.id for n in nodes if n.bias is not None and n.detailed}
-    return Diagram(width, height, nodes, edges, columns, all(detailed),
-                   sel if sel in ids else "n-0-0")
+    dg = Diagram(width, height, nodes, edges, columns, all(detailed),
+                 sel if sel in ids else "n-0-0")
+    dg.sizes, dg.flow, dg.flow_layer, dg.top = fz, flow or "", flow_layer, top
+    dg.line_h, dg.title_h = line_h, title_h
+    dg.has_sel = sel is not None and sel in ids
+    return dg
+
+
+def _column_names(cfg: dict[str, Any], L: int, _: Callable[[str], str]
+                  ) -> list[tuple[str, str]]:
+    out = []
+    for l in range(L + 1):
+        if l == 0:
+            out.append((_("Input layer"), _(option_label(str(cfg["dataset"]["name"])))))
+        elif l == L:
+            out.append((_("Output layer"), _(option_label(cfg["output_activation"]))))
+        else:
+            out.append((_("Hidden layer {l}").format(l=l),
+                        _(option_label(cfg["hidden_activation"]))))
+    return out
 
 
 Box = tuple[float, float, float, float]
 CANDIDATES = (0.5, 0.38, 0.62, 0.28, 0.72, 0.44, 0.56, 0.33, 0.67, 0.22, 0.78)
-CHAR_W, LABEL_LINE = 7.0, 13.0
 
 
 def _overlap(a: Box, b: Box) -> float:
@@ -236,29 +408,42 @@ def _overlap(a: Box, b: Box) -> float:
     return w * h if w > 0 and h > 0 else 0.0
 
 
-def place_labels(edges: list[Edge], nodes: list[Node]) -> None:
-    """Greedy: put each edge label at the first point along its edge where it overlaps no
-    node card and no label placed before it (else where it overlaps least)."""
-    placed: list[Box] = [(n.x - 2, n.y - 16, n.x + n.w + 2, n.y + n.h + 24) for n in nodes]
+def _label_box(e: Edge, t: float, fz: Sizes) -> Box:
+    w = fz.label * MONO * max(len(s) for s in e.label) + 8
+    h = fz.label * 1.25 * len(e.label) + 4
+    cx, cy = e.x1 + (e.x2 - e.x1) * t, e.y1 + (e.y2 - e.y1) * t
+    return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+
+
+def place_labels(edges: list[Edge], nodes: list[Node], columns: list[Column], fz: Sizes,
+                 title_h: float, bias_h: float, top: float) -> None:
+    """Greedy: each wanted edge label goes at the first point along its edge where it overlaps
+    no card, title, bias and no label placed before it. A label that fits nowhere is shown
+    only on hover, focus or selection (beside its edge, over the rest)."""
+    placed: list[Box] = []
+    for n in nodes:
+        below = bias_h + 6 if n.bias is not None and n.detailed else 3
+        above = title_h + 2 if n.detailed else 3
+        placed.append((n.x - 3, n.y - above, n.x + n.w + 3, n.y + n.h + below))
+    for c in columns:
+        half = max(len(c.title) * fz.col, len(c.subtitle) * fz.sub) * SANS / 2 + 4
+        placed.append((c.x - half, 0, c.x + half, top))
     for e in edges:
-        if not e.label:
+        # Shown-on-demand position: the middle of the edge.
+        box = _label_box(e, 0.5, fz)
+        e.lx, e.ly = round((box[0] + box[2]) / 2, 1), round(box[1] + fz.label + 1, 1)
+        e.box = box
+        if not e.wanted:
             continue
-        w = CHAR_W * max(len(s) for s in e.label) + 6
-        h = LABEL_LINE * len(e.label) + 3
-        best: tuple[float, Box] | None = None
         for t in CANDIDATES:
-            cx, cy = e.x1 + (e.x2 - e.x1) * t, e.y1 + (e.y2 - e.y1) * t
-            box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
-            cost = sum(_overlap(box, o) for o in placed)
-            if best is None or cost < best[0]:
-                best = (cost, box)
-            if cost == 0:
+            box = _label_box(e, t, fz)
+            if not any(_overlap(box, o) for o in placed):
+                placed.append(box)
+                e.shown = True
+                e.box = box
+                e.lx = round((box[0] + box[2]) / 2, 1)
+                e.ly = round(box[1] + fz.label + 1, 1)
                 break
-        assert best is not None
-        box = best[1]
-        placed.append(box)
-        e.lx = round((box[0] + box[2]) / 2, 1)
-        e.ly = round(box[1] + 11, 1)
 
 
 SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")

@@ -271,11 +271,26 @@ class Builder:
             latex += f" = {tex(g)}"
         note = "" if self.all_rows and self.N <= EXPAND_MAX else _(
             "The sum runs over all samples of the batch.")
-        ins.items.append(Item(_("Gradient"), mathml(latex), note))
+        term = self._sample_term(l, i, j)
+        if term is not None:
+            ins.items.append(term)
+        ins.items.append(Item(self._("Gradient: the sum over the batch ({n} samples)").format(
+            n=self.N) if self.N > 1 else _("Gradient"), mathml(latex), note))
         ins.items.append(self._update(sym, w, g, ("W", l, i, j)))
         if g is None:
             ins.hint = _("Press Backward until this layer to compute ∂L/∂w.")
         return ins
+
+    def _sample_term(self, l: int, i: int, j: int) -> Item | None:
+        """The focus sample's own term a_i·δ_j of the batch sum (what its diagram shows)."""
+        a, d = self.val(l - 1, "a", i), self.val(l, "delta", j)
+        if a is None or d is None or self.row is None:
+            return None
+        n = self.s["batch"]["indices"][self.row]
+        I, J = i + 1, j + 1
+        latex = (rf"{a_sym(l - 1, f'{n},{I}')} \, \delta_{{{n},{J}}}{up(l)} = "
+                 rf"{tex(a, paren=True)} \cdot {tex(d, paren=True)} = {tex(a * d)}")
+        return Item(self._("This sample's term (sample #{n})").format(n=n), mathml(latex))
 
     def bias(self, l: int, j: int) -> Inspector:
         _, J = self._, j + 1

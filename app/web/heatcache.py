@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from threading import Lock
+from typing import Any
 
 import numpy as np
 
+from app.nn import features as feats
 from app.nn.network import Network
-from app.nn.stepper import Data
 from app.web import charts
 
 CACHE_SIZE = 256  # heatmaps kept (tens of KB each)
@@ -23,20 +24,27 @@ _cache: OrderedDict[bytes, charts.Heatmap] = OrderedDict()
 _lock = Lock()
 
 
-def key(net: Network, data: Data, output_activation: str, task: str) -> bytes:
+Raw = tuple[Any, Any, Any, Any]  # X, Y, X_test, Y_test in the input plane's coordinates
+
+
+def key(net: Network, raw: Raw, features: list[str], output_activation: str, task: str
+        ) -> bytes:
     h = hashlib.blake2b(digest_size=16)
-    for a in [*net.W, *(net.b or []), data.X, data.Y, data.X_test, data.Y_test]:
+    for a in [*net.W, *(net.b or []), *raw]:
         if a is None:
             h.update(b"-")
         else:
             h.update(str(a.shape).encode())
             h.update(np.ascontiguousarray(a).tobytes())
-    h.update(f"{net.spec.layers}{net.spec.hidden_activation}{output_activation}{task}".encode())
+    h.update(f"{net.spec.layers}{net.spec.hidden_activation}{output_activation}{task}"
+             f"{features}".encode())
     return h.digest()
 
 
-def heatmap(net: Network, data: Data, output_activation: str, task: str) -> charts.Heatmap:
-    k = key(net, data, output_activation, task)
+def heatmap(net: Network, raw: Raw, features: list[str], output_activation: str, task: str
+            ) -> charts.Heatmap:
+    """The network's output over the input plane of the raw (pre-feature) data."""
+    k = key(net, raw, features, output_activation, task)
     with _lock:
         hit = _cache.get(k)
         if hit is not None:
@@ -45,10 +53,9 @@ def heatmap(net: Network, data: Data, output_activation: str, task: str) -> char
 
     def predict(G: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):
-            return net.predict(G)
+            return net.predict(feats.apply(features, G))
 
-    heat = charts.heatmap(predict, data.X, data.Y, data.X_test, data.Y_test, output_activation,
-                          task)
+    heat = charts.heatmap(predict, raw[0], raw[1], raw[2], raw[3], output_activation, task)
     with _lock:
         _cache[k] = heat
         while len(_cache) > CACHE_SIZE:

@@ -51,6 +51,11 @@ FIELDS: dict[str, str] = {
     "bias": N_("Biases"),
     "train_bias": N_("Train biases"),
     "preset": N_("Network"),
+    "features": N_("Input features"),
+    "x1": "x₁",
+    "x2": "x₂",
+    "y": N_("Class or target"),
+    "dataset.extra": N_("Added points"),
 }
 
 # Every code and its message; {field} is the translated field label.
@@ -85,6 +90,10 @@ MESSAGES: dict[str, str] = {
                           "with softmax, for a classification set)."),
     "dataset_inputs": N_("This dataset has 2 inputs: the input layer needs 2 neurons."),
     "invalid": N_("{field}: this value is not allowed."),
+    "features_count": N_("The input layer needs one neuron per input feature ({high}); got "
+                         "{got}."),
+    "features_empty": N_("Choose at least one input feature, each once."),
+    "class_label": N_("{field} must be 0 or 1 for a classification set."),
 }
 
 _NUM = r"(-?[\d.]+(?:e[+-]?\d+)?)"
@@ -113,6 +122,10 @@ PATTERNS: list[tuple[str | None, re.Pattern[str], str, tuple[str, ...]]] = [
     ("layers", re.compile(rf"must have {_NUM} to {_NUM} entries.*got {_NUM}"), "layer_count",
      ("low", "high", "got")),
     (None, re.compile(rf"finite with \|v\| ≤ {_NUM}"), "finite_limit", ("high",)),
+    ("features", re.compile(rf"number of features \({_NUM}:.*got {_NUM}"), "features_count",
+     ("high", "got")),
+    ("features", re.compile(r"non-empty list without repeats"), "features_empty", ()),
+    ("y", re.compile(r"must be 0 or 1"), "class_label", ()),
 ]
 DEFAULT_LOW = {"range": "1", "range_no_got": "0", "range_open_low": "0", "at_least": "1"}
 

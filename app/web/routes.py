@@ -44,7 +44,6 @@ from app.web.views import ViewState, capture_update, session_view
 
 OPS = ("forward", "backward", "update", "step", "epoch", "train", "reset", "play", "pause",
        "undo", "redo")
-LIVE = ("status", "diagram", "inspector", "data", "loss", "undo")
 TIMELINE = 8  # recent steps shown beside Back / Forward
 
 env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True,
@@ -64,8 +63,11 @@ router = APIRouter(include_in_schema=False)
 
 
 def install(app: FastAPI, settings: Settings) -> None:
+    from app.web import experiment  # its handlers use this module's helpers
+
     app.include_router(router)
     app.include_router(play_tick.router)
+    app.include_router(experiment.router)
     # HTML, CSS and JS compressed (Starlette leaves text/event-stream alone). Level 6: the
     # 190 KB spiral page gzips in 7 ms to 21 KB; level 9 took 9.5 ms for 20 KB.
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
@@ -223,7 +225,10 @@ def announcement(ctx: dict[str, Any], _: Callable[[str], str], ran: bool) -> str
     if not ran and ctx.get("inspector") is not None:
         return _("Inspector: {title}").format(title=ctx["inspector"].title)
     if ctx["vs"].play:
-        return _("Playing: {n} epochs per tick, 4 ticks a second.").format(n=ctx["vs"].n)
+        n = ctx["vs"].n
+        return str(i18n.ngettext_for(ctx["lang"])(
+            "Playing: {n} epoch per tick, 4 ticks a second.",
+            "Playing: {n} epochs per tick, 4 ticks a second.", n).format(n=n))
     state = ctx["state"]
     return _("Next: {next}. Epoch {epoch}, loss {loss}.").format(
         next=ctx["next_text"], epoch=state["epoch"], loss=ctx["loss_text"])
@@ -359,7 +364,7 @@ async def session_html(request: Request, sid: str, vs: ViewState, name: str = "s
         nonlocal select
         code = result_code(name, outcome)
         t0 = time.perf_counter()
-        ctx.update(session_view(s, settings, vs, _, outcome.before))
+        ctx.update(session_view(s, settings, vs, _, outcome.before, ctx["projector"]))
         ctx.update(share=share.share_ctx(request, s), timeline=s.undo.timeline(TIMELINE))
         # Watchers see the teacher's inspector: remember a new selection (below).
         select = s.watch_id is not None and s.view_sel != vs.sel

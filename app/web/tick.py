@@ -21,7 +21,6 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from markupsafe import Markup
@@ -31,8 +30,8 @@ from app.sessions.budget import check_page
 from app.sessions.door import Door, Outcome
 from app.sessions.model import Session
 from app.sessions.store import SessionNotFound
-from app.web import charts, forms, i18n
-from app.web.views import ViewState, session_view
+from app.web import forms, heatcache, i18n
+from app.web.views import ViewState, raw_points, session_view
 
 router = APIRouter(include_in_schema=False)
 REGIONS = ("diagram", "inspector", "data", "loss", "status", "undo")
@@ -93,7 +92,7 @@ def frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str], st
     """The reply — changed regions (lean while playing, full when stopping) and the new
     hashes — and the ms spent in templates and hashing (after building the view)."""
     view = ViewState(vs.sel, vs.log, not stop, vs.n)
-    ctx.update(session_view(s, settings, view, _), oob=True)
+    ctx.update(session_view(s, settings, view, _, projector=ctx["projector"]), oob=True)
     t_view = time.perf_counter()
     names = {"diagram": "partials/diagram.html", "data": "partials/data.html"}
     if not stop:
@@ -103,6 +102,8 @@ def frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str], st
         names = {"diagram": "partials/diagram_live.html", "data": "partials/data_live.html"}
     parts, now = [], []
     for region in REGIONS:
+        if stop and region == "undo":
+            continue  # the controls sent below carry the undo bar
         html = render(names.get(region, f"partials/{region}.html"), ctx)
         if not stop and region in ("diagram", "data"):  # indentation between SVG tags
             html = BETWEEN_TAGS.sub("><", html)
@@ -170,12 +171,11 @@ async def points(request: Request, sid: str, v: str = "") -> Response:
         try:
             async with request.app.state.store.use(sid, write=False) as s:
                 def draw() -> bytes | None:
-                    d = s.trainer.data
-                    if d.X.shape[1] != 2:
+                    raw = raw_points(s)  # the input plane, before the input features
+                    if raw is None:
                         return None
-                    with np.errstate(all="ignore"):
-                        heat = charts.heatmap(s.trainer.net.predict, d.X, d.Y, d.X_test,
-                                              d.Y_test, s.config["output_activation"], s.task)
+                    heat = heatcache.heatmap(s.trainer.net, raw, s.config["features"],
+                                             s.config["output_activation"], s.task)
                     return points_document(heat)
                 doc = await run_in_threadpool(draw)
         except SessionNotFound:

@@ -11,9 +11,10 @@ from urllib.parse import urlencode
 import numpy as np
 
 from app.config import Settings
-from app.sessions.model import Session
-from app.sessions.state import session_state
-from app.web import charts, diagram, formulas, heatcache
+from app.nn import features as feats
+from app.sessions.model import Session, raw_data
+from app.sessions.state import metrics, session_state
+from app.web import charts, diagram, formulas, heatcache, heatmaps
 from app.web.fmt import num, signed
 
 TABLE_MAX = 32
@@ -122,8 +123,8 @@ def capture_update(s: Session, sel: str | None) -> dict[str, Any] | None:
 
 
 def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str], str],
-                 last_update: dict[str, Any] | None = None, base: str | None = None
-                 ) -> dict[str, Any]:
+                 last_update: dict[str, Any] | None = None, projector: bool = False,
+                 base: str | None = None) -> dict[str, Any]:
     """``base``: the page's own path (the watch page's, so no link names the session)."""
     state = session_state(s, history=charts.CURVE_POINTS, default_max=settings.trace_default_max)
     cfg = state["config"]
@@ -142,18 +143,33 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
     def href(sel: str) -> str:  # selecting the selected element again deselects it
         return plain if vs.sel == sel else joiner + sel
 
+    if vs.play and state["layers"][0]["z"] is None:
+        show_batch(s, state)
     insp = formulas.Builder(state, row, all_rows, _, last_update).build(vs.sel)
     L = len(cfg["layers"]) - 1
+    raw = raw_points(s)
+    maps = None
+    if raw is not None:
+        heatmaps.CACHE.size = settings.heatmap_cache
+        maps = heatmaps.neuron_maps(s.trainer.net, cfg["features"],
+                                    heatmaps.domain_of(raw[0], raw[2]),
+                                    grid=heatmaps.PLAY_GRID if vs.play else heatmaps.GRID)
     cursor = state["cursor"]
     return {
         "sid": s.id, "state": state, "cfg": cfg, "vs": vs, "base": base,
         "pipeline": [{**p, "text": chip_text(p["label"], _)}
                      for p in pipeline(L, cursor["next"], cursor["layer"])],
         "next_text": next_text(cursor, _),
-        "diagram": diagram.build(state, row, vs.sel, href, _),
+        "diagram": diagram.build(state, row, vs.sel, href, _,
+                                 None if maps is None else maps.images, projector),
         "inspector": insp,
-        "data": data_panel(s, state, row, all_rows, focus_pos),
+        "maps": maps,
+        "inspector_heat": inspector_heat(maps, vs.sel),
+        "data": data_panel(s, state, row, all_rows, focus_pos, raw),
         "curve": charts.loss_curve(state["history"], vs.log),
+        "grad_chart": charts.grad_norm_chart(state["history"]),
+        "feature_names": feats.NAMES, "feature_symbols": feats.SYMBOLS,
+        "experiment_datasets": EXPERIMENT_DATASETS,
         "speeds": PLAY_SPEEDS,
         "loss_text": num(state["loss"], 6),
         "focus_pos": focus_pos,
@@ -162,8 +178,95 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
     }
 
 
+RawPoints = tuple[Any, Any, Any, Any]
+EXPERIMENT_DATASETS = ("xor", "and", "or", "circle", "xor_scatter", "gauss", "spiral", "plane",
+                       "multi_gauss")
+
+
+def show_batch(s: Session, state: dict[str, Any]) -> None:
+    """During Play no pass is in progress (training runs whole epochs): fill the state's
+    z, a, δ and gradients with a forward and backward pass over the current batch at the
+    current weights, for the page only, so the mechanics stay visible. The session is
+    unchanged."""
+    t = s.trainer
+    idx = t.batch_indices()
+    X, Y = t.data.X[idx], t.data.Y[idx]
+    rows = state["batch"]["positions"]
+    with np.errstate(all="ignore"):
+        zs, acts = t.net.forward(X)
+        deltas, gWs, gbs = t.net.backward(zs, acts, Y)
+    if not all(np.isfinite(g).all() for g in gWs):
+        return
+    for l, layer in enumerate(state["layers"]):
+        layer["z"] = zs[l][rows].tolist()
+        layer["a"] = acts[l + 1][rows].tolist()
+        layer["delta"] = deltas[l][rows].tolist()
+        layer["grad_W"] = gWs[l].tolist()
+        gb = gbs[l]
+        layer["grad_b"] = None if gb is None else gb.tolist()
+
+
+def raw_points(s: Session) -> RawPoints | None:
+    """(X, Y, X_test, Y_test) in the input plane's own coordinates, for 2-D data; else None."""
+    fs = s.config.get("features") or list(feats.DEFAULT)
+    d = s.trainer.data
+    if feats.is_default(fs):
+        if d.X.shape[1] != 2:
+            return None
+        return d.X, d.Y, d.X_test, d.Y_test
+    r, _task = raw_data(s.config)
+    return r.X, r.Y, r.X_test, r.Y_test
+
+
+def inspector_heat(maps: heatmaps.NeuronMaps | None, sel: str | None) -> dict[str, Any] | None:
+    """The selected neuron's heatmap, drawn large in the inspector."""
+    if maps is None or sel is None or not sel.startswith("n-"):
+        return None
+    try:
+        l, j = (int(x) for x in sel[2:].split("-"))
+        image = maps.images[l][j]
+    except (ValueError, IndexError):
+        return None
+    L = len(maps.images) - 1
+    scale = maps.output if l == L else maps.hidden
+    lo, hi = (-maps.input_max[j], maps.input_max[j]) if l == 0 else (scale.lo, scale.hi)
+    return {"image": image, "layer": l, "j": j, "lo": num(lo, 3), "hi": num(hi, 3),
+            "domain": [num(v, 3) for v in maps.domain]}
+
+
+def focus_values(state: dict[str, Any], row: int | None) -> str:
+    """The focus sample's inputs and target, e.g. "x₁ = 1, x₂ = 0, y = 1"."""
+    if row is None:
+        return ""
+    x, y = state["batch"]["X"][row], state["batch"]["Y"][row]
+    fs = state["config"].get("features") or list(feats.DEFAULT)
+    names = [feats.SYMBOLS.get(f, f) for f in fs] if len(fs) == len(x) else [
+        f"x{diagram._sub(j + 1)}" for j in range(len(x))]
+    parts = [f"{n}\u00a0=\u00a0{num(v)}" for n, v in zip(names, x, strict=True)]
+    ys = ["y" if len(y) == 1 else f"y{diagram._sub(k + 1)}" for k in range(len(y))]
+    parts += [f"{n}\u00a0=\u00a0{num(v)}" for n, v in zip(ys, y, strict=True)]
+    return ", ".join(parts)
+
+
+def split_metrics(s: Session) -> dict[str, str | None]:
+    """Accuracy (classification) or MSE (regression) over the whole training and test sets at
+    the current weights, not over the last batch."""
+    t = s.trainer
+    out: dict[str, str | None] = {"train": None, "test": None}
+    for key, X, Y in (("train", t.data.X, t.data.Y), ("test", t.data.X_test, t.data.Y_test)):
+        if X is None or Y is None or len(X) == 0:
+            continue
+        with np.errstate(all="ignore"):
+            m = metrics(t.net.predict(X), Y, s.task)
+        if s.task == "classification" and m["accuracy"] is not None:
+            out[key] = f"{m['accuracy'] * 100:.1f} %"
+        elif m["mse"] is not None:
+            out[key] = num(m["mse"])
+    return out
+
+
 def data_panel(s: Session, state: dict[str, Any], row: int | None, all_rows: bool,
-               focus_pos: int) -> dict[str, Any]:
+               focus_pos: int, raw: RawPoints | None = None) -> dict[str, Any]:
     t = s.trainer
     batch = state["batch"]
     X, Y = batch["X"], batch["Y"]
@@ -185,10 +288,13 @@ def data_panel(s: Session, state: dict[str, Any], row: int | None, all_rows: boo
             "focus": p == focus_pos,
         })
     heat = None
-    if state["config"]["layers"][0] == 2:
-        heat = heatcache.heatmap(t.net, t.data, state["config"]["output_activation"], s.task)
+    if raw is not None:
+        heat = heatcache.heatmap(t.net, raw, state["config"]["features"],
+                                 state["config"]["output_activation"], s.task)
     m = state["metrics"]
+    split = split_metrics(s)
     return {
+        "split": split,
         "rows": rows if len(rows) <= TABLE_MAX else rows[:1],
         "table": all_rows and len(rows) <= TABLE_MAX,
         "fresh": fresh,
@@ -201,5 +307,6 @@ def data_panel(s: Session, state: dict[str, Any], row: int | None, all_rows: boo
         "mse": num(m["mse"]), "accuracy": None if m["accuracy"] is None else
         f"{m['accuracy'] * 100:.1f} %",
         "focus_index": batch["indices"][row] if row is not None else None,
+        "focus_values": focus_values(state, row),
         "signed": signed,
     }

@@ -51,7 +51,8 @@ def watch_ctx(request: Request, s: Session, watch_id: str, vs: ViewState) -> dic
     ctx = base_ctx(request)
     _ = i18n.gettext_for(ctx["lang"])
     view = ViewState(vs.sel or s.view_sel, vs.log, False, vs.n)
-    ctx.update(session_view(s, settings_of(request), view, _, base=f"/w/{watch_id}"))
+    ctx.update(session_view(s, settings_of(request), view, _, projector=ctx["projector"],
+                            base=f"/w/{watch_id}"))
     ctx["state"] = {**ctx["state"], "id": watch_id}
     ctx.update(sid=None, watch_id=watch_id, readonly=True)
     return ctx

@@ -168,11 +168,33 @@
       window.history.replaceState(window.history.state, "", here.toString());
     }
     window.fetch(href, { credentials: "same-origin", headers: { "HX-Request": "true" } })
+      .then(function () {  // the diagram is laid out on the server for the mode: redraw it
+        if (window.htmx && document.getElementById("workspace")) {
+          window.htmx.ajax("GET", window.location.href, { target: "#workspace", swap: "outerHTML" });
+        }
+      })
       .catch(function () { /* the class is already switched; the cookie waits for next time */ });
   });
 
   document.addEventListener("change", function (ev) {
     if (ev.target && ev.target.id === "shortcuts-on") setShortcuts(ev.target.checked);
+  });
+
+  // A click on the data plot adds a point there: it fills the add-point form and submits it.
+  document.addEventListener("click", function (ev) {
+    var svg = ev.target && ev.target.closest && ev.target.closest("#data-plot");
+    var form = document.getElementById("add-point");
+    if (!svg || !form || ev.button !== 0) return;
+    var pt = svg.createSVGPoint();
+    pt.x = ev.clientX; pt.y = ev.clientY;
+    var p = pt.matrixTransform(svg.getScreenCTM().inverse());
+    var size = parseFloat(svg.getAttribute("data-size"));
+    var lo = parseFloat(svg.getAttribute("data-lo")), hi = parseFloat(svg.getAttribute("data-hi"));
+    if (!(p.x >= 0 && p.x <= size && p.y >= 0 && p.y <= size)) return;
+    var round = function (v) { return Math.round(v * 1000) / 1000; };
+    form.querySelector("[name=x1]").value = round(lo + (p.x / size) * (hi - lo));
+    form.querySelector("[name=x2]").value = round(hi - (p.y / size) * (hi - lo));
+    if (form.requestSubmit) form.requestSubmit(); else form.submit();
   });
 
   // --- focus and open panels survive every swap (main and out-of-band) ------------------

@@ -76,8 +76,9 @@ def test_defaults_without_preset_are_seed_xor_with_bias_and_xavier(api: Api) -> 
     cfg = state["config"]
     assert set(cfg) >= {"preset", "layers", "hidden_activation", "output_activation", "loss",
                         "reduction", "learning_rate", "bias", "train_bias", "init", "weights",
-                        "dataset", "batch_size", "regularization", "focus"}
-    assert cfg["preset"] is None and cfg["weights"] is None and cfg["focus"] == 0
+                        "dataset", "batch_size", "regularization", "focus",
+                        "features"}
+    assert cfg["preset"] is None and cfg["weights"] is None and cfg["focus"] == 2
     for key, value in SEED_XOR.items():
         if key != "bias":
             assert cfg[key] == value, key

@@ -40,12 +40,13 @@ def test_steps_show_the_api_numbers(server: str, web: tuple[Page, Any]) -> None:
     press(p, "Backward", "backward 1")
     press(p, "Backward", "update")
     s = api_state(p, server)
+    f = s["config"]["focus"]  # the diagram follows the focus sample
     for l, layer in enumerate(s["layers"], start=1):
         for j in range(len(layer["z"][0])):
             node = p.locator(f"#n-{l}-{j}")
-            expect(node.locator('[data-k="z"]')).to_have_text(num(layer["z"][0][j]))
-            expect(node.locator('[data-k="a"]')).to_have_text(num(layer["a"][0][j]))
-            expect(node.locator('[data-k="δ"]')).to_have_text(signed(layer["delta"][0][j]))
+            expect(node.locator('[data-k="z"]')).to_have_text(num(layer["z"][f][j]))
+            expect(node.locator('[data-k="a"]')).to_have_text(num(layer["a"][f][j]))
+            expect(node.locator('[data-k="δ"]')).to_have_text(signed(layer["delta"][f][j]))
     expect(p.locator("#loss-value")).to_have_attribute("data-value", repr(s["loss"]))
     yhat = p.locator("table.samples td.yhat")
     expect(yhat).to_have_text([num(row[0]) for row in s["output"]])
@@ -79,13 +80,16 @@ def test_inspector_shows_mathml_for_an_edge(server: str, web: tuple[Page, Any]) 
     g = s["layers"][1]["grad_W"][1][0]
     w = s["layers"][1]["W"][1][0]
     figs = p.locator("#inspector figure")
-    expect(figs.nth(1)).to_contain_text(num(g, 6))
-    expect(figs.nth(2)).to_contain_text(num(w - s["config"]["learning_rate"] * g, 6))
+    # value, the focus sample's term a·δ, the batch's gradient, the update
+    expect(figs.nth(2)).to_contain_text(num(g, 6))
+    expect(figs.nth(3)).to_contain_text(num(w - s["config"]["learning_rate"] * g, 6))
     assert "sel=w-2-1-0" in p.url
     # A neuron: z, a and δ with the chain rule.
     p.locator("#n-2-0").click()
-    expect(p.locator("#inspector figure")).to_have_count(4)
-    expect(p.locator("#inspector")).to_contain_text(num(s["layers"][1]["delta"][0][0], 6))
+    expect(p.locator("#inspector figure.formula")).to_have_count(4)
+    expect(p.locator("#inspector-heat img")).to_be_visible()  # and its heatmap, large
+    f = s["config"]["focus"]
+    expect(p.locator("#inspector")).to_contain_text(num(s["layers"][1]["delta"][f][0], 6))
     clean(problems)
 
 

@@ -38,6 +38,9 @@ WRITES: list[tuple[str, str, Any]] = [
     ("POST", "web:/do", {"op": "reset"}),
     ("POST", "web:/settings", {"learning_rate": "0.4"}),
     ("POST", "web:/tick?n=10", {}),
+    ("POST", "api:/points", {"x1": 0.5, "x2": 0.5, "y": 1}),
+    ("POST", "web:/point", {"x1": "0.25", "x2": "0.75", "y": "0"}),
+    ("POST", "web:/experiment", {"action": "inc:0"}),
 ]
 
 
@@ -97,6 +100,6 @@ def test_reads_change_nothing(any_store_client: TestClient) -> None:
 def test_the_table_names_kinds_and_limits() -> None:
     writes = {n for n, op in OPERATIONS.items() if op.kind == "change"}
     assert writes == {"forward", "backward", "update", "step", "train", "tick", "patch",
-                      "weights", "reset"}
+                      "weights", "reset", "points", "reconfigure"}
     assert not OPERATIONS["state"].writes and not OPERATIONS["export"].writes
     assert "max_epochs" in OPERATIONS["train"].limits

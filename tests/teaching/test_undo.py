@@ -64,6 +64,10 @@ OPERATIONS: list[tuple[str, Op]] = [
     ("step", api("POST", "/step")),
     ("reset to new data", api("POST", "/reset", {"preset": "circle"})),
     ("step", api("POST", "/step")),
+    ("add a point", api("POST", "/points", {"x1": 0.5, "x2": -1.5, "y": 1})),
+    ("add a point (page)", web("/point", {"x1": "1", "x2": "2", "y": "0"})),
+    ("change the experiment (page)", web("/experiment", {"action": "inc:0"})),
+    ("train with grad norms", api("POST", "/train", {"epochs": 3})),
 ]
 
 

@@ -45,8 +45,10 @@ def test_output_node_squared_error_sigmoid(client: TestClient) -> None:
     s = through(client, path)
     insp = inspect(client, path, "n-2-0")
     L = s["layers"][1]
-    a, d = L["a"][0][0], L["delta"][0][0]
-    for v in (L["z"][0][0], a, a * (1 - a), d):
+    f = s["config"]["focus"]  # the diagram and inspector follow the focus sample
+    assert f == 2 and s["batch"]["X"][f] == [1, 0]  # XOR's default: (1, 0), not (0, 0)
+    a, d = L["a"][f][0], L["delta"][f][0]
+    for v in (L["z"][f][0], a, a * (1 - a), d):
         assert num(v, 6) in insp
     assert "Output error δ (chain rule)" in insp and "<mi>σ</mi>" in insp
 
@@ -57,8 +59,9 @@ def test_hidden_node_chain_rule(client: TestClient) -> None:
     insp = inspect(client, path, "n-1-2")
     L1, L2 = s["layers"]
     assert "Hidden error δ (chain rule)" in insp
-    for v in (L1["z"][0][2], L1["a"][0][2], L1["delta"][0][2], L2["W"][2][0],
-              L2["delta"][0][0]):
+    f = s["config"]["focus"]
+    for v in (L1["z"][f][2], L1["a"][f][2], L1["delta"][f][2], L2["W"][2][0],
+              L2["delta"][f][0]):
         assert num(v, 6) in insp
 
 

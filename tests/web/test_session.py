@@ -71,15 +71,16 @@ def test_diagram_numbers_equal_the_api(client: TestClient) -> None:
     for l, layer in enumerate(s["layers"], start=1):
         for j in range(len(layer["W"][0])):
             v = node_values(page, f"n-{l}-{j}")
-            assert v == {"z": num(layer["z"][0][j]), "a": num(layer["a"][0][j]),
-                         "δ": signed(layer["delta"][0][j])}
+            f = s["config"]["focus"]
+            assert v == {"z": num(layer["z"][f][j]), "a": num(layer["a"][f][j]),
+                         "δ": signed(layer["delta"][f][j])}
         for i, row in enumerate(layer["W"]):
             for j, w in enumerate(row):
                 attrs, _ = element(page, f"w-{l}-{i}-{j}")
                 g = layer["grad_W"][i][j]
                 assert attrs["aria-label"] == (f"Weight w{i + 1},{j + 1} (layer {l}) = "
                                                f"{num(w)}, ∂L/∂w = {num(g)}")
-    assert node_values(page, "n-0-1") == {"x": num(s["batch"]["X"][0][1])}
+    assert node_values(page, "n-0-0") == {"x": num(s["batch"]["X"][s["config"]["focus"]][0])}
     assert element(page, "loss-value")[0]["data-value"] == repr(s["loss"])
     yhat = re.findall(r'<td class="yhat">([^<]+)</td>', page)
     assert yhat == [num(r[0]) for r in s["output"]]

@@ -1,0 +1,44 @@
+"""Edits of a session's data that keep its weights: adding a point to the training set.
+
+The point goes into ``config.dataset.extra`` (raw coordinates and target), so the config stays
+the whole truth: export, import and reset rebuild exactly the same data.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from app.config import Settings
+from app.sessions.config import ConfigError, SessionConfig, normalize
+from app.sessions.model import Session, build_data, check_focus
+
+
+def add_point(s: Session, x1: float, x2: float, y: float, settings: Settings) -> None:
+    """Append (x₁, x₂) with target y to the training data; the weights stay, the pass restarts."""
+    for name, v in (("x1", x1), ("x2", x2), ("y", y)):
+        if not math.isfinite(v) or abs(v) > settings.max_abs_value:
+            raise ConfigError((name,), f"{name} must be finite with |v| ≤ "
+                              f"{settings.max_abs_value:g}")
+    if s.task == "classification" and y not in (0.0, 1.0):
+        raise ConfigError(("y",), f"this is a classification set: y must be 0 or 1; got {y:g}")
+    d = dict(s.config["dataset"])
+    extra = [*(d.get("extra") or []), [x1, x2, y]]
+    if len(s.trainer.data.X) + 1 > settings.max_samples:
+        raise ConfigError(("dataset", "extra"), f"at most {settings.max_samples} samples")
+    d["extra"] = extra
+    candidate: dict[str, Any] = {k: v for k, v in s.config.items() if k != "preset"}
+    if d.get("name") == "inline":
+        d = {k: v for k, v in d.items() if v is not None}
+    candidate["dataset"] = d
+    normalized = normalize(SessionConfig.model_validate(candidate), settings)
+    normalized["preset"] = s.config.get("preset")
+    data, task = build_data(normalized)
+    check_focus(normalized, len(data.X))
+    t = s.trainer
+    s.config, s.task = normalized, task
+    t.data = data
+    # The batches of the epoch change with the data: start the epoch's batches afresh.
+    t.batch_pos, t.epoch_loss_sum, t.epoch_test_loss = 0, 0.0, None
+    t.discard_pass()
+    t.status = "ok"

@@ -1,0 +1,156 @@
+"""Per-neuron heatmaps for 2-D inputs, as in TensorFlow Playground: every input feature, hidden
+neuron and output drawn over the input plane.
+
+One grid forward pass computes every neuron at once; the images are tiny PNGs (data: URIs,
+upscaled by CSS) cached per weights version, so Play ticks and page views whose weights did not
+change reuse them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from app.nn import features as feats
+from app.nn.network import Network
+from app.web.charts import png_data_uri
+from app.web.fmt import diverging_rgb
+
+GRID = 32  # pixels per side: 1,024 grid points, one forward pass
+PLAY_GRID = 16  # while Play runs: every tick redraws every image, so a quarter of the bytes
+UNIT_RANGE = ("sigmoid", "softmax")  # activations with values in (0, 1)
+
+
+@dataclass(frozen=True)
+class Scale:
+    lo: float
+    hi: float
+
+    @property
+    def mid(self) -> float:
+        return (self.lo + self.hi) / 2
+
+
+@dataclass(frozen=True)
+class NeuronMaps:
+    """images[l][j]: neuron j of layer l (l = 0: the input features) as a data: URI."""
+
+    images: list[list[str]]
+    domain: tuple[float, float]
+    hidden: Scale
+    output: Scale
+    input_max: list[float]  # max |φ_j| over the plane: input images span −max … +max
+
+
+def scale_of(activation: str) -> Scale:
+    return Scale(0.0, 1.0) if activation in UNIT_RANGE else Scale(-1.0, 1.0)
+
+
+def domain_of(X: NDArray[np.float64], X_test: NDArray[np.float64] | None
+              ) -> tuple[float, float]:
+    """The plotted square: [-6, 6] for the generated sets, the data's box ± 0.5 for small ones
+    (the truth tables), the same as the data panel's plot."""
+    allx = X if X_test is None else np.vstack([X, X_test])
+    if allx.size == 0 or np.max(np.abs(allx)) > 2:
+        return -6.0, 6.0
+    return float(allx.min()) - 0.5, float(allx.max()) + 0.5
+
+
+class LRU:
+    """A small thread-safe LRU (the page renders run in a thread pool)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._d: OrderedDict[bytes, NeuronMaps] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: bytes) -> NeuronMaps | None:
+        with self._lock:
+            v = self._d.get(key)
+            if v is None:
+                self.misses += 1
+                return None
+            self.hits += 1
+            self._d.move_to_end(key)
+            return v
+
+    def put(self, key: bytes, value: NeuronMaps) -> None:
+        with self._lock:
+            self._d[key] = value
+            self._d.move_to_end(key)
+            while len(self._d) > self.size:
+                self._d.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._d.clear()
+            self.hits = self.misses = 0
+
+
+CACHE = LRU(256)
+
+
+def weights_key(net: Network, features: Sequence[str], domain: tuple[float, float],
+                grid: int = GRID) -> bytes:
+    """A digest of everything the images depend on: the weights' bytes, the architecture and
+    activations, the features and the plotted square."""
+    h = hashlib.blake2b(digest_size=16)
+    spec = net.spec
+    h.update(repr((spec.layers, spec.hidden_activation, spec.output_activation,
+                   tuple(features), domain, grid)).encode())
+    for W in net.W:
+        h.update(np.ascontiguousarray(W).tobytes())
+    for b in net.b or []:
+        h.update(np.ascontiguousarray(b).tobytes())
+    return h.digest()
+
+
+def grid_points(domain: tuple[float, float], grid: int = GRID) -> NDArray[np.float64]:
+    """grid² raw points, row by row from the top (x₂ high) to the bottom, as in an image."""
+    g = np.linspace(domain[0], domain[1], grid)
+    gx, gy = np.meshgrid(g, g[::-1])
+    return np.stack([gx.ravel(), gy.ravel()], axis=1)
+
+
+def compute(net: Network, features: Sequence[str], domain: tuple[float, float],
+            grid: int = GRID) -> NeuronMaps:
+    phi = feats.apply(features, grid_points(domain, grid))
+    with np.errstate(all="ignore"):
+        _zs, acts = net.forward(phi)
+    spec = net.spec
+    hidden, output = scale_of(spec.hidden_activation), scale_of(spec.output_activation)
+    images: list[list[str]] = []
+    input_max: list[float] = []
+    for l, a in enumerate(acts):
+        row = []
+        for j in range(a.shape[1]):
+            v = a[:, j].reshape(grid, grid)
+            if l == 0:
+                m = float(np.max(np.abs(v))) or 1.0
+                input_max.append(m)
+                rgb = diverging_rgb(v, -m, 0.0, m)
+            else:
+                s = output if l == spec.L else hidden
+                rgb = diverging_rgb(v, s.lo, s.mid, s.hi)
+            row.append(png_data_uri(rgb))
+        images.append(row)
+    return NeuronMaps(images, domain, hidden, output, input_max)
+
+
+def neuron_maps(net: Network, features: Sequence[str], domain: tuple[float, float],
+                cache: LRU | None = None, grid: int = GRID) -> NeuronMaps:
+    """The images for these weights, from the cache when this weights version was drawn."""
+    cache = CACHE if cache is None else cache
+    key = weights_key(net, features, domain, grid)
+    maps = cache.get(key)
+    if maps is None:
+        maps = compute(net, features, domain, grid)
+        cache.put(key, maps)
+    return maps
