@@ -169,8 +169,12 @@ def _teaching_examples(out: dict[str, Any], fresh: Callable[[], Any],
     out["setup_link"] = {"url": links.setup_url(s.config)}
 
 
+RATE_LIMITED = {"detail": "too many new sessions from this address: the limit is 30 a minute "
+                "(setting create_rate_limit)"}
 # Error examples of one operation (the shared ones below fit most).
 OPERATION_ERRORS: dict[str, dict[str, Any]] = {
+    "create_session": {"429": RATE_LIMITED},
+    "import_session": {"429": RATE_LIMITED},
     "undo": {"409": {"detail": "nothing to undo"}},
     "redo": {"409": {"detail": "nothing to redo"}},
     "setup_link": {"422": {"detail": [{"loc": ["body", "link"], "msg": "this setup needs a "
