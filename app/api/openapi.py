@@ -10,6 +10,7 @@ under the same Content-Security-Policy as the app's own pages.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.resources import files
 from typing import Any
 
@@ -40,6 +41,8 @@ TAGS = [
     {"name": "checks", "description": "Verify backprop's gradients against finite "
      "differences."},
     {"name": "catalogues", "description": "The presets and data sets a config may name."},
+    {"name": "teaching", "description": "Undo and redo, watch links to follow a session "
+     "read-only (live over Server-Sent Events), and links that recreate a setup."},
     {"name": "health", "description": "Whether the server and its store are up."},
 ]
 
@@ -118,7 +121,8 @@ def _examples(settings: Settings) -> dict[str, Any]:
     out["gradcheck"] = service.gradcheck(s, 1e-6, settings)
     out["list_presets"] = presets_data()[:1]
     out["list_datasets"] = list_datasets_data()[:2]
-    out["healthz"] = {"status": "ok", "store": "memory", "sessions": 3}
+    out["healthz"] = {"status": "ok", "store": "memory", "sessions": 3, "kernel": "numba"}
+    _teaching_examples(out, fresh, state, settings)
     lesson_weights = [{"W": W.tolist()} for W in fresh().trainer.net.W]
     out["request:put_weights"] = {"lesson": {"summary": "the lesson's initial weights "
                                              "(no biases)", "value": {"layers": lesson_weights}}}
@@ -133,7 +137,54 @@ def _examples(settings: Settings) -> dict[str, Any]:
     return out
 
 
+WATCH_ID = "Yd0x5m7bQ0K2pXh4sT9wZg"
+
+
+def _teaching_examples(out: dict[str, Any], fresh: Callable[[], Any],
+                       state: Callable[[Any], dict[str, Any]], settings: Settings) -> None:
+    """Undo, redo, watch and link replies, made as the door makes them (restore point,
+    version), on the lesson's network."""
+    from app.sessions import links, undo
+    from app.sessions.door import OPERATIONS, label, summary
+
+    def apply(s: Any, name: str, *args: Any) -> None:
+        op = OPERATIONS[name]
+        point = undo.capture(s) if op.kind == "change" else None
+        step_label = label(name, s, args)
+        op.run(s, settings, *args)
+        if point is not None:
+            s.undo.push(undo.point_after(s, point, step_label), settings.undo_depth,
+                        settings.undo_max_bytes)
+        s.version += 1
+
+    s = fresh()
+    apply(s, "forward")
+    apply(s, "undo")
+    out["undo"] = state(s)
+    apply(s, "redo")
+    out["redo"] = state(s)
+    out["watch_state"] = {**state(s), "id": WATCH_ID}
+    out["watch_events"] = summary(s)
+    out["watch"] = {"watch_id": WATCH_ID, "url": f"/w/{WATCH_ID}"}
+    out["setup_link"] = {"url": links.setup_url(s.config)}
+
+
+RATE_LIMITED = {"detail": "too many new sessions from this address: the limit is 30 a minute "
+                "(setting create_rate_limit)"}
+# Error examples of one operation (the shared ones below fit most).
+OPERATION_ERRORS: dict[str, dict[str, Any]] = {
+    "create_session": {"429": RATE_LIMITED},
+    "import_session": {"429": RATE_LIMITED},
+    "undo": {"409": {"detail": "nothing to undo"}},
+    "redo": {"409": {"detail": "nothing to redo"}},
+    "setup_link": {"422": {"detail": [{"loc": ["body", "link"], "msg": "this setup needs a "
+                                       "2431-character link; the limit is 2000 (inline data "
+                                       "is too large for a link): download the lesson file "
+                                       "(export) instead", "type": "value_error"}]}},
+}
 ERROR_EXAMPLES: dict[str, Any] = {
+    "429": {"detail": "too many watch streams for this client: the limit is 20 (setting "
+            "watch_max_per_client)"},
     "404": {"detail": "session not found: unknown, expired after its idle time, or evicted "
             "(least recently used) when the session cap was reached"},
     "409": {"detail": "the cursor is at backward, not forward", "cursor": "backward"},
@@ -151,7 +202,11 @@ RESPONSE_HEADERS: dict[str, Any] = {
                          "schema": {"type": "string"}}},
     "503": {"Retry-After": {"description": "seconds to wait before retrying",
                             "schema": {"type": "string"}}},
+    "429": {"Retry-After": {"description": "seconds to wait before retrying",
+                            "schema": {"type": "string"}}},
 }
+SSE_EXAMPLE = ('event: state\nid: 3\ndata: {"version": 3, "epoch": 0, "iteration": 0, '
+               '"cursor": {"next": "forward", "layer": 2}, "loss": null}\n\n')
 
 
 def _document(app: FastAPI, settings: Settings) -> dict[str, Any]:
@@ -167,11 +222,14 @@ def _document(app: FastAPI, settings: Settings) -> dict[str, Any]:
             for code, reply in op.get("responses", {}).items():
                 if code in RESPONSE_HEADERS:
                     reply.setdefault("headers", RESPONSE_HEADERS[code])
+                stream = reply.get("content", {}).get("text/event-stream")
+                if stream is not None:
+                    stream.setdefault("example", SSE_EXAMPLE)
                 content = reply.get("content", {}).get("application/json")
                 if content is None:
                     continue
                 example = examples.get(op["operationId"]) if code.startswith("2") else \
-                    ERROR_EXAMPLES.get(code)
+                    OPERATION_ERRORS.get(op["operationId"], {}).get(code, ERROR_EXAMPLES.get(code))
                 if example is not None:
                     content["example"] = example
             for param in op.get("parameters", []):

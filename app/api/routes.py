@@ -58,6 +58,11 @@ CURSOR = _documented(409, "the cursor is not at this step: the reply names where
 INVALID: dict[int | str, dict[str, Any]] = {422: {"model": schemas.ValidationErrorReply,
                  "description": "a field or query parameter is out of its limits; `loc` names "
                  "it and `msg` the limit"}}
+CREATION = {**_documented(429, "more than create_rate_limit new sessions a minute from this "
+                          "client address; retry after Retry-After seconds"),
+            **_documented(503, "the session store is unreachable, or at max_sessions or "
+                          "memory_budget every session that could be evicted was used within "
+                          "active_window; retry after Retry-After seconds")}
 ON_SESSION = {**NOT_FOUND, **UNAVAILABLE, **INVALID}
 WITH_BODY = {**NOT_FOUND, **UNAVAILABLE, **BODY_ERRORS, **INVALID}
 
@@ -172,7 +177,7 @@ def state_doc(text: str) -> str:
 
 
 @router.post("/sessions", status_code=201, response_model=schemas.SessionState,
-             responses={**UNAVAILABLE, **BODY_ERRORS, **INVALID}, tags=["sessions"],
+             responses={**UNAVAILABLE, **BODY_ERRORS, **INVALID, **CREATION}, tags=["sessions"],
              summary="Create a session",
              description=state_doc(
                  "Creates a network with its data set from a config. Every field is optional: "
@@ -407,7 +412,7 @@ async def export_session(session_id: SessionId, door: DoorDep) -> dict[str, Any]
 
 
 @router.post("/sessions/import", status_code=201, response_model=schemas.SessionState,
-             responses={**UNAVAILABLE, **BODY_ERRORS, **INVALID}, tags=["sessions"],
+             responses={**UNAVAILABLE, **BODY_ERRORS, **INVALID, **CREATION}, tags=["sessions"],
              summary="Import a session",
              description=state_doc("Creates a new session (new id, Location header) from a "
                              "document made by GET …/export. Its cursor starts at forward, "

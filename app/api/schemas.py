@@ -142,6 +142,8 @@ class HistoryPoint(BaseModel):
 
 
 class UndoCounts(BaseModel):
+    """How far undo and redo can go: restore points kept each way (at most undo_depth)."""
+
     back: int = Field(description="operations that can be undone")
     forward: int = Field(description="undone operations that can be redone")
 

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
@@ -37,15 +37,23 @@ NOTHING = _documented(409, "nothing to undo (or redo)")
 WATCH_NOT_FOUND = _documented(404, "unknown or revoked watch link, or its session expired")
 WATCH_LIMIT = _documented(429, "too many watch streams for the session "
                           "(watch_max_per_session) or from this client (watch_max_per_client)")
-StepsQ = Annotated[int, Query(ge=1, le=10_000, description="how many operations at once")]
+StepsQ = Annotated[int, Query(ge=1, le=10_000, description="how many operations to undo (or "
+                              "redo) at once, 1 to 10,000; default 1", examples=[1, 3])]
+WatchId = Annotated[str, Path(description="the watch id from POST /api/v1/sessions/{id}/watch "
+                              "(its `watch_id`, also the end of its `url`); never a session id",
+                              examples=["Yd0x5m7bQ0K2pXh4sT9wZg"])]
 
 
 @router.post(f"{SESSION}/undo", response_model=schemas.SessionState,
              responses={**ON_SESSION, **NOTHING}, summary="Undo the last operation(s)")
 async def undo(session_id: SessionId, door: DoorDep, settings: SettingsDep, steps: StepsQ = 1,
                samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
-    """Back to the state before the last operation, exactly (weights, cursor, trace, counters,
-    history). The undone operation can be redone until a new operation is applied."""
+    """Puts the session back to the state before its last `steps` operations (forward,
+    backward, update, step, train, PATCH, PUT weights, reset), exactly: weights, cursor, trace
+    of the pass in progress, epoch, iteration, mini-batch position, history, metrics, status
+    and config. Any cursor. The undone operations can be redone until a new operation is
+    applied. Changes: `version` +1, `undo.back` −steps, `undo.forward` +steps. 409 when fewer
+    than `steps` operations are recorded (at most undo_depth, within undo_max_bytes)."""
     return respond(await operate(door, settings, session_id, "undo", steps, samples=samples,
                                  history=history))
 
@@ -54,6 +62,10 @@ async def undo(session_id: SessionId, door: DoorDep, settings: SettingsDep, step
              responses={**ON_SESSION, **NOTHING}, summary="Redo undone operation(s)")
 async def redo(session_id: SessionId, door: DoorDep, settings: SettingsDep, steps: StepsQ = 1,
                samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
+    """Applies again the last `steps` undone operations, giving exactly the state they had
+    produced. Any cursor. Changes: `version` +1, `undo.forward` −steps, `undo.back` +steps.
+    409 when fewer than `steps` undone operations wait (a new operation after an undo drops
+    them)."""
     return respond(await operate(door, settings, session_id, "redo", steps, samples=samples,
                                  history=history))
 
@@ -72,8 +84,10 @@ async def start_watch(door: Door, session_id: str) -> str:
 @router.post(f"{SESSION}/watch", response_model=schemas.WatchLink,
              responses=ON_SESSION, summary="The session's watch link (read-only)")
 async def watch(session_id: SessionId, door: DoorDep) -> dict[str, str]:
-    """A read-only capability to follow the session: the same link each time until revoked.
-    It cannot be turned into the session id."""
+    """Returns the session's watch link: a read-only capability to follow it (the page
+    /w/{watch_id}, GET /api/v1/watch/{watch_id} and its event stream). The same link each time
+    until it is revoked; it cannot be turned into the session id. Any cursor; the session's
+    state and version do not change."""
     watch_id = await start_watch(door, session_id)
     return {"watch_id": watch_id, "url": watch_url(watch_id)}
 
@@ -81,7 +95,9 @@ async def watch(session_id: SessionId, door: DoorDep) -> dict[str, str]:
 @router.delete(f"{SESSION}/watch", status_code=204, response_class=Response,
                responses=ON_SESSION, summary="Revoke the watch link")
 async def unwatch(session_id: SessionId, door: DoorDep) -> Response:
-    """The link stops working and every open stream on it ends."""
+    """Revokes the session's watch link: the link answers 404 from now on and every open
+    stream on it ends. Any cursor; the session's state and version do not change. 204 also
+    when there was no link. The next POST …/watch makes a new link."""
     old = await door.apply(session_id, "unwatch")
     if old is not None:
         await door.hub.revoke(old, session_id)
@@ -90,15 +106,17 @@ async def unwatch(session_id: SessionId, door: DoorDep) -> Response:
 
 @router.get("/watch/{watch_id}", response_model=schemas.SessionState,
             responses={**WATCH_NOT_FOUND, **UNAVAILABLE}, summary="A watched session's state")
-async def watch_state(watch_id: str, door: DoorDep, settings: SettingsDep,
+async def watch_state(watch_id: WatchId, door: DoorDep, settings: SettingsDep,
                       samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
-    """The session's state, read-only; its ``id`` is the watch id (never the session id)."""
+    """The watched session's whole state, as GET /api/v1/sessions/{id} gives it, read-only:
+    its `id` is the watch id (never the session id). Any cursor; changes nothing. 404 for an
+    unknown or revoked link, or when the session expired."""
     points = history_points(history, settings)
     state = await door.watched(watch_id, lambda s: render(s, settings, samples, points))
     return respond({**state, "id": watch_id})
 
 
-async def watch_target(watch_id: str, request: Request) -> tuple[str, str]:
+async def watch_target(watch_id: WatchId, request: Request) -> tuple[str, str]:
     """The session behind a watch link and the client's address; 404 / 429 before the stream
     starts."""
     door: Door = request.app.state.door
@@ -120,13 +138,15 @@ def _as_json(responses: dict[int | str, dict[str, Any]]) -> dict[int | str, dict
 @router.get("/watch/{watch_id}/events", response_class=EventSourceResponse,
             responses=_as_json({**WATCH_NOT_FOUND, **WATCH_LIMIT, **UNAVAILABLE}),
             summary="Follow a session live (Server-Sent Events)")
-async def watch_events(watch_id: str, request: Request,
+async def watch_events(watch_id: WatchId, request: Request,
                        target: Annotated[tuple[str, str], Depends(watch_target)]
                        ) -> AsyncIterator[ServerSentEvent]:
-    """One `state` event per change (id: the session's version; data: version, epoch,
-    iteration, cursor, loss). A (re)connecting client, with or without Last-Event-ID, gets
-    the current state at once; while the session changes quickly, only the newest state is
-    sent (at most one event per watch_min_interval seconds)."""
+    """A Server-Sent Events stream (text/event-stream) following the watched session: one
+    `state` event per change (id: the session's version; data: version, epoch, iteration,
+    cursor, loss). A (re)connecting client, with or without Last-Event-ID, gets the current
+    state at once; while the session changes quickly, only the newest state is sent (at most
+    one event per watch_min_interval seconds). Any cursor; changes nothing. 429 over
+    watch_max_per_session or watch_max_per_client open streams."""
     door: Door = request.app.state.door
     sid, client = target
     sub = door.hub.subscribe(sid, watch_id, client)
@@ -154,11 +174,16 @@ async def watch_events(watch_id: str, request: Request,
 
 # --- links that recreate a setup -----------------------------------------------------------
 @router.get(f"{SESSION}/link", response_model=schemas.SetupLink,
-            responses={**ON_SESSION, **_documented(422, "inline data too large for a link")},
+            responses={**ON_SESSION, 422: {
+                "model": schemas.ValidationErrorReply, "description": "the setup (inline "
+                "data) would need a link over 2,000 characters: `loc` is [\"body\", \"link\"]"}},
             summary="A /new?… link recreating this setup")
 async def setup_link(session_id: SessionId, door: DoorDep) -> dict[str, str]:
-    """The configuration (network, activations, loss, data and seeds, learning rate, batch
-    size, regularization) with the same initial weights, as a URL that works on any server."""
+    """Returns a /new?c=… link that recreates this session's setup on any Backprop Lab
+    server: the configuration (network, activations, loss, data and seeds, learning rate,
+    batch size, regularization) with the same initial weights. Weights set later (training,
+    PUT weights) are not part of it: use the export for those. Any cursor; changes nothing.
+    422 when inline data would make the link longer than 2,000 characters."""
     url: str = await door.apply(session_id, "state",
                                 view=lambda s, _: links.setup_url(s.config))
     return {"url": url}

@@ -60,7 +60,8 @@ def test_operation_names_read_like_code(lab: Any) -> None:
     assert names == {"create_session", "get_session", "patch_session", "delete_session",
                      "put_weights", "reset", "export_session", "import_session", "forward",
                      "backward", "update", "step", "train", "gradcheck", "list_presets",
-                     "list_datasets", "healthz"}
+                     "list_datasets", "healthz", "undo", "redo", "watch", "unwatch",
+                     "watch_state", "watch_events", "setup_link"}
 
 
 def test_generated_client_walks_the_lesson(lab: Any, server: str) -> None:

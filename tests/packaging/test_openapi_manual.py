@@ -39,11 +39,12 @@ def validator(spec: dict[str, Any], schema: dict[str, Any]) -> jsonschema.Valida
 
 def test_every_operation_is_documented(spec: dict[str, Any]) -> None:
     ops = operations(spec)
-    assert len(ops) == 17
+    assert len(ops) == 24
     ids = [op["operationId"] for _, _, op in ops]
     assert len(set(ids)) == len(ids)
     assert {"forward", "backward", "update", "step", "train", "create_session",
-            "get_session", "import_session", "export_session"} <= set(ids)
+            "get_session", "import_session", "export_session", "undo", "redo", "watch",
+            "unwatch", "watch_state", "watch_events", "setup_link"} <= set(ids)
     for path, method, op in ops:
         where = f"{method.upper()} {path}"
         assert re.fullmatch(r"[a-z]+(_[a-z]+)*", op["operationId"]), where
@@ -98,6 +99,10 @@ def test_examples_are_valid_and_everywhere(spec: dict[str, Any]) -> None:
         for code, reply in op["responses"].items():
             content = (reply.get("content") or {}).get("application/json")
             if content is None:
+                stream = (reply.get("content") or {}).get("text/event-stream")
+                if stream is not None:  # the watch stream: an example of its frames
+                    assert code == "200" and stream["example"].startswith("event: "), where
+                    continue
                 assert code == "204", (where, code)
                 continue
             assert "example" in content, (where, code)
