@@ -124,6 +124,14 @@
       return;
     }
     if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented) return;
+    // Enter or Space on a button of a form just swapped in: let htmx process the form first
+    // (it does so when the swap settles), so a fast key press never becomes a full-page post.
+    var t0 = ev.target;
+    if ((ev.key === "Enter" || ev.key === " ") && t0 && t0.tagName === "BUTTON" && window.htmx) {
+      var owner = t0.hasAttribute("hx-post") ? t0
+        : (t0.form && t0.form.hasAttribute("hx-post") ? t0.form : null);
+      if (owner) window.htmx.process(owner);
+    }
     if (diagramKey(ev) || switchKey(ev)) return;
     var key = ev.key;
     if (key === "Escape") {
@@ -200,18 +208,32 @@
   // --- focus and open panels survive every swap (main and out-of-band) ------------------
   var saved = null;
 
-  document.addEventListener("htmx:beforeSwap", function () {
+  // The element focused when the request started: by the time the reply is swapped in, focus
+  // may already have fallen to <body> (a button pressed with Space loses it on some timings).
+  var lastFocused = null;
+  document.addEventListener("focusin", function (ev) { lastFocused = ev.target; });
+
+  // What each swap saw, by its request: a quick second request may be swapped before the
+  // first one settles, and each settle restores its own swap's focus.
+  var savedBy = new WeakMap();
+
+  document.addEventListener("htmx:beforeSwap", function (ev) {
     var el = document.activeElement;
+    if ((!el || el === document.body) && lastFocused && lastFocused.id) el = lastFocused;
     var open = [];
     document.querySelectorAll("details[id]").forEach(function (d) { if (d.open) open.push(d.id); });
     saved = { id: el && el !== document.body ? el.id || null : null,
               toolbar: !!(el && el.closest && el.closest(".toolbar")),
               open: open };
+    var xhr = ev.detail && ev.detail.xhr;
+    if (xhr) savedBy.set(xhr, saved);
   });
 
-  document.addEventListener("htmx:afterSettle", function () {
-    var s = saved;
-    saved = null;
+  document.addEventListener("htmx:afterSettle", function (ev) {
+    var xhr = ev.detail && ev.detail.xhr;
+    var s = xhr && savedBy.has(xhr) ? savedBy.get(xhr) : saved;
+    if (xhr) savedBy.delete(xhr);
+    if (s === saved) saved = null;
     syncShortcutSwitch();
     if (!s) return;
     s.open.forEach(function (id) { var d = document.getElementById(id); if (d) d.open = true; });
