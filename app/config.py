@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     max_epochs: int = 100_000
     train_time_budget: float = Field(2.0, gt=0, description="seconds per train call")
     max_body_bytes: int = 1 << 20
+    # An export of a long session (100,000 history points, each with its gradient norms) is
+    # over max_body_bytes; the two import paths take bodies up to this size so it opens again.
+    max_import_bytes: int = Field(16 << 20, ge=1, description="request body of POST "
+                                  "/api/v1/sessions/import and of the page's /open (413)")
     history_limit: int = Field(100_000, ge=16, description="stored loss-history points")
     # Replies carry a decimated history unless the client asks for more (?history=N or all).
     history_default_points: int = Field(500, ge=2, description="history points in a reply "

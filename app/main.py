@@ -38,11 +38,17 @@ class SecurityHeaders:
     """Adds the security headers to every response, and reads each request body before the
     app sees it: refused over the size limit (413, by Content-Length or while streaming), when
     it trickles in slower than the read timeout (408), or when a JSON object repeats a key
-    (422: the standard parser would silently keep the last one)."""
+    (422: the standard parser would silently keep the last one). The import paths (IMPORT_PATHS)
+    take up to ``max_import`` bytes: a long session's export document is larger than
+    ``max_body``, and every export must import again."""
 
-    def __init__(self, app: ASGIApp, max_body: int, read_timeout: float = 5.0) -> None:
+    IMPORT_PATHS = ("/api/v1/sessions/import", "/open")
+
+    def __init__(self, app: ASGIApp, max_body: int, read_timeout: float = 5.0,
+                 max_import: int | None = None) -> None:
         self.app = app
         self.max_body = max_body
+        self.max_import = max(max_body, max_import or 0)
         self.read_timeout = read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -51,6 +57,9 @@ class SecurityHeaders:
             return
         path: str = scope.get("path", "")
         csp = DOCS_CSP if path in ("/docs", "/redoc") else CSP
+        imports = scope.get("method") == "POST" and path in self.IMPORT_PATHS
+        limit, setting = ((self.max_import, "max_import_bytes") if imports
+                          else (self.max_body, "max_body_bytes"))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -70,11 +79,11 @@ class SecurityHeaders:
         for key, value in scope.get("headers", []):
             if key == b"content-length":
                 try:
-                    too_big = int(value) > self.max_body
+                    too_big = int(value) > limit
                 except ValueError:
                     too_big = True
                 if too_big:
-                    await self._reject(send_with_headers)
+                    await self._reject(send_with_headers, limit, setting)
                     return
             elif key == b"content-type":
                 content_type = value.split(b";")[0].strip().lower()
@@ -88,8 +97,8 @@ class SecurityHeaders:
                         return
                     chunk = message.get("body", b"")
                     received += len(chunk)
-                    if received > self.max_body:
-                        await self._reject(send_with_headers)
+                    if received > limit:
+                        await self._reject(send_with_headers, limit, setting)
                         return
                     chunks.append(chunk)
                     if not message.get("more_body", False):
@@ -116,9 +125,9 @@ class SecurityHeaders:
 
         await self.app(scope, replay, send_with_headers)
 
-    async def _reject(self, send: Send) -> None:
+    async def _reject(self, send: Send, limit: int, setting: str) -> None:
         await self._error(send, 413, b'{"detail":"request body too large: the limit is %d '
-                          b'bytes (setting max_body_bytes)"}' % self.max_body, close=True)
+                          b'bytes (setting %s)"}' % (limit, setting.encode()), close=True)
 
     @staticmethod
     async def _error(send: Send, status: int, body: bytes, close: bool = False) -> None:
@@ -239,7 +248,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(SecurityHeaders, max_body=settings.max_body_bytes,
-                       read_timeout=settings.body_read_timeout)
+                       read_timeout=settings.body_read_timeout,
+                       max_import=settings.max_import_bytes)
     app.add_middleware(HeadAsGet)
     return app
 

@@ -86,7 +86,7 @@ def operation_id(route: APIRoute) -> str:
 def _examples(settings: Settings) -> dict[str, Any]:
     """Replies of the lesson's network (preset seed-xor), made by the code that serves them."""
     from app.api.routes import list_datasets_data, presets_data
-    from app.sessions import service
+    from app.sessions import data_edits, service
     from app.sessions.config import SessionConfig, normalize
     from app.sessions.model import Session
     from app.sessions.state import session_state
@@ -118,6 +118,9 @@ def _examples(settings: Settings) -> dict[str, Any]:
     ran, stopped = service.train(s, 3, settings)
     out["train"] = {**state(s), "ran": ran, "stopped": stopped}
     out["export_session"] = service.export(s)
+    s = fresh()
+    data_edits.add_point(s, 0.5, 0.5, 0.0, settings)
+    out["add_point"] = state(s)
     out["gradcheck"] = service.gradcheck(s, 1e-6, settings)
     out["list_presets"] = presets_data()[:1]
     out["list_datasets"] = list_datasets_data()[:2]

@@ -352,7 +352,9 @@ async def put_weights(session_id: SessionId, body: schemas.WeightsRequest, door:
                  "in config.dataset.extra, so export, import, reset and links rebuild the same "
                  "data; at most max_added_points per session). Allowed at any cursor: the "
                  "weights stay, the pass in progress restarts at forward, layer 1. Undoable."))
-async def add_point(session_id: SessionId, body: schemas.PointRequest, door: DoorDep,
+async def add_point(session_id: SessionId, door: DoorDep,
+                    body: Annotated[schemas.PointRequest,
+                                    Body(openapi_examples=schemas.POINT_EXAMPLES)],
                     settings: SettingsDep, samples: SamplesQ = None,
                     history: HistoryQ = None) -> JSONResponse:
     return respond(await operate(door, settings, session_id, "points", body.x1, body.x2,

@@ -57,6 +57,12 @@ THROUGH_EXAMPLES: dict[str, Any] = {
     "one-layer": {"summary": "one layer (the same as no body)", "value": {}},
     "all": {"summary": "finish the pass", "value": {"through": "all"}},
 }
+POINT_EXAMPLES: dict[str, Any] = {
+    "centre": {"summary": "a point in the middle of the XOR square, labelled 0",
+               "value": {"x1": 0.5, "x2": 0.5, "y": 0}},
+    "corner": {"summary": "a point near the (0, 1) corner, labelled 1",
+               "value": {"x1": 0.1, "x2": 0.9, "y": 1}},
+}
 TRAIN_EXAMPLES: dict[str, Any] = {
     "one": {"summary": "one epoch (the same as no body)", "value": {}},
     "lesson": {"summary": "the rest of the lesson's 10,000 epochs", "value": {"epochs": 9999}},
@@ -76,9 +82,14 @@ class PatchRequest(Strict):
 
 
 class PointRequest(Strict):
-    x1: float = Field(description="first input coordinate (raw, before the features)")
-    x2: float = Field(description="second input coordinate")
-    y: float = Field(description="target: 0 or 1 for a classification set")
+    """One training sample to add to a 2-D data set: raw inputs (x1, x2) and its target y.
+    Every value finite with |v| ≤ max_abs_value; y is 0 or 1 on a classification set."""
+
+    x1: float = Field(description="first input coordinate, raw (the features are computed "
+                      "from it), |x1| ≤ max_abs_value")
+    x2: float = Field(description="second input coordinate, raw, |x2| ≤ max_abs_value")
+    y: float = Field(description="target: 0 or 1 on a classification set (XOR included), "
+                     "any finite value on a regression set")
 
 
 class WeightsRequest(Strict):

@@ -61,7 +61,7 @@ def test_operation_names_read_like_code(lab: Any) -> None:
                      "put_weights", "reset", "export_session", "import_session", "forward",
                      "backward", "update", "step", "train", "gradcheck", "list_presets",
                      "list_datasets", "healthz", "undo", "redo", "watch", "unwatch",
-                     "watch_state", "watch_events", "setup_link"}
+                     "watch_state", "watch_events", "setup_link", "add_point"}
 
 
 def test_generated_client_walks_the_lesson(lab: Any, server: str) -> None:
