@@ -18,6 +18,18 @@ from tests.nn import reference
 
 SESSIONS = f"{API}/sessions"
 
+# The lesson's network: what the seed-xor preset stands for.
+SEED_XOR = {
+    "layers": [2, 4, 1],
+    "hidden_activation": "sigmoid",
+    "output_activation": "sigmoid",
+    "loss": "squared_error",
+    "reduction": "sum",
+    "learning_rate": 0.1,
+    "bias": False,
+    "batch_size": None,
+}
+
 
 def _reject_constant(name: str) -> Any:
     raise AssertionError(f"response JSON contains the non-standard constant {name}")
