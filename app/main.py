@@ -242,6 +242,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from app.web.routes import install as install_web
 
     install_web(app, settings)
+    from app.web.experiment import router as experiment_router
+
+    app.include_router(experiment_router)
     from app.web.watch import router as watch_router
 
     app.include_router(watch_router)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 
@@ -239,70 +240,65 @@ async def delete_session(session_id: SessionId, store: StoreDep, door: DoorDep) 
     return Response(status_code=204)
 
 
-@router.post(f"{SESSION}/forward", response_model=schemas.SessionState,
-             responses={**WITH_BODY, **CURSOR}, tags=["stepping"],
-             summary="Forward one layer (or the whole pass)",
-             description=state_doc(
-                 "Allowed when cursor.next is `forward` (else 409). Computes z[l] = a[l-1] W[l] "
-                 "+ b[l] and a[l] = f(z[l]) for the cursor's layer and moves the cursor to the "
-                 "next layer; at the output layer it also computes ŷ, the per-sample losses, "
-                 "loss and metrics, and the cursor moves to backward, layer L. "
-                 "`{\"through\": \"all\"}` finishes the pass in one call. A non-finite result "
-                 "is not kept: status becomes diverged and the cursor returns to forward, "
-                 "layer 1."))
-async def forward(session_id: SessionId, door: DoorDep, settings: SettingsDep,
-                  body: Annotated[schemas.Through, Body(
-                      openapi_examples=schemas.THROUGH_EXAMPLES)] = schemas.ONE_LAYER,
-                  samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
-    through = body.through == "all"
-    return respond(await operate(door, settings, session_id, "forward", through,
-                                 samples=samples, history=history))
+def _pass_route(direction: Literal["forward", "backward"], summary: str, text: str) -> None:
+    """The forward and backward routes: one layer, or the rest of the pass (``through``)."""
+
+    @router.post(f"{SESSION}/{direction}", response_model=schemas.SessionState,
+                 responses={**WITH_BODY, **CURSOR}, tags=["stepping"], name=direction,
+                 summary=summary, description=state_doc(text))
+    async def step_pass(session_id: SessionId, door: DoorDep, settings: SettingsDep,
+                        body: Annotated[schemas.Through, Body(
+                            openapi_examples=schemas.THROUGH_EXAMPLES)] = schemas.ONE_LAYER,
+                        samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
+        through = body.through == "all"
+        return respond(await operate(door, settings, session_id, direction, through,
+                                     samples=samples, history=history))
 
 
-@router.post(f"{SESSION}/backward", response_model=schemas.SessionState,
-             responses={**WITH_BODY, **CURSOR}, tags=["stepping"],
-             summary="Backward one layer (or the whole pass)",
-             description=state_doc(
-                 "Allowed when cursor.next is `backward` (else 409). Computes delta[l] = "
-                 "∂L/∂z[l] (at the output from the loss, below it (delta[l+1] W[l+1]ᵀ) ⊙ "
-                 "f′(z[l])), grad_W[l] = a[l-1]ᵀ delta[l] (+ the regularization gradient) and "
-                 "grad_b[l] = Σ_n delta[l], and moves the cursor down one layer; after layer 1 "
-                 "the cursor is at update. `{\"through\": \"all\"}` finishes the pass."))
-async def backward(session_id: SessionId, door: DoorDep, settings: SettingsDep,
-                   body: Annotated[schemas.Through, Body(
-                       openapi_examples=schemas.THROUGH_EXAMPLES)] = schemas.ONE_LAYER,
-                   samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
-    through = body.through == "all"
-    return respond(await operate(door, settings, session_id, "backward", through,
-                                 samples=samples, history=history))
+_pass_route(
+    "forward", "Forward one layer (or the whole pass)",
+    "Allowed when cursor.next is `forward` (else 409). Computes z[l] = a[l-1] W[l] "
+    "+ b[l] and a[l] = f(z[l]) for the cursor's layer and moves the cursor to the "
+    "next layer; at the output layer it also computes ŷ, the per-sample losses, "
+    "loss and metrics, and the cursor moves to backward, layer L. "
+    "`{\"through\": \"all\"}` finishes the pass in one call. A non-finite result "
+    "is not kept: status becomes diverged and the cursor returns to forward, "
+    "layer 1.")
+_pass_route(
+    "backward", "Backward one layer (or the whole pass)",
+    "Allowed when cursor.next is `backward` (else 409). Computes delta[l] = "
+    "∂L/∂z[l] (at the output from the loss, below it (delta[l+1] W[l+1]ᵀ) ⊙ "
+    "f′(z[l])), grad_W[l] = a[l-1]ᵀ delta[l] (+ the regularization gradient) and "
+    "grad_b[l] = Σ_n delta[l], and moves the cursor down one layer; after layer 1 "
+    "the cursor is at update. `{\"through\": \"all\"}` finishes the pass.")
 
 
-@router.post(f"{SESSION}/update", response_model=schemas.SessionState,
-             responses={**ON_SESSION, **CURSOR}, tags=["stepping"],
-             summary="Apply the update",
-             description=state_doc(
-                 "Allowed when cursor.next is `update` (else 409). W ← W − η·grad_W for every "
-                 "layer (and b ← b − η·grad_b when train_bias), all from the gradients of this "
-                 "pass. The trace is cleared, iteration grows by one, and when the batch was "
-                 "the epoch's last the epoch grows by one and its loss joins the history. The "
-                 "cursor returns to forward, layer 1. Non-finite new weights are not applied "
-                 "(status diverged)."))
-async def update(session_id: SessionId, door: DoorDep, settings: SettingsDep,
-                 samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
-    return respond(await operate(door, settings, session_id, "update", samples=samples,
-                                 history=history))
+def _step_route(name: Literal["update", "step"], responses: dict[int | str, dict[str, Any]],
+                summary: str, text: str) -> None:
+    """The stepping routes that take no body: update, and step (whatever is next)."""
+
+    @router.post(f"{SESSION}/{name}", response_model=schemas.SessionState,
+                 responses=responses, tags=["stepping"], name=name, summary=summary,
+                 description=state_doc(text))
+    async def step_route(session_id: SessionId, door: DoorDep, settings: SettingsDep,
+                         samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
+        return respond(await operate(door, settings, session_id, name, samples=samples,
+                                     history=history))
 
 
-@router.post(f"{SESSION}/step", response_model=schemas.SessionState, responses=ON_SESSION,
-             tags=["stepping"], summary="Do whatever step is next",
-             description=state_doc(
-                 "Allowed at any cursor: performs the single next step the cursor names (one "
-                 "forward layer, one backward layer, or the update), so calling it repeatedly "
-                 "walks through the lesson."))
-async def step(session_id: SessionId, door: DoorDep, settings: SettingsDep,
-               samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
-    return respond(await operate(door, settings, session_id, "step", samples=samples,
-                                 history=history))
+_step_route(
+    "update", {**ON_SESSION, **CURSOR}, "Apply the update",
+    "Allowed when cursor.next is `update` (else 409). W ← W − η·grad_W for every "
+    "layer (and b ← b − η·grad_b when train_bias), all from the gradients of this "
+    "pass. The trace is cleared, iteration grows by one, and when the batch was "
+    "the epoch's last the epoch grows by one and its loss joins the history. The "
+    "cursor returns to forward, layer 1. Non-finite new weights are not applied "
+    "(status diverged).")
+_step_route(
+    "step", ON_SESSION, "Do whatever step is next",
+    "Allowed at any cursor: performs the single next step the cursor names (one "
+    "forward layer, one backward layer, or the update), so calling it repeatedly "
+    "walks through the lesson.")
 
 
 @router.post(f"{SESSION}/train", response_model=schemas.TrainState, responses=WITH_BODY,
@@ -431,17 +427,25 @@ async def import_session(request: Request, doc: schemas.ExportDocument,
     return respond(state, 201, {"Location": location})
 
 
-@router.get("/presets", response_model=list[schemas.Preset], tags=["catalogues"],
-            summary="List the presets",
-            description="The named configs POST /sessions accepts as `preset`, each with its "
-            "description and the complete config it stands for.")
-async def list_presets() -> list[dict[str, Any]]:
-    return presets_data()
+def _catalogue(path: str, item: type[BaseModel], name: str, summary: str, text: str,
+               data: Callable[[], list[dict[str, Any]]]) -> None:
+    """A read-only list a config may name from (presets, data sets)."""
+
+    async def catalogue() -> list[dict[str, Any]]:
+        return data()
+
+    router.get(path, response_model=list[item], tags=["catalogues"],  # type: ignore[valid-type]
+               name=name, summary=summary, description=text)(catalogue)
 
 
 def presets_data() -> list[dict[str, Any]]:
     return [{"name": name, "description": p["description"], "config": p["config"]}
             for name, p in PRESETS.items()]
+
+
+_catalogue("/presets", schemas.Preset, "list_presets", "List the presets",
+           "The named configs POST /sessions accepts as `preset`, each with its "
+           "description and the complete config it stands for.", presets_data)
 
 
 DATASET_DESCRIPTIONS = {
@@ -453,14 +457,6 @@ DATASET_DESCRIPTIONS = {
     "plane": "regression of a tilted plane, targets in [0, 1]",
     "multi_gauss": "regression of a sum of Gaussian bumps, targets in [0, 1]",
 }
-
-
-@router.get("/datasets", response_model=list[schemas.DatasetInfo], tags=["catalogues"],
-            summary="List the data sets",
-            description="The built-in data sets a config may name in dataset.name, with their "
-            "kind, input width and default parameters, plus `inline` (your own X and Y).")
-async def list_datasets() -> list[dict[str, Any]]:
-    return list_datasets_data()
 
 
 def list_datasets_data() -> list[dict[str, Any]]:
@@ -475,3 +471,9 @@ def list_datasets_data() -> list[dict[str, Any]]:
                 "parameters": {"X": None, "Y": None, "X_test": None, "Y_test": None},
                 "description": "your own data: X (N × layers[0]) and Y (N × layers[-1])"})
     return out
+
+
+_catalogue("/datasets", schemas.DatasetInfo, "list_datasets", "List the data sets",
+           "The built-in data sets a config may name in dataset.name, with their "
+           "kind, input width and default parameters, plus `inline` (your own X and Y).",
+           list_datasets_data)

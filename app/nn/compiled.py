@@ -46,6 +46,16 @@ def _logaddexp0(x):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
+def _row_max(z, i, co, n_out):  # type: ignore[no-untyped-def]
+    """max_j z[i, co + j]: the shift that keeps softmax and log-sum-exp from overflowing."""
+    m = z[i, co]
+    for j in range(1, n_out):
+        if z[i, co + j] > m:
+            m = z[i, co + j]
+    return m
+
+
+@njit(cache=True, nogil=True)
 def _forward(X, rows, r0, n, layers, acts, W, woff, b, boff, has_b, z, a, coff):  # type: ignore[no-untyped-def]
     """z, a of every layer for samples rows[r0:r0+n] of X (into buffer rows 0..n-1)."""
     L = len(layers) - 1
@@ -68,10 +78,7 @@ def _forward(X, rows, r0, n, layers, acts, W, woff, b, boff, has_b, z, a, coff):
                     s += b[boff[l] + j]
                 z[i, co + j] = s
             if act == SOFTMAX:
-                m = z[i, co]
-                for j in range(1, n_out):
-                    if z[i, co + j] > m:
-                        m = z[i, co + j]
+                m = _row_max(z, i, co, n_out)
                 tot = 0.0
                 for j in range(n_out):
                     e = math.exp(z[i, co + j] - m)
@@ -117,10 +124,7 @@ def _loss_sum(Y, rows, r0, n, n_out, loss, fused, z, a, co):  # type: ignore[no-
                     ell -= y * math.log(p) + (1.0 - y) * math.log(1.0 - p)
         else:
             if fused:
-                m = z[i, co]
-                for j in range(1, n_out):
-                    if z[i, co + j] > m:
-                        m = z[i, co + j]
+                m = _row_max(z, i, co, n_out)
                 se = 0.0
                 for j in range(n_out):
                     se += math.exp(z[i, co + j] - m)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -274,17 +275,17 @@ class Trainer:
 
     def forward_all(self) -> None:
         """Finish the forward pass and the loss (stops early only on divergence)."""
-        if self.phase != "forward":
-            raise CursorError("forward", self.phase)
-        while self.phase == "forward":
-            if not self.forward_step():
-                return
+        self._finish("forward", self.forward_step)
 
     def backward_all(self) -> None:
-        if self.phase != "backward":
-            raise CursorError("backward", self.phase)
-        while self.phase == "backward":
-            if not self.backward_step():
+        self._finish("backward", self.backward_step)
+
+    def _finish(self, phase: Phase, step: Callable[[], bool]) -> None:
+        """Repeat ``step`` while the cursor stays in ``phase``; stop early on divergence."""
+        if self.phase != phase:
+            raise CursorError(phase, self.phase)
+        while self.phase == phase:
+            if not step():
                 return
 
     # --- many epochs ---------------------------------------------------------------------

@@ -127,6 +127,14 @@ BASE: dict[str, Any] = {
     "features": ["x1", "x2"],
 }
 
+def _deep(hidden: str, scheme: str) -> dict[str, Any]:
+    """The deep-sigmoid / deep-relu pair: one network, two hidden activations."""
+    return {**BASE, "layers": [2, 6, 6, 6, 6, 6, 1], "hidden_activation": hidden,
+            "loss": "binary_cross_entropy", "reduction": "mean", "learning_rate": 0.3,
+            "init": {"scheme": scheme, "seed": 0}, "dataset": {"name": "circle"},
+            "batch_size": 10}
+
+
 PRESETS: dict[str, dict[str, Any]] = {
     "seed-xor": {
         "description": "The lesson's network exactly: 2-4-1 sigmoid, ½Σ squared error, η = 0.1, "
@@ -182,18 +190,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "description": "Vanishing gradients: five sigmoid hidden layers on the circle. The "
         "gradient-norm chart shows ‖∂L/∂W‖ shrinking layer by layer towards the input; "
         "compare deep-relu, the same network with ReLU.",
-        "config": {**BASE, "layers": [2, 6, 6, 6, 6, 6, 1], "hidden_activation": "sigmoid",
-                   "loss": "binary_cross_entropy", "reduction": "mean", "learning_rate": 0.3,
-                   "init": {"scheme": "xavier", "seed": 0}, "dataset": {"name": "circle"},
-                   "batch_size": 10},
+        "config": _deep("sigmoid", "xavier"),
     },
     "deep-relu": {
         "description": "The deep-sigmoid network with ReLU hidden units and He initialisation: "
         "the gradient norms of all layers stay within the same order of magnitude.",
-        "config": {**BASE, "layers": [2, 6, 6, 6, 6, 6, 1], "hidden_activation": "relu",
-                   "loss": "binary_cross_entropy", "reduction": "mean", "learning_rate": 0.3,
-                   "init": {"scheme": "he", "seed": 0}, "dataset": {"name": "circle"},
-                   "batch_size": 10},
+        "config": _deep("relu", "he"),
     },
     "plane-regression": {
         "description": "Regression of a tilted plane with a linear output.",

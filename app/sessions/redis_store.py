@@ -43,7 +43,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.config import Settings
 from app.sessions.model import Session
-from app.sessions.store import (
+from app.sessions.store_base import (
+    LocalLocks,
     MemoryBudgetFull,
     SessionBusy,
     SessionNotFound,
@@ -206,34 +207,6 @@ class _Cached:
     size: int
 
 
-class _LocalLocks:
-    """One asyncio lock per session id, dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: str, timeout: float) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            try:
-                async with asyncio.timeout(timeout):
-                    await lock.acquire()
-            except TimeoutError:
-                raise SessionBusy(key, timeout) from None
-            try:
-                yield
-            finally:
-                lock.release()
-        finally:
-            lock, users = self._locks[key]
-            if users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-
 class RedisStore:
     """The SessionStore on a Redis server (``BACKPROP_LAB_STORE=redis://host:port/db``)."""
 
@@ -252,7 +225,7 @@ class RedisStore:
         self.cache_bytes = cache_bytes
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._cached_bytes = 0
-        self._local = _LocalLocks()
+        self._local = LocalLocks()
         self._redis: aioredis.Redis | None = None
         self._scripts: dict[str, Any] = {}
 

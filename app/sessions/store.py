@@ -1,79 +1,34 @@
 """Session stores. Every request takes its session under a per-session lock, runs one
-operation and puts it back, so concurrent requests on one session apply one after another."""
+operation and puts it back, so concurrent requests on one session apply one after another.
+
+The errors and the SessionStore protocol live in ``store_base`` (re-exported here, so
+``from app.sessions.store import SessionNotFound`` keeps working); this module holds the
+in-process store and the factory that picks a store from the settings."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Protocol
 
 from app.config import Settings
 from app.sessions.model import Session
+from app.sessions.redis_store import RedisStore
+from app.sessions.store_base import (
+    LocalLocks,
+    MemoryBudgetFull,
+    SessionBusy,
+    SessionNotFound,
+    SessionStore,
+    StoreFull,
+    StoreUnavailable,
+)
 
-
-class SessionNotFound(KeyError):
-    def __init__(self, session_id: str) -> None:
-        super().__init__(session_id)
-        self.session_id = session_id
-
-
-class SessionBusy(Exception):
-    """The session's lock was not free within ``lock_timeout`` seconds (HTTP 503)."""
-
-    def __init__(self, session_id: str, waited: float) -> None:
-        super().__init__(f"session busy: another request held it for more than {waited:g} s")
-        self.session_id = session_id
-        self.waited = waited
-
-
-class StoreUnavailable(Exception):
-    """The session store cannot be reached, or a change could not be saved (HTTP 503)."""
-
-
-class StoreFull(Exception):
-    """At the session cap every session was used within active_window: none is evicted, the
-    new one is refused (HTTP 503 with Retry-After)."""
-
-    def __init__(self, retry_after: float) -> None:
-        super().__init__("the server is at its session cap (max_sessions) and every session is "
-                         "in active use (setting active_window); retry later")
-        self.retry_after = max(1, int(retry_after + 0.999))
-class MemoryBudgetFull(Exception):
-    """A new session does not fit the server's memory budget even after evicting every idle
-    session (all are in use): HTTP 503 with Retry-After."""
-
-    def __init__(self, need: int, budget: int) -> None:
-        super().__init__(
-            f"the server's memory budget ({budget:,} bytes, setting memory_budget) is taken by "
-            f"sessions in use; this one needs about {need:,}: retry in a few seconds, or ask "
-            "for a smaller session")
-        self.need, self.budget = need, budget
-
-
-class SessionStore(Protocol):
-    name: str
-
-    async def open(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    async def add(self, session: Session) -> None: ...
-
-    def use(self, session_id: str, write: bool = True) -> AbstractAsyncContextManager[Session]:
-        """The session under its lock; changes made inside are saved on a normal exit.
-        ``write=False`` promises not to change it (GET, export, gradcheck): a store may then
-        skip saving and the cross-process lock. Raises SessionNotFound, SessionBusy (the lock
-        was not free within settings.lock_timeout) or StoreUnavailable."""
-        ...
-
-    async def delete(self, session_id: str) -> bool: ...
-
-    async def count(self) -> int: ...
-
-    async def ping(self) -> bool: ...
+__all__ = [
+    "MemoryBudgetFull", "MemoryStore", "SessionBusy", "SessionNotFound", "SessionStore",
+    "StoreFull", "StoreUnavailable", "make_store",
+]
 
 
 class MemoryStore:
@@ -84,7 +39,7 @@ class MemoryStore:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._sessions: OrderedDict[str, Session] = OrderedDict()
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks = LocalLocks()
         self._bytes: dict[str, int] = {}  # estimated resident bytes per session
         self.total_bytes = 0
 
@@ -108,15 +63,11 @@ class MemoryStore:
             self._drop(sid)
 
     def _locked(self, sid: str) -> bool:
-        lock = self._locks.get(sid)
-        return lock is not None and lock.locked()
+        return self._locks.locked(sid)
 
     def _drop(self, sid: str) -> None:
         self._sessions.pop(sid, None)
         self.total_bytes -= self._bytes.pop(sid, 0)
-        lock = self._locks.get(sid)
-        if lock is not None and not lock.locked():
-            del self._locks[sid]
 
     def _account(self, sid: str, nbytes: int) -> None:
         self.total_bytes += nbytes - self._bytes.get(sid, 0)
@@ -159,20 +110,13 @@ class MemoryStore:
 
     @asynccontextmanager
     async def _use(self, session_id: str) -> AsyncIterator[Session]:
-        lock = self._locks.setdefault(session_id, asyncio.Lock())
-        try:
-            async with asyncio.timeout(self.settings.lock_timeout):
-                await lock.acquire()
-        except TimeoutError:
-            raise SessionBusy(session_id, self.settings.lock_timeout) from None
-        try:
+        async with self._locks.hold(session_id, self.settings.lock_timeout):
             self._expire(holder=session_id)
             session = self._sessions.get(session_id)
             if session is not None and session.last_used < time.time() - self.settings.session_ttl:
                 self._drop(session_id)  # idle too long (behind an older one still in use)
                 session = None
             if session is None:
-                self._locks.pop(session_id, None)
                 raise SessionNotFound(session_id)
             try:
                 yield session
@@ -183,8 +127,6 @@ class MemoryStore:
                     # It may have grown (history, batch_size): make room among the others.
                     self._account(session_id, session.resident_bytes())
                     self._evict_for(0, session_id)
-        finally:
-            lock.release()
 
     def use(self, session_id: str, write: bool = True) -> AbstractAsyncContextManager[Session]:
         # One process, one object: reads take the lock too (a train may be changing it).
@@ -194,10 +136,9 @@ class MemoryStore:
         self._expire()
         if session_id not in self._sessions:
             return False
-        async with self._locks.setdefault(session_id, asyncio.Lock()):
+        async with self._locks.hold(session_id, None):
             self._sessions.pop(session_id, None)
             self.total_bytes -= self._bytes.pop(session_id, 0)
-        self._locks.pop(session_id, None)
         return True
 
     async def count(self) -> int:
@@ -212,8 +153,6 @@ def make_store(settings: Settings) -> SessionStore:
     if settings.store == "memory":
         return MemoryStore(settings)
     if settings.store.startswith(("redis://", "rediss://", "unix://")):
-        from app.sessions.redis_store import RedisStore
-
         return RedisStore(settings)
     raise ValueError(f"BACKPROP_LAB_STORE must be 'memory' or a redis:// URL; got "
                      f"{settings.store!r}")

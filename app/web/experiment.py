@@ -20,6 +20,7 @@ from app.sessions.door import Outcome
 from app.sessions.model import Session
 from app.sessions.store import SessionNotFound
 from app.web import forms, i18n, page_errors, share
+from app.web import routes as r  # the page helpers
 from app.web.views import ViewState, session_view
 
 router = APIRouter(include_in_schema=False)
@@ -91,8 +92,6 @@ async def _render(request: Request, sid: str, vs: ViewState, name: str, args: tu
                   errors: dict[str, str]) -> str:
     """Operation ``name`` through the door (undoable, versioned, seen by watchers), then the
     page with each error next to its field."""
-    from app.web import routes as r  # the page helpers (imported late: routes includes us)
-
     ctx = r.base_ctx(request)
     _ = i18n.gettext_for(ctx["lang"])
     settings = r.settings_of(request)
@@ -117,8 +116,6 @@ async def _render(request: Request, sid: str, vs: ViewState, name: str, args: tu
 
 async def _respond(request: Request, sid: str, vs: ViewState, name: str,
                    args: tuple[Any, ...]) -> Response:
-    from app.web import routes as r
-
     errors: dict[str, str] = {}
     try:
         html = await _render(request, sid, vs, name, args, errors)
@@ -133,8 +130,6 @@ async def _respond(request: Request, sid: str, vs: ViewState, name: str,
 
 @router.post("/s/{sid}/experiment", response_class=HTMLResponse)
 async def change_experiment(request: Request, sid: str) -> Response:
-    from app.web import routes as r
-
     settings = r.settings_of(request)
     form = forms.Form.parse(await request.body(), settings.max_form_fields)
     vs = ViewState.parse(request.query_params)
@@ -151,8 +146,6 @@ async def change_experiment(request: Request, sid: str) -> Response:
 
 @router.post("/s/{sid}/point", response_class=HTMLResponse)
 async def add_point(request: Request, sid: str) -> Response:
-    from app.web import routes as r
-
     settings = r.settings_of(request)
     form = forms.Form.parse(await request.body(), settings.max_form_fields)
     vs = ViewState.parse(request.query_params)

@@ -3,8 +3,9 @@ the +/− layer buttons, and the settings (PATCH) form of the session page."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from app.config import Settings
@@ -17,6 +18,8 @@ LOSSES = ("squared_error", "binary_cross_entropy", "cross_entropy")
 SCHEMES = ("uniform", "normal", "xavier", "he")
 REG_KINDS = ("none", "l1", "l2")
 REDUCTIONS = ("sum", "mean")
+
+Num = TypeVar("Num", int, float)
 
 
 def N_(message: str) -> str:
@@ -70,26 +73,26 @@ class Form(dict[str, list[str]]):
         return v[0].strip() if v else default
 
 
-def as_float(form: Form, key: str, loc: tuple[str, ...], default: float | None = None
-             ) -> float | None:
+def _number(form: Form, key: str, loc: tuple[str, ...], default: Num | None,
+            parse: Callable[[str], Num], what: str) -> Num | None:
+    """The field parsed by ``parse``; ``default`` when empty; else ConfigError at ``loc``."""
     raw = form.one(key)
     if raw == "":
         return default
     try:
-        return float(raw)
+        return parse(raw)
     except ValueError:
-        raise ConfigError(loc, f"{loc[-1]} must be a number") from None
+        raise ConfigError(loc, f"{loc[-1]} must be {what}") from None
+
+
+def as_float(form: Form, key: str, loc: tuple[str, ...], default: float | None = None
+             ) -> float | None:
+    return _number(form, key, loc, default, float, "a number")
 
 
 def as_int(form: Form, key: str, loc: tuple[str, ...], default: int | None = None
            ) -> int | None:
-    raw = form.one(key)
-    if raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(loc, f"{loc[-1]} must be a whole number") from None
+    return _number(form, key, loc, default, int, "a whole number")
 
 
 @dataclass

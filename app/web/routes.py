@@ -63,11 +63,10 @@ router = APIRouter(include_in_schema=False)
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    from app.web import experiment  # its handlers use this module's helpers
-
+    # app.web.experiment's router (it uses this module's helpers) is included by app.main,
+    # right after this: importing it here would be an import cycle.
     app.include_router(router)
     app.include_router(play_tick.router)
-    app.include_router(experiment.router)
     # HTML, CSS and JS compressed (Starlette leaves text/event-stream alone). Level 6: the
     # 190 KB spiral page gzips in 7 ms to 21 KB; level 9 took 9.5 ms for 20 KB.
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)

@@ -1,6 +1,6 @@
 """Helpers for the REST API tests: a strict client wrapper (no 5xx, no NaN/Infinity in JSON),
-422 assertions, and an independent NumPy reference of API.md §1 (written from the contract,
-not from app/nn)."""
+422 assertions, and the lesson's network computed by the tests' one independent NumPy
+reference of API.md §1 (tests/nn/reference.py, written from the contract, not from app/nn)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,21 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from tests.conftest import API
+from tests.nn import reference
 
 SESSIONS = f"{API}/sessions"
+
+# The lesson's network: what the seed-xor preset stands for.
+SEED_XOR = {
+    "layers": [2, 4, 1],
+    "hidden_activation": "sigmoid",
+    "output_activation": "sigmoid",
+    "loss": "squared_error",
+    "reduction": "sum",
+    "learning_rate": 0.1,
+    "bias": False,
+    "batch_size": None,
+}
 
 
 def _reject_constant(name: str) -> Any:
@@ -105,9 +118,9 @@ def assert_422(body: Any, loc: Sequence[str | int], *words: str) -> dict[str, An
     return entry  # type: ignore[no-any-return]
 
 
-# --- an independent reference of API.md §1 ---------------------------------------------------
+# --- the lesson's network in the independent reference (tests/nn/reference.py) -----------------
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
+    return reference.act("sigmoid", z)  # type: ignore[no-any-return]
 
 
 def arr(x: Any) -> np.ndarray:
@@ -125,23 +138,12 @@ def ref_sigmoid_pass(
     Ws: list[np.ndarray], bs: list[np.ndarray] | None, X: np.ndarray, Y: np.ndarray
 ) -> dict[str, Any]:
     """Forward and backward of an all-sigmoid network with L = ½Σ(ŷ − y)² (sum reduction)."""
-    zs, acts = [], [X]
-    for l, W in enumerate(Ws):
-        z = acts[-1] @ W + (0.0 if bs is None else bs[l])
-        zs.append(z)
-        acts.append(sigmoid(z))
-    y_hat = acts[-1]
-    loss = 0.5 * float(np.sum((y_hat - Y) ** 2))
-    deltas: list[np.ndarray] = [np.empty(0)] * len(Ws)
-    delta = (y_hat - Y) * y_hat * (1.0 - y_hat)
-    for l in range(len(Ws) - 1, -1, -1):
-        deltas[l] = delta
-        if l:
-            delta = (delta @ Ws[l].T) * acts[l] * (1.0 - acts[l])
-    grad_W = [acts[l].T @ deltas[l] for l in range(len(Ws))]
-    grad_b = [d.sum(axis=0) for d in deltas]
-    return {"z": zs, "a": acts[1:], "delta": deltas, "grad_W": grad_W, "grad_b": grad_b,
-            "loss": loss, "y_hat": y_hat}
+    cfg = reference.Cfg(layers=(X.shape[1], *(W.shape[1] for W in Ws)), hidden="sigmoid",
+                        output="sigmoid", loss="squared_error", reduction="sum",
+                        bias=bs is not None)
+    t = reference.backprop_trace(cfg, Ws, bs, X, Y)
+    return {"z": t.zs, "a": t.acts[1:], "delta": t.deltas, "grad_W": t.grad_W,
+            "grad_b": t.grad_b, "loss": t.loss, "y_hat": t.acts[-1]}
 
 
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)

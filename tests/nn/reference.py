@@ -148,8 +148,20 @@ def numeric_grads(cfg: Cfg, Ws, bs, X, Y, eps: float = 1e-6):
     return gW, gb
 
 
-def backprop(cfg: Cfg, Ws, bs, X, Y):
-    """(L, grad_W, grad_b) by the chain rule, written out from API.md §1."""
+@dataclass(frozen=True)
+class Trace:
+    """One forward and backward pass: every layer's z, a (acts[0] = X) and delta = ∂L/∂z."""
+
+    zs: list[np.ndarray]
+    acts: list[np.ndarray]
+    deltas: list[np.ndarray]
+    grad_W: list[np.ndarray]
+    grad_b: list[np.ndarray]
+    loss: float
+
+
+def backprop_trace(cfg: Cfg, Ws, bs, X, Y) -> Trace:
+    """The pass by the chain rule, written out from API.md §1, with every layer's values."""
     zs, acts = forward(cfg, Ws, bs, X)
     L = len(Ws)
     n = len(X)
@@ -165,9 +177,11 @@ def backprop(cfg: Cfg, Ws, bs, X, Y):
     else:
         delta = (y_hat - Y) * act_prime(cfg.output, z_out)
     delta = delta * scale
+    deltas: list[np.ndarray] = [None] * L  # type: ignore[list-item]
     gW: list[np.ndarray] = [None] * L  # type: ignore[list-item]
     gb: list[np.ndarray] = [None] * L  # type: ignore[list-item]
     for l in range(L - 1, -1, -1):
+        deltas[l] = delta
         gW[l] = acts[l].T @ delta
         if cfg.reg_kind == "l2":
             gW[l] = gW[l] + cfg.reg_rate * Ws[l]
@@ -177,7 +191,13 @@ def backprop(cfg: Cfg, Ws, bs, X, Y):
         if l:
             delta = (delta @ Ws[l].T) * act_prime(cfg.hidden, zs[l - 1])
     loss = float(np.sum(per_sample(cfg, z_out, y_hat, Y))) * scale + reg_value(cfg, Ws)
-    return loss, gW, (gb if bs is not None else None)
+    return Trace(zs, acts, deltas, gW, gb, loss)
+
+
+def backprop(cfg: Cfg, Ws, bs, X, Y):
+    """(L, grad_W, grad_b) by the chain rule (grad_b None without biases)."""
+    t = backprop_trace(cfg, Ws, bs, X, Y)
+    return t.loss, t.grad_W, (t.grad_b if bs is not None else None)
 
 
 def targets(kind: str, rng: np.random.RandomState, n: int, k: int) -> np.ndarray:

@@ -1,0 +1,100 @@
+"""The layering of app/, read from the source with ``ast``: no import cycle among app's modules
+(imports inside functions count too, so a cycle cannot hide behind a late import), and the
+engine (app/nn) imports nothing from the layers built on it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+APP = Path(__file__).resolve().parents[1] / "app"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(APP.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _resolve(node: ast.ImportFrom, module: str, is_package: bool) -> str:
+    if node.level == 0:
+        return node.module or ""
+    base = module.split(".")
+    # A package's relative imports start from the package itself, a module's from its parent.
+    base = base[: len(base) - node.level + (1 if is_package else 0)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module → the app modules it imports anywhere in its body. ``from app.x import y``
+    counts as an import of ``app.x.y`` when that is a module, else of ``app.x``."""
+    files = {_module_name(p): p for p in APP.rglob("*.py")}
+    graph: dict[str, set[str]] = {m: set() for m in files}
+    for module, path in files.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = _resolve(node, module, path.name == "__init__.py")
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in files else base
+                           for a in node.names]
+            for t in targets:
+                # ``import app.a.b`` also imports app.a: keep the deepest module that exists.
+                while t and t not in files:
+                    t = t.rpartition(".")[0]
+                if t and t != module and t != "app":
+                    graph[module].add(t)
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle as a list of modules (first == last), or None; iterative DFS."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for root in sorted(graph):
+        if state.get(root):
+            continue
+        path = [root]
+        stack = [iter(sorted(graph[root]))]
+        state[root] = 1
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state.get(nxt) == 1:
+                return [*path[path.index(nxt):], nxt]
+            elif not state.get(nxt):
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append(iter(sorted(graph[nxt])))
+    return None
+
+
+def test_the_graph_is_read() -> None:
+    graph = import_graph()
+    # Known edges, so an empty or broken graph cannot pass the tests below.
+    assert "app.sessions.model" in graph["app.sessions.store"]
+    assert "app.sessions.store_base" in graph["app.sessions.redis_store"]
+    assert "app.nn.network" in graph["app.nn.stepper"]
+
+
+def test_find_cycle_finds_one() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set(), "c": {"a"}}) is None
+
+
+def test_no_import_cycle_in_app() -> None:
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "import cycle: " + " → ".join(cycle or [])
+
+
+@pytest.mark.parametrize("upper", ["app.web", "app.api", "app.sessions"])
+def test_the_engine_imports_no_upper_layer(upper: str) -> None:
+    bad = {(m, t) for m, ts in import_graph().items() if m.startswith("app.nn")
+           for t in ts if t == upper or t.startswith(upper + ".")}
+    assert not bad, f"app/nn imports {upper}: {sorted(bad)}"
