@@ -4,18 +4,11 @@ array the Trainer holds (read from the store itself, not through the API)."""
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-import uvicorn
 from fastapi.testclient import TestClient
 
-from app.config import Settings
-from app.main import create_app
 from tests.conftest import API
 
 S = f"{API}/sessions"
@@ -76,22 +69,3 @@ def snapshot(client: TestClient, sid: str) -> tuple[dict[str, Any], str]:
     return comparable(state(client, sid)), fingerprint(client, sid)
 
 
-@contextmanager
-def live_server(settings: Settings) -> Iterator[str]:
-    """The app under uvicorn on a free port in a thread; stopped on exit."""
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0,
-                            log_level="warning", lifespan="on")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    port = srv.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(10)

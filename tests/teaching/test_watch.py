@@ -14,7 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from tests.teaching.helpers import S, live_server
+from tests.live import live_server
+from tests.teaching.helpers import S
 
 API = "/api/v1"
 
