@@ -208,13 +208,13 @@
   // --- Play stops as soon as another step is asked for -----------------------------------
   // Any toolbar request (Pause, Reset, Step, …) ends Play on the server's reply; a tick fired
   // in between would still train after it (Pause then Reset could show epoch 10, not 0). So
-  // the poller is stopped and an in-flight tick aborted when the request leaves.
+  // the poller stops when the request leaves. (A tick already sent is left to finish:
+  // aborting it logs an htmx error, and it was sent before this request anyway.)
   document.addEventListener("htmx:beforeRequest", function (ev) {
     var src = ev.detail && ev.detail.elt;
     if (!src || !src.closest || !src.closest("#controls, #undo")) return;
     var player = document.getElementById("player");
     if (!player || !player.classList.contains("playing")) return;
-    window.htmx.trigger(player, "htmx:abort");
     var idle = document.createElement("div");
     idle.id = "player";
     var have = document.getElementById("tick-have");
