@@ -8,44 +8,17 @@ Starts the app with uvicorn on a free port in a thread, drives the pages, stops 
 from __future__ import annotations
 
 import sys
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import uvicorn
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.config import Settings  # noqa: E402
-from app.main import create_app  # noqa: E402
+from tests.live import chromium, live_server  # noqa: E402  (one server and browser launcher)
 
 OUT = ROOT / "docs"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-@contextmanager
-def serve() -> Iterator[str]:
-    config = uvicorn.Config(create_app(Settings()), host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not server.started:
-        if time.time() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def click_op(page: Page, name: str, expect_next: str) -> None:
@@ -54,8 +27,7 @@ def click_op(page: Page, name: str, expect_next: str) -> None:
 
 
 def main() -> None:
-    with serve() as base, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with live_server(Settings()) as base, chromium() as browser:
         ctx = browser.new_context(viewport={"width": 1280, "height": 720},
                                   device_scale_factor=1, locale="en-US")
         page = ctx.new_page()
@@ -93,7 +65,6 @@ def main() -> None:
         expect(page.locator("#epoch")).not_to_have_text("0")
         page.screenshot(path=str(OUT / "phone.png"), full_page=False)
         phone.close()
-        browser.close()
     print("wrote", ", ".join(str(p.relative_to(ROOT)) for p in sorted(OUT.glob("*.png"))))
 
 

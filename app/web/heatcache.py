@@ -9,8 +9,6 @@ weights, the data and the colour scale.
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
-from threading import Lock
 from typing import Any
 
 import numpy as np
@@ -18,10 +16,9 @@ import numpy as np
 from app.nn import features as feats
 from app.nn.network import Network
 from app.web import charts
+from app.web.heatmaps import LRU
 
-CACHE_SIZE = 256  # heatmaps kept (tens of KB each)
-_cache: OrderedDict[bytes, charts.Heatmap] = OrderedDict()
-_lock = Lock()
+CACHE: LRU[charts.Heatmap] = LRU(256)  # heatmaps kept (tens of KB each)
 
 
 Raw = tuple[Any, Any, Any, Any]  # X, Y, X_test, Y_test in the input plane's coordinates
@@ -45,19 +42,14 @@ def heatmap(net: Network, raw: Raw, features: list[str], output_activation: str,
             ) -> charts.Heatmap:
     """The network's output over the input plane of the raw (pre-feature) data."""
     k = key(net, raw, features, output_activation, task)
-    with _lock:
-        hit = _cache.get(k)
-        if hit is not None:
-            _cache.move_to_end(k)
-            return hit
+    hit = CACHE.get(k)
+    if hit is not None:
+        return hit
 
     def predict(G: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):
             return net.predict(feats.apply(features, G))
 
     heat = charts.heatmap(predict, raw[0], raw[1], raw[2], raw[3], output_activation, task)
-    with _lock:
-        _cache[k] = heat
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
+    CACHE.put(k, heat)
     return heat

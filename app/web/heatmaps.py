@@ -13,6 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -62,16 +63,19 @@ def domain_of(X: NDArray[np.float64], X_test: NDArray[np.float64] | None
     return float(allx.min()) - 0.5, float(allx.max()) + 0.5
 
 
-class LRU:
+V = TypeVar("V")
+
+
+class LRU(Generic[V]):
     """A small thread-safe LRU (the page renders run in a thread pool)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._d: OrderedDict[bytes, NeuronMaps] = OrderedDict()
+        self._d: OrderedDict[bytes, V] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
-    def get(self, key: bytes) -> NeuronMaps | None:
+    def get(self, key: bytes) -> V | None:
         with self._lock:
             v = self._d.get(key)
             if v is None:
@@ -81,7 +85,7 @@ class LRU:
             self._d.move_to_end(key)
             return v
 
-    def put(self, key: bytes, value: NeuronMaps) -> None:
+    def put(self, key: bytes, value: V) -> None:
         with self._lock:
             self._d[key] = value
             self._d.move_to_end(key)
@@ -94,7 +98,7 @@ class LRU:
             self.hits = self.misses = 0
 
 
-CACHE = LRU(256)
+CACHE: LRU[NeuronMaps] = LRU(256)
 
 
 def weights_key(net: Network, features: Sequence[str], domain: tuple[float, float],
@@ -145,7 +149,7 @@ def compute(net: Network, features: Sequence[str], domain: tuple[float, float],
 
 
 def neuron_maps(net: Network, features: Sequence[str], domain: tuple[float, float],
-                cache: LRU | None = None, grid: int = GRID) -> NeuronMaps:
+                cache: LRU[NeuronMaps] | None = None, grid: int = GRID) -> NeuronMaps:
     """The images for these weights, from the cache when this weights version was drawn."""
     cache = CACHE if cache is None else cache
     key = weights_key(net, features, domain, grid)
