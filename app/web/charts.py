@@ -270,7 +270,7 @@ def _epoch_label(e: float) -> str:
 def _path(points: list[tuple[float, float]]) -> str:
     if not points:
         return ""
-    return "M" + "L".join(f"{x:.1f} {y:.1f}" for x, y in points)
+    return "M" + "L".join(map("{0[0]:.1f} {0[1]:.1f}".format, points))
 
 
 # --- heatmap -------------------------------------------------------------------------------
@@ -293,44 +293,105 @@ def _hex(rgb: tuple[int, int, int]) -> str:
     return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
+def _chunk(tag: bytes, data: bytes) -> bytes:
+    return (struct.pack(">I", len(data)) + tag + data
+            + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
+
+
 def png_data_uri(rgb: NDArray[np.uint8]) -> str:
     """A tiny RGB PNG as a data: URI (the CSP allows img-src data:)."""
     h, w, _ = rgb.shape
     raw = b"".join(b"\x00" + rgb[r].tobytes() for r in range(h))
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + tag + data
-                + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
-
-    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+    png = (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+           + _chunk(b"IDAT", zlib.compress(raw, 6)) + _chunk(b"IEND", b""))
     return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+# While Play runs every tick redraws every picture: they are quantised to SHADES colours of the
+# same scale (as TF Playground's heatmaps, numShades = 30) and written as 8-bit palette PNGs,
+# a third of the bytes of RGB and one vectorised pass for a whole layer.
+SHADES = 31
+PALETTE = _chunk(b"PLTE", diverging_rgb(np.linspace(-1.0, 1.0, SHADES), -1.0, 0.0, 1.0)
+                 .tobytes())
+
+
+def shade_index(values: NDArray[np.float64], lo: Any, mid: Any, hi: Any) -> NDArray[np.uint8]:
+    """The palette entry of each value: the same scale as diverging_rgb (lo → orange, mid →
+    white, hi → blue), rounded to the nearest of SHADES steps; lo/mid/hi may be per column."""
+    with np.errstate(all="ignore"):
+        v = np.where(np.isnan(values), mid, values)  # ±inf saturate below
+        t_pos = np.clip((v - mid) / np.maximum(hi - mid, 1e-12), 0.0, 1.0)
+        t_neg = np.clip((mid - v) / np.maximum(mid - lo, 1e-12), 0.0, 1.0)
+    index: NDArray[np.uint8] = np.rint((1.0 + t_pos - t_neg) * ((SHADES - 1) / 2)).astype(
+        np.uint8)
+    return index
+
+
+def png_palette_uri(index: NDArray[np.uint8]) -> str:
+    """A palette PNG (colour type 3, the SHADES palette) of shade indices, as a data: URI."""
+    h, w = index.shape
+    raw = np.zeros((h, w + 1), dtype=np.uint8)  # filter byte 0 before every row
+    raw[:, 1:] = index
+    png = (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 3, 0, 0, 0))
+           + PALETTE + _chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)) + _chunk(b"IEND", b""))
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def plot_domain(X: NDArray[np.float64], X_test: NDArray[np.float64] | None
+                ) -> tuple[float, float]:
+    """[-6, 6] for the generated sets, the data's box ± 0.5 for the truth tables."""
+    allx = X if X_test is None else np.vstack([X, X_test])
+    if allx.size == 0 or np.max(np.abs(allx)) > 2:
+        return -6.0, 6.0
+    return float(allx.min()) - 0.5, float(allx.max()) + 0.5
+
+
+def value_range(output_activation: str, task: str, Y: NDArray[np.float64]
+                ) -> tuple[float, float]:
+    if output_activation in ("sigmoid", "softmax") or task == "regression":
+        return 0.0, 1.0
+    if output_activation == "tanh":
+        return -1.0, 1.0
+    return float(min(Y.min(), 0.0)), float(max(Y.max(), 1.0))
+
+
+def plot_values(predict: Any, domain: tuple[float, float]) -> NDArray[np.float64]:
+    """The output (class 1's probability for two outputs) over the GRID × GRID plane."""
+    g = np.linspace(domain[0], domain[1], GRID)
+    gx, gy = np.meshgrid(g, g[::-1])
+    out = predict(np.stack([gx.ravel(), gy.ravel()], axis=1))
+    value = out[:, 1] if out.shape[1] == 2 else out[:, 0]
+    return np.asarray(value, dtype=np.float64).reshape(GRID, GRID)
 
 
 def heatmap(predict: Any, X: NDArray[np.float64], Y: NDArray[np.float64],
             X_test: NDArray[np.float64] | None, Y_test: NDArray[np.float64] | None,
-            output_activation: str, task: str, size: int = 300) -> Heatmap:
+            output_activation: str, task: str, size: int = 300, live: bool = False) -> Heatmap:
     """The network's output over the input plane ([-6, 6]², or the data's box for truth
-    tables) with the training (filled) and test (hollow) points."""
-    allx = X if X_test is None else np.vstack([X, X_test])
-    if np.max(np.abs(allx)) > 2:
-        lo_d, hi_d = -6.0, 6.0
+    tables) with the training (filled) and test (hollow) points. ``live`` (Play frames): the
+    image in SHADES colours and no marks (the page keeps them as a separate, cached image)."""
+    lo_d, hi_d = domain = plot_domain(X, X_test)
+    value = plot_values(predict, domain)
+    lo, hi = value_range(output_activation, task, Y)
+    if live:
+        image = png_palette_uri(shade_index(value, lo, (lo + hi) / 2, hi))
+        points, count = Markup(""), 0
     else:
-        lo_d, hi_d = float(allx.min()) - 0.5, float(allx.max()) + 0.5
-    g = np.linspace(lo_d, hi_d, GRID)
-    gx, gy = np.meshgrid(g, g[::-1])
-    out = predict(np.stack([gx.ravel(), gy.ravel()], axis=1))
-    value = out[:, 1] if out.shape[1] == 2 else out[:, 0]
-    if output_activation in ("sigmoid", "softmax") or task == "regression":
-        lo, hi = 0.0, 1.0
-    elif output_activation == "tanh":
-        lo, hi = -1.0, 1.0
-    else:
-        lo, hi = float(min(Y.min(), 0.0)), float(max(Y.max(), 1.0))
-    image = diverging_rgb(value.reshape(GRID, GRID), lo, (lo + hi) / 2, hi)
+        image = png_data_uri(diverging_rgb(value, lo, (lo + hi) / 2, hi))
+        points, count = marks(X, Y, X_test, Y_test, task, domain, (lo, hi), size)
     scale = size / (hi_d - lo_d)
-    marks: list[str] = []
-    count = 0
+    ticks = [Tick(round((v - lo_d) * scale, 1), num(v, 3)) for v in nice_ticks(lo_d, hi_d, 4)]
+    return Heatmap(image, size, points, count, lo, hi, domain, ticks)
+
+
+def marks(X: NDArray[np.float64], Y: NDArray[np.float64], X_test: NDArray[np.float64] | None,
+          Y_test: NDArray[np.float64] | None, task: str, domain: tuple[float, float],
+          value_lo_hi: tuple[float, float], size: int = 300) -> tuple[Markup, int]:
+    """The samples as SVG marks over the plot: numbers and our own colours only."""
+    lo_d, hi_d = domain
+    lo, hi = value_lo_hi
+    scale = size / (hi_d - lo_d)
+    out: list[str] = []
     for data, targets, test in ((X, Y, False), (X_test, Y_test, True)):
         if data is None or targets is None:
             continue
@@ -352,11 +413,8 @@ def heatmap(predict: Any, X: NDArray[np.float64], Y: NDArray[np.float64],
             else:
                 paint = f'fill="{f}" stroke="{"#fff" if task == "classification" else "#111"}"'
             if task == "classification" and not pos:  # class 0: a square
-                marks.append(f'<rect class="{cls}" x="{x - 4:.1f}" y="{y - 4:.1f}" width="8" '
-                             f'height="8" {paint}/>')
+                out.append(f'<rect class="{cls}" x="{x - 4:.1f}" y="{y - 4:.1f}" width="8" '
+                           f'height="8" {paint}/>')
             else:
-                marks.append(f'<circle class="{cls}" cx="{x}" cy="{y}" r="4.4" {paint}/>')
-            count += 1
-    ticks = [Tick(round((v - lo_d) * scale, 1), num(v, 3)) for v in nice_ticks(lo_d, hi_d, 4)]
-    return Heatmap(png_data_uri(image), size, Markup("\n".join(marks)), count, lo, hi,
-                   (lo_d, hi_d), ticks)
+                out.append(f'<circle class="{cls}" cx="{x}" cy="{y}" r="4.4" {paint}/>')
+    return Markup("\n".join(out)), len(out)

@@ -3,14 +3,16 @@ edges coloured and sized by weight (dashed when negative) with ∂L/∂w once co
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from markupsafe import Markup, escape
 
 from app.nn import features as feats
-from app.web.fmt import diverging, num, signed
+from app.web.fmt import diverging, diverging_many, num, signed
 from app.web.forms import option_label
 
 EDGE_LABELS_MAX = 12  # n_{l-1} × n_l up to this shows weight labels on the edges
@@ -114,6 +116,7 @@ class Diagram:
     line_h: float = 17.0
     title_h: float = 16.0
     has_sel: bool = False
+    bare: list[tuple[bool, str]] = field(default_factory=list)  # live: (negative, <path>)
 
     @property
     def edges_svg(self) -> Markup:
@@ -208,25 +211,47 @@ def flow_of(cursor: dict[str, Any], L: int) -> tuple[str | None, int | None]:
     return None, None
 
 
-def build(state: dict[str, Any], row: int | None, sel: str | None,
-          href: Callable[[str], str], _: Callable[[str], str],
-          heat: list[list[str]] | None = None, projector: bool = False) -> Diagram:
-    cfg = state["config"]
-    sizes: list[int] = list(cfg["layers"])
+@dataclass(frozen=True)
+class Geometry:
+    """Where everything goes: a function of the architecture, the labels' languages and the
+    mode only, so it is computed once per layout (Play redraws the same layout every tick)."""
+
+    fz: Sizes
+    line_h: int
+    card_w: int
+    card_h: tuple[int, ...]
+    title_h: int
+    bias_h: int
+    tile: float
+    gap: int
+    detailed: tuple[bool, ...]
+    top: int
+    xs: tuple[float, ...]
+    width: int
+    height: int
+
+    def slot(self, l: int, card: bool, bias_on: bool) -> float:
+        if not card:
+            return self.tile + self.gap
+        return (self.title_h + self.card_h[l] + (self.bias_h + 3 if bias_on and l > 0 else 0)
+                + self.gap)
+
+
+@functools.lru_cache(maxsize=256)
+def geometry(sizes: tuple[int, ...], bias_on: bool, heat_on: bool, projector: bool,
+             col_names: tuple[tuple[str, str], ...]) -> Geometry:
     L = len(sizes) - 1
-    layers = state["layers"]
-    bias_on = bool(cfg["bias"])
     fz = PROJECTOR if projector else NORMAL
     line_h = round(fz.value * 1.3)
     pad = 6
-    heat_w = HEAT + 6 if heat is not None else 0
+    heat_w = HEAT + 6 if heat_on else 0
     card_w = round(heat_w + 10 + fz.key * MONO * 1.3 + 8 + fz.value * MONO * 9 + 8)
     card_h = [pad * 2 + line_h * (1 if l == 0 else 3) for l in range(L + 1)]
-    if heat is not None:
+    if heat_on:
         card_h = [max(h, HEAT + 10) for h in card_h]
     title_h = round(fz.title * 1.35)
     bias_h = round(fz.label * 1.5)
-    tile = fz.tile if heat is not None else DOT_R * 2
+    tile = fz.tile if heat_on else DOT_R * 2
     gap = 8
 
     def slot(l: int, card: bool) -> float:
@@ -237,7 +262,6 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
     detailed = [True] * (L + 1)
     top = round(fz.col * 1.3 + fz.sub * 1.3 + 8)
     min_gap = 90 if projector else 80
-    col_names = _column_names(cfg, L, _)
 
     def col_w(l: int) -> float:
         return card_w if detailed[l] else tile
@@ -271,6 +295,7 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
     # Spread the columns over the available width (up to 240 px between card edges).
     free = max(0.0, fz.max_w - width)
     extra = min(free / max(L, 1), 140.0)
+
     def half_title(l: int) -> float:
         return max(len(t) for t in col_names[l]) * fz.col * SANS / 2 + 4
 
@@ -278,7 +303,29 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
     for l in range(L):
         xs.append(xs[-1] + spacing(l) + extra)
     width = max(xs[-1] + col_w(L) / 2 + 12, xs[-1] + half_title(L))
-    width, height = round(width), round(height)
+    return Geometry(fz, line_h, card_w, tuple(card_h), title_h, bias_h, tile, gap,
+                    tuple(detailed), top, tuple(xs), round(width), round(height))
+
+
+def build(state: dict[str, Any], row: int | None, sel: str | None,
+          href: Callable[[str], str], _: Callable[[str], str],
+          heat: list[list[str]] | None = None, projector: bool = False,
+          live: bool = False) -> Diagram:
+    """``live`` (Play frames, diagram_live.html): no names, links or on-demand labels."""
+    cfg = state["config"]
+    sizes: list[int] = list(cfg["layers"])
+    L = len(sizes) - 1
+    layers = state["layers"]
+    bias_on = bool(cfg["bias"])
+    col_names = _column_names(cfg, L, _)
+    geo = geometry(tuple(sizes), bias_on, heat is not None, projector, tuple(col_names))
+    fz, line_h, card_w, card_h = geo.fz, geo.line_h, geo.card_w, geo.card_h
+    title_h, bias_h, tile, gap, top = geo.title_h, geo.bias_h, geo.tile, geo.gap, geo.top
+    detailed, xs, width, height = geo.detailed, geo.xs, geo.width, geo.height
+
+    def slot(l: int, card: bool) -> float:
+        return geo.slot(l, card, bias_on)
+
     symbols = [feats.SYMBOLS.get(f, f) for f in cfg.get("features") or feats.DEFAULT]
     if len(symbols) != sizes[0]:
         symbols = [f"x{_sub(j + 1)}" for j in range(sizes[0])]
@@ -315,12 +362,13 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
                 name = f"{'ŷ' if l == L else 'h'}{_sub(j + 1)}" + ("" if l == L else f"⁽{_sup(l)}⁾")
             # The name starts with the card's visible text (WCAG 2.5.3), then says where it is.
             visible = " ".join([name, *(f"{k} {v}" for k, v in lines)])
-            aria = _("{visible} ({layer}, neuron {j})").format(
+            aria = "" if live else _("{visible} ({layer}, neuron {j})").format(
                 visible=visible, layer=title, j=j + 1)
             w = card_w if detailed[l] else tile
             h = card_h[l] if detailed[l] else tile
             node = Node(nid, nid, xs[l] - w / 2, cy - h / 2, w, h, detailed[l], name,
-                        lines, diverging(value, amax, 0.0, 0.55), aria, href(nid), sel == nid,
+                        lines, diverging(value, amax, 0.0, 0.55), aria,
+                        "" if live else href(nid), sel == nid,
                         computed=computed, col=2 * l, row=2 * j,
                         heat=None if heat is None else heat[l][j])
             node.flow = (flow or "") if flow_layer == l else ""
@@ -329,12 +377,13 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
                 bid = f"b-{l}-{j}"
                 text = f"b {signed(b)}"
                 node.bias = Bias(bid, bid, node.x, node.y + node.h + 3, text,
-                                 _("{visible} (bias b{j} of layer {l} = {b})").format(
-                                     visible=text, j=j + 1, l=l, b=num(b)),
-                                 href(bid), sel == bid, b < 0)
+                                 "" if live else _("{visible} (bias b{j} of layer {l} = {b})")
+                                 .format(visible=text, j=j + 1, l=l, b=num(b)),
+                                 "" if live else href(bid), sel == bid, b < 0)
             nodes.append(node)
 
     edges: list[Edge] = []
+    bare: list[tuple[bool, str]] = []
     by_id = {n.id: n for n in nodes}
     # Edge gradients are the batch's sum: say so when the batch has more than one sample.
     grad_key = "Σ∂" if int(state["batch"]["size"]) > 1 else "∂"
@@ -343,6 +392,13 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
         W, gW = layers[l - 1]["W"], layers[l - 1]["grad_W"]
         n_prev, n = sizes[l - 1], sizes[l]
         labelled = n_prev * n <= EDGE_LABELS_MAX
+        Wa = np.asarray(W, dtype=np.float64)
+        colours = diverging_many(Wa, wmax, 0.35, 1.0)
+        if live and not labelled:  # bare paths, no Edge objects: most of a Play frame's edges
+            bare.extend(_bare_paths(Wa, wmax, colours, [by_id[f"n-{l - 1}-{i}"]
+                                                        for i in range(n_prev)],
+                                    [by_id[f"n-{l}-{j}"] for j in range(n)]))
+            continue
         for i in range(n_prev):
             src = by_id[f"n-{l - 1}-{i}"]
             for j in range(n):
@@ -352,17 +408,20 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
                 eid = f"w-{l}-{i}-{j}"
                 x1, y1 = src.x + src.w, src.y + src.h / 2
                 x2, y2 = dst.x, dst.y + dst.h / 2
-                label = [f"w {signed(wv)}"] + ([f"{grad_key} {signed(g)}"] if g is not None
-                                                else [])
-                if g is None:
+                label = [] if live and not labelled else [f"w {signed(wv)}"] + (
+                    [f"{grad_key} {signed(g)}"] if g is not None else [])
+                if live:
+                    aria = ""
+                elif g is None:
                     aria = _("Weight w{i},{j} (layer {l}) = {w}").format(
                         i=i + 1, j=j + 1, l=l, w=num(wv))
                 else:
                     aria = _("Weight w{i},{j} (layer {l}) = {w}, ∂L/∂w = {g}").format(
                         i=i + 1, j=j + 1, l=l, w=num(wv), g=num(g))
                 e = Edge(
-                    eid, eid, x1, y1, x2, y2, diverging(wv, wmax, 0.35, 1.0),
-                    round(1.0 + 5.0 * min(abs(wv) / wmax, 1.0), 2), wv < 0, aria, href(eid),
+                    eid, eid, x1, y1, x2, y2, colours[i * n + j],
+                    round(1.0 + 5.0 * min(abs(wv) / wmax, 1.0), 2), wv < 0, aria,
+                    "" if live else href(eid),
                     sel == eid, label, col=2 * l - 1, row=i * n + j)
                 e.wanted = labelled
                 e.flow = (flow or "") if flow_layer == l else ""
@@ -371,7 +430,7 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
                 else:
                     e.highlight = sel_node in (f"{l - 1}-{i}", f"{l}-{j}")
                 edges.append(e)
-    place_labels(edges, nodes, columns, fz, title_h, bias_h, top)
+    place_labels(edges, nodes, columns, fz, title_h, bias_h, top, live)
     # The selected and highlighted edges are drawn last so that they are on top.
     edges.sort(key=lambda e: (e.selected, e.highlight, bool(e.flow)))
     ids = {n.id for n in nodes} | {e.id for e in edges} | {
@@ -381,7 +440,25 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
     dg.sizes, dg.flow, dg.flow_layer, dg.top = fz, flow or "", flow_layer, top
     dg.line_h, dg.title_h = line_h, title_h
     dg.has_sel = sel is not None and sel in ids
+    dg.bare = bare
     return dg
+
+
+def _bare_paths(W: Any, wmax: float, colours: list[str], src: list[Node], dst: list[Node]
+                ) -> list[tuple[bool, str]]:
+    """(negative, path) of every edge of a layer, for Play frames: the same geometry, colour
+    and width as its Edge."""
+    widths = np.round(1.0 + 5.0 * np.minimum(np.abs(W) / wmax, 1.0), 2).ravel().tolist()
+    neg = (W < 0).ravel().tolist()
+    out = []
+    n = len(dst)
+    for i, a in enumerate(src):
+        x1, y1 = a.x + a.w, a.y + a.h / 2
+        for j, b in enumerate(dst):
+            k = i * n + j
+            out.append((neg[k], f'<path d="M{x1:g} {y1:g} {b.x:g} {b.y + b.h / 2:g}" '
+                                f'stroke="{colours[k]}" stroke-width="{widths[k]:.2g}"/>'))
+    return out
 
 
 def _column_names(cfg: dict[str, Any], L: int, _: Callable[[str], str]
@@ -400,12 +477,7 @@ def _column_names(cfg: dict[str, Any], L: int, _: Callable[[str], str]
 
 Box = tuple[float, float, float, float]
 CANDIDATES = (0.5, 0.38, 0.62, 0.28, 0.72, 0.44, 0.56, 0.33, 0.67, 0.22, 0.78)
-
-
-def _overlap(a: Box, b: Box) -> float:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    return w * h if w > 0 and h > 0 else 0.0
+CANDIDATE_T = np.array(CANDIDATES)
 
 
 def _label_box(e: Edge, t: float, fz: Sizes) -> Box:
@@ -416,7 +488,7 @@ def _label_box(e: Edge, t: float, fz: Sizes) -> Box:
 
 
 def place_labels(edges: list[Edge], nodes: list[Node], columns: list[Column], fz: Sizes,
-                 title_h: float, bias_h: float, top: float) -> None:
+                 title_h: float, bias_h: float, top: float, live: bool = False) -> None:
     """Greedy: each wanted edge label goes at the first point along its edge where it overlaps
     no card, title, bias and no label placed before it. A label that fits nowhere is shown
     only on hover, focus or selection (beside its edge, over the rest)."""
@@ -428,22 +500,36 @@ def place_labels(edges: list[Edge], nodes: list[Node], columns: list[Column], fz
     for c in columns:
         half = max(len(c.title) * fz.col, len(c.subtitle) * fz.sub) * SANS / 2 + 4
         placed.append((c.x - half, 0, c.x + half, top))
+    boxes = np.array(placed)
     for e in edges:
+        if live and not e.wanted:  # Play frames draw no labels on demand
+            continue
         # Shown-on-demand position: the middle of the edge.
         box = _label_box(e, 0.5, fz)
         e.lx, e.ly = round((box[0] + box[2]) / 2, 1), round(box[1] + fz.label + 1, 1)
         e.box = box
         if not e.wanted:
             continue
-        for t in CANDIDATES:
-            box = _label_box(e, t, fz)
-            if not any(_overlap(box, o) for o in placed):
-                placed.append(box)
-                e.shown = True
-                e.box = box
-                e.lx = round((box[0] + box[2]) / 2, 1)
-                e.ly = round(box[1] + fz.label + 1, 1)
-                break
+        # Every candidate against every placed box at once (the same arithmetic as
+        # _label_box, overlap meaning a positive width and height in common).
+        w = fz.label * MONO * max(len(s) for s in e.label) + 8
+        h = fz.label * 1.25 * len(e.label) + 4
+        cx = e.x1 + (e.x2 - e.x1) * CANDIDATE_T
+        cy = e.y1 + (e.y2 - e.y1) * CANDIDATE_T
+        cand = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+        ow = (np.minimum(cand[:, None, 2], boxes[None, :, 2])
+              - np.maximum(cand[:, None, 0], boxes[None, :, 0]))
+        oh = (np.minimum(cand[:, None, 3], boxes[None, :, 3])
+              - np.maximum(cand[:, None, 1], boxes[None, :, 1]))
+        free = ~((ow > 0) & (oh > 0)).any(axis=1)
+        if free.any():
+            k = int(np.argmax(free))
+            box = (float(cand[k, 0]), float(cand[k, 1]), float(cand[k, 2]), float(cand[k, 3]))
+            boxes = np.vstack([boxes, cand[k]])
+            e.shown = True
+            e.box = box
+            e.lx = round((box[0] + box[2]) / 2, 1)
+            e.ly = round(box[1] + fz.label + 1, 1)
 
 
 SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")

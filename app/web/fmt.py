@@ -66,6 +66,26 @@ def diverging(v: float | None, vmax: float, floor: float = 0.0, ceil: float = 1.
     return _lerp(MID, POS if v >= 0 else NEG, t)
 
 
+HEX2 = tuple(f"{i:02x}" for i in range(256))
+
+
+def diverging_many(values: NDArray[np.float64], vmax: float, floor: float = 0.0,
+                   ceil: float = 1.0) -> list[str]:
+    """:func:`diverging` of every value at once (the same arithmetic, element by element, and
+    the same half-to-even rounding): a layer's edges in one pass."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if vmax <= 0 or not v.size:
+        return [_lerp(MID, MID, 0)] * v.size
+    finite = np.isfinite(v)
+    with np.errstate(all="ignore"):
+        t = floor + (ceil - floor) * np.minimum(np.abs(v) / vmax, 1.0)
+    end = np.where((v >= 0)[:, None], np.array(POS, np.float64), np.array(NEG, np.float64))
+    mid = np.array(MID, np.float64)
+    rgb = np.rint(mid + (end - mid) * t[:, None])
+    rgb[~finite] = mid
+    return ["#" + HEX2[r] + HEX2[g] + HEX2[b] for r, g, b in rgb.astype(np.int64).tolist()]
+
+
 def diverging_rgb(values: NDArray[np.float64], lo: float, mid: float, hi: float
                   ) -> NDArray[np.uint8]:
     """Vectorised scale for a heatmap: lo → orange, mid → white, hi → blue."""

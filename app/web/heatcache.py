@@ -38,10 +38,11 @@ def key(net: Network, raw: Raw, features: list[str], output_activation: str, tas
     return h.digest()
 
 
-def heatmap(net: Network, raw: Raw, features: list[str], output_activation: str, task: str
-            ) -> charts.Heatmap:
-    """The network's output over the input plane of the raw (pre-feature) data."""
-    k = key(net, raw, features, output_activation, task)
+def heatmap(net: Network, raw: Raw, features: list[str], output_activation: str, task: str,
+            live: bool = False) -> charts.Heatmap:
+    """The network's output over the input plane of the raw (pre-feature) data; ``live``:
+    the Play frame's version (palette image, no marks: see :func:`points`)."""
+    k = key(net, raw, features, output_activation, task) + (b"live" if live else b"")
     hit = CACHE.get(k)
     if hit is not None:
         return hit
@@ -50,6 +51,34 @@ def heatmap(net: Network, raw: Raw, features: list[str], output_activation: str,
         with np.errstate(all="ignore"):
             return net.predict(feats.apply(features, G))
 
-    heat = charts.heatmap(predict, raw[0], raw[1], raw[2], raw[3], output_activation, task)
+    heat = charts.heatmap(predict, raw[0], raw[1], raw[2], raw[3], output_activation, task,
+                          live=live)
     CACHE.put(k, heat)
     return heat
+
+
+POINTS: LRU[tuple[bytes, str]] = LRU(256)  # (SVG document, its content hash) per data set
+
+
+def points(raw: Raw, output_activation: str, task: str) -> tuple[bytes, str]:
+    """The samples alone as an SVG document over the plot (they change only when the data
+    does, so Play frames link to it instead of sending 400 marks every tick)."""
+    h = hashlib.blake2b(digest_size=16)
+    for a in raw:
+        h.update(b"-" if a is None else str(a.shape).encode() + np.ascontiguousarray(a).tobytes())
+    h.update(f"{output_activation}{task}".encode())
+    k = h.digest()
+    hit = POINTS.get(k)
+    if hit is not None:
+        return hit
+    X, Y, X_test, Y_test = raw
+    domain = charts.plot_domain(X, X_test)
+    marks, _count = charts.marks(X, Y, X_test, Y_test, task, domain,
+                                 charts.value_range(output_activation, task, Y))
+    size = 300
+    doc = (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" '
+           f'width="{size}" height="{size}"><style>.pt{{stroke-width:1}}'
+           f".pt.test{{stroke-width:1.8}}</style>{marks}</svg>").encode()
+    out = (doc, hashlib.blake2b(doc, digest_size=6).hexdigest())
+    POINTS.put(k, out)
+    return out

@@ -13,14 +13,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from app.nn import features as feats
 from app.nn.network import Network
-from app.web.charts import png_data_uri
+from app.web.charts import plot_domain, png_data_uri, png_palette_uri, shade_index
 from app.web.fmt import diverging_rgb
 
 GRID = 32  # pixels per side: 1,024 grid points, one forward pass
@@ -55,12 +55,8 @@ def scale_of(activation: str) -> Scale:
 
 def domain_of(X: NDArray[np.float64], X_test: NDArray[np.float64] | None
               ) -> tuple[float, float]:
-    """The plotted square: [-6, 6] for the generated sets, the data's box ± 0.5 for small ones
-    (the truth tables), the same as the data panel's plot."""
-    allx = X if X_test is None else np.vstack([X, X_test])
-    if allx.size == 0 or np.max(np.abs(allx)) > 2:
-        return -6.0, 6.0
-    return float(allx.min()) - 0.5, float(allx.max()) + 0.5
+    """The plotted square: the same as the data panel's plot."""
+    return plot_domain(X, X_test)
 
 
 V = TypeVar("V")
@@ -124,37 +120,50 @@ def grid_points(domain: tuple[float, float], grid: int = GRID) -> NDArray[np.flo
 
 
 def compute(net: Network, features: Sequence[str], domain: tuple[float, float],
-            grid: int = GRID) -> NeuronMaps:
+            grid: int = GRID, live: bool = False) -> NeuronMaps:
+    """``live`` (Play frames): SHADES-colour palette images, one vectorised pass per layer."""
     phi = feats.apply(features, grid_points(domain, grid))
     with np.errstate(all="ignore"):
         _zs, acts = net.forward(phi)
     spec = net.spec
     hidden, output = scale_of(spec.hidden_activation), scale_of(spec.output_activation)
     images: list[list[str]] = []
-    input_max: list[float] = []
+    input_max = [float(np.max(np.abs(acts[0][:, j]))) or 1.0 for j in range(acts[0].shape[1])]
     for l, a in enumerate(acts):
+        lo: Any
+        mid: Any
+        hi: Any
+        if l == 0:  # each input feature on its own symmetric scale
+            m = np.array(input_max)
+            lo, mid, hi = -m, np.zeros_like(m), m
+        else:
+            s = output if l == spec.L else hidden
+            lo, mid, hi = s.lo, s.mid, s.hi
+        if live:
+            index = shade_index(a, lo, mid, hi)
+            images.append([png_palette_uri(index[:, j].reshape(grid, grid))
+                           for j in range(a.shape[1])])
+            continue
         row = []
         for j in range(a.shape[1]):
             v = a[:, j].reshape(grid, grid)
             if l == 0:
-                m = float(np.max(np.abs(v))) or 1.0
-                input_max.append(m)
-                rgb = diverging_rgb(v, -m, 0.0, m)
+                rgb = diverging_rgb(v, -input_max[j], 0.0, input_max[j])
             else:
-                s = output if l == spec.L else hidden
-                rgb = diverging_rgb(v, s.lo, s.mid, s.hi)
+                rgb = diverging_rgb(v, float(lo), float(mid), float(hi))
             row.append(png_data_uri(rgb))
         images.append(row)
     return NeuronMaps(images, domain, hidden, output, input_max)
 
 
 def neuron_maps(net: Network, features: Sequence[str], domain: tuple[float, float],
-                cache: LRU[NeuronMaps] | None = None, grid: int = GRID) -> NeuronMaps:
+                cache: LRU[NeuronMaps] | None = None, grid: int = GRID, live: bool = False
+                ) -> NeuronMaps:
     """The images for these weights, from the cache when this weights version was drawn."""
     cache = CACHE if cache is None else cache
-    key = weights_key(net, features, domain, grid)
+    key = weights_key(net, features, domain, grid) + (b"live" if live else b"")
     maps = cache.get(key)
     if maps is None:
-        maps = compute(net, features, domain, grid)
+        maps = compute(net, features, domain, grid, live)
         cache.put(key, maps)
     return maps

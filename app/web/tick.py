@@ -18,12 +18,11 @@ import gzip
 import hashlib
 import re
 import time
-from collections import OrderedDict
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
 
 from app.sessions.budget import check_page
@@ -36,8 +35,6 @@ from app.web.views import ViewState, raw_points, session_view
 router = APIRouter(include_in_schema=False)
 REGIONS = ("diagram", "inspector", "data", "loss", "status", "undo")
 BETWEEN_TAGS = re.compile(r">\s+<")
-POINTS_CACHE = 256  # sessions' point images kept (a few KB each)
-_points: OrderedDict[str, bytes] = OrderedDict()
 
 
 def digest(text: str) -> str:
@@ -58,8 +55,8 @@ def parse_have(value: str | None) -> dict[str, str]:
 def edges_svg(diagram: Any) -> Markup:
     """The edges as bare paths (diagram.py's Diagram.edges_svg without the links); the dashed
     (negative) ones in one group, so the dash pattern is written once."""
-    solid: list[str] = []
-    dashed: list[str] = []
+    solid = [p for neg, p in diagram.bare if not neg]
+    dashed = [p for neg, p in diagram.bare if neg]
     for e in diagram.edges:
         (dashed if e.negative else solid).append(
             f'<path d="M{e.x1:g} {e.y1:g} {e.x2:g} {e.y2:g}" stroke="{e.color}" '
@@ -67,24 +64,46 @@ def edges_svg(diagram: Any) -> Markup:
     return Markup("".join(solid) + '<g stroke-dasharray="7 4">' + "".join(dashed) + "</g>")
 
 
-def points_document(heat: Any) -> bytes:
-    size = heat.size
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" width="{size}" '
-            f'height="{size}"><style>.pt{{stroke-width:1}}.pt.test{{stroke-width:1.8}}</style>'
-            f"{heat.points}</svg>").encode()
-
-
-def remember_points(sid: str, heat: Any) -> str:
-    """Keep the session's point image; its URL carries the content hash (so it can be cached
-    for ever by the browser)."""
-    doc = points_document(heat)
-    h = hashlib.blake2b(doc, digest_size=6).hexdigest()
-    key = f"{sid}/{h}"
-    _points[key] = doc
-    _points.move_to_end(key)
-    while len(_points) > POINTS_CACHE:
-        _points.popitem(last=False)
-    return f"/s/{sid}/points.svg?v={h}"
+def nodes_svg(d: Any) -> Markup:
+    """The neurons as diagram_live.html used to draw them in Jinja (a card with its picture,
+    key/value lines and bias, or a tile), written here: per-attribute escaping made the
+    template the larger part of a tick's rendering. Titles, keys and values are our own
+    symbols and formatted numbers; escaped all the same."""
+    z = d.sizes
+    out: list[str] = []
+    for n in d.nodes:
+        out.append(f'<g id="{n.id}" class="node">')
+        if n.detailed:
+            out.append(f'<rect class="card" x="{n.x}" y="{n.y}" width="{n.w}" height="{n.h}" '
+                       f'rx="8" fill="{n.fill}"/>')
+            if n.heat:
+                out.append(f'<image class="nheat" href="{n.heat}" x="{n.x + 5}" y="{n.hy}" '
+                           f'width="{d.heat_px}" height="{d.heat_px}" '
+                           'preserveAspectRatio="none"/>')
+            out.append(f'<text class="ntitle" x="{n.x + 6}" y="{n.y - 4}" '
+                       f'font-size="{z.title}">{escape(n.title)}</text>')
+            y0 = n.y + (n.h - d.line_h * len(n.lines)) / 2 + d.line_h * 0.78
+            for i, (k, v) in enumerate(n.lines):
+                y = y0 + i * d.line_h
+                out.append(f'<text class="nkey" x="{n.kx}" y="{y}" font-size="{z.key}">'
+                           f'{escape(k)}</text><text class="nval" data-k="{escape(k)}" '
+                           f'x="{n.x + n.w - 8}" y="{y}" font-size="{z.value}" '
+                           f'text-anchor="end">{escape(v)}</text>')
+            b = n.bias
+            if b:
+                out.append(f'<g class="bias{" neg" if b.negative else ""}"><rect x="{b.x}" '
+                           f'y="{b.y}" width="{n.w}" height="{z.label * 1.5}" rx="9"/>'
+                           f'<text x="{b.x + n.w / 2}" y="{b.y + z.label * 1.1}" '
+                           f'font-size="{z.label}" text-anchor="middle">{escape(b.text)}'
+                           "</text></g>")
+        elif n.heat:
+            out.append(f'<image class="dotheat" href="{n.heat}" x="{n.x}" y="{n.y}" '
+                       f'width="{n.w}" height="{n.h}" preserveAspectRatio="none"/>')
+        else:
+            out.append(f'<circle class="dot" cx="{n.x + n.w / 2}" cy="{n.y + n.h / 2}" '
+                       f'r="{n.w / 2}" fill="{n.fill}"/>')
+        out.append("</g>")
+    return Markup("".join(out))
 
 
 def frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str], stop: bool,
@@ -92,13 +111,15 @@ def frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str], st
     """The reply — changed regions (lean while playing, full when stopping) and the new
     hashes — and the ms spent in templates and hashing (after building the view)."""
     view = ViewState(vs.sel, vs.log, not stop, vs.n)
-    ctx.update(session_view(s, settings, view, _, projector=ctx["projector"]), oob=True)
+    ctx.update(session_view(s, settings, view, _, projector=ctx["projector"], live=not stop),
+               oob=True)
     t_view = time.perf_counter()
     names = {"diagram": "partials/diagram.html", "data": "partials/data.html"}
     if not stop:
         ctx["live_edges"] = edges_svg(ctx["diagram"])
-        heat = ctx["data"]["heat"]
-        ctx["points_url"] = remember_points(s.id, heat) if heat is not None else ""
+        ctx["live_nodes"] = nodes_svg(ctx["diagram"])
+        raw = raw_points(s)
+        ctx["points_url"] = "" if raw is None else points_url(s, raw)
         names = {"diagram": "partials/diagram_live.html", "data": "partials/data_live.html"}
     parts, now = [], []
     for region in REGIONS:
@@ -163,24 +184,28 @@ async def tick(request: Request, sid: str, render: Any, base_ctx: Any, settings:
     return r
 
 
+def points_url(s: Session, raw: heatcache.Raw) -> str:
+    """The session's sample points as an image whose URL carries their hash (cached for ever
+    by the browser; a new hash when the data change)."""
+    _doc, h = heatcache.points(raw, s.config["output_activation"], s.task)
+    return f"/s/{s.id}/points.svg?v={h}"
+
+
 @router.get("/s/{sid}/points.svg")
 async def points(request: Request, sid: str, v: str = "") -> Response:
-    """The sample points of a session's heatmap (immutable: the URL carries their hash)."""
-    doc = _points.get(f"{sid}/{v}")
-    if doc is None:  # another worker drew it, or it was evicted: draw it from the session
-        try:
-            async with request.app.state.store.use(sid, write=False) as s:
-                def draw() -> bytes | None:
-                    raw = raw_points(s)  # the input plane, before the input features
-                    if raw is None:
-                        return None
-                    heat = heatcache.heatmap(s.trainer.net, raw, s.config["features"],
-                                             s.config["output_activation"], s.task)
-                    return points_document(heat)
-                doc = await run_in_threadpool(draw)
-        except SessionNotFound:
-            doc = None
-        if doc is None:
-            return Response(status_code=404)
-    return Response(doc, media_type="image/svg+xml",
-                    headers={"Cache-Control": "private, max-age=31536000, immutable"})
+    """The sample points of a session's heatmap; immutable when ``v`` is their current hash."""
+    try:
+        async with request.app.state.store.use(sid, write=False) as s:
+            def draw() -> tuple[bytes, str] | None:
+                raw = raw_points(s)  # the input plane, before the input features
+                if raw is None:
+                    return None
+                return heatcache.points(raw, s.config["output_activation"], s.task)
+            found = await run_in_threadpool(draw)
+    except SessionNotFound:
+        found = None
+    if found is None:
+        return Response(status_code=404)
+    doc, h = found
+    cache = "private, max-age=31536000, immutable" if v == h else "no-cache"
+    return Response(doc, media_type="image/svg+xml", headers={"Cache-Control": cache})

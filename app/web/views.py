@@ -18,6 +18,7 @@ from app.web import charts, diagram, formulas, heatcache, heatmaps
 from app.web.fmt import num, signed
 
 TABLE_MAX = 32
+LIVE_CURVE_POINTS = 100  # the charts while playing: a third of the points and bytes
 PLAY_SPEEDS = (1, 10, 100, 1000)
 
 
@@ -124,9 +125,11 @@ def capture_update(s: Session, sel: str | None) -> dict[str, Any] | None:
 
 def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str], str],
                  last_update: dict[str, Any] | None = None, projector: bool = False,
-                 base: str | None = None) -> dict[str, Any]:
-    """``base``: the page's own path (the watch page's, so no link names the session)."""
-    state = session_state(s, history=charts.CURVE_POINTS, default_max=settings.trace_default_max)
+                 base: str | None = None, live: bool = False) -> dict[str, Any]:
+    """``base``: the page's own path (the watch page's, so no link names the session).
+    ``live``: a Play frame (app/web/tick.py): only what its lean templates show."""
+    state = session_state(s, history=LIVE_CURVE_POINTS if live else charts.CURVE_POINTS,
+                          default_max=settings.trace_default_max)
     cfg = state["config"]
     batch = state["batch"]
     size = int(batch["size"])
@@ -145,7 +148,9 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
 
     if vs.play and state["layers"][0]["z"] is None:
         show_batch(s, state)
-    insp = formulas.Builder(state, row, all_rows, _, last_update).build(vs.sel)
+    # Without a selection the inspector only invites one; with one, Play shows it live too.
+    insp = formulas.Builder(state, row, all_rows, _, last_update).build(vs.sel) \
+        if vs.sel or not live else None
     L = len(cfg["layers"]) - 1
     raw = raw_points(s)
     maps = None
@@ -153,7 +158,8 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
         heatmaps.CACHE.size = settings.heatmap_cache
         maps = heatmaps.neuron_maps(s.trainer.net, cfg["features"],
                                     heatmaps.domain_of(raw[0], raw[2]),
-                                    grid=heatmaps.PLAY_GRID if vs.play else heatmaps.GRID)
+                                    grid=heatmaps.PLAY_GRID if vs.play else heatmaps.GRID,
+                                    live=live)
     cursor = state["cursor"]
     return {
         "sid": s.id, "state": state, "cfg": cfg, "vs": vs, "base": base,
@@ -161,11 +167,11 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
                      for p in pipeline(L, cursor["next"], cursor["layer"])],
         "next_text": next_text(cursor, _),
         "diagram": diagram.build(state, row, vs.sel, href, _,
-                                 None if maps is None else maps.images, projector),
+                                 None if maps is None else maps.images, projector, live),
         "inspector": insp,
         "maps": maps,
         "inspector_heat": inspector_heat(maps, vs.sel),
-        "data": data_panel(s, state, row, all_rows, focus_pos, raw),
+        "data": data_panel(s, state, row, all_rows, focus_pos, raw, live),
         "curve": charts.loss_curve(state["history"], vs.log),
         "grad_chart": charts.grad_norm_chart(state["history"]),
         "feature_names": feats.NAMES, "feature_symbols": feats.SYMBOLS,
@@ -266,20 +272,22 @@ def split_metrics(s: Session) -> dict[str, str | None]:
 
 
 def data_panel(s: Session, state: dict[str, Any], row: int | None, all_rows: bool,
-               focus_pos: int, raw: RawPoints | None = None) -> dict[str, Any]:
+               focus_pos: int, raw: RawPoints | None = None, live: bool = False
+               ) -> dict[str, Any]:
+    """``live``: Play frames show the plot and the counts, not the batch table."""
     t = s.trainer
     batch = state["batch"]
     X, Y = batch["X"], batch["Y"]
     fresh = state["output"] is None
     out, ell = state["output"], state["per_sample_loss"]
-    if fresh:  # no forward pass yet: what the current weights predict for these rows
+    if fresh and not live:  # no forward pass yet: what the current weights predict
         idx = np.array(batch["indices"], dtype=np.int64)
         with np.errstate(all="ignore"):
             zs, acts = t.net.forward(t.data.X[idx])
             out = acts[-1].tolist()
             ell = t.net.per_sample_loss(acts[-1], t.data.Y[idx], zs[-1]).tolist()
     rows = []
-    for k, p in enumerate(batch["positions"]):
+    for k, p in enumerate([] if live else batch["positions"]):
         rows.append({
             "pos": p, "index": batch["indices"][k],
             "x": [num(v) for v in X[k]], "y": [num(v) for v in Y[k]],
@@ -290,9 +298,9 @@ def data_panel(s: Session, state: dict[str, Any], row: int | None, all_rows: boo
     heat = None
     if raw is not None:
         heat = heatcache.heatmap(t.net, raw, state["config"]["features"],
-                                 state["config"]["output_activation"], s.task)
+                                 state["config"]["output_activation"], s.task, live)
     m = state["metrics"]
-    split = split_metrics(s)
+    split = {"train": None, "test": None} if live else split_metrics(s)
     return {
         "split": split,
         "rows": rows if len(rows) <= TABLE_MAX else rows[:1],

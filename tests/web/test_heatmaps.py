@@ -20,21 +20,32 @@ from tests.web.helpers import HX, new_page, op, section, state, text
 
 
 def decode_png(uri: str) -> np.ndarray:
-    """An 8-bit RGB, filter-0 PNG (what the app writes) back to pixels, by the PNG spec."""
+    """An 8-bit RGB or palette, filter-0 PNG (what the app writes) back to RGB pixels, by the
+    PNG spec (each chunk's CRC checked)."""
     raw = base64.b64decode(uri.removeprefix("data:image/png;base64,"))
     assert raw[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat, w = 8, b"", 0
+    pos, idat, w, colour, palette = 8, b"", 0, 2, b""
     while pos < len(raw):
         n = int.from_bytes(raw[pos:pos + 4], "big")
         tag, data = raw[pos + 4:pos + 8], raw[pos + 8:pos + 8 + n]
+        assert zlib.crc32(tag + data) == int.from_bytes(raw[pos + 8 + n:pos + 12 + n], "big")
         if tag == b"IHDR":
             w, h = int.from_bytes(data[:4], "big"), int.from_bytes(data[4:8], "big")
+            assert data[8] == 8  # bit depth
+            colour = data[9]
+        elif tag == b"PLTE":
+            palette = data
         elif tag == b"IDAT":
             idat += data
         pos += 12 + n
-    rows = np.frombuffer(zlib.decompress(idat), dtype=np.uint8).reshape(h, 1 + 3 * w)
+    per_pixel = 3 if colour == 2 else 1
+    rows = np.frombuffer(zlib.decompress(idat), dtype=np.uint8).reshape(h, 1 + per_pixel * w)
     assert (rows[:, 0] == 0).all()
-    return rows[:, 1:].reshape(h, w, 3)
+    if colour == 2:
+        return rows[:, 1:].reshape(h, w, 3)
+    assert colour == 3 and palette
+    table = np.frombuffer(palette, dtype=np.uint8).reshape(-1, 3)
+    return table[rows[:, 1:]]
 
 
 def session(**cfg: object) -> Session:
@@ -72,6 +83,43 @@ def assert_colour(px: np.ndarray, v: float, lo: float, hi: float) -> None:
     end = np.array(POS if v >= mid else NEG, dtype=float)
     want = np.array([247.0, 247.0, 247.0]) + (end - 247.0) * t
     assert np.all(np.abs(px - want) <= 1.0), (px, want, v)
+
+
+def test_play_frames_use_the_same_scale_in_31_shades() -> None:
+    """While playing (live), each picture is quantised to 31 shades of the same scale, as TF
+    Playground does: every pixel is the shade nearest to the reference value."""
+    s = session(preset="xor-bias", layers=[3, 3, 1], features=["x1", "x2", "x1_x2"])
+    net = s.trainer.net
+    grid = heatmaps.PLAY_GRID
+    maps = heatmaps.neuron_maps(net, ["x1", "x2", "x1_x2"], (-0.5, 1.5), heatmaps.LRU(4),
+                                grid=grid, live=True)
+    g = np.linspace(-0.5, 1.5, grid)
+    x1, x2 = np.meshgrid(g, g[::-1])
+    phi = np.stack([x1.ravel(), x2.ravel(), (x1 * x2).ravel()], axis=1)
+    h = np.tanh(phi @ net.W[0] + net.b[0])  # type: ignore[index]
+    out = 1 / (1 + np.exp(-(h @ net.W[1] + net.b[1])))  # type: ignore[index]
+
+    def shade(v: np.ndarray, lo: float, hi: float) -> np.ndarray:
+        """The k-th of 31 shades spans lo … hi evenly; its colour is the continuous scale's
+        colour at that value."""
+        k = np.rint((np.clip(v, lo, hi) - lo) / (hi - lo) * 30)
+        centre = lo + k / 30 * (hi - lo)
+        mid = (lo + hi) / 2
+        t = np.minimum(np.abs(centre - mid) / (hi - mid), 1.0)[:, None]
+        end = np.where((centre >= mid)[:, None], np.array(POS, float), np.array(NEG, float))
+        return np.array([247.0, 247.0, 247.0]) + (end - 247.0) * t
+
+    for j in range(3):
+        px = decode_png(maps.images[1][j]).reshape(-1, 3).astype(float)
+        assert np.all(np.abs(px - shade(h[:, j], -1.0, 1.0)) <= 1.0), j
+    px = decode_png(maps.images[2][0]).reshape(-1, 3).astype(float)
+    assert np.all(np.abs(px - shade(out[:, 0], 0.0, 1.0)) <= 1.0)
+    px = decode_png(maps.images[0][2]).reshape(-1, 3).astype(float)
+    assert np.all(np.abs(px - shade(phi[:, 2], -2.25, 2.25)) <= 1.0)
+    # Fewer bytes than the RGB pictures of the same grid.
+    rgb = heatmaps.neuron_maps(net, ["x1", "x2", "x1_x2"], (-0.5, 1.5), heatmaps.LRU(4),
+                               grid=grid)
+    assert sum(map(len, maps.images[1])) < 0.8 * sum(map(len, rgb.images[1]))
 
 
 def test_cache_renders_once_per_weights_version() -> None:

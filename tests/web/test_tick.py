@@ -71,11 +71,15 @@ def test_points_image_is_cached_and_redrawn_when_missing(client: TestClient) -> 
     assert "immutable" in r.headers["cache-control"]
     n = state(client, path)["config"]["dataset"]["samples"]
     assert r.text.count("<circle") + r.text.count("<rect") == n  # every sample, train and test
-    from app.web import tick as play_tick
+    from app.web import heatcache
 
-    play_tick._points.clear()  # as on another worker: drawn again from the session
+    heatcache.POINTS.clear()  # as on another worker: drawn again from the session
     again = client.get(m.group(1))
     assert again.status_code == 200 and again.text == r.text
+    assert "immutable" in again.headers["cache-control"]
+    # An old hash (the data changed since): the current points, not to be kept.
+    stale = client.get(m.group(1).split("?")[0] + "?v=000000000000")
+    assert stale.status_code == 200 and stale.headers["cache-control"] == "no-cache"
     assert client.get("/s/nope/points.svg?v=abc").status_code == 404
 
 
