@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from numpy.typing import NDArray
 
 from app.web.fmt import diverging_rgb, num
@@ -265,6 +265,28 @@ def _epoch_label(e: float) -> str:
         return f"{e:.3g}"
     e = int(e)
     return f"{e // 1000}k" if e >= 10_000 and e % 1000 == 0 else str(e)
+
+
+def grid_svg(ch: Curve | NormChart) -> Markup:
+    """The horizontal grid lines of a chart (loss curve or gradient norms)."""
+    lines = "".join(f'<line x1="{ch.left}" x2="{ch.right}" y1="{t.pos}" y2="{t.pos}"/>'
+                    for t in ch.yticks)
+    return Markup(f'<g class="grid">{lines}</g>')
+
+
+def epoch_axes_svg(ch: Curve | NormChart, title: str) -> Markup:
+    """The axes, their ticks and labels, and the x-axis title (translated by the caller);
+    written here rather than in a Jinja macro: they are redrawn with every Play frame."""
+    b, left = ch.bottom, ch.left
+    out = [f'<line x1="{left}" x2="{ch.right}" y1="{b}" y2="{b}"/>',
+           f'<line x1="{left}" x2="{left}" y1="{ch.top}" y2="{b}"/>']
+    out += [f'<line x1="{t.pos}" x2="{t.pos}" y1="{b}" y2="{b + 5}"/><text x="{t.pos}" '
+            f'y="{b + 18}" text-anchor="middle">{escape(t.label)}</text>' for t in ch.xticks]
+    out += [f'<text x="{left - 6}" y="{t.pos + 4}" text-anchor="end">{escape(t.label)}</text>'
+            for t in ch.yticks]
+    out.append(f'<text x="{(left + ch.right) / 2}" y="{ch.height - 4}" text-anchor="middle" '
+               f'class="title">{escape(title)}</text>')
+    return Markup("\n".join(out))
 
 
 def _path(points: list[tuple[float, float]]) -> str:

@@ -36,7 +36,7 @@ from app.sessions.store import (
     StoreFull,
     StoreUnavailable,
 )
-from app.web import forms, i18n, page_errors, share
+from app.web import charts, forms, i18n, page_errors, share
 from app.web import tick as play_tick
 from app.web.fmt import num
 from app.web.page_errors import N_
@@ -46,10 +46,14 @@ OPS = ("forward", "backward", "update", "step", "epoch", "train", "reset", "play
        "undo", "redo")
 TIMELINE = 8  # recent steps shown beside Back / Forward
 
-env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True,
+# auto_reload off: templates do not change under a running server, and checking each file's
+# mtime on every render was a stat() per template per Play frame.
+env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, auto_reload=False,
                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 i18n.install(env)
 env.filters["num"] = num
+env.filters["grid_svg"] = charts.grid_svg
+env.filters["epoch_axes_svg"] = charts.epoch_axes_svg
 
 
 def nbsp(text: str) -> str:
