@@ -237,8 +237,10 @@ def grad_norm_chart(history: list[dict[str, Any]]) -> NormChart | None:
                      else str(10 ** e)) for e in range(int(y0), int(y1) + 1, step)]
     c.xticks = [Tick(round(X(e), 1), _epoch_label(e))
                 for e in nice_ticks(x0, x1) if x0 <= e <= x1 and float(e).is_integer()]
+    full = [(e, g) for e, g in pts if len(g) == L]
+    xs = [X(e) for e, _g in full]
     for l in range(L):
-        line = [(X(e), Y(g[l])) for e, g in pts if len(g) == L]
+        line = list(zip(xs, [Y(g[l]) for _e, g in full], strict=True))
         path = _path(line) if len(line) > 1 else ""
         ex, ey = line[-1]
         c.series.append(Series(f"W⁽{l + 1}⁾".translate(SUPERSCRIPT_DIGITS), path,

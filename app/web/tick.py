@@ -30,6 +30,7 @@ from app.sessions.door import Door, Outcome
 from app.sessions.model import Session
 from app.sessions.store import SessionNotFound
 from app.web import forms, heatcache, i18n
+from app.web.heatmaps import LRU
 from app.web.views import ViewState, raw_points, session_view
 
 router = APIRouter(include_in_schema=False)
@@ -106,6 +107,24 @@ def nodes_svg(d: Any) -> Markup:
     return Markup("".join(out))
 
 
+REGION_CACHE: LRU[str] = LRU(512)
+
+
+def inputs_key(region: str, ctx: dict[str, Any], view: ViewState) -> tuple[Any, ...] | None:
+    """Everything a region's template reads, for the regions that rarely change while
+    playing (the undo bar once its timeline is all Play steps; the inspector with nothing
+    selected): equal keys, equal HTML, so neither is rendered again. Keep in step with
+    partials/undo.html and partials/inspector.html."""
+    base = (region, ctx["lang"], ctx["base"], view.query())
+    if region == "undo":
+        undo = ctx["state"]["undo"]
+        return (*base, bool(undo["back"]), bool(undo["forward"]),
+                tuple((t["label"], t["jump"], t["past"]) for t in ctx["timeline"]))
+    if region == "inspector" and ctx["inspector"] is None:
+        return base
+    return None
+
+
 def frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str], stop: bool,
           settings: Any, vs: ViewState, _: Any) -> tuple[str, float]:
     """The reply — changed regions (lean while playing, full when stopping) and the new
@@ -125,6 +144,17 @@ def frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str], st
     for region in REGIONS:
         if stop and region == "undo":
             continue  # the controls sent below carry the undo bar
+        key = None if stop else inputs_key(region, ctx, view)
+        if key is not None:  # known by what it shows: drawn only if the client lacks it
+            h = digest(repr(key))
+            now.append(f"{region}:{h}")
+            if held.get(region) != h:
+                html = REGION_CACHE.get(h.encode())
+                if html is None:
+                    html = render(f"partials/{region}.html", ctx)
+                    REGION_CACHE.put(h.encode(), html)
+                parts.append(html)
+            continue
         html = render(names.get(region, f"partials/{region}.html"), ctx)
         if not stop and region in ("diagram", "data"):  # indentation between SVG tags
             html = BETWEEN_TAGS.sub("><", html)
