@@ -1,6 +1,6 @@
-"""A class pressing Play: N simulated students, each on their own `spiral` session, each page
-polling POST /s/{id}/tick?n=10 250 ms after the previous reply, echoing the region hashes it
-holds as the browser does (the hidden ``have`` input).
+"""A class pressing Play: N simulated students, each on their own `spiral` session (each with
+its own initial weights), each page polling POST /s/{id}/tick?n=10 250 ms after the previous
+reply, echoing the region hashes it holds as the browser does (the hidden ``have`` input).
 
 For each N: ticks per second per student (the slowest and the median), the tick latency
 (p50, p99), the mean frame size, the server's CPU time per tick (all its processes, from
@@ -107,8 +107,11 @@ async def classroom(base: str, pgid: int, label: str, n: int, seconds: float, wa
         clients = [await stack.enter_async_context(
             httpx.AsyncClient(base_url=base, timeout=30, limits=limits)) for _ in range(n)]
         ids = []
-        for http in clients:
-            r = await http.post("/api/v1/sessions", json={"preset": "spiral"})
+        for k, http in enumerate(clients):
+            # Each student's own initial weights (seed k + 1): no two sessions share a
+            # weights version, so no heatmap is drawn once for two students.
+            r = await http.post("/api/v1/sessions",
+                                json={"preset": "spiral", "init": {"seed": k + 1}})
             r.raise_for_status()
             ids.append(r.json()["id"])
         start = time.perf_counter()

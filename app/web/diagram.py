@@ -329,7 +329,8 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
     symbols = [feats.SYMBOLS.get(f, f) for f in cfg.get("features") or feats.DEFAULT]
     if len(symbols) != sizes[0]:
         symbols = [f"x{_sub(j + 1)}" for j in range(sizes[0])]
-    wmax = max((abs(v) for layer in layers for r in layer["W"] for v in r), default=1.0) or 1.0
+    Ws = [np.asarray(layer["W"], dtype=np.float64) for layer in layers]
+    wmax = max((float(np.max(np.abs(Wl))) for Wl in Ws if Wl.size), default=1.0) or 1.0
     amax = 1.0
     flow, flow_layer = flow_of(state["cursor"], L)
 
@@ -354,16 +355,21 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
                 value = xv
                 computed = xv is not None
                 name = symbols[j]
+            elif live and not detailed[l]:  # a Play frame's tile shows a picture or a colour
+                value = _cell(layers[l - 1]["a"], row, j)
+                lines, computed, name = [], value is not None, ""
             else:
                 lay = layers[l - 1]
                 z, a, d = (_cell(lay[k], row, j) for k in ("z", "a", "delta"))
                 lines = [("z", num(z)), ("a", num(a)), ("δ", signed(d))]
                 value, computed = a, a is not None
                 name = f"{'ŷ' if l == L else 'h'}{_sub(j + 1)}" + ("" if l == L else f"⁽{_sup(l)}⁾")
-            # The name starts with the card's visible text (WCAG 2.5.3), then says where it is.
-            visible = " ".join([name, *(f"{k} {v}" for k, v in lines)])
-            aria = "" if live else _("{visible} ({layer}, neuron {j})").format(
-                visible=visible, layer=title, j=j + 1)
+            aria = ""
+            if not live:
+                # The name starts with the card's visible text (WCAG 2.5.3), then says where.
+                visible = " ".join([name, *(f"{k} {v}" for k, v in lines)])
+                aria = _("{visible} ({layer}, neuron {j})").format(
+                    visible=visible, layer=title, j=j + 1)
             w = card_w if detailed[l] else tile
             h = card_h[l] if detailed[l] else tile
             node = Node(nid, nid, xs[l] - w / 2, cy - h / 2, w, h, detailed[l], name,
@@ -372,7 +378,7 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
                         computed=computed, col=2 * l, row=2 * j,
                         heat=None if heat is None else heat[l][j])
             node.flow = (flow or "") if flow_layer == l else ""
-            if bias_on and l > 0:
+            if bias_on and l > 0 and (detailed[l] or not live):  # Play frames: on cards
                 b = layers[l - 1]["b"][j]
                 bid = f"b-{l}-{j}"
                 text = f"b {signed(b)}"
@@ -392,7 +398,7 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
         W, gW = layers[l - 1]["W"], layers[l - 1]["grad_W"]
         n_prev, n = sizes[l - 1], sizes[l]
         labelled = n_prev * n <= EDGE_LABELS_MAX
-        Wa = np.asarray(W, dtype=np.float64)
+        Wa = Ws[l - 1]
         colours = diverging_many(Wa, wmax, 0.35, 1.0)
         if live and not labelled:  # bare paths, no Edge objects: most of a Play frame's edges
             bare.extend(_bare_paths(Wa, wmax, colours, [by_id[f"n-{l - 1}-{i}"]
@@ -500,7 +506,7 @@ def place_labels(edges: list[Edge], nodes: list[Node], columns: list[Column], fz
     for c in columns:
         half = max(len(c.title) * fz.col, len(c.subtitle) * fz.sub) * SANS / 2 + 4
         placed.append((c.x - half, 0, c.x + half, top))
-    boxes = np.array(placed)
+    wanted: list[Edge] = []
     for e in edges:
         if live and not e.wanted:  # Play frames draw no labels on demand
             continue
@@ -508,28 +514,46 @@ def place_labels(edges: list[Edge], nodes: list[Node], columns: list[Column], fz
         box = _label_box(e, 0.5, fz)
         e.lx, e.ly = round((box[0] + box[2]) / 2, 1), round(box[1] + fz.label + 1, 1)
         e.box = box
-        if not e.wanted:
-            continue
-        # Every candidate against every placed box at once (the same arithmetic as
-        # _label_box, overlap meaning a positive width and height in common).
-        w = fz.label * MONO * max(len(s) for s in e.label) + 8
-        h = fz.label * 1.25 * len(e.label) + 4
-        cx = e.x1 + (e.x2 - e.x1) * CANDIDATE_T
-        cy = e.y1 + (e.y2 - e.y1) * CANDIDATE_T
+        if e.wanted:
+            wanted.append(e)
+    if not wanted:
+        return
+    spots = _spots(tuple(placed), tuple(
+        (e.x1, e.y1, e.x2, e.y2, fz.label * MONO * max(len(s) for s in e.label) + 8,
+         fz.label * 1.25 * len(e.label) + 4) for e in wanted))
+    for e, box in zip(wanted, spots, strict=True):
+        if box is not None:
+            e.shown = True
+            e.box = box
+            e.lx = round((box[0] + box[2]) / 2, 1)
+            e.ly = round(box[1] + fz.label + 1, 1)
+
+
+@functools.lru_cache(maxsize=1024)
+def _spots(static: tuple[Box, ...], wanted: tuple[tuple[float, ...], ...]
+           ) -> tuple[Box | None, ...]:
+    """The greedy placement of place_labels, a function of the fixed boxes and each wanted
+    label's edge and size only: while Play runs it repeats for tick after tick, so it is
+    remembered. Every candidate is tested against every box at once (the same arithmetic as
+    _label_box; overlap: a positive width and height in common)."""
+    boxes = np.array(static, dtype=np.float64).reshape(-1, 4)
+    out: list[Box | None] = []
+    for x1, y1, x2, y2, w, h in wanted:
+        cx = x1 + (x2 - x1) * CANDIDATE_T
+        cy = y1 + (y2 - y1) * CANDIDATE_T
         cand = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
         ow = (np.minimum(cand[:, None, 2], boxes[None, :, 2])
               - np.maximum(cand[:, None, 0], boxes[None, :, 0]))
         oh = (np.minimum(cand[:, None, 3], boxes[None, :, 3])
               - np.maximum(cand[:, None, 1], boxes[None, :, 1]))
         free = ~((ow > 0) & (oh > 0)).any(axis=1)
-        if free.any():
-            k = int(np.argmax(free))
-            box = (float(cand[k, 0]), float(cand[k, 1]), float(cand[k, 2]), float(cand[k, 3]))
-            boxes = np.vstack([boxes, cand[k]])
-            e.shown = True
-            e.box = box
-            e.lx = round((box[0] + box[2]) / 2, 1)
-            e.ly = round(box[1] + fz.label + 1, 1)
+        if not free.any():
+            out.append(None)
+            continue
+        k = int(np.argmax(free))
+        out.append((float(cand[k, 0]), float(cand[k, 1]), float(cand[k, 2]), float(cand[k, 3])))
+        boxes = np.vstack([boxes, cand[k]])
+    return tuple(out)
 
 
 SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
