@@ -117,6 +117,8 @@ class Diagram:
     title_h: float = 16.0
     has_sel: bool = False
     bare: list[tuple[bool, str]] = field(default_factory=list)  # live: (negative, <path>)
+    sprites: list[str] = field(default_factory=list)  # live: a layer's pictures in one image
+    sprite_grid: int = 0
 
     @property
     def edges_svg(self) -> Markup:
@@ -521,12 +523,12 @@ def place_labels(edges: list[Edge], nodes: list[Node], columns: list[Column], fz
     spots = _spots(tuple(placed), tuple(
         (e.x1, e.y1, e.x2, e.y2, fz.label * MONO * max(len(s) for s in e.label) + 8,
          fz.label * 1.25 * len(e.label) + 4) for e in wanted))
-    for e, box in zip(wanted, spots, strict=True):
-        if box is not None:
+    for e, spot in zip(wanted, spots, strict=True):
+        if spot is not None:
             e.shown = True
-            e.box = box
-            e.lx = round((box[0] + box[2]) / 2, 1)
-            e.ly = round(box[1] + fz.label + 1, 1)
+            e.box = spot
+            e.lx = round((spot[0] + spot[2]) / 2, 1)
+            e.ly = round(spot[1] + fz.label + 1, 1)
 
 
 @functools.lru_cache(maxsize=1024)

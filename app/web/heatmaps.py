@@ -12,7 +12,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -47,6 +47,20 @@ class NeuronMaps:
     hidden: Scale
     output: Scale
     input_max: list[float]  # max |φ_j| over the plane: input images span −max … +max
+    # Play frames (live): one image per layer, its neurons stacked top to bottom, each tile
+    # with its first and last rows repeated (SPRITE_PAD) so scaling never blends two tiles.
+    sprites: list[str] = field(default_factory=list)
+    tiles: list[NDArray[np.uint8]] = field(default_factory=list)  # live: shade indices
+
+    def image(self, l: int, j: int) -> str:
+        """Neuron j of layer l as an image of its own (drawn from its tile in a live map)."""
+        if self.images[l][j] == SPRITE:
+            return png_palette_uri(self.tiles[l][j])
+        return self.images[l][j]
+
+
+SPRITE_PAD = 1
+SPRITE = "sprite"  # images[l][j] of a live NeuronMaps: drawn from sprites[l]
 
 
 def scale_of(activation: str) -> Scale:
@@ -128,6 +142,8 @@ def compute(net: Network, features: Sequence[str], domain: tuple[float, float],
     spec = net.spec
     hidden, output = scale_of(spec.hidden_activation), scale_of(spec.output_activation)
     images: list[list[str]] = []
+    sprites: list[str] = []
+    tiles_of: list[NDArray[np.uint8]] = []
     input_max = [float(np.max(np.abs(acts[0][:, j]))) or 1.0 for j in range(acts[0].shape[1])]
     for l, a in enumerate(acts):
         lo: Any
@@ -140,9 +156,14 @@ def compute(net: Network, features: Sequence[str], domain: tuple[float, float],
             s = output if l == spec.L else hidden
             lo, mid, hi = s.lo, s.mid, s.hi
         if live:
-            index = shade_index(a, lo, mid, hi)
-            images.append([png_palette_uri(index[:, j].reshape(grid, grid))
-                           for j in range(a.shape[1])])
+            n = a.shape[1]
+            tiles = shade_index(a, lo, mid, hi).T.reshape(n, grid, grid)
+            pad = SPRITE_PAD
+            padded = np.concatenate([tiles[:, :1].repeat(pad, 1), tiles,
+                                     tiles[:, -1:].repeat(pad, 1)], axis=1)
+            sprites.append(png_palette_uri(padded.reshape(n * (grid + 2 * pad), grid)))
+            tiles_of.append(tiles)
+            images.append([SPRITE] * n)
             continue
         row = []
         for j in range(a.shape[1]):
@@ -153,7 +174,7 @@ def compute(net: Network, features: Sequence[str], domain: tuple[float, float],
                 rgb = diverging_rgb(v, float(lo), float(mid), float(hi))
             row.append(png_data_uri(rgb))
         images.append(row)
-    return NeuronMaps(images, domain, hidden, output, input_max)
+    return NeuronMaps(images, domain, hidden, output, input_max, sprites, tiles_of)
 
 
 def neuron_maps(net: Network, features: Sequence[str], domain: tuple[float, float],

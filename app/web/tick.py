@@ -29,8 +29,7 @@ from app.sessions.budget import check_page
 from app.sessions.door import Door, Outcome
 from app.sessions.model import Session
 from app.sessions.store import SessionNotFound
-from app.web import forms, heatcache, i18n
-from app.web.heatmaps import LRU
+from app.web import forms, heatcache, heatmaps, i18n
 from app.web.views import ViewState, raw_points, session_view
 
 router = APIRouter(include_in_schema=False)
@@ -71,16 +70,31 @@ def nodes_svg(d: Any) -> Markup:
     template the larger part of a tick's rendering. Titles, keys and values are our own
     symbols and formatted numbers; escaped all the same."""
     z = d.sizes
-    out: list[str] = []
+    g, pad = d.sprite_grid, heatmaps.SPRITE_PAD
+    out = ["<defs>"]
+    for l, uri in enumerate(d.sprites):  # drawn once per layer, shown tile by tile below
+        rows = sum(1 for n in d.nodes if n.id.startswith(f"n-{l}-")) * (g + 2 * pad)
+        out.append(f'<image id="hs-{l}" href="{uri}" width="{g}" height="{rows}" '
+                   'preserveAspectRatio="none"/>')
+    out.append("</defs>")
+
+    def picture(n: Any, cls: str, x: float, y: float, w: float, h: float) -> str:
+        if not d.sprites:
+            return (f'<image class="{cls}" href="{n.heat}" x="{x}" y="{y}" width="{w}" '
+                    f'height="{h}" preserveAspectRatio="none"/>')
+        _n, l, j = n.id.split("-")
+        top = int(j) * (g + 2 * pad) + pad
+        return (f'<svg class="{cls}" x="{x}" y="{y}" width="{w}" height="{h}" '
+                f'viewBox="0 {top} {g} {g}" preserveAspectRatio="none">'
+                f'<use href="#hs-{l}"/></svg>')
+
     for n in d.nodes:
         out.append(f'<g id="{n.id}" class="node">')
         if n.detailed:
             out.append(f'<rect class="card" x="{n.x}" y="{n.y}" width="{n.w}" height="{n.h}" '
                        f'rx="8" fill="{n.fill}"/>')
             if n.heat:
-                out.append(f'<image class="nheat" href="{n.heat}" x="{n.x + 5}" y="{n.hy}" '
-                           f'width="{d.heat_px}" height="{d.heat_px}" '
-                           'preserveAspectRatio="none"/>')
+                out.append(picture(n, "nheat", n.x + 5, n.hy, d.heat_px, d.heat_px))
             out.append(f'<text class="ntitle" x="{n.x + 6}" y="{n.y - 4}" '
                        f'font-size="{z.title}">{escape(n.title)}</text>')
             y0 = n.y + (n.h - d.line_h * len(n.lines)) / 2 + d.line_h * 0.78
@@ -98,8 +112,7 @@ def nodes_svg(d: Any) -> Markup:
                            f'font-size="{z.label}" text-anchor="middle">{escape(b.text)}'
                            "</text></g>")
         elif n.heat:
-            out.append(f'<image class="dotheat" href="{n.heat}" x="{n.x}" y="{n.y}" '
-                       f'width="{n.w}" height="{n.h}" preserveAspectRatio="none"/>')
+            out.append(picture(n, "dotheat", n.x, n.y, n.w, n.h))
         else:
             out.append(f'<circle class="dot" cx="{n.x + n.w / 2}" cy="{n.y + n.h / 2}" '
                        f'r="{n.w / 2}" fill="{n.fill}"/>')
@@ -107,7 +120,7 @@ def nodes_svg(d: Any) -> Markup:
     return Markup("".join(out))
 
 
-REGION_CACHE: LRU[str] = LRU(512)
+REGION_CACHE: heatmaps.LRU[str] = heatmaps.LRU(512)
 
 
 def inputs_key(region: str, ctx: dict[str, Any], view: ViewState) -> tuple[Any, ...] | None:

@@ -161,13 +161,16 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
                                     grid=heatmaps.PLAY_GRID if vs.play else heatmaps.GRID,
                                     live=live)
     cursor = state["cursor"]
+    dg = diagram.build(state, row, vs.sel, href, _, None if maps is None else maps.images,
+                       projector, live)
+    if maps is not None and live:
+        dg.sprites, dg.sprite_grid = maps.sprites, heatmaps.PLAY_GRID
     return {
         "sid": s.id, "state": state, "cfg": cfg, "vs": vs, "base": base,
         "pipeline": [{**p, "text": chip_text(p["label"], _)}
                      for p in pipeline(L, cursor["next"], cursor["layer"])],
         "next_text": next_text(cursor, _),
-        "diagram": diagram.build(state, row, vs.sel, href, _,
-                                 None if maps is None else maps.images, projector, live),
+        "diagram": dg,
         "inspector": insp,
         "maps": maps,
         "inspector_heat": inspector_heat(maps, vs.sel),
@@ -230,7 +233,7 @@ def inspector_heat(maps: heatmaps.NeuronMaps | None, sel: str | None) -> dict[st
         return None
     try:
         l, j = (int(x) for x in sel[2:].split("-"))
-        image = maps.images[l][j]
+        image = maps.image(l, j)
     except (ValueError, IndexError):
         return None
     L = len(maps.images) - 1

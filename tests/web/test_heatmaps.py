@@ -109,17 +109,25 @@ def test_play_frames_use_the_same_scale_in_31_shades() -> None:
         end = np.where((centre >= mid)[:, None], np.array(POS, float), np.array(NEG, float))
         return np.array([247.0, 247.0, 247.0]) + (end - 247.0) * t
 
+    pad = heatmaps.SPRITE_PAD
+
+    def tile(layer: int, j: int) -> np.ndarray:
+        """Neuron j's tile of its layer's picture, without the repeated edge rows."""
+        sprite = decode_png(maps.sprites[layer])
+        stride = grid + 2 * pad
+        t = sprite[j * stride:(j + 1) * stride]
+        assert (t[0] == t[pad]).all() and (t[-1] == t[-1 - pad]).all()  # edges repeated
+        return t[pad:pad + grid].reshape(-1, 3).astype(float)
+
+    assert maps.images == [[heatmaps.SPRITE] * 3, [heatmaps.SPRITE] * 3, [heatmaps.SPRITE]]
     for j in range(3):
-        px = decode_png(maps.images[1][j]).reshape(-1, 3).astype(float)
-        assert np.all(np.abs(px - shade(h[:, j], -1.0, 1.0)) <= 1.0), j
-    px = decode_png(maps.images[2][0]).reshape(-1, 3).astype(float)
-    assert np.all(np.abs(px - shade(out[:, 0], 0.0, 1.0)) <= 1.0)
-    px = decode_png(maps.images[0][2]).reshape(-1, 3).astype(float)
-    assert np.all(np.abs(px - shade(phi[:, 2], -2.25, 2.25)) <= 1.0)
+        assert np.all(np.abs(tile(1, j) - shade(h[:, j], -1.0, 1.0)) <= 1.0), j
+    assert np.all(np.abs(tile(2, 0) - shade(out[:, 0], 0.0, 1.0)) <= 1.0)
+    assert np.all(np.abs(tile(0, 2) - shade(phi[:, 2], -2.25, 2.25)) <= 1.0)
     # Fewer bytes than the RGB pictures of the same grid.
     rgb = heatmaps.neuron_maps(net, ["x1", "x2", "x1_x2"], (-0.5, 1.5), heatmaps.LRU(4),
                                grid=grid)
-    assert sum(map(len, maps.images[1])) < 0.8 * sum(map(len, rgb.images[1]))
+    assert len(maps.sprites[1]) < 0.5 * sum(map(len, rgb.images[1]))
 
 
 def test_cache_renders_once_per_weights_version() -> None:
@@ -198,5 +206,14 @@ def test_play_ticks_show_values_of_the_batch(client: TestClient) -> None:
         # (the lean Play frame draws each neuron as a <g>, the full page as a link)
         m = re.search(rf'<(?:a|g) id="n-1-{j}".*?data-k="a"[^>]*>([^<]+)<', frag, re.S)
         assert m and m.group(1) == num(float(ref["a"][0][f, j])), j
-    assert 'nheat" href="data:image/png' in frag
+    # Each layer's pictures in one image, each card showing its own tile of it.
+    assert re.search(r'<image id="hs-1" href="data:image/png;base64,[^"]+" width="16" '
+                     r'height="72"', frag)
+    assert re.search(r'<svg class="nheat" [^>]*viewBox="0 55 16 16"[^>]*><use href="#hs-1"/>',
+                     frag)  # neuron 3 of 4: rows 3·18 + 1 …
     assert "1 epoch per tick" in client.get(path + "?play=1&n=1").text
+    # A selected neuron's large picture while playing: its own image, cut from its tile.
+    r = client.post(f"{path}/tick?play=1&n=1&sel=n-1-2", headers=HX)
+    insp = section(r.text, "inspector")
+    m = re.search(r'<img src="(data:image/png;base64,[^"]+)"', insp)
+    assert m and decode_png(m.group(1)).shape == (heatmaps.PLAY_GRID, heatmaps.PLAY_GRID, 3)

@@ -55,10 +55,10 @@ def test_spiral_frame_stays_small(client: TestClient) -> None:
     for _ in range(30):
         html = tick(client, path, have)
         have = have_of(html)
-    # Everything but the inspector changes each tick. Issue #13 aimed at 30 KB; with the
-    # per-neuron heatmaps (#10, 16 px while playing) and the gradient-norm chart the frame is
-    # about 42 KB of HTML (about 20 KB gzipped): this bound guards against regressions.
-    assert len(html.encode()) <= 46 * 1024, len(html.encode())
+    # Issue #13: at most 30 KB with every picture of the diagram and the data plot on (each
+    # layer's neuron pictures in one palette image, the sample marks a cached image).
+    assert len(html.encode()) <= 30 * 1024, len(html.encode())
+    assert html.count('<image id="hs-') == 4 and "data:image/png" in section(html, "data")
 
 
 def test_points_image_is_cached_and_redrawn_when_missing(client: TestClient) -> None:
