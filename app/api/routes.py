@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -15,13 +15,14 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from app.api import schemas
 from app.config import Settings
+from app.deps import DoorDep, HubDep, SettingsDep, StoreDep, check_creation
 from app.nn import datasets
 from app.sessions import service
 from app.sessions.config import GENERATED_DEFAULTS, PRESETS, normalize
 from app.sessions.door import Door, Outcome
 from app.sessions.model import Session
 from app.sessions.state import StateQueryError, precheck_reply, session_state
-from app.sessions.store import SessionNotFound, SessionStore
+from app.sessions.store import SessionNotFound
 
 
 class SessionIdConvertor(Convertor[str]):
@@ -68,16 +69,6 @@ ON_SESSION = {**NOT_FOUND, **UNAVAILABLE, **INVALID}
 WITH_BODY = {**NOT_FOUND, **UNAVAILABLE, **BODY_ERRORS, **INVALID}
 
 
-def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
-
-
-def get_store(request: Request) -> SessionStore:
-    return request.app.state.store  # type: ignore[no-any-return]
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-StoreDep = Annotated[SessionStore, Depends(get_store)]
 SessionId = Annotated[str, Path(
     description="the session's id, as returned by POST /api/v1/sessions (its `id` field and "
     "the end of its Location header)", examples=["3q2-7wEjbD4pHVwWQbQ6VA"])]
@@ -138,21 +129,6 @@ def respond(content: dict[str, Any], status_code: int = 200,
     the tests validate it against the schema. JSONResponse refuses NaN (allow_nan=False), so a
     bug could never put one on the wire."""
     return JSONResponse(content, status_code=status_code, headers=headers)
-
-
-async def check_creation(request: Request) -> None:
-    """429 (RateLimited) when this client created create_rate_limit sessions this minute. The
-    address is the TCP peer's, or the proxy's X-Forwarded-For as uvicorn's proxy-headers
-    handling set it (--forwarded-allow-ips), never a header read here."""
-    client = request.client.host if request.client else "unknown"
-    await request.app.state.limiter.check(client)
-
-
-def get_door(request: Request) -> Door:
-    return request.app.state.door  # type: ignore[no-any-return]
-
-
-DoorDep = Annotated[Door, Depends(get_door)]
 
 
 async def operate(door: Door, settings: Settings, sid: str, name: str, *args: Any,
@@ -231,12 +207,13 @@ async def patch_session(session_id: SessionId, body: schemas.PatchRequest, door:
                summary="Delete a session",
                description="Forgets the session at once (it would otherwise expire after "
                "session_ttl idle seconds). Replies 204 with no body; a second delete is 404.")
-async def delete_session(session_id: SessionId, store: StoreDep, door: DoorDep) -> Response:
+async def delete_session(session_id: SessionId, store: StoreDep, door: DoorDep,
+                         hub: HubDep) -> Response:
     watch_id = await door.apply(session_id, "state", view=lambda s, _: s.watch_id)
     if not await store.delete(session_id):
         raise SessionNotFound(session_id)
     if watch_id is not None:  # its watchers' streams end
-        await door.hub.revoke(watch_id, session_id)
+        await hub.revoke(watch_id, session_id)
     return Response(status_code=204)
 
 

@@ -16,17 +16,16 @@ from app.api.routes import (
     ON_SESSION,
     SESSION,
     UNAVAILABLE,
-    DoorDep,
     HistoryQ,
     SamplesQ,
     SessionId,
-    SettingsDep,
     _documented,
     history_points,
     operate,
     render,
     respond,
 )
+from app.deps import DoorDep, SettingsDep
 from app.sessions import links
 from app.sessions.door import Door, summary
 from app.sessions.store import SessionBusy, SessionNotFound, StoreUnavailable
