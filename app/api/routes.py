@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Body, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -19,7 +19,7 @@ from app.deps import DoorDep, HubDep, SettingsDep, StoreDep, check_creation
 from app.nn import datasets
 from app.sessions import service
 from app.sessions.config import GENERATED_DEFAULTS, PRESETS, normalize
-from app.sessions.door import Door, Outcome
+from app.sessions.door import Outcome
 from app.sessions.model import Session
 from app.sessions.state import StateQueryError, precheck_reply, session_state
 from app.sessions.store import SessionNotFound
@@ -131,16 +131,28 @@ def respond(content: dict[str, Any], status_code: int = 200,
     return JSONResponse(content, status_code=status_code, headers=headers)
 
 
-async def operate(door: Door, settings: Settings, sid: str, name: str, *args: Any,
-                  samples: str | None = None, history: str | None = None) -> dict[str, Any]:
-    """Operation ``name`` through the door, then the state (rendered under the same lock)."""
-    points = history_points(history, settings)  # a bad query is 422 before the lock
+class Operate:
+    """A route's operation on the session in its path, as a dependency: ``await op("patch",
+    changes)`` runs it through the door and answers the state, rendered under the same lock
+    with the reply's query (``samples``, ``history``)."""
 
-    def view(s: Session, _: Outcome[Any]) -> dict[str, Any]:
-        return render(s, settings, samples, points)
+    def __init__(self, session_id: SessionId, door: DoorDep, settings: SettingsDep,
+                 samples: SamplesQ = None, history: HistoryQ = None) -> None:
+        self.sid, self.door, self.settings = session_id, door, settings
+        self.samples, self.history = samples, history
 
-    return await door.apply(sid, name, *args, view=view,
-                            before=prechecked(settings, samples, points))
+    async def __call__(self, name: str, *args: Any) -> JSONResponse:
+        settings, samples = self.settings, self.samples
+        points = history_points(self.history, settings)  # a bad query is 422 before the lock
+
+        def view(s: Session, _: Outcome[Any]) -> dict[str, Any]:
+            return render(s, settings, samples, points)
+
+        return respond(await self.door.apply(self.sid, name, *args, view=view,
+                                             before=prechecked(settings, samples, points)))
+
+
+OperateDep = Annotated[Operate, Depends()]
 
 
 STATE_REPLY = ("Replies with the session's state: config, epoch, iteration, cursor, every "
@@ -151,6 +163,21 @@ STATE_REPLY = ("Replies with the session's state: config, epoch, iteration, curs
 
 def state_doc(text: str) -> str:
     return f"{text}\n\n{STATE_REPLY}"
+
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def _change(method: str, path: str, summary: str) -> Callable[[Endpoint], Endpoint]:
+    """A route that changes the session from a body and replies with its state; documented
+    by the endpoint's docstring (one paragraph) and STATE_REPLY."""
+    def register(endpoint: Endpoint) -> Endpoint:
+        text = " ".join((endpoint.__doc__ or "").split())
+        router.add_api_route(path, endpoint, methods=[method],
+                             response_model=schemas.SessionState, responses=WITH_BODY,
+                             tags=["sessions"], summary=summary, description=state_doc(text))
+        return endpoint
+    return register
 
 
 @router.post("/sessions", status_code=201, response_model=schemas.SessionState,
@@ -181,25 +208,17 @@ async def create_session(
 @router.get(SESSION, response_model=schemas.SessionState, responses=ON_SESSION,
             tags=["sessions"], summary="Read a session",
             description=state_doc("Reads the session without changing it; allowed at any cursor."))
-async def get_session(session_id: SessionId, door: DoorDep, settings: SettingsDep,
-                      samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
-    return respond(await operate(door, settings, session_id, "state", samples=samples,
-                                 history=history))
+async def get_session(op: OperateDep) -> JSONResponse:
+    return await op("state")
 
 
-@router.patch(SESSION, response_model=schemas.SessionState, responses=WITH_BODY,
-              tags=["sessions"], summary="Change hyperparameters",
-              description=state_doc(
-                  "Changes learning_rate, regularization, batch_size, focus or train_bias; "
-                  "only the fields sent change, weights and history stay. Allowed at any "
-                  "cursor: a change that affects the current pass (batch_size, regularization) "
-                  "restarts it at forward, layer 1; a diverged session becomes ok."))
-async def patch_session(session_id: SessionId, body: schemas.PatchRequest, door: DoorDep,
-                        settings: SettingsDep, samples: SamplesQ = None,
-                        history: HistoryQ = None) -> JSONResponse:
-    changes = body.model_dump(exclude_unset=True)
-    return respond(await operate(door, settings, session_id, "patch", changes, samples=samples,
-                                 history=history))
+@_change("PATCH", SESSION, "Change hyperparameters")
+async def patch_session(body: schemas.PatchRequest, op: OperateDep) -> JSONResponse:
+    """Changes learning_rate, regularization, batch_size, focus or train_bias; only the fields
+    sent change, weights and history stay. Allowed at any cursor: a change that affects the
+    current pass (batch_size, regularization) restarts it at forward, layer 1; a diverged
+    session becomes ok."""
+    return await op("patch", body.model_dump(exclude_unset=True))
 
 
 @router.delete(SESSION, status_code=204, response_class=Response,
@@ -223,13 +242,10 @@ def _pass_route(direction: Literal["forward", "backward"], summary: str, text: s
     @router.post(f"{SESSION}/{direction}", response_model=schemas.SessionState,
                  responses={**WITH_BODY, **CURSOR}, tags=["stepping"], name=direction,
                  summary=summary, description=state_doc(text))
-    async def step_pass(session_id: SessionId, door: DoorDep, settings: SettingsDep,
-                        body: Annotated[schemas.Through, Body(
+    async def step_pass(op: OperateDep, body: Annotated[schemas.Through, Body(
                             openapi_examples=schemas.THROUGH_EXAMPLES)] = schemas.ONE_LAYER,
-                        samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
-        through = body.through == "all"
-        return respond(await operate(door, settings, session_id, direction, through,
-                                     samples=samples, history=history))
+                        ) -> JSONResponse:
+        return await op(direction, body.through == "all")
 
 
 _pass_route(
@@ -257,10 +273,8 @@ def _step_route(name: Literal["update", "step"], responses: dict[int | str, dict
     @router.post(f"{SESSION}/{name}", response_model=schemas.SessionState,
                  responses=responses, tags=["stepping"], name=name, summary=summary,
                  description=state_doc(text))
-    async def step_route(session_id: SessionId, door: DoorDep, settings: SettingsDep,
-                         samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
-        return respond(await operate(door, settings, session_id, name, samples=samples,
-                                     history=history))
+    async def step_route(op: OperateDep) -> JSONResponse:
+        return await op(name)
 
 
 _step_route(
@@ -303,50 +317,35 @@ async def train(session_id: SessionId, door: DoorDep, settings: SettingsDep,
                                     before=prechecked(settings, samples, points)))
 
 
-@router.put(f"{SESSION}/weights", response_model=schemas.SessionState, responses=WITH_BODY,
-            tags=["sessions"], summary="Set every weight",
-            description=state_doc(
-                "Replaces every layer's W (and b, when the network has biases) at once; shapes "
-                "must match the layers and every value lie within ±max_abs_value (10⁶). "
-                "Allowed at any cursor: the current pass is discarded (cursor → forward, "
-                "layer 1); epoch, iteration and history stay."))
-async def put_weights(session_id: SessionId, body: schemas.WeightsRequest, door: DoorDep,
-                      settings: SettingsDep, samples: SamplesQ = None,
-                      history: HistoryQ = None) -> JSONResponse:
-    layers = [w.model_dump() for w in body.layers]
-    return respond(await operate(door, settings, session_id, "weights", layers,
-                                 samples=samples, history=history))
+@_change("PUT", f"{SESSION}/weights", "Set every weight")
+async def put_weights(body: schemas.WeightsRequest, op: OperateDep) -> JSONResponse:
+    """Replaces every layer's W (and b, when the network has biases) at once; shapes must match
+    the layers and every value lie within ±max_abs_value (10⁶). Allowed at any cursor: the
+    current pass is discarded (cursor → forward, layer 1); epoch, iteration and history
+    stay."""
+    return await op("weights", [w.model_dump() for w in body.layers])
 
 
-@router.post(f"{SESSION}/points", response_model=schemas.SessionState, responses=WITH_BODY,
-             tags=["sessions"], summary="Add a point to the training data",
-             description=state_doc(
-                 "Appends the sample (x1, x2) → y to a 2-D data set's training split (stored "
-                 "in config.dataset.extra, so export, import, reset and links rebuild the same "
-                 "data; at most max_added_points per session). Allowed at any cursor: the "
-                 "weights stay, the pass in progress restarts at forward, layer 1. Undoable."))
-async def add_point(session_id: SessionId, door: DoorDep,
-                    body: Annotated[schemas.PointRequest,
+@_change("POST", f"{SESSION}/points", "Add a point to the training data")
+async def add_point(body: Annotated[schemas.PointRequest,
                                     Body(openapi_examples=schemas.POINT_EXAMPLES)],
-                    settings: SettingsDep, samples: SamplesQ = None,
-                    history: HistoryQ = None) -> JSONResponse:
-    return respond(await operate(door, settings, session_id, "points", body.x1, body.x2,
-                                 body.y, samples=samples, history=history))
+                    op: OperateDep) -> JSONResponse:
+    """Appends the sample (x1, x2) → y to a 2-D data set's training split (stored in
+    config.dataset.extra, so export, import, reset and links rebuild the same data; at most
+    max_added_points per session). Allowed at any cursor: the weights stay, the pass in
+    progress restarts at forward, layer 1. Undoable."""
+    return await op("points", body.x1, body.x2, body.y)
 
 
-@router.post(f"{SESSION}/reset", response_model=schemas.SessionState, responses=WITH_BODY,
-             tags=["sessions"], summary="Start over",
-             description=state_doc(
-                 "Allowed at any cursor. Re-initialises the session in place (same id): epoch "
-                 "0, the initial weights, empty history. With no body or an empty object the "
-                 "config stays; with a config (as for POST /sessions) the session takes it."))
-async def reset(session_id: SessionId, door: DoorDep, settings: SettingsDep,
-                config: Annotated[schemas.SessionConfig, Body(
+@_change("POST", f"{SESSION}/reset", "Start over")
+async def reset(op: OperateDep, config: Annotated[schemas.SessionConfig, Body(
                     openapi_examples=schemas.RESET_EXAMPLES)] = schemas.DEFAULT_CONFIG,
-                samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
-    normalized = normalize(config, settings) if config.model_fields_set else None
-    return respond(await operate(door, settings, session_id, "reset", normalized,
-                                 samples=samples, history=history))
+                ) -> JSONResponse:
+    """Allowed at any cursor. Re-initialises the session in place (same id): epoch 0, the
+    initial weights, empty history. With no body or an empty object the config stays; with a
+    config (as for POST /sessions) the session takes it."""
+    return await op("reset", normalize(config, op.settings) if config.model_fields_set
+                    else None)
 
 
 @router.get(f"{SESSION}/gradcheck", response_model=schemas.Gradcheck, responses=ON_SESSION,
