@@ -1,4 +1,7 @@
-"""The /api/v1 routes: thin wrappers around app.sessions.service."""
+"""The /api/v1 routes: thin wrappers around app.sessions.service.
+
+One module: the session routes share the documented error responses, the path and query
+aliases and ``Operate``; the teaching routes are in teaching.py."""
 
 from __future__ import annotations
 

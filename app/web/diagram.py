@@ -1,5 +1,8 @@
 """The layer diagram as data for an inline SVG: node cards with z, a, δ of the focus sample,
-edges coloured and sized by weight (dashed when negative) with ∂L/∂w once computed, biases."""
+edges coloured and sized by weight (dashed when negative) with ∂L/∂w once computed, biases.
+
+One module: the layout (sizes, columns, label placement) and the SVG helpers work on the
+same Node/Edge dataclasses."""
 
 from __future__ import annotations
 
