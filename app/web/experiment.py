@@ -19,10 +19,9 @@ from app.sessions.budget import check_page
 from app.sessions.config import ConfigError, SessionConfig, normalize
 from app.sessions.door import Door, Outcome
 from app.sessions.model import Session
-from app.sessions.store import SessionNotFound
 from app.web import forms, i18n, page_errors, share
 from app.web.session_pages import TIMELINE, announcement
-from app.web.templating import base_ctx, is_htmx, lang_of, not_found, render, respond
+from app.web.templating import base_ctx, is_htmx, lang_of, render, respond
 from app.web.views import ViewState, session_view
 
 router = APIRouter(include_in_schema=False)
@@ -118,10 +117,7 @@ async def _render(request: Request, settings: Settings, door: Door, sid: str, vs
 async def _respond(request: Request, settings: Settings, door: Door, sid: str, vs: ViewState,
                    name: str, args: tuple[Any, ...]) -> Response:
     errors: dict[str, str] = {}
-    try:
-        html = await _render(request, settings, door, sid, vs, name, args, errors)
-    except SessionNotFound:
-        return not_found(request)
+    html = await _render(request, settings, door, sid, vs, name, args, errors)
     if errors:
         return respond(request, html, 422)
     if is_htmx(request):
@@ -159,9 +155,6 @@ async def add_point(request: Request, sid: str, settings: SettingsDep,
             raise ConfigError(("y",) if y is None else ("x1",), "missing")
     except ConfigError as e:  # not even numbers: the page says which field, nothing changes
         errors = field_errors(lang_of(request), e)
-        try:
-            html = await _render(request, settings, door, sid, vs, "state", (), errors)
-        except SessionNotFound:
-            return not_found(request)
+        html = await _render(request, settings, door, sid, vs, "state", (), errors)
         return respond(request, html, 422)
     return await _respond(request, settings, door, sid, vs, "points", (x1, x2, y))

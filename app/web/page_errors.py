@@ -3,7 +3,8 @@ turns each error into a code with parameters (``PageError``) and renders it thro
 catalogue: a ConfigError by its field and the shape of its message, a pydantic error by its
 ``type`` (greater_than, int_parsing, …) and ``ctx``. Anything unrecognised still gets a
 translated sentence naming the field, never the English text. ``install`` gives the pages an
-HTML error page (404, 405, 409, 413, 503, …) where the API answers JSON."""
+HTML error page (404, 405, 409, 413, 503, …) where the API answers JSON; an unknown session is
+the page that says sessions expire."""
 
 from __future__ import annotations
 
@@ -20,9 +21,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.nn.stepper import CursorError
 from app.sessions.budget import PageTooLarge
 from app.sessions.config import ConfigError
-from app.sessions.store import MemoryBudgetFull, SessionBusy, StoreFull, StoreUnavailable
+from app.sessions.store import (
+    MemoryBudgetFull,
+    SessionBusy,
+    SessionNotFound,
+    StoreFull,
+    StoreUnavailable,
+)
 from app.web import i18n
-from app.web.templating import base_ctx, render
+from app.web.templating import base_ctx, render, respond
 
 
 def N_(message: str) -> str:
@@ -251,9 +258,14 @@ ERROR_TITLES = {
              "in a moment.")),
 }
 # What the API answers as JSON and a page as HTML (the status and Retry-After are the API's).
-HTML_ON_PAGES = (StarletteHTTPException, SessionBusy, StoreUnavailable, StoreFull,
-                 MemoryBudgetFull, CursorError, PageTooLarge)
+HTML_ON_PAGES = (StarletteHTTPException, SessionNotFound, SessionBusy, StoreUnavailable,
+                 StoreFull, MemoryBudgetFull, CursorError, PageTooLarge)
 ApiHandler = Callable[[Request, Any], Response | Awaitable[Response]]
+
+
+def not_found(request: Request) -> HTMLResponse:
+    """The page for a session that does not exist (any more)."""
+    return respond(request, render("notfound.html", base_ctx(request)), 404)
 
 
 def install(app: FastAPI) -> None:
@@ -270,6 +282,8 @@ def _html_errors(api_handler: ApiHandler) -> Callable[[Request, Exception], Awai
         r = await reply if isinstance(reply, Awaitable) else reply
         if request.url.path.startswith(NOT_PAGES):
             return r
+        if isinstance(exc, SessionNotFound):  # expired or evicted: say so, offer a new one
+            return not_found(request)
         status = r.status_code
         ctx = base_ctx(request)
         title, text = ERROR_TITLES.get(status, (N_("Something went wrong"),

@@ -2,7 +2,8 @@
 settings form and the Play tick. Like the JSON API, every request goes through the door, which
 takes the session under its lock, runs one operation and renders the page (or the workspace
 block htmx swaps), off the event loop. Without htmx a post redirects to the page, the
-operation's message (a Flash) riding along in ?msg=."""
+operation's message (a Flash) riding along in ?msg=. An unknown session raises SessionNotFound
+to the pages' error handler (app/web/page_errors.py)."""
 
 from __future__ import annotations
 
@@ -24,12 +25,11 @@ from app.sessions.budget import check_page
 from app.sessions.config import ConfigError
 from app.sessions.door import Door, NothingToUndo, Outcome
 from app.sessions.model import Session
-from app.sessions.store import SessionNotFound
 from app.web import forms, i18n, share
 from app.web import tick as play_tick
 from app.web.flash import Flash
 from app.web.page_errors import error_text
-from app.web.templating import base_ctx, is_htmx, lang_of, not_found, render, respond
+from app.web.templating import base_ctx, is_htmx, lang_of, render, respond
 from app.web.views import ViewState, capture_update, session_view
 
 router = APIRouter(include_in_schema=False)
@@ -113,11 +113,8 @@ async def session_html(request: Request, settings: Settings, door: Door, sid: st
 async def session_page(request: Request, sid: str, settings: SettingsDep,
                        door: DoorDep) -> Response:
     vs = ViewState.parse(request.query_params)
-    try:
-        page = await session_html(request, settings, door, sid, vs,
-                                  block="workspace" if is_htmx(request) else None)
-    except SessionNotFound:
-        return not_found(request)
+    page = await session_html(request, settings, door, sid, vs,
+                              block="workspace" if is_htmx(request) else None)
     # Server-Timing: the time to build the view and render it (benchmarks/page_render.py).
     return respond(request, page.html, headers={"Server-Timing": f"render;dur={page.ms:.2f}"})
 
@@ -163,13 +160,9 @@ async def do(request: Request, sid: str, settings: SettingsDep, door: DoorDep) -
     except ConfigError as e:
         op, error = None, error_text(lang_of(request), e)
     op_name, args = op or ("state", ())
-    try:
-        page = await session_html(request, settings, door, sid, vs, op_name, args,
-                                  block="workspace" if htmx else None, error=error,
-                                  capture=name == "update",
-                                  expected=(CursorError, NothingToUndo))
-    except SessionNotFound:
-        return not_found(request)
+    page = await session_html(request, settings, door, sid, vs, op_name, args,
+                              block="workspace" if htmx else None, error=error,
+                              capture=name == "update", expected=(CursorError, NothingToUndo))
     if htmx or error:
         return respond(request, page.html, 422 if error else 200)
     query = vs.query()
@@ -191,14 +184,9 @@ async def change_settings(request: Request, sid: str, settings: SettingsDep,
         page = await session_html(request, settings, door, sid, vs, "patch", (changes,),
                                   block=block, expected=(ConfigError, ValidationError))
     except ConfigError as e:  # a field that is not even a number
-        try:
-            page = await session_html(request, settings, door, sid, vs, block=block,
-                                      error=error_text(lang_of(request), e))
-        except SessionNotFound:
-            return not_found(request)
+        page = await session_html(request, settings, door, sid, vs, block=block,
+                                  error=error_text(lang_of(request), e))
         return respond(request, page.html, 422)
-    except SessionNotFound:
-        return not_found(request)
     if page.refused:  # the session is unchanged; the page says why
         return respond(request, page.html, 422)
     if htmx:

@@ -84,8 +84,3 @@ def remember(request: Request, r: Response) -> None:
     proj = request.query_params.get("projector")
     if proj in ("0", "1"):
         r.set_cookie("projector", proj, max_age=year, samesite="lax", httponly=True)
-
-
-def not_found(request: Request) -> HTMLResponse:
-    """The page for a session that does not exist (any more)."""
-    return respond(request, render("notfound.html", base_ctx(request)), 404)

@@ -23,7 +23,7 @@ from app.sessions.door import Door
 from app.sessions.model import Session
 from app.sessions.store import SessionBusy, SessionNotFound, StoreUnavailable
 from app.web import forms, i18n
-from app.web.templating import base_ctx, is_htmx, not_found, render, respond
+from app.web.templating import base_ctx, is_htmx, render, respond
 from app.web.views import ViewState, session_view
 
 router = APIRouter(include_in_schema=False)
@@ -49,11 +49,8 @@ async def watch_page(request: Request, watch_id: str, settings: SettingsDep,
                      door: DoorDep) -> Response:
     vs = ViewState.parse(request.query_params)
     block = "workspace" if is_htmx(request) else None
-    try:
-        html = await door.watched(watch_id, lambda s: render(
-            "watch.html", watch_ctx(request, settings, s, watch_id, vs), block))
-    except SessionNotFound:
-        return not_found(request)
+    html = await door.watched(watch_id, lambda s: render(
+        "watch.html", watch_ctx(request, settings, s, watch_id, vs), block))
     return respond(request, html)
 
 
@@ -137,10 +134,7 @@ async def watch_stream(request: Request, watch_id: str, door: DoorDep,
 async def make_copy(request: Request, watch_id: str, settings: SettingsDep, store: StoreDep,
                     door: DoorDep) -> Response:
     """Fork the teacher's current state (config, weights, history) into a new session."""
-    try:
-        doc = await door.watched(watch_id, service.export)
-    except SessionNotFound:
-        return not_found(request)
+    doc = await door.watched(watch_id, service.export)
     await check_creation(request)
     session = await run_in_threadpool(service.import_session, doc, settings)
     await store.add(session)
@@ -152,14 +146,11 @@ async def make_copy(request: Request, watch_id: str, settings: SettingsDep, stor
 async def share(request: Request, sid: str, door: DoorDep, hub: HubDep) -> Response:
     """Start (or stop) sharing the session with a watch link."""
     form = forms.Form.parse(await request.body())
-    try:
-        if form.one("action") == "stop":
-            old = await door.apply(sid, "unwatch")
-            if old is not None:
-                await hub.revoke(old, sid)
-        else:
-            watch_id = await door.apply(sid, "watch")
-            await hub.link(watch_id, sid)
-    except SessionNotFound:
-        return not_found(request)
+    if form.one("action") == "stop":
+        old = await door.apply(sid, "unwatch")
+        if old is not None:
+            await hub.revoke(old, sid)
+    else:
+        watch_id = await door.apply(sid, "watch")
+        await hub.link(watch_id, sid)
     return RedirectResponse(f"/s/{sid}#share", status_code=303)

@@ -72,3 +72,17 @@ def test_store_full_reaches_the_page_handler_as_html() -> None:
     app.add_api_route("/s/x/full", full)
     with TestClient(app) as c:
         _is_page(c.get("/s/x/full", headers={"Accept-Language": "ko"}), 503, "8")
+
+
+def test_an_unknown_session_is_the_friendly_404_on_every_page(client: TestClient) -> None:
+    """One handler for SessionNotFound on the pages: expired, evicted or never there."""
+    for r in (client.post("/s/nope/experiment", data={"action": "add"}),
+              client.post("/s/nope/point", data={"x1": "0", "x2": "0", "y": "1"}),
+              client.post("/s/nope/point", data={"x1": "a"}),
+              client.post("/s/nope/settings", data={"learning_rate": "a"}),
+              client.post("/s/nope/share", data={}),
+              client.get("/w/nope"), client.post("/w/nope/copy")):
+        assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+        assert "does not exist" in r.text and "/new?preset=seed-xor" in r.text
+    r = client.get(f"{API}/sessions/nope")
+    assert r.status_code == 404 and r.headers["content-type"] == "application/json"
