@@ -132,7 +132,7 @@ def _as_json(responses: dict[int | str, dict[str, Any]]) -> dict[int | str, dict
 @router.get("/watch/{watch_id}/events", response_class=EventSourceResponse,
             responses=_as_json({**WATCH_NOT_FOUND, **WATCH_LIMIT, **UNAVAILABLE}),
             summary="Follow a session live (Server-Sent Events)")
-async def watch_events(watch_id: WatchId, request: Request,
+async def watch_events(watch_id: WatchId, door: DoorDep,
                        target: Annotated[tuple[str, str], Depends(watch_target)]
                        ) -> AsyncIterator[ServerSentEvent]:
     """A Server-Sent Events stream (text/event-stream) following the watched session: one
@@ -141,7 +141,6 @@ async def watch_events(watch_id: WatchId, request: Request,
     state at once; while the session changes quickly, only the newest state is sent (at most
     one event per watch_min_interval seconds). Any cursor; changes nothing. 429 over
     watch_max_per_session or watch_max_per_client open streams."""
-    door: Door = request.app.state.door
     sid, client = target
     sub = door.hub.subscribe(sid, watch_id, client)
     try:
