@@ -87,10 +87,12 @@ async def session_html(request: Request, settings: Settings, door: Door, sid: st
         ctx.update(share=share.share_ctx(request, s), timeline=s.undo.timeline(TIMELINE))
         # Watchers see the teacher's inspector: remember a new selection (below).
         select = s.watch_id is not None and s.view_sel != vs.sel
-        shown = flash or Flash.parse(request.query_params.get("msg"))
+        err = outcome.error
+        # The message of this operation, else (a plain view) the one the redirect carried.
+        shown = (Flash.parse(request.query_params.get("msg")) if err is None and flash is None
+                 else flash)
         ctx["message"] = (shown.text(_, i18n.ngettext_for(ctx["lang"])) if shown is not None
                           else None)
-        err = outcome.error
         ctx["error"] = (error_text(lang_of(request), err)
                         if isinstance(err, (ConfigError, ValidationError)) else error)
         ctx["announce"] = announcement(ctx, _, name != "state" or capture)
