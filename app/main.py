@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,12 +18,14 @@ from app.api import openapi as api_docs
 from app.api import routes as api_routes
 from app.api.schemas import Health
 from app.config import Settings, get_settings
+from app.deps import StoreDep
 from app.nn import kernel_slot, numba_kernel
 from app.resources import STATIC
 from app.sessions.door import Door
 from app.sessions.events import make_hub
 from app.sessions.limits import make_limiter
 from app.sessions.store import make_store
+from app.web import routes as web_routes
 
 # Pages get a strict policy: no inline script or style, no eval, not framable.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -232,22 +234,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/healthz", response_model=Health, tags=["health"], summary="Health check",
              description="Whether the server answers and its session store is reachable, "
              "and how many sessions it holds. 200 even when degraded (read `status`).")
-    async def healthz(request: Request) -> dict[str, object]:
-        store = request.app.state.store
+    async def healthz(store: StoreDep) -> dict[str, object]:
         ok = await store.ping()
         return {"status": "ok" if ok else "degraded", "store": store.name,
                 "sessions": await store.count() if ok else None,
                 "kernel": kernel_slot.resolve_now()}
 
-    from app.web.routes import install as install_web
-
-    install_web(app, settings)
-    from app.web.experiment import router as experiment_router
-
-    app.include_router(experiment_router)
-    from app.web.watch import router as watch_router
-
-    app.include_router(watch_router)
+    web_routes.install(app)
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(SecurityHeaders, max_body=settings.max_body_bytes,

@@ -1,6 +1,7 @@
 """The layering of app/, read from the source with ``ast``: no import cycle among app's modules
-(imports inside functions count too, so a cycle cannot hide behind a late import), and the
-engine (app/nn) imports nothing from the layers built on it."""
+(imports inside functions count too, so a cycle cannot hide behind a late import), the
+engine (app/nn) imports nothing from the layers built on it, and the API and the pages
+(app/api, app/web) import nothing from each other."""
 
 from __future__ import annotations
 
@@ -98,3 +99,11 @@ def test_the_engine_imports_no_upper_layer(upper: str) -> None:
     bad = {(m, t) for m, ts in import_graph().items() if m.startswith("app.nn")
            for t in ts if t == upper or t.startswith(upper + ".")}
     assert not bad, f"app/nn imports {upper}: {sorted(bad)}"
+
+
+@pytest.mark.parametrize(("side", "other"), [("app.api", "app.web"), ("app.web", "app.api")])
+def test_the_api_and_the_pages_import_nothing_from_each_other(side: str, other: str) -> None:
+    """Siblings: what both need (app/deps.py, the errors in app/sessions) sits below them."""
+    bad = {(m, t) for m, ts in import_graph().items() if m.startswith(side + ".")
+           for t in ts if t.startswith(other + ".")}
+    assert not bad, f"{side} imports {other}: {sorted(bad)}"

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from app.nn.stepper import CursorError
-from app.sessions.budget import PageTooLarge
+from app.sessions.budget import FormTooLarge, PageTooLarge
 from app.sessions.config import ConfigError
 from app.sessions.door import NothingToUndo
 from app.sessions.events import WatchLimit
@@ -26,7 +26,6 @@ from app.sessions.store import (
     StoreFull,
     StoreUnavailable,
 )
-from app.web.forms import FormTooLarge
 
 
 class BodyTooLarge(Exception):

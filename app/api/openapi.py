@@ -1,5 +1,8 @@
 """The OpenAPI document as a manual, and /docs and /redoc served with no network.
 
+One module: the manual's texts, its engine-made examples and the two offline doc pages
+are one document, built together when the schema is first asked for.
+
 Operation ids are the route functions' names (``forward``, ``create_session``) so generated
 clients read as a person would write them. Every reply example is made by the engine itself on
 the lesson's network when the schema is first asked for, so an example can never show a

@@ -1,11 +1,14 @@
-"""The /api/v1 routes: thin wrappers around app.sessions.service."""
+"""The /api/v1 routes: thin wrappers around app.sessions.service.
+
+One module: the session routes share the documented error responses, the path and query
+aliases and ``Operate``; the teaching routes are in teaching.py."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -15,13 +18,14 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from app.api import schemas
 from app.config import Settings
+from app.deps import DoorDep, HubDep, SettingsDep, StoreDep, check_creation
 from app.nn import datasets
 from app.sessions import service
 from app.sessions.config import GENERATED_DEFAULTS, PRESETS, normalize
-from app.sessions.door import Door, Outcome
+from app.sessions.door import Outcome
 from app.sessions.model import Session
 from app.sessions.state import StateQueryError, precheck_reply, session_state
-from app.sessions.store import SessionNotFound, SessionStore
+from app.sessions.store import SessionNotFound
 
 
 class SessionIdConvertor(Convertor[str]):
@@ -68,16 +72,6 @@ ON_SESSION = {**NOT_FOUND, **UNAVAILABLE, **INVALID}
 WITH_BODY = {**NOT_FOUND, **UNAVAILABLE, **BODY_ERRORS, **INVALID}
 
 
-def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
-
-
-def get_store(request: Request) -> SessionStore:
-    return request.app.state.store  # type: ignore[no-any-return]
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-StoreDep = Annotated[SessionStore, Depends(get_store)]
 SessionId = Annotated[str, Path(
     description="the session's id, as returned by POST /api/v1/sessions (its `id` field and "
     "the end of its Location header)", examples=["3q2-7wEjbD4pHVwWQbQ6VA"])]
@@ -140,31 +134,28 @@ def respond(content: dict[str, Any], status_code: int = 200,
     return JSONResponse(content, status_code=status_code, headers=headers)
 
 
-async def check_creation(request: Request) -> None:
-    """429 (RateLimited) when this client created create_rate_limit sessions this minute. The
-    address is the TCP peer's, or the proxy's X-Forwarded-For as uvicorn's proxy-headers
-    handling set it (--forwarded-allow-ips), never a header read here."""
-    client = request.client.host if request.client else "unknown"
-    await request.app.state.limiter.check(client)
+class Operate:
+    """A route's operation on the session in its path, as a dependency: ``await op("patch",
+    changes)`` runs it through the door and answers the state, rendered under the same lock
+    with the reply's query (``samples``, ``history``)."""
+
+    def __init__(self, session_id: SessionId, door: DoorDep, settings: SettingsDep,
+                 samples: SamplesQ = None, history: HistoryQ = None) -> None:
+        self.sid, self.door, self.settings = session_id, door, settings
+        self.samples, self.history = samples, history
+
+    async def __call__(self, name: str, *args: Any) -> JSONResponse:
+        settings, samples = self.settings, self.samples
+        points = history_points(self.history, settings)  # a bad query is 422 before the lock
+
+        def view(s: Session, _: Outcome[Any]) -> dict[str, Any]:
+            return render(s, settings, samples, points)
+
+        return respond(await self.door.apply(self.sid, name, *args, view=view,
+                                             before=prechecked(settings, samples, points)))
 
 
-def get_door(request: Request) -> Door:
-    return request.app.state.door  # type: ignore[no-any-return]
-
-
-DoorDep = Annotated[Door, Depends(get_door)]
-
-
-async def operate(door: Door, settings: Settings, sid: str, name: str, *args: Any,
-                  samples: str | None = None, history: str | None = None) -> dict[str, Any]:
-    """Operation ``name`` through the door, then the state (rendered under the same lock)."""
-    points = history_points(history, settings)  # a bad query is 422 before the lock
-
-    def view(s: Session, _: Outcome[Any]) -> dict[str, Any]:
-        return render(s, settings, samples, points)
-
-    return await door.apply(sid, name, *args, view=view,
-                            before=prechecked(settings, samples, points))
+OperateDep = Annotated[Operate, Depends()]
 
 
 STATE_REPLY = ("Replies with the session's state: config, epoch, iteration, cursor, every "
@@ -175,6 +166,21 @@ STATE_REPLY = ("Replies with the session's state: config, epoch, iteration, curs
 
 def state_doc(text: str) -> str:
     return f"{text}\n\n{STATE_REPLY}"
+
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def _change(method: str, path: str, summary: str) -> Callable[[Endpoint], Endpoint]:
+    """A route that changes the session from a body and replies with its state; documented
+    by the endpoint's docstring (one paragraph) and STATE_REPLY."""
+    def register(endpoint: Endpoint) -> Endpoint:
+        text = " ".join((endpoint.__doc__ or "").split())
+        router.add_api_route(path, endpoint, methods=[method],
+                             response_model=schemas.SessionState, responses=WITH_BODY,
+                             tags=["sessions"], summary=summary, description=state_doc(text))
+        return endpoint
+    return register
 
 
 @router.post("/sessions", status_code=201, response_model=schemas.SessionState,
@@ -205,25 +211,17 @@ async def create_session(
 @router.get(SESSION, response_model=schemas.SessionState, responses=ON_SESSION,
             tags=["sessions"], summary="Read a session",
             description=state_doc("Reads the session without changing it; allowed at any cursor."))
-async def get_session(session_id: SessionId, door: DoorDep, settings: SettingsDep,
-                      samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
-    return respond(await operate(door, settings, session_id, "state", samples=samples,
-                                 history=history))
+async def get_session(op: OperateDep) -> JSONResponse:
+    return await op("state")
 
 
-@router.patch(SESSION, response_model=schemas.SessionState, responses=WITH_BODY,
-              tags=["sessions"], summary="Change hyperparameters",
-              description=state_doc(
-                  "Changes learning_rate, regularization, batch_size, focus or train_bias; "
-                  "only the fields sent change, weights and history stay. Allowed at any "
-                  "cursor: a change that affects the current pass (batch_size, regularization) "
-                  "restarts it at forward, layer 1; a diverged session becomes ok."))
-async def patch_session(session_id: SessionId, body: schemas.PatchRequest, door: DoorDep,
-                        settings: SettingsDep, samples: SamplesQ = None,
-                        history: HistoryQ = None) -> JSONResponse:
-    changes = body.model_dump(exclude_unset=True)
-    return respond(await operate(door, settings, session_id, "patch", changes, samples=samples,
-                                 history=history))
+@_change("PATCH", SESSION, "Change hyperparameters")
+async def patch_session(body: schemas.PatchRequest, op: OperateDep) -> JSONResponse:
+    """Changes learning_rate, regularization, batch_size, focus or train_bias; only the fields
+    sent change, weights and history stay. Allowed at any cursor: a change that affects the
+    current pass (batch_size, regularization) restarts it at forward, layer 1; a diverged
+    session becomes ok."""
+    return await op("patch", body.model_dump(exclude_unset=True))
 
 
 @router.delete(SESSION, status_code=204, response_class=Response,
@@ -231,12 +229,13 @@ async def patch_session(session_id: SessionId, body: schemas.PatchRequest, door:
                summary="Delete a session",
                description="Forgets the session at once (it would otherwise expire after "
                "session_ttl idle seconds). Replies 204 with no body; a second delete is 404.")
-async def delete_session(session_id: SessionId, store: StoreDep, door: DoorDep) -> Response:
+async def delete_session(session_id: SessionId, store: StoreDep, door: DoorDep,
+                         hub: HubDep) -> Response:
     watch_id = await door.apply(session_id, "state", view=lambda s, _: s.watch_id)
     if not await store.delete(session_id):
         raise SessionNotFound(session_id)
     if watch_id is not None:  # its watchers' streams end
-        await door.hub.revoke(watch_id, session_id)
+        await hub.revoke(watch_id, session_id)
     return Response(status_code=204)
 
 
@@ -246,13 +245,10 @@ def _pass_route(direction: Literal["forward", "backward"], summary: str, text: s
     @router.post(f"{SESSION}/{direction}", response_model=schemas.SessionState,
                  responses={**WITH_BODY, **CURSOR}, tags=["stepping"], name=direction,
                  summary=summary, description=state_doc(text))
-    async def step_pass(session_id: SessionId, door: DoorDep, settings: SettingsDep,
-                        body: Annotated[schemas.Through, Body(
+    async def step_pass(op: OperateDep, body: Annotated[schemas.Through, Body(
                             openapi_examples=schemas.THROUGH_EXAMPLES)] = schemas.ONE_LAYER,
-                        samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
-        through = body.through == "all"
-        return respond(await operate(door, settings, session_id, direction, through,
-                                     samples=samples, history=history))
+                        ) -> JSONResponse:
+        return await op(direction, body.through == "all")
 
 
 _pass_route(
@@ -280,10 +276,8 @@ def _step_route(name: Literal["update", "step"], responses: dict[int | str, dict
     @router.post(f"{SESSION}/{name}", response_model=schemas.SessionState,
                  responses=responses, tags=["stepping"], name=name, summary=summary,
                  description=state_doc(text))
-    async def step_route(session_id: SessionId, door: DoorDep, settings: SettingsDep,
-                         samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
-        return respond(await operate(door, settings, session_id, name, samples=samples,
-                                     history=history))
+    async def step_route(op: OperateDep) -> JSONResponse:
+        return await op(name)
 
 
 _step_route(
@@ -326,50 +320,35 @@ async def train(session_id: SessionId, door: DoorDep, settings: SettingsDep,
                                     before=prechecked(settings, samples, points)))
 
 
-@router.put(f"{SESSION}/weights", response_model=schemas.SessionState, responses=WITH_BODY,
-            tags=["sessions"], summary="Set every weight",
-            description=state_doc(
-                "Replaces every layer's W (and b, when the network has biases) at once; shapes "
-                "must match the layers and every value lie within ±max_abs_value (10⁶). "
-                "Allowed at any cursor: the current pass is discarded (cursor → forward, "
-                "layer 1); epoch, iteration and history stay."))
-async def put_weights(session_id: SessionId, body: schemas.WeightsRequest, door: DoorDep,
-                      settings: SettingsDep, samples: SamplesQ = None,
-                      history: HistoryQ = None) -> JSONResponse:
-    layers = [w.model_dump() for w in body.layers]
-    return respond(await operate(door, settings, session_id, "weights", layers,
-                                 samples=samples, history=history))
+@_change("PUT", f"{SESSION}/weights", "Set every weight")
+async def put_weights(body: schemas.WeightsRequest, op: OperateDep) -> JSONResponse:
+    """Replaces every layer's W (and b, when the network has biases) at once; shapes must match
+    the layers and every value lie within ±max_abs_value (10⁶). Allowed at any cursor: the
+    current pass is discarded (cursor → forward, layer 1); epoch, iteration and history
+    stay."""
+    return await op("weights", [w.model_dump() for w in body.layers])
 
 
-@router.post(f"{SESSION}/points", response_model=schemas.SessionState, responses=WITH_BODY,
-             tags=["sessions"], summary="Add a point to the training data",
-             description=state_doc(
-                 "Appends the sample (x1, x2) → y to a 2-D data set's training split (stored "
-                 "in config.dataset.extra, so export, import, reset and links rebuild the same "
-                 "data; at most max_added_points per session). Allowed at any cursor: the "
-                 "weights stay, the pass in progress restarts at forward, layer 1. Undoable."))
-async def add_point(session_id: SessionId, door: DoorDep,
-                    body: Annotated[schemas.PointRequest,
+@_change("POST", f"{SESSION}/points", "Add a point to the training data")
+async def add_point(body: Annotated[schemas.PointRequest,
                                     Body(openapi_examples=schemas.POINT_EXAMPLES)],
-                    settings: SettingsDep, samples: SamplesQ = None,
-                    history: HistoryQ = None) -> JSONResponse:
-    return respond(await operate(door, settings, session_id, "points", body.x1, body.x2,
-                                 body.y, samples=samples, history=history))
+                    op: OperateDep) -> JSONResponse:
+    """Appends the sample (x1, x2) → y to a 2-D data set's training split (stored in
+    config.dataset.extra, so export, import, reset and links rebuild the same data; at most
+    max_added_points per session). Allowed at any cursor: the weights stay, the pass in
+    progress restarts at forward, layer 1. Undoable."""
+    return await op("points", body.x1, body.x2, body.y)
 
 
-@router.post(f"{SESSION}/reset", response_model=schemas.SessionState, responses=WITH_BODY,
-             tags=["sessions"], summary="Start over",
-             description=state_doc(
-                 "Allowed at any cursor. Re-initialises the session in place (same id): epoch "
-                 "0, the initial weights, empty history. With no body or an empty object the "
-                 "config stays; with a config (as for POST /sessions) the session takes it."))
-async def reset(session_id: SessionId, door: DoorDep, settings: SettingsDep,
-                config: Annotated[schemas.SessionConfig, Body(
+@_change("POST", f"{SESSION}/reset", "Start over")
+async def reset(op: OperateDep, config: Annotated[schemas.SessionConfig, Body(
                     openapi_examples=schemas.RESET_EXAMPLES)] = schemas.DEFAULT_CONFIG,
-                samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
-    normalized = normalize(config, settings) if config.model_fields_set else None
-    return respond(await operate(door, settings, session_id, "reset", normalized,
-                                 samples=samples, history=history))
+                ) -> JSONResponse:
+    """Allowed at any cursor. Re-initialises the session in place (same id): epoch 0, the
+    initial weights, empty history. With no body or an empty object the config stays; with a
+    config (as for POST /sessions) the session takes it."""
+    return await op("reset", normalize(config, op.settings) if config.model_fields_set
+                    else None)
 
 
 @router.get(f"{SESSION}/gradcheck", response_model=schemas.Gradcheck, responses=ON_SESSION,

@@ -1,4 +1,7 @@
-"""Pydantic models of the API: request bodies (strict, finite) and documented responses."""
+"""Pydantic models of the API: request bodies (strict, finite) and documented responses.
+
+One module: the whole wire contract (docs/api.md) in one place; the models are small and
+refer to one another."""
 
 from __future__ import annotations
 

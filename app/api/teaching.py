@@ -16,17 +16,16 @@ from app.api.routes import (
     ON_SESSION,
     SESSION,
     UNAVAILABLE,
-    DoorDep,
     HistoryQ,
+    OperateDep,
     SamplesQ,
     SessionId,
-    SettingsDep,
     _documented,
     history_points,
-    operate,
     render,
     respond,
 )
+from app.deps import DoorDep, SettingsDep
 from app.sessions import links
 from app.sessions.door import Door, summary
 from app.sessions.store import SessionBusy, SessionNotFound, StoreUnavailable
@@ -46,28 +45,24 @@ WatchId = Annotated[str, Path(description="the watch id from POST /api/v1/sessio
 
 @router.post(f"{SESSION}/undo", response_model=schemas.SessionState,
              responses={**ON_SESSION, **NOTHING}, summary="Undo the last operation(s)")
-async def undo(session_id: SessionId, door: DoorDep, settings: SettingsDep, steps: StepsQ = 1,
-               samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
+async def undo(op: OperateDep, steps: StepsQ = 1) -> JSONResponse:
     """Puts the session back to the state before its last `steps` operations (forward,
     backward, update, step, train, PATCH, PUT weights, reset), exactly: weights, cursor, trace
     of the pass in progress, epoch, iteration, mini-batch position, history, metrics, status
     and config. Any cursor. The undone operations can be redone until a new operation is
     applied. Changes: `version` +1, `undo.back` −steps, `undo.forward` +steps. 409 when fewer
     than `steps` operations are recorded (at most undo_depth, within undo_max_bytes)."""
-    return respond(await operate(door, settings, session_id, "undo", steps, samples=samples,
-                                 history=history))
+    return await op("undo", steps)
 
 
 @router.post(f"{SESSION}/redo", response_model=schemas.SessionState,
              responses={**ON_SESSION, **NOTHING}, summary="Redo undone operation(s)")
-async def redo(session_id: SessionId, door: DoorDep, settings: SettingsDep, steps: StepsQ = 1,
-               samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
+async def redo(op: OperateDep, steps: StepsQ = 1) -> JSONResponse:
     """Applies again the last `steps` undone operations, giving exactly the state they had
     produced. Any cursor. Changes: `version` +1, `undo.forward` −steps, `undo.back` +steps.
     409 when fewer than `steps` undone operations wait (a new operation after an undo drops
     them)."""
-    return respond(await operate(door, settings, session_id, "redo", steps, samples=samples,
-                                 history=history))
+    return await op("redo", steps)
 
 
 # --- watch links ---------------------------------------------------------------------------
@@ -116,10 +111,9 @@ async def watch_state(watch_id: WatchId, door: DoorDep, settings: SettingsDep,
     return respond({**state, "id": watch_id})
 
 
-async def watch_target(watch_id: WatchId, request: Request) -> tuple[str, str]:
+async def watch_target(watch_id: WatchId, request: Request, door: DoorDep) -> tuple[str, str]:
     """The session behind a watch link and the client's address; 404 / 429 before the stream
     starts."""
-    door: Door = request.app.state.door
     sid: str = await door.watched(watch_id, lambda s: s.id)
     client = request.client.host if request.client else "unknown"
     door.hub.check(sid, client)
@@ -138,7 +132,7 @@ def _as_json(responses: dict[int | str, dict[str, Any]]) -> dict[int | str, dict
 @router.get("/watch/{watch_id}/events", response_class=EventSourceResponse,
             responses=_as_json({**WATCH_NOT_FOUND, **WATCH_LIMIT, **UNAVAILABLE}),
             summary="Follow a session live (Server-Sent Events)")
-async def watch_events(watch_id: WatchId, request: Request,
+async def watch_events(watch_id: WatchId, door: DoorDep,
                        target: Annotated[tuple[str, str], Depends(watch_target)]
                        ) -> AsyncIterator[ServerSentEvent]:
     """A Server-Sent Events stream (text/event-stream) following the watched session: one
@@ -147,7 +141,6 @@ async def watch_events(watch_id: WatchId, request: Request,
     state at once; while the session changes quickly, only the newest state is sent (at most
     one event per watch_min_interval seconds). Any cursor; changes nothing. 429 over
     watch_max_per_session or watch_max_per_client open streams."""
-    door: Door = request.app.state.door
     sid, client = target
     sub = door.hub.subscribe(sid, watch_id, client)
     try:

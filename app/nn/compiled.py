@@ -1,5 +1,8 @@
 """The compiled training kernel: whole runs of mini-batches in numba, no per-batch Python.
 
+One module: numba compiles these functions into one cached kernel; they call one another
+and share the array layout below, so they change together.
+
 One function covers every network: the layer widths, activations, loss, reduction,
 regularization and bias mode are data (integer codes and flat arrays), so numba compiles it
 once (``cache=True`` keeps the machine code on disk) and the GIL is released while it runs.

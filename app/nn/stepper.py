@@ -1,5 +1,8 @@
 """The training state machine: forward → loss → backward → update, one layer at a time.
 
+One module: the step-by-step state machine and its fast path (``run``) must do the same
+arithmetic in the same order, so they stay side by side.
+
 A :class:`Trainer` owns the network, the data, the cursor, the trace of the current pass and the
 loss history. ``forward_step``/``backward_step``/``update_step`` are the lesson's equations one
 line at a time; :meth:`Trainer.run` is the same arithmetic in a tight loop, so stepping through

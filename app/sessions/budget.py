@@ -1,5 +1,7 @@
 """Budgets computed before the work: the bytes a session may need at its peak, and the bytes
-of a reply. Estimates from shapes only (no allocation), deliberately on the high side."""
+of a reply. Estimates from shapes only (no allocation), deliberately on the high side. And the
+errors of a request over a budget that the HTTP layer answers with 413 (PageTooLarge,
+FormTooLarge), here so that app/api and app/web both import them from below."""
 
 from __future__ import annotations
 
@@ -108,3 +110,12 @@ def check_page(config: dict[str, Any], limit: int) -> None:
     need = page_bytes(config)
     if need > limit:
         raise PageTooLarge(need, limit)
+
+
+class FormTooLarge(Exception):
+    """A page's form with more than max_form_fields fields (HTTP 413, before parsing it)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"this form has more than {limit} fields (setting max_form_fields): "
+                         "send each field once, at most one per hidden layer")
+        self.limit = limit

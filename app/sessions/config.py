@@ -1,5 +1,8 @@
 """The session configuration: the input model (every field optional), presets, and
-normalisation into a complete config checked against the limits in Settings."""
+normalisation into a complete config checked against the limits in Settings.
+
+One module: the input model, the presets and ``normalize`` are one contract: every field's
+default, limit and check in one place."""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """Sessions in Redis: any number of workers (and hosts) share them, and they survive restarts.
 
+One module: the Lua scripts and the Python that calls them are one protocol (keys, lock,
+LRU, byte budget) and change together.
+
 Keys, under the prefix ``backprop-lab:``:
 
 - ``s:{id}``: a hash ``{d: Session.to_bytes(), v: version}`` that expires after

@@ -1,5 +1,8 @@
 """The session operations: what both the JSON API and the HTML pages call. Each is a plain
-function on a Session (run under the session's lock, off the event loop)."""
+function on a Session (run under the session's lock, off the event loop).
+
+One module: the bodies of the door's operations (app/sessions/door.py) side by side, each
+short, sharing the validation helpers; export and import are one format's two halves."""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """Undo and redo: a bounded ring of compact restore points kept inside the Session.
 
+One module: capturing, restoring and (de)serialising a restore point are halves of one
+format and must change together.
+
 A restore point holds what an operation changed and nothing it can recompute: the counters and
 cursor (always; a few scalars), the config only when the operation replaced it, the weights
 and the last completed forward pass's output only when they changed, and the loss history as

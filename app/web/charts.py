@@ -1,4 +1,7 @@
-"""The loss curve (SVG geometry with axes and ticks) and the output heatmap (a small PNG)."""
+"""The loss curve (SVG geometry with axes and ticks) and the output heatmap (a small PNG).
+
+One module: the page's small plots (loss curve, gradient norms, output heatmap) share the
+tick, path and colour helpers."""
 
 from __future__ import annotations
 

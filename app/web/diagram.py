@@ -1,12 +1,15 @@
 """The layer diagram as data for an inline SVG: node cards with z, a, δ of the focus sample,
-edges coloured and sized by weight (dashed when negative) with ∂L/∂w once computed, biases."""
+edges coloured and sized by weight (dashed when negative) with ∂L/∂w once computed, biases.
+
+One module: the layout (sizes, columns, label placement) and the SVG helpers work on the
+same Node/Edge dataclasses."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from markupsafe import Markup, escape
@@ -92,6 +95,31 @@ class Edge:
     box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
 
 
+class Clickable(Protocol):
+    id: str
+    href: str
+    aria: str
+    selected: bool
+
+
+def clickable(kind: str, el: Clickable, tab_stop: str, col: int, row: int,
+              *classes: str) -> Markup:
+    """The opening tag of a clickable element of the diagram (a neuron, a bias, a weight) and
+    its tooltip; the caller draws the element and closes the ``</a>``. A link htmx follows into
+    the workspace (the inspector opens on it), a toggle button to assistive technology, one
+    cell of the arrow-key grid (data-col, data-row) with one tab stop for the whole diagram.
+    The template draws neurons and biases with it, ``Diagram.edges_svg`` the edges."""
+    aria = escape(el.aria)
+    href = escape(el.href)
+    cls = " ".join([kind, *(["sel"] if el.selected else []), *(c for c in classes if c)])
+    return Markup(
+        f'<a id="{escape(el.id)}" href="{href}" hx-get="{href}" hx-target="#workspace" '
+        f'hx-swap="outerHTML" hx-push-url="true" role="button" aria-label="{aria}" '
+        f'aria-pressed="{"true" if el.selected else "false"}" class="{cls}" '
+        f'tabindex="{0 if el.id == tab_stop else -1}" data-col="{col}" data-row="{row}">'
+        f"<title>{aria}</title>")
+
+
 @dataclass
 class Column:
     x: float
@@ -126,10 +154,6 @@ class Diagram:
         152 of them and Jinja's per-attribute overhead dominated the page's render time."""
         out = []
         for e in self.edges:
-            aria = escape(e.aria)
-            href = escape(e.href)
-            cls = ("edge" + (" sel" if e.selected else "") + (" neg" if e.negative else "")
-                   + (" hl" if e.highlight else "") + (f" flow {e.flow}" if e.flow else ""))
             dash = ' stroke-dasharray="7 4"' if e.negative else ""
             xy = f'x1="{e.x1}" y1="{e.y1}" x2="{e.x2}" y2="{e.y2}"'
             extra = ""
@@ -143,13 +167,10 @@ class Diagram:
                 extra += (f'<g class="ondemand" aria-hidden="true"><rect x="{b[0]:.1f}" '
                           f'y="{b[1]:.1f}" width="{b[2] - b[0]:.1f}" height="{b[3] - b[1]:.1f}" '
                           f'rx="3"/>' + self._label_text(e) + "</g>")
+            head = clickable("edge", e, self.tab_stop, e.col, e.row, "neg" if e.negative else "",
+                             "hl" if e.highlight else "", f"flow {e.flow}" if e.flow else "")
             out.append(
-                f'<a id="{e.id}" href="{href}" hx-get="{href}" hx-target="#workspace" '
-                f'hx-swap="outerHTML" hx-push-url="true" role="button" aria-label="{aria}" '
-                f'aria-pressed="{"true" if e.selected else "false"}" class="{cls}" '
-                f'tabindex="{0 if e.id == self.tab_stop else -1}" data-col="{e.col}" '
-                f'data-row="{e.row}">'
-                f"<title>{aria}</title>"
+                f"{head}"
                 f'<line class="hit" {xy} stroke="#000" stroke-opacity="0" stroke-width="12"/>'
                 f'<line class="stroke" {xy} stroke="{e.color}" stroke-width="{e.width}"{dash}/>'
                 f"{extra}</a>")

@@ -12,15 +12,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from app.config import Settings
+from app.deps import DoorDep, SettingsDep
 from app.nn import datasets
 from app.nn import features as feats
 from app.sessions.budget import check_page
 from app.sessions.config import ConfigError, SessionConfig, normalize
-from app.sessions.door import Outcome
+from app.sessions.door import Door, Outcome
 from app.sessions.model import Session
-from app.sessions.store import SessionNotFound
 from app.web import forms, i18n, page_errors, share
-from app.web import routes as r  # the page helpers
+from app.web.session_pages import TIMELINE, announcement
+from app.web.templating import base_ctx, is_htmx, lang_of, render, respond
 from app.web.views import ViewState, session_view
 
 router = APIRouter(include_in_schema=False)
@@ -88,49 +89,45 @@ def field_errors(lang: str, e: ConfigError | ValidationError) -> dict[str, str]:
     return out
 
 
-async def _render(request: Request, sid: str, vs: ViewState, name: str, args: tuple[Any, ...],
-                  errors: dict[str, str]) -> str:
+async def _render(request: Request, settings: Settings, door: Door, sid: str, vs: ViewState,
+                  name: str, args: tuple[Any, ...], errors: dict[str, str]) -> str:
     """Operation ``name`` through the door (undoable, versioned, seen by watchers), then the
     page with each error next to its field."""
-    ctx = r.base_ctx(request)
+    ctx = base_ctx(request)
     _ = i18n.gettext_for(ctx["lang"])
-    settings = r.settings_of(request)
 
     def view(s: Session, outcome: Outcome[Any]) -> str:
         if isinstance(outcome.error, (ConfigError, ValidationError)):
             errors.update(field_errors(ctx["lang"], outcome.error))
         ctx.update(session_view(s, settings, vs, _, None, ctx["projector"]))
-        ctx.update(share=share.share_ctx(request, s), timeline=s.undo.timeline(r.TIMELINE))
+        ctx.update(share=share.share_ctx(request, s), timeline=s.undo.timeline(TIMELINE))
         ctx["message"] = None
         ctx["field_errors"] = errors
         ctx["error"] = " ".join(errors.values()) or None
-        ctx["announce"] = r.announcement(ctx, _, True)
+        ctx["announce"] = announcement(ctx, _, True)
         ctx["swap"] = True
-        return r.render("session.html", ctx, "workspace" if r.is_htmx(request) else None)
+        return render("session.html", ctx, "workspace" if is_htmx(request) else None)
 
-    html: str = await r.door_of(request).apply(
+    html: str = await door.apply(
         sid, name, *args, view=view, expected=(ConfigError, ValidationError),
         before=lambda s: check_page(s.config, settings.max_reply_bytes))
     return html
 
 
-async def _respond(request: Request, sid: str, vs: ViewState, name: str,
-                   args: tuple[Any, ...]) -> Response:
+async def _respond(request: Request, settings: Settings, door: Door, sid: str, vs: ViewState,
+                   name: str, args: tuple[Any, ...]) -> Response:
     errors: dict[str, str] = {}
-    try:
-        html = await _render(request, sid, vs, name, args, errors)
-    except SessionNotFound:
-        return r.not_found(request)
+    html = await _render(request, settings, door, sid, vs, name, args, errors)
     if errors:
-        return r.respond(request, html, 422)
-    if r.is_htmx(request):
-        return r.respond(request, html)
+        return respond(request, html, 422)
+    if is_htmx(request):
+        return respond(request, html)
     return RedirectResponse(f"/s/{sid}{vs.query()}", status_code=303)
 
 
 @router.post("/s/{sid}/experiment", response_class=HTMLResponse)
-async def change_experiment(request: Request, sid: str) -> Response:
-    settings = r.settings_of(request)
+async def change_experiment(request: Request, sid: str, settings: SettingsDep,
+                            door: DoorDep) -> Response:
     form = forms.Form.parse(await request.body(), settings.max_form_fields)
     vs = ViewState.parse(request.query_params)
     vs = ViewState(None, vs.log, False, vs.n)  # the old selection may not exist any more
@@ -141,12 +138,12 @@ async def change_experiment(request: Request, sid: str) -> Response:
         check_page(normalized, settings.max_reply_bytes)
         return normalized
 
-    return await _respond(request, sid, vs, "reconfigure", (build,))
+    return await _respond(request, settings, door, sid, vs, "reconfigure", (build,))
 
 
 @router.post("/s/{sid}/point", response_class=HTMLResponse)
-async def add_point(request: Request, sid: str) -> Response:
-    settings = r.settings_of(request)
+async def add_point(request: Request, sid: str, settings: SettingsDep,
+                    door: DoorDep) -> Response:
     form = forms.Form.parse(await request.body(), settings.max_form_fields)
     vs = ViewState.parse(request.query_params)
     vs = ViewState(vs.sel, vs.log, False, vs.n)
@@ -157,10 +154,7 @@ async def add_point(request: Request, sid: str) -> Response:
         if x1 is None or x2 is None or y is None:
             raise ConfigError(("y",) if y is None else ("x1",), "missing")
     except ConfigError as e:  # not even numbers: the page says which field, nothing changes
-        errors = field_errors(r.lang_of(request), e)
-        try:
-            html = await _render(request, sid, vs, "state", (), errors)
-        except SessionNotFound:
-            return r.not_found(request)
-        return r.respond(request, html, 422)
-    return await _respond(request, sid, vs, "points", (x1, x2, y))
+        errors = field_errors(lang_of(request), e)
+        html = await _render(request, settings, door, sid, vs, "state", (), errors)
+        return respond(request, html, 422)
+    return await _respond(request, settings, door, sid, vs, "points", (x1, x2, y))

@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl
 
 from app.config import Settings
 from app.nn import datasets
+from app.sessions.budget import FormTooLarge
 from app.sessions.config import GENERATED_DEFAULTS, ConfigError
 
 HIDDEN = ("sigmoid", "tanh", "relu", "leaky_relu", "linear")
@@ -45,13 +46,6 @@ OPTION_LABELS: dict[str, str] = {
 def option_label(value: str) -> str:
     """The (untranslated) label of an API value; unknown values show as themselves."""
     return OPTION_LABELS.get(value, value)
-
-
-class FormTooLarge(Exception):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"this form has more than {limit} fields (setting max_form_fields): "
-                         "send each field once, at most one per hidden layer")
-        self.limit = limit
 
 
 class Form(dict[str, list[str]]):

@@ -1,5 +1,8 @@
 """The inspector: the chain-rule derivation of a selected node, edge, bias or the loss, with the
-session's actual numbers, as server-side MathML (latex2mathml)."""
+session's actual numbers, as server-side MathML (latex2mathml).
+
+One module: every derivation is written by one Builder with the same LaTeX symbols and
+numbers; split by element they would repeat them."""
 
 from __future__ import annotations
 

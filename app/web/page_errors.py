@@ -2,18 +2,34 @@
 turns each error into a code with parameters (``PageError``) and renders it through the
 catalogue: a ConfigError by its field and the shape of its message, a pydantic error by its
 ``type`` (greater_than, int_parsing, …) and ``ctx``. Anything unrecognised still gets a
-translated sentence naming the field, never the English text."""
+translated sentence naming the field, never the English text. ``install`` gives the pages an
+HTML error page (404, 405, 409, 413, 503, …) where the API answers JSON; an unknown session is
+the page that says sessions expire."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.nn.stepper import CursorError
+from app.sessions.budget import PageTooLarge
 from app.sessions.config import ConfigError
+from app.sessions.store import (
+    MemoryBudgetFull,
+    SessionBusy,
+    SessionNotFound,
+    StoreFull,
+    StoreUnavailable,
+)
+from app.web import i18n
+from app.web.templating import base_ctx, render, respond
 
 
 def N_(message: str) -> str:
@@ -213,3 +229,71 @@ def page_errors(e: ConfigError | ValidationError) -> list[PageError]:
         return [from_config_error(e)]
     return from_validation_error(e)
 
+
+
+def error_text(lang: str, e: ConfigError | ValidationError) -> str:
+    """A rejected form as one paragraph in the page's language."""
+    _ = i18n.gettext_for(lang)
+    return " ".join(pe.render(_) for pe in page_errors(e))
+
+
+# --- HTML error pages -------------------------------------------------------------------------
+PAGE_TOO_LARGE = (N_("Too large to draw"),
+                  N_("This network's page would be larger than the server's reply budget "
+                     "(setting {setting}): the diagram draws every connection. Use the JSON API "
+                     "for this session, or create a network with fewer or narrower layers."))
+STORE_FULL = (N_("The server is busy"),
+              N_("Every session on the server is in use. Try again in {s} seconds."))
+NOT_PAGES = ("/api", "/healthz", "/openapi", "/docs", "/redoc", "/static")
+ERROR_TITLES = {
+    404: (N_("Page not found"), N_("There is no page at this address.")),
+    405: (N_("This address does not take that request"),
+          N_("The page exists, but not for this kind of request. Open it from a link or a "
+             "button instead.")),
+    409: (N_("That step is not next"),
+          N_("The network is at a different step. Reload the page to see where it stands.")),
+    413: (N_("Too much data"), N_("The request was larger than the server accepts.")),
+    503: (N_("The server is busy"),
+          N_("Another request is using this session, or the store is not reachable. Try again "
+             "in a moment.")),
+}
+# What the API answers as JSON and a page as HTML (the status and Retry-After are the API's).
+HTML_ON_PAGES = (StarletteHTTPException, SessionNotFound, SessionBusy, StoreUnavailable,
+                 StoreFull, MemoryBudgetFull, CursorError, PageTooLarge)
+ApiHandler = Callable[[Request, Any], Response | Awaitable[Response]]
+
+
+def not_found(request: Request) -> HTMLResponse:
+    """The page for a session that does not exist (any more)."""
+    return respond(request, render("notfound.html", base_ctx(request)), 404)
+
+
+def install(app: FastAPI) -> None:
+    """Wrap the API's handlers (app/api/errors.py): on a page, the same status as a page."""
+    for exc_type in HTML_ON_PAGES:
+        api_handler = app.exception_handlers.get(exc_type)
+        if api_handler is not None:
+            app.add_exception_handler(exc_type, _html_errors(api_handler))
+
+
+def _html_errors(api_handler: ApiHandler) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def handle(request: Request, exc: Exception) -> Response:
+        reply = api_handler(request, exc)
+        r = await reply if isinstance(reply, Awaitable) else reply
+        if request.url.path.startswith(NOT_PAGES):
+            return r
+        if isinstance(exc, SessionNotFound):  # expired or evicted: say so, offer a new one
+            return not_found(request)
+        status = r.status_code
+        ctx = base_ctx(request)
+        title, text = ERROR_TITLES.get(status, (N_("Something went wrong"),
+                                                N_("The request could not be completed.")))
+        if isinstance(exc, PageTooLarge):
+            title, text = PAGE_TOO_LARGE
+        elif isinstance(exc, StoreFull):
+            title, text = STORE_FULL
+        ctx.update(status=status, title=title, text=text, setting="max_reply_bytes",
+                   retry_after=r.headers.get("retry-after", ""))
+        headers = {k: v for k, v in r.headers.items() if k.lower() in ("allow", "retry-after")}
+        return HTMLResponse(render("error.html", ctx), status_code=status, headers=headers)
+    return handle

@@ -1,5 +1,8 @@
 """View-models of the session page: everything the templates show, computed under the
-session's lock from one SessionState (the dict the JSON API returns) plus the heatmap."""
+session's lock from one SessionState (the dict the JSON API returns) plus the heatmap.
+
+One module: every region's view-model is built from the same SessionState under one lock,
+by session_view and the small helpers beside it."""
 
 from __future__ import annotations
 

@@ -1,12 +1,12 @@
 """The class follows the teacher: the watch page /w/{watch_id}, its pushed frames, "Make my
-own copy", and the session page's Share panel (watch link + QR code, setup link, lesson
-files). Frames are rendered once per (session, version, language, scale) on this worker, however
-many watchers ask, and never through a link that names the session."""
+own copy", and sharing from the session page's Share panel (start or stop the watch link; the
+panel's lesson file opens through app/web/landing.py). Frames are rendered once per (session,
+version, language, scale) on this worker, however many watchers ask, and never through a link
+that names the session."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -14,27 +14,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from app.api.errors import config_error_detail
-from app.api.routes import check_creation
+from app.config import Settings
+from app.deps import DoorDep, HubDep, SettingsDep, StoreDep, check_creation
 from app.sessions import service
-from app.sessions.config import ConfigError
 from app.sessions.door import Door
 from app.sessions.model import Session
 from app.sessions.store import SessionBusy, SessionNotFound, StoreUnavailable
 from app.web import forms, i18n
-from app.web.routes import (
-    base_ctx,
-    index_ctx,
-    is_htmx,
-    not_found,
-    render,
-    respond,
-    settings_of,
-    store_of,
-)
+from app.web.templating import base_ctx, is_htmx, render, respond
 from app.web.views import ViewState, session_view
 
 router = APIRouter(include_in_schema=False)
@@ -43,15 +32,12 @@ _frames: OrderedDict[tuple[Any, ...], str] = OrderedDict()
 _inflight: dict[tuple[Any, ...], asyncio.Future[str]] = {}
 
 
-def door_of(request: Request) -> Door:
-    return request.app.state.door  # type: ignore[no-any-return]
-
-
-def watch_ctx(request: Request, s: Session, watch_id: str, vs: ViewState) -> dict[str, Any]:
+def watch_ctx(request: Request, settings: Settings, s: Session, watch_id: str, vs: ViewState
+              ) -> dict[str, Any]:
     ctx = base_ctx(request)
     _ = i18n.gettext_for(ctx["lang"])
     view = ViewState(vs.sel or s.view_sel, vs.log, False, vs.n)
-    ctx.update(session_view(s, settings_of(request), view, _, projector=ctx["projector"],
+    ctx.update(session_view(s, settings, view, _, projector=ctx["projector"],
                             base=f"/w/{watch_id}"))
     ctx["state"] = {**ctx["state"], "id": watch_id}
     ctx.update(sid=None, watch_id=watch_id, readonly=True)
@@ -59,14 +45,12 @@ def watch_ctx(request: Request, s: Session, watch_id: str, vs: ViewState) -> dic
 
 
 @router.get("/w/{watch_id}", response_class=HTMLResponse)
-async def watch_page(request: Request, watch_id: str) -> Response:
+async def watch_page(request: Request, watch_id: str, settings: SettingsDep,
+                     door: DoorDep) -> Response:
     vs = ViewState.parse(request.query_params)
     block = "workspace" if is_htmx(request) else None
-    try:
-        html = await door_of(request).watched(
-            watch_id, lambda s: render("watch.html", watch_ctx(request, s, watch_id, vs), block))
-    except SessionNotFound:
-        return not_found(request)
+    html = await door.watched(watch_id, lambda s: render(
+        "watch.html", watch_ctx(request, settings, s, watch_id, vs), block))
     return respond(request, html)
 
 
@@ -88,7 +72,7 @@ async def frame(request: Request, door: Door, watch_id: str, sid: str, hint: int
         cached = _frames.get((sid, s.version, lang, vs.log))
         if cached is not None:
             return s.version, cached
-        ctx = watch_ctx(request, s, watch_id, vs)
+        ctx = watch_ctx(request, door.settings, s, watch_id, vs)
         ctx["oob"] = True
         html = render("partials/watchframe.html", ctx)
         _frames[(sid, s.version, lang, vs.log)] = html
@@ -108,9 +92,8 @@ async def frame(request: Request, door: Door, watch_id: str, sid: str, hint: int
     return version, html
 
 
-async def stream_target(request: Request, watch_id: str) -> tuple[str, str]:
+async def stream_target(request: Request, watch_id: str, door: DoorDep) -> tuple[str, str]:
     """The session behind the link and the client's address: 404 / 429 before streaming."""
-    door = door_of(request)
     sid: str = await door.watched(watch_id, lambda s: s.id)
     client = request.client.host if request.client else "unknown"
     door.hub.check(sid, client)
@@ -118,13 +101,12 @@ async def stream_target(request: Request, watch_id: str) -> tuple[str, str]:
 
 
 @router.get("/w/{watch_id}/events", response_class=EventSourceResponse)
-async def watch_stream(request: Request, watch_id: str,
+async def watch_stream(request: Request, watch_id: str, door: DoorDep,
                        target: Annotated[tuple[str, str], Depends(stream_target)]
                        ) -> AsyncIterator[ServerSentEvent]:
     """The watch page's stream: each change as an event `frame` whose data is the rendered
     live regions (htmx's sse extension swaps them in); the newest state wins while the
     teacher plays."""
-    door = door_of(request)
     vs = ViewState.parse(request.query_params)
     lang = base_ctx(request)["lang"]
     sid, client = target
@@ -149,53 +131,26 @@ async def watch_stream(request: Request, watch_id: str,
 
 
 @router.post("/w/{watch_id}/copy")
-async def make_copy(request: Request, watch_id: str) -> Response:
+async def make_copy(request: Request, watch_id: str, settings: SettingsDep, store: StoreDep,
+                    door: DoorDep) -> Response:
     """Fork the teacher's current state (config, weights, history) into a new session."""
-    settings = settings_of(request)
-    try:
-        doc = await door_of(request).watched(watch_id, service.export)
-    except SessionNotFound:
-        return not_found(request)
+    doc = await door.watched(watch_id, service.export)
     await check_creation(request)
     session = await run_in_threadpool(service.import_session, doc, settings)
-    await store_of(request).add(session)
+    await store.add(session)
     return RedirectResponse(f"/s/{session.id}", status_code=303)
 
 
 # --- the Share panel on the session page ------------------------------------------------------
 @router.post("/s/{sid}/share", response_class=HTMLResponse)
-async def share(request: Request, sid: str) -> Response:
+async def share(request: Request, sid: str, door: DoorDep, hub: HubDep) -> Response:
     """Start (or stop) sharing the session with a watch link."""
     form = forms.Form.parse(await request.body())
-    door = door_of(request)
-    try:
-        if form.one("action") == "stop":
-            old = await door.apply(sid, "unwatch")
-            if old is not None:
-                await door.hub.revoke(old, sid)
-        else:
-            watch_id = await door.apply(sid, "watch")
-            await door.hub.link(watch_id, sid)
-    except SessionNotFound:
-        return not_found(request)
+    if form.one("action") == "stop":
+        old = await door.apply(sid, "unwatch")
+        if old is not None:
+            await hub.revoke(old, sid)
+    else:
+        watch_id = await door.apply(sid, "watch")
+        await hub.link(watch_id, sid)
     return RedirectResponse(f"/s/{sid}#share", status_code=303)
-
-
-@router.post("/open", response_class=HTMLResponse)
-async def open_lesson(request: Request) -> Response:
-    """Open a lesson file (the export JSON), pasted or read from a file by the page's script."""
-    form = forms.Form.parse(await request.body())
-    settings = settings_of(request)
-    try:
-        doc = json.loads(form.one("lesson") or "null")
-        if not isinstance(doc, dict):
-            raise ConfigError(("lesson",), "a lesson file is the JSON of Download lesson file")
-        await check_creation(request)
-        session = await run_in_threadpool(service.import_session, doc, settings)
-    except (ValueError, ConfigError, ValidationError, KeyError, TypeError) as e:
-        msg = (config_error_detail(e)[0]["msg"] if isinstance(e, ConfigError)
-               else "not a lesson file (the JSON of Download lesson file)")
-        ctx = index_ctx(request, forms.NetworkForm(), msg)
-        return respond(request, render("index.html", ctx), 422)
-    await store_of(request).add(session)
-    return RedirectResponse(f"/s/{session.id}", status_code=303)
