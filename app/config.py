@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     # bit for bit; "numba" = always compiled (compiles on first use if not warm).
     kernel: Literal["auto", "numpy", "numba"] = "auto"
     tick_budget: float = Field(0.05, gt=0, description="seconds of training per Play tick")
+    gil_switch_interval: float = Field(
+        0.001, gt=0, le=0.1,
+        description="seconds a thread may hold Python's GIL while another waits for it "
+        "(Python's default is 0.005): a tick whose compiled training ends gets it back sooner")
     max_added_points: int = Field(500, ge=0, description="points a session may add to its data")
     heatmap_cache: int = Field(256, ge=0, description="per-neuron heatmap sets kept (LRU)")
     # Content-Security-Policy and other headers are fixed; see app/main.py.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -204,6 +205,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.door = Door(store, settings, hub)
         app.state.limiter = make_limiter(store, settings)
         kernel_slot.configure(settings.kernel)
+        # A Play tick releases the GIL while its compiled kernel trains and must take it back
+        # from threads rendering other ticks: at Python's default 5 ms per hand-over, a busy
+        # class added tens of ms to each tick.
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(settings.gil_switch_interval)
         # Compile (or load from numba's cache) off the event loop; "auto" uses NumPy meanwhile.
         warm = (asyncio.create_task(asyncio.to_thread(numba_kernel.warm))
                 if settings.kernel != "numpy" and numba_kernel.available() else None)
@@ -214,6 +220,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if warm is not None:
                 await warm  # a thread cannot be cancelled; compiling ends on its own
             await store.close()
+            sys.setswitchinterval(switch)
 
     app = FastAPI(
         title="Backprop Lab",
