@@ -140,7 +140,8 @@ def base_ctx(request: Request) -> dict[str, Any]:
     sep = "&" if "?" in here else "?"
     projector = request.query_params.get("projector", request.cookies.get("projector")) == "1"
     return {"lang": lang, "languages": i18n.LANGUAGES, "here": here,
-            "option_labels": forms.OPTION_LABELS, "reg_kinds": forms.REG_KINDS, "swap": False,
+            "option_labels": forms.OPTION_LABELS, "reg_kinds": forms.REG_KINDS,
+            "hidden_choices": forms.HIDDEN, "swap": False,
             "announce": "",
             "lang_links": {code: f"{here}{sep}lang={code}" for code in i18n.LANGUAGES},
             "projector": projector,
@@ -237,7 +238,7 @@ def announcement(ctx: dict[str, Any], _: Callable[[str], str], ran: bool) -> str
 def index_ctx(request: Request, form: forms.NetworkForm, error: str | None) -> dict[str, Any]:
     s = settings_of(request)
     ctx = base_ctx(request)
-    ctx.update(form=form, error=error, hidden_choices=forms.HIDDEN, output_choices=forms.OUTPUT,
+    ctx.update(form=form, error=error, output_choices=forms.OUTPUT,
                loss_choices=forms.LOSSES, schemes=forms.SCHEMES, reg_kinds=forms.REG_KINDS,
                dataset_choices=datasets.NAMES, generated=datasets.GENERATED,
                reductions=forms.REDUCTIONS,
