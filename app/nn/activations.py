@@ -164,19 +164,32 @@ class Activation:
         assert self.vjp is not None
         return self.vjp(z, a, grad_a)
 
-    def into(self, z: Array, out: Array) -> Array:
-        """f(z) written into ``out`` (returned), bit for bit f(z)."""
+    # Properties, so that the kernel looks the function up once, not once per batch.
+    @property
+    def into(self) -> Callable[[Array, Array], Array]:
+        """into(z, out): f(z) written into ``out`` (returned), bit for bit f(z)."""
         if self.f_into is not None:
-            return self.f_into(z, out)
-        out[...] = self.f(z)
-        return out
+            return self.f_into
+        f = self.f
 
-    def times_prime(self, g: Array, z: Array, a: Array, tmp: Array) -> None:
-        """g ← ∂L/∂z from g = ∂L/∂a, in place: bit for bit ``backward(z, a, g)``."""
+        def into(z: Array, out: Array) -> Array:
+            out[...] = f(z)
+            return out
+
+        return into
+
+    @property
+    def times_prime(self) -> Callable[[Array, Array, Array, Array], None]:
+        """times_prime(g, z, a, tmp): g ← ∂L/∂z from g = ∂L/∂a in place, bit for bit
+        ``backward(z, a, g)``."""
         if self.times_prime_into is not None:
-            self.times_prime_into(g, z, a, tmp)
-        else:
-            g[...] = self.backward(z, a, g)
+            return self.times_prime_into
+        backward = self.backward
+
+        def times_prime(g: Array, z: Array, a: Array, tmp: Array) -> None:
+            g[...] = backward(z, a, g)
+
+        return times_prime
 
     def prime_tex(self, z: float, a: float, num: Num) -> tuple[str, float]:
         """(LaTeX of f'(z) with the numbers, its value) for one neuron."""
