@@ -66,7 +66,6 @@ class Kernel:
         self.X, self.Y, self.X_test, self.Y_test = X, Y, X_test, Y_test
         self.L = spec.L
         self.acts = [spec.activation(l) for l in range(1, self.L + 1)]
-        self.names = [act.name for act in self.acts]
         shapes: list[tuple[int, ...]] = [W.shape for W in net.W]
         self.train_b = net.b is not None and train_bias
         if self.train_b:
