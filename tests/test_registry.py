@@ -1,5 +1,5 @@
-"""The registries are the single source of every formula and every name: each activation and
-loss in app/nn/activations.py / losses.py carries its value, derivative (checked here against
+"""The registries are the single source of every formula and every name: each activation, loss and
+penalty in app/nn/activations.py / losses.py carries its value, derivative (checked here against
 central finite differences of the value), in-place forms (bit for bit the plain ones), compiled
 code and LaTeX; the API schema's enums, the page's form options, the compiled kernel's numbers
 and the tests' independent reference all list exactly the registries' names, in their order."""
@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from app.nn import choices, init, numba_kernel
 from app.nn.activations import ACTIVATIONS, Activation
-from app.nn.losses import LOSSES, REDUCTIONS, REG_KINDS
+from app.nn.losses import LOSSES, PENALTIES, REDUCTIONS, REG_KINDS
 from app.web import forms
 from app.web.fmt import tex
 from tests.nn import reference
@@ -121,6 +121,22 @@ def test_every_loss_is_complete_and_its_gradient_is_right(name: str) -> None:
     np.testing.assert_allclose(loss.from_logits(z, y), loss.value(a, y), rtol=1e-12)
 
 
+@pytest.mark.parametrize("name", list(PENALTIES))
+def test_every_penalty_has_its_gradient_and_latex(name: str) -> None:
+    p = PENALTIES[name]
+    assert p.latex and "$w" in p.grad_latex.template
+    Ws = [RNG.normal(size=(3, 2)), RNG.normal(size=(2, 1))]
+    for l, W in enumerate(Ws):
+        want = np.zeros_like(W)
+        for idx in np.ndindex(W.shape):
+            d = np.zeros_like(W)
+            d[idx] = EPS
+            plus = [V + d if k == l else V for k, V in enumerate(Ws)]
+            minus = [V - d if k == l else V for k, V in enumerate(Ws)]
+            want[idx] = (p.value(0.3, plus) - p.value(0.3, minus)) / (2 * EPS)
+        np.testing.assert_allclose(p.grad(0.3, W), want, rtol=1e-6, atol=1e-9)
+
+
 # --- one list of names ---------------------------------------------------------------------
 def test_codes_are_unique_and_the_compiled_kernel_uses_them() -> None:
     assert len({a.code for a in ACTIVATIONS.values()}) == len(ACTIVATIONS)
@@ -145,6 +161,7 @@ def test_the_choices_are_the_registries_names() -> None:
     assert tuple(LOSSES) == choices.LOSSES
     assert tuple(init.SCHEMES) == choices.INIT_SCHEMES
     assert (choices.REDUCTIONS, choices.REG_KINDS) == (REDUCTIONS, REG_KINDS)
+    assert ("none", *PENALTIES) == REG_KINDS
     # The tests' independent reference covers every name (it imports nothing from app).
     assert reference.HIDDEN == choices.HIDDEN_ACTIVATIONS
     assert {o for o, _, _ in reference.OUTPUTS} == set(choices.OUTPUT_ACTIVATIONS)

@@ -19,9 +19,6 @@ from app.nn.activations import Array
 LOG_EPS = 1e-15
 
 REDUCTIONS = ("sum", "mean")
-# Regularization kinds. A kind's position is the compiled kernel's number for it: append, never
-# reorder (numba caches the numbers with compiled.py's machine code).
-REG_KINDS = ("none", "l1", "l2")
 
 
 def _softplus(x: Array) -> Array:
@@ -125,6 +122,44 @@ def is_fused(loss: str, output_activation: str) -> bool:
     return LOSSES[loss].output == output_activation
 
 
+def l1(rate: float, Ws: list[Array]) -> float:
+    return rate * float(sum(np.sum(np.abs(W)) for W in Ws))
+
+
+def l1_grad(rate: float, W: Array) -> Array:
+    return rate * np.sign(W)  # subgradient 0 at 0
+
+
+def l2(rate: float, Ws: list[Array]) -> float:
+    return 0.5 * rate * float(sum(np.sum(W * W) for W in Ws))
+
+
+def l2_grad(rate: float, W: Array) -> Array:
+    return rate * W
+
+
+@dataclass(frozen=True)
+class Penalty:
+    """A regularization term on the weights (never the biases) and its gradient."""
+
+    name: str
+    value: Callable[[float, list[Array]], float]  # (λ, every W) → the term
+    grad: Callable[[float, Array], Array]  # (λ, W) → its gradient
+    latex: str  # the term, as added to L
+    grad_latex: Template  # its derivative by one weight $w, as added to ∂L/∂w
+
+
+PENALTIES: dict[str, Penalty] = {p.name: p for p in (
+    Penalty("l1", l1, l1_grad, r"\lambda\sum_{l}\left|W^{(l)}\right|",
+            Template(r"\lambda \operatorname{sign}\left($w\right)")),
+    Penalty("l2", l2, l2_grad, r"\frac{\lambda}{2}\sum_{l}\left\|W^{(l)}\right\|^{2}",
+            Template(r"\lambda $w")),
+)}
+# Regularization kinds. A kind's position is the compiled kernel's number for it: append, never
+# reorder (numba caches the numbers with compiled.py's machine code).
+REG_KINDS = ("none", *PENALTIES)
+
+
 @dataclass(frozen=True)
 class Regularization:
     kind: str = "none"  # one of REG_KINDS
@@ -135,15 +170,7 @@ class Regularization:
         return self.kind != "none" and self.rate != 0.0
 
     def value(self, Ws: list[Array]) -> float:
-        if not self.active:
-            return 0.0
-        if self.kind == "l2":
-            return 0.5 * self.rate * float(sum(np.sum(W * W) for W in Ws))
-        return self.rate * float(sum(np.sum(np.abs(W)) for W in Ws))
+        return PENALTIES[self.kind].value(self.rate, Ws) if self.active else 0.0
 
     def grad(self, W: Array) -> Array | None:
-        if not self.active:
-            return None
-        if self.kind == "l2":
-            return self.rate * W
-        return self.rate * np.sign(W)  # subgradient 0 at 0
+        return PENALTIES[self.kind].grad(self.rate, W) if self.active else None

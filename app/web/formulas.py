@@ -11,7 +11,7 @@ import numpy as np
 from markupsafe import Markup
 
 from app.nn.activations import ACTIVATIONS
-from app.nn.losses import LOSSES
+from app.nn.losses import LOSSES, PENALTIES
 from app.web.fmt import tex
 from app.web.mathml import mathml
 
@@ -235,13 +235,10 @@ class Builder:
         reg = self.cfg["regularization"]
         reg_sym, reg_num = "", ""
         if reg["kind"] != "none" and reg["rate"]:
-            if reg["kind"] == "l2":
-                reg_sym = rf" + \lambda {sym}"
-                reg_num = rf" + {tex(reg['rate'])} \cdot {tex(w, paren=True)}"
-            else:
-                reg_sym = rf" + \lambda \operatorname{{sign}}\left({sym}\right)"
-                sign = 1.0 if w > 0 else -1.0 if w < 0 else 0.0
-                reg_num = rf" + {tex(reg['rate'])} \cdot {tex(sign, paren=True)}"
+            penalty = PENALTIES[reg["kind"]]
+            reg_sym = rf" + {penalty.grad_latex.substitute(w=sym)}"
+            per_rate = float(penalty.grad(1.0, np.asarray(w)))  # w for L2, sign(w) for L1
+            reg_num = rf" + {tex(reg['rate'])} \cdot {tex(per_rate, paren=True)}"
         grad_sym = rf"\frac{{\partial L}}{{\partial {sym}}}"
         latex = (rf"{grad_sym} = \sum_{{n}} {a_sym(l - 1, f'n,{I}')} \delta_{{n,{J}}}{up(l)}"
                  + reg_sym)
@@ -325,10 +322,8 @@ class Builder:
         s_tex, _s = self.scale()
         latex = rf"L = {s_tex}\sum_{{n}} \ell_{{n}}"
         reg = self.cfg["regularization"]
-        if reg["kind"] == "l2" and reg["rate"]:
-            latex += r" + \frac{\lambda}{2}\sum_{l}\left\|W^{(l)}\right\|^{2}"
-        elif reg["kind"] == "l1" and reg["rate"]:
-            latex += r" + \lambda\sum_{l}\left|W^{(l)}\right|"
+        if reg["kind"] != "none" and reg["rate"]:
+            latex += f" + {PENALTIES[reg['kind']].latex}"
         if ps is not None and self.all_rows and self.N <= EXPAND_MAX and not reg["rate"]:
             latex += rf" = {s_tex}\left({_sum([tex(v) for v in ps])}\right)"
         if self.s["loss"] is not None:
