@@ -147,8 +147,9 @@ class Activation:
     # ``tmp`` as scratch. None: computed from f / backward (a temporary array, same bits).
     f_into: Callable[[Array, Array], Array] | None = None
     times_prime_into: Callable[[Array, Array, Array, Array], None] | None = None
+    # Not elementwise only: δ = Jᵀg from z, a and g = ∂L/∂a; how the view writes a_j
+    # (``definition``) and δ_j (``vjp_latex``, at the output: g = ∂ℓ/∂ŷ).
     vjp: Callable[[Array, Array, Array], Array] | None = None
-    # Not elementwise only: a_j (``definition``) and δ_j = ∂L/∂z_j from g = ∂L/∂ŷ (``vjp_latex``).
     definition: Template | None = None
     vjp_latex: Template | None = None
 
