@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 from functools import lru_cache
-from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.nn.kernel_slot import KernelName
 
 
 class Settings(BaseSettings):
@@ -58,7 +59,7 @@ class Settings(BaseSettings):
     # The training kernel (app/nn/kernel_slot.py): "auto" = compiled numba once it is warm (at
     # start-up, in a thread), NumPy until then; "numpy" = always the step-through arithmetic,
     # bit for bit; "numba" = always compiled (compiles on first use if not warm).
-    kernel: Literal["auto", "numpy", "numba"] = "auto"
+    kernel: KernelName = "auto"
     tick_budget: float = Field(0.05, gt=0, description="seconds of training per Play tick")
     gil_switch_interval: float = Field(
         0.001, gt=0, le=0.1,

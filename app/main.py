@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import json
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any

@@ -24,6 +24,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from app.config import Settings
+from app.nn import choices
 
 DESCRIPTION = """\
 Step through backpropagation, layer by layer, with every number exact.
@@ -52,7 +53,7 @@ TAGS = [
 # Fields of the config models (app/sessions/config.py) that carry no description there.
 FIELD_DOCS: dict[str, dict[str, str]] = {
     "SessionConfig": {
-        "hidden_activation": "f of the hidden layers: sigmoid, tanh, relu, leaky_relu, linear",
+        "hidden_activation": "f of the hidden layers: " + ", ".join(choices.HIDDEN_ACTIVATIONS),
         "output_activation": "f of the output layer: the hidden ones or softmax",
         "loss": "per-sample loss: squared_error ½Σ(ŷ−y)², binary_cross_entropy (sigmoid "
         "output), cross_entropy (softmax output)",

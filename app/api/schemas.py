@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.nn.kernel_slot import Implementation
+from app.nn.stepper import Phase, Status, Stopped
 from app.sessions.config import (
     LayerWeights,
     Matrix,
@@ -104,7 +106,7 @@ class WeightsRequest(Strict):
 class Cursor(BaseModel):
     """Where the session is in its pass: what the next forward/backward/update call does."""
 
-    next: Literal["forward", "backward", "update"] = Field(
+    next: Phase = Field(
         description="the step that is allowed next")
     layer: int | None = Field(description="1-based layer; null at update")
 
@@ -185,7 +187,7 @@ class SessionState(BaseModel):
                                     "a test split or before the first epoch")
     task: Literal["classification", "regression"] = Field(
         description="regression when the targets are not class labels (no accuracy)")
-    status: Literal["ok", "diverged"] = Field(
+    status: Status = Field(
         description="diverged: the last step gave a non-finite value and was not applied")
     version: int = Field(description="increases with every state change (undo/redo included)")
     undo: UndoCounts = Field(description="how many operations can be undone and redone")
@@ -195,7 +197,7 @@ class TrainState(SessionState):
     """The state after a train call, with what the call did."""
 
     ran: int = Field(description="epochs finished by this call")
-    stopped: Literal["diverged", "time_budget"] | None = Field(
+    stopped: Stopped | None = Field(
         description="why it stopped before `epochs`: a step diverged, or the call reached "
         "train_time_budget; null when it ran them all")
 
@@ -248,7 +250,7 @@ class ExportDocument(BaseModel):
     epoch_test_loss: str | None = Field(
         None, description="hex float: the test loss at the start of a partly done epoch"
     )
-    status: Literal["ok", "diverged"] = Field("ok", description="as in the session state")
+    status: Status = Field("ok", description="as in the session state")
     history: list[ExportHistoryPoint] = Field([], description="the whole stored history")
     version: int = Field(0, ge=0, description="the session's version when exported")
 
@@ -298,7 +300,7 @@ class ErrorMessage(BaseModel):
 class CursorConflict(ErrorMessage):
     """A step asked for out of turn."""
 
-    cursor: Literal["forward", "backward", "update"] = Field(description="where the cursor is")
+    cursor: Phase = Field(description="where the cursor is")
 
 
 class Health(BaseModel):
@@ -307,7 +309,7 @@ class Health(BaseModel):
     status: Literal["ok", "degraded"] = Field(description="degraded: the store does not answer")
     store: str = Field(description="memory or redis")
     sessions: int | None = Field(description="sessions held; null when the store is down")
-    kernel: Literal["numpy", "numba"] = Field(
+    kernel: Implementation = Field(
         description="the training kernel this worker uses now: numba once compiled (warmed at "
         "start-up), numpy until then or when the kernel setting says so")
 

@@ -24,12 +24,16 @@ import math
 import numpy as np
 from numba import njit
 
-# Integer codes (kept in step with app/nn/numba_kernel.py's tables).
-SIGMOID, TANH, RELU, LEAKY_RELU, LINEAR, SOFTMAX = 0, 1, 2, 3, 4, 5
-SQUARED_ERROR, BCE, CE = 0, 1, 2
-REG_NONE, REG_L1, REG_L2 = 0, 1, 2
-LEAKY_SLOPE = 0.01
-LOG_EPS = 1e-15
+from app.nn.activations import ACTIVATIONS, LEAKY_SLOPE
+from app.nn.losses import LOG_EPS, LOSSES, REG_KINDS
+
+# The registries' integer codes, constants to numba (which caches them with the machine code).
+SIGMOID, TANH, RELU, LEAKY_RELU, LINEAR, SOFTMAX = (
+    ACTIVATIONS[name].code for name in ("sigmoid", "tanh", "relu", "leaky_relu", "linear",
+                                        "softmax"))
+SQUARED_ERROR, BCE, CE = (
+    LOSSES[name].code for name in ("squared_error", "binary_cross_entropy", "cross_entropy"))
+REG_NONE, REG_L1, REG_L2 = (REG_KINDS.index(kind) for kind in ("none", "l1", "l2"))
 LOGE2 = math.log(2.0)
 
 OK, DIVERGED = 0, 1

@@ -7,14 +7,43 @@ n_{l-1} × n_l, so seed 1 with uniform [0, 1) is exactly the lesson's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import pairwise
 
 import numpy as np
 
 from app.nn.activations import Array
 
-SCHEMES = ("uniform", "normal", "xavier", "he")
+
+def uniform(rng: np.random.RandomState, shape: tuple[int, int], low: float, high: float,
+            std: float) -> Array:
+    # rand() * (high − low) + low equals rand() exactly for [0, 1): the lesson's draw.
+    W = rng.random_sample(shape)
+    return W if (low, high) == (0.0, 1.0) else W * (high - low) + low
+
+
+def normal(rng: np.random.RandomState, shape: tuple[int, int], low: float, high: float,
+           std: float) -> Array:
+    return rng.standard_normal(shape) * std
+
+
+def xavier(rng: np.random.RandomState, shape: tuple[int, int], low: float, high: float,
+           std: float) -> Array:
+    limit = np.sqrt(6.0 / (shape[0] + shape[1]))
+    W: Array = rng.uniform(-limit, limit, shape)
+    return W
+
+
+def he(rng: np.random.RandomState, shape: tuple[int, int], low: float, high: float,
+       std: float) -> Array:
+    W: Array = rng.standard_normal(shape) * np.sqrt(2.0 / shape[0])
+    return W
+
+
+# name → draw(rng, (n_in, n_out), low, high, std); the names are the config's init schemes.
+SCHEMES: dict[str, Callable[[np.random.RandomState, tuple[int, int], float, float, float],
+                            Array]] = {
+    "uniform": uniform, "normal": normal, "xavier": xavier, "he": he}
 
 
 def init_weights(
@@ -28,23 +57,11 @@ def init_weights(
     bias: bool = True,
     bias_value: float = 0.0,
 ) -> tuple[list[Array], list[Array] | None]:
+    draw = SCHEMES.get(scheme)
+    if draw is None:
+        raise ValueError(f"unknown init scheme {scheme!r}")
     rng = np.random.RandomState(seed)
-    Ws: list[Array] = []
-    for n_in, n_out in pairwise(layers):
-        if scheme == "uniform":
-            # rand() * (high − low) + low equals rand() exactly for [0, 1): the lesson's draw.
-            W = rng.random_sample((n_in, n_out))
-            if (low, high) != (0.0, 1.0):
-                W = W * (high - low) + low
-        elif scheme == "normal":
-            W = rng.standard_normal((n_in, n_out)) * std
-        elif scheme == "xavier":
-            limit = np.sqrt(6.0 / (n_in + n_out))
-            W = rng.uniform(-limit, limit, (n_in, n_out))
-        elif scheme == "he":
-            W = rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in)
-        else:
-            raise ValueError(f"unknown init scheme {scheme!r}")
-        Ws.append(np.ascontiguousarray(W, dtype=np.float64))
+    Ws = [np.ascontiguousarray(draw(rng, (n_in, n_out), low, high, std), dtype=np.float64)
+          for n_in, n_out in pairwise(layers)]
     bs = [np.full(n, float(bias_value)) for n in layers[1:]] if bias else None
     return Ws, bs

@@ -14,7 +14,6 @@ kernel slot (app/nn/kernel_slot.py).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,7 +66,6 @@ class Kernel:
         self.X, self.Y, self.X_test, self.Y_test = X, Y, X_test, Y_test
         self.L = spec.L
         self.acts = [spec.activation(l) for l in range(1, self.L + 1)]
-        self.names = [act.name for act in self.acts]
         shapes: list[tuple[int, ...]] = [W.shape for W in net.W]
         self.train_b = net.b is not None and train_bias
         if self.train_b:
@@ -106,12 +104,9 @@ class Kernel:
         self._sq_buf = np.empty(self._w_size)
         self.reg = spec.regularization
         self.reg_active = self.reg.active
-        self.fwd = [
-            self._f_sigmoid if name == "sigmoid" else self._f_generic(i)
-            for i, name in enumerate(self.names)
-        ]
-        primes = {"sigmoid": self._prime_sigmoid, "tanh": self._prime_tanh}
-        self.times_prime = [primes.get(name, self._prime_generic) for name in self.names]
+        # The activations' in-place forms (app/nn/activations.py), bit for bit f and f'.
+        self.fwd = [act.into for act in self.acts]
+        self.times_prime = [act.times_prime for act in self.acts]
 
     def _buffers(self, n: int) -> tuple[list[Array], ...]:
         bufs = self.buffers.get(n)
@@ -137,7 +132,7 @@ class Kernel:
         if n != self._n:
             self._n = n
             self.z, self.a, self.delta, self.tmp = self._buffers(n)
-        z, a, delta = self.z, self.a, self.delta
+        z, a, delta, tmp = self.z, self.a, self.delta, self.tmp
         fwd, times_prime = self.fwd, self.times_prime
         # Keep the last accepted ŷ intact: a pass refused at its loss must not overwrite it.
         if a[L - 1] is self._last_out:
@@ -168,7 +163,7 @@ class Kernel:
             return None
         self.last_loss, self._last_Y, self._last_out = total, Y, a[L - 1]
         if self.se:
-            times_prime[L - 1](L - 1, d)
+            times_prime[L - 1](d, z[L - 1], a[L - 1], tmp[L - 1])
             if self.mean:
                 d *= 1.0 / n
         else:
@@ -185,7 +180,8 @@ class Kernel:
             if self.train_b:
                 d.sum(axis=0, out=gW[self.n_W + i])
             if i:
-                times_prime[i - 1](i - 1, d.dot(Ws[i].T, out=delta[i - 1]))
+                g = d.dot(Ws[i].T, out=delta[i - 1])
+                times_prime[i - 1](g, z[i - 1], a[i - 1], tmp[i - 1])
         if self.record_norms:
             g = self.grads[: self._w_size]
             self.grad_sq = np.add.reduceat(np.square(g, out=self._sq_buf), self._w_offsets)
@@ -264,34 +260,3 @@ class Kernel:
         assert self.X_test is not None and self.Y_test is not None
         zs, acts = self.net.forward(self.X_test)
         return self.net.objective(acts[-1], self.Y_test, zs[-1])[0]
-
-    # In-place activations and f' products, matching activations.py bit for bit.
-    def _f_sigmoid(self, z: Array, out: Array) -> Array:
-        np.negative(z, out)
-        np.exp(out, out)
-        out += 1.0
-        return np.divide(1.0, out, out)
-
-    def _f_generic(self, i: int) -> Callable[[Array, Array], Array]:
-        f = self.acts[i].f
-
-        def fwd(z: Array, out: Array) -> Array:
-            out[...] = f(z)
-            return out
-
-        return fwd
-
-    def _prime_sigmoid(self, i: int, g: Array) -> None:
-        a, t = self.a[i], self.tmp[i]
-        np.subtract(1.0, a, t)
-        np.multiply(a, t, t)
-        g *= t
-
-    def _prime_tanh(self, i: int, g: Array) -> None:
-        a, t = self.a[i], self.tmp[i]
-        np.multiply(a, a, t)
-        np.subtract(1.0, t, t)
-        g *= t
-
-    def _prime_generic(self, i: int, g: Array) -> None:
-        g[...] = self.acts[i].backward(self.z[i], self.a[i], g)

@@ -15,15 +15,16 @@ NumPy until then, or when numba is not installed.
 from __future__ import annotations
 
 import os
-from typing import Literal, Protocol, cast
+from typing import Literal, Protocol, cast, get_args
 
 from app.nn import numba_kernel
 from app.nn.activations import Array
 from app.nn.kernel import Chunk, IntArray, Kernel
 from app.nn.network import Network
 
-KernelName = Literal["auto", "numpy", "numba"]
-KERNELS: tuple[KernelName, ...] = ("auto", "numpy", "numba")
+KernelName = Literal["auto", "numpy", "numba"]  # the setting: auto picks an implementation
+Implementation = Literal["numpy", "numba"]
+KERNELS: tuple[KernelName, ...] = get_args(KernelName)
 
 # The same environment variable as the ``kernel`` setting, so that tests and scripts that do not
 # go through app/main.py (``BACKPROP_LAB_KERNEL=numba pytest tests/nn``) get the same choice.
@@ -61,7 +62,7 @@ def default() -> KernelName:
     return _default[0]
 
 
-def resolve(name: KernelName | None = None) -> Literal["numpy", "numba"]:
+def resolve(name: KernelName | None = None) -> Implementation:
     name = name or _default[0]
     if name == "numba":
         if not numba_kernel.available():
@@ -74,7 +75,7 @@ def resolve(name: KernelName | None = None) -> Literal["numpy", "numba"]:
     return "numpy"
 
 
-def resolve_now() -> Literal["numpy", "numba"]:
+def resolve_now() -> Implementation:
     """What the configured choice gives at this moment, never waiting for a compile."""
     name = _default[0]
     if name == "numpy" or not numba_kernel.available():

@@ -129,14 +129,12 @@ class Network:
     def output_delta(self, z: Array, y_hat: Array, Y: Array) -> Array:
         """delta[L] = ∂L/∂z[L] = scale · ∂ℓ/∂ŷ ⊙ f'(z) (fused forms where exact)."""
         spec = self.spec
-        if spec.loss == "binary_cross_entropy" and spec.output_activation == "sigmoid":
-            delta = y_hat - Y
-        elif spec.loss == "cross_entropy" and spec.output_activation == "softmax":
-            # ∂/∂z of −Σ y log softmax(z) = ŷ Σ_k y_k − y (= ŷ − y for one-hot rows).
-            delta = y_hat * np.sum(Y, axis=1, keepdims=True) - Y
+        loss = losses.LOSSES[spec.loss]
+        if spec.fused:
+            assert loss.fused_delta is not None
+            delta = loss.fused_delta(y_hat, Y)
         else:
-            g = losses.grad_y_hat(spec.loss, y_hat, Y)
-            delta = spec.activation(spec.L).backward(z, y_hat, g)
+            delta = spec.activation(spec.L).backward(z, y_hat, loss.grad(y_hat, Y))
         s = spec.scale(len(Y))
         return delta if s == 1.0 else delta * s
 

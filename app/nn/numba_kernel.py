@@ -17,14 +17,12 @@ import numpy as np
 
 from app.nn.activations import Array
 from app.nn.kernel import Chunk, IntArray
+from app.nn.losses import LOSSES, REG_KINDS
 from app.nn.network import Network
 from app.nn.norms import norms_from_squares
 
 compiled: ModuleType | None = None  # app.nn.compiled, once warm() has imported it
 
-ACT_CODES = {"sigmoid": 0, "tanh": 1, "relu": 2, "leaky_relu": 3, "linear": 4, "softmax": 5}
-LOSS_CODES = {"squared_error": 0, "binary_cross_entropy": 1, "cross_entropy": 2}
-REG_CODES = {"none": 0, "l1": 1, "l2": 2}
 # Multiply-adds per compiled call before returning to Python (~0.5 ms), so the caller can read
 # the clock between calls.
 CHUNK_WORK = 400_000
@@ -99,12 +97,12 @@ class NumbaKernel:
         self.spec = spec
         self.layers = _int(spec.layers)
         L = spec.L
-        self.acts = _int([ACT_CODES[spec.activation(l).name] for l in range(1, L + 1)])
-        self.loss = LOSS_CODES[spec.loss]
+        self.acts = _int([spec.activation(l).code for l in range(1, L + 1)])
+        self.loss = LOSSES[spec.loss].code
         self.fused = spec.fused
         self.mean = spec.reduction == "mean"
         reg = spec.regularization
-        self.reg = REG_CODES[reg.kind] if reg.active else 0
+        self.reg = REG_KINDS.index(reg.kind) if reg.active else 0
         self.rate = float(reg.rate)
         self.lr = float(learning_rate)
         self.has_b = net.b is not None

@@ -30,6 +30,8 @@ from app.nn.network import Network, all_finite, quiet, quiet_math
 from app.nn.norms import grad_norms
 
 Phase = Literal["forward", "backward", "update"]
+Status = Literal["ok", "diverged"]  # diverged: the last step was refused as non-finite
+Stopped = Literal["diverged", "time_budget"]  # why a run ended early
 IntArray = NDArray[np.int64]
 
 
@@ -110,7 +112,7 @@ class Trainer:
     epoch_test_loss: float | None = None  # test loss at the weights the epoch started with
     phase: Phase = "forward"
     layer: int | None = 1
-    status: Literal["ok", "diverged"] = "ok"
+    status: Status = "ok"
     history: History = field(default_factory=History)
     trace: Trace | None = None
     # The last completed forward pass: its objective, and ŷ with the targets of its batch.
@@ -294,7 +296,7 @@ class Trainer:
     # --- many epochs ---------------------------------------------------------------------
     def run(
         self, epochs: int, time_budget: float | None = None, kernel: KernelName | None = None
-    ) -> tuple[int, Literal["diverged", "time_budget"] | None]:
+    ) -> tuple[int, Stopped | None]:
         """Train until ``epochs`` more epochs have finished (an epoch already partly stepped
         through counts as the first). Returns (epochs finished, why it stopped early).
 
@@ -311,7 +313,7 @@ class Trainer:
         per_chunk = k.batches_per_chunk(bs)
         full = self.permutation(self.epoch) is None  # then every epoch is the whole data set
         identity = np.arange(self.n_samples)
-        stopped: Literal["diverged", "time_budget"] | None = None
+        stopped: Stopped | None = None
         with quiet_math():
             # The clock is read between chunks of mini-batches (a chunk is a few ms of work),
             # not only between epochs: one epoch of many small batches can outlast the budget.

@@ -7,19 +7,34 @@ default, limit and check in one place."""
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.config import Settings
-from app.nn import datasets
+from app.nn import choices, datasets
 from app.nn import features as feats
+from app.nn.losses import LOSSES
 from app.sessions import budget
 
-Activation = Literal["sigmoid", "tanh", "relu", "leaky_relu", "linear"]
-OutputActivation = Literal["sigmoid", "tanh", "relu", "leaky_relu", "linear", "softmax"]
-FeatureName = Literal["x1", "x2", "x1_sq", "x2_sq", "x1_x2", "sin_x1", "sin_x2"]
-LossName = Literal["squared_error", "binary_cross_entropy", "cross_entropy"]
+# The schema's enums, built from the registries' names (app/nn/choices.py). mypy reads a
+# Literal's values from the source only, so to it these are plain strings.
+if TYPE_CHECKING:
+    Activation: TypeAlias = str
+    OutputActivation: TypeAlias = str
+    FeatureName: TypeAlias = str
+    LossName: TypeAlias = str
+    Reduction: TypeAlias = str
+    InitScheme: TypeAlias = str
+    RegKind: TypeAlias = str
+else:
+    Activation = Literal[choices.HIDDEN_ACTIVATIONS]
+    OutputActivation = Literal[choices.OUTPUT_ACTIVATIONS]
+    FeatureName = Literal[choices.FEATURES]
+    LossName = Literal[choices.LOSSES]
+    Reduction = Literal[choices.REDUCTIONS]
+    InitScheme = Literal[choices.INIT_SCHEMES]
+    RegKind = Literal[choices.REG_KINDS]
 Matrix = list[list[float]]
 
 
@@ -38,7 +53,7 @@ class Strict(BaseModel):
 
 
 class InitConfig(Strict):
-    scheme: Literal["uniform", "normal", "xavier", "he"] | None = Field(
+    scheme: InitScheme | None = Field(
         None, description="uniform (low, high), normal (std), xavier (Glorot uniform), he"
     )
     low: float | None = Field(None, description="uniform: lower bound")
@@ -68,7 +83,7 @@ class DatasetConfig(Strict):
 
 
 class RegularizationConfig(Strict):
-    kind: Literal["none", "l1", "l2"] = "none"
+    kind: RegKind = "none"
     rate: float = Field(0.0, ge=0)
 
 
@@ -92,7 +107,7 @@ class SessionConfig(Strict):
     hidden_activation: Activation | None = None
     output_activation: OutputActivation | None = None
     loss: LossName | None = None
-    reduction: Literal["sum", "mean"] | None = None
+    reduction: Reduction | None = None
     learning_rate: Annotated[float, Field(gt=0)] | None = Field(None, description="η")
     bias: bool | None = Field(None, description="whether the layers have biases")
     train_bias: bool | None = Field(None, description="whether updates change the biases")
@@ -300,10 +315,9 @@ def _check(c: dict[str, Any], s: Settings) -> None:
     if out_act == "softmax" and n_out < 2:
         raise ConfigError(("output_activation",), "softmax needs at least 2 outputs "
                           "(the last entry of layers)")
-    if loss == "binary_cross_entropy" and out_act != "sigmoid":
-        raise ConfigError(("loss",), "binary_cross_entropy needs output_activation 'sigmoid'")
-    if loss == "cross_entropy" and out_act != "softmax":
-        raise ConfigError(("loss",), "cross_entropy needs output_activation 'softmax'")
+    needs = LOSSES[loss].output
+    if needs is not None and out_act != needs:
+        raise ConfigError(("loss",), f"{loss} needs output_activation '{needs}'")
     lr = c["learning_rate"]
     if not 0 < lr <= s.max_learning_rate:
         raise ConfigError(("learning_rate",), f"learning_rate must be in (0, "

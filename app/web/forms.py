@@ -9,16 +9,17 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from app.config import Settings
-from app.nn import datasets
+from app.nn import choices, datasets
 from app.sessions.budget import FormTooLarge
 from app.sessions.config import GENERATED_DEFAULTS, ConfigError
 
-HIDDEN = ("sigmoid", "tanh", "relu", "leaky_relu", "linear")
-OUTPUT = (*HIDDEN, "softmax")
-LOSSES = ("squared_error", "binary_cross_entropy", "cross_entropy")
-SCHEMES = ("uniform", "normal", "xavier", "he")
-REG_KINDS = ("none", "l1", "l2")
-REDUCTIONS = ("sum", "mean")
+# The form's options: the registries' names (app/nn/choices.py), in the API schema's order.
+HIDDEN = choices.HIDDEN_ACTIVATIONS
+OUTPUT = choices.OUTPUT_ACTIVATIONS
+LOSSES = choices.LOSSES
+SCHEMES = choices.INIT_SCHEMES
+REG_KINDS = choices.REG_KINDS
+REDUCTIONS = choices.REDUCTIONS
 
 Num = TypeVar("Num", int, float)
 

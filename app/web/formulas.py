@@ -10,16 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from markupsafe import Markup
 
+from app.nn.activations import ACTIVATIONS
+from app.nn.losses import LOSSES, PENALTIES
 from app.web.fmt import tex
 from app.web.mathml import mathml
 
 EXPAND_MAX = 6  # write out sums with up to this many terms
-F_TEX = {"sigmoid": r"\sigma", "tanh": r"\tanh", "relu": r"\operatorname{ReLU}",
-         "leaky_relu": r"\operatorname{LReLU}", "linear": r"\operatorname{id}",
-         "softmax": r"\operatorname{softmax}"}
-LEAKY = 0.01
 
 
 @dataclass
@@ -49,23 +48,6 @@ def _sum(terms: list[str]) -> str:
     if len(terms) > EXPAND_MAX:
         terms = [*terms[:2], r"\cdots", terms[-1]]
     return " + ".join(terms) if terms else "0"
-
-
-def f_prime(act: str, z: float, a: float) -> tuple[str, float]:
-    """(LaTeX of f'(z) with numbers, its value) for an elementwise activation."""
-    if act == "sigmoid":
-        v = a * (1.0 - a)
-        return rf"\sigma'(z) = a(1-a) = {tex(a)}\left(1 - {tex(a, paren=True)}\right)", v
-    if act == "tanh":
-        v = 1.0 - a * a
-        return rf"\tanh'(z) = 1 - a^{{2}} = 1 - {tex(a, paren=True)}^{{2}}", v
-    if act == "relu":
-        return (r"\operatorname{ReLU}'(z) = 1 \;(z > 0)" if z > 0
-                else r"\operatorname{ReLU}'(z) = 0 \;(z \le 0)"), 1.0 if z > 0 else 0.0
-    if act == "leaky_relu":
-        return (r"\operatorname{LReLU}'(z) = 1 \;(z > 0)" if z > 0
-                else rf"\operatorname{{LReLU}}'(z) = {LEAKY} \;(z \le 0)"), 1.0 if z > 0 else LEAKY
-    return r"\operatorname{id}'(z) = 1", 1.0
 
 
 class Builder:
@@ -145,14 +127,14 @@ class Builder:
                 terms.append(tex(b[j], paren=True))
             latex += f" = {_sum(terms)} = {tex(z)}"
         ins.items.append(Item(_("Forward: weighted sum"), mathml(latex)))
-        f = self.act(l)
+        f = ACTIVATIONS[self.act(l)]
         lhs = rf"\hat{{y}}_{{{J}}} = a_{{{J}}}{up(l)}" if l == self.L else rf"a_{{{J}}}{up(l)}"
-        if f == "softmax":
-            latex = rf"{lhs} = \frac{{e^{{z_{{{J}}}}}}}{{\sum_{{k}} e^{{z_{{k}}}}}}"
+        if f.definition is not None:
+            latex = rf"{lhs} = {f.definition.substitute(j=J)}"
         else:
-            latex = rf"{lhs} = {F_TEX[f]}\left(z_{{{J}}}{up(l)}\right)"
+            latex = rf"{lhs} = {f.latex}\left(z_{{{J}}}{up(l)}\right)"
             if z is not None:
-                latex += rf" = {F_TEX[f]}\left({tex(z)}\right)"
+                latex += rf" = {f.latex}\left({tex(z)}\right)"
         if a is not None:
             latex += f" = {tex(a)}"
         ins.items.append(Item(_("Apply the activation function"), mathml(latex)))
@@ -173,45 +155,44 @@ class Builder:
         y_hat, y = self.val(L, "a", j), float(self.s["batch"]["Y"][self.row or 0][j])
         assert y_hat is not None
         lhs = rf"\delta_{{{J}}}{up(L)} = \frac{{\partial L}}{{\partial z_{{{J}}}{up(L)}}}"
-        loss, f = self.cfg["loss"], self.cfg["output_activation"]
+        loss = LOSSES[self.cfg["loss"]]
+        f = ACTIVATIONS[self.cfg["output_activation"]]
         note = _("With mean reduction every δ carries the factor 1/N.") if s_val != 1 else ""
         items: list[Item] = []
-        if loss == "binary_cross_entropy":
-            items.append(Item(_("Sigmoid and cross-entropy together simplify δ"), mathml(
-                r"\frac{\partial \ell}{\partial \hat{y}}\,\sigma'(z) = "
-                r"\frac{\hat{y}-y}{\hat{y}(1-\hat{y})}\,\hat{y}(1-\hat{y}) = \hat{y}-y")))
-            latex = (rf"{lhs} = {s_tex}\left(\hat{{y}}_{{{J}}} - y_{{{J}}}\right) = "
-                     rf"{s_tex}\left({tex(y_hat)} - {tex(y, paren=True)}\right) = {tex(d)}")
-        elif loss == "cross_entropy":
-            Y = [float(v) for v in self.s["batch"]["Y"][self.row or 0]]
-            if abs(sum(Y) - 1.0) < 1e-12:
-                latex = (rf"{lhs} = {s_tex}\left(\hat{{y}}_{{{J}}} - y_{{{J}}}\right) = "
-                         rf"{s_tex}\left({tex(y_hat)} - {tex(y, paren=True)}\right) = {tex(d)}")
-            else:
-                latex = (rf"{lhs} = {s_tex}\left(\hat{{y}}_{{{J}}}\sum_{{k}} y_{{k}} - y_{{{J}}}"
-                         rf"\right) = {s_tex}\left({tex(y_hat)} \cdot {tex(sum(Y))} - "
-                         rf"{tex(y, paren=True)}\right) = {tex(d)}")
-            simplify = _("Softmax and cross-entropy together simplify δ to ŷ − y.")
-            note = _("{first} {second}").format(first=note, second=simplify) if note \
-                else simplify
-        elif f == "softmax":
+        sym = {"yhat": rf"\hat{{y}}_{{{J}}}", "y": rf"y_{{{J}}}"}
+        nums = {"yhat": tex(y_hat), "y": tex(y, paren=True)}
+        Y = [float(v) for v in self.s["batch"]["Y"][self.row or 0]]
+        if loss.delta_latex is not None:  # fused with its output activation: ŷ − y
+            if loss.fused_latex:
+                items.append(Item(_("Sigmoid and cross-entropy together simplify δ"),
+                                  mathml(loss.fused_latex)))
+            one = abs(sum(Y) - 1.0) < 1e-12
+            sym["sum_y"] = "" if one else r"\sum_{k} y_{k}"
+            nums["sum_y"] = "" if one else rf" \cdot {tex(sum(Y))}"
+            latex = (rf"{lhs} = {s_tex}\left({loss.delta_latex.substitute(sym)}\right) = "
+                     rf"{s_tex}\left({loss.delta_latex.substitute(nums)}\right) = {tex(d)}")
+            if loss.name == "cross_entropy":
+                simplify = _("Softmax and cross-entropy together simplify δ to ŷ − y.")
+                note = _("{first} {second}").format(first=note, second=simplify) if note \
+                    else simplify
+        elif f.vjp_latex is not None:  # softmax: δ_j = ŷ_j (g_j − Σ_k g_k ŷ_k), g = ∂ℓ/∂ŷ
             out = [float(v) for v in self.s["layers"][L - 1]["a"][self.row or 0]]
-            Y = [float(v) for v in self.s["batch"]["Y"][self.row or 0]]
-            g = [o - t for o, t in zip(out, Y, strict=True)]
+            g = [float(v) for v in loss.grad(np.array(out), np.array(Y))]
             S = sum(gk * ok for gk, ok in zip(g, out, strict=True))
-            latex = (rf"{lhs} = {s_tex}\,\hat{{y}}_{{{J}}}\left(g_{{{J}}} - \sum_{{k}} g_{{k}}"
-                     rf"\hat{{y}}_{{k}}\right),\; g_{{k}} = \hat{{y}}_{{k}} - y_{{k}}"
+            g_k = loss.grad_latex.substitute(yhat=r"\hat{y}_{k}", y="y_{k}")
+            latex = (rf"{lhs} = {s_tex}\,{f.vjp_latex.substitute(j=J)},\; g_{{k}} = {g_k}"
                      rf" = {s_tex}\,{tex(y_hat)}\left({tex(g[j])} - {tex(S, paren=True)}\right)"
                      rf" = {tex(d)}")
         else:
             z = self.val(L, "z", j)
             assert z is not None
-            fp_tex, fp = f_prime(f, z, y_hat)
+            fp_tex, fp = f.prime_tex(z, y_hat, tex)
             items.append(Item(_("Derivative of the activation"), mathml(f"{fp_tex} = {tex(fp)}")))
             latex = (rf"{lhs} = {s_tex}\,\frac{{\partial \ell}}{{\partial \hat{{y}}_{{{J}}}}}\,"
-                     rf"f'\left(z_{{{J}}}{up(L)}\right) = {s_tex}\left(\hat{{y}}_{{{J}}} - "
-                     rf"y_{{{J}}}\right) f'\left(z_{{{J}}}{up(L)}\right) = {s_tex}\left("
-                     rf"{tex(y_hat)} - {tex(y, paren=True)}\right) \cdot {tex(fp)} = {tex(d)}")
+                     rf"f'\left(z_{{{J}}}{up(L)}\right) = {s_tex}\left("
+                     rf"{loss.grad_latex.substitute(sym)}\right) f'\left(z_{{{J}}}{up(L)}\right)"
+                     rf" = {s_tex}\left({loss.grad_latex.substitute(nums)}\right) \cdot "
+                     rf"{tex(fp)} = {tex(d)}")
         items.append(Item(_("Output error δ (chain rule)"), mathml(latex), note))
         return items
 
@@ -222,7 +203,7 @@ class Builder:
             return []
         z, a = self.val(l, "z", j), self.val(l, "a", j)
         assert z is not None and a is not None
-        fp_tex, fp = f_prime(self.act(l), z, a)
+        fp_tex, fp = ACTIVATIONS[self.act(l)].prime_tex(z, a, tex)
         W = self.s["layers"][l]["W"]
         terms = [rf"{tex(W[j][k], paren=True)} \cdot {tex(self.val(l + 1, 'delta', k), paren=True)}"
                  for k in range(self.sizes[l + 1])]
@@ -257,13 +238,10 @@ class Builder:
         reg = self.cfg["regularization"]
         reg_sym, reg_num = "", ""
         if reg["kind"] != "none" and reg["rate"]:
-            if reg["kind"] == "l2":
-                reg_sym = rf" + \lambda {sym}"
-                reg_num = rf" + {tex(reg['rate'])} \cdot {tex(w, paren=True)}"
-            else:
-                reg_sym = rf" + \lambda \operatorname{{sign}}\left({sym}\right)"
-                sign = 1.0 if w > 0 else -1.0 if w < 0 else 0.0
-                reg_num = rf" + {tex(reg['rate'])} \cdot {tex(sign, paren=True)}"
+            penalty = PENALTIES[reg["kind"]]
+            reg_sym = rf" + {penalty.grad_latex.substitute(w=sym)}"
+            per_rate = float(penalty.grad(1.0, np.asarray(w)))  # w for L2, sign(w) for L1
+            reg_num = rf" + {tex(reg['rate'])} \cdot {tex(per_rate, paren=True)}"
         grad_sym = rf"\frac{{\partial L}}{{\partial {sym}}}"
         latex = (rf"{grad_sym} = \sum_{{n}} {a_sym(l - 1, f'n,{I}')} \delta_{{n,{J}}}{up(l)}"
                  + reg_sym)
@@ -339,14 +317,7 @@ class Builder:
     def loss(self) -> Inspector:
         _ = self._
         ins = Inspector(_("Loss"), "loss")
-        loss = self.cfg["loss"]
-        if loss == "squared_error":
-            ell = r"\ell_{n} = \frac{1}{2}\sum_{k}\left(\hat{y}_{n,k} - y_{n,k}\right)^{2}"
-        elif loss == "binary_cross_entropy":
-            ell = (r"\ell_{n} = -\sum_{k}\left[y_{n,k}\log\hat{y}_{n,k} + (1-y_{n,k})"
-                   r"\log(1-\hat{y}_{n,k})\right]")
-        else:
-            ell = r"\ell_{n} = -\sum_{k} y_{n,k}\log\hat{y}_{n,k}"
+        ell = rf"\ell_{{n}} = {LOSSES[self.cfg['loss']].latex}"
         ps = self.s.get("per_sample_loss")
         if ps is not None and self.row is not None:
             ell += f" = {tex(ps[self.row])}"
@@ -354,10 +325,8 @@ class Builder:
         s_tex, _s = self.scale()
         latex = rf"L = {s_tex}\sum_{{n}} \ell_{{n}}"
         reg = self.cfg["regularization"]
-        if reg["kind"] == "l2" and reg["rate"]:
-            latex += r" + \frac{\lambda}{2}\sum_{l}\left\|W^{(l)}\right\|^{2}"
-        elif reg["kind"] == "l1" and reg["rate"]:
-            latex += r" + \lambda\sum_{l}\left|W^{(l)}\right|"
+        if reg["kind"] != "none" and reg["rate"]:
+            latex += f" + {PENALTIES[reg['kind']].latex}"
         if ps is not None and self.all_rows and self.N <= EXPAND_MAX and not reg["rate"]:
             latex += rf" = {s_tex}\left({_sum([tex(v) for v in ps])}\right)"
         if self.s["loss"] is not None:

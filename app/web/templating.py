@@ -64,7 +64,8 @@ def base_ctx(request: Request) -> dict[str, Any]:
     sep = "&" if "?" in here else "?"
     projector = request.query_params.get("projector", request.cookies.get("projector")) == "1"
     return {"lang": lang, "languages": i18n.LANGUAGES, "here": here,
-            "option_labels": forms.OPTION_LABELS, "reg_kinds": forms.REG_KINDS, "swap": False,
+            "option_labels": forms.OPTION_LABELS, "reg_kinds": forms.REG_KINDS,
+            "hidden_choices": forms.HIDDEN, "swap": False,
             "announce": "",
             "lang_links": {code: f"{here}{sep}lang={code}" for code in i18n.LANGUAGES},
             "projector": projector,

@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 
 from app.nn import kernel_slot, numba_kernel
-from app.nn.activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
-from app.nn.losses import LOSSES
+from app.nn.choices import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
 from app.nn.stepper import Trainer
 from tests.nn.reference import Cfg
 from tests.nn.util import trainer
