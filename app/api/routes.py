@@ -117,9 +117,10 @@ def location_of(request: Request, settings: Settings, sid: str) -> str:
 
 
 def render(s: Session, settings: Settings, samples: str | None, points: int) -> dict[str, Any]:
-    return session_state(s, samples=samples, history=points,
-                         default_max=settings.trace_default_max,
-                         max_bytes=settings.max_reply_bytes)
+    state = session_state(s, samples=samples, history=points,
+                          default_max=settings.trace_default_max,
+                          max_bytes=settings.max_reply_bytes)
+    return {**state, "config": s.config.to_dict()}  # the wire form, in its place
 
 
 def prechecked(settings: Settings, samples: str | None, points: int

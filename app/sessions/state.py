@@ -1,4 +1,6 @@
-"""The session state (docs/api.md, section 3) as plain JSON-ready data (every float finite)."""
+"""The session state (docs/api.md, section 3) as plain JSON-ready data (every float finite),
+but for ``config``: the session's NormalizedConfig, whose ``to_dict()`` the JSON API sends and
+whose attributes the pages read."""
 
 from __future__ import annotations
 
@@ -51,7 +53,7 @@ def parse_samples(spec: str | None, batch_len: int, focus: int, default_max: int
 
 
 def check_reply(session: Session, rows: int, history: int | None, max_bytes: int) -> None:
-    layers = list(session.config["layers"])
+    layers = list(session.config.layers)
     n_hist = len(session.trainer.history.epoch)
     points = n_hist if history is None else min(history, n_hist)
     floats = budget.config_floats(session.config)
