@@ -10,6 +10,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from app.nn import features as feats
+from app.sessions.normalized import NormalizedConfig
 from app.web.fmt import diverging, num, signed
 from app.web.forms import option_label
 
@@ -211,11 +212,11 @@ def flow_of(cursor: dict[str, Any], L: int) -> tuple[str | None, int | None]:
 def build(state: dict[str, Any], row: int | None, sel: str | None,
           href: Callable[[str], str], _: Callable[[str], str],
           heat: list[list[str]] | None = None, projector: bool = False) -> Diagram:
-    cfg = state["config"]
-    sizes: list[int] = list(cfg["layers"])
+    cfg: NormalizedConfig = state["config"]
+    sizes: list[int] = list(cfg.layers)
     L = len(sizes) - 1
     layers = state["layers"]
-    bias_on = bool(cfg["bias"])
+    bias_on = bool(cfg.bias)
     fz = PROJECTOR if projector else NORMAL
     line_h = round(fz.value * 1.3)
     pad = 6
@@ -279,7 +280,7 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
         xs.append(xs[-1] + spacing(l) + extra)
     width = max(xs[-1] + col_w(L) / 2 + 12, xs[-1] + half_title(L))
     width, height = round(width), round(height)
-    symbols = [feats.SYMBOLS.get(f, f) for f in cfg.get("features") or feats.DEFAULT]
+    symbols = [feats.SYMBOLS.get(f, f) for f in cfg.features]
     if len(symbols) != sizes[0]:
         symbols = [f"x{_sub(j + 1)}" for j in range(sizes[0])]
     wmax = max((abs(v) for layer in layers for r in layer["W"] for v in r), default=1.0) or 1.0
@@ -384,17 +385,17 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
     return dg
 
 
-def _column_names(cfg: dict[str, Any], L: int, _: Callable[[str], str]
+def _column_names(cfg: NormalizedConfig, L: int, _: Callable[[str], str]
                   ) -> list[tuple[str, str]]:
     out = []
     for l in range(L + 1):
         if l == 0:
-            out.append((_("Input layer"), _(option_label(str(cfg["dataset"]["name"])))))
+            out.append((_("Input layer"), _(option_label(cfg.dataset.name))))
         elif l == L:
-            out.append((_("Output layer"), _(option_label(cfg["output_activation"]))))
+            out.append((_("Output layer"), _(option_label(cfg.output_activation))))
         else:
             out.append((_("Hidden layer {l}").format(l=l),
-                        _(option_label(cfg["hidden_activation"]))))
+                        _(option_label(cfg.hidden_activation))))
     return out
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from app.sessions.normalized import NormalizedConfig
 from app.web.fmt import tex
 from app.web.mathml import mathml
 
@@ -71,11 +72,11 @@ class Builder:
     def __init__(self, state: dict[str, Any], row: int | None, all_rows: bool,
                  _: Callable[[str], str], last_update: dict[str, Any] | None = None) -> None:
         self.s, self.row, self.all_rows, self._ = state, row, all_rows, _
-        self.cfg = state["config"]
-        self.sizes: list[int] = list(self.cfg["layers"])
+        self.cfg: NormalizedConfig = state["config"]
+        self.sizes: list[int] = list(self.cfg.layers)
         self.L = len(self.sizes) - 1
         self.N = int(state["batch"]["size"])
-        self.lr = float(self.cfg["learning_rate"])
+        self.lr = float(self.cfg.learning_rate)
         self.last_update = last_update
 
     # --- values ------------------------------------------------------------------------
@@ -88,10 +89,10 @@ class Builder:
         return None if rows is None else float(rows[row][j])
 
     def act(self, l: int) -> str:
-        return str(self.cfg["output_activation"] if l == self.L else self.cfg["hidden_activation"])
+        return str(self.cfg.output_activation if l == self.L else self.cfg.hidden_activation)
 
     def scale(self) -> tuple[str, float]:
-        if self.cfg["reduction"] == "mean":
+        if self.cfg.reduction == "mean":
             return rf"\frac{{1}}{{{self.N}}}", 1.0 / self.N
         return "", 1.0
 
@@ -110,7 +111,7 @@ class Builder:
                     and 0 <= nums[1] < self.sizes[nums[0] - 1] \
                     and 0 <= nums[2] < self.sizes[nums[0]]:
                 return self.edge(*nums)
-            if kind == "b" and len(nums) == 2 and self.cfg["bias"] and 1 <= nums[0] <= self.L \
+            if kind == "b" and len(nums) == 2 and self.cfg.bias and 1 <= nums[0] <= self.L \
                     and 0 <= nums[1] < self.sizes[nums[0]]:
                 return self.bias(*nums)
         except ValueError:
@@ -170,7 +171,7 @@ class Builder:
         y_hat, y = self.val(L, "a", j), float(self.s["batch"]["Y"][self.row or 0][j])
         assert y_hat is not None
         lhs = rf"\delta_{{{J}}}{up(L)} = \frac{{\partial L}}{{\partial z_{{{J}}}{up(L)}}}"
-        loss, f = self.cfg["loss"], self.cfg["output_activation"]
+        loss, f = self.cfg.loss, self.cfg.output_activation
         note = _("With mean reduction every δ carries the factor 1/N.") if s_val != 1 else ""
         items: list[Item] = []
         if loss == "binary_cross_entropy":
@@ -251,16 +252,16 @@ class Builder:
         ins = Inspector(_("Weight w{i},{j} (layer {l})").format(i=I, j=J, l=l), "edge")
         ins.items.append(Item(_("Current value"), mathml(f"{sym} = {tex(w)}")))
         g = None if lay["grad_W"] is None else float(lay["grad_W"][i][j])
-        reg = self.cfg["regularization"]
+        reg = self.cfg.regularization
         reg_sym, reg_num = "", ""
-        if reg["kind"] != "none" and reg["rate"]:
-            if reg["kind"] == "l2":
+        if reg.kind != "none" and reg.rate:
+            if reg.kind == "l2":
                 reg_sym = rf" + \lambda {sym}"
-                reg_num = rf" + {tex(reg['rate'])} \cdot {tex(w, paren=True)}"
+                reg_num = rf" + {tex(reg.rate)} \cdot {tex(w, paren=True)}"
             else:
                 reg_sym = rf" + \lambda \operatorname{{sign}}\left({sym}\right)"
                 sign = 1.0 if w > 0 else -1.0 if w < 0 else 0.0
-                reg_num = rf" + {tex(reg['rate'])} \cdot {tex(sign, paren=True)}"
+                reg_num = rf" + {tex(reg.rate)} \cdot {tex(sign, paren=True)}"
         grad_sym = rf"\frac{{\partial L}}{{\partial {sym}}}"
         latex = (rf"{grad_sym} = \sum_{{n}} {a_sym(l - 1, f'n,{I}')} \delta_{{n,{J}}}{up(l)}"
                  + reg_sym)
@@ -307,7 +308,7 @@ class Builder:
                 latex += f" = {_sum(terms)}"
             latex += f" = {tex(g)}"
         ins.items.append(Item(_("Gradient"), mathml(latex)))
-        if self.cfg["train_bias"]:
+        if self.cfg.train_bias:
             ins.items.append(self._update(sym, b, g, ("b", l, j)))
         else:
             ins.items.append(Item(_("Update"), mathml(rf"{sym} \leftarrow {sym}"),
@@ -336,7 +337,7 @@ class Builder:
     def loss(self) -> Inspector:
         _ = self._
         ins = Inspector(_("Loss"), "loss")
-        loss = self.cfg["loss"]
+        loss = self.cfg.loss
         if loss == "squared_error":
             ell = r"\ell_{n} = \frac{1}{2}\sum_{k}\left(\hat{y}_{n,k} - y_{n,k}\right)^{2}"
         elif loss == "binary_cross_entropy":
@@ -350,12 +351,12 @@ class Builder:
         ins.items.append(Item(_("Per-sample loss (focus sample)"), mathml(ell)))
         s_tex, _s = self.scale()
         latex = rf"L = {s_tex}\sum_{{n}} \ell_{{n}}"
-        reg = self.cfg["regularization"]
-        if reg["kind"] == "l2" and reg["rate"]:
+        reg = self.cfg.regularization
+        if reg.kind == "l2" and reg.rate:
             latex += r" + \frac{\lambda}{2}\sum_{l}\left\|W^{(l)}\right\|^{2}"
-        elif reg["kind"] == "l1" and reg["rate"]:
+        elif reg.kind == "l1" and reg.rate:
             latex += r" + \lambda\sum_{l}\left|W^{(l)}\right|"
-        if ps is not None and self.all_rows and self.N <= EXPAND_MAX and not reg["rate"]:
+        if ps is not None and self.all_rows and self.N <= EXPAND_MAX and not reg.rate:
             latex += rf" = {s_tex}\left({_sum([tex(v) for v in ps])}\right)"
         if self.s["loss"] is not None:
             latex += f" = {tex(self.s['loss'])}"

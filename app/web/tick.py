@@ -174,8 +174,8 @@ async def points(request: Request, sid: str, v: str = "") -> Response:
                     raw = raw_points(s)  # the input plane, before the input features
                     if raw is None:
                         return None
-                    heat = heatcache.heatmap(s.trainer.net, raw, s.config["features"],
-                                             s.config["output_activation"], s.task)
+                    heat = heatcache.heatmap(s.trainer.net, raw, list(s.config.features),
+                                             s.config.output_activation, s.task)
                     return points_document(heat)
                 doc = await run_in_threadpool(draw)
         except SessionNotFound:

@@ -13,6 +13,7 @@ import numpy as np
 from app.config import Settings
 from app.nn import features as feats
 from app.sessions.model import Session, raw_data
+from app.sessions.normalized import NormalizedConfig
 from app.sessions.state import metrics, session_state
 from app.web import charts, diagram, formulas, heatcache, heatmaps
 from app.web.fmt import num, signed
@@ -127,7 +128,7 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
                  base: str | None = None) -> dict[str, Any]:
     """``base``: the page's own path (the watch page's, so no link names the session)."""
     state = session_state(s, history=charts.CURVE_POINTS, default_max=settings.trace_default_max)
-    cfg = state["config"]
+    cfg: NormalizedConfig = state["config"]
     batch = state["batch"]
     size = int(batch["size"])
     positions: list[int] = batch["positions"]
@@ -146,12 +147,12 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
     if vs.play and state["layers"][0]["z"] is None:
         show_batch(s, state)
     insp = formulas.Builder(state, row, all_rows, _, last_update).build(vs.sel)
-    L = len(cfg["layers"]) - 1
+    L = len(cfg.layers) - 1
     raw = raw_points(s)
     maps = None
     if raw is not None:
         heatmaps.CACHE.size = settings.heatmap_cache
-        maps = heatmaps.neuron_maps(s.trainer.net, cfg["features"],
+        maps = heatmaps.neuron_maps(s.trainer.net, cfg.features,
                                     heatmaps.domain_of(raw[0], raw[2]),
                                     grid=heatmaps.PLAY_GRID if vs.play else heatmaps.GRID)
     cursor = state["cursor"]
@@ -208,7 +209,7 @@ def show_batch(s: Session, state: dict[str, Any]) -> None:
 
 def raw_points(s: Session) -> RawPoints | None:
     """(X, Y, X_test, Y_test) in the input plane's own coordinates, for 2-D data; else None."""
-    fs = s.config.get("features") or list(feats.DEFAULT)
+    fs = s.config.features
     d = s.trainer.data
     if feats.is_default(fs):
         if d.X.shape[1] != 2:
@@ -239,7 +240,7 @@ def focus_values(state: dict[str, Any], row: int | None) -> str:
     if row is None:
         return ""
     x, y = state["batch"]["X"][row], state["batch"]["Y"][row]
-    fs = state["config"].get("features") or list(feats.DEFAULT)
+    fs = state["config"].features
     names = [feats.SYMBOLS.get(f, f) for f in fs] if len(fs) == len(x) else [
         f"x{diagram._sub(j + 1)}" for j in range(len(x))]
     parts = [f"{n}\u00a0=\u00a0{num(v)}" for n, v in zip(names, x, strict=True)]
@@ -289,8 +290,8 @@ def data_panel(s: Session, state: dict[str, Any], row: int | None, all_rows: boo
         })
     heat = None
     if raw is not None:
-        heat = heatcache.heatmap(t.net, raw, state["config"]["features"],
-                                 state["config"]["output_activation"], s.task)
+        heat = heatcache.heatmap(t.net, raw, list(state["config"].features),
+                                 state["config"].output_activation, s.task)
     m = state["metrics"]
     split = split_metrics(s)
     return {
