@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 
-from app.api import schemas
+from app.api import errors, schemas
 from app.config import Settings
 from app.nn import datasets
 from app.sessions import service
@@ -104,7 +104,7 @@ def history_points(history: int | str | None, settings: Settings) -> int:
     n = history if isinstance(history, int) else (
         int(history) if history.isascii() and history.isdecimal() else 0)
     if not 1 <= n <= settings.history_max_points:
-        raise StateQueryError("history", "history must be 'all' or a number of points from 1 "
+        raise StateQueryError(("history",), "history must be 'all' or a number of points from 1 "
                               f"to {settings.history_max_points} (setting history_max_points); "
                               f"got {str(history)[:12]}")
     return n
@@ -395,7 +395,8 @@ async def gradcheck(request: Request, session_id: SessionId, door: DoorDep,
 
     watcher = asyncio.create_task(watch())
     try:
-        return await door.apply(session_id, "gradcheck", epsilon, gone.is_set)
+        with errors.query_fields():  # epsilon, and the work it asks for
+            return await door.apply(session_id, "gradcheck", epsilon, gone.is_set)
     finally:
         watcher.cancel()
 

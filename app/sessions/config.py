@@ -35,14 +35,17 @@ from app.sessions.normalized import (
 Matrix = list[list[float]]
 
 
-class ConfigError(ValueError):
-    """An invalid config: ``loc`` is the path of the field (as in FastAPI's 422 details)."""
+FieldPath = tuple[str | int, ...]  # ("layers", 2), ("dataset", "X", 0, 1), ("epochs",)
 
-    def __init__(self, loc: tuple[str | int, ...], msg: str, where: str = "body") -> None:
+
+class ConfigError(ValueError):
+    """An invalid value: ``path`` names its field, ``msg`` says the limit. Where the field sat
+    in a request (body or query) is the HTTP layer's business (app/api/errors.py)."""
+
+    def __init__(self, path: FieldPath, msg: str) -> None:
         super().__init__(msg)
-        self.loc = loc
+        self.path = path
         self.msg = msg
-        self.where = where  # "body" or "query": the first element of the 422's loc
 
 
 class Strict(BaseModel):
@@ -241,7 +244,7 @@ def _merge_nested(base: dict[str, Any] | None, given: dict[str, Any], key: str) 
     return base
 
 
-def _finite_matrix(m: Matrix, loc: tuple[str | int, ...], limit: float) -> None:
+def _finite_matrix(m: Matrix, loc: FieldPath, limit: float) -> None:
     for i, row in enumerate(m):
         for j, v in enumerate(row):
             if not math.isfinite(v) or abs(v) > limit:
@@ -249,7 +252,7 @@ def _finite_matrix(m: Matrix, loc: tuple[str | int, ...], limit: float) -> None:
 
 
 def _check_matrix(
-    m: Matrix, loc: tuple[str | int, ...], cols: int, what: str, limit: float
+    m: Matrix, loc: FieldPath, cols: int, what: str, limit: float
 ) -> None:
     for i, row in enumerate(m):
         if len(row) != cols:

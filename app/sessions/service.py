@@ -20,6 +20,7 @@ from app.nn.network import Network
 from app.sessions.config import (
     PRESETS,
     ConfigError,
+    FieldPath,
     SessionConfig,
     check_memory,
     normalize,
@@ -143,7 +144,7 @@ def set_weights(s: Session, layers: list[dict[str, Any]], settings: Settings, *,
     t.status = "ok"
 
 
-def _check_values(x: np.ndarray, loc: tuple[str | int, ...], settings: Settings,
+def _check_values(x: np.ndarray, loc: FieldPath, settings: Settings,
                   limit: bool = True) -> None:
     if not np.all(np.isfinite(x)):
         raise ConfigError(loc, f"values must be finite with |v| ≤ {settings.max_abs_value:g}")
@@ -162,15 +163,13 @@ def gradcheck(s: Session, epsilon: float, settings: Settings,
     """Finite differences against backprop; stops (ConfigError, 422) after
     gradcheck_time_budget seconds, and as soon as ``cancelled()`` (the client went away)."""
     if not (math.isfinite(epsilon) and 1e-10 <= epsilon <= 1e-1):
-        raise ConfigError(("epsilon",), f"epsilon must be in [1e-10, 0.1]; got {epsilon:g}",
-                          "query")
+        raise ConfigError(("epsilon",), f"epsilon must be in [1e-10, 0.1]; got {epsilon:g}")
     t = s.trainer
     _, X, Y = t.current_batch()
     work = n_evaluations(t.net, len(X))
     if work > settings.gradcheck_max_work:
         raise ConfigError(("gradcheck",), f"this check needs {work} sample-forward passes; the "
-                          f"limit is {settings.gradcheck_max_work} (use a smaller batch_size)",
-                          "query")
+                          f"limit is {settings.gradcheck_max_work} (use a smaller batch_size)")
     deadline = time.monotonic() + settings.gradcheck_time_budget
 
     def should_stop() -> bool:
@@ -181,7 +180,7 @@ def gradcheck(s: Session, epsilon: float, settings: Settings,
     except GradcheckStopped:
         raise ConfigError(("gradcheck",), "the check ran out of its time budget of "
                           f"{settings.gradcheck_time_budget:g} s (setting "
-                          "gradcheck_time_budget): use a smaller batch_size", "query") from None
+                          "gradcheck_time_budget): use a smaller batch_size") from None
 
     def finite(x: np.ndarray | None) -> Any:
         return None if x is None else np.where(np.isfinite(x), x, np.nan).tolist()
@@ -243,14 +242,14 @@ def import_session(doc: dict[str, Any], settings: Settings) -> Session:
         normalized = replace(normalize(cfg, settings), preset=preset)
         s = Session.create(normalized, settings)
     except ConfigError as e:  # name the field inside the document
-        raise ConfigError(("config", *e.loc), e.msg) from None
+        raise ConfigError(("config", *e.path), e.msg) from None
     weights = doc.get("weights")
     if not isinstance(weights, list):
         raise ConfigError(("weights",), "weights must be a list of {W, b} per layer")
     try:
         set_weights(s, weights, settings, limit=False)
     except ConfigError as e:  # set_weights names its body's "layers"; here they are "weights"
-        raise ConfigError(("weights", *e.loc[1:]), e.msg) from None
+        raise ConfigError(("weights", *e.path[1:]), e.msg) from None
     t = s.trainer
     t.epoch = _counter(doc, "epoch", settings.max_history_epoch)
     t.iteration = _counter(doc, "iteration", settings.max_iteration)

@@ -11,13 +11,17 @@ import numpy as np
 
 from app.nn.activations import Array
 from app.sessions import budget
+from app.sessions.config import FieldPath
 from app.sessions.model import Session
 
 
 class StateQueryError(ValueError):
-    def __init__(self, field: str, msg: str) -> None:
+    """An unanswerable question about the state (which samples, how much history): ``path``
+    names the parameter, as ConfigError's does."""
+
+    def __init__(self, path: FieldPath, msg: str) -> None:
         super().__init__(msg)
-        self.field = field
+        self.path = path
         self.msg = msg
 
 
@@ -43,10 +47,10 @@ def parse_samples(spec: str | None, batch_len: int, focus: int, default_max: int
         try:
             i = int(part)
         except ValueError:
-            raise StateQueryError("samples", "samples must be 'all' or comma-separated "
+            raise StateQueryError(("samples",), "samples must be 'all' or comma-separated "
                                   "positions in the batch (whole numbers)") from None
         if not 0 <= i < batch_len:
-            raise StateQueryError("samples", f"sample positions must be in 0..{batch_len - 1} "
+            raise StateQueryError(("samples",), f"sample positions must be in 0..{batch_len - 1} "
                                   f"(the batch has {batch_len})")
         out[i] = None
     return list(out)
@@ -65,10 +69,10 @@ def check_reply(session: Session, rows: int, history: int | None, max_bytes: int
         layers, 0, 0, 0)
     fits = max(0, (max_bytes - fixed) // per_row)
     if fixed > max_bytes:  # the rows are not the problem: the history is
-        raise StateQueryError("history", f"this reply could reach {need:,} bytes, over the "
+        raise StateQueryError(("history",), f"this reply could reach {need:,} bytes, over the "
                               f"reply budget of {max_bytes:,} (setting max_reply_bytes): ask "
                               "for fewer history points with ?history=N (e.g. 500)")
-    raise StateQueryError("samples", f"{rows} trace rows could make this reply {need:,} bytes, "
+    raise StateQueryError(("samples",), f"{rows} trace rows could make this reply {need:,} bytes, "
                           f"over the reply budget of {max_bytes:,} (setting max_reply_bytes): "
                           f"ask for at most {fits} rows with ?samples=0,1,… (positions in the "
                           "batch), or leave samples out for the focus sample")
