@@ -8,9 +8,9 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from app.config import Settings
 from app.nn import datasets
@@ -152,7 +152,7 @@ class Session:
     # --- serialisation -------------------------------------------------------------------
     def to_bytes(self) -> bytes:
         t = self.trainer
-        arrays: dict[str, np.ndarray] = {}
+        arrays: dict[str, Array | NDArray[np.int64] | NDArray[np.uint8]] = {}
         for l, W in enumerate(t.net.W):
             arrays[f"W{l}"] = W
         for l, b in enumerate(t.net.b or []):
@@ -239,7 +239,7 @@ class Session:
         if h["trace"] is not None:
             L = spec.L
 
-            def layer_list(name: str) -> list[Any]:
+            def layer_list(name: str) -> list[Array | None]:
                 return [arrays.get(f"tr_{name}{l}") for l in range(L)]
 
             trace = Trace(

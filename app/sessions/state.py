@@ -5,7 +5,7 @@ whose attributes the pages read."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -13,6 +13,58 @@ from app.nn.activations import Array
 from app.sessions import budget
 from app.sessions.config import FieldPath
 from app.sessions.model import Session
+from app.sessions.normalized import NormalizedConfig
+
+Rows = list[list[float]]
+
+
+class CursorState(TypedDict):
+    next: str  # forward, backward or update
+    layer: int | None
+
+
+class LayerState(TypedDict):
+    W: Rows
+    b: list[float] | None
+    z: Rows | None  # the selected rows of the batch
+    a: Rows | None
+    delta: Rows | None
+    grad_W: Rows | None
+    grad_b: list[float] | None
+
+
+class BatchState(TypedDict):
+    indices: list[int]  # of the selected rows, in the training data
+    positions: list[int]  # of the selected rows, in the batch
+    size: int
+    X: Rows
+    Y: Rows
+
+
+class Metrics(TypedDict):
+    mse: float | None
+    accuracy: float | None
+
+
+class SessionState(TypedDict):
+    id: str
+    config: NormalizedConfig
+    epoch: int
+    iteration: int
+    cursor: CursorState
+    layers: list[LayerState]
+    batch: BatchState
+    output: Rows | None
+    per_sample_loss: list[float] | None
+    loss: float | None
+    metrics: Metrics
+    history: list[dict[str, Any]]  # {epoch, loss, test_loss, grad_norm} (app/web/charts)
+    history_length: int
+    test_loss: float | None
+    task: str
+    status: str
+    version: int
+    undo: dict[str, int]
 
 
 class StateQueryError(ValueError):
@@ -102,7 +154,7 @@ def decimate(n_points: int, limit: int | None) -> list[int]:
     return [int(i) for i in idx]
 
 
-def metrics(output: Array | None, targets: Array | None, task: str) -> dict[str, Any]:
+def metrics(output: Array | None, targets: Array | None, task: str) -> Metrics:
     if output is None or targets is None:
         return {"mse": None, "accuracy": None}
     with np.errstate(over="ignore", invalid="ignore"):  # huge outputs: mse null, no warning
@@ -125,7 +177,7 @@ def session_state(
     history: int | None = None,
     default_max: int = 32,
     max_bytes: int | None = None,
-) -> dict[str, Any]:
+) -> SessionState:
     """The state; with ``max_bytes``, StateQueryError (422) before anything is built when its
     JSON could exceed that many bytes (the message says how to ask for less)."""
     t = session.trainer
@@ -135,9 +187,9 @@ def session_state(
     if max_bytes is not None:
         check_reply(session, len(rows), history, max_bytes)
     sel = np.array(rows, dtype=np.int64)
-    layers = []
+    layers: list[LayerState] = []
     for l in range(net.spec.L):
-        def rows_of(x: Array | None) -> Any:
+        def rows_of(x: Array | None) -> Rows | None:
             return None if x is None else x[sel].tolist()
 
         layers.append({

@@ -3,7 +3,7 @@ edges coloured and sized by weight (dashed when negative) with ∂L/∂w once co
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -209,7 +209,7 @@ def flow_of(cursor: dict[str, Any], L: int) -> tuple[str | None, int | None]:
     return None, None
 
 
-def build(state: dict[str, Any], row: int | None, sel: str | None,
+def build(state: Mapping[str, Any], row: int | None, sel: str | None,
           href: Callable[[str], str], _: Callable[[str], str],
           heat: list[list[str]] | None = None, projector: bool = False) -> Diagram:
     cfg: NormalizedConfig = state["config"]

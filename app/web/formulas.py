@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal, TypedDict
 
 from markupsafe import Markup
 
-from app.sessions.normalized import NormalizedConfig
+from app.sessions.state import SessionState
 from app.web.fmt import tex
 from app.web.mathml import mathml
 
@@ -18,6 +18,17 @@ F_TEX = {"sigmoid": r"\sigma", "tanh": r"\tanh", "relu": r"\operatorname{ReLU}",
          "leaky_relu": r"\operatorname{LReLU}", "linear": r"\operatorname{id}",
          "softmax": r"\operatorname{softmax}"}
 LEAKY = 0.01
+
+
+ParamKey = tuple[str | int, ...]  # ("W", l, i, j) or ("b", l, j)
+
+
+class LastUpdate(TypedDict):
+    """The selected weight or bias just before an update, to show old → new after it."""
+
+    old: dict[ParamKey, float]
+    grad: dict[ParamKey, float]
+    lr: float
 
 
 @dataclass
@@ -69,10 +80,10 @@ def f_prime(act: str, z: float, a: float) -> tuple[str, float]:
 class Builder:
     """Reads one SessionState (the same dict the JSON API returns) and writes formulas."""
 
-    def __init__(self, state: dict[str, Any], row: int | None, all_rows: bool,
-                 _: Callable[[str], str], last_update: dict[str, Any] | None = None) -> None:
+    def __init__(self, state: SessionState, row: int | None, all_rows: bool,
+                 _: Callable[[str], str], last_update: LastUpdate | None = None) -> None:
         self.s, self.row, self.all_rows, self._ = state, row, all_rows, _
-        self.cfg: NormalizedConfig = state["config"]
+        self.cfg = state["config"]
         self.sizes: list[int] = list(self.cfg.layers)
         self.L = len(self.sizes) - 1
         self.N = int(state["batch"]["size"])
@@ -80,7 +91,8 @@ class Builder:
         self.last_update = last_update
 
     # --- values ------------------------------------------------------------------------
-    def val(self, l: int, key: str, j: int, row: int | None = None) -> float | None:
+    def val(self, l: int, key: Literal["z", "a", "delta"], j: int, row: int | None = None
+            ) -> float | None:
         """a/z/delta of layer l (0 = inputs) for a row of the selection."""
         row = self.row if row is None else row
         if row is None:
@@ -122,7 +134,7 @@ class Builder:
         _ = self._
         J = j + 1
         if l == 0:
-            x = self.val(0, "X", j)
+            x = self.val(0, "a", j)  # a(0) = x
             ins = Inspector(_("Input layer, x{j}").format(j=J), "node")
             ins.items.append(Item(_("Input of the focus sample"), mathml(f"x_{{{J}}} = {tex(x)}")))
             return ins
@@ -193,7 +205,9 @@ class Builder:
             note = _("{first} {second}").format(first=note, second=simplify) if note \
                 else simplify
         elif f == "softmax":
-            out = [float(v) for v in self.s["layers"][L - 1]["a"][self.row or 0]]
+            a_out = self.s["layers"][L - 1]["a"]
+            assert a_out is not None  # δ is computed, so is ŷ
+            out = [float(v) for v in a_out[self.row or 0]]
             Y = [float(v) for v in self.s["batch"]["Y"][self.row or 0]]
             g = [o - t for o, t in zip(out, Y, strict=True)]
             S = sum(gk * ok for gk, ok in zip(g, out, strict=True))
@@ -296,6 +310,7 @@ class Builder:
     def bias(self, l: int, j: int) -> Inspector:
         _, J = self._, j + 1
         lay = self.s["layers"][l - 1]
+        assert lay["b"] is not None  # a bias is selectable only with biases on
         b = float(lay["b"][j])
         sym = f"b_{{{J}}}{up(l)}"
         ins = Inspector(_("Bias b{j} (layer {l})").format(j=J, l=l), "bias")
@@ -315,7 +330,7 @@ class Builder:
                                   _("Biases are frozen (Train biases is off).")))
         return ins
 
-    def _update(self, sym: str, value: float, g: float | None, key: tuple[Any, ...]) -> Item:
+    def _update(self, sym: str, value: float, g: float | None, key: ParamKey) -> Item:
         _ = self._
         grad = rf"\frac{{\partial L}}{{\partial {sym}}}"
         latex = rf"{sym} \leftarrow {sym} - \eta\,{grad}"

@@ -3,23 +3,31 @@ session's lock from one SessionState (the dict the JSON API returns) plus the he
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TypedDict, Unpack
 from urllib.parse import urlencode
 
 import numpy as np
 
 from app.config import Settings
 from app.nn import features as feats
+from app.nn.activations import Array
 from app.sessions.model import Session, raw_data
 from app.sessions.normalized import NormalizedConfig
-from app.sessions.state import metrics, session_state
+from app.sessions.state import CursorState, SessionState, metrics, session_state
 from app.web import charts, diagram, formulas, heatcache, heatmaps
 from app.web.fmt import num, signed
 
 TABLE_MAX = 32
 PLAY_SPEEDS = (1, 10, 100, 1000)
+
+
+class ViewChanges(TypedDict, total=False):
+    sel: str | None
+    log: bool
+    play: bool
+    n: int
 
 
 @dataclass(frozen=True)
@@ -32,7 +40,7 @@ class ViewState:
     n: int = 10
 
     @classmethod
-    def parse(cls, params: Any) -> ViewState:
+    def parse(cls, params: Mapping[str, str]) -> ViewState:
         sel = params.get("sel") or None
         if sel is not None and (len(sel) > 24 or not all(c.isalnum() or c == "-" for c in sel)):
             sel = None
@@ -43,9 +51,9 @@ class ViewState:
         return cls(sel, params.get("log") in ("1", "on", "true"),
                    params.get("play") in ("1", "on", "true"), n if n in PLAY_SPEEDS else 10)
 
-    def query(self, **changes: Any) -> str:
+    def query(self, **changes: Unpack[ViewChanges]) -> str:
         v = replace(self, **changes)
-        q: dict[str, Any] = {}
+        q: dict[str, str | int] = {}
         if v.sel:
             q["sel"] = v.sel
         if v.log:
@@ -74,7 +82,7 @@ def chip_text(label: str, _: Callable[[str], str]) -> str:
     return (_("F{k}") if label[0] == "F" else _("B{k}")).format(k=k)
 
 
-def next_text(cursor: dict[str, Any], _: Callable[[str], str]) -> str:
+def next_text(cursor: CursorState, _: Callable[[str], str]) -> str:
     phase = _(PHASES.get(cursor["next"], N_("update")))
     if cursor.get("layer"):
         return _("{phase} {layer}").format(phase=phase, layer=cursor["layer"])
@@ -95,14 +103,14 @@ def pipeline(L: int, phase: str, layer: int | None) -> list[dict[str, str]]:
             for k, s in enumerate(steps)]
 
 
-def capture_update(s: Session, sel: str | None) -> dict[str, Any] | None:
+def capture_update(s: Session, sel: str | None) -> formulas.LastUpdate | None:
     """Before an update: the selected weight or bias and its gradient, so the inspector can
     show old → new afterwards."""
     t = s.trainer
     if t.trace is None or sel is None:
         return None
-    old: dict[Any, float] = {}
-    grad: dict[Any, float] = {}
+    old: dict[formulas.ParamKey, float] = {}
+    grad: dict[formulas.ParamKey, float] = {}
     try:
         kind, *idx = sel.split("-")
         nums = [int(x) for x in idx]
@@ -124,8 +132,8 @@ def capture_update(s: Session, sel: str | None) -> dict[str, Any] | None:
 
 
 def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str], str],
-                 last_update: dict[str, Any] | None = None, projector: bool = False,
-                 base: str | None = None) -> dict[str, Any]:
+                 last_update: formulas.LastUpdate | None = None, projector: bool = False,
+                 base: str | None = None) -> dict[str, object]:
     """``base``: the page's own path (the watch page's, so no link names the session)."""
     state = session_state(s, history=charts.CURVE_POINTS, default_max=settings.trace_default_max)
     cfg: NormalizedConfig = state["config"]
@@ -179,12 +187,12 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
     }
 
 
-RawPoints = tuple[Any, Any, Any, Any]
+RawPoints = tuple[Array, Array, Array | None, Array | None]
 EXPERIMENT_DATASETS = ("xor", "and", "or", "circle", "xor_scatter", "gauss", "spiral", "plane",
                        "multi_gauss")
 
 
-def show_batch(s: Session, state: dict[str, Any]) -> None:
+def show_batch(s: Session, state: SessionState) -> None:
     """During Play no pass is in progress (training runs whole epochs): fill the state's
     z, a, δ and gradients with a forward and backward pass over the current batch at the
     current weights, for the page only, so the mechanics stay visible. The session is
@@ -219,7 +227,8 @@ def raw_points(s: Session) -> RawPoints | None:
     return r.X, r.Y, r.X_test, r.Y_test
 
 
-def inspector_heat(maps: heatmaps.NeuronMaps | None, sel: str | None) -> dict[str, Any] | None:
+def inspector_heat(maps: heatmaps.NeuronMaps | None, sel: str | None
+                   ) -> dict[str, object] | None:
     """The selected neuron's heatmap, drawn large in the inspector."""
     if maps is None or sel is None or not sel.startswith("n-"):
         return None
@@ -235,7 +244,7 @@ def inspector_heat(maps: heatmaps.NeuronMaps | None, sel: str | None) -> dict[st
             "domain": [num(v, 3) for v in maps.domain]}
 
 
-def focus_values(state: dict[str, Any], row: int | None) -> str:
+def focus_values(state: SessionState, row: int | None) -> str:
     """The focus sample's inputs and target, e.g. "x₁ = 1, x₂ = 0, y = 1"."""
     if row is None:
         return ""
@@ -266,8 +275,8 @@ def split_metrics(s: Session) -> dict[str, str | None]:
     return out
 
 
-def data_panel(s: Session, state: dict[str, Any], row: int | None, all_rows: bool,
-               focus_pos: int, raw: RawPoints | None = None) -> dict[str, Any]:
+def data_panel(s: Session, state: SessionState, row: int | None, all_rows: bool,
+               focus_pos: int, raw: RawPoints | None = None) -> dict[str, object]:
     t = s.trainer
     batch = state["batch"]
     X, Y = batch["X"], batch["Y"]
