@@ -90,6 +90,13 @@ class InitialWeights:
         return cls(rows(d["W"]), None if b is None else tuple(b), "b" in d)
 
 
+def _with_extra(out: dict[str, Any], extra: Rows | None) -> dict[str, Any]:
+    """A data set's added points go last, and only when it has the key at all."""
+    if extra is not None:
+        out["extra"] = _lists(extra)
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class InlineData:
     """The user's own data; ``extra``: points added on the page, rows [x₁, x₂, y]."""
@@ -102,12 +109,9 @@ class InlineData:
     name: ClassVar[str] = "inline"
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": "inline", "X": _lists(self.X), "Y": _lists(self.Y),
-                               "X_test": _lists_or_none(self.X_test),
-                               "Y_test": _lists_or_none(self.Y_test)}
-        if self.extra is not None:
-            out["extra"] = _lists(self.extra)
-        return out
+        return _with_extra({"name": "inline", "X": _lists(self.X), "Y": _lists(self.Y),
+                            "X_test": _lists_or_none(self.X_test),
+                            "Y_test": _lists_or_none(self.Y_test)}, self.extra)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +122,7 @@ class TruthTable:
     extra: Rows | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name}
-        if self.extra is not None:
-            out["extra"] = _lists(self.extra)
-        return out
+        return _with_extra({"name": self.name}, self.extra)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,11 +137,8 @@ class GeneratedData:
     extra: Rows | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "samples": self.samples, "noise": self.noise,
-                               "test_ratio": self.test_ratio, "seed": self.seed}
-        if self.extra is not None:
-            out["extra"] = _lists(self.extra)
-        return out
+        return _with_extra({"name": self.name, "samples": self.samples, "noise": self.noise,
+                            "test_ratio": self.test_ratio, "seed": self.seed}, self.extra)
 
 
 Dataset = InlineData | TruthTable | GeneratedData

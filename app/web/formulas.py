@@ -101,7 +101,7 @@ class Builder:
         return None if rows is None else float(rows[row][j])
 
     def act(self, l: int) -> str:
-        return str(self.cfg.output_activation if l == self.L else self.cfg.hidden_activation)
+        return self.cfg.activations[l - 1]
 
     def scale(self) -> tuple[str, float]:
         if self.cfg.reduction == "mean":
