@@ -14,7 +14,6 @@ from app.config import Settings
 from app.nn import features as feats
 from app.nn.activations import Array
 from app.sessions.model import Session, raw_data
-from app.sessions.normalized import NormalizedConfig
 from app.sessions.state import CursorState, SessionState, metrics, session_state
 from app.web import charts, diagram, formulas, heatcache, heatmaps
 from app.web.fmt import num, signed
@@ -136,7 +135,7 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
                  base: str | None = None) -> dict[str, object]:
     """``base``: the page's own path (the watch page's, so no link names the session)."""
     state = session_state(s, history=charts.CURVE_POINTS, default_max=settings.trace_default_max)
-    cfg: NormalizedConfig = state["config"]
+    cfg = state["config"]
     batch = state["batch"]
     size = int(batch["size"])
     positions: list[int] = batch["positions"]
