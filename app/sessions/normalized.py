@@ -205,7 +205,8 @@ class NormalizedConfig:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> NormalizedConfig:
         """A config as ``to_dict`` wrote it (a stored session, a restore point): trusted, not
-        checked again (user input goes through ``normalize``)."""
+        checked again (user input goes through ``normalize``). Sessions stored before input
+        features and the focus sample existed have neither: the plane's x1, x2 and sample 0."""
         ws = d.get("weights")
         return cls(
             layers=tuple(d["layers"]),
@@ -221,7 +222,7 @@ class NormalizedConfig:
             dataset=dataset_from_dict(d["dataset"]),
             batch_size=d.get("batch_size"),
             regularization=RegularizationParams.from_dict(d["regularization"]),
-            focus=d["focus"],
-            features=tuple(d["features"]),
+            focus=d.get("focus") or 0,
+            features=tuple(d.get("features") or ("x1", "x2")),
             preset=d.get("preset"),
         )
