@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -33,8 +35,31 @@ class BodyTooLarge(Exception):
         self.limit = limit
 
 
-def config_error_detail(e: ConfigError) -> list[dict[str, Any]]:
-    return [{"loc": [e.where, *e.loc], "msg": e.msg, "type": "value_error"}]
+Where = Literal["body", "query"]
+
+
+def config_error_detail(e: ConfigError | StateQueryError, where: Where = "body"
+                        ) -> list[dict[str, Any]]:
+    """FastAPI's 422 detail: the part of the request the field was in, then its path."""
+    return [{"loc": [where, *e.path], "msg": e.msg, "type": "value_error"}]
+
+
+class InQuery(Exception):
+    """A ConfigError about a query parameter (see ``query_fields``)."""
+
+    def __init__(self, error: ConfigError) -> None:
+        super().__init__(error.msg)
+        self.error = error
+
+
+@contextmanager
+def query_fields() -> Iterator[None]:
+    """Around a route whose operation checks its query parameters: a ConfigError raised inside
+    is a 422 under "query" (elsewhere the fields of a ConfigError are the body's)."""
+    try:
+        yield
+    except ConfigError as e:
+        raise InQuery(e) from None
 
 
 def _clean(errors: list[dict[str, Any]] | Any) -> list[dict[str, Any]]:
@@ -80,10 +105,14 @@ def install(app: FastAPI) -> None:
     async def _config(request: Request, exc: ConfigError) -> JSONResponse:
         return JSONResponse({"detail": config_error_detail(exc)}, status_code=422)
 
-    @app.exception_handler(StateQueryError)
+    @app.exception_handler(InQuery)
+    async def _in_query(request: Request, exc: InQuery) -> JSONResponse:
+        return JSONResponse({"detail": config_error_detail(exc.error, "query")},
+                            status_code=422)
+
+    @app.exception_handler(StateQueryError)  # samples and history: always query parameters
     async def _query(request: Request, exc: StateQueryError) -> JSONResponse:
-        detail = [{"loc": ["query", exc.field], "msg": exc.msg, "type": "value_error"}]
-        return JSONResponse({"detail": detail}, status_code=422)
+        return JSONResponse({"detail": config_error_detail(exc, "query")}, status_code=422)
 
     @app.exception_handler(CursorError)
     async def _cursor(request: Request, exc: CursorError) -> JSONResponse:

@@ -101,7 +101,8 @@ def _examples(settings: Settings) -> dict[str, Any]:
         return Session.create(config, settings, id="3q2-7wEjbD4pHVwWQbQ6VA")
 
     def state(s: Session) -> dict[str, Any]:
-        return session_state(s, history=3, default_max=settings.trace_default_max)
+        st = session_state(s, history=3, default_max=settings.trace_default_max)
+        return {**st, "config": s.config.to_dict()}
 
     out: dict[str, Any] = {}
     s = fresh()

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 
-from app.api import schemas
+from app.api import errors, schemas
 from app.config import Settings
 from app.deps import DoorDep, HubDep, SettingsDep, StoreDep, check_creation
 from app.nn import datasets
@@ -98,7 +98,7 @@ def history_points(history: int | str | None, settings: Settings) -> int:
     n = history if isinstance(history, int) else (
         int(history) if history.isascii() and history.isdecimal() else 0)
     if not 1 <= n <= settings.history_max_points:
-        raise StateQueryError("history", "history must be 'all' or a number of points from 1 "
+        raise StateQueryError(("history",), "history must be 'all' or a number of points from 1 "
                               f"to {settings.history_max_points} (setting history_max_points); "
                               f"got {str(history)[:12]}")
     return n
@@ -111,9 +111,10 @@ def location_of(request: Request, settings: Settings, sid: str) -> str:
 
 
 def render(s: Session, settings: Settings, samples: str | None, points: int) -> dict[str, Any]:
-    return session_state(s, samples=samples, history=points,
-                         default_max=settings.trace_default_max,
-                         max_bytes=settings.max_reply_bytes)
+    state = session_state(s, samples=samples, history=points,
+                          default_max=settings.trace_default_max,
+                          max_bytes=settings.max_reply_bytes)
+    return {**state, "config": s.config.to_dict()}  # the wire form, in its place
 
 
 def prechecked(settings: Settings, samples: str | None, points: int
@@ -373,7 +374,8 @@ async def gradcheck(request: Request, session_id: SessionId, door: DoorDep,
 
     watcher = asyncio.create_task(watch())
     try:
-        return await door.apply(session_id, "gradcheck", epsilon, gone.is_set)
+        with errors.query_fields():  # epsilon, and the work it asks for
+            return await door.apply(session_id, "gradcheck", epsilon, gone.is_set)
     finally:
         watcher.cancel()
 

@@ -6,7 +6,8 @@ FormTooLarge), here so that app/api and app/web both import them from below."""
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import Any
+
+from app.sessions.normalized import GeneratedData, InlineData, NormalizedConfig
 
 F64 = 8  # bytes of a NumPy float64
 PYFLOAT = 32  # a Python float in a list: the object (24) and its pointer (8)
@@ -16,39 +17,39 @@ RESIDENT_OVERHEAD = 4 * 1024  # measured: 3.7 KB per default session held (READM
 JSON_NUMBER = 24  # a float as JSON text ("-0.12345678901234567, ") at its longest
 
 
-def _sizes(config: dict[str, Any]) -> tuple[int, int, int]:
+def _sizes(config: NormalizedConfig) -> tuple[int, int, int]:
     """(training samples, test samples, Python floats held by the config itself)."""
-    d = config["dataset"]
+    d = config.dataset
     listed = 0
-    if d.get("name") == "inline":
-        n_train = len(d.get("X") or [])
-        n_test = len(d.get("X_test") or [])
-        for key in ("X", "Y", "X_test", "Y_test"):
-            listed += sum(len(row) for row in d.get(key) or [])
-    elif d.get("samples") is not None:
-        total = int(d["samples"])
-        n_test = min(round(total * float(d.get("test_ratio") or 0.0)), total - 1)
+    if isinstance(d, InlineData):
+        n_train = len(d.X)
+        n_test = len(d.X_test or ())
+        for m in (d.X, d.Y, d.X_test, d.Y_test):
+            listed += sum(len(row) for row in m or ())
+    elif isinstance(d, GeneratedData):
+        total = int(d.samples)
+        n_test = min(round(total * float(d.test_ratio or 0.0)), total - 1)
         n_train = total - max(n_test, 0)
         n_test = max(n_test, 0)
     else:  # a truth table
         n_train, n_test = 4, 0
-    for w in config.get("weights") or []:
-        listed += sum(len(row) for row in w["W"]) + len(w.get("b") or [])
+    for w in config.weights or ():
+        listed += sum(len(row) for row in w.W) + len(w.b or ())
     return n_train, n_test, listed
 
 
-def session_bytes(config: dict[str, Any], history_points: int = 0, peak: bool = True) -> int:
+def session_bytes(config: NormalizedConfig, history_points: int = 0, peak: bool = True) -> int:
     """Bytes of a session with this (normalized) config. ``peak``: while an operation runs —
     the weights with their copies (gradients, the kernel's two parameter buffers, a gradient
     check's probe), the data, the trace of one full pass over its batch (z, a, delta per layer)
     together with the kernel's activation buffers, a forward pass over the test set, and the
     loss history. Otherwise what it holds between requests: weights, gradients, data, trace,
     history (what the server-wide memory budget adds up)."""
-    layers = [int(n) for n in config["layers"]]
+    layers = [int(n) for n in config.layers]
     widths = sum(layers[1:])
     n_params = sum(a * b for a, b in pairwise(layers)) + widths
     n_train, n_test, listed = _sizes(config)
-    bs = config.get("batch_size")
+    bs = config.batch_size
     batch = n_train if bs is None or bs >= n_train else int(bs)
     last = n_train % batch if batch else 0  # the last, smaller mini-batch has its own buffers
     n_in, n_out = layers[0], layers[-1]
@@ -77,7 +78,7 @@ def state_reply_bytes(layers: list[int], rows: int, history_points: int,
             + 80 * history_points)
 
 
-def config_floats(config: dict[str, Any]) -> int:
+def config_floats(config: NormalizedConfig) -> int:
     return _sizes(config)[2]
 
 
@@ -86,9 +87,9 @@ PAGE_EDGE = 640  # one connection of the diagram (measured ~580 bytes: line, tit
 PAGE_POINT = 150  # one data point on the heatmap
 
 
-def page_bytes(config: dict[str, Any]) -> int:
+def page_bytes(config: NormalizedConfig) -> int:
     """Upper bound of the session page's HTML (the diagram draws every connection)."""
-    layers = [int(n) for n in config["layers"]]
+    layers = [int(n) for n in config.layers]
     edges = sum(a * b for a, b in pairwise(layers)) + sum(layers[1:])
     n_train, n_test, _ = _sizes(config)
     return PAGE_BASE + PAGE_EDGE * edges + PAGE_POINT * (n_train + n_test)
@@ -106,7 +107,7 @@ class PageTooLarge(Exception):
         self.need, self.limit = need, limit
 
 
-def check_page(config: dict[str, Any], limit: int) -> None:
+def check_page(config: NormalizedConfig, limit: int) -> None:
     need = page_bytes(config)
     if need > limit:
         raise PageTooLarge(need, limit)

@@ -7,45 +7,49 @@ default, limit and check in one place."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
+from dataclasses import replace
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.config import Settings
-from app.nn import choices, datasets
+from app.nn import datasets
 from app.nn import features as feats
 from app.nn.losses import LOSSES
 from app.sessions import budget
+from app.sessions.normalized import (
+    Activation,
+    Dataset,
+    FeatureName,
+    GeneratedData,
+    InitialWeights,
+    InitParams,
+    InitScheme,
+    InlineData,
+    LossName,
+    NormalizedConfig,
+    OutputActivation,
+    Reduction,
+    RegularizationKind,
+    RegularizationParams,
+    TruthTable,
+    rows,
+)
 
-# The schema's enums, built from the registries' names (app/nn/choices.py). mypy reads a
-# Literal's values from the source only, so to it these are plain strings.
-if TYPE_CHECKING:
-    Activation: TypeAlias = str
-    OutputActivation: TypeAlias = str
-    FeatureName: TypeAlias = str
-    LossName: TypeAlias = str
-    Reduction: TypeAlias = str
-    InitScheme: TypeAlias = str
-    RegKind: TypeAlias = str
-else:
-    Activation = Literal[choices.HIDDEN_ACTIVATIONS]
-    OutputActivation = Literal[choices.OUTPUT_ACTIVATIONS]
-    FeatureName = Literal[choices.FEATURES]
-    LossName = Literal[choices.LOSSES]
-    Reduction = Literal[choices.REDUCTIONS]
-    InitScheme = Literal[choices.INIT_SCHEMES]
-    RegKind = Literal[choices.REG_KINDS]
 Matrix = list[list[float]]
 
 
-class ConfigError(ValueError):
-    """An invalid config: ``loc`` is the path of the field (as in FastAPI's 422 details)."""
+FieldPath = tuple[str | int, ...]  # ("layers", 2), ("dataset", "X", 0, 1), ("epochs",)
 
-    def __init__(self, loc: tuple[str | int, ...], msg: str, where: str = "body") -> None:
+
+class ConfigError(ValueError):
+    """An invalid value: ``path`` names its field, ``msg`` says the limit. Where the field sat
+    in a request (body or query) is the HTTP layer's business (app/api/errors.py)."""
+
+    def __init__(self, path: FieldPath, msg: str) -> None:
         super().__init__(msg)
-        self.loc = loc
+        self.path = path
         self.msg = msg
-        self.where = where  # "body" or "query": the first element of the 422's loc
 
 
 class Strict(BaseModel):
@@ -83,7 +87,7 @@ class DatasetConfig(Strict):
 
 
 class RegularizationConfig(Strict):
-    kind: RegKind = "none"
+    kind: RegularizationKind = "none"
     rate: float = Field(0.0, ge=0)
 
 
@@ -244,7 +248,7 @@ def _merge_nested(base: dict[str, Any] | None, given: dict[str, Any], key: str) 
     return base
 
 
-def _finite_matrix(m: Matrix, loc: tuple[str | int, ...], limit: float) -> None:
+def _finite_matrix(m: Matrix, loc: FieldPath, limit: float) -> None:
     for i, row in enumerate(m):
         for j, v in enumerate(row):
             if not math.isfinite(v) or abs(v) > limit:
@@ -252,7 +256,7 @@ def _finite_matrix(m: Matrix, loc: tuple[str | int, ...], limit: float) -> None:
 
 
 def _check_matrix(
-    m: Matrix, loc: tuple[str | int, ...], cols: int, what: str, limit: float
+    m: Matrix, loc: FieldPath, cols: int, what: str, limit: float
 ) -> None:
     for i, row in enumerate(m):
         if len(row) != cols:
@@ -260,7 +264,7 @@ def _check_matrix(
     _finite_matrix(m, loc, limit)
 
 
-def normalize(cfg: SessionConfig, settings: Settings) -> dict[str, Any]:
+def normalize(cfg: SessionConfig, settings: Settings) -> NormalizedConfig:
     """The complete config (every field present), or ConfigError naming the field and limit."""
     given = cfg.model_dump(exclude_unset=True)
     preset = given.pop("preset", None)
@@ -297,11 +301,11 @@ def normalize(cfg: SessionConfig, settings: Settings) -> dict[str, Any]:
         out["layers"] = list(BASE["layers"])
     if out.get("regularization") is None:
         out["regularization"] = dict(BASE["regularization"])
-    _check(out, settings)
-    return out
+    return _check(out, settings)
 
 
-def _check(c: dict[str, Any], s: Settings) -> None:
+def _check(c: dict[str, Any], s: Settings) -> NormalizedConfig:
+    """The merged fields, checked in order (the first problem is the one reported) and typed."""
     layers = c["layers"]
     if not s.min_layers <= len(layers) <= s.max_layers:
         raise ConfigError(("layers",), f"layers must have {s.min_layers} to {s.max_layers} "
@@ -322,43 +326,23 @@ def _check(c: dict[str, Any], s: Settings) -> None:
     if not 0 < lr <= s.max_learning_rate:
         raise ConfigError(("learning_rate",), f"learning_rate must be in (0, "
                           f"{s.max_learning_rate:g}]; got {lr:g}")
-    reg = c["regularization"]
-    reg.setdefault("kind", "none")
-    reg.setdefault("rate", 0.0)
-    if not 0 <= reg["rate"] <= s.max_regularization_rate:
+    reg = RegularizationParams(c["regularization"].get("kind", "none"),
+                               c["regularization"].get("rate", 0.0))
+    if not 0 <= reg.rate <= s.max_regularization_rate:
         raise ConfigError(("regularization", "rate"), "regularization rate must be in [0, "
                           f"{s.max_regularization_rate:g}]")
     # init
     init = {**INIT_DEFAULTS, **{k: v for k, v in (c.get("init") or {}).items() if v is not None}}
-    init.setdefault("scheme", "xavier")
-    if init["scheme"] is None:
+    if init.get("scheme") is None:
         init["scheme"] = "xavier"
     if init["scheme"] == "uniform" and not init["low"] < init["high"]:
         raise ConfigError(("init", "high"), "uniform init needs low < high")
     for key in ("low", "high", "std", "bias"):
         if abs(init[key]) > s.max_abs_value:
             raise ConfigError(("init", key), f"|{key}| must be ≤ {s.max_abs_value:g}")
-    c["init"] = init
     # explicit weights
-    if c.get("weights") is not None:
-        ws = c["weights"]
-        if len(ws) != len(layers) - 1:
-            raise ConfigError(("weights",), f"weights needs {len(layers) - 1} layers for "
-                              f"layers {layers}; got {len(ws)}")
-        for l, (w, n_prev, n) in enumerate(zip(ws, layers[:-1], layers[1:], strict=True)):
-            if len(w["W"]) != n_prev:
-                raise ConfigError(("weights", l, "W"), f"W of layer {l + 1} must be {n_prev} × "
-                                  f"{n} (n_(l-1) × n_l); got {len(w['W'])} rows")
-            _check_matrix(w["W"], ("weights", l, "W"), n, f"W of layer {l + 1}",
-                          s.max_abs_value)
-            b = w.get("b")
-            if c["bias"]:
-                if b is None or len(b) != n:
-                    raise ConfigError(("weights", l, "b"), f"b of layer {l + 1} must have "
-                                      f"{n} entries (bias is on)")
-                _finite_matrix([b], ("weights", l, "b"), s.max_abs_value)
-            elif b is not None:
-                raise ConfigError(("weights", l, "b"), "bias is off: omit b")
+    weights = None if c.get("weights") is None else _check_weights(c["weights"], layers,
+                                                                   c["bias"], s)
     # features, then the dataset
     fs = list(c["features"])
     if not fs or len(set(fs)) != len(fs):
@@ -367,22 +351,49 @@ def _check(c: dict[str, Any], s: Settings) -> None:
     if not feats.is_default(fs) and n_in != len(fs):
         raise ConfigError(("features",), f"layers[0] must equal the number of features "
                           f"({len(fs)}: {', '.join(fs)}); got {n_in}")
-    c["features"] = fs
-    c["dataset"] = _check_dataset(c.get("dataset") or {"name": "xor"}, n_in, n_out, out_act, s,
-                                  raw_in=None if feats.is_default(fs) else 2)
+    dataset = _check_dataset(c.get("dataset") or {"name": "xor"}, n_in, n_out, out_act, s,
+                             raw_in=None if feats.is_default(fs) else 2)
     bs = c.get("batch_size")
     if bs is not None and bs < 1:
         raise ConfigError(("batch_size",), "batch_size must be ≥ 1 or null (full batch)")
-    check_memory(c, s)
+    config = NormalizedConfig(
+        layers=tuple(layers), hidden_activation=c["hidden_activation"],
+        output_activation=out_act, loss=loss, reduction=c["reduction"], learning_rate=lr,
+        bias=c["bias"], train_bias=c["train_bias"], init=InitParams.from_dict(init),
+        weights=weights, dataset=dataset, batch_size=bs, regularization=reg,
+        focus=c["focus"], features=tuple(fs), preset=c["preset"])
+    check_memory(config, s)
+    return config
 
 
-def check_memory(c: dict[str, Any], s: Settings, history_points: int = 0) -> None:
+def _check_weights(ws: list[dict[str, Any]], layers: list[int], bias: bool, s: Settings
+                   ) -> tuple[InitialWeights, ...]:
+    if len(ws) != len(layers) - 1:
+        raise ConfigError(("weights",), f"weights needs {len(layers) - 1} layers for "
+                          f"layers {layers}; got {len(ws)}")
+    for l, (w, n_prev, n) in enumerate(zip(ws, layers[:-1], layers[1:], strict=True)):
+        if len(w["W"]) != n_prev:
+            raise ConfigError(("weights", l, "W"), f"W of layer {l + 1} must be {n_prev} × "
+                              f"{n} (n_(l-1) × n_l); got {len(w['W'])} rows")
+        _check_matrix(w["W"], ("weights", l, "W"), n, f"W of layer {l + 1}", s.max_abs_value)
+        b = w.get("b")
+        if bias:
+            if b is None or len(b) != n:
+                raise ConfigError(("weights", l, "b"), f"b of layer {l + 1} must have "
+                                  f"{n} entries (bias is on)")
+            _finite_matrix([b], ("weights", l, "b"), s.max_abs_value)
+        elif b is not None:
+            raise ConfigError(("weights", l, "b"), "bias is off: omit b")
+    return tuple(InitialWeights.from_dict(w) for w in ws)
+
+
+def check_memory(c: NormalizedConfig, s: Settings, history_points: int = 0) -> None:
     """The per-session memory budget, from the shapes, before anything is allocated."""
     need = budget.session_bytes(c, history_points)
     if need <= s.session_max_bytes:
         return
     mib = 1 << 20
-    small_batch = budget.session_bytes({**c, "batch_size": 1}, history_points)
+    small_batch = budget.session_bytes(replace(c, batch_size=1), history_points)
     loc: tuple[str, ...] = ("batch_size",) if small_batch <= s.session_max_bytes else (
         "dataset",)
     raise ConfigError(loc, f"this session could need {need / mib:.1f} MiB at its peak (weights, "
@@ -395,7 +406,7 @@ def check_memory(c: dict[str, Any], s: Settings, history_points: int = 0) -> Non
 def _check_dataset(
     d: dict[str, Any], n_in: int, n_out: int, out_act: str, s: Settings,
     raw_in: int | None = None,
-) -> dict[str, Any]:
+) -> Dataset:
     """``raw_in``: the columns of the raw inputs when features map them (2), else layers[0]."""
     name = d.get("name")
     extra = d.get("extra")
@@ -408,11 +419,12 @@ def _check_dataset(
         if n_out != 1 and not (n_out == 2 and out_act == "softmax"):
             raise ConfigError(("dataset", "extra"), "points can be added only to data with "
                               "one target")
+    added = None if extra is None else rows(extra)
     if d.get("X") is not None or name in (None, "inline"):
         if d.get("X") is None or d.get("Y") is None:
             raise ConfigError(("dataset",), "inline data needs both X and Y (or a name: "
                               + ", ".join(datasets.NAMES) + ")")
-        out: dict[str, Any] = {"name": "inline"}
+        out: dict[str, Matrix | None] = {}
         x_cols = raw_in or n_in
         if extra is not None and x_cols != 2:
             raise ConfigError(("dataset", "extra"), "points can be added only to 2-D data")
@@ -427,20 +439,23 @@ def _check_dataset(
             what = "inputs (layers[0])" if key.startswith("X") else "targets (layers[-1])"
             _check_matrix(m, ("dataset", key), cols, f"{key} ({what})", s.max_abs_value)
             out[key] = m
-        if len(out["X"]) == 0:
+        X, Y, X_test, Y_test = out["X"], out["Y"], out["X_test"], out["Y_test"]
+        assert X is not None and Y is not None
+        if len(X) == 0:
             raise ConfigError(("dataset", "X"), "X needs at least one sample")
         for key in ("X_test", "Y_test"):
-            if out[key] is not None and len(out[key]) == 0:
+            m = out[key]
+            if m is not None and len(m) == 0:
                 raise ConfigError(("dataset", key), f"{key} needs at least one sample; omit "
                                   "X_test and Y_test for no test set")
         for a, b in (("X", "Y"), ("X_test", "Y_test")):
-            if (out[a] is None) != (out[b] is None) or (
-                out[a] is not None and len(out[a]) != len(out[b])
+            ma, mb = out[a], out[b]
+            if (ma is None) != (mb is None) or (
+                ma is not None and mb is not None and len(ma) != len(mb)
             ):
                 raise ConfigError(("dataset", b), f"{a} and {b} need the same number of rows")
-        if extra is not None:
-            out["extra"] = extra
-        return out
+        return InlineData(rows(X), rows(Y), None if X_test is None else rows(X_test),
+                          None if Y_test is None else rows(Y_test), added)
     if name not in datasets.NAMES:
         raise ConfigError(("dataset", "name"), "unknown dataset; one of "
                           + ", ".join(datasets.NAMES))
@@ -451,12 +466,23 @@ def _check_dataset(
                            and name not in datasets.REGRESSION)):
         raise ConfigError(("layers", -1), f"dataset {name!r} has 1 target: layers must end "
                           "with 1 (or 2 with a softmax output for a classification set)")
-    added = {} if extra is None else {"extra": extra}
     if name in datasets.TRUTH_TABLES:
-        return {"name": name, **added}
-    gen: dict[str, Any] = {"name": name, **GENERATED_DEFAULTS,
-           **{k: v for k, v in d.items() if v is not None and k in GENERATED_DEFAULTS}, **added}
+        return TruthTable(name, added)
+    gen: dict[str, Any] = {**GENERATED_DEFAULTS,
+                           **{k: v for k, v in d.items() if v is not None
+                              and k in GENERATED_DEFAULTS}}
     if gen["samples"] > s.max_samples:
         raise ConfigError(("dataset", "samples"), f"at most {s.max_samples} samples; got "
                           f"{gen['samples']}")
-    return gen
+    return GeneratedData(name, gen["samples"], gen["noise"], gen["test_ratio"], gen["seed"],
+                         added)
+
+
+def renormalize(config: NormalizedConfig, changes: dict[str, Any], settings: Settings
+                ) -> NormalizedConfig:
+    """``config`` with these fields replaced, checked again as a whole (the input model's
+    bounds, then normalize's limits and shapes); the preset name stays."""
+    fields = {k: v for k, v in config.to_dict().items() if k != "preset"}
+    fields.update(changes)
+    return replace(normalize(SessionConfig.model_validate(fields), settings),
+                   preset=config.preset)

@@ -7,10 +7,9 @@ the whole truth: export, import and reset rebuild exactly the same data.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from app.config import Settings
-from app.sessions.config import ConfigError, SessionConfig, normalize
+from app.sessions.config import ConfigError, renormalize
 from app.sessions.model import Session, build_data, check_focus
 
 
@@ -22,17 +21,11 @@ def add_point(s: Session, x1: float, x2: float, y: float, settings: Settings) ->
                               f"{settings.max_abs_value:g}")
     if s.task == "classification" and y not in (0.0, 1.0):
         raise ConfigError(("y",), f"this is a classification set: y must be 0 or 1; got {y:g}")
-    d = dict(s.config["dataset"])
+    d = s.config.dataset.to_dict()
     extra = [*(d.get("extra") or []), [x1, x2, y]]
     if len(s.trainer.data.X) + 1 > settings.max_samples:
         raise ConfigError(("dataset", "extra"), f"at most {settings.max_samples} samples")
-    d["extra"] = extra
-    candidate: dict[str, Any] = {k: v for k, v in s.config.items() if k != "preset"}
-    if d.get("name") == "inline":
-        d = {k: v for k, v in d.items() if v is not None}
-    candidate["dataset"] = d
-    normalized = normalize(SessionConfig.model_validate(candidate), settings)
-    normalized["preset"] = s.config.get("preset")
+    normalized = renormalize(s.config, {"dataset": {**d, "extra": extra}}, settings)
     data, task = build_data(normalized)
     check_focus(normalized, len(data.X))
     t = s.trainer

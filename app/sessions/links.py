@@ -8,18 +8,19 @@ import base64
 import binascii
 import json
 import zlib
-from typing import Any
+from dataclasses import replace
 
 from pydantic import ValidationError
 
 from app.config import Settings
 from app.sessions.config import PRESETS, ConfigError, SessionConfig, normalize
+from app.sessions.normalized import NormalizedConfig
 
 MAX_URL = 2000  # what browsers, chat apps and QR codes carry without trouble
 
 
-def setup_url(config: dict[str, Any]) -> str:
-    raw = json.dumps(config, separators=(",", ":"), sort_keys=True).encode()
+def setup_url(config: NormalizedConfig) -> str:
+    raw = json.dumps(config.to_dict(), separators=(",", ":"), sort_keys=True).encode()
     code = base64.urlsafe_b64encode(zlib.compress(raw, 9)).decode().rstrip("=")
     url = "/new?c=" + code
     if len(url) > MAX_URL:
@@ -29,7 +30,7 @@ def setup_url(config: dict[str, Any]) -> str:
     return url
 
 
-def config_from_link(code: str, settings: Settings) -> dict[str, Any]:
+def config_from_link(code: str, settings: Settings) -> NormalizedConfig:
     """The normalized config a link carries (ConfigError, field ``c``, when it is not one)."""
     try:
         packed = base64.urlsafe_b64decode(code + "=" * (-len(code) % 4))
@@ -44,13 +45,9 @@ def config_from_link(code: str, settings: Settings) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise ConfigError(("c",), "not a Backprop Lab setup link")
     preset = doc.pop("preset", None)
-    if isinstance(doc.get("dataset"), dict) and doc["dataset"].get("name") == "inline":
-        doc["dataset"] = {k: v for k, v in doc["dataset"].items() if v is not None}
     try:
         cfg = SessionConfig.model_validate(doc)
     except ValidationError as e:
         err = e.errors()[0]
         raise ConfigError(("c", *err["loc"]), f"invalid setup: {err['msg']}") from None
-    normalized = normalize(cfg, settings)
-    normalized["preset"] = preset if preset in PRESETS else None
-    return normalized
+    return replace(normalize(cfg, settings), preset=preset if preset in PRESETS else None)

@@ -8,18 +8,20 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from app.config import Settings
 from app.nn import datasets
 from app.nn import features as feats
+from app.nn.activations import Array
 from app.nn.init import init_weights
 from app.nn.losses import Regularization
 from app.nn.network import Network, Spec
 from app.nn.stepper import Data, History, Trace, Trainer
 from app.sessions.config import ConfigError
+from app.sessions.normalized import GeneratedData, InlineData, NormalizedConfig, Rows
 from app.sessions.undo import UndoRing
 
 FORMAT = "backprop-lab-session/1"
@@ -30,77 +32,75 @@ def new_id() -> str:
     return secrets.token_urlsafe(16)
 
 
-def raw_data(config: dict[str, Any]) -> tuple[Data, str]:
+def raw_data(config: NormalizedConfig) -> tuple[Data, str]:
     """The data in its own coordinates (before the input features), added points last."""
-    d = config["dataset"]
-    name = d["name"]
-    if name == "inline":
-        def arr(key: str) -> np.ndarray | None:
-            return None if d.get(key) is None else np.array(d[key], dtype=np.float64)
+    d = config.dataset
+    if isinstance(d, InlineData):
+        def arr(m: Rows | None) -> Array | None:
+            return None if m is None else np.array(m, dtype=np.float64)
 
-        X, Y = arr("X"), arr("Y")
-        assert X is not None and Y is not None
-        X_test, Y_test = arr("X_test"), arr("Y_test")
+        X, Y = np.array(d.X, dtype=np.float64), np.array(d.Y, dtype=np.float64)
+        X_test, Y_test = arr(d.X_test), arr(d.Y_test)
         task = datasets.infer_task(Y)
     else:
-        if name in datasets.TRUTH_TABLES:
-            ds = datasets.truth_table(name)
+        if isinstance(d, GeneratedData):
+            ds = datasets.generate(d.name, d.samples, d.noise, d.test_ratio, d.seed)
         else:
-            ds = datasets.generate(name, d["samples"], d["noise"], d["test_ratio"], d["seed"])
+            ds = datasets.truth_table(d.name)
         X, Y, X_test, Y_test, task = ds.X, ds.Y, ds.X_test, ds.Y_test, ds.task
-    if d.get("extra"):
-        extra = np.array(d["extra"], dtype=np.float64)
+    if d.extra:
+        extra = np.array(d.extra, dtype=np.float64)
         X = np.vstack([X, extra[:, :2]])
         y_extra = extra[:, 2:3]
         Y = np.vstack([Y, y_extra if Y.shape[1] == 1 else datasets.one_hot_binary(y_extra)])
-        if name == "inline":
+        if isinstance(d, InlineData):
             task = datasets.infer_task(Y)
-    if config["layers"][-1] == 2 and Y.shape[1] == 1:
+    if config.layers[-1] == 2 and Y.shape[1] == 1:
         Y = datasets.one_hot_binary(Y)
         Y_test = None if Y_test is None else datasets.one_hot_binary(Y_test)
     return Data(X, Y, X_test, Y_test), task
 
 
-def build_data(config: dict[str, Any]) -> tuple[Data, str]:
+def build_data(config: NormalizedConfig) -> tuple[Data, str]:
     """The data the network sees: the raw data through the input features."""
     raw, task = raw_data(config)
-    fs = config.get("features") or list(feats.DEFAULT)
+    fs = config.features
     if feats.is_default(fs):
         return raw, task
     X_test = None if raw.X_test is None else feats.apply(fs, raw.X_test)
     return Data(feats.apply(fs, raw.X), raw.Y, X_test, raw.Y_test), task
 
 
-def spec_of(config: dict[str, Any]) -> Spec:
-    reg = config["regularization"]
+def spec_of(config: NormalizedConfig) -> Spec:
+    reg = config.regularization
     return Spec(
-        layers=tuple(config["layers"]),
-        hidden_activation=config["hidden_activation"],
-        output_activation=config["output_activation"],
-        loss=config["loss"],
-        reduction=config["reduction"],
-        bias=config["bias"],
-        regularization=Regularization(reg["kind"], float(reg["rate"])),
+        layers=config.layers,
+        hidden_activation=config.hidden_activation,
+        output_activation=config.output_activation,
+        loss=config.loss,
+        reduction=config.reduction,
+        bias=config.bias,
+        regularization=Regularization(reg.kind, float(reg.rate)),
     )
 
 
-def initial_network(config: dict[str, Any]) -> Network:
+def initial_network(config: NormalizedConfig) -> Network:
     spec = spec_of(config)
-    if config.get("weights") is not None:
-        Ws = [np.array(w["W"], dtype=np.float64) for w in config["weights"]]
-        bs = [np.array(w["b"], dtype=np.float64) for w in config["weights"]] if spec.bias else None
+    if config.weights is not None:
+        Ws = [np.array(w.W, dtype=np.float64) for w in config.weights]
+        bs = [np.array(w.b, dtype=np.float64) for w in config.weights] if spec.bias else None
         return Network(spec, Ws, bs)
-    i = config["init"]
+    i = config.init
     Ws, bs = init_weights(
-        spec.layers, i["scheme"], seed=i["seed"], low=i["low"], high=i["high"], std=i["std"],
-        bias=spec.bias, bias_value=i["bias"],
+        spec.layers, i.scheme, seed=i.seed, low=i.low, high=i.high, std=i.std,
+        bias=spec.bias, bias_value=i.bias,
     )
     return Network(spec, Ws, bs)
 
 
-def check_focus(config: dict[str, Any], n_samples: int) -> None:
+def check_focus(config: NormalizedConfig, n_samples: int) -> None:
     """focus indexes a training sample: 422 (ConfigError) beyond the data."""
-    focus = config.get("focus") or 0
+    focus = config.focus
     if focus >= n_samples:
         raise ConfigError(("focus",), f"focus must be a sample index 0..{n_samples - 1} (the "
                           f"training data has {n_samples} samples); got {focus}")
@@ -109,7 +109,7 @@ def check_focus(config: dict[str, Any], n_samples: int) -> None:
 @dataclass
 class Session:
     id: str
-    config: dict[str, Any]
+    config: NormalizedConfig
     trainer: Trainer
     task: str
     last_used: float = field(default_factory=time.time)
@@ -121,23 +121,24 @@ class Session:
     view_sel: str | None = None  # what the teacher's inspector shows (watchers see it too)
 
     @classmethod
-    def create(cls, config: dict[str, Any], settings: Settings, id: str | None = None) -> Session:
+    def create(cls, config: NormalizedConfig, settings: Settings, id: str | None = None
+               ) -> Session:
         data, task = build_data(config)
         check_focus(config, len(data.X))
         trainer = Trainer(
             net=initial_network(config),
             data=data,
-            learning_rate=config["learning_rate"],
-            batch_size=config["batch_size"],
-            train_bias=config["train_bias"],
-            shuffle_seed=config["init"]["seed"],
+            learning_rate=config.learning_rate,
+            batch_size=config.batch_size,
+            train_bias=config.train_bias,
+            shuffle_seed=config.init.seed,
             history_limit=settings.history_limit,
         )
         return cls(id or new_id(), config, trainer, task)
 
     @property
     def focus(self) -> int:
-        return int(self.config.get("focus") or 0)
+        return self.config.focus
 
     def resident_bytes(self) -> int:
         """Estimated bytes held between requests (the server-wide memory budget's unit)."""
@@ -151,7 +152,7 @@ class Session:
     # --- serialisation -------------------------------------------------------------------
     def to_bytes(self) -> bytes:
         t = self.trainer
-        arrays: dict[str, np.ndarray] = {}
+        arrays: dict[str, Array | NDArray[np.int64] | NDArray[np.uint8]] = {}
         for l, W in enumerate(t.net.W):
             arrays[f"W{l}"] = W
         for l, b in enumerate(t.net.b or []):
@@ -184,7 +185,7 @@ class Session:
         header = {
             "format": FORMAT,
             "id": self.id,
-            "config": self.config,
+            "config": self.config.to_dict(),
             "task": self.task,
             "last_used": self.last_used,
             "learning_rate": t.learning_rate,
@@ -220,7 +221,7 @@ class Session:
         h = json.loads(arrays.pop("header").tobytes().decode())
         if h.get("format") != FORMAT:
             raise ValueError("not a Backprop Lab session")
-        config = h["config"]
+        config = NormalizedConfig.from_dict(h["config"])
         spec = spec_of(config)
         Ws = [arrays[f"W{l}"] for l in range(spec.L)]
         bs = [arrays[f"b{l}"] for l in range(spec.L)] if spec.bias else None
@@ -238,7 +239,7 @@ class Session:
         if h["trace"] is not None:
             L = spec.L
 
-            def layer_list(name: str) -> list[Any]:
+            def layer_list(name: str) -> list[Array | None]:
                 return [arrays.get(f"tr_{name}{l}") for l in range(L)]
 
             trace = Trace(

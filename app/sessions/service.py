@@ -10,6 +10,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -19,8 +20,17 @@ from app.config import Settings
 from app.nn.gradcheck import GradcheckStopped, n_evaluations
 from app.nn.gradcheck import gradcheck as run_gradcheck
 from app.nn.network import Network
-from app.sessions.config import PRESETS, ConfigError, SessionConfig, check_memory, normalize
+from app.sessions.config import (
+    PRESETS,
+    ConfigError,
+    FieldPath,
+    SessionConfig,
+    check_memory,
+    normalize,
+    renormalize,
+)
 from app.sessions.model import Session, check_focus, spec_of
+from app.sessions.normalized import NormalizedConfig
 
 EXPORT_FORMAT = "backprop-lab-export/1"
 
@@ -73,41 +83,28 @@ def train(
 
 def patch(s: Session, changes: dict[str, Any], settings: Settings) -> None:
     """Change learning_rate, regularization, batch_size, focus, train_bias; weights untouched."""
-    merged = dict(s.config)
-    for key, value in changes.items():
-        if key == "regularization" and value is not None:
-            merged[key] = {**s.config["regularization"], **value}
-        else:
-            merged[key] = value
+    if changes.get("regularization") is not None:  # a field left out keeps its value
+        changes = {**changes, "regularization": {**s.config.regularization.to_dict(),
+                                                 **changes["regularization"]}}
     # Validate the whole config as it would be after the change (limits, shapes).
-    candidate = {k: v for k, v in merged.items() if k not in ("preset",)}
-    normalized = normalize(SessionConfig.model_validate(_revalidatable(candidate)), settings)
-    normalized["preset"] = s.config.get("preset")
+    normalized = renormalize(s.config, changes, settings)
     t = s.trainer
     check_focus(normalized, t.n_samples)
     restart = (
-        normalized["regularization"] != s.config["regularization"]
-        or normalized["batch_size"] != s.config["batch_size"]
+        normalized.regularization != s.config.regularization
+        or normalized.batch_size != s.config.batch_size
     )
     s.config = normalized
-    t.learning_rate = normalized["learning_rate"]
-    t.train_bias = normalized["train_bias"]
+    t.learning_rate = normalized.learning_rate
+    t.train_bias = normalized.train_bias
     t.net.spec = spec_of(normalized)
-    if normalized["batch_size"] != t.batch_size:
-        t.batch_size = normalized["batch_size"]
+    if normalized.batch_size != t.batch_size:
+        t.batch_size = normalized.batch_size
         # The epoch's batches change: start the epoch's batches afresh.
         t.batch_pos, t.epoch_loss_sum, t.epoch_test_loss = 0, 0.0, None
     if restart:
         t.discard_pass()
     t.status = "ok"
-
-
-def _revalidatable(config: dict[str, Any]) -> dict[str, Any]:
-    """A normalized config in the input model's shape (inline data kept, defaults explicit)."""
-    out = dict(config)
-    if isinstance(out.get("dataset"), dict) and out["dataset"].get("name") == "inline":
-        out["dataset"] = {k: v for k, v in out["dataset"].items() if v is not None}
-    return out
 
 
 def set_weights(s: Session, layers: list[dict[str, Any]], settings: Settings, *,
@@ -150,7 +147,7 @@ def set_weights(s: Session, layers: list[dict[str, Any]], settings: Settings, *,
     t.status = "ok"
 
 
-def _check_values(x: np.ndarray, loc: tuple[str | int, ...], settings: Settings,
+def _check_values(x: np.ndarray, loc: FieldPath, settings: Settings,
                   limit: bool = True) -> None:
     if not np.all(np.isfinite(x)):
         raise ConfigError(loc, f"values must be finite with |v| ≤ {settings.max_abs_value:g}")
@@ -158,7 +155,7 @@ def _check_values(x: np.ndarray, loc: tuple[str | int, ...], settings: Settings,
         raise ConfigError(loc, f"values must be finite with |v| ≤ {settings.max_abs_value:g}")
 
 
-def reset(s: Session, config: dict[str, Any] | None, settings: Settings) -> None:
+def reset(s: Session, config: NormalizedConfig | None, settings: Settings) -> None:
     """Re-initialise from the config (or a new normalized one), in place: same id."""
     fresh = Session.create(s.config if config is None else config, settings, id=s.id)
     s.config, s.trainer, s.task = fresh.config, fresh.trainer, fresh.task
@@ -169,15 +166,13 @@ def gradcheck(s: Session, epsilon: float, settings: Settings,
     """Finite differences against backprop; stops (ConfigError, 422) after
     gradcheck_time_budget seconds, and as soon as ``cancelled()`` (the client went away)."""
     if not (math.isfinite(epsilon) and 1e-10 <= epsilon <= 1e-1):
-        raise ConfigError(("epsilon",), f"epsilon must be in [1e-10, 0.1]; got {epsilon:g}",
-                          "query")
+        raise ConfigError(("epsilon",), f"epsilon must be in [1e-10, 0.1]; got {epsilon:g}")
     t = s.trainer
     _, X, Y = t.current_batch()
     work = n_evaluations(t.net, len(X))
     if work > settings.gradcheck_max_work:
         raise ConfigError(("gradcheck",), f"this check needs {work} sample-forward passes; the "
-                          f"limit is {settings.gradcheck_max_work} (use a smaller batch_size)",
-                          "query")
+                          f"limit is {settings.gradcheck_max_work} (use a smaller batch_size)")
     deadline = time.monotonic() + settings.gradcheck_time_budget
 
     def should_stop() -> bool:
@@ -188,7 +183,7 @@ def gradcheck(s: Session, epsilon: float, settings: Settings,
     except GradcheckStopped:
         raise ConfigError(("gradcheck",), "the check ran out of its time budget of "
                           f"{settings.gradcheck_time_budget:g} s (setting "
-                          "gradcheck_time_budget): use a smaller batch_size", "query") from None
+                          "gradcheck_time_budget): use a smaller batch_size") from None
 
     def finite(x: np.ndarray | None) -> Any:
         return None if x is None else np.where(np.isfinite(x), x, np.nan).tolist()
@@ -211,7 +206,7 @@ def export(s: Session) -> dict[str, Any]:
     t = s.trainer
     return {
         "format": EXPORT_FORMAT,
-        "config": s.config,
+        "config": s.config.to_dict(),
         "weights": [
             {"W": W.tolist(), "b": None if t.net.b is None else t.net.b[l].tolist()}
             for l, W in enumerate(t.net.W)
@@ -238,7 +233,7 @@ def import_session(doc: dict[str, Any], settings: Settings) -> Session:
     raw_config = dict(doc.get("config") or {})
     raw_config.pop("preset", None)
     try:
-        cfg = SessionConfig.model_validate(_revalidatable(raw_config))
+        cfg = SessionConfig.model_validate(raw_config)
     except ValidationError as e:
         err = e.errors()[0]
         raise ConfigError(("config", *err["loc"]), f"invalid config: {err['msg']}") from None
@@ -247,18 +242,17 @@ def import_session(doc: dict[str, Any], settings: Settings) -> Session:
         raise ConfigError(("config", "preset"), "preset must be null or one of "
                           + ", ".join(PRESETS))
     try:
-        normalized = normalize(cfg, settings)
-        normalized["preset"] = preset
+        normalized = replace(normalize(cfg, settings), preset=preset)
         s = Session.create(normalized, settings)
     except ConfigError as e:  # name the field inside the document
-        raise ConfigError(("config", *e.loc), e.msg) from None
+        raise ConfigError(("config", *e.path), e.msg) from None
     weights = doc.get("weights")
     if not isinstance(weights, list):
         raise ConfigError(("weights",), "weights must be a list of {W, b} per layer")
     try:
         set_weights(s, weights, settings, limit=False)
     except ConfigError as e:  # set_weights names its body's "layers"; here they are "weights"
-        raise ConfigError(("weights", *e.loc[1:]), e.msg) from None
+        raise ConfigError(("weights", *e.path[1:]), e.msg) from None
     t = s.trainer
     t.epoch = _counter(doc, "epoch", settings.max_history_epoch)
     t.iteration = _counter(doc, "iteration", settings.max_iteration)

@@ -1,21 +1,79 @@
-"""The session state (docs/api.md, section 3) as plain JSON-ready data (every float finite)."""
+"""The session state (docs/api.md, section 3) as plain JSON-ready data (every float finite),
+but for ``config``: the session's NormalizedConfig, whose ``to_dict()`` the JSON API sends and
+whose attributes the pages read."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
 from app.nn.activations import Array
 from app.sessions import budget
+from app.sessions.config import FieldPath
 from app.sessions.model import Session
+from app.sessions.normalized import NormalizedConfig
+
+Rows = list[list[float]]
+
+
+class CursorState(TypedDict):
+    next: str  # forward, backward or update
+    layer: int | None
+
+
+class LayerState(TypedDict):
+    W: Rows
+    b: list[float] | None
+    z: Rows | None  # the selected rows of the batch
+    a: Rows | None
+    delta: Rows | None
+    grad_W: Rows | None
+    grad_b: list[float] | None
+
+
+class BatchState(TypedDict):
+    indices: list[int]  # of the selected rows, in the training data
+    positions: list[int]  # of the selected rows, in the batch
+    size: int
+    X: Rows
+    Y: Rows
+
+
+class Metrics(TypedDict):
+    mse: float | None
+    accuracy: float | None
+
+
+class SessionState(TypedDict):
+    id: str
+    config: NormalizedConfig
+    epoch: int
+    iteration: int
+    cursor: CursorState
+    layers: list[LayerState]
+    batch: BatchState
+    output: Rows | None
+    per_sample_loss: list[float] | None
+    loss: float | None
+    metrics: Metrics
+    history: list[dict[str, Any]]  # {epoch, loss, test_loss, grad_norm} (app/web/charts)
+    history_length: int
+    test_loss: float | None
+    task: str
+    status: str
+    version: int
+    undo: dict[str, int]
 
 
 class StateQueryError(ValueError):
-    def __init__(self, field: str, msg: str) -> None:
+    """An unanswerable question about the state (which samples, how much history): ``path``
+    names the parameter, as ConfigError's does."""
+
+    def __init__(self, path: FieldPath, msg: str) -> None:
         super().__init__(msg)
-        self.field = field
+        self.path = path
         self.msg = msg
 
 
@@ -41,17 +99,17 @@ def parse_samples(spec: str | None, batch_len: int, focus: int, default_max: int
         try:
             i = int(part)
         except ValueError:
-            raise StateQueryError("samples", "samples must be 'all' or comma-separated "
+            raise StateQueryError(("samples",), "samples must be 'all' or comma-separated "
                                   "positions in the batch (whole numbers)") from None
         if not 0 <= i < batch_len:
-            raise StateQueryError("samples", f"sample positions must be in 0..{batch_len - 1} "
+            raise StateQueryError(("samples",), f"sample positions must be in 0..{batch_len - 1} "
                                   f"(the batch has {batch_len})")
         out[i] = None
     return list(out)
 
 
 def check_reply(session: Session, rows: int, history: int | None, max_bytes: int) -> None:
-    layers = list(session.config["layers"])
+    layers = list(session.config.layers)
     n_hist = len(session.trainer.history.epoch)
     points = n_hist if history is None else min(history, n_hist)
     floats = budget.config_floats(session.config)
@@ -63,10 +121,10 @@ def check_reply(session: Session, rows: int, history: int | None, max_bytes: int
         layers, 0, 0, 0)
     fits = max(0, (max_bytes - fixed) // per_row)
     if fixed > max_bytes:  # the rows are not the problem: the history is
-        raise StateQueryError("history", f"this reply could reach {need:,} bytes, over the "
+        raise StateQueryError(("history",), f"this reply could reach {need:,} bytes, over the "
                               f"reply budget of {max_bytes:,} (setting max_reply_bytes): ask "
                               "for fewer history points with ?history=N (e.g. 500)")
-    raise StateQueryError("samples", f"{rows} trace rows could make this reply {need:,} bytes, "
+    raise StateQueryError(("samples",), f"{rows} trace rows could make this reply {need:,} bytes, "
                           f"over the reply budget of {max_bytes:,} (setting max_reply_bytes): "
                           f"ask for at most {fits} rows with ?samples=0,1,… (positions in the "
                           "batch), or leave samples out for the focus sample")
@@ -96,7 +154,7 @@ def decimate(n_points: int, limit: int | None) -> list[int]:
     return [int(i) for i in idx]
 
 
-def metrics(output: Array | None, targets: Array | None, task: str) -> dict[str, Any]:
+def metrics(output: Array | None, targets: Array | None, task: str) -> Metrics:
     if output is None or targets is None:
         return {"mse": None, "accuracy": None}
     with np.errstate(over="ignore", invalid="ignore"):  # huge outputs: mse null, no warning
@@ -119,7 +177,7 @@ def session_state(
     history: int | None = None,
     default_max: int = 32,
     max_bytes: int | None = None,
-) -> dict[str, Any]:
+) -> SessionState:
     """The state; with ``max_bytes``, StateQueryError (422) before anything is built when its
     JSON could exceed that many bytes (the message says how to ask for less)."""
     t = session.trainer
@@ -129,9 +187,9 @@ def session_state(
     if max_bytes is not None:
         check_reply(session, len(rows), history, max_bytes)
     sel = np.array(rows, dtype=np.int64)
-    layers = []
+    layers: list[LayerState] = []
     for l in range(net.spec.L):
-        def rows_of(x: Array | None) -> Any:
+        def rows_of(x: Array | None) -> Rows | None:
             return None if x is None else x[sel].tolist()
 
         layers.append({

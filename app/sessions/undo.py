@@ -28,6 +28,7 @@ import numpy as np
 from app.nn.activations import Array
 from app.nn.network import Network
 from app.nn.stepper import History
+from app.sessions.normalized import NormalizedConfig
 
 SCALARS = ("epoch", "iteration", "batch_pos", "epoch_loss_sum", "epoch_test_loss", "phase",
            "layer", "status", "last_loss", "learning_rate", "batch_size", "train_bias",
@@ -49,7 +50,7 @@ class RestorePoint:
     task: str
     history_keep: int
     history_tail: HistoryTail
-    config: dict[str, Any] | None = None  # None: the same as the state it is applied to
+    config: NormalizedConfig | None = None  # None: the same as the state it is applied to
     weights: tuple[list[Array], list[Array] | None] | None = None
     last: tuple[Array | None, Array | None] | None = None  # (last_output, last_targets)
 
@@ -65,7 +66,7 @@ class RestorePoint:
             arrays += [x for x in self.last if x is not None]
         n += sum(120 + x.nbytes for x in arrays)
         if self.config is not None:
-            n += len(json.dumps(self.config))
+            n += len(json.dumps(self.config.to_dict()))
         return n
 
 
@@ -77,7 +78,7 @@ class Before:
 
     scalars: tuple[Any, ...]
     task: str
-    config: dict[str, Any]
+    config: NormalizedConfig
     weights: tuple[list[Array], list[Array] | None]
     last: tuple[Array | None, Array | None]
     history: tuple[list[int], list[float], list[float | None], list[Norms]]  # the lists
@@ -147,8 +148,8 @@ def restore(s: Any, p: RestorePoint, build_data: Any, spec_of: Any) -> RestorePo
         last=None if p.last is None else (_copy(t.last_output), _copy(t.last_targets)),
     )
     if p.config is not None:
-        if (p.config["dataset"] != s.config["dataset"]
-                or p.config["layers"][-1] != s.config["layers"][-1]):
+        if (p.config.dataset != s.config.dataset
+                or p.config.layers[-1] != s.config.layers[-1]):
             t.data = build_data(p.config)[0]
         s.config = p.config
     s.task = p.task
@@ -330,7 +331,8 @@ def _dump_point(p: RestorePoint, pack: _Pack) -> dict[str, Any]:
         last = [None if x is None else pack.put(x) for x in p.last]
     return {"label": p.label, "at": p.at, "version": p.version, "task": p.task,
             "scalars": [_hex(v) for v in p.scalars], "keep": p.history_keep,
-            "history": hist, "config": p.config, "weights": weights, "last": last,
+            "history": hist, "config": None if p.config is None else p.config.to_dict(),
+            "weights": weights, "last": last,
             # Gradient norms (a list per point, or null) as hex floats: exact, small.
             "norms": [None if g is None else [v.hex() for v in g] for g in p.history_tail[3]]}
 
@@ -352,4 +354,5 @@ def _load_point(h: dict[str, Any], data: np.ndarray) -> RestorePoint:
         last = (None if lo is None else _get(data, lo), None if lt is None else _get(data, lt))
     return RestorePoint(h["label"], h["at"], h["version"],
                         tuple(_unhex(v) for v in h["scalars"]), h["task"], h["keep"],
-                        tail, config=h["config"], weights=weights, last=last)
+                        tail, config=None if h["config"] is None
+                        else NormalizedConfig.from_dict(h["config"]), weights=weights, last=last)

@@ -7,7 +7,7 @@ same Node/Edge dataclasses."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -15,6 +15,7 @@ import numpy as np
 from markupsafe import Markup, escape
 
 from app.nn import features as feats
+from app.sessions.normalized import NormalizedConfig
 from app.web.fmt import diverging, diverging_many, num, signed
 from app.web.forms import option_label
 
@@ -330,16 +331,16 @@ def geometry(sizes: tuple[int, ...], bias_on: bool, heat_on: bool, projector: bo
                     tuple(detailed), top, tuple(xs), round(width), round(height))
 
 
-def build(state: dict[str, Any], row: int | None, sel: str | None,
+def build(state: Mapping[str, Any], row: int | None, sel: str | None,
           href: Callable[[str], str], _: Callable[[str], str],
           heat: list[list[str]] | None = None, projector: bool = False,
           live: bool = False) -> Diagram:
     """``live`` (Play frames, diagram_live.html): no names, links or on-demand labels."""
-    cfg = state["config"]
-    sizes: list[int] = list(cfg["layers"])
+    cfg: NormalizedConfig = state["config"]
+    sizes: list[int] = list(cfg.layers)
     L = len(sizes) - 1
     layers = state["layers"]
-    bias_on = bool(cfg["bias"])
+    bias_on = bool(cfg.bias)
     col_names = _column_names(cfg, L, _)
     geo = geometry(tuple(sizes), bias_on, heat is not None, projector, tuple(col_names))
     fz, line_h, card_w, card_h = geo.fz, geo.line_h, geo.card_w, geo.card_h
@@ -349,7 +350,7 @@ def build(state: dict[str, Any], row: int | None, sel: str | None,
     def slot(l: int, card: bool) -> float:
         return geo.slot(l, card, bias_on)
 
-    symbols = [feats.SYMBOLS.get(f, f) for f in cfg.get("features") or feats.DEFAULT]
+    symbols = [feats.SYMBOLS.get(f, f) for f in cfg.features]
     if len(symbols) != sizes[0]:
         symbols = [f"x{_sub(j + 1)}" for j in range(sizes[0])]
     Ws = [np.asarray(layer["W"], dtype=np.float64) for layer in layers]
@@ -490,17 +491,17 @@ def _bare_paths(W: Any, wmax: float, colours: list[str], src: list[Node], dst: l
     return out
 
 
-def _column_names(cfg: dict[str, Any], L: int, _: Callable[[str], str]
+def _column_names(cfg: NormalizedConfig, L: int, _: Callable[[str], str]
                   ) -> list[tuple[str, str]]:
     out = []
     for l in range(L + 1):
         if l == 0:
-            out.append((_("Input layer"), _(option_label(str(cfg["dataset"]["name"])))))
+            out.append((_("Input layer"), _(option_label(cfg.dataset.name))))
         elif l == L:
-            out.append((_("Output layer"), _(option_label(cfg["output_activation"]))))
+            out.append((_("Output layer"), _(option_label(cfg.output_activation))))
         else:
             out.append((_("Hidden layer {l}").format(l=l),
-                        _(option_label(cfg["hidden_activation"]))))
+                        _(option_label(cfg.hidden_activation))))
     return out
 
 

@@ -19,6 +19,7 @@ from app.sessions.budget import check_page
 from app.sessions.config import ConfigError, SessionConfig, normalize
 from app.sessions.door import Door, Outcome
 from app.sessions.model import Session
+from app.sessions.normalized import InlineData, NormalizedConfig
 from app.web import forms, i18n, page_errors, share
 from app.web.session_pages import TIMELINE, announcement
 from app.web.templating import base_ctx, is_htmx, lang_of, render, respond
@@ -28,9 +29,9 @@ router = APIRouter(include_in_schema=False)
 DATASETS = (*datasets.TRUTH_TABLES, *datasets.GENERATED)
 
 
-def hidden_sizes(form: forms.Form, config: dict[str, Any], settings: Settings) -> list[int]:
+def hidden_sizes(form: forms.Form, config: NormalizedConfig, settings: Settings) -> list[int]:
     """The hidden layers after the form's +/− action ('inc:K', 'dec:K', 'add', 'remove')."""
-    hidden = list(config["layers"][1:-1])
+    hidden = list(config.layers[1:-1])
     verb, _sep, arg = form.one("action").partition(":")
     if verb in ("inc", "dec") and arg.isdigit() and int(arg) < len(hidden):
         k = int(arg)
@@ -42,18 +43,19 @@ def hidden_sizes(form: forms.Form, config: dict[str, Any], settings: Settings) -
     return hidden
 
 
-def new_config(form: forms.Form, config: dict[str, Any], settings: Settings) -> dict[str, Any]:
+def new_config(form: forms.Form, config: NormalizedConfig, settings: Settings
+               ) -> dict[str, Any]:
     """The session's config with the form's changes, in the API's input shape."""
-    cfg = {k: v for k, v in config.items() if k not in ("preset", "weights")}
+    cfg = {k: v for k, v in config.to_dict().items() if k not in ("preset", "weights")}
     hidden = hidden_sizes(form, config, settings)
     if form.one("hidden_activation"):
         cfg["hidden_activation"] = form.one("hidden_activation")
     two_d = is_two_d(config)
     if two_d and "has_features" in form:
         cfg["features"] = [f for f in feats.NAMES if f in form.get("features", [])]
-    n_in = len(cfg["features"]) if two_d else config["layers"][0]
-    cfg["layers"] = [max(n_in, 1), *hidden, config["layers"][-1]]
-    ds = dict(config["dataset"])
+    n_in = len(cfg["features"]) if two_d else config.layers[0]
+    cfg["layers"] = [max(n_in, 1), *hidden, config.layers[-1]]
+    ds = config.dataset.to_dict()
     name = form.one("dataset", ds["name"])
     if name != ds["name"]:
         ds = {"name": name}
@@ -70,12 +72,12 @@ def new_config(form: forms.Form, config: dict[str, Any], settings: Settings) -> 
     return cfg
 
 
-def is_two_d(config: dict[str, Any]) -> bool:
+def is_two_d(config: NormalizedConfig) -> bool:
     """Whether the raw inputs are points of the plane (features apply)."""
-    d = config["dataset"]
-    if d["name"] != "inline":
+    d = config.dataset
+    if not isinstance(d, InlineData):
         return True
-    return bool(d.get("X")) and len(d["X"][0]) == 2
+    return bool(d.X) and len(d.X[0]) == 2
 
 
 def field_errors(lang: str, e: ConfigError | ValidationError) -> dict[str, str]:
@@ -132,7 +134,7 @@ async def change_experiment(request: Request, sid: str, settings: SettingsDep,
     vs = ViewState.parse(request.query_params)
     vs = ViewState(None, vs.log, False, vs.n)  # the old selection may not exist any more
 
-    def build(config: dict[str, Any]) -> dict[str, Any]:
+    def build(config: NormalizedConfig) -> NormalizedConfig:
         cfg = new_config(form, config, settings)
         normalized = normalize(SessionConfig.model_validate(cfg), settings)
         check_page(normalized, settings.max_reply_bytes)

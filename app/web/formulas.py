@@ -8,17 +8,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal, TypedDict
 
 import numpy as np
 from markupsafe import Markup
 
 from app.nn.activations import ACTIVATIONS
 from app.nn.losses import LOSSES, PENALTIES
+from app.sessions.state import SessionState
 from app.web.fmt import tex
 from app.web.mathml import mathml
 
 EXPAND_MAX = 6  # write out sums with up to this many terms
+
+
+ParamKey = tuple[str | int, ...]  # ("W", l, i, j) or ("b", l, j)
+
+
+class LastUpdate(TypedDict):
+    """The selected weight or bias just before an update, to show old → new after it."""
+
+    old: dict[ParamKey, float]
+    grad: dict[ParamKey, float]
+    lr: float
 
 
 @dataclass
@@ -53,18 +65,19 @@ def _sum(terms: list[str]) -> str:
 class Builder:
     """Reads one SessionState (the same dict the JSON API returns) and writes formulas."""
 
-    def __init__(self, state: dict[str, Any], row: int | None, all_rows: bool,
-                 _: Callable[[str], str], last_update: dict[str, Any] | None = None) -> None:
+    def __init__(self, state: SessionState, row: int | None, all_rows: bool,
+                 _: Callable[[str], str], last_update: LastUpdate | None = None) -> None:
         self.s, self.row, self.all_rows, self._ = state, row, all_rows, _
         self.cfg = state["config"]
-        self.sizes: list[int] = list(self.cfg["layers"])
+        self.sizes: list[int] = list(self.cfg.layers)
         self.L = len(self.sizes) - 1
         self.N = int(state["batch"]["size"])
-        self.lr = float(self.cfg["learning_rate"])
+        self.lr = float(self.cfg.learning_rate)
         self.last_update = last_update
 
     # --- values ------------------------------------------------------------------------
-    def val(self, l: int, key: str, j: int, row: int | None = None) -> float | None:
+    def val(self, l: int, key: Literal["z", "a", "delta"], j: int, row: int | None = None
+            ) -> float | None:
         """a/z/delta of layer l (0 = inputs) for a row of the selection."""
         row = self.row if row is None else row
         if row is None:
@@ -73,10 +86,10 @@ class Builder:
         return None if rows is None else float(rows[row][j])
 
     def act(self, l: int) -> str:
-        return str(self.cfg["output_activation"] if l == self.L else self.cfg["hidden_activation"])
+        return self.cfg.activations[l - 1]
 
     def scale(self) -> tuple[str, float]:
-        if self.cfg["reduction"] == "mean":
+        if self.cfg.reduction == "mean":
             return rf"\frac{{1}}{{{self.N}}}", 1.0 / self.N
         return "", 1.0
 
@@ -95,7 +108,7 @@ class Builder:
                     and 0 <= nums[1] < self.sizes[nums[0] - 1] \
                     and 0 <= nums[2] < self.sizes[nums[0]]:
                 return self.edge(*nums)
-            if kind == "b" and len(nums) == 2 and self.cfg["bias"] and 1 <= nums[0] <= self.L \
+            if kind == "b" and len(nums) == 2 and self.cfg.bias and 1 <= nums[0] <= self.L \
                     and 0 <= nums[1] < self.sizes[nums[0]]:
                 return self.bias(*nums)
         except ValueError:
@@ -106,7 +119,7 @@ class Builder:
         _ = self._
         J = j + 1
         if l == 0:
-            x = self.val(0, "X", j)
+            x = self.val(0, "a", j)  # a(0) = x
             ins = Inspector(_("Input layer, x{j}").format(j=J), "node")
             ins.items.append(Item(_("Input of the focus sample"), mathml(f"x_{{{J}}} = {tex(x)}")))
             return ins
@@ -155,8 +168,8 @@ class Builder:
         y_hat, y = self.val(L, "a", j), float(self.s["batch"]["Y"][self.row or 0][j])
         assert y_hat is not None
         lhs = rf"\delta_{{{J}}}{up(L)} = \frac{{\partial L}}{{\partial z_{{{J}}}{up(L)}}}"
-        loss = LOSSES[self.cfg["loss"]]
-        f = ACTIVATIONS[self.cfg["output_activation"]]
+        loss = LOSSES[self.cfg.loss]
+        f = ACTIVATIONS[self.cfg.output_activation]
         note = _("With mean reduction every δ carries the factor 1/N.") if s_val != 1 else ""
         items: list[Item] = []
         sym = {"yhat": rf"\hat{{y}}_{{{J}}}", "y": rf"y_{{{J}}}"}
@@ -176,7 +189,9 @@ class Builder:
                 note = _("{first} {second}").format(first=note, second=simplify) if note \
                     else simplify
         elif f.vjp_latex is not None:  # softmax: δ_j = ŷ_j (g_j − Σ_k g_k ŷ_k), g = ∂ℓ/∂ŷ
-            out = [float(v) for v in self.s["layers"][L - 1]["a"][self.row or 0]]
+            a_out = self.s["layers"][L - 1]["a"]
+            assert a_out is not None  # δ is computed, so is ŷ
+            out = [float(v) for v in a_out[self.row or 0]]
             g = [float(v) for v in loss.grad(np.array(out), np.array(Y))]
             S = sum(gk * ok for gk, ok in zip(g, out, strict=True))
             g_k = loss.grad_latex.substitute(yhat=r"\hat{y}_{k}", y="y_{k}")
@@ -235,13 +250,13 @@ class Builder:
         ins = Inspector(_("Weight w{i},{j} (layer {l})").format(i=I, j=J, l=l), "edge")
         ins.items.append(Item(_("Current value"), mathml(f"{sym} = {tex(w)}")))
         g = None if lay["grad_W"] is None else float(lay["grad_W"][i][j])
-        reg = self.cfg["regularization"]
+        reg = self.cfg.regularization
         reg_sym, reg_num = "", ""
-        if reg["kind"] != "none" and reg["rate"]:
-            penalty = PENALTIES[reg["kind"]]
+        if reg.kind != "none" and reg.rate:
+            penalty = PENALTIES[reg.kind]
             reg_sym = rf" + {penalty.grad_latex.substitute(w=sym)}"
             per_rate = float(penalty.grad(1.0, np.asarray(w)))  # w for L2, sign(w) for L1
-            reg_num = rf" + {tex(reg['rate'])} \cdot {tex(per_rate, paren=True)}"
+            reg_num = rf" + {tex(reg.rate)} \cdot {tex(per_rate, paren=True)}"
         grad_sym = rf"\frac{{\partial L}}{{\partial {sym}}}"
         latex = (rf"{grad_sym} = \sum_{{n}} {a_sym(l - 1, f'n,{I}')} \delta_{{n,{J}}}{up(l)}"
                  + reg_sym)
@@ -276,6 +291,7 @@ class Builder:
     def bias(self, l: int, j: int) -> Inspector:
         _, J = self._, j + 1
         lay = self.s["layers"][l - 1]
+        assert lay["b"] is not None  # a bias is selectable only with biases on
         b = float(lay["b"][j])
         sym = f"b_{{{J}}}{up(l)}"
         ins = Inspector(_("Bias b{j} (layer {l})").format(j=J, l=l), "bias")
@@ -288,14 +304,14 @@ class Builder:
                 latex += f" = {_sum(terms)}"
             latex += f" = {tex(g)}"
         ins.items.append(Item(_("Gradient"), mathml(latex)))
-        if self.cfg["train_bias"]:
+        if self.cfg.train_bias:
             ins.items.append(self._update(sym, b, g, ("b", l, j)))
         else:
             ins.items.append(Item(_("Update"), mathml(rf"{sym} \leftarrow {sym}"),
                                   _("Biases are frozen (Train biases is off).")))
         return ins
 
-    def _update(self, sym: str, value: float, g: float | None, key: tuple[Any, ...]) -> Item:
+    def _update(self, sym: str, value: float, g: float | None, key: ParamKey) -> Item:
         _ = self._
         grad = rf"\frac{{\partial L}}{{\partial {sym}}}"
         latex = rf"{sym} \leftarrow {sym} - \eta\,{grad}"
@@ -317,17 +333,17 @@ class Builder:
     def loss(self) -> Inspector:
         _ = self._
         ins = Inspector(_("Loss"), "loss")
-        ell = rf"\ell_{{n}} = {LOSSES[self.cfg['loss']].latex}"
+        ell = rf"\ell_{{n}} = {LOSSES[self.cfg.loss].latex}"
         ps = self.s.get("per_sample_loss")
         if ps is not None and self.row is not None:
             ell += f" = {tex(ps[self.row])}"
         ins.items.append(Item(_("Per-sample loss (focus sample)"), mathml(ell)))
         s_tex, _s = self.scale()
         latex = rf"L = {s_tex}\sum_{{n}} \ell_{{n}}"
-        reg = self.cfg["regularization"]
-        if reg["kind"] != "none" and reg["rate"]:
-            latex += f" + {PENALTIES[reg['kind']].latex}"
-        if ps is not None and self.all_rows and self.N <= EXPAND_MAX and not reg["rate"]:
+        reg = self.cfg.regularization
+        if reg.kind != "none" and reg.rate:
+            latex += f" + {PENALTIES[reg.kind].latex}"
+        if ps is not None and self.all_rows and self.N <= EXPAND_MAX and not reg.rate:
             latex += rf" = {s_tex}\left({_sum([tex(v) for v in ps])}\right)"
         if self.s["loss"] is not None:
             latex += f" = {tex(self.s['loss'])}"

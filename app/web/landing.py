@@ -21,6 +21,7 @@ from app.sessions.budget import PageTooLarge, check_page
 from app.sessions.config import ConfigError, SessionConfig, normalize
 from app.sessions.limits import RateLimited
 from app.sessions.model import Session
+from app.sessions.normalized import NormalizedConfig
 from app.sessions.store import SessionStore, StoreFull
 from app.web import forms, i18n
 from app.web.page_errors import error_text
@@ -59,7 +60,7 @@ def refused(request: Request, settings: Settings, e: RateLimited | StoreFull) ->
                    headers={"Retry-After": str(e.retry_after)})
 
 
-def drawable(normalized: dict[str, Any], settings: Settings, field: str) -> dict[str, Any]:
+def drawable(normalized: NormalizedConfig, settings: Settings, field: str) -> NormalizedConfig:
     """A network created from the pages must be drawable within the reply budget."""
     try:
         check_page(normalized, settings.max_reply_bytes)
@@ -68,7 +69,7 @@ def drawable(normalized: dict[str, Any], settings: Settings, field: str) -> dict
     return normalized
 
 
-async def add(settings: Settings, store: SessionStore, normalized: dict[str, Any]) -> str:
+async def add(settings: Settings, store: SessionStore, normalized: NormalizedConfig) -> str:
     session = await run_in_threadpool(Session.create, normalized, settings)
     await store.add(session)
     return session.id

@@ -198,7 +198,7 @@ def _loc(parts: Any) -> tuple[str, ...]:
 
 
 def from_config_error(e: ConfigError) -> PageError:
-    loc = _loc(e.loc)
+    loc = _loc(e.path)
     dotted = ".".join(loc)
     for where, pattern, code, names in PATTERNS:
         if where is not None and where != dotted:

@@ -230,7 +230,7 @@ async def tick(request: Request, sid: str, render: Any, base_ctx: Any, settings:
 def points_url(s: Session, raw: heatcache.Raw) -> str:
     """The session's sample points as an image whose URL carries their hash (cached for ever
     by the browser; a new hash when the data change)."""
-    _doc, h = heatcache.points(raw, s.config["output_activation"], s.task)
+    _doc, h = heatcache.points(raw, s.config.output_activation, s.task)
     return f"/s/{s.id}/points.svg?v={h}"
 
 
@@ -243,7 +243,7 @@ async def points(request: Request, sid: str, v: str = "") -> Response:
                 raw = raw_points(s)  # the input plane, before the input features
                 if raw is None:
                     return None
-                return heatcache.points(raw, s.config["output_activation"], s.task)
+                return heatcache.points(raw, s.config.output_activation, s.task)
             found = await run_in_threadpool(draw)
     except SessionNotFound:
         found = None

@@ -6,23 +6,31 @@ by session_view and the small helpers beside it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TypedDict, Unpack
 from urllib.parse import urlencode
 
 import numpy as np
 
 from app.config import Settings
 from app.nn import features as feats
+from app.nn.activations import Array
 from app.sessions.model import Session, raw_data
-from app.sessions.state import metrics, session_state
+from app.sessions.state import CursorState, SessionState, metrics, session_state
 from app.web import charts, diagram, formulas, heatcache, heatmaps
 from app.web.fmt import num, signed
 
 TABLE_MAX = 32
 LIVE_CURVE_POINTS = 100  # the charts while playing: a third of the points and bytes
 PLAY_SPEEDS = (1, 10, 100, 1000)
+
+
+class ViewChanges(TypedDict, total=False):
+    sel: str | None
+    log: bool
+    play: bool
+    n: int
 
 
 @dataclass(frozen=True)
@@ -35,7 +43,7 @@ class ViewState:
     n: int = 10
 
     @classmethod
-    def parse(cls, params: Any) -> ViewState:
+    def parse(cls, params: Mapping[str, str]) -> ViewState:
         sel = params.get("sel") or None
         if sel is not None and (len(sel) > 24 or not all(c.isalnum() or c == "-" for c in sel)):
             sel = None
@@ -46,9 +54,9 @@ class ViewState:
         return cls(sel, params.get("log") in ("1", "on", "true"),
                    params.get("play") in ("1", "on", "true"), n if n in PLAY_SPEEDS else 10)
 
-    def query(self, **changes: Any) -> str:
+    def query(self, **changes: Unpack[ViewChanges]) -> str:
         v = replace(self, **changes)
-        q: dict[str, Any] = {}
+        q: dict[str, str | int] = {}
         if v.sel:
             q["sel"] = v.sel
         if v.log:
@@ -77,7 +85,7 @@ def chip_text(label: str, _: Callable[[str], str]) -> str:
     return (_("F{k}") if label[0] == "F" else _("B{k}")).format(k=k)
 
 
-def next_text(cursor: dict[str, Any], _: Callable[[str], str]) -> str:
+def next_text(cursor: CursorState, _: Callable[[str], str]) -> str:
     phase = _(PHASES.get(cursor["next"], N_("update")))
     if cursor.get("layer"):
         return _("{phase} {layer}").format(phase=phase, layer=cursor["layer"])
@@ -98,14 +106,14 @@ def pipeline(L: int, phase: str, layer: int | None) -> list[dict[str, str]]:
             for k, s in enumerate(steps)]
 
 
-def capture_update(s: Session, sel: str | None) -> dict[str, Any] | None:
+def capture_update(s: Session, sel: str | None) -> formulas.LastUpdate | None:
     """Before an update: the selected weight or bias and its gradient, so the inspector can
     show old → new afterwards."""
     t = s.trainer
     if t.trace is None or sel is None:
         return None
-    old: dict[Any, float] = {}
-    grad: dict[Any, float] = {}
+    old: dict[formulas.ParamKey, float] = {}
+    grad: dict[formulas.ParamKey, float] = {}
     try:
         kind, *idx = sel.split("-")
         nums = [int(x) for x in idx]
@@ -127,8 +135,8 @@ def capture_update(s: Session, sel: str | None) -> dict[str, Any] | None:
 
 
 def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str], str],
-                 last_update: dict[str, Any] | None = None, projector: bool = False,
-                 base: str | None = None, live: bool = False) -> dict[str, Any]:
+                 last_update: formulas.LastUpdate | None = None, projector: bool = False,
+                 base: str | None = None, live: bool = False) -> dict[str, object]:
     """``base``: the page's own path (the watch page's, so no link names the session).
     ``live``: a Play frame (app/web/tick.py): only what its lean templates show."""
     state = session_state(s, history=LIVE_CURVE_POINTS if live else charts.CURVE_POINTS,
@@ -154,12 +162,12 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
     # Without a selection the inspector only invites one; with one, Play shows it live too.
     insp = formulas.Builder(state, row, all_rows, _, last_update).build(vs.sel) \
         if vs.sel or not live else None
-    L = len(cfg["layers"]) - 1
+    L = len(cfg.layers) - 1
     raw = raw_points(s)
     maps = None
     if raw is not None:
         heatmaps.CACHE.size = settings.heatmap_cache
-        maps = heatmaps.neuron_maps(s.trainer.net, cfg["features"],
+        maps = heatmaps.neuron_maps(s.trainer.net, cfg.features,
                                     heatmaps.domain_of(raw[0], raw[2]),
                                     grid=heatmaps.PLAY_GRID if vs.play else heatmaps.GRID,
                                     live=live)
@@ -190,12 +198,12 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
     }
 
 
-RawPoints = tuple[Any, Any, Any, Any]
+RawPoints = tuple[Array, Array, Array | None, Array | None]
 EXPERIMENT_DATASETS = ("xor", "and", "or", "circle", "xor_scatter", "gauss", "spiral", "plane",
                        "multi_gauss")
 
 
-def show_batch(s: Session, state: dict[str, Any]) -> None:
+def show_batch(s: Session, state: SessionState) -> None:
     """During Play no pass is in progress (training runs whole epochs): fill the state's
     z, a, δ and gradients with a forward and backward pass over the current batch at the
     current weights, for the page only, so the mechanics stay visible. The session is
@@ -220,7 +228,7 @@ def show_batch(s: Session, state: dict[str, Any]) -> None:
 
 def raw_points(s: Session) -> RawPoints | None:
     """(X, Y, X_test, Y_test) in the input plane's own coordinates, for 2-D data; else None."""
-    fs = s.config.get("features") or list(feats.DEFAULT)
+    fs = s.config.features
     d = s.trainer.data
     if feats.is_default(fs):
         if d.X.shape[1] != 2:
@@ -230,7 +238,8 @@ def raw_points(s: Session) -> RawPoints | None:
     return r.X, r.Y, r.X_test, r.Y_test
 
 
-def inspector_heat(maps: heatmaps.NeuronMaps | None, sel: str | None) -> dict[str, Any] | None:
+def inspector_heat(maps: heatmaps.NeuronMaps | None, sel: str | None
+                   ) -> dict[str, object] | None:
     """The selected neuron's heatmap, drawn large in the inspector."""
     if maps is None or sel is None or not sel.startswith("n-"):
         return None
@@ -246,12 +255,12 @@ def inspector_heat(maps: heatmaps.NeuronMaps | None, sel: str | None) -> dict[st
             "domain": [num(v, 3) for v in maps.domain]}
 
 
-def focus_values(state: dict[str, Any], row: int | None) -> str:
+def focus_values(state: SessionState, row: int | None) -> str:
     """The focus sample's inputs and target, e.g. "x₁ = 1, x₂ = 0, y = 1"."""
     if row is None:
         return ""
     x, y = state["batch"]["X"][row], state["batch"]["Y"][row]
-    fs = state["config"].get("features") or list(feats.DEFAULT)
+    fs = state["config"].features
     names = [feats.SYMBOLS.get(f, f) for f in fs] if len(fs) == len(x) else [
         f"x{diagram._sub(j + 1)}" for j in range(len(x))]
     parts = [f"{n}\u00a0=\u00a0{num(v)}" for n, v in zip(names, x, strict=True)]
@@ -277,9 +286,9 @@ def split_metrics(s: Session) -> dict[str, str | None]:
     return out
 
 
-def data_panel(s: Session, state: dict[str, Any], row: int | None, all_rows: bool,
+def data_panel(s: Session, state: SessionState, row: int | None, all_rows: bool,
                focus_pos: int, raw: RawPoints | None = None, live: bool = False
-               ) -> dict[str, Any]:
+               ) -> dict[str, object]:
     """``live``: Play frames show the plot and the counts, not the batch table."""
     t = s.trainer
     batch = state["batch"]
@@ -303,8 +312,8 @@ def data_panel(s: Session, state: dict[str, Any], row: int | None, all_rows: boo
         })
     heat = None
     if raw is not None:
-        heat = heatcache.heatmap(t.net, raw, state["config"]["features"],
-                                 state["config"]["output_activation"], s.task, live)
+        heat = heatcache.heatmap(t.net, raw, list(state["config"].features),
+                                 state["config"].output_activation, s.task, live)
     m = state["metrics"]
     split = {"train": None, "test": None} if live else split_metrics(s)
     return {

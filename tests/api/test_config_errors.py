@@ -283,3 +283,32 @@ def test_413_follows_the_setting(make_client: Callable[..., TestClient]) -> None
     assert r.status_code == 413 and "1000" in r.json()["detail"]
     r = client.post(SESSIONS, content=big_body(1000), headers={"content-type": "application/json"})
     assert r.status_code == 201
+
+
+def test_the_http_layer_puts_the_location_before_the_error_path(
+    api: Api, make_client: Callable[..., TestClient]
+) -> None:
+    """The domain error names the field only; the 422 says where it was: "body" for a
+    config, "query" for gradcheck's parameters and for samples/history."""
+    from app.config import Settings
+    from app.sessions import service
+    from app.sessions.config import ConfigError, SessionConfig, normalize
+    from app.sessions.model import Session
+
+    bad = {"layers": [2, 4, 1], "dataset": {"X": [[0.0, 1.0]], "Y": [[0.0], [1.0]]}}
+    with pytest.raises(ConfigError) as info:
+        normalize(SessionConfig.model_validate(bad), Settings())
+    body = api.call("POST", SESSIONS, 422, json=bad)
+    assert body["detail"][0]["loc"] == ["body", *info.value.path] == ["body", "dataset", "Y"]
+    assert body["detail"][0]["msg"] == info.value.msg
+
+    settings = Settings(gradcheck_max_work=50)
+    s = Session.create(normalize(SessionConfig(preset="seed-xor"), settings), settings)
+    with pytest.raises(ConfigError) as info:
+        service.gradcheck(s, 1e-6, settings)
+    limited = Api(make_client(gradcheck_max_work=50))
+    sid = limited.create(preset="seed-xor")["id"]
+    body = limited.call("GET", f"{SESSIONS}/{sid}/gradcheck", 422)
+    assert body["detail"] == [{"loc": ["query", *info.value.path], "msg": info.value.msg,
+                               "type": "value_error"}]
+    assert_422(api.get(api.create()["id"], expect=422, samples="0,99"), ["query", "samples"])

@@ -197,8 +197,8 @@ def test_seed_xor_preset_matches_lesson(lesson):
     """The same through the sessions layer: the seed-xor preset, normalized and created."""
     settings = Settings()
     config = normalize(SessionConfig(preset="seed-xor"), settings)
-    assert config["layers"] == [2, 4, 1] and config["bias"] is False
-    assert config["reduction"] == "sum" and config["learning_rate"] == 0.1
+    assert config.layers == (2, 4, 1) and config.bias is False
+    assert config.reduction == "sum" and config.learning_rate == 0.1
     session = Session.create(config, settings)
     t = session.trainer
     assert t.run(EPOCHS) == (EPOCHS, None)

@@ -9,6 +9,7 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 from app.sessions.model import build_data
+from app.sessions.normalized import NormalizedConfig
 from tests.api.helpers import arr
 from tests.web.helpers import new_page, op, section, state, text
 
@@ -17,7 +18,7 @@ def test_accuracy_over_the_whole_train_and_test_split(client: TestClient) -> Non
     path = new_page(client, "circle")
     op(client, path, "train", epochs="5")
     s = state(client, path)
-    data, _task = build_data(s["config"])
+    data, _task = build_data(NormalizedConfig.from_dict(s["config"]))
     Ws = [arr(layer["W"]) for layer in s["layers"]]
     bs = [arr(layer["b"]) for layer in s["layers"]]
 
