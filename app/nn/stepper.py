@@ -14,6 +14,7 @@ pass is discarded and ``status`` becomes ``"diverged"``.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -95,6 +96,16 @@ class History:
             self.grad_norm = [self.grad_norm[i] for i in keep]
 
 
+@functools.lru_cache(maxsize=64)
+def _shuffle(seed: int, epoch: int, n: int) -> IntArray:
+    """An epoch's order, remembered: a Play tick asks for the current epoch's several times
+    (the batch shown, its rows, the state), and seeding a generator costs more than the
+    shuffle. Read-only, as it is shared."""
+    order = np.random.default_rng([seed, epoch]).permutation(n)
+    order.flags.writeable = False
+    return order
+
+
 @dataclass
 class Trainer:
     net: Network
@@ -143,7 +154,7 @@ class Trainer:
         drawn from (seed, epoch) so every run and every worker gets the same batches."""
         if self.effective_batch_size == self.n_samples:
             return None
-        return np.random.default_rng([self.shuffle_seed, epoch]).permutation(self.n_samples)
+        return _shuffle(self.shuffle_seed, epoch, self.n_samples)
 
     def batch_indices(self, epoch: int | None = None, pos: int | None = None) -> IntArray:
         epoch = self.epoch if epoch is None else epoch

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
-from starlette.concurrency import run_in_threadpool
+import anyio.to_thread
+from anyio import CapacityLimiter
 
 from app.config import Settings
 from app.sessions import data_edits, service, undo
@@ -163,6 +164,9 @@ class Door:
         self.store = store
         self.settings = settings
         self.hub = hub
+        # Operations run in at most this many threads at once; the rest wait their turn in
+        # order. Dozens of threads taking the GIL from each other cost more CPU than the work.
+        self.limiter = CapacityLimiter(settings.parallel_operations)
 
     async def apply(
         self, sid: str, name: str, *args: Any,
@@ -195,7 +199,7 @@ class Door:
                     s.version += 1
                     changed, watch_id = summary(s), s.watch_id
                 return view(s, outcome) if view else outcome.result
-            result = await run_in_threadpool(work)
+            result = await anyio.to_thread.run_sync(work, limiter=self.limiter)
         # Saved (the store saves on leaving the block): now watchers may read it.
         if changed is not None and watch_id is not None:
             try:

@@ -302,6 +302,7 @@ def _path(points: list[tuple[float, float]]) -> str:
 
 # --- heatmap -------------------------------------------------------------------------------
 GRID = 40
+PLAY_GRID = 24  # while playing: a third of the grid points, redrawn every tick
 
 
 @dataclass
@@ -382,13 +383,14 @@ def value_range(output_activation: str, task: str, Y: NDArray[np.float64]
     return float(min(Y.min(), 0.0)), float(max(Y.max(), 1.0))
 
 
-def plot_values(predict: Any, domain: tuple[float, float]) -> NDArray[np.float64]:
-    """The output (class 1's probability for two outputs) over the GRID × GRID plane."""
-    g = np.linspace(domain[0], domain[1], GRID)
+def plot_values(predict: Any, domain: tuple[float, float], grid: int = GRID
+                ) -> NDArray[np.float64]:
+    """The output (class 1's probability for two outputs) over the grid × grid plane."""
+    g = np.linspace(domain[0], domain[1], grid)
     gx, gy = np.meshgrid(g, g[::-1])
     out = predict(np.stack([gx.ravel(), gy.ravel()], axis=1))
     value = out[:, 1] if out.shape[1] == 2 else out[:, 0]
-    return np.asarray(value, dtype=np.float64).reshape(GRID, GRID)
+    return np.asarray(value, dtype=np.float64).reshape(grid, grid)
 
 
 def heatmap(predict: Any, X: NDArray[np.float64], Y: NDArray[np.float64],
@@ -398,7 +400,7 @@ def heatmap(predict: Any, X: NDArray[np.float64], Y: NDArray[np.float64],
     tables) with the training (filled) and test (hollow) points. ``live`` (Play frames): the
     image in SHADES colours and no marks (the page keeps them as a separate, cached image)."""
     lo_d, hi_d = domain = plot_domain(X, X_test)
-    value = plot_values(predict, domain)
+    value = plot_values(predict, domain, PLAY_GRID if live else GRID)
     lo, hi = value_range(output_activation, task, Y)
     if live:
         image = png_palette_uri(shade_index(value, lo, (lo + hi) / 2, hi))

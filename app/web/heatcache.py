@@ -41,9 +41,10 @@ def key(net: Network, raw: Raw, features: list[str], output_activation: str, tas
 def heatmap(net: Network, raw: Raw, features: list[str], output_activation: str, task: str,
             live: bool = False) -> charts.Heatmap:
     """The network's output over the input plane of the raw (pre-feature) data; ``live``:
-    the Play frame's version (palette image, no marks: see :func:`points`)."""
-    k = key(net, raw, features, output_activation, task) + (b"live" if live else b"")
-    hit = CACHE.get(k)
+    the Play frame's version (palette image, no marks: see :func:`points`), not cached: its
+    weights change with every tick."""
+    k = None if live else key(net, raw, features, output_activation, task)
+    hit = None if k is None else CACHE.get(k)
     if hit is not None:
         return hit
 
@@ -53,7 +54,8 @@ def heatmap(net: Network, raw: Raw, features: list[str], output_activation: str,
 
     heat = charts.heatmap(predict, raw[0], raw[1], raw[2], raw[3], output_activation, task,
                           live=live)
-    CACHE.put(k, heat)
+    if k is not None:
+        CACHE.put(k, heat)
     return heat
 
 
@@ -65,7 +67,9 @@ def points(raw: Raw, output_activation: str, task: str) -> tuple[bytes, str]:
     does, so Play frames link to it instead of sending 400 marks every tick)."""
     h = hashlib.blake2b(digest_size=16)
     for a in raw:
-        h.update(b"-" if a is None else str(a.shape).encode() + np.ascontiguousarray(a).tobytes())
+        h.update(b"-" if a is None else repr(a.shape).encode())
+        if a is not None:
+            h.update(np.ascontiguousarray(a).data)  # no copy
     h.update(f"{output_activation}{task}".encode())
     k = h.digest()
     hit = POINTS.get(k)

@@ -180,11 +180,14 @@ def compute(net: Network, features: Sequence[str], domain: tuple[float, float],
 def neuron_maps(net: Network, features: Sequence[str], domain: tuple[float, float],
                 cache: LRU[NeuronMaps] | None = None, grid: int = GRID, live: bool = False
                 ) -> NeuronMaps:
-    """The images for these weights, from the cache when this weights version was drawn."""
+    """The images for these weights, from the cache when this weights version was drawn
+    (Play frames are not cached: their weights change with every tick)."""
+    if live:
+        return compute(net, features, domain, grid, live)
     cache = CACHE if cache is None else cache
-    key = weights_key(net, features, domain, grid) + (b"live" if live else b"")
+    key = weights_key(net, features, domain, grid)
     maps = cache.get(key)
     if maps is None:
-        maps = compute(net, features, domain, grid, live)
+        maps = compute(net, features, domain, grid)
         cache.put(key, maps)
     return maps
