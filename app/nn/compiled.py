@@ -188,7 +188,9 @@ def train_batches(X, Y, order, bs, nb, start, stop,  # type: ignore[no-untyped-d
                   W, woff, b, boff, z, a, delta, coff, gW, gb,
                   Xt, Yt, test_rows, test_first, zt, at,
                   losses, test_losses, last_out, grad_sq):
-    """Batches start..stop-1 (batch j is order[(j % nb)·bs : …], at most bs rows), in place.
+    """Batches start..stop-1 (batch j is rows (j % nb)·bs … of epoch j // nb's order, at most bs
+    rows; ``order`` holds the orders of the epochs the chunk touches, one after another), in
+    place.
 
     Writes the accepted batch losses to ``losses`` and, at each epoch start (j % nb == 0; at
     ``start`` only if ``test_first``), the test objective to ``test_losses`` (nan if not finite
@@ -199,7 +201,7 @@ def train_batches(X, Y, order, bs, nb, start, stop,  # type: ignore[no-untyped-d
     L = len(layers) - 1
     n_out = layers[L]
     co_out = coff[L - 1]
-    n_samples = len(order)
+    n_samples = X.shape[0]  # rows per epoch; order may hold several epochs' orders
     last_rows, last_j, last_loss = 0, -1, np.nan
     for j in range(start, stop):
         k = j - start
@@ -209,8 +211,8 @@ def train_batches(X, Y, order, bs, nb, start, stop,  # type: ignore[no-untyped-d
             t = objective(Xt, Yt, test_rows, layers, acts, loss, fused, mean, reg, rate,
                           W, woff, b, boff, has_b, zt, at, coff)
             test_losses[k] = t
-        r0 = pos * bs
-        n = min(bs, n_samples - r0)
+        r0 = (j // nb) * n_samples % len(order) + pos * bs  # epoch j // nb of the chunk
+        n = min(bs, n_samples - pos * bs)
         _forward(X, order, r0, n, layers, acts, W, woff, b, boff, has_b, z, a, coff)
         total = _loss_sum(Y, order, r0, n, n_out, loss, fused, z, a, co_out)
         if mean:

@@ -221,9 +221,12 @@ class Kernel:
     @quiet
     def run_batches(self, order: IntArray, batch_size: int, n_batches: int, start: int,
                     stop: int, test_first: bool) -> Chunk:
-        """Batches start..stop−1, batch j being order[(j % n_batches)·batch_size : …]."""
+        """Batches start..stop−1, batch j being rows (j % n_batches)·batch_size … of its
+        epoch's order; ``order`` holds the orders of the epochs the chunk touches, one after
+        another (epoch ⌊j / n_batches⌋ of the chunk at ⌊j / n_batches⌋·n)."""
         assert self.X is not None and self.Y is not None
         X_all, Y_all = self.X, self.Y
+        n_rows = len(X_all)
         whole = n_batches == 1 and len(order) == len(X_all)
         has_test = self.X_test is not None and self.Y_test is not None and len(self.X_test)
         losses: list[float] = []
@@ -238,7 +241,8 @@ class Kernel:
             if whole:
                 X, Y = X_all, Y_all
             else:
-                idx = order[pos * batch_size : (pos + 1) * batch_size]
+                base = (j // n_batches) * n_rows % len(order)
+                idx = order[base + pos * batch_size : base + min((pos + 1) * batch_size, n_rows)]
                 X, Y = X_all[idx], Y_all[idx]
             # Gradient norms at the epoch's last batch only (the history's point).
             self.record_norms = pos == n_batches - 1

@@ -162,7 +162,7 @@ class NumbaKernel:
             self.Xt, self.Yt, self.test_rows, test_first, self.zt, self.at,
             losses, tests, last_out, grad_sq)
         if last_j >= 0:
-            r0 = (last_j % n_batches) * bs
+            r0 = (last_j // n_batches) * len(self.X) % len(order) + (last_j % n_batches) * bs
             idx = order[r0 : r0 + last_rows]
             self._last = (float(last_loss), last_out[:last_rows].copy(), self.Y[idx])
         diverged = status != 0

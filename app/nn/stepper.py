@@ -341,10 +341,12 @@ class Trainer:
                     n = min(target - self.epoch, per_chunk)
                     chunk = k.run_batches(identity, bs, 1, 0, n, test_first)
                     self._record_epochs(chunk, test_first)
-                else:
-                    order = self.permutation(self.epoch)
+                else:  # a chunk may run on into the next epochs: their orders in a row
+                    left = (target - self.epoch) * nb - self.batch_pos
+                    stop = self.batch_pos + min(per_chunk, left)
+                    orders = [self.permutation(self.epoch + e) for e in range(-(-stop // nb))]
+                    order = orders[0] if len(orders) == 1 else np.concatenate(orders)  # type: ignore[arg-type]
                     assert order is not None
-                    stop = min(nb, self.batch_pos + per_chunk)
                     chunk = k.run_batches(order, bs, nb, self.batch_pos, stop, test_first)
                     self._record_batches(chunk, test_first)
                 chunks += 1
@@ -364,18 +366,27 @@ class Trainer:
         return value if math.isfinite(value) else None
 
     def _record_batches(self, chunk: Chunk, test_first: bool) -> None:
-        """Bookkeeping for a chunk within one epoch (as _finish_batch, batch by batch)."""
-        if test_first and chunk.tests:
-            self.epoch_test_loss = self._test_value(chunk.tests[0])
-        total = self.epoch_loss_sum
-        for loss in chunk.losses:  # in order: the same sum as one batch at a time
-            total += loss
-        done = len(chunk.losses)
-        self.iteration += done
-        self.batch_pos += done
-        self.epoch_loss_sum = total
-        if self.batch_pos >= self.n_batches:
-            self._end_epoch(chunk.norm(done - 1))
+        """Bookkeeping for a chunk of mini-batches, epoch by epoch (as _finish_batch, batch by
+        batch): each epoch's test loss from its first batch, its loss sum in order, its end."""
+        done, i = len(chunk.losses), 0
+        while True:
+            # The test objective the kernel took at this epoch's start (also for an epoch
+            # whose first batch was refused: it keeps the test loss taken at its start).
+            if self.batch_pos == 0 and (i > 0 or test_first) and i < len(chunk.tests):
+                self.epoch_test_loss = self._test_value(chunk.tests[i])
+            if i >= done:
+                return
+            take = min(self.n_batches - self.batch_pos, done - i)
+            total = self.epoch_loss_sum
+            for loss in chunk.losses[i : i + take]:  # in order: the same sum as one at a time
+                total += loss
+            self.iteration += take
+            self.batch_pos += take
+            self.epoch_loss_sum = total
+            i += take
+            if self.batch_pos < self.n_batches:
+                return
+            self._end_epoch(chunk.norm(i - 1))
 
     def _record_epochs(self, chunk: Chunk, test_first: bool) -> None:
         """Bookkeeping for a chunk of whole-data epochs: one history point each."""

@@ -191,3 +191,33 @@ def test_the_slot_falls_back_to_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
         kernel_slot.resolve("numba")
     with pytest.raises(ValueError, match="kernel must be one of"):
         kernel_slot.configure("fast")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("lr", [0.9, 1.0])  # refused at an epoch's first batch / mid-epoch
+def test_chunks_spanning_epochs_keep_the_bookkeeping_of_stepping(kernel: str, lr: float
+                                                                  ) -> None:
+    """Mini-batches of one sample until the run diverges: the kernel trains many epochs per
+    call (their orders one after another), and every epoch's loss, test loss, the refused
+    epoch's test loss and the counters are what stepping layer by layer gives."""
+    from tests.nn.test_stability import DIVERGING, LINEAR
+
+    d = DIVERGING
+    kw = {"batch_size": 1, "shuffle_seed": 3, "X_test": np.array([[0.5], [1.5]]),
+          "Y_test": np.array([[0.2], [0.4]])}
+    ref = trainer(LINEAR, d["Ws"], d["bs"], d["X"], d["Y"], lr=lr, **kw)
+    for _ in range(10_000):
+        if not ref.step():
+            break
+    assert ref.status == "diverged" and ref.epoch > 100
+    got = trainer(LINEAR, d["Ws"], d["bs"], d["X"], d["Y"], lr=lr, **kw)
+    k = kernel_slot.make_kernel(kernel, got.net, lr, True,  # type: ignore[arg-type]
+                                got.data.X, got.data.Y, None, None)
+    assert k.batches_per_chunk(1) > 2 * got.n_batches  # so a chunk spans epochs
+    ran, stopped = got.run(10_000, kernel=kernel)  # type: ignore[arg-type]
+    assert (ran, stopped) == (ref.epoch, "diverged")
+    assert_agree(ref, got, 0.0 if kernel == "numpy" else 1e-9)
+    assert (got.epoch_test_loss is None) == (ref.epoch_test_loss is None)
+    if ref.epoch_test_loss is not None:
+        np.testing.assert_allclose(got.epoch_test_loss, ref.epoch_test_loss, rtol=1e-9)
+    assert got.epoch_loss_sum == pytest.approx(ref.epoch_loss_sum, rel=1e-9)
