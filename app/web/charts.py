@@ -221,34 +221,28 @@ def grad_norm_chart(history: list[dict[str, Any]]) -> NormChart | None:
     c.points = len(pts)
     L = len(pts[0][1])
     floor = 1e-12
-    logs = [math.log10(max(v, floor)) for _e, g in pts for v in g]
-    y0, y1 = float(math.floor(min(logs))), float(math.ceil(max(logs)))
+    full = [(e, g) for e, g in pts if len(g) == L]
+    # Every point of every layer at once: log10 of the norms (the floor keeps 0 finite).
+    logs = np.log10(np.maximum(np.array([g for _e, g in full], dtype=np.float64), floor))
+    y0, y1 = float(math.floor(logs.min())), float(math.ceil(logs.max()))
     if y1 == y0:
         y1 = y0 + 1
     x0, x1 = float(pts[0][0]), float(max(pts[-1][0], pts[0][0] + 1))
     sx = (c.right - c.left) / (x1 - x0)
     sy = (c.bottom - c.top) / (y1 - y0)
-
-    def X(e: float) -> float:
-        return c.left + (e - x0) * sx
-
-    def Y(v: float) -> float:
-        return c.bottom - (math.log10(max(v, floor)) - y0) * sy
-
     step = max(1, math.ceil((y1 - y0) / 5))
     c.yticks = [Tick(round(c.bottom - (e - y0) * sy, 1), f"1e{e}" if e not in (0, 1)
                      else str(10 ** e)) for e in range(int(y0), int(y1) + 1, step)]
-    c.xticks = [Tick(round(X(e), 1), _epoch_label(e))
+    c.xticks = [Tick(round(c.left + (e - x0) * sx, 1), _epoch_label(e))
                 for e in nice_ticks(x0, x1) if x0 <= e <= x1 and float(e).is_integer()]
-    full = [(e, g) for e, g in pts if len(g) == L]
-    xs = [X(e) for e, _g in full]
+    xs = (c.left + (np.array([float(e) for e, _g in full]) - x0) * sx).tolist()
+    ys = (c.bottom - (logs - y0) * sy).T.tolist()
     for l in range(L):
-        line = list(zip(xs, [Y(g[l]) for _e, g in full], strict=True))
-        path = _path(line) if len(line) > 1 else ""
-        ex, ey = line[-1]
+        path = "M" + "L".join(map(POINT, xs, ys[l])) if len(xs) > 1 else ""
         c.series.append(Series(f"W⁽{l + 1}⁾".translate(SUPERSCRIPT_DIGITS), path,
                                NORM_DASHES[l % len(NORM_DASHES)],
-                               NORM_COLORS[l % len(NORM_COLORS)], round(ex, 1), round(ey, 1)))
+                               NORM_COLORS[l % len(NORM_COLORS)], round(xs[-1], 1),
+                               round(ys[l][-1], 1)))
     _spread_labels(c.series, 14.0)
     c.last = [num(v, 3) for v in pts[-1][1]]
     return c
@@ -294,10 +288,13 @@ def epoch_axes_svg(ch: Curve | NormChart, title: str) -> Markup:
     return Markup("\n".join(out))
 
 
+POINT = "{:.1f} {:.1f}".format
+
+
 def _path(points: list[tuple[float, float]]) -> str:
     if not points:
         return ""
-    return "M" + "L".join(map("{0[0]:.1f} {0[1]:.1f}".format, points))
+    return "M" + "L".join(POINT(x, y) for x, y in points)
 
 
 # --- heatmap -------------------------------------------------------------------------------
