@@ -227,13 +227,17 @@ class Session:
         bs = [arrays[f"b{l}"] for l in range(spec.L)] if spec.bias else None
         data = Data(arrays["data_X"], arrays["data_Y"], arrays.get("data_X_test"),
                     arrays.get("data_Y_test"))
+        # Whole columns at once (a long history is thousands of rows, loaded on every request
+        # with the Redis store); NaN marks a missing test loss or gradient norm.
+        h_test = arrays["h_test"]
+        h_gnorm = arrays.get("h_gnorm", np.full((len(arrays["h_epoch"]), spec.L), np.nan))
         history = History(
             arrays["h_epoch"].tolist(),
             arrays["h_loss"].tolist(),
-            [None if np.isnan(v) else float(v) for v in arrays["h_test"]],
-            [None if np.isnan(row).any() else row.tolist()
-             for row in arrays.get("h_gnorm", np.full((len(arrays["h_epoch"]), spec.L),
-                                                      np.nan))],
+            [None if gap else v
+             for v, gap in zip(h_test.tolist(), np.isnan(h_test).tolist(), strict=True)],
+            [None if gap else row for row, gap in zip(
+                h_gnorm.tolist(), np.isnan(h_gnorm).any(axis=1).tolist(), strict=True)],
         )
         trace = None
         if h["trace"] is not None:
