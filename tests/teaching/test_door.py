@@ -103,3 +103,52 @@ def test_the_table_names_kinds_and_limits() -> None:
                       "weights", "reset", "points", "reconfigure"}
     assert not OPERATIONS["state"].writes and not OPERATIONS["export"].writes
     assert "max_epochs" in OPERATIONS["train"].limits
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+def test_operations_run_at_most_parallel_operations_at_once_in_arrival_order(limit: int
+                                                                              ) -> None:
+    """Fair sharing: with ``parallel_operations`` = 1 three operations on three sessions run one
+    after another, in the order they arrived; with 3 they overlap (so the limit is what keeps
+    them apart)."""
+    import asyncio
+    import threading
+    import time
+
+    from app.config import Settings
+    from app.sessions.config import SessionConfig, normalize
+    from app.sessions.events import Hub
+    from app.sessions.model import Session
+    from app.sessions.store import MemoryStore
+
+    settings = Settings(parallel_operations=limit)
+    counts = {"active": 0, "peak": 0}
+    finished: list[str] = []
+    guard = threading.Lock()
+
+    def view(s: Session, _outcome: Any) -> None:
+        with guard:
+            counts["active"] += 1
+            counts["peak"] = max(counts["peak"], counts["active"])
+        time.sleep(0.05)
+        with guard:
+            counts["active"] -= 1
+            finished.append(s.id)
+
+    async def run() -> list[str]:
+        store = MemoryStore(settings)
+        await store.open()
+        door = Door(store, settings, Hub(settings))
+        ids = []
+        for _ in range(3):
+            s = Session.create(normalize(SessionConfig(preset="seed-xor"), settings), settings)
+            await store.add(s)
+            ids.append(s.id)
+        await asyncio.gather(*(door.apply(sid, "state", view=view) for sid in ids))
+        await store.close()
+        return ids
+
+    ids = asyncio.run(run())
+    assert counts["peak"] == limit
+    if limit == 1:
+        assert finished == ids

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.web.helpers import API, HX, new_page, section, state
@@ -135,3 +136,17 @@ def test_frames_are_gzipped_when_the_browser_accepts_it(client: TestClient) -> N
     # of the frame to about a fifth.
     assert r.num_bytes_downloaded < len(r.content) / 1.8
     assert 'id="diagram"' in r.text and 'id="tick-have"' in r.text
+
+
+def test_the_server_hands_the_gil_over_at_its_setting_and_restores_it() -> None:
+    """While the app runs, a thread waiting for the GIL (a tick whose compiled training ended)
+    gets it after ``gil_switch_interval``; Python's own value is back after shutdown."""
+    import sys
+
+    from app.config import Settings
+    from app.main import create_app
+
+    before = sys.getswitchinterval()
+    with TestClient(create_app(Settings(gil_switch_interval=0.002))):
+        assert sys.getswitchinterval() == pytest.approx(0.002)
+    assert sys.getswitchinterval() == before
