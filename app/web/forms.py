@@ -180,15 +180,16 @@ class NetworkForm:
         return {k: v for k, v in cfg.items() if v is not None}
 
 
-def settings_changes(form: Form, config: dict[str, Any]) -> dict[str, Any]:
-    """The PATCH-able fields present in the session page's settings form."""
+def settings_changes(form: Form) -> dict[str, Any]:
+    """The PATCH-able fields present in the session page's settings form (a regularization
+    change names only what the form has; the PATCH merges it into the session's)."""
     changes: dict[str, Any] = {}
     if "learning_rate" in form:
         changes["learning_rate"] = as_float(form, "learning_rate", ("learning_rate",))
     if "batch_size" in form:
         changes["batch_size"] = as_int(form, "batch_size", ("batch_size",))
     if "reg_kind" in form or "reg_rate" in form:
-        reg = dict(config["regularization"])
+        reg: dict[str, Any] = {}
         if "reg_kind" in form:
             reg["kind"] = form.one("reg_kind")
         if "reg_rate" in form:

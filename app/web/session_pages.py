@@ -182,7 +182,7 @@ async def change_settings(request: Request, sid: str, settings: SettingsDep,
     block = "workspace" if htmx else None
     try:
         # The regularization fields merge into the session's own (service.patch).
-        changes = forms.settings_changes(form, {"regularization": {}})
+        changes = forms.settings_changes(form)
         page = await session_html(request, settings, door, sid, vs, "patch", (changes,),
                                   block=block, expected=(ConfigError, ValidationError))
     except ConfigError as e:  # a field that is not even a number
