@@ -25,6 +25,7 @@ from fastapi.responses import Response
 from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
 
+from app.deps import StoreDep
 from app.sessions.budget import check_page
 from app.sessions.door import Door, Outcome
 from app.sessions.model import Session
@@ -235,10 +236,10 @@ def points_url(s: Session, raw: heatcache.Raw) -> str:
 
 
 @router.get("/s/{sid}/points.svg")
-async def points(request: Request, sid: str, v: str = "") -> Response:
+async def points(store: StoreDep, sid: str, v: str = "") -> Response:
     """The sample points of a session's heatmap; immutable when ``v`` is their current hash."""
     try:
-        async with request.app.state.store.use(sid, write=False) as s:
+        async with store.use(sid, write=False) as s:
             def draw() -> tuple[bytes, str] | None:
                 raw = raw_points(s)  # the input plane, before the input features
                 if raw is None:
