@@ -63,8 +63,8 @@ class Settings(BaseSettings):
     tick_budget: float = Field(0.05, gt=0, description="seconds of training per Play tick")
     parallel_operations: int = Field(
         2, ge=1, le=256,
-        description="session operations (and their page renders) run at once per process; "
-        "the others wait in arrival order")
+        description="short session operations (and their page renders) run at once per "
+        "process; the others wait in arrival order (train and gradcheck run beside them)")
     gil_switch_interval: float = Field(
         0.001, gt=0, le=0.1,
         description="seconds a thread may hold Python's GIL while another waits for it "

@@ -49,6 +49,9 @@ class Operation:
     run: Callable[..., Any]  # (session, settings, *args) -> result
     kind: Kind
     limits: tuple[str, ...] = ()  # the settings that bound it
+    # May run for seconds (a time budget of its own): it does not wait for, nor hold up, the
+    # short operations' turns (Door.limiter), so a long train never stalls a class's Play.
+    long: bool = False
 
     @property
     def writes(self) -> bool:
@@ -102,13 +105,13 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("export", lambda s, st: service.export(s), "read"),
     Operation("gradcheck", lambda s, st, eps, cancelled=None: service.gradcheck(
         s, eps, st, cancelled), "read",
-              ("gradcheck_max_work", "gradcheck_time_budget")),
+              ("gradcheck_max_work", "gradcheck_time_budget"), long=True),
     Operation("forward", lambda s, st, through=False: service.forward(s, through), "change"),
     Operation("backward", lambda s, st, through=False: service.backward(s, through), "change"),
     Operation("update", lambda s, st: service.update(s), "change"),
     Operation("step", lambda s, st: service.step(s), "change"),
-    Operation("train", _train, "change", ("max_epochs", "train_time_budget")),
-    Operation("tick", _train, "change", ("train_time_budget",)),
+    Operation("train", _train, "change", ("max_epochs", "train_time_budget"), long=True),
+    Operation("tick", _train, "change", ("tick_budget",)),
     Operation("patch", lambda s, st, changes: service.patch(s, changes, st), "change",
               ("max_learning_rate", "max_regularization_rate")),
     Operation("weights", lambda s, st, layers: service.set_weights(s, layers, st), "change",
@@ -164,8 +167,9 @@ class Door:
         self.store = store
         self.settings = settings
         self.hub = hub
-        # Operations run in at most this many threads at once; the rest wait their turn in
-        # order. Dozens of threads taking the GIL from each other cost more CPU than the work.
+        # Short operations run in at most this many threads at once; the rest wait their turn
+        # in order (dozens of threads taking the GIL from each other cost more CPU than the
+        # work). Long ones (train, gradcheck: seconds) use anyio's own pool beside them.
         self.limiter = CapacityLimiter(settings.parallel_operations)
 
     async def apply(
@@ -199,7 +203,8 @@ class Door:
                     s.version += 1
                     changed, watch_id = summary(s), s.watch_id
                 return view(s, outcome) if view else outcome.result
-            result = await anyio.to_thread.run_sync(work, limiter=self.limiter)
+            result = await anyio.to_thread.run_sync(
+                work, limiter=None if op.long else self.limiter)
         # Saved (the store saves on leaving the block): now watchers may read it.
         if changed is not None and watch_id is not None:
             try:

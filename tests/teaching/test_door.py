@@ -152,3 +152,47 @@ def test_operations_run_at_most_parallel_operations_at_once_in_arrival_order(lim
     assert counts["peak"] == limit
     if limit == 1:
         assert finished == ids
+
+
+def test_a_long_operation_never_holds_up_the_short_ones() -> None:
+    """A train of up to train_time_budget seconds (or a gradient check) does not take one of
+    the ``parallel_operations`` turns: with a single turn, a Play-sized read of another session
+    finishes while the train still runs."""
+    import asyncio
+    import time
+
+    from app.config import Settings
+    from app.sessions.config import SessionConfig, normalize
+    from app.sessions.events import Hub
+    from app.sessions.model import Session
+    from app.sessions.store import MemoryStore
+
+    settings = Settings(parallel_operations=1, kernel="numpy")
+    assert OPERATIONS["train"].long and OPERATIONS["gradcheck"].long
+    assert not OPERATIONS["tick"].long and not OPERATIONS["step"].long
+    done: dict[str, float] = {}
+
+    async def run() -> None:
+        store = MemoryStore(settings)
+        await store.open()
+        door = Door(store, settings, Hub(settings))
+        ids = []
+        for _ in range(2):
+            s = Session.create(normalize(SessionConfig(preset="spiral"), settings), settings)
+            await store.add(s)
+            ids.append(s.id)
+
+        async def train() -> None:
+            await door.apply(ids[0], "train", 100_000, 0.5)  # stops at its 0.5 s budget
+            done["train"] = time.perf_counter()
+
+        async def read() -> None:
+            await asyncio.sleep(0.05)  # the train has started
+            await door.apply(ids[1], "state")
+            done["read"] = time.perf_counter()
+
+        await asyncio.gather(train(), read())
+        await store.close()
+
+    asyncio.run(run())
+    assert done["read"] < done["train"] - 0.2
