@@ -161,15 +161,8 @@ class Session:
             v = getattr(t.data, key)
             if v is not None:
                 arrays[f"data_{key}"] = v
-        arrays["h_epoch"] = np.array(t.history.epoch, dtype=np.int64)
-        arrays["h_loss"] = np.array(t.history.loss, dtype=np.float64)
-        arrays["h_test"] = np.array(
-            [np.nan if v is None else v for v in t.history.test_loss], dtype=np.float64
-        )
-        L = t.net.spec.L
-        arrays["h_gnorm"] = np.array(
-            [[np.nan] * L if g is None else g for g in t.history.grad_norm], dtype=np.float64
-        ).reshape(-1, L)
+        (arrays["h_epoch"], arrays["h_loss"], arrays["h_test"],
+         arrays["h_gnorm"]) = t.history.columns(t.net.spec.L)
         # The last completed forward pass (the state's loss and metrics).
         if t.last_output is not None and t.last_targets is not None:
             arrays["last_output"] = t.last_output
@@ -239,6 +232,8 @@ class Session:
             [None if gap else row for row, gap in zip(
                 h_gnorm.tolist(), np.isnan(h_gnorm).any(axis=1).tolist(), strict=True)],
         )
+        history.remember_columns((arrays["h_epoch"].astype(np.int64), arrays["h_loss"], h_test,
+                                  h_gnorm.reshape(-1, spec.L)))
         trace = None
         if h["trace"] is not None:
             L = spec.L
