@@ -210,3 +210,18 @@ def test_the_forms_list_the_registries_names(client: TestClient) -> None:
     session = client.get(new_page(client)).text  # the experiment and settings forms
     assert options(session, "hidden_activation") == list(choices.HIDDEN_ACTIVATIONS)
     assert options(session, "reg_kind") == list(choices.REG_KINDS)
+
+
+def test_bounds_are_the_range_of_each_bounded_activation() -> None:
+    """``bounds`` (the pictures' colour scale) is what f reaches: every value inside, both
+    ends approached; an unbounded f (ReLU, linear) has none."""
+    z = np.linspace(-40.0, 40.0, 2001)[:, None] * np.ones((1, 2))
+    z[:, 1] = 0.0  # softmax over two outputs: one varying, one fixed
+    for name, act in ACTIVATIONS.items():
+        a = act.f(z)
+        if act.bounds is None:
+            assert np.max(a) > 10, name  # grows without bound
+            continue
+        lo, hi = act.bounds
+        assert lo <= a.min() and a.max() <= hi, name
+        assert a.min() - lo < 1e-6 and hi - a.max() < 1e-6, name

@@ -152,6 +152,8 @@ class Activation:
     vjp: Callable[[Array, Array, Array], Array] | None = None
     definition: Template | None = None
     vjp_latex: Template | None = None
+    # (lo, hi) when f is bounded: the colour scale of its pictures and of the output plot.
+    bounds: tuple[float, float] | None = None
 
     @property
     def elementwise(self) -> bool:
@@ -201,9 +203,9 @@ class Activation:
 
 ACTIVATIONS: dict[str, Activation] = {a.name: a for a in (
     Activation("sigmoid", 0, sigmoid, sigmoid_prime, r"\sigma", sigmoid_prime_tex,
-               sigmoid_into, sigmoid_times_prime),
+               sigmoid_into, sigmoid_times_prime, bounds=(0.0, 1.0)),
     Activation("tanh", 1, tanh, tanh_prime, r"\tanh", tanh_prime_tex, tanh_into,
-               tanh_times_prime),
+               tanh_times_prime, bounds=(-1.0, 1.0)),
     Activation("relu", 2, relu, relu_prime, r"\operatorname{ReLU}", step_prime_tex(0.0),
                relu_into),
     Activation("leaky_relu", 3, leaky_relu, leaky_relu_prime, r"\operatorname{LReLU}",
@@ -211,5 +213,6 @@ ACTIVATIONS: dict[str, Activation] = {a.name: a for a in (
     Activation("linear", 4, linear, linear_prime, r"\operatorname{id}", lambda z, a, num: "1"),
     Activation("softmax", 5, softmax, None, r"\operatorname{softmax}", vjp=softmax_backward,
                definition=Template(r"\frac{e^{z_{$j}}}{\sum_{k} e^{z_{k}}}"),
-               vjp_latex=Template(r"\hat{y}_{$j}\left(g_{$j} - \sum_{k} g_{k}\hat{y}_{k}\right)")),
+               vjp_latex=Template(r"\hat{y}_{$j}\left(g_{$j} - \sum_{k} g_{k}\hat{y}_{k}\right)"),
+               bounds=(0.0, 1.0)),
 )}

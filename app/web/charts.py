@@ -17,6 +17,7 @@ import numpy as np
 from markupsafe import Markup, escape
 from numpy.typing import NDArray
 
+from app.nn.activations import ACTIVATIONS
 from app.web.fmt import diverging_rgb, num
 
 POS_DARK = (8, 48, 107)  # class 1: ColorBrewer Blues' darkest
@@ -373,10 +374,13 @@ def plot_domain(X: NDArray[np.float64], X_test: NDArray[np.float64] | None
 
 def value_range(output_activation: str, task: str, Y: NDArray[np.float64]
                 ) -> tuple[float, float]:
-    if output_activation in ("sigmoid", "softmax") or task == "regression":
+    """The output plot's colour scale: 0 … 1 for regression and for an output bounded there,
+    the output activation's own bounds, else the targets' range with 0 and 1."""
+    if task == "regression":
         return 0.0, 1.0
-    if output_activation == "tanh":
-        return -1.0, 1.0
+    bounds = ACTIVATIONS[output_activation].bounds
+    if bounds is not None:
+        return bounds
     return float(min(Y.min(), 0.0)), float(max(Y.max(), 1.0))
 
 

@@ -19,13 +19,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.nn import features as feats
+from app.nn.activations import ACTIVATIONS
 from app.nn.network import Network
 from app.web.charts import plot_domain, png_data_uri, png_palette_uri, shade_index
 from app.web.fmt import diverging_rgb
 
 GRID = 32  # pixels per side: 1,024 grid points, one forward pass
 PLAY_GRID = 16  # while Play runs: every tick redraws every image, so a quarter of the bytes
-UNIT_RANGE = ("sigmoid", "softmax")  # activations with values in (0, 1)
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,9 @@ SPRITE = "sprite"  # images[l][j] of a live NeuronMaps: drawn from sprites[l]
 
 
 def scale_of(activation: str) -> Scale:
-    return Scale(0.0, 1.0) if activation in UNIT_RANGE else Scale(-1.0, 1.0)
+    """A bounded activation's own range (app/nn/activations.py); −1 … 1 for the others."""
+    bounds = ACTIVATIONS[activation].bounds
+    return Scale(*bounds) if bounds is not None else Scale(-1.0, 1.0)
 
 
 def domain_of(X: NDArray[np.float64], X_test: NDArray[np.float64] | None
