@@ -95,6 +95,9 @@
     if (!a) return false;
     if (ev.key === " " || ev.key === "Enter") {
       ev.preventDefault();
+      // Just swapped in, the link may not be htmx's yet (it processes new content when the
+      // swap settles): process it now, or the click would load the whole page and drop focus.
+      if (window.htmx) window.htmx.process(a);
       a.dispatchEvent(new MouseEvent("click", { bubbles: true, cancelable: true }));
       return true;
     }
@@ -112,6 +115,7 @@
     var t = ev.target;
     if (ev.key !== " " || !t || !t.matches || !t.matches("a[role=switch]")) return false;
     ev.preventDefault();
+    if (window.htmx && t.hasAttribute("hx-get")) window.htmx.process(t);  // as diagramKey
     t.click();  // htmx handles the log-scale switch without a reload; the projector one reloads
     return true;
   }
