@@ -3,13 +3,21 @@ session through Door.apply, bumps the version exactly once and records one resto
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from app.config import Settings
+from app.sessions.config import SessionConfig, normalize
 from app.sessions.door import OPERATIONS, Door
+from app.sessions.events import Hub
+from app.sessions.model import Session
+from app.sessions.store import MemoryStore
 from tests.teaching.helpers import S, state
 
 HX = {"hx-request": "true"}
@@ -105,22 +113,25 @@ def test_the_table_names_kinds_and_limits() -> None:
     assert "max_epochs" in OPERATIONS["train"].limits
 
 
+async def door_with_sessions(settings: Settings, preset: str, n: int
+                             ) -> tuple[Door, MemoryStore, list[str]]:
+    """A door over an open memory store holding ``n`` new sessions of ``preset``."""
+    store = MemoryStore(settings)
+    await store.open()
+    ids = []
+    for _ in range(n):
+        s = Session.create(normalize(SessionConfig(preset=preset), settings), settings)
+        await store.add(s)
+        ids.append(s.id)
+    return Door(store, settings, Hub(settings)), store, ids
+
+
 @pytest.mark.parametrize("limit", [1, 3])
 def test_operations_run_at_most_parallel_operations_at_once_in_arrival_order(limit: int
                                                                               ) -> None:
     """Fair sharing: with ``parallel_operations`` = 1 three operations on three sessions run one
     after another, in the order they arrived; with 3 they overlap (so the limit is what keeps
     them apart)."""
-    import asyncio
-    import threading
-    import time
-
-    from app.config import Settings
-    from app.sessions.config import SessionConfig, normalize
-    from app.sessions.events import Hub
-    from app.sessions.model import Session
-    from app.sessions.store import MemoryStore
-
     settings = Settings(parallel_operations=limit)
     counts = {"active": 0, "peak": 0}
     finished: list[str] = []
@@ -136,14 +147,7 @@ def test_operations_run_at_most_parallel_operations_at_once_in_arrival_order(lim
             finished.append(s.id)
 
     async def run() -> list[str]:
-        store = MemoryStore(settings)
-        await store.open()
-        door = Door(store, settings, Hub(settings))
-        ids = []
-        for _ in range(3):
-            s = Session.create(normalize(SessionConfig(preset="seed-xor"), settings), settings)
-            await store.add(s)
-            ids.append(s.id)
+        door, store, ids = await door_with_sessions(settings, "seed-xor", 3)
         await asyncio.gather(*(door.apply(sid, "state", view=view) for sid in ids))
         await store.close()
         return ids
@@ -158,29 +162,13 @@ def test_a_long_operation_never_holds_up_the_short_ones() -> None:
     """A train of up to train_time_budget seconds (or a gradient check) does not take one of
     the ``parallel_operations`` turns: with a single turn, a Play-sized read of another session
     finishes while the train still runs."""
-    import asyncio
-    import time
-
-    from app.config import Settings
-    from app.sessions.config import SessionConfig, normalize
-    from app.sessions.events import Hub
-    from app.sessions.model import Session
-    from app.sessions.store import MemoryStore
-
     settings = Settings(parallel_operations=1, kernel="numpy")
     assert OPERATIONS["train"].long and OPERATIONS["gradcheck"].long
     assert not OPERATIONS["tick"].long and not OPERATIONS["step"].long
     done: dict[str, float] = {}
 
     async def run() -> None:
-        store = MemoryStore(settings)
-        await store.open()
-        door = Door(store, settings, Hub(settings))
-        ids = []
-        for _ in range(2):
-            s = Session.create(normalize(SessionConfig(preset="spiral"), settings), settings)
-            await store.add(s)
-            ids.append(s.id)
+        door, store, ids = await door_with_sessions(settings, "spiral", 2)
 
         async def train() -> None:
             await door.apply(ids[0], "train", 100_000, 0.5)  # stops at its 0.5 s budget
