@@ -151,7 +151,7 @@ def frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str], st
     if not stop:
         ctx["live_edges"] = edges_svg(ctx["diagram"])
         ctx["live_nodes"] = nodes_svg(ctx["diagram"])
-        raw = raw_points(s)
+        raw = ctx["raw_points"]  # from session_view: not drawn a second time
         ctx["points_url"] = "" if raw is None else points_url(s, raw)
         names = {"diagram": "partials/diagram_live.html", "data": "partials/data_live.html"}
     parts, now = [], []

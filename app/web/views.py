@@ -186,6 +186,7 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
         "maps": maps,
         "inspector_heat": inspector_heat(maps, vs.sel),
         "data": data_panel(s, state, row, all_rows, focus_pos, raw, live),
+        "raw_points": raw,  # the input plane's points (Play frames link to their image)
         "curve": charts.loss_curve(state["history"], vs.log),
         "grad_chart": charts.grad_norm_chart(state["history"]),
         "feature_names": feats.NAMES, "feature_symbols": feats.SYMBOLS,
