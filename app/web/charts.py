@@ -324,13 +324,19 @@ def _chunk(tag: bytes, data: bytes) -> bytes:
             + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
 
 
-def png_data_uri(rgb: NDArray[np.uint8]) -> str:
-    """A tiny RGB PNG as a data: URI (the CSP allows img-src data:)."""
-    h, w, _ = rgb.shape
-    raw = b"".join(b"\x00" + rgb[r].tobytes() for r in range(h))
-    png = (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-           + _chunk(b"IDAT", zlib.compress(raw, 6)) + _chunk(b"IEND", b""))
+def _png_uri(w: int, h: int, colour_type: int, rows: bytes, palette: bytes = b"") -> str:
+    """An 8-bit PNG (``rows``: each row after its filter byte 0) as a data: URI (the CSP
+    allows img-src data:)."""
+    png = (b"\x89PNG\r\n\x1a\n"
+           + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, colour_type, 0, 0, 0)) + palette
+           + _chunk(b"IDAT", zlib.compress(rows, 6)) + _chunk(b"IEND", b""))
     return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def png_data_uri(rgb: NDArray[np.uint8]) -> str:
+    """A tiny RGB PNG as a data: URI."""
+    h, w, _ = rgb.shape
+    return _png_uri(w, h, 2, b"".join(b"\x00" + rgb[r].tobytes() for r in range(h)))
 
 
 # While Play runs every tick redraws every picture: they are quantised to SHADES colours of the
@@ -356,11 +362,9 @@ def shade_index(values: NDArray[np.float64], lo: Any, mid: Any, hi: Any) -> NDAr
 def png_palette_uri(index: NDArray[np.uint8]) -> str:
     """A palette PNG (colour type 3, the SHADES palette) of shade indices, as a data: URI."""
     h, w = index.shape
-    raw = np.zeros((h, w + 1), dtype=np.uint8)  # filter byte 0 before every row
-    raw[:, 1:] = index
-    png = (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 3, 0, 0, 0))
-           + PALETTE + _chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)) + _chunk(b"IEND", b""))
-    return "data:image/png;base64," + base64.b64encode(png).decode()
+    rows = np.zeros((h, w + 1), dtype=np.uint8)  # filter byte 0 before every row
+    rows[:, 1:] = index
+    return _png_uri(w, h, 3, rows.tobytes(), PALETTE)
 
 
 def plot_domain(X: NDArray[np.float64], X_test: NDArray[np.float64] | None
