@@ -229,11 +229,8 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
     col_names = _column_names(cfg, L, _)
     geo = geometry(tuple(sizes), bias_on, heat is not None, projector, tuple(col_names))
     fz, line_h, card_w, card_h = geo.fz, geo.line_h, geo.card_w, geo.card_h
-    title_h, bias_h, tile, gap, top = geo.title_h, geo.bias_h, geo.tile, geo.gap, geo.top
+    title_h, bias_h, tile, top = geo.title_h, geo.bias_h, geo.tile, geo.top
     detailed, xs, width, height = geo.detailed, geo.xs, geo.width, geo.height
-
-    def slot(l: int, card: bool) -> float:
-        return geo.slot(l, card, bias_on)
 
     symbols = [feats.SYMBOLS.get(f, f) for f in cfg.features]
     if len(symbols) != sizes[0]:
@@ -243,20 +240,13 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
     amax = 1.0
     flow, flow_layer = flow_of(state["cursor"], L)
 
-    def centre_y(l: int, j: int) -> float:
-        sl = slot(l, detailed[l])
-        col_h = sizes[l] * sl
-        off = (title_h / 2 if detailed[l] else 0) - (
-            (bias_h + 3) / 2 if detailed[l] and bias_on and l > 0 else 0)
-        return top + (height - top - col_h) / 2 + sl * (j + 0.5) + off - gap / 2 + 3
-
     nodes: list[Node] = []
     columns: list[Column] = []
     for l in range(L + 1):
         title, sub = col_names[l]
         columns.append(Column(xs[l], title, sub))
         for j in range(sizes[l]):
-            cy = centre_y(l, j)
+            cy = geo.centre_y(l, j)
             nid = f"n-{l}-{j}"
             if l == 0:
                 xv = _cell(state["batch"]["X"], row, j)

@@ -54,12 +54,26 @@ class Geometry:
     xs: tuple[float, ...]
     width: int
     height: int
+    sizes: tuple[int, ...]
+    bias_on: bool
 
-    def slot(self, l: int, card: bool, bias_on: bool) -> float:
+    def slot(self, l: int, card: bool) -> float:
+        """Height a neuron of layer l takes in its column: a card (title, card, bias) or a
+        tile, and the gap after it."""
         if not card:
             return self.tile + self.gap
-        return (self.title_h + self.card_h[l] + (self.bias_h + 3 if bias_on and l > 0 else 0)
-                + self.gap)
+        return (self.title_h + self.card_h[l]
+                + (self.bias_h + 3 if self.bias_on and l > 0 else 0) + self.gap)
+
+    def centre_y(self, l: int, j: int) -> float:
+        """The vertical centre of neuron j of layer l (its column centred in the height)."""
+        card = self.detailed[l]
+        sl = self.slot(l, card)
+        col_h = self.sizes[l] * sl
+        off = (self.title_h / 2 if card else 0) - (
+            (self.bias_h + 3) / 2 if card and self.bias_on and l > 0 else 0)
+        return (self.top + (self.height - self.top - col_h) / 2 + sl * (j + 0.5) + off
+                - self.gap / 2 + 3)
 
 
 @functools.lru_cache(maxsize=256)
@@ -129,7 +143,8 @@ def geometry(sizes: tuple[int, ...], bias_on: bool, heat_on: bool, projector: bo
         xs.append(xs[-1] + spacing(l) + extra)
     width = max(xs[-1] + col_w(L) / 2 + 12, xs[-1] + half_title(L))
     return Geometry(fz, line_h, card_w, tuple(card_h), title_h, bias_h, tile, gap,
-                    tuple(detailed), top, tuple(xs), round(width), round(height))
+                    tuple(detailed), top, tuple(xs), round(width), round(height), sizes,
+                    bias_on)
 
 
 Box = tuple[float, float, float, float]
