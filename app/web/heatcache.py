@@ -9,6 +9,7 @@ weights, the data and the colour scale.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -24,15 +25,20 @@ CACHE: LRU[charts.Heatmap] = LRU(256)  # heatmaps kept (tens of KB each)
 Raw = tuple[Any, Any, Any, Any]  # X, Y, X_test, Y_test in the input plane's coordinates
 
 
-def key(net: Network, raw: Raw, features: list[str], output_activation: str, task: str
-        ) -> bytes:
-    h = hashlib.blake2b(digest_size=16)
-    for a in [*net.W, *(net.b or []), *raw]:
+def _update(h: Any, arrays: Sequence[Any]) -> None:
+    """Each array's shape and bytes into the digest ("-" for a missing one)."""
+    for a in arrays:
         if a is None:
             h.update(b"-")
         else:
-            h.update(str(a.shape).encode())
-            h.update(np.ascontiguousarray(a).tobytes())
+            h.update(repr(a.shape).encode())
+            h.update(np.ascontiguousarray(a).data)  # no copy
+
+
+def key(net: Network, raw: Raw, features: list[str], output_activation: str, task: str
+        ) -> bytes:
+    h = hashlib.blake2b(digest_size=16)
+    _update(h, [*net.W, *(net.b or []), *raw])
     h.update(f"{net.spec.layers}{net.spec.hidden_activation}{output_activation}{task}"
              f"{features}".encode())
     return h.digest()
@@ -66,10 +72,7 @@ def points(raw: Raw, output_activation: str, task: str) -> tuple[bytes, str]:
     """The samples alone as an SVG document over the plot (they change only when the data
     does, so Play frames link to it instead of sending 400 marks every tick)."""
     h = hashlib.blake2b(digest_size=16)
-    for a in raw:
-        h.update(b"-" if a is None else repr(a.shape).encode())
-        if a is not None:
-            h.update(np.ascontiguousarray(a).data)  # no copy
+    _update(h, raw)
     h.update(f"{output_activation}{task}".encode())
     k = h.digest()
     hit = POINTS.get(k)
