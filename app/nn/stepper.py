@@ -383,9 +383,10 @@ class Trainer:
                 else:  # a chunk may run on into the next epochs: their orders in a row
                     left = (target - self.epoch) * nb - self.batch_pos
                     stop = self.batch_pos + min(per_chunk, left)
-                    orders = [self.permutation(self.epoch + e) for e in range(-(-stop // nb))]
-                    order = orders[0] if len(orders) == 1 else np.concatenate(orders)  # type: ignore[arg-type]
-                    assert order is not None
+                    # (not full: every epoch is a shuffle, as permutation() gives)
+                    orders = [_shuffle(self.shuffle_seed, self.epoch + e, self.n_samples)
+                              for e in range(-(-stop // nb))]
+                    order = np.concatenate(orders)
                     chunk = k.run_batches(order, bs, nb, self.batch_pos, stop, test_first)
                     self._record_batches(chunk, test_first)
                 chunks += 1
