@@ -310,8 +310,10 @@ class Health(BaseModel):
     store: str = Field(description="memory or redis")
     sessions: int | None = Field(description="sessions held; null when the store is down")
     kernel: Implementation = Field(
-        description="the training kernel this worker uses now: numba once compiled (warmed at "
-        "start-up), numpy until then or when the kernel setting says so")
+        description="numba once this worker has loaded the compiled kernel (at start-up, in a "
+        "thread), numpy until then or when it never will (setting kernel = numpy, numba not "
+        "installed). Each session's kernel is fixed at creation (config.kernel): sessions on "
+        "the compiled one wait for it, never train on NumPy instead")
 
 
 class WatchLink(BaseModel):

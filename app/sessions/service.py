@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from app.config import Settings
+from app.nn import kernel_slot
 from app.nn.gradcheck import GradcheckStopped, n_evaluations
 from app.nn.gradcheck import gradcheck as run_gradcheck
 from app.nn.network import Network
@@ -78,7 +79,12 @@ def train(
         raise ConfigError(("epochs",), f"the session would pass {settings.max_history_epoch} "
                           f"epochs (setting max_history_epoch) or {settings.max_iteration} "
                           "iterations (setting max_iteration): reset it or train fewer epochs")
-    return t.run(epochs, settings.train_time_budget)
+    # The session's own kernel, whatever the timing: before the compiled one is ready, wait
+    # (nothing changed yet) rather than train on another; the wait is part of the budget.
+    kernel = s.config.kernel
+    waited = kernel_slot.wait_for(kernel, min(settings.kernel_wait, settings.train_time_budget))
+    return t.run(epochs, max(0.0, settings.train_time_budget - waited),
+                 kernel=kernel_slot.implementation(kernel))
 
 
 def patch(s: Session, changes: dict[str, Any], settings: Settings) -> None:
