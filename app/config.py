@@ -63,8 +63,9 @@ class Settings(BaseSettings):
     kernel: KernelName = "auto"
     kernel_wait: float = Field(
         2.0, ge=0, description="seconds a train of a session on the compiled kernel may wait "
-        "for this process to finish compiling it, within train_time_budget (then 503, retry; "
-        "a Play tick waits within tick_budget, then trains nothing that tick)")
+        "for this process to finish compiling it before its budget starts (then 503, retry; "
+        "capped at lock_timeout − train_time_budget − 1). A Play tick waits within tick_budget, "
+        "then trains nothing that tick")
     tick_budget: float = Field(0.05, gt=0, description="seconds of training per Play tick")
     parallel_operations: int = Field(
         2, ge=1, le=256,

@@ -66,8 +66,8 @@ def _train(s: Session, settings: Settings, epochs: int, budget: float | None = N
             return Unchanged()
         settings = settings.model_copy(update={"train_time_budget": min(
             budget, settings.train_time_budget)})
-        try:
-            return service.train(s, epochs, settings)
+        try:  # a tick waits for the compiled kernel within its own budget only
+            return service.train(s, epochs, settings, wait=settings.train_time_budget)
         except KernelWarming:  # a Play tick trains nothing yet; the page polls again
             return Unchanged()
     return service.train(s, epochs, settings)

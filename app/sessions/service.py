@@ -69,8 +69,11 @@ def check_epochs(epochs: int, settings: Settings) -> None:
 
 
 def train(
-    s: Session, epochs: int, settings: Settings
+    s: Session, epochs: int, settings: Settings, wait: float | None = None
 ) -> tuple[int, Literal["diverged", "time_budget"] | None]:
+    """Train up to ``epochs`` epochs within train_time_budget. A session on the compiled kernel
+    first waits up to ``wait`` seconds (default: kernel_wait, capped so that the wait and the
+    train together stay a second inside lock_timeout) for this process to have compiled it."""
     check_epochs(epochs, settings)
     t = s.trainer
     # The counters stay within what an import accepts, so every export imports again.
@@ -80,11 +83,14 @@ def train(
                           f"epochs (setting max_history_epoch) or {settings.max_iteration} "
                           "iterations (setting max_iteration): reset it or train fewer epochs")
     # The session's own kernel, whatever the timing: before the compiled one is ready, wait
-    # (nothing changed yet) rather than train on another; the wait is part of the budget.
-    kernel = s.config.kernel
-    waited = kernel_slot.wait_for(kernel, min(settings.kernel_wait, settings.train_time_budget))
-    return t.run(epochs, max(0.0, settings.train_time_budget - waited),
-                 kernel=kernel_slot.implementation(kernel))
+    # (nothing has changed yet) rather than train on another. The budget starts after the wait,
+    # so a train that waited runs as many epochs as one that did not.
+    if wait is None:
+        wait = min(settings.kernel_wait,
+                   max(0.0, settings.lock_timeout - settings.train_time_budget - 1))
+    kernel_slot.wait_for(s.config.kernel, wait)
+    return t.run(epochs, settings.train_time_budget,
+                 kernel=kernel_slot.implementation(s.config.kernel))
 
 
 def patch(s: Session, changes: dict[str, Any], settings: Settings) -> None:
