@@ -35,7 +35,7 @@ class Settings(BaseSettings):
                                   "/api/v1/sessions/import and of the page's /open (413)")
     history_limit: int = Field(100_000, ge=16, description="stored loss-history points")
     # Replies carry a decimated history unless the client asks for more (?history=N or all).
-    history_default_points: int = Field(500, ge=2, description="history points in a reply "
+    history_default_points: int = Field(250, ge=2, description="history points in a reply "
                                         "without ?history")
     history_max_points: int = Field(100_000, ge=2, description="most history points a reply "
                                     "may carry (?history=N, ?history=all)")

@@ -85,7 +85,7 @@ SamplesQ = Annotated[str | None, Query(
 HistoryQ = Annotated[str | None, Query(max_length=12,
     description="how many loss-history points the reply carries: N (1 to history_max_points, "
     "100,000) evenly decimated with the first and last kept, or 'all'; default "
-    "history_default_points (500). history_length always gives the true length.",
+    "history_default_points (250). history_length always gives the true length.",
     examples=["all", "1", "2000"])]
 
 
@@ -162,7 +162,7 @@ OperateDep = Annotated[Operate, Depends()]
 STATE_REPLY = ("Replies with the session's state: config, epoch, iteration, cursor, every "
                "layer's W and b, the trace of the current pass (z, a, delta, grad_W, grad_b for "
                "the samples chosen by `samples`), loss, metrics and the loss history (at most "
-               "`history` points, 500 by default).")
+               "`history` points, 250 by default).")
 
 
 def state_doc(text: str) -> str:

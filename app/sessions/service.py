@@ -116,6 +116,9 @@ def patch(s: Session, changes: dict[str, Any], settings: Settings) -> None:
         t.batch_pos, t.epoch_loss_sum, t.epoch_test_loss = 0, 0.0, None
     if restart:
         t.discard_pass()
+        # Earlier epochs' losses were taken with other batches or another penalty: the mse
+        # (app/sessions/state.py) is derived from the next whole epoch on.
+        t.mse_since = t.epoch + (1 if t.batch_pos else 0)
     t.status = "ok"
 
 
@@ -226,6 +229,7 @@ def export(s: Session) -> dict[str, Any]:
         "epoch": t.epoch,
         "iteration": t.iteration,
         "batch_pos": t.batch_pos,
+        "mse_since": t.mse_since,
         # Exact partial-epoch sums, as hex floats, so an import continues bit for bit.
         "epoch_loss_sum": t.epoch_loss_sum.hex(),
         "epoch_test_loss": None if t.epoch_test_loss is None else t.epoch_test_loss.hex(),
@@ -269,6 +273,7 @@ def import_session(doc: dict[str, Any], settings: Settings) -> Session:
     t.epoch = _counter(doc, "epoch", settings.max_history_epoch)
     t.iteration = _counter(doc, "iteration", settings.max_iteration)
     t.batch_pos = _counter(doc, "batch_pos", max(0, t.n_batches - 1))
+    t.mse_since = _counter(doc, "mse_since", settings.max_history_epoch)
     loss_max = settings.max_history_loss
     for key in ("epoch_loss_sum", "epoch_test_loss"):
         raw = doc.get(key, "0x0p+0" if key == "epoch_loss_sum" else None)
