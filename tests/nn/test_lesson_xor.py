@@ -208,7 +208,7 @@ def test_seed_xor_preset_matches_lesson(lesson):
     np.testing.assert_allclose(t.net.W[1], lesson["W1"], rtol=0, atol=1e-9)
     np.testing.assert_allclose(t.net.predict(t.data.X), lesson["predictions"], rtol=0,
                                atol=1e-9)
-    if kernel_slot.default() == "numpy":  # the compiled kernel: to 1e-9 above (README)
+    if kernel_slot.default() == "numpy":  # the compiled kernel: to 1e-9 above (docs/performance.md)
         assert np.array_equal(t.net.W[0], lesson["W0"])
         assert np.array_equal(t.net.W[1], lesson["W1"])
 
