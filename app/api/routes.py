@@ -300,11 +300,13 @@ _step_route(
              tags=["stepping"], summary="Train whole epochs",
              description=state_doc(
                  "Allowed at any cursor. Runs until `epochs` more epochs have finished (an "
-                 "epoch already partly stepped through counts as the first), with exactly the "
-                 "arithmetic of stepping. Stops early when a step diverges or after "
-                 "train_time_budget seconds (2 s), always between epochs; `ran` and `stopped` "
-                 "say what happened: call again to go on. Leaves the cursor at forward, "
-                 "layer 1, with no trace."))
+                 "epoch already partly stepped through counts as the first), on the session's "
+                 "kernel (config.kernel: numpy is exactly the arithmetic of stepping). Stops "
+                 "early when a step diverges or after train_time_budget seconds (2 s), between "
+                 "mini-batches (possibly inside an epoch, which the next call finishes first); "
+                 "`ran` and `stopped` say what happened: call again to go on. Leaves the cursor "
+                 "at forward, layer 1, with no trace. 503 with Retry-After when the session's "
+                 "compiled kernel is still being compiled by this worker (setting kernel_wait)."))
 async def train(session_id: SessionId, door: DoorDep, settings: SettingsDep,
                 body: Annotated[schemas.TrainRequest, Body(
                     openapi_examples=schemas.TRAIN_EXAMPLES)] = schemas.ONE_EPOCH,
