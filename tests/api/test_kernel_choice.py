@@ -56,3 +56,22 @@ def test_a_train_before_the_compile_finished_is_503_and_changes_nothing(
 
 def test_wait_for_numpy_never_waits() -> None:
     assert kernel_slot.wait_for("numpy", 0.0) == 0.0
+
+
+@needs_numba
+def test_a_play_tick_while_compiling_trains_nothing_and_keeps_polling(
+        make_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.web.helpers import HX, new_page, state
+
+    client = make_client(kernel="auto")
+    path = new_page(client, "spiral")
+    assert state(client, path)["config"]["kernel"] == "compiled"
+    monkeypatch.setattr(numba_kernel, "ready", lambda: False)
+    monkeypatch.setattr(numba_kernel, "wait", lambda timeout: False)
+    r = client.post(f"{path}/tick?n=10", data={"have": ""}, headers=HX)
+    assert r.status_code == 200  # not 286: the page polls again
+    after = state(client, path)
+    assert after["epoch"] == 0 and after["version"] == 0 and after["undo"]["back"] == 0
+    monkeypatch.undo()
+    r = client.post(f"{path}/tick?n=10", data={"have": ""}, headers=HX)
+    assert r.status_code == 200 and state(client, path)["epoch"] == 10
