@@ -113,7 +113,7 @@ def _unwatch(s: Session, settings: Settings) -> str | None:
 
 OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("state", lambda s, st: None, "read"),
-    Operation("export", lambda s, st: service.export(s), "read"),
+    Operation("export", lambda s, st: service.export(s, st), "read"),
     Operation("gradcheck", lambda s, st, eps, cancelled=None: service.gradcheck(
         s, eps, st, cancelled), "read",
               ("gradcheck_max_work", "gradcheck_time_budget"), long=True),
