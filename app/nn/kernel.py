@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from app.nn.activations import Array
 from app.nn.network import Network, quiet
 from app.nn.norms import norms_from_squares
+from app.nn.shapes import check_data, check_order
 
 IntArray = NDArray[np.int64]
 Norms = list[float] | None
@@ -62,6 +63,8 @@ class Kernel:
                  X: Array | None = None, Y: Array | None = None,
                  X_test: Array | None = None, Y_test: Array | None = None) -> None:
         spec = net.spec
+        if X is not None and Y is not None:
+            check_data(spec.layers, X, Y, X_test, Y_test)
         self.lr = learning_rate
         self.X, self.Y, self.X_test, self.Y_test = X, Y, X_test, Y_test
         self.L = spec.L
@@ -227,6 +230,7 @@ class Kernel:
         assert self.X is not None and self.Y is not None
         X_all, Y_all = self.X, self.Y
         n_rows = len(X_all)
+        check_order(order, n_rows, batch_size, n_batches, start, stop)
         whole = n_batches == 1 and len(order) == len(X_all)
         has_test = self.X_test is not None and self.Y_test is not None and len(self.X_test)
         losses: list[float] = []

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import itertools
 import os
 import sys
 import tempfile
@@ -29,6 +30,7 @@ from app.nn.kernel import Chunk, IntArray
 from app.nn.losses import LOSSES, REG_KINDS
 from app.nn.network import Network
 from app.nn.norms import norms_from_squares
+from app.nn.shapes import ShapeError, check_data, check_order
 
 compiled: ModuleType | None = None  # app.nn.compiled, once warm() has imported it
 
@@ -144,6 +146,10 @@ class NumbaKernel:
                  X: Array, Y: Array, X_test: Array | None = None,
                  Y_test: Array | None = None) -> None:
         spec = net.spec
+        # The compiled loop has no bounds checks: shapes are checked here, where data enters.
+        check_data(spec.layers, X, Y, X_test, Y_test)
+        if [W.shape for W in net.W] != list(itertools.pairwise(spec.layers)):
+            raise ShapeError(f"weights {[W.shape for W in net.W]} do not fit {spec.layers}")
         self.spec = spec
         self.layers = _int(spec.layers)
         L = spec.L
@@ -199,6 +205,7 @@ class NumbaKernel:
                     stop: int, test_first: bool) -> Chunk:
         assert compiled is not None
         bs = min(batch_size, len(order))
+        check_order(order, len(self.X), bs, n_batches, start, stop)
         z, a, delta, last_out = self._buffers(bs)
         n = stop - start
         losses, tests = np.empty(n), np.empty(n)

@@ -74,15 +74,26 @@ def _train(s: Session, settings: Settings, epochs: int, budget: float | None = N
 
 
 def _step_back(s: Session, settings: Settings, steps: int = 1) -> int:
-    """Undo ``steps`` operations (negative: redo), one restore point at a time."""
+    """Undo ``steps`` operations (negative: redo), one restore point at a time; all or
+    nothing: if a point cannot be applied, the session and both stacks stay as they were."""
     ring = s.undo
     want = abs(steps)
     src, dst = (ring.back, ring.forward) if steps > 0 else (ring.forward, ring.back)
     if want == 0 or len(src) < want:
         raise NothingToUndo("undo" if steps > 0 else "redo")
-    for _ in range(want):
-        p = src.pop().get()
-        dst.append(undo.Entry.of(undo.restore(s, p, build_data, spec_of)))
+    saved = (s.config, s.task, s.trainer, list(src), list(dst))
+    try:
+        for _ in range(want):
+            p = src[-1].get()
+            inverse = undo.restore(s, p, build_data, spec_of)
+            src.pop()
+            dst.append(undo.Entry.of(inverse))
+    except BaseException:
+        # restore() assigns the session only when complete: put back the state and the
+        # points of the steps already applied.
+        s.config, s.task, s.trainer = saved[:3]
+        src[:], dst[:] = saved[3], saved[4]
+        raise
     ring.bound(settings.undo_depth, settings.undo_max_bytes)
     return want
 
@@ -107,7 +118,7 @@ def _unwatch(s: Session, settings: Settings) -> str | None:
 
 OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("state", lambda s, st: None, "read"),
-    Operation("export", lambda s, st: service.export(s), "read"),
+    Operation("export", lambda s, st: service.export(s, st), "read"),
     Operation("gradcheck", lambda s, st, eps, cancelled=None: service.gradcheck(
         s, eps, st, cancelled), "read",
               ("gradcheck_max_work", "gradcheck_time_budget"), long=True),

@@ -17,7 +17,7 @@ from app.nn import datasets
 from app.nn import features as feats
 from app.nn.activations import Array
 from app.nn.init import init_weights
-from app.nn.losses import Regularization
+from app.nn.losses import LOSSES, Regularization
 from app.nn.network import Network, Spec
 from app.nn.stepper import Data, History, Trace, Trainer
 from app.sessions.config import ConfigError
@@ -106,6 +106,36 @@ def check_focus(config: NormalizedConfig, n_samples: int) -> None:
                           f"training data has {n_samples} samples); got {focus}")
 
 
+def check_targets(config: NormalizedConfig, data: Data) -> None:
+    """Every target suits the loss (binary cross-entropy: [0, 1]; cross-entropy: ≥ 0, so an
+    added point's class is 0 or 1 for a softmax of width 2): else a ConfigError naming the
+    first offending value, so a loss can never go negative. Checked on the data as the
+    network sees it, whichever way it came in (inline, named set, added points, import)."""
+    lo, hi = LOSSES[config.loss].targets
+    d = config.dataset
+    n_base = len(data.X) - len(d.extra or ())
+    for key, y in (("Y", data.Y), ("Y_test", data.Y_test)):
+        if y is None or not len(y):
+            continue
+        bad = np.flatnonzero(((y < lo) | (y > hi)).any(axis=1))
+        if not len(bad):
+            continue
+        i = int(bad[0])
+        rule = f"in [{lo:g}, {hi:g}]" if hi < np.inf else f"≥ {lo:g}"
+        need = f"loss {config.loss} needs every target {rule}"
+        if key == "Y" and i >= n_base:
+            v = float((d.extra or ())[i - n_base][2])
+            if config.layers[-1] == 2:  # y is class 1's probability: one-hot [1 − y, y]
+                need = f"loss {config.loss} with 2 outputs needs an added point's y (its " \
+                    "class: 0 or 1) in [0, 1]"
+            raise ConfigError(("dataset", "extra", i - n_base, 2), f"{need}; got {v:g}")
+        if isinstance(d, InlineData):
+            raise ConfigError(("dataset", key, i), f"{need}; row {i} holds "
+                              f"{', '.join(f'{v:g}' for v in y[i])}")
+        raise ConfigError(("loss",), f"{need}; the data set {d.name!r} has targets from "
+                          f"{float(y.min()):g} to {float(y.max()):g}: choose squared_error")
+
+
 @dataclass
 class Session:
     id: str
@@ -125,6 +155,7 @@ class Session:
                ) -> Session:
         data, task = build_data(config)
         check_focus(config, len(data.X))
+        check_targets(config, data)
         trainer = Trainer(
             net=initial_network(config),
             data=data,

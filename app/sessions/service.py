@@ -217,8 +217,34 @@ def gradcheck(s: Session, epsilon: float, settings: Settings,
             "layers": layers, "max_rel_error": overall}
 
 
-def export(s: Session) -> dict[str, Any]:
+def history_cap(L: int, settings: Settings) -> int:
+    """The most history points an export carries: half of max_import_bytes at the longest a
+    point can be written (``{"epoch": …, "loss": …, "test_loss": …, "grad_norm": [L floats]}``,
+    a float at most 24 characters), so that every export imports again (issue 23: 100,000
+    points of a 10-layer network wrote 27.6 MB). The other half holds the weights (10 × 64 ×
+    64 at most: ~1 MB), the config and its inline data (≤ max_body_bytes when created)."""
+    per_point = 114 + 26 * L
+    return max(16, (settings.max_import_bytes // 2) // per_point)
+
+
+def _thinned(n: int, limit: int) -> list[int]:
+    """Which of n history points an export keeps: every other one until at most ``limit``
+    (first and last kept), the rule History.compact uses in the session itself."""
+    idx = list(range(n))
+    while len(idx) > limit:
+        idx = [*idx[0 : len(idx) - 1 : 2], idx[-1]]
+    return idx
+
+
+def export(s: Session, settings: Settings | None = None) -> dict[str, Any]:
+    """The session as a document POST /sessions/import takes back. With ``settings`` a history
+    longer than ``history_cap`` is thinned as History.compact does (the curve's shape kept,
+    every other point dropped), so the document fits max_import_bytes."""
     t = s.trainer
+    h = t.history
+    n = len(h.epoch)
+    keep = range(n) if settings is None or n <= history_cap(t.L, settings) else _thinned(
+        n, history_cap(t.L, settings))
     return {
         "format": EXPORT_FORMAT,
         "config": s.config.to_dict(),
@@ -235,9 +261,9 @@ def export(s: Session) -> dict[str, Any]:
         "epoch_test_loss": None if t.epoch_test_loss is None else t.epoch_test_loss.hex(),
         "status": t.status,
         "history": [
-            {"epoch": e, "loss": loss, "test_loss": tl, "grad_norm": g}
-            for e, loss, tl, g in zip(t.history.epoch, t.history.loss, t.history.test_loss,
-                                      t.history.grad_norm, strict=True)
+            {"epoch": h.epoch[i], "loss": h.loss[i], "test_loss": h.test_loss[i],
+             "grad_norm": h.grad_norm[i]}
+            for i in keep
         ],
         "version": s.version,
     }

@@ -18,6 +18,8 @@ the oldest points go first.
 
 from __future__ import annotations
 
+import copy
+import itertools
 import json
 import time
 from dataclasses import dataclass, field
@@ -135,26 +137,32 @@ def point_after(s: Any, before: Before, label: str) -> RestorePoint:
 
 
 def restore(s: Any, p: RestorePoint, build_data: Any, spec_of: Any) -> RestorePoint:
-    """Put ``s`` in the state ``p`` describes; returns the inverse point (to go back)."""
-    t = s.trainer
-    h = t.history
+    """Put ``s`` in the state ``p`` describes; returns the inverse point (to go back).
+
+    All or nothing: the new state is built on a copy of the trainer and assigned to ``s``
+    only once complete, so a point that cannot be applied (an exception) leaves ``s`` as it
+    was (the caller keeps the point on its stack)."""
+    old = s.trainer
+    h = old.history
     k = p.history_keep
     inverse = RestorePoint(
-        p.label, p.at, s.version, tuple(getattr(t, key) for key in SCALARS), s.task, k,
+        p.label, p.at, s.version, tuple(getattr(old, key) for key in SCALARS), s.task, k,
         (tuple(h.epoch[k:]), tuple(h.loss[k:]), tuple(h.test_loss[k:]),
          tuple(h.grad_norm[k:])),
         config=None if p.config is None else s.config,
-        weights=None if p.weights is None else _weights(t.net),
-        last=None if p.last is None else (_copy(t.last_output), _copy(t.last_targets)),
+        weights=None if p.weights is None else _weights(old.net),
+        last=None if p.last is None else (_copy(old.last_output), _copy(old.last_targets)),
     )
+    # A shallow copy: every attribute changed below is replaced, never mutated in place.
+    t = copy.copy(old)
+    config = s.config if p.config is None else p.config
     if p.config is not None:
-        if (p.config.dataset != s.config.dataset
-                or p.config.layers[-1] != s.config.layers[-1]):
-            t.data = build_data(p.config)[0]
-        s.config = p.config
-    s.task = p.task
-    Ws, bs = p.weights if p.weights is not None else (t.net.W, t.net.b)
-    t.net = Network(spec_of(s.config), [W.copy() for W in Ws],
+        # The data follows from the whole config (data set, added points, input features,
+        # output width): rebuild it whenever the config is replaced, so rows always hold
+        # layers[0] values (the compiled kernel trusts that).
+        t.data = build_data(config)[0]
+    Ws, bs = p.weights if p.weights is not None else (old.net.W, old.net.b)
+    t.net = Network(spec_of(config), [W.copy() for W in Ws],
                     None if bs is None else [b.copy() for b in bs])
     tail = p.history_tail
     t.history = History(h.epoch[:k] + list(tail[0]), h.loss[:k] + list(tail[1]),
@@ -163,12 +171,26 @@ def restore(s: Any, p: RestorePoint, build_data: Any, spec_of: Any) -> RestorePo
     scalars = dict(zip(SCALARS, p.scalars, strict=False))
     for key, value in scalars.items():
         setattr(t, key, value)
-    last = p.last if p.last is not None else (t.last_output, t.last_targets)
+    check_consistent(config, t)
+    last = p.last if p.last is not None else (old.last_output, old.last_targets)
     _replay(t)
     for key, value in scalars.items():  # the replay may have touched counters
         setattr(t, key, value)
     t.last_output, t.last_targets = _copy(last[0]), _copy(last[1])
+    s.config, s.task, s.trainer = config, p.task, t
     return inverse
+
+
+def check_consistent(config: NormalizedConfig, t: Any) -> None:
+    """The trainer's arrays fit the config's layers (else ValueError: never train on them)."""
+    layers = config.layers
+    d = t.data
+    if d.X.ndim != 2 or d.X.shape[1] != layers[0] or d.Y.ndim != 2 \
+            or d.Y.shape != (len(d.X), layers[-1]):
+        raise ValueError(f"the data ({d.X.shape}, {d.Y.shape}) does not fit layers {layers}")
+    shapes = [W.shape for W in t.net.W]
+    if shapes != list(itertools.pairwise(layers)):
+        raise ValueError(f"the weights {shapes} do not fit layers {layers}")
 
 
 def _replay(t: Any) -> None:

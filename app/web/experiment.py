@@ -33,8 +33,8 @@ def hidden_sizes(form: forms.Form, config: NormalizedConfig, settings: Settings)
     """The hidden layers after the form's +/− action ('inc:K', 'dec:K', 'add', 'remove')."""
     hidden = list(config.layers[1:-1])
     verb, _sep, arg = form.one("action").partition(":")
-    if verb in ("inc", "dec") and arg.isdigit() and int(arg) < len(hidden):
-        k = int(arg)
+    k = forms.small_int(arg, len(hidden))
+    if verb in ("inc", "dec") and k is not None:
         hidden[k] = max(1, min(settings.max_neurons, hidden[k] + (1 if verb == "inc" else -1)))
     elif verb == "add" and len(hidden) + 2 < settings.max_layers:
         hidden.append(hidden[-1] if hidden else 4)

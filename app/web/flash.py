@@ -62,7 +62,11 @@ class Flash:
             return cls(Kind.NOTHING, direction="undo" if rest == "undo" else "redo")
         if kind == Kind.TRAINED:
             ran, _sep, stopped = rest.partition(":")
-            return cls(Kind.TRAINED, ran=int(ran) if ran.isdigit() else 0, stopped=stopped)
+            # ASCII digits only ('²' passes isdigit() and fails int()), a bounded count:
+            # anything else is no message, as an unknown kind is
+            if not (ran.isascii() and ran.isdigit() and len(ran) <= 12):
+                return None
+            return cls(Kind.TRAINED, ran=int(ran), stopped=stopped)
         return None
 
     def text(self, _: Callable[[str], str], ngettext: Callable[[str, str, int], str]) -> str:

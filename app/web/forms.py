@@ -68,6 +68,16 @@ class Form(dict[str, list[str]]):
         return v[0].strip() if v else default
 
 
+def small_int(raw: str, below: int) -> int | None:
+    """``raw`` as a whole number 0..below−1 written in ASCII digits, else None. (Not
+    ``str.isdigit()`` alone: it accepts '²' and '٣', which ``int()`` refuses or reads, and
+    thousands of digits, which ``int()`` refuses: both were 500s.)"""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(below)):
+        return None
+    n = int(raw)
+    return n if n < below else None
+
+
 def _number(form: Form, key: str, loc: tuple[str, ...], default: Num | None,
             parse: Callable[[str], Num], what: str) -> Num | None:
     """The field parsed by ``parse``; ``default`` when empty; else ConfigError at ``loc``."""
@@ -137,8 +147,8 @@ class NetworkForm:
     def apply(self, action: str, settings: Settings) -> None:
         """The +/− buttons: 'inc:K', 'dec:K', 'add', 'remove'."""
         verb, _, arg = action.partition(":")
-        if verb in ("inc", "dec") and arg.isdigit() and int(arg) < len(self.hidden):
-            k = int(arg)
+        k = small_int(arg, len(self.hidden))
+        if verb in ("inc", "dec") and k is not None:
             step = 1 if verb == "inc" else -1
             self.hidden[k] = max(1, min(settings.max_neurons, self.hidden[k] + step))
         elif verb == "add" and len(self.hidden) + 2 < settings.max_layers:
