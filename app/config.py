@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     public_base_url: str = Field(
         "", description="prefix of the Location header (e.g. https://lab.example.org); "
         "empty: a relative URL, never one built from the Host header")
+    csrf_trusted_origins: str = Field(
+        "", description="comma-separated origins (https://host[:port]) besides the server's "
+        "own and public_base_url's whose pages may change sessions (docs/security-notes.md)")
     timeout_keep_alive: int = Field(5, ge=1, description="uvicorn: idle keep-alive seconds")
     h11_max_incomplete_event_size: int = Field(
         16 * 1024, ge=1024, description="uvicorn/h11: bytes of request line + headers")

@@ -19,6 +19,7 @@ from app.api import openapi as api_docs
 from app.api import routes as api_routes
 from app.api.schemas import Health
 from app.config import Settings, get_settings
+from app.csrf import CrossSiteGuard
 from app.deps import StoreDep
 from app.nn import kernel_slot, numba_kernel
 from app.resources import STATIC
@@ -250,6 +251,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     web_routes.install(app)
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # Inside SecurityHeaders (its refusals carry the same headers), after the body limits.
+    app.add_middleware(CrossSiteGuard, trusted=[
+        settings.public_base_url, *settings.csrf_trusted_origins.split(",")])
     app.add_middleware(SecurityHeaders, max_body=settings.max_body_bytes,
                        read_timeout=settings.body_read_timeout,
                        max_import=settings.max_import_bytes)
