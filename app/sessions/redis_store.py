@@ -170,6 +170,16 @@ touch_budget(KEYS[4], KEYS[5], ARGV[4])
 return 1
 """
 
+# KEYS: s:{id}. ARGV: known version. What a watcher reads, without touching the session (it
+# expires when its owner leaves it idle): {version} when ``known`` is current, {version, data}
+# otherwise, nil if it is gone.
+PEEK = """
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v then return false end
+if v == ARGV[1] then return {v} end
+return {v, redis.call('HGET', KEYS[1], 'd')}
+"""
+
 # KEYS: lock:{id}. ARGV: token.
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -251,7 +261,8 @@ class RedisStore:
                                    f"{redact(self.url)}: {e}") from None
         self._redis = r
         for name, text in (("add", ADD), ("load", LOAD), ("save", SAVE),
-                           ("release", RELEASE), ("count", COUNT), ("delete", DELETE)):
+                           ("release", RELEASE), ("count", COUNT), ("delete", DELETE),
+                           ("peek", PEEK)):
             self._scripts[name] = r.register_script(text)
 
     async def close(self) -> None:
@@ -423,6 +434,18 @@ class RedisStore:
 
     def use(self, session_id: str, write: bool = True) -> AbstractAsyncContextManager[Session]:
         return self._use(session_id, write)
+
+    async def saved(self, sid: str, known: Any) -> tuple[Any, Session | None]:
+        # One atomic read of the last saved version: no lock, local or shared; a new object
+        # (never the cache's, which a writer in this process may be changing).
+        reply = await self._run(self._script("peek", [PREFIX + "s:" + sid], [known or b""]))
+        if reply is None:
+            raise SessionNotFound(sid)
+        version = bytes(reply[0])
+        if len(reply) == 1:
+            return version, None
+        raw = bytes(reply[1])
+        return version, await asyncio.to_thread(Session.from_bytes, raw, self.settings)
 
     async def delete(self, session_id: str) -> bool:
         self._cache_drop(session_id)
