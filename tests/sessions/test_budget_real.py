@@ -89,3 +89,16 @@ def test_undo_rings_count_in_the_memory_budget(make_client: Callable[..., TestCl
     real = sum(real_bytes(store._sessions[sid].to_bytes(), app.state.settings)[0]
                for sid in alive)
     assert real <= 1.3 * limit, (real, limit)
+
+
+def test_reply_estimate_covers_the_real_history_json(make_client: Callable[..., TestClient]
+                                                      ) -> None:
+    c = make_client(max_reply_bytes=1 << 30)
+    sid = c.post(f"{API}/sessions", json={"preset": "xor-bias", "layers": [2, 3, 3, 3, 1]}
+                 ).json()["id"]
+    c.post(f"{API}/sessions/{sid}/train", json={"epochs": 4000})
+    with_all = len(c.get(f"{API}/sessions/{sid}", params={"history": "all"}).content)
+    without = len(c.get(f"{API}/sessions/{sid}", params={"history": 2}).content)
+    per_point = (with_all - without) / 3998
+    est = budget.history_json_bytes(4)
+    assert per_point <= est <= 2 * per_point, (per_point, est)
