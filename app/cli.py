@@ -69,7 +69,11 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.workers > 1:
         tcp_nodelay_for_workers()
+    from app.server_protocol import HeaderTimeoutH11Protocol
+
     uvicorn.run("app.main:app", host=args.host, port=args.port, reload=args.reload,
+                # Request line and headers within header_read_timeout s (slow-header clients).
+                http=HeaderTimeoutH11Protocol,
                 workers=None if args.reload else args.workers,
                 log_level=settings.log_level,
                 proxy_headers=args.forwarded_allow_ips is not None,

@@ -48,12 +48,29 @@ class Settings(BaseSettings):
     undo_depth: int = Field(100, ge=0, le=10_000, description="restore points kept each way")
     undo_max_bytes: int = Field(8 << 20, ge=0, description="bytes of restore points per session")
     watch_max_per_session: int = Field(500, ge=1, description="open watch streams per session")
+    watch_max_streams: int = Field(
+        2000, ge=1, description="open watch streams per worker, all sessions together (what "
+        "protects the server's connections; a class behind one address is one client)")
+    watch_buffer_bytes: int = Field(
+        512 << 20, ge=1 << 20, description="bytes per worker that watch streams' frames may "
+        "hold while their clients read slowly (3 frames each at most); a frame that does not "
+        "fit is skipped, a new stream refused (429)")
+    watch_check_interval: float = Field(
+        15.0, gt=0, le=3600, description="seconds: a quiet watch stream checks that its "
+        "session still exists (an expired or deleted session's streams end)")
     watch_max_per_client: int = Field(
-        20, ge=0, description="open watch streams per client address (0: no limit)")
+        0, ge=0, description="open watch streams per client address (0: no limit, the "
+        "default: a class behind one NAT address is one client)")
     watch_min_interval: float = Field(
         0.2, ge=0, le=10, description="seconds between two events to one watcher (coalesced)")
+    watch_cache_bytes: int = Field(
+        64 << 20, ge=0, description="bytes per worker of what watchers read: the copies of "
+        "watched sessions' last saved states and their rendered frames (least recently used "
+        "out)")
     create_rate_limit: int = Field(
-        30, ge=0, description="sessions a client may create per minute (0: no limit)")
+        1000, ge=0, description="sessions a client address may create per minute (0: no "
+        "limit); far above a class of 200 behind one NAT address each making a copy: sessions "
+        "in use are bounded by max_sessions and memory_budget")
     active_window: float = Field(
         600.0, ge=0, description="seconds: a session used this recently is never evicted")
     # The training kernel (app/nn/kernel_slot.py), fixed per session at creation: "auto" = new
@@ -103,7 +120,13 @@ class Settings(BaseSettings):
     public_base_url: str = Field(
         "", description="prefix of the Location header (e.g. https://lab.example.org); "
         "empty: a relative URL, never one built from the Host header")
+    csrf_trusted_origins: str = Field(
+        "", description="comma-separated origins (https://host[:port]) besides the server's "
+        "own and public_base_url's whose pages may change sessions (docs/security-notes.md)")
     timeout_keep_alive: int = Field(5, ge=1, description="uvicorn: idle keep-alive seconds")
+    header_read_timeout: float = Field(
+        10.0, gt=0, le=600, description="seconds a client may take to send a request's line "
+        "and headers (then the connection is closed; app/server_protocol.py)")
     h11_max_incomplete_event_size: int = Field(
         16 * 1024, ge=1024, description="uvicorn/h11: bytes of request line + headers")
 

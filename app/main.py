@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from app.api import openapi as api_docs
 from app.api import routes as api_routes
 from app.api.schemas import Health
 from app.config import Settings, get_settings
+from app.csrf import CrossSiteGuard
 from app.deps import StoreDep
 from app.nn import kernel_slot, numba_kernel
 from app.resources import STATIC
@@ -150,7 +152,10 @@ class _RepeatedKey(ValueError):
 
 class HeadAsGet:
     """HEAD is answered wherever GET is: the GET response's status and headers (its
-    Content-Length included), without the body. FastAPI routes do not add HEAD themselves."""
+    Content-Length included), without the body. FastAPI routes do not add HEAD themselves.
+    A response without Content-Length (an event stream, which never ends) is answered as soon
+    as its headers are known, and the GET behind it is cancelled (issue #23: HEAD on a stream
+    never finished and wedged the connection)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -159,18 +164,34 @@ class HeadAsGet:
         if scope["type"] != "http" or scope["method"] != "HEAD":
             await self.app(scope, receive, send)
             return
-        done = False
+        done = asyncio.Event()
 
         async def send_headers_only(message: Message) -> None:
-            nonlocal done
+            if done.is_set():
+                return  # (a stream's headers were answered: nothing more is sent)
             if message["type"] == "http.response.start":
                 await send(message)
-            elif message["type"] == "http.response.body" and not (
-                    done or message.get("more_body", False)):
-                done = True
+                if not any(k.lower() == b"content-length" for k, _ in message["headers"]):
+                    done.set()  # a stream: its body would never end
+                    await send({"type": "http.response.body", "body": b""})
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
                 await send({"type": "http.response.body", "body": b""})
 
-        await self.app({**scope, "method": "GET"}, receive, send_headers_only)
+        get = asyncio.ensure_future(self.app({**scope, "method": "GET"}, receive,
+                                             send_headers_only))
+        waiter = asyncio.ensure_future(done.wait())
+        try:
+            await asyncio.wait({get, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if not get.done():  # the stream's generator: stop it, which frees its slot
+            get.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await get
+            return
+        get.result()  # (its errors are the GET's)
+
+
 def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out = dict(pairs)
     if len(out) != len(pairs):
@@ -250,6 +271,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     web_routes.install(app)
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # Inside SecurityHeaders (its refusals carry the same headers), after the body limits.
+    app.add_middleware(CrossSiteGuard, trusted=[
+        settings.public_base_url, *settings.csrf_trusted_origins.split(",")])
     app.add_middleware(SecurityHeaders, max_body=settings.max_body_bytes,
                        read_timeout=settings.body_read_timeout,
                        max_import=settings.max_import_bytes)

@@ -34,8 +34,9 @@ router = APIRouter(prefix="/api/v1", tags=["teaching"])
 
 NOTHING = _documented(409, "nothing to undo (or redo)")
 WATCH_NOT_FOUND = _documented(404, "unknown or revoked watch link, or its session expired")
-WATCH_LIMIT = _documented(429, "too many watch streams for the session "
-                          "(watch_max_per_session) or from this client (watch_max_per_client)")
+WATCH_LIMIT = _documented(429, "too many watch streams on this worker (watch_max_streams, "
+                          "watch_buffer_bytes), for the session (watch_max_per_session) or "
+                          "from this client (watch_max_per_client, off by default)")
 StepsQ = Annotated[int, Query(ge=1, le=10_000, description="how many operations to undo (or "
                               "redo) at once, 1 to 10,000; default 1", examples=[1, 3])]
 WatchId = Annotated[str, Path(description="the watch id from POST /api/v1/sessions/{id}/watch "
@@ -139,8 +140,10 @@ async def watch_events(watch_id: WatchId, door: DoorDep,
     `state` event per change (id: the session's version; data: version, epoch, iteration,
     cursor, loss). A (re)connecting client, with or without Last-Event-ID, gets the current
     state at once; while the session changes quickly, only the newest state is sent (at most
-    one event per watch_min_interval seconds). Any cursor; changes nothing. 429 over
-    watch_max_per_session or watch_max_per_client open streams."""
+    one event per watch_min_interval seconds). The stream ends when the link is revoked or
+    the session is deleted or expires. Any cursor; changes nothing. 429 over
+    watch_max_streams (per worker), watch_max_per_session or watch_max_per_client (off by
+    default) open streams."""
     sid, client = target
     sub = door.hub.subscribe(sid, watch_id, client)
     try:
@@ -152,9 +155,9 @@ async def watch_events(watch_id: WatchId, door: DoorDep,
         yield ServerSentEvent(event="state", id=str(last), data=first)
         pause = door.settings.watch_min_interval
         while True:
-            event = await sub.next()
+            event = await door.next_change(sub, watch_id)
             if event is None:
-                return  # revoked
+                return  # revoked, or the session is gone
             if event["version"] == last:
                 continue
             last = event["version"]

@@ -8,6 +8,7 @@ saves, and publishes a change event for watchers. Routes never take a lock thems
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,9 +20,10 @@ from anyio import CapacityLimiter
 from app.config import Settings
 from app.nn.kernel_slot import KernelWarming
 from app.sessions import data_edits, service, undo
-from app.sessions.events import Hub
+from app.sessions.events import Hub, Subscriber
 from app.sessions.model import Session, build_data, spec_of
-from app.sessions.store import SessionNotFound, SessionStore, StoreUnavailable
+from app.sessions.snapshots import Snapshots
+from app.sessions.store import SessionBusy, SessionNotFound, SessionStore, StoreUnavailable
 
 # read: changes nothing. change: a state change (restore point, version, event).
 # history: undo/redo, view: what the teacher shows (version and event, no restore point).
@@ -187,6 +189,9 @@ class Door:
         # in order (dozens of threads taking the GIL from each other cost more CPU than the
         # work). Long ones (train, gradcheck: seconds) use anyio's own pool beside them.
         self.limiter = CapacityLimiter(settings.parallel_operations)
+        # Watchers' renders take turns in one thread of their own: never the slots above.
+        self.readers = CapacityLimiter(1)
+        self.snapshots = Snapshots(store, settings.watch_cache_bytes // 2)
 
     async def apply(
         self, sid: str, name: str, *args: Any,
@@ -233,19 +238,35 @@ class Door:
 
     async def watched(self, watch_id: str, view: Callable[[Session], R]) -> R:
         """``view(session)`` of the session behind a live watch link, read-only (else
-        SessionNotFound, which never names the session)."""
+        SessionNotFound, which never names the session). Watchers read the last saved state
+        (app/sessions/snapshots.py), never waiting for the session's lock nor holding it while
+        their reply is rendered, and render in their own thread (``readers``), so a class
+        following a big session cannot hold up the teacher's next step."""
         sid = await self.hub.resolve(watch_id) if len(watch_id) <= 64 else None
         if sid is None:
             raise SessionNotFound(watch_id)
-
-        def checked(s: Session, _: Outcome[Any]) -> R:
-            if s.watch_id != watch_id:
-                raise SessionNotFound(watch_id)
-            return view(s)
-
         try:
-            result: R = await self.apply(sid, "state", view=checked)
+            s = await self.snapshots.get(sid)
         except SessionNotFound:
             self.hub.forget(watch_id)  # expired or revoked: the link leads nowhere any more
             raise
-        return result
+        if s.watch_id != watch_id:
+            self.hub.forget(watch_id)
+            raise SessionNotFound(watch_id)
+        return await anyio.to_thread.run_sync(view, s, limiter=self.readers)
+
+    async def next_change(self, sub: Subscriber, watch_id: str) -> dict[str, Any] | None:
+        """The next change event of a followed session, or None once its link is revoked or
+        the session is gone: a quiet stream checks every watch_check_interval seconds, so the
+        streams of an expired, evicted or deleted session end and free their slots."""
+        while True:
+            try:
+                async with asyncio.timeout(self.settings.watch_check_interval):
+                    return await sub.next()
+            except TimeoutError:
+                try:
+                    await self.watched(watch_id, lambda s: s.version)
+                except SessionNotFound:
+                    return None
+                except (SessionBusy, StoreUnavailable):
+                    continue  # cannot tell now: ask again after the next interval

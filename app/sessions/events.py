@@ -26,11 +26,17 @@ LINK_CACHE = 10_000  # watch links remembered per worker (Redis)
 
 
 class WatchLimit(Exception):
-    """Too many open watch streams for the session or for the client (HTTP 429)."""
+    """Too many open watch streams for the session, the server or the client (HTTP 429)."""
 
     def __init__(self, what: str, limit: int, setting: str) -> None:
-        super().__init__(f"too many watch streams for this {what}: the limit is {limit} "
+        super().__init__(f"too many watch streams for this {what}: the limit is {limit:,} "
                          f"(setting {setting})")
+
+
+# A stream's frame can sit in three places at once while its client reads slowly: FastAPI's
+# two one-item buffers (the producer's and the keep-alive inserter's) and the socket's write
+# buffer. Newer frames wait in the generator as one (the newest), never as a backlog.
+FRAMES_HELD = 3
 
 
 class Subscriber:
@@ -38,6 +44,7 @@ class Subscriber:
         self.sid, self.watch_id, self.client = sid, watch_id, client
         self.latest: dict[str, Any] | None = None
         self.closed = False
+        self.reserved = 0  # bytes of frames this stream may hold (Hub.reserve)
         self._ready = asyncio.Event()
 
     def offer(self, summary: dict[str, Any]) -> None:
@@ -70,6 +77,8 @@ class Hub:
         self.settings = settings
         self._subs: dict[str, set[Subscriber]] = {}
         self._clients: Counter[str] = Counter()
+        self.streams = 0  # open streams on this worker
+        self.buffered = 0  # bytes the open streams' frames may hold (watch_buffer_bytes)
         self._links: dict[str, str] = {}
         self.latest: dict[str, int] = {}  # newest version seen, per watched session
 
@@ -98,10 +107,17 @@ class Hub:
 
     # --- streams -------------------------------------------------------------------------
     def check(self, sid: str, client: str) -> None:
-        """WatchLimit when one more stream would pass a cap (counted on this worker)."""
-        if len(self._subs.get(sid, ())) >= self.settings.watch_max_per_session:
-            raise WatchLimit("session", self.settings.watch_max_per_session,
-                             "watch_max_per_session")
+        """WatchLimit when one more stream would pass a cap (counted on this worker). What
+        hurts a server is the total of streams and of the frames they hold, not a class
+        behind one address: the per-client cap is off by default."""
+        st = self.settings
+        if self.streams >= st.watch_max_streams:
+            raise WatchLimit("server", st.watch_max_streams, "watch_max_streams")
+        if self.buffered >= st.watch_buffer_bytes:
+            raise WatchLimit("server's frame memory", st.watch_buffer_bytes,
+                             "watch_buffer_bytes")
+        if len(self._subs.get(sid, ())) >= st.watch_max_per_session:
+            raise WatchLimit("session", st.watch_max_per_session, "watch_max_per_session")
         cap = self.settings.watch_max_per_client
         if cap and self._clients[client] >= cap:
             raise WatchLimit("client", cap, "watch_max_per_client")
@@ -111,19 +127,39 @@ class Hub:
         sub = Subscriber(sid, watch_id, client)
         self._subs.setdefault(sid, set()).add(sub)
         self._clients[client] += 1
+        self.streams += 1
         return sub
+
+    def reserve(self, sub: Subscriber, frame_bytes: int) -> bool:
+        """Room for this stream to hold frames of ``frame_bytes`` (FRAMES_HELD of them) within
+        watch_buffer_bytes; False: skip this frame (the stream waits for the next change)."""
+        want = FRAMES_HELD * frame_bytes
+        grow = want - sub.reserved
+        if grow > 0 and self.buffered + grow > self.settings.watch_buffer_bytes:
+            return False
+        self.buffered += grow
+        sub.reserved = want
+        return True
 
     def unsubscribe(self, sub: Subscriber) -> None:
         subs = self._subs.get(sub.sid)
         if subs is None or sub not in subs:
             return
         subs.discard(sub)
+        self.streams -= 1
+        self.buffered -= sub.reserved
+        sub.reserved = 0
         if not subs:
             del self._subs[sub.sid]
             self.latest.pop(sub.sid, None)
         self._clients[sub.client] -= 1
         if self._clients[sub.client] <= 0:
             del self._clients[sub.client]
+
+    def end_session(self, sid: str) -> None:
+        """End every stream of a session that is gone (deleted, expired, evicted)."""
+        for sub in list(self._subs.get(sid, ())):
+            sub.close()
 
     def watchers(self, sid: str) -> int:
         return len(self._subs.get(sid, ()))

@@ -172,10 +172,17 @@ class Session:
         return self.config.focus
 
     def resident_bytes(self) -> int:
-        """Estimated bytes held between requests (the server-wide memory budget's unit)."""
-        from app.sessions.budget import session_bytes
+        """Bytes held between requests (the server-wide memory budget's unit), from what it
+        really holds: its arrays (weights, gradients, data, a pass's trace), its history at
+        its measured size per point, its undo ring, its config's inline numbers."""
+        from app.sessions import budget
 
-        return session_bytes(self.config, len(self.trainer.history.epoch), peak=False)
+        t = self.trainer
+        h = t.history
+        return (budget.RESIDENT_OVERHEAD + budget.held_bytes(t, skip=(h,))
+                + len(h.epoch) * budget.history_point_bytes(len(t.net.W))
+                + budget.undo_bytes(self.undo)
+                + budget.PYFLOAT * budget.config_floats(self.config))
 
     def apply_settings(self, settings: Settings) -> None:
         self.trainer.history_limit = settings.history_limit

@@ -102,7 +102,8 @@ async def _render(request: Request, settings: Settings, door: Door, sid: str, vs
         if isinstance(outcome.error, (ConfigError, ValidationError)):
             errors.update(field_errors(ctx["lang"], outcome.error))
         ctx.update(session_view(s, settings, vs, _, None, ctx["projector"]))
-        ctx.update(share=share.share_ctx(request, s), timeline=s.undo.timeline(TIMELINE))
+        ctx.update(share=share.share_ctx(request, s, settings.public_base_url),
+                   timeline=s.undo.timeline(TIMELINE))
         ctx["message"] = None
         ctx["field_errors"] = errors
         ctx["error"] = " ".join(errors.values()) or None

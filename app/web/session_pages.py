@@ -84,7 +84,8 @@ async def session_html(request: Request, settings: Settings, door: Door, sid: st
         flash = Flash.of(name, outcome)
         t0 = time.perf_counter()
         ctx.update(session_view(s, settings, vs, _, outcome.before, ctx["projector"]))
-        ctx.update(share=share.share_ctx(request, s), timeline=s.undo.timeline(TIMELINE))
+        ctx.update(share=share.share_ctx(request, s, settings.public_base_url),
+                   timeline=s.undo.timeline(TIMELINE))
         # Watchers see the teacher's inspector: remember a new selection (below).
         select = s.watch_id is not None and s.view_sel != vs.sel
         err = outcome.error

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
@@ -55,12 +55,19 @@ def lang_of(request: Request) -> str:
                           request.headers.get("accept-language"))
 
 
+def site_path(path: str) -> str:
+    """A request's path as a link within this site: percent-encoded, one leading slash. The
+    raw path of ``GET /%2F%2Fevil.example`` is "//evil.example", which as an href is another
+    site (issue #23); "/\\evil.example" is the same to browsers."""
+    return "/" + quote(path.lstrip("/\\"), safe="/-._~!$&'()*+,;=:@")
+
+
 def base_ctx(request: Request) -> dict[str, Any]:
     """What base.html and every page read: the language and its links, projector mode, the
     option labels and presets; pages add their own."""
     lang = lang_of(request)
     q = {k: v for k, v in request.query_params.items() if k not in ("lang", "projector", "msg")}
-    here = request.url.path + ("?" + urlencode(q) if q else "")
+    here = site_path(request.scope["path"]) + ("?" + urlencode(q) if q else "")
     sep = "&" if "?" in here else "?"
     projector = request.query_params.get("projector", request.cookies.get("projector")) == "1"
     return {"lang": lang, "languages": i18n.LANGUAGES, "here": here,

@@ -54,6 +54,19 @@ async def watch_page(request: Request, watch_id: str, settings: SettingsDep,
     return respond(request, html)
 
 
+def keep(cache: OrderedDict[tuple[Any, ...], str], key: tuple[Any, ...], html: str,
+         max_bytes: int) -> None:
+    """Cache a frame, within FRAMES entries and ``max_bytes`` characters (a big network's
+    frame is megabytes: 64 of them were most of a worker's memory)."""
+    if len(html) > max_bytes:
+        return
+    cache[key] = html
+    total = sum(len(v) for v in cache.values())
+    while len(cache) > FRAMES or total > max_bytes:
+        _, old = cache.popitem(last=False)
+        total -= len(old)
+
+
 async def frame(request: Request, door: Door, watch_id: str, sid: str, hint: int | None,
                 vs: ViewState, lang: str) -> tuple[int, str]:
     """(version, the live regions as out-of-band swaps), rendered once per (session, version,
@@ -75,9 +88,7 @@ async def frame(request: Request, door: Door, watch_id: str, sid: str, hint: int
         ctx = watch_ctx(request, door.settings, s, watch_id, vs)
         ctx["oob"] = True
         html = render("partials/watchframe.html", ctx)
-        _frames[(sid, s.version, lang, vs.log)] = html
-        while len(_frames) > FRAMES:
-            _frames.popitem(last=False)
+        keep(_frames, (sid, s.version, lang, vs.log), html, door.settings.watch_cache_bytes // 2)
         return s.version, html
 
     try:
@@ -118,13 +129,16 @@ async def watch_stream(request: Request, watch_id: str, door: DoorDep,
                 version, html = await frame(request, door, watch_id, sid, hint, vs, lang)
             except (SessionNotFound, SessionBusy, StoreUnavailable):
                 return  # EventSource reconnects
-            yield ServerSentEvent(event="frame", id=str(version), raw_data=html)
+            # A slow reader holds its frames: within watch_buffer_bytes for all streams, else
+            # this frame is skipped and the next change brings the newest.
+            if door.hub.reserve(sub, len(html)):
+                yield ServerSentEvent(event="frame", id=str(version), raw_data=html)
             pause = door.settings.watch_min_interval
             if pause:
                 await asyncio.sleep(pause)
-            event = await sub.next()
+            event = await door.next_change(sub, watch_id)
             if event is None:
-                return  # revoked
+                return  # revoked, or the session is gone
             hint = event["version"]
     finally:
         door.hub.unsubscribe(sub)
