@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="backprop-lab", description=DESCRIPTION,
         epilog="Every limit is also a setting: BACKPROP_LAB_<NAME> environment variables (see "
-        "README.md, Limits). API documentation: /docs and /redoc on the running server.")
+        "docs/deployment.md, Limits). API documentation: /docs and /redoc on the running server.")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (8000; 0 picks a free one)")
     parser.add_argument("--reload", action="store_true", help="restart on code changes")

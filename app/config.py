@@ -35,7 +35,7 @@ class Settings(BaseSettings):
                                   "/api/v1/sessions/import and of the page's /open (413)")
     history_limit: int = Field(100_000, ge=16, description="stored loss-history points")
     # Replies carry a decimated history unless the client asks for more (?history=N or all).
-    history_default_points: int = Field(500, ge=2, description="history points in a reply "
+    history_default_points: int = Field(250, ge=2, description="history points in a reply "
                                         "without ?history")
     history_max_points: int = Field(100_000, ge=2, description="most history points a reply "
                                     "may carry (?history=N, ?history=all)")
@@ -56,10 +56,16 @@ class Settings(BaseSettings):
         30, ge=0, description="sessions a client may create per minute (0: no limit)")
     active_window: float = Field(
         600.0, ge=0, description="seconds: a session used this recently is never evicted")
-    # The training kernel (app/nn/kernel_slot.py): "auto" = compiled numba once it is warm (at
-    # start-up, in a thread), NumPy until then; "numpy" = always the step-through arithmetic,
-    # bit for bit; "numba" = always compiled (compiles on first use if not warm).
+    # The training kernel (app/nn/kernel_slot.py), fixed per session at creation: "auto" = new
+    # sessions train on the compiled kernel (numba, compiled at start-up in a thread) unless
+    # their config asks for "numpy" (the lesson preset does), NumPy where numba is missing;
+    # "numpy" = every session on the step-through arithmetic, bit for bit; "numba" = compiled.
     kernel: KernelName = "auto"
+    kernel_wait: float = Field(
+        2.0, ge=0, description="seconds a train of a session on the compiled kernel may wait "
+        "for this process to finish compiling it before its budget starts (then 503, retry; "
+        "capped at lock_timeout − train_time_budget − 1). A Play tick waits within tick_budget, "
+        "then trains nothing that tick")
     tick_budget: float = Field(0.05, gt=0, description="seconds of training per Play tick")
     parallel_operations: int = Field(
         2, ge=1, le=256,

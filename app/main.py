@@ -245,7 +245,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ok = await store.ping()
         return {"status": "ok" if ok else "degraded", "store": store.name,
                 "sessions": await store.count() if ok else None,
-                "kernel": kernel_slot.resolve_now()}
+                "kernel": "numba" if numba_kernel.ready() else "numpy"}
 
     web_routes.install(app)
     if STATIC.is_dir():

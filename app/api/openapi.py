@@ -26,9 +26,9 @@ from fastapi.staticfiles import StaticFiles
 from app.config import Settings
 from app.nn import choices
 
+# The summary sentence ("Step through backpropagation, …") is the app's ``summary``: /docs and
+# /redoc show it above this description, so it is not repeated here.
 DESCRIPTION = """\
-Step through backpropagation, layer by layer, with every number exact.
-
 Create a session (a small fully connected NumPy network with its data), then step the forward
 pass, the backward pass and the update one layer at a time — or train whole epochs — and read
 activations, deltas, gradients, the loss and its history from each reply.

@@ -155,6 +155,12 @@ class HistoryPoint(BaseModel):
     grad_norm: list[float] | None = Field(
         None, description="‖∂L/∂W_l‖ (Frobenius) per layer at the epoch's last batch, before "
         "its update (regularization term included); null when not recorded")
+    mse: float | None = Field(
+        None, description="the lesson's number: mean((ŷ − y)²) over the epoch's samples and "
+        "outputs, i.e. loss · 2 / (B·K) with reduction sum (loss is ½Σ over a batch of B) or "
+        "loss · 2 / K with mean. Null for other losses, with a regularization penalty, when "
+        "the last batch is smaller, or for epochs before the batch size, data or penalty last "
+        "changed")
 
 
 class UndoCounts(BaseModel):
@@ -180,7 +186,7 @@ class SessionState(BaseModel):
     loss: float | None = Field(description="the objective L at the last completed forward pass")
     metrics: Metrics = Field(description="mse and accuracy of the last completed forward pass")
     history: list[HistoryPoint] = Field(description="one point per finished epoch, evenly "
-                                        "decimated to the ?history limit (500 by default), "
+                                        "decimated to the ?history limit (250 by default), "
                                         "first and last kept")
     history_length: int = Field(description="stored history points before ?history decimation")
     test_loss: float | None = Field(description="the latest epoch's test loss; null without "
@@ -246,6 +252,9 @@ class ExportDocument(BaseModel):
     epoch: int = Field(ge=0, description="epochs finished")
     iteration: int = Field(ge=0, description="updates applied")
     batch_pos: int = Field(0, ge=0, description="batches of the current epoch already done")
+    mse_since: int = Field(0, ge=0, description="the first epoch recorded with the current "
+                           "batch size, data and regularization (history points from it on "
+                           "carry mse)")
     epoch_loss_sum: str = Field("0x0p+0", description="hex float, exact")
     epoch_test_loss: str | None = Field(
         None, description="hex float: the test loss at the start of a partly done epoch"
@@ -310,8 +319,10 @@ class Health(BaseModel):
     store: str = Field(description="memory or redis")
     sessions: int | None = Field(description="sessions held; null when the store is down")
     kernel: Implementation = Field(
-        description="the training kernel this worker uses now: numba once compiled (warmed at "
-        "start-up), numpy until then or when the kernel setting says so")
+        description="numba once this worker has loaded the compiled kernel (at start-up, in a "
+        "thread), numpy until then or when it never will (setting kernel = numpy, numba not "
+        "installed). Each session's kernel is fixed at creation (config.kernel): sessions on "
+        "the compiled one wait for it, never train on NumPy instead")
 
 
 class WatchLink(BaseModel):

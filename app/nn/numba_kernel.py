@@ -1,15 +1,24 @@
 """The "numba" implementation of the kernel slot: app/nn/compiled.py behind the slot's API.
 
 numba compiles ``train_batches`` the first time it is called with these argument types (or
-loads it from its on-disk cache). :func:`warm` does that once, off the request path; until it
-has finished, :func:`ready` is False and the slot's "auto" choice stays on NumPy. numba itself
-(about 90 MB of memory, 150 MB with the kernel loaded) is imported only then, so a process set
-to ``kernel = "numpy"`` never loads it.
+loads it from its on-disk cache, ``cache=True``: seconds to compile, under one to load).
+:func:`warm` does that once, off the request path; until it has finished, :func:`ready` is
+False and a session on the compiled kernel waits for it (:func:`wait`, within its request's
+budget). numba itself (about 90 MB of memory, 150 MB with the kernel loaded) is imported only
+then, so a process set to ``kernel = "numpy"`` never loads it.
+
+The cache lives beside the source (``app/nn/__pycache__``) or, where that is read-only (an
+installed wheel), in numba's per-user cache directory; where neither is writable, in a
+temporary directory (compiled once per process, as without a cache).
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import os
+import sys
+import tempfile
 import threading
 from types import ModuleType
 
@@ -30,6 +39,8 @@ CHUNK_WORK = 400_000
 _ready = threading.Event()
 _lock = threading.Lock()
 _error: list[str] = []
+_warming: list[threading.Thread] = []  # the background warm-up, once started
+_start_lock = threading.Lock()  # not _lock: that one is held while compiling
 
 
 def available() -> bool:
@@ -39,6 +50,47 @@ def available() -> bool:
 
 def ready() -> bool:
     return _ready.is_set()
+
+
+def failed() -> str | None:
+    """Why compiling failed, if it did (then sessions on the compiled kernel cannot train)."""
+    return _error[-1] if _error and not _ready.is_set() else None
+
+
+def start_warming() -> None:
+    """Start :func:`warm` in a background thread, once per process (idempotent; if
+    app/main.py's warm-up is compiling already, the thread just waits for it)."""
+    with _start_lock:
+        if _ready.is_set() or _warming or not available():
+            return
+        thread = threading.Thread(target=warm, name="numba-warm", daemon=True)
+        _warming.append(thread)
+    thread.start()
+
+
+def wait(timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for the kernel (starting its warm-up if need be)."""
+    if _ready.is_set():
+        return True
+    start_warming()
+    return _ready.wait(max(0.0, timeout))
+
+
+def _import_compiled() -> ModuleType:
+    """app.nn.compiled, with numba's on-disk cache where one is writable. numba refuses to
+    decorate a ``cache=True`` function when no cache location is writable; then point it at a
+    temporary directory and import again."""
+    try:
+        return importlib.import_module("app.nn.compiled")
+    except RuntimeError as e:
+        if "cannot cache" not in str(e):
+            raise
+    sys.modules.pop("app.nn.compiled", None)
+    os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="backprop-lab-numba-")
+    from numba.core import config
+
+    config.reload_config()  # type: ignore[no-untyped-call]
+    return importlib.import_module("app.nn.compiled")
 
 
 def warm() -> bool:
@@ -53,9 +105,7 @@ def warm() -> bool:
         from app.nn.network import Spec
 
         try:
-            from app.nn import compiled as module
-
-            compiled = module
+            compiled = _import_compiled()
             for loss, out in (("squared_error", "sigmoid"), ("cross_entropy", "softmax")):
                 spec = Spec((2, 3, 2), "tanh", out, loss)
                 rng = np.random.default_rng(0)

@@ -163,6 +163,9 @@ class Trainer:
     phase: Phase = "forward"
     layer: int | None = 1
     status: Status = "ok"
+    # The first epoch recorded with the current batch size, data and regularization: from it
+    # on, an epoch's loss converts exactly to the lesson's mean squared error (the state's mse).
+    mse_since: int = 0
     history: History = field(default_factory=History)
     trace: Trace | None = None
     # The last completed forward pass: its objective, and ŷ with the targets of its batch.

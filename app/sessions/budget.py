@@ -13,7 +13,7 @@ F64 = 8  # bytes of a NumPy float64
 PYFLOAT = 32  # a Python float in a list: the object (24) and its pointer (8)
 HISTORY_POINT = 3 * PYFLOAT + 24  # epoch, loss, test loss in three lists, plus slack
 OVERHEAD = 32 * 1024  # the Session, Trainer and config objects, and an operation's temporaries
-RESIDENT_OVERHEAD = 4 * 1024  # measured: 3.7 KB per default session held (README)
+RESIDENT_OVERHEAD = 4 * 1024  # measured: 3.7 KB per default session held (docs/performance.md)
 JSON_NUMBER = 24  # a float as JSON text ("-0.12345678901234567, ") at its longest
 
 

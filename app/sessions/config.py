@@ -13,8 +13,9 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.config import Settings
-from app.nn import datasets
+from app.nn import datasets, kernel_slot
 from app.nn import features as feats
+from app.nn.kernel_slot import SessionKernel
 from app.nn.losses import LOSSES
 from app.sessions import budget
 from app.sessions.normalized import (
@@ -125,6 +126,11 @@ class SessionConfig(Strict):
         None, description="input features for 2-D data, as in TensorFlow Playground "
         "(default [\"x1\", \"x2\"]); layers[0] must equal their number"
     )
+    kernel: SessionKernel | None = Field(
+        None, description="the training kernel, fixed for the session's life: numpy (bit for "
+        "bit the step-through arithmetic and the lesson's own loop) or compiled (numba: "
+        "faster; agrees to ~1e-15 relative per step). Default: numpy for the lesson preset "
+        "(seed-xor), else compiled where the server has numba (setting kernel)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,8 +167,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "seed-xor": {
         "description": "The lesson's network exactly: 2-4-1 sigmoid, ½Σ squared error, η = 0.1, "
         "no biases, uniform [0, 1) weights from seed 1, XOR, full batch.",
+        # NumPy: bit for bit the lesson's own loop, so its printed losses match to the last digit.
         "config": {**BASE, "bias": False, "init": {"scheme": "uniform", "low": 0.0, "high": 1.0,
-                                                   "seed": 1}},
+                                                   "seed": 1}, "kernel": "numpy"},
     },
     "xor-bias": {
         "description": "XOR with biases and tanh hidden units: learns in a few hundred epochs.",
@@ -356,12 +363,17 @@ def _check(c: dict[str, Any], s: Settings) -> NormalizedConfig:
     bs = c.get("batch_size")
     if bs is not None and bs < 1:
         raise ConfigError(("batch_size",), "batch_size must be ≥ 1 or null (full batch)")
+    kernel = c.get("kernel") or kernel_slot.session_default(s.kernel)
+    refused = kernel_slot.compiled_allowed(s.kernel) if kernel == "compiled" else None
+    if refused is not None:
+        raise ConfigError(("kernel",), f"kernel 'compiled' is not available: {refused}; use "
+                          "'numpy'")
     config = NormalizedConfig(
         layers=tuple(layers), hidden_activation=c["hidden_activation"],
         output_activation=out_act, loss=loss, reduction=c["reduction"], learning_rate=lr,
         bias=c["bias"], train_bias=c["train_bias"], init=InitParams.from_dict(init),
         weights=weights, dataset=dataset, batch_size=bs, regularization=reg,
-        focus=c["focus"], features=tuple(fs), preset=c["preset"])
+        focus=c["focus"], features=tuple(fs), preset=c["preset"], kernel=kernel)
     check_memory(config, s)
     return config
 

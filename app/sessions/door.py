@@ -17,6 +17,7 @@ import anyio.to_thread
 from anyio import CapacityLimiter
 
 from app.config import Settings
+from app.nn.kernel_slot import KernelWarming
 from app.sessions import data_edits, service, undo
 from app.sessions.events import Hub
 from app.sessions.model import Session, build_data, spec_of
@@ -65,6 +66,10 @@ def _train(s: Session, settings: Settings, epochs: int, budget: float | None = N
             return Unchanged()
         settings = settings.model_copy(update={"train_time_budget": min(
             budget, settings.train_time_budget)})
+        try:  # a tick waits for the compiled kernel within its own budget only
+            return service.train(s, epochs, settings, wait=settings.train_time_budget)
+        except KernelWarming:  # a Play tick trains nothing yet; the page polls again
+            return Unchanged()
     return service.train(s, epochs, settings)
 
 

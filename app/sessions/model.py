@@ -188,6 +188,7 @@ class Session:
             "epoch": t.epoch,
             "iteration": t.iteration,
             "batch_pos": t.batch_pos,
+            "mse_since": t.mse_since,
             "epoch_loss_sum": t.epoch_loss_sum.hex(),  # exact
             "epoch_test_loss": None if t.epoch_test_loss is None else t.epoch_test_loss.hex(),
             "phase": t.phase,
@@ -252,6 +253,7 @@ class Session:
             batch_size=h["batch_size"], train_bias=h["train_bias"],
             shuffle_seed=h["shuffle_seed"], history_limit=settings.history_limit,
             epoch=h["epoch"], iteration=h["iteration"], batch_pos=h["batch_pos"],
+            mse_since=h.get("mse_since", 0),
             epoch_loss_sum=float.fromhex(h["epoch_loss_sum"]),
             epoch_test_loss=None if h["epoch_test_loss"] is None
             else float.fromhex(h["epoch_test_loss"]),

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 
 from app.nn import choices
+from app.nn.kernel_slot import SessionKernel
 
 # The schema's enums, built from the registries' names (app/nn/choices.py). mypy reads a
 # Literal's values from the source only, so to it these are plain strings.
@@ -188,6 +189,8 @@ class NormalizedConfig:
     focus: int  # the training sample the trace follows
     features: tuple[FeatureName, ...]
     preset: str | None = None
+    # The training kernel, fixed at creation (app/nn/kernel_slot.py): "numpy" or "compiled".
+    kernel: SessionKernel = "numpy"
 
     @property
     def activations(self) -> tuple[OutputActivation, ...]:
@@ -213,13 +216,15 @@ class NormalizedConfig:
             "focus": self.focus,
             "features": list(self.features),
             "preset": self.preset,
+            "kernel": self.kernel,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> NormalizedConfig:
         """A config as ``to_dict`` wrote it (a stored session, a restore point): trusted, not
         checked again (user input goes through ``normalize``). Sessions stored before input
-        features and the focus sample existed have neither: the plane's x1, x2 and sample 0."""
+        features and the focus sample existed have neither: the plane's x1, x2 and sample 0; those
+        stored before the kernel was fixed per session train on NumPy."""
         ws = d.get("weights")
         return cls(
             layers=tuple(d["layers"]),
@@ -238,4 +243,5 @@ class NormalizedConfig:
             focus=d.get("focus") or 0,
             features=tuple(d.get("features") or ("x1", "x2")),
             preset=d.get("preset"),
+            kernel=d.get("kernel") or "numpy",
         )

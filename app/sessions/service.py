@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from app.config import Settings
+from app.nn import kernel_slot
 from app.nn.gradcheck import GradcheckStopped, n_evaluations
 from app.nn.gradcheck import gradcheck as run_gradcheck
 from app.nn.network import Network
@@ -68,8 +69,11 @@ def check_epochs(epochs: int, settings: Settings) -> None:
 
 
 def train(
-    s: Session, epochs: int, settings: Settings
+    s: Session, epochs: int, settings: Settings, wait: float | None = None
 ) -> tuple[int, Literal["diverged", "time_budget"] | None]:
+    """Train up to ``epochs`` epochs within train_time_budget. A session on the compiled kernel
+    first waits up to ``wait`` seconds (default: kernel_wait, capped so that the wait and the
+    train together stay a second inside lock_timeout) for this process to have compiled it."""
     check_epochs(epochs, settings)
     t = s.trainer
     # The counters stay within what an import accepts, so every export imports again.
@@ -78,7 +82,15 @@ def train(
         raise ConfigError(("epochs",), f"the session would pass {settings.max_history_epoch} "
                           f"epochs (setting max_history_epoch) or {settings.max_iteration} "
                           "iterations (setting max_iteration): reset it or train fewer epochs")
-    return t.run(epochs, settings.train_time_budget)
+    # The session's own kernel, whatever the timing: before the compiled one is ready, wait
+    # (nothing has changed yet) rather than train on another. The budget starts after the wait,
+    # so a train that waited runs as many epochs as one that did not.
+    if wait is None:
+        wait = min(settings.kernel_wait,
+                   max(0.0, settings.lock_timeout - settings.train_time_budget - 1))
+    kernel_slot.wait_for(s.config.kernel, wait)
+    return t.run(epochs, settings.train_time_budget,
+                 kernel=kernel_slot.implementation(s.config.kernel))
 
 
 def patch(s: Session, changes: dict[str, Any], settings: Settings) -> None:
@@ -104,6 +116,9 @@ def patch(s: Session, changes: dict[str, Any], settings: Settings) -> None:
         t.batch_pos, t.epoch_loss_sum, t.epoch_test_loss = 0, 0.0, None
     if restart:
         t.discard_pass()
+        # Earlier epochs' losses were taken with other batches or another penalty: the mse
+        # (app/sessions/state.py) is derived from the next whole epoch on.
+        t.mse_since = t.epoch + (1 if t.batch_pos else 0)
     t.status = "ok"
 
 
@@ -214,6 +229,7 @@ def export(s: Session) -> dict[str, Any]:
         "epoch": t.epoch,
         "iteration": t.iteration,
         "batch_pos": t.batch_pos,
+        "mse_since": t.mse_since,
         # Exact partial-epoch sums, as hex floats, so an import continues bit for bit.
         "epoch_loss_sum": t.epoch_loss_sum.hex(),
         "epoch_test_loss": None if t.epoch_test_loss is None else t.epoch_test_loss.hex(),
@@ -257,6 +273,7 @@ def import_session(doc: dict[str, Any], settings: Settings) -> Session:
     t.epoch = _counter(doc, "epoch", settings.max_history_epoch)
     t.iteration = _counter(doc, "iteration", settings.max_iteration)
     t.batch_pos = _counter(doc, "batch_pos", max(0, t.n_batches - 1))
+    t.mse_since = _counter(doc, "mse_since", settings.max_history_epoch)
     loss_max = settings.max_history_loss
     for key in ("epoch_loss_sum", "epoch_test_loss"):
         raw = doc.get(key, "0x0p+0" if key == "epoch_loss_sum" else None)

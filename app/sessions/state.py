@@ -58,7 +58,7 @@ class SessionState(TypedDict):
     per_sample_loss: list[float] | None
     loss: float | None
     metrics: Metrics
-    history: list[dict[str, Any]]  # {epoch, loss, test_loss, grad_norm} (app/web/charts)
+    history: list[dict[str, Any]]  # {epoch, loss, test_loss, grad_norm, mse} (app/web/charts)
     history_length: int
     test_loss: float | None
     task: str
@@ -170,6 +170,23 @@ def metrics(output: Array | None, targets: Array | None, task: str) -> Metrics:
     return {"mse": mse if math.isfinite(mse) else None, "accuracy": accuracy}
 
 
+def mse_divisor(session: Session) -> int | None:
+    """The history's ``loss`` is the objective, ½ Σ (ŷ − y)² per batch (reduction sum, as the
+    lesson's derivative implies) or its batch mean; the lesson prints mean((ŷ − y)²). With
+    equal batches of B samples and K outputs an epoch's mse is loss · 2 / (B·K) (sum) or
+    loss · 2 / K (mean): exact up to that one division (bit for bit the lesson's numbers where
+    the divisor is a power of two, as its 4 × 1). None where it is not that: another loss,
+    a penalty in the objective, or a last batch smaller than the others."""
+    c, t = session.config, session.trainer
+    if c.loss != "squared_error" or (c.regularization.kind != "none"
+                                     and c.regularization.rate > 0):
+        return None
+    B, K = t.effective_batch_size, c.layers[-1]
+    if t.n_samples % B:
+        return None
+    return K if c.reduction == "mean" else B * K
+
+
 def session_state(
     session: Session,
     *,
@@ -210,8 +227,11 @@ def session_state(
         per_sample = trace.per_sample_loss[sel].tolist()
     h = t.history
     keep = decimate(len(h.epoch), history)
+    divisor, since = mse_divisor(session), t.mse_since
     hist = [{"epoch": h.epoch[i], "loss": h.loss[i], "test_loss": h.test_loss[i],
-             "grad_norm": _finite_list(h.grad_norm[i])} for i in keep]
+             "grad_norm": _finite_list(h.grad_norm[i]),
+             "mse": None if divisor is None or h.epoch[i] < since else h.loss[i] * 2 / divisor}
+            for i in keep]
     return {
         "id": session.id,
         "config": session.config,

@@ -32,7 +32,7 @@ from app.sessions.normalized import NormalizedConfig
 
 SCALARS = ("epoch", "iteration", "batch_pos", "epoch_loss_sum", "epoch_test_loss", "phase",
            "layer", "status", "last_loss", "learning_rate", "batch_size", "train_bias",
-           "shuffle_seed")
+           "shuffle_seed", "mse_since")
 
 
 Norms = list[float] | None
@@ -159,7 +159,8 @@ def restore(s: Any, p: RestorePoint, build_data: Any, spec_of: Any) -> RestorePo
     tail = p.history_tail
     t.history = History(h.epoch[:k] + list(tail[0]), h.loss[:k] + list(tail[1]),
                         h.test_loss[:k] + list(tail[2]), h.grad_norm[:k] + list(tail[3]))
-    scalars = dict(zip(SCALARS, p.scalars, strict=True))
+    # Points saved before mse_since existed have one scalar fewer: it keeps its value then.
+    scalars = dict(zip(SCALARS, p.scalars, strict=False))
     for key, value in scalars.items():
         setattr(t, key, value)
     last = p.last if p.last is not None else (t.last_output, t.last_targets)

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.nn.kernel_slot import KernelUnavailable, KernelWarming
 from app.nn.stepper import CursorError
 from app.sessions.budget import PageTooLarge
 from app.sessions.config import ConfigError
@@ -259,7 +260,8 @@ ERROR_TITLES = {
 }
 # What the API answers as JSON and a page as HTML (the status and Retry-After are the API's).
 HTML_ON_PAGES = (StarletteHTTPException, SessionNotFound, SessionBusy, StoreUnavailable,
-                 StoreFull, MemoryBudgetFull, CursorError, PageTooLarge)
+                 StoreFull, MemoryBudgetFull, CursorError, PageTooLarge, KernelWarming,
+                 KernelUnavailable)
 ApiHandler = Callable[[Request, Any], Response | Awaitable[Response]]
 
 
