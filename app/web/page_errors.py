@@ -63,7 +63,7 @@ FIELDS: dict[str, str] = {
     "layers": N_("Layers"),
     "hidden_activation": N_("Hidden activation"),
     "output_activation": N_("Output activation"),
-    "loss": N_("Loss"),
+    "loss": N_("Loss function"),
     "reduction": N_("Loss reduction"),
     "bias": N_("Biases"),
     "train_bias": N_("Train biases"),

@@ -6,6 +6,7 @@ by session_view and the small helpers beside it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TypedDict, Unpack
@@ -83,6 +84,14 @@ def chip_text(label: str, _: Callable[[str], str]) -> str:
         return _("update")
     k = label[1:]
     return (_("F{k}") if label[0] == "F" else _("B{k}")).format(k=k)
+
+
+def step_text(label: str, _: Callable[[str], str]) -> str:
+    """An undo-timeline step named like its pipeline chip (F2 → "forward 2" in Korean) when it
+    is one layer's forward or backward step; any other operation keeps its label."""
+    if re.fullmatch(r"[FB]\d+", label) or label in ("loss", "update"):
+        return chip_text(label, _)
+    return label
 
 
 def next_text(cursor: CursorState, _: Callable[[str], str]) -> str:
@@ -281,7 +290,7 @@ def split_metrics(s: Session) -> dict[str, str | None]:
         with np.errstate(all="ignore"):
             m = metrics(t.net.predict(X), Y, s.task)
         if s.task == "classification" and m["accuracy"] is not None:
-            out[key] = f"{m['accuracy'] * 100:.1f} %"
+            out[key] = f"{m['accuracy'] * 100:.1f}\u00a0%"  # NBSP: never "50.0 |%"
         elif m["mse"] is not None:
             out[key] = num(m["mse"])
     return out
@@ -329,7 +338,7 @@ def data_panel(s: Session, state: SessionState, row: int | None, all_rows: bool,
         "outputs": len(Y[0]) if Y else 0,
         "heat": heat,
         "mse": num(m["mse"]), "accuracy": None if m["accuracy"] is None else
-        f"{m['accuracy'] * 100:.1f} %",
+        f"{m['accuracy'] * 100:.1f}\u00a0%",
         "focus_index": batch["indices"][row] if row is not None else None,
         "focus_values": focus_values(state, row),
         "signed": signed,
