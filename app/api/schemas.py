@@ -14,6 +14,7 @@ from app.nn.stepper import Phase, Status, Stopped
 from app.sessions.config import (
     LayerWeights,
     Matrix,
+    OptimizerConfig,
     RegularizationConfig,
     SessionConfig,
     Strict,
@@ -84,6 +85,10 @@ class PatchRequest(Strict):
     focus: int | None = Field(None, ge=0, description="training-sample index the trace follows "
                               "when the batch is too large to show whole")
     train_bias: bool | None = Field(None, description="whether updates change the biases")
+    optimizer: OptimizerConfig | None = Field(
+        None, description="another optimizer, or the same one's parameters (a field left out "
+        "keeps its value when the name is unchanged); the weights stay, the optimizer's state "
+        "(moments, step count) starts afresh")
 
 
 class PointRequest(Strict):
@@ -111,6 +116,17 @@ class Cursor(BaseModel):
     layer: int | None = Field(description="1-based layer; null at update")
 
 
+class LayerOptimizerState(BaseModel):
+    """The optimizer's state of one layer (docs/api.md, Optimizers): null where the chosen
+    optimizer keeps no such moment."""
+
+    m_W: Matrix | None = Field(None, description="momentum's velocity or Adam's first moment "
+                               "m of W[l]")
+    v_W: Matrix | None = Field(None, description="RMSprop's or Adam's second moment v of W[l]")
+    m_b: list[float] | None = Field(None, description="m of b[l]")
+    v_b: list[float] | None = Field(None, description="v of b[l]")
+
+
 class LayerState(BaseModel):
     """One layer l: its parameters and, once computed in the current pass, its trace (rows
     for the selected samples only)."""
@@ -126,6 +142,9 @@ class LayerState(BaseModel):
                                   "regularization gradient), over the whole batch")
     grad_b: list[float] | None = Field(description="∂L/∂b[l] = Σ_n delta[l]; null without "
                                        "biases or until computed")
+    optimizer: LayerOptimizerState = Field(
+        default_factory=LayerOptimizerState, description="the optimizer's moments of this "
+        "layer's W and b")
 
 
 class Batch(BaseModel):
@@ -191,6 +210,8 @@ class SessionState(BaseModel):
         description="diverged: the last step gave a non-finite value and was not applied")
     version: int = Field(description="increases with every state change (undo/redo included)")
     undo: UndoCounts = Field(description="how many operations can be undone and redone")
+    optimizer_step: int = Field(0, description="the optimizer's step count t: updates made "
+                                "since its state was last fresh (Adam's bias correction)")
 
 
 class TrainState(SessionState):
@@ -235,6 +256,21 @@ class ExportHistoryPoint(BaseModel):
         None, description="the epoch's gradient norms per layer, if recorded")
 
 
+class ExportLayerOptimizerState(LayerOptimizerState):
+    """One layer's optimizer moments in an export document."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class ExportOptimizerState(BaseModel):
+    """The optimizer's state: import continues training exactly where the export stopped."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    step: int = Field(0, ge=0, description="the step count t")
+    layers: list[ExportLayerOptimizerState] = Field(
+        [], description="per layer, layer 1 first: the moments the config's optimizer keeps")
+
+
 class ExportDocument(BaseModel):
     """GET /export's document; POST /sessions/import takes it back."""
 
@@ -253,6 +289,8 @@ class ExportDocument(BaseModel):
     status: Status = Field("ok", description="as in the session state")
     history: list[ExportHistoryPoint] = Field([], description="the whole stored history")
     version: int = Field(0, ge=0, description="the session's version when exported")
+    optimizer_state: ExportOptimizerState | None = Field(
+        None, description="the optimizer's state; left out: fresh (t = 0, zero moments)")
 
 
 class Preset(BaseModel):
