@@ -22,6 +22,7 @@ ALLOWED = {
     "OR", "L1", "L2", "Matt", "Mazur", "Tab", "Enter", "Space", "Esc", "ln", "exp", "max",
     "JSON", "QR", "Ctrl",
     "sin",  # the input features sin x₁, sin x₂ (formula)
+    "SGD", "RMSprop", "Adam",  # the optimizers' proper names
 }
 ALLOWED |= {part for name in PRESETS for part in re.split(r"[-_]", name)}  # API values
 SKIP = {"code", "kbd", "math", "script", "style"}  # code, key names and formulas
