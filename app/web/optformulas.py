@@ -92,10 +92,10 @@ def lines(opt: Optimizer, sym: str, n: Numbers, _: Callable[[str], str], applied
                         rf"{tex(opt.beta2)} \cdot {tex(n.v)} + {tex(1 - opt.beta2)} \cdot "
                         rf"{g}^2 = {tex(new_v)}"))
         m_hat, v_hat = new_m / bc1, new_v / bc2
-        out.append(Line(_("Bias correction (the moments start at 0)"),
-                        rf"\hat m = \frac{{m_{{{t}}}}}{{1 - \beta_1^{{{t}}}}} = "
-                        rf"\frac{{{tex(new_m)}}}{{{tex(bc1)}}} = {tex(m_hat)},\quad "
-                        rf"\hat v = \frac{{v_{{{t}}}}}{{1 - \beta_2^{{{t}}}}} = "
+        note = _("Bias correction (the moments start at 0)")
+        out.append(Line(note, rf"\hat m = \frac{{m_{{{t}}}}}{{1 - \beta_1^{{{t}}}}} = "
+                        rf"\frac{{{tex(new_m)}}}{{{tex(bc1)}}} = {tex(m_hat)}"))
+        out.append(Line(note, rf"\hat v = \frac{{v_{{{t}}}}}{{1 - \beta_2^{{{t}}}}} = "
                         rf"\frac{{{tex(new_v)}}}{{{tex(bc2)}}} = {tex(v_hat)}"))
         step = (rf"{sym} \leftarrow {sym} - \eta\,\frac{{\hat m}}{{\sqrt{{\hat v}} + "
                 rf"\varepsilon}} = {tex(n.p)} - {tex(n.lr)} \cdot \frac{{{tex(m_hat)}}}"
