@@ -51,6 +51,8 @@ CONFIG_EXAMPLES: dict[str, Any] = {
                "value": {"layers": [2, 8, 8, 1], "hidden_activation": "tanh",
                          "dataset": {"name": "spiral", "samples": 200, "noise": 0.1},
                          "batch_size": 20, "learning_rate": 0.05}},
+    "adam": {"summary": "the spiral preset trained with Adam",
+             "value": {"preset": "spiral", "optimizer": {"name": "adam"}}},
     "inline": {"summary": "your own data",
                "value": {"layers": [2, 3, 1], "dataset": {"X": [[0, 0], [0, 1], [1, 0], [1, 1]],
                                                           "Y": [[0], [1], [1], [1]]}}},

@@ -281,8 +281,11 @@ def _import_opt(s: Session, doc: Any, settings: Settings) -> None:
                     if raw is not None:
                         raise ConfigError(loc, f"{opt.name} keeps no {key}: omit {name}")
                     continue
-                x = np.array(raw if raw is not None else np.zeros(shapes[part + l]),
-                             dtype=np.float64)
+                try:
+                    x = np.array(raw if raw is not None else np.zeros(shapes[part + l]),
+                                 dtype=np.float64)
+                except (ValueError, TypeError):  # ragged rows
+                    x = np.zeros(0)
                 if x.shape != shapes[part + l]:
                     raise ConfigError(loc, f"{name} of layer {l + 1} must have the shape "
                                       f"{shapes[part + l]}")

@@ -181,3 +181,14 @@ def test_default_is_plain_sgd(client: TestClient) -> None:
     s = client.post(S, json={"preset": "seed-xor"}).json()
     assert s["config"]["optimizer"] == {"name": "sgd"}
     assert s["layers"][0]["optimizer"] == {"m_W": None, "v_W": None, "m_b": None, "v_b": None}
+
+
+def test_import_refuses_ragged_moments(client: TestClient) -> None:
+    sid = client.post(S, json={**CONFIG}).json()["id"]
+    doc = client.get(f"{S}/{sid}/export").json()
+    layers = [dict(l) for l in doc["optimizer_state"]["layers"]]
+    layers[0]["m_W"] = [[0.0], [0.0, 1.0]]
+    bad = {**doc, "optimizer_state": {"step": 0, "layers": layers}}
+    r = client.post(f"{S}/import", json=bad)
+    assert r.status_code == 422, r.text
+    assert_422(r.json(), ["body", "optimizer_state", "layers", 0, "m_W"], "shape")
