@@ -141,6 +141,9 @@ def _examples(settings: Settings) -> dict[str, Any]:
         "mini-batch": {"summary": "mini-batches of 2 with weight decay",
                        "value": {"batch_size": 2,
                                  "regularization": {"kind": "l2", "rate": 0.001}}},
+        "adam": {"summary": "train on with Adam (the weights stay, its state starts at t = 0)",
+                 "value": {"optimizer": {"name": "adam", "beta1": 0.9, "beta2": 0.999,
+                                         "eps": 1e-8}}},
     }
     return out
 

@@ -14,6 +14,7 @@ from app.nn.stepper import Phase, Status, Stopped
 from app.sessions.config import (
     LayerWeights,
     Matrix,
+    OptimizerConfig,
     RegularizationConfig,
     SessionConfig,
     Strict,
@@ -51,6 +52,8 @@ CONFIG_EXAMPLES: dict[str, Any] = {
                "value": {"layers": [2, 8, 8, 1], "hidden_activation": "tanh",
                          "dataset": {"name": "spiral", "samples": 200, "noise": 0.1},
                          "batch_size": 20, "learning_rate": 0.05}},
+    "adam": {"summary": "the spiral preset trained with Adam",
+             "value": {"preset": "spiral", "optimizer": {"name": "adam"}}},
     "inline": {"summary": "your own data",
                "value": {"layers": [2, 3, 1], "dataset": {"X": [[0, 0], [0, 1], [1, 0], [1, 1]],
                                                           "Y": [[0], [1], [1], [1]]}}},
@@ -85,6 +88,10 @@ class PatchRequest(Strict):
     focus: int | None = Field(None, ge=0, description="training-sample index the trace follows "
                               "when the batch is too large to show whole")
     train_bias: bool | None = Field(None, description="whether updates change the biases")
+    optimizer: OptimizerConfig | None = Field(
+        None, description="another optimizer, or the same one's parameters (a field left out "
+        "keeps its value when the name is unchanged); the weights stay, the optimizer's state "
+        "(moments, step count) starts afresh")
 
 
 class PointRequest(Strict):
@@ -112,6 +119,17 @@ class Cursor(BaseModel):
     layer: int | None = Field(description="1-based layer; null at update")
 
 
+class LayerOptimizerState(BaseModel):
+    """The optimizer's state of one layer (docs/api.md, Optimizers): null where the chosen
+    optimizer keeps no such moment."""
+
+    m_W: Matrix | None = Field(None, description="momentum's velocity or Adam's first moment "
+                               "m of W[l]")
+    v_W: Matrix | None = Field(None, description="RMSprop's or Adam's second moment v of W[l]")
+    m_b: list[float] | None = Field(None, description="m of b[l]")
+    v_b: list[float] | None = Field(None, description="v of b[l]")
+
+
 class LayerState(BaseModel):
     """One layer l: its parameters and, once computed in the current pass, its trace (rows
     for the selected samples only)."""
@@ -127,6 +145,9 @@ class LayerState(BaseModel):
                                   "regularization gradient), over the whole batch")
     grad_b: list[float] | None = Field(description="∂L/∂b[l] = Σ_n delta[l]; null without "
                                        "biases or until computed")
+    optimizer: LayerOptimizerState = Field(
+        default_factory=LayerOptimizerState, description="the optimizer's moments of this "
+        "layer's W and b")
 
 
 class Batch(BaseModel):
@@ -198,6 +219,8 @@ class SessionState(BaseModel):
         description="diverged: the last step gave a non-finite value and was not applied")
     version: int = Field(description="increases with every state change (undo/redo included)")
     undo: UndoCounts = Field(description="how many operations can be undone and redone")
+    optimizer_step: int = Field(0, description="the optimizer's step count t: updates made "
+                                "since its state was last fresh (Adam's bias correction)")
 
 
 class TrainState(SessionState):

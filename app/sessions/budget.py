@@ -64,9 +64,13 @@ def session_bytes(config: NormalizedConfig, history_points: int = 0, peak: bool 
     data = (n_train + n_test) * (n_in + n_out)
     trace = batch * (3 * widths + n_in + 2 * n_out + 2)
     floats = 2 * n_params + data + trace
+    if config.optimizer.name != "sgd":  # m and/or v, one float per parameter each
+        floats += (int(config.optimizer.uses_m) + int(config.optimizer.uses_v)) * n_params
     overhead = RESIDENT_OVERHEAD
     if peak:
         kernel = 4 * (batch + last) * widths + 2 * batch * n_out + 4 * n_params
+        if config.optimizer.name != "sgd":  # the kernel's moments and new-value scratch
+            kernel += 5 * n_params
         floats += kernel + 2 * n_test * widths
         overhead = OVERHEAD
     return (overhead + F64 * floats + PYFLOAT * listed
@@ -135,14 +139,15 @@ def undo_bytes(ring: Any) -> int:
 
 def state_reply_bytes(layers: list[int], rows: int, history_points: int,
                       config_floats: int = 0) -> int:
-    """Upper bound of a SessionState's JSON: the weights and gradients, ``rows`` trace rows
+    """Upper bound of a SessionState's JSON: the weights, gradients and optimizer moments
+    (m and v), ``rows`` trace rows
     (z, a, delta per layer, the batch's X and Y, ŷ and the per-sample loss), the history
     points and the config (with inline data)."""
     widths = sum(layers[1:])
     n_params = sum(a * b for a, b in pairwise(layers)) + widths
     per_row = 3 * widths + layers[0] + 2 * layers[-1] + 3
     # Inline data came in a body of at most max_body_bytes: ~12 characters a number.
-    return (4096 + JSON_NUMBER * (2 * n_params + rows * per_row) + 12 * config_floats
+    return (4096 + JSON_NUMBER * (4 * n_params + rows * per_row) + 12 * config_floats
             + history_json_bytes(len(layers) - 1) * history_points)
 
 

@@ -19,6 +19,7 @@ from app.nn.activations import Array
 from app.nn.init import init_weights
 from app.nn.losses import LOSSES, Regularization
 from app.nn.network import Network, Spec
+from app.nn.optimizers import OptState
 from app.nn.stepper import Data, History, Trace, Trainer
 from app.sessions.config import ConfigError
 from app.sessions.normalized import GeneratedData, InlineData, NormalizedConfig, Rows
@@ -164,6 +165,7 @@ class Session:
             train_bias=config.train_bias,
             shuffle_seed=config.init.seed,
             history_limit=settings.history_limit,
+            optimizer=config.optimizer,
         )
         return cls(id or new_id(), config, trainer, task)
 
@@ -213,6 +215,12 @@ class Session:
                 for l, v in enumerate(getattr(t.trace, name)):
                     if v is not None:
                         arrays[f"tr_{name}{l}"] = v
+        # The optimizer's moments, per parameter array (W₁…W_L, then b₁…b_L).
+        opt = t.opt_state
+        assert opt is not None
+        for key, xs in (("m", opt.m), ("v", opt.v)):
+            for i, x in enumerate(xs or ()):
+                arrays[f"opt_{key}{i}"] = x
         header = {
             "format": FORMAT,
             "id": self.id,
@@ -233,6 +241,7 @@ class Session:
             "layer": t.layer,
             "status": t.status,
             "last_loss": None if t.last_loss is None else t.last_loss.hex(),
+            "opt_step": opt.step,
             "trace": None if t.trace is None else {
                 "loss": None if t.trace.loss is None else t.trace.loss.hex()
             },
@@ -286,6 +295,15 @@ class Session:
                 None if h["trace"]["loss"] is None else float.fromhex(h["trace"]["loss"]),
                 arrays.get("tr_ell"),
             )
+        n_params = spec.L * (2 if spec.bias else 1)
+
+        def moments(key: str) -> tuple[Array, ...] | None:
+            if f"opt_{key}0" not in arrays:
+                return None
+            return tuple(arrays[f"opt_{key}{i}"] for i in range(n_params))
+
+        # A session stored before optimizers existed has none: fresh state (Trainer's check).
+        opt_state = OptState(int(h.get("opt_step", 0)), moments("m"), moments("v"))
         trainer = Trainer(
             net=Network(spec, Ws, bs), data=data, learning_rate=h["learning_rate"],
             batch_size=h["batch_size"], train_bias=h["train_bias"],
@@ -299,6 +317,7 @@ class Session:
             trace=trace,
             last_loss=None if h.get("last_loss") is None else float.fromhex(h["last_loss"]),
             last_output=arrays.get("last_output"), last_targets=arrays.get("last_targets"),
+            optimizer=config.optimizer, opt_state=opt_state,
         )
         return cls(h["id"], config, trainer, h["task"], h["last_used"],
                    version=int(h.get("version", 0)),

@@ -21,6 +21,7 @@ from app.nn import kernel_slot
 from app.nn.gradcheck import GradcheckStopped, n_evaluations
 from app.nn.gradcheck import gradcheck as run_gradcheck
 from app.nn.network import Network
+from app.nn.optimizers import OptState
 from app.sessions.config import (
     PRESETS,
     ConfigError,
@@ -94,10 +95,16 @@ def train(
 
 
 def patch(s: Session, changes: dict[str, Any], settings: Settings) -> None:
-    """Change learning_rate, regularization, batch_size, focus, train_bias; weights untouched."""
+    """Change learning_rate, regularization, batch_size, focus, train_bias, optimizer; weights
+    untouched. Another optimizer (or other parameters) starts its state afresh."""
     if changes.get("regularization") is not None:  # a field left out keeps its value
         changes = {**changes, "regularization": {**s.config.regularization.to_dict(),
                                                  **changes["regularization"]}}
+    opt = changes.get("optimizer")
+    if opt is not None and opt.get("name") in (None, s.config.optimizer.name):
+        # The same optimizer: a parameter left out keeps its value.
+        changes = {**changes, "optimizer": {**s.config.optimizer.to_dict(),
+                                            **{k: v for k, v in opt.items() if v is not None}}}
     # Validate the whole config as it would be after the change (limits, shapes).
     normalized = renormalize(s.config, changes, settings)
     t = s.trainer
@@ -106,6 +113,8 @@ def patch(s: Session, changes: dict[str, Any], settings: Settings) -> None:
         normalized.regularization != s.config.regularization
         or normalized.batch_size != s.config.batch_size
     )
+    if normalized.optimizer != s.config.optimizer:
+        t.reset_optimizer(normalized.optimizer)
     s.config = normalized
     t.learning_rate = normalized.learning_rate
     t.train_bias = normalized.train_bias
@@ -266,7 +275,68 @@ def export(s: Session, settings: Settings | None = None) -> dict[str, Any]:
             for i in keep
         ],
         "version": s.version,
+        "optimizer_state": _export_opt(s),
     }
+
+
+def _export_opt(s: Session) -> dict[str, Any]:
+    t = s.trainer
+    opt = t.opt_state
+    assert opt is not None
+    L = t.net.spec.L
+
+    def moment(xs: tuple[np.ndarray, ...] | None, i: int) -> Any:
+        return None if xs is None or i >= len(xs) else xs[i].tolist()
+
+    return {"step": opt.step, "layers": [
+        {"m_W": moment(opt.m, l), "v_W": moment(opt.v, l), "m_b": moment(opt.m, L + l),
+         "v_b": moment(opt.v, L + l)} for l in range(L)]}
+
+
+def _import_opt(s: Session, doc: Any, settings: Settings) -> None:
+    """The exported optimizer state, checked against the config's optimizer and the shapes."""
+    t = s.trainer
+    if doc is None:
+        return
+    opt = t.optimizer
+    try:
+        step = _counter(doc, "step", settings.max_iteration)
+    except ConfigError as e:
+        raise ConfigError(("optimizer_state", *e.path), e.msg) from None
+    layers = doc.get("layers") or []
+    L = t.net.spec.L
+    if len(layers) != L:
+        raise ConfigError(("optimizer_state", "layers"), f"expected {L} layers; got "
+                          f"{len(layers)}")
+    shapes = t.net.param_shapes()
+    m: list[np.ndarray] = []
+    v: list[np.ndarray] = []
+    for part, suffix in ((0, "W"), (L, "b")):
+        if part and t.net.b is None:
+            break
+        for l, layer in enumerate(layers):
+            for key, used, out in (("m", opt.uses_m, m), ("v", opt.uses_v, v)):
+                name = f"{key}_{suffix}"
+                raw = layer.get(name)
+                loc: FieldPath = ("optimizer_state", "layers", l, name)
+                if not used:
+                    if raw is not None:
+                        raise ConfigError(loc, f"{opt.name} keeps no {key}: omit {name}")
+                    continue
+                try:
+                    x = np.array(raw if raw is not None else np.zeros(shapes[part + l]),
+                                 dtype=np.float64)
+                except (ValueError, TypeError):  # ragged rows
+                    x = np.zeros(0)
+                if x.shape != shapes[part + l]:
+                    raise ConfigError(loc, f"{name} of layer {l + 1} must have the shape "
+                                      f"{shapes[part + l]}")
+                _check_values(x, loc, settings, limit=False)
+                if key == "v" and np.any(x < 0):
+                    raise ConfigError(loc, "second moments are ≥ 0")
+                out.append(x)
+    t.opt_state = OptState(step, tuple(m) if opt.uses_m else None,
+                           tuple(v) if opt.uses_v else None)
 
 
 def import_session(doc: dict[str, Any], settings: Settings) -> Session:
@@ -347,6 +417,7 @@ def import_session(doc: dict[str, Any], settings: Settings) -> Session:
                               f"{t.net.spec.L} finite norms ≥ 0 (one per layer)")
         t.history.append(epoch, loss, values[1], None if g is None else [float(v) for v in g])
     t.status = "diverged" if doc.get("status") == "diverged" else "ok"
+    _import_opt(s, doc.get("optimizer_state"), settings)
     return s
 
 

@@ -83,7 +83,7 @@ def base_ctx(request: Request) -> dict[str, Any]:
     projector = request.query_params.get("projector", request.cookies.get("projector")) == "1"
     return {"lang": lang, "languages": i18n.LANGUAGES, "here": here,
             "option_labels": forms.OPTION_LABELS, "reg_kinds": forms.REG_KINDS,
-            "hidden_choices": forms.HIDDEN, "swap": False,
+            "hidden_choices": forms.HIDDEN, "swap": False, "optimizers": forms.OPTIMIZERS,
             "announce": "",
             "lang_links": {code: f"{here}{sep}lang={code}" for code in i18n.LANGUAGES},
             "projector": projector,

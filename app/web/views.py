@@ -123,6 +123,17 @@ def capture_update(s: Session, sel: str | None) -> formulas.LastUpdate | None:
         return None
     old: dict[formulas.ParamKey, float] = {}
     grad: dict[formulas.ParamKey, float] = {}
+    moments: dict[str, dict[formulas.ParamKey, float]] = {"m": {}, "v": {}}
+    opt = t.opt_state
+    assert opt is not None
+    L = t.net.spec.L
+
+    def keep(key: formulas.ParamKey, index: int, at: tuple[int, ...]) -> None:
+        """The moments of parameter array ``index`` (W₁…W_L, b₁…b_L) at ``at``."""
+        for name, arrays in (("m", opt.m), ("v", opt.v)):
+            if arrays is not None:
+                moments[name][key] = float(arrays[index][at])
+
     try:
         kind, *idx = sel.split("-")
         nums = [int(x) for x in idx]
@@ -132,15 +143,20 @@ def capture_update(s: Session, sel: str | None) -> formulas.LastUpdate | None:
             if g is not None:
                 old[("W", l, i, j)] = float(t.net.W[l - 1][i, j])
                 grad[("W", l, i, j)] = float(g[i, j])
+                keep(("W", l, i, j), l - 1, (i, j))
         elif kind == "b" and len(nums) == 2 and t.net.b is not None:
             l, j = nums
             gb = t.trace.grad_b[l - 1]
             if gb is not None:
                 old[("b", l, j)] = float(t.net.b[l - 1][j])
                 grad[("b", l, j)] = float(gb[j])
+                keep(("b", l, j), L + l - 1, (j,))
     except (ValueError, IndexError):
         return None
-    return {"old": old, "grad": grad, "lr": t.learning_rate} if old else None
+    if not old:
+        return None
+    return {"old": old, "grad": grad, "lr": t.learning_rate, "m": moments["m"],
+            "v": moments["v"], "t": opt.step + 1}
 
 
 def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str], str],

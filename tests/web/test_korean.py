@@ -23,6 +23,7 @@ ALLOWED = {
     "AND", "OR", "L1", "L2", "Matt", "Mazur", "Tab", "Enter", "Space", "Esc", "ln", "exp", "max",
     "JSON", "QR", "Ctrl",
     "sin",  # the input features sin x₁, sin x₂ (formula)
+    "SGD", "RMSprop", "Adam",  # the optimizers' proper names
 }
 # One-letter formula symbols (x₁, w1,2, b1, h₁⁽¹⁾, z, a, ŷ − y, ∂L/∂W, 1/N). Any other single
 # letter, with or without a number (F1, B2: the undo timeline's old codes), is English here.
