@@ -61,6 +61,15 @@ class Settings(BaseSettings):
     # bit for bit; "numba" = always compiled (compiles on first use if not warm).
     kernel: KernelName = "auto"
     tick_budget: float = Field(0.05, gt=0, description="seconds of training per Play tick")
+    # Train N on the page with JavaScript: a run of chunks, each one request (app/sessions/
+    # runs.py); the page asks for the next chunk this often (a chunk still in flight: as soon
+    # as it returns), so the diagram and loss curve move at about Play's pace.
+    run_chunk_budget: float = Field(
+        0.2, gt=0, description="seconds of training per chunk of a long run on the page "
+        "(at most train_time_budget)")
+    run_poll_interval: float = Field(
+        0.25, ge=0.05, le=5, description="seconds between the page's requests for the next "
+        "chunk of a long run")
     parallel_operations: int = Field(
         2, ge=1, le=256,
         description="short session operations (and their page renders) run at once per "
