@@ -272,6 +272,10 @@
     var now = document.activeElement;
     if (now && now !== document.body && document.contains(now)) return;  // focus was kept
     var el = s.id && document.getElementById(s.id);
+    if (!el && s.id && s.id.indexOf("run-") === 0) {
+      // Cancel or Continue of a run that has gone: its Cancel if it goes on, else Train.
+      el = document.getElementById("run-cancel") || document.getElementById("op-train");
+    }
     if (el && el.matches("svg.net a[data-col]")) {
       moveTo(el.closest("svg"), el);
       return;
