@@ -90,3 +90,31 @@ def test_train_30000_runs_to_the_end_is_one_step_and_cancels_at_once(
     expect(p.locator("#epoch")).to_have_text(str(kept["epoch"]))
     expect(p.locator("ol.timeline li")).to_have_count(1)  # the cancelled run: one step
     assert problems.console == [] and problems.csp == []
+
+
+def test_a_run_by_keyboard_in_korean_and_axe_finds_nothing(server: str, web: tuple[Page, Any]
+                                                           ) -> None:
+    """A reloaded page shows the run with Continue and Cancel (axe: no serious violation);
+    Continue by keyboard goes on by itself, and Cancel is reachable with Tab and announced."""
+    from tests.browser.test_accessibility import axe
+
+    p, problems = web
+    p.goto(f"{server}/?lang=ko")
+    p.goto(f"{server}/new?preset=spiral")
+    p.locator("#epochs").fill("30000")
+    p.locator("#op-train").click()
+    expect(p.locator("#run-progress")).to_be_visible()
+    expect(p.locator("#announce")).to_contain_text("30,000 에포크를 학습합니다.")
+    p.goto(p.url)  # reloaded mid-run: shown, not driven
+    expect(p.locator("#run-continue")).to_be_visible()
+    assert axe(p) == []
+    p.locator("#run-continue").focus()
+    p.keyboard.press("Enter")
+    expect(p.locator("#player")).to_have_class("playing running")
+    expect(p.locator("#run-continue")).to_have_count(0)
+    expect(p.locator("#run-cancel")).to_be_focused()  # focus follows to the run's Cancel
+    p.keyboard.press("Enter")
+    expect(p.locator("#run")).to_be_hidden()
+    expect(p.locator("#announce")).to_contain_text("취소했습니다.")
+    expect(p.locator("#op-train")).to_be_focused()
+    assert problems.console == [] and problems.csp == []
