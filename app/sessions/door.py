@@ -178,6 +178,8 @@ def label(name: str, s: Session, args: tuple[Any, ...]) -> str:
         return "epoch"
     if name == "run":
         return runs.label(s, args)
+    if name == "train_to":
+        return "train"  # the timeline names it as any train call
     return name
 
 

@@ -47,3 +47,12 @@ def test_target_epoch_errors_name_the_field_and_the_limit(
         assert err["loc"] == ["body", "target_epoch"] and words in err["msg"], err
     assert c.get(f"{S}/{sid}").json()["epoch"] == 0
     assert c.post(f"{S}/{sid}/train", json={"target_epoch": 50}).json()["epoch"] == 50
+
+
+def test_a_target_call_is_named_train_in_the_timeline(make_client: Callable[..., TestClient]
+                                                      ) -> None:
+    c = make_client(create_rate_limit=0)
+    sid = c.post(S, json={"preset": "seed-xor"}).json()["id"]
+    c.post(f"{S}/{sid}/train", json={"target_epoch": 5})
+    page = c.get(f"/s/{sid}").text
+    assert 'aria-current="step">Train</span>' in page
