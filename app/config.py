@@ -101,6 +101,10 @@ class Settings(BaseSettings):
         8 << 20, ge=1 << 16, description="estimated bytes of one reply (JSON or HTML)")
     max_form_fields: int = Field(200, ge=16, description="fields in one submitted form")
     gradcheck_time_budget: float = Field(5.0, gt=0, description="seconds per gradient check")
+    gradcheck_estimate_after: float = Field(
+        0.25, ge=0, description="seconds into a gradient check after which its pace so far "
+        "estimates the whole; one that cannot end within gradcheck_time_budget stops there "
+        "and says how long it would take (0: never estimate)")
     body_read_timeout: float = Field(
         5.0, gt=0, description="seconds a client may take to send a request body (then 408)")
     public_base_url: str = Field(

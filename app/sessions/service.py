@@ -180,11 +180,12 @@ def gradcheck(s: Session, epsilon: float, settings: Settings,
     asked, estimate = 0, 0.0
 
     def should_stop() -> bool:
-        # Asked before each parameter: after a quarter of a second, the pace so far says how
-        # long the whole check takes; one that cannot finish in its budget stops there.
+        # Asked before each parameter: after gradcheck_estimate_after seconds, the pace so far
+        # says how long the whole check takes; one that cannot finish in its budget stops.
         nonlocal asked, estimate
         now = time.monotonic()
-        if asked and not estimate and now - started > 0.25:
+        after = settings.gradcheck_estimate_after
+        if after and asked and not estimate and now - started > after:
             estimate = (now - started) / asked * n_params
             if estimate > budget:
                 return True
