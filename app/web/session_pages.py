@@ -154,9 +154,9 @@ def operation(name: str, form: forms.Form, settings: Settings, vs: ViewState, ht
         return "train", (epochs,)
     if name == "continue":
         return "run", ((form.one("run") or "")[:32], None, budget)
-    if name in ("cancel", "pause"):
-        return "cancel", ()  # Pause (or Escape) during a run cancels it; else nothing
-    return None  # play (with htmx) only changes what the page shows
+    if name == "cancel" or (name == "pause" and form.one("run")):
+        return "cancel", ()  # Pause during a run (the form names it) cancels it
+    return None  # play (with htmx) and pause only change what the page shows
 
 
 def form_view(request: Request, form: forms.Form) -> ViewState:

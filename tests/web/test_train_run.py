@@ -137,3 +137,19 @@ def test_watchers_see_the_progress(make_client: Callable[..., TestClient]) -> No
     done, total = progress(page)
     assert total == 2000 and done == state(c, path)["epoch"]
     assert "epochs/s" in page and 'id="run-cancel"' not in page  # no controls for watchers
+
+
+def test_pause_during_a_run_cancels_it_and_otherwise_changes_nothing(
+        make_client: Callable[..., TestClient]) -> None:
+    c = make_client(run_chunk_budget=1e-9, create_rate_limit=0)
+    path = new_page(c, "xor-bias")
+    c.patch(f"{API}/sessions/{path.rsplit('/', 1)[-1]}", json={"batch_size": 1})
+    html = c.post(f"{path}/do", data={"op": "train", "epochs": "2000"}, headers=HX).text
+    # The toolbar's form names the run its Pause button stops.
+    run_id = re.search(r'<input type="hidden" name="run" value="([^"]+)">\s*<button '
+                       r'id="op-play"', html).group(1)  # type: ignore[union-attr]
+    r = c.post(f"{path}/do", data={"op": "pause", "run": run_id}, headers=HX)
+    assert "Cancelled: the " in r.text and 'id="run-progress"' not in r.text
+    v = state(c, path)["version"]
+    c.post(f"{path}/do", data={"op": "pause"}, headers=HX)  # Play's Pause: only the view
+    assert state(c, path)["version"] == v
