@@ -84,6 +84,15 @@ class Settings(BaseSettings):
         "capped at lock_timeout − train_time_budget − 1). A Play tick waits within tick_budget, "
         "then trains nothing that tick")
     tick_budget: float = Field(0.05, gt=0, description="seconds of training per Play tick")
+    # Train N on the page with JavaScript: a run of chunks, each one request (app/sessions/
+    # runs.py); the page asks for the next chunk this often (a chunk still in flight: as soon
+    # as it returns), so the diagram and loss curve move at about Play's pace.
+    run_chunk_budget: float = Field(
+        0.2, gt=0, description="seconds of training per chunk of a long run on the page "
+        "(at most train_time_budget)")
+    run_poll_interval: float = Field(
+        0.25, ge=0.05, le=5, description="seconds between the page's requests for the next "
+        "chunk of a long run")
     parallel_operations: int = Field(
         2, ge=1, le=256,
         description="short session operations (and their page renders) run at once per "
@@ -115,6 +124,10 @@ class Settings(BaseSettings):
         8 << 20, ge=1 << 16, description="estimated bytes of one reply (JSON or HTML)")
     max_form_fields: int = Field(200, ge=16, description="fields in one submitted form")
     gradcheck_time_budget: float = Field(5.0, gt=0, description="seconds per gradient check")
+    gradcheck_estimate_after: float = Field(
+        0.25, ge=0, description="seconds into a gradient check after which its pace so far "
+        "estimates the whole; one that cannot end within gradcheck_time_budget stops there "
+        "and says how long it would take (0: never estimate)")
     body_read_timeout: float = Field(
         5.0, gt=0, description="seconds a client may take to send a request body (then 408)")
     public_base_url: str = Field(

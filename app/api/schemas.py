@@ -36,6 +36,9 @@ class TrainRequest(Strict):
     """How many epochs a train call runs."""
 
     epochs: int = Field(1, description="epochs to run (1 to the max_epochs setting, 100,000)")
+    target_epoch: int | None = Field(
+        None, ge=0, description="instead of `epochs`: train until the session's epoch is this "
+        "(at most max_epochs beyond it); repeat the same call until `remaining` is 0")
 
 
 # The bodies a call without a body stands for: request bodies are plain models with defaults
@@ -75,6 +78,8 @@ POINT_EXAMPLES: dict[str, Any] = {
 TRAIN_EXAMPLES: dict[str, Any] = {
     "one": {"summary": "one epoch (the same as no body)", "value": {}},
     "lesson": {"summary": "the rest of the lesson's 10,000 epochs", "value": {"epochs": 9999}},
+    "target": {"summary": "up to epoch 100,000, one bounded call at a time",
+               "value": {"target_epoch": 100000}},
 }
 
 
@@ -230,6 +235,8 @@ class TrainState(SessionState):
     stopped: Stopped | None = Field(
         description="why it stopped before `epochs`: a step diverged, or the call reached "
         "train_time_budget; null when it ran them all")
+    remaining: int = Field(
+        description="epochs still to go: of `epochs`, or up to `target_epoch`; 0 when done")
 
 
 class GradcheckLayer(BaseModel):

@@ -19,7 +19,8 @@ from anyio import CapacityLimiter
 
 from app.config import Settings
 from app.nn.kernel_slot import KernelWarming
-from app.sessions import data_edits, service, undo
+from app.sessions import data_edits, runs, service, undo
+from app.sessions.config import ConfigError
 from app.sessions.events import Hub, Subscriber
 from app.sessions.model import Session, build_data, spec_of
 from app.sessions.snapshots import Snapshots
@@ -55,6 +56,9 @@ class Operation:
     # May run for seconds (a time budget of its own): it does not wait for, nor hold up, the
     # short operations' turns (Door.limiter), so a long train never stalls a class's Play.
     long: bool = False
+    # Its restore point folds into the newest one when both carry the same label (the chunks
+    # of one long training run: one undoable step).
+    folds: bool = False
 
     @property
     def writes(self) -> bool:
@@ -73,6 +77,30 @@ def _train(s: Session, settings: Settings, epochs: int, budget: float | None = N
         except KernelWarming:  # a Play tick trains nothing yet; the page polls again
             return Unchanged()
     return service.train(s, epochs, settings)
+
+
+def _train_to(s: Session, settings: Settings, target: int) -> Any:
+    """Train until the session's epoch is ``target`` (a script's loop: the same call until
+    nothing remains); nothing to do is no change."""
+    left = target - s.trainer.epoch
+    if left <= 0:
+        return Unchanged()
+    if left > settings.max_epochs:
+        raise ConfigError(("target_epoch",), f"target_epoch may be at most max_epochs "
+                          f"({settings.max_epochs}) beyond the session's epoch "
+                          f"{s.trainer.epoch}; got {target}")
+    return service.train(s, left, settings)
+
+
+def _run(s: Session, settings: Settings, run_id: str, total: int | None, budget: float
+         ) -> Any:
+    result = runs.chunk(s, settings, run_id, total, budget)
+    return Unchanged() if result is None else result
+
+
+def _cancel(s: Session, settings: Settings) -> Any:
+    result = runs.cancel(s, settings)
+    return Unchanged() if result is None else result
 
 
 def _step_back(s: Session, settings: Settings, steps: int = 1) -> int:
@@ -130,6 +158,12 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("step", lambda s, st: service.step(s), "change"),
     Operation("train", _train, "change", ("max_epochs", "train_time_budget"), long=True),
     Operation("tick", _train, "change", ("tick_budget",)),
+    Operation("train_to", _train_to, "change", ("max_epochs", "train_time_budget"), long=True),
+    # A chunk of a long run on the page (app/sessions/runs.py): its own time budget, one
+    # restore point for the whole run.
+    Operation("run", _run, "change", ("max_epochs", "train_time_budget", "run_chunk_budget"),
+              long=True, folds=True),
+    Operation("cancel", _cancel, "view"),
     Operation("patch", lambda s, st, changes: service.patch(s, changes, st), "change",
               ("max_learning_rate", "max_regularization_rate")),
     Operation("weights", lambda s, st, layers: service.set_weights(s, layers, st), "change",
@@ -160,6 +194,10 @@ def label(name: str, s: Session, args: tuple[Any, ...]) -> str:
         return f"{'F' if t.phase == 'forward' else 'B'}{t.layer}"
     if name == "train" and args and args[0] == 1:
         return "epoch"
+    if name == "run":
+        return runs.label(s, args)
+    if name == "train_to":
+        return "train"  # the timeline names it as any train call
     return name
 
 
@@ -216,11 +254,17 @@ class Door:
                 except expected as e:
                     outcome.error = e
                     return view(s, outcome) if view else e
+                if op.kind in ("change", "history") and not op.folds:
+                    s.run = None  # another step between two chunks: the run is over
                 if op.kind in ("change", "history", "view") and not isinstance(outcome.result,
                                                                         Unchanged):
                     if point_before is not None and settings.undo_depth > 0:
-                        s.undo.push(undo.point_after(s, point_before, step_label),
-                                    settings.undo_depth, settings.undo_max_bytes)
+                        point = undo.point_after(s, point_before, step_label)
+                        ring = s.undo
+                        if op.folds and ring.back and ring.back[-1].label == step_label:
+                            ring.fold(point, settings.undo_depth, settings.undo_max_bytes)
+                        else:
+                            ring.push(point, settings.undo_depth, settings.undo_max_bytes)
                     s.version += 1
                     changed, watch_id = summary(s), s.watch_id
                 return view(s, outcome) if view else outcome.result

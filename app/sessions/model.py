@@ -23,6 +23,7 @@ from app.nn.optimizers import OptState
 from app.nn.stepper import Data, History, Trace, Trainer
 from app.sessions.config import ConfigError
 from app.sessions.normalized import GeneratedData, InlineData, NormalizedConfig, Rows
+from app.sessions.run_state import Run
 from app.sessions.undo import UndoRing
 
 FORMAT = "backprop-lab-session/1"
@@ -150,6 +151,7 @@ class Session:
     undo: UndoRing = field(default_factory=UndoRing)
     watch_id: str | None = None  # the read-only capability to follow this session
     view_sel: str | None = None  # what the teacher's inspector shows (watchers see it too)
+    run: Run | None = None  # a long training run in progress (app/sessions/runs.py)
 
     @classmethod
     def create(cls, config: NormalizedConfig, settings: Settings, id: str | None = None
@@ -249,6 +251,7 @@ class Session:
         header["version"] = self.version
         header["watch_id"] = self.watch_id
         header["view_sel"] = self.view_sel
+        header["run"] = None if self.run is None else self.run.to_dict()
         header["undo"], arrays["undo"] = self.undo.dump()
         arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
         buf = io.BytesIO()
@@ -322,4 +325,5 @@ class Session:
         return cls(h["id"], config, trainer, h["task"], h["last_used"],
                    version=int(h.get("version", 0)),
                    undo=UndoRing.load(h.get("undo"), arrays.get("undo")),
-                   watch_id=h.get("watch_id"), view_sel=h.get("view_sel"))
+                   watch_id=h.get("watch_id"), view_sel=h.get("view_sel"),
+                   run=Run.from_dict(h.get("run")))

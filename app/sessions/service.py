@@ -197,17 +197,32 @@ def gradcheck(s: Session, epsilon: float, settings: Settings,
     if work > settings.gradcheck_max_work:
         raise ConfigError(("gradcheck",), f"this check needs {work} sample-forward passes; the "
                           f"limit is {settings.gradcheck_max_work} (use a smaller batch_size)")
-    deadline = time.monotonic() + settings.gradcheck_time_budget
+    budget = settings.gradcheck_time_budget
+    started = time.monotonic()
+    deadline = started + budget
+    n_params = work // (2 * len(X))
+    asked, estimate = 0, 0.0
 
     def should_stop() -> bool:
-        return time.monotonic() > deadline or (cancelled is not None and cancelled())
+        # Asked before each parameter: after gradcheck_estimate_after seconds, the pace so far
+        # says how long the whole check takes; one that cannot finish in its budget stops.
+        nonlocal asked, estimate
+        now = time.monotonic()
+        after = settings.gradcheck_estimate_after
+        if after and asked and not estimate and now - started > after:
+            estimate = (now - started) / asked * n_params
+            if estimate > budget:
+                return True
+        asked += 1
+        return now > deadline or (cancelled is not None and cancelled())
 
     try:
         checks = run_gradcheck(t.net, X, Y, epsilon, should_stop)
     except GradcheckStopped:
-        raise ConfigError(("gradcheck",), "the check ran out of its time budget of "
-                          f"{settings.gradcheck_time_budget:g} s (setting "
-                          "gradcheck_time_budget): use a smaller batch_size") from None
+        took = f"about {max(estimate, budget):.0f} s" if estimate else f"over {budget:g} s"
+        raise ConfigError(("gradcheck",), f"this check would take {took}, past its time "
+                          f"budget of {budget:g} s (setting gradcheck_time_budget): use a "
+                          "smaller batch_size") from None
 
     def finite(x: np.ndarray | None) -> Any:
         return None if x is None else np.where(np.isfinite(x), x, np.nan).tolist()

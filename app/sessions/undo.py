@@ -142,6 +142,28 @@ def point_after(s: Any, before: Before, label: str) -> RestorePoint:
     )
 
 
+def compose(newer: RestorePoint, older: RestorePoint) -> RestorePoint:
+    """One point that does what applying ``newer`` and then ``older`` does: the state before
+    ``older``'s operation, from the state after ``newer``'s (a long run's chunks folded into
+    one undoable step). Each field is ``older``'s when it stored one, else ``newer``'s (None
+    means "as the state it is applied to"). The history: ``newer`` keeps k2 points and
+    appends its tail, then ``older`` keeps k1 of those and appends its own tail."""
+    k1, k2 = older.history_keep, newer.history_keep
+    if k1 <= k2:
+        keep, tail = k1, older.history_tail
+    else:  # older keeps some of the points newer put back
+        cut = k1 - k2
+        (ne, nl, nt, ng), (oe, ol, ot, og) = newer.history_tail, older.history_tail
+        tail = (ne[:cut] + oe, nl[:cut] + ol, nt[:cut] + ot, ng[:cut] + og)
+        keep = k2
+    return RestorePoint(
+        older.label, older.at, older.version, older.scalars, older.task, keep, tail,
+        config=older.config if older.config is not None else newer.config,
+        weights=older.weights if older.weights is not None else newer.weights,
+        last=older.last if older.last is not None else newer.last,
+    )
+
+
 def restore(s: Any, p: RestorePoint, build_data: Any, spec_of: Any) -> RestorePoint:
     """Put ``s`` in the state ``p`` describes; returns the inverse point (to go back).
 
@@ -252,6 +274,13 @@ class UndoRing:
         """A new operation: its point goes on the back stack, the redo side is dropped."""
         self.forward.clear()
         self.back.append(Entry.of(p))
+        self.bound(depth, max_bytes)
+
+    def fold(self, p: RestorePoint, depth: int, max_bytes: int) -> None:
+        """Fold ``p`` (the point of an operation that continues the newest one) into the
+        newest point: still one step to undo."""
+        top = self.back.pop()
+        self.back.append(Entry.of(compose(p, top.get())))
         self.bound(depth, max_bytes)
 
     def bound(self, depth: int, max_bytes: int) -> None:

@@ -22,7 +22,7 @@ from app.sessions import service
 from app.sessions.door import Door
 from app.sessions.model import Session
 from app.sessions.store import SessionBusy, SessionNotFound, StoreUnavailable
-from app.web import forms, i18n
+from app.web import forms, i18n, train_run
 from app.web.templating import base_ctx, is_htmx, render, respond
 from app.web.views import ViewState, session_view
 
@@ -40,7 +40,8 @@ def watch_ctx(request: Request, settings: Settings, s: Session, watch_id: str, v
     ctx.update(session_view(s, settings, view, _, projector=ctx["projector"],
                             base=f"/w/{watch_id}"))
     ctx["state"] = {**ctx["state"], "id": watch_id}
-    ctx.update(sid=None, watch_id=watch_id, readonly=True)
+    ctx.update(sid=None, watch_id=watch_id, readonly=True,
+               run=train_run.progress(s, settings, _, live=False, watching=True))
     return ctx
 
 
