@@ -161,6 +161,7 @@ def compose(newer: RestorePoint, older: RestorePoint) -> RestorePoint:
         config=older.config if older.config is not None else newer.config,
         weights=older.weights if older.weights is not None else newer.weights,
         last=older.last if older.last is not None else newer.last,
+        opt=older.opt if older.opt is not None else newer.opt,
     )
 
 
