@@ -25,7 +25,7 @@ from app.api.routes import (
     render,
     respond,
 )
-from app.deps import DoorDep, SettingsDep
+from app.deps import DoorDep, PollsDep, SettingsDep
 from app.sessions import links
 from app.sessions.door import Door, summary
 from app.sessions.store import SessionBusy, SessionNotFound, StoreUnavailable
@@ -102,13 +102,18 @@ async def unwatch(session_id: SessionId, door: DoorDep) -> Response:
 @router.get("/watch/{watch_id}", response_model=schemas.SessionState,
             responses={**WATCH_NOT_FOUND, **UNAVAILABLE}, summary="A watched session's state")
 async def watch_state(watch_id: WatchId, door: DoorDep, settings: SettingsDep,
-                      samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
+                      polls: PollsDep, samples: SamplesQ = None, history: HistoryQ = None
+                      ) -> JSONResponse:
     """The watched session's whole state, as GET /api/v1/sessions/{id} gives it, read-only:
-    its `id` is the watch id (never the session id). Any cursor; changes nothing. 404 for an
-    unknown or revoked link, or when the session expired."""
+    its `id` is the watch id (never the session id), and `poll` is the class poll students
+    answer (the open one, else the latest; null if none): poll_id, kind, prompt, choices,
+    tolerance, status, answers, and only once revealed truth and right_answer. Any cursor;
+    changes nothing. 404 for an unknown or revoked link, or when the session expired."""
     points = history_points(history, settings)
-    state = await door.watched(watch_id, lambda s: render(s, settings, samples, points))
-    return respond({**state, "id": watch_id})
+    sid_state = await door.watched(watch_id, lambda s: (s.id, render(s, settings, samples,
+                                                                     points)))
+    sid, state = sid_state
+    return respond({**state, "id": watch_id, "poll": await polls.current(sid)})
 
 
 async def watch_target(watch_id: WatchId, request: Request, door: DoorDep) -> tuple[str, str]:
@@ -137,12 +142,14 @@ async def watch_events(watch_id: WatchId, door: DoorDep,
                        ) -> AsyncIterator[ServerSentEvent]:
     """A Server-Sent Events stream (text/event-stream) following the watched session: one
     `state` event per change (id: the session's version; data: version, epoch, iteration,
-    cursor, loss). A (re)connecting client, with or without Last-Event-ID, gets the current
-    state at once; while the session changes quickly, only the newest state is sent (at most
-    one event per watch_min_interval seconds). Any cursor; changes nothing. 429 over
-    watch_max_per_session or watch_max_per_client open streams."""
+    cursor, loss); for class polls, a `poll` event when one is asked or revealed (data:
+    {type, poll} as `poll` in GET /api/v1/watch/{watch_id}) and `answers` events with its live
+    count (data: {type, poll_id, answers}). A (re)connecting client, with or without
+    Last-Event-ID, gets the current state at once; while the session changes quickly, only
+    the newest state is sent (at most one event per watch_min_interval seconds). Any cursor;
+    changes nothing. 429 over watch_max_per_session or watch_max_per_client open streams."""
     sid, client = target
-    sub = door.hub.subscribe(sid, watch_id, client)
+    sub = door.hub.subscribe(sid, watch_id, client, counts=True)
     try:
         try:
             first = await door.watched(watch_id, summary)
@@ -155,6 +162,9 @@ async def watch_events(watch_id: WatchId, door: DoorDep,
             event = await sub.next()
             if event is None:
                 return  # revoked
+            if "type" in event:  # a class poll: asked or revealed ("poll"), or its count
+                yield ServerSentEvent(event=event["type"], data=event)
+                continue
             if event["version"] == last:
                 continue
             last = event["version"]

@@ -1,0 +1,140 @@
+"""Class polls (docs/api.md, "Class polls"): the teacher asks about the value the next steps
+compute, students answer through the watch link, the reveal runs the steps. The routes are
+thin: app/sessions/poll_service.py does the work for the API and the pages alike."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from app.api.routes import ON_SESSION, SESSION, SessionId
+from app.api.routes import _documented as documented
+from app.api.teaching import WATCH_NOT_FOUND, WatchId
+from app.deps import PollsDep, SettingsDep
+from app.sessions.poll_store import PollNotFound
+from app.sessions.polls import PollConflict, PollError
+
+router = APIRouter(prefix="/api/v1", tags=["polls"])
+T = TypeVar("T")
+
+PollId = Annotated[str, Path(max_length=32, description="the poll's id (its `poll_id`)")]
+CONFLICT = documented(409, "a poll is open already, the value is already computed in the "
+                      "current pass, the poll is revealed already, or a limit is reached")
+NO_POLL = documented(404, "unknown session or poll")
+INVALID = documented(422, "a field is missing or out of range: `loc` names it")
+ASK_EXAMPLE = {"quantity": {"field": "delta", "layer": 1, "index": [0, 1]}, "kind": "number",
+               "tolerance": 0.01, "prompt": "What will δ of hidden neuron 2 be?"}
+ANSWER_EXAMPLE = {"student": "k3J9x0QpZr7w", "answer": -0.042}
+
+
+def _error(status: int, detail: Any) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+async def _guarded(call: Awaitable[T], where: str = "body") -> T | JSONResponse:
+    """The poll errors as HTTP answers (the session's own errors go to app/api/errors.py)."""
+    try:
+        return await call
+    except PollError as e:
+        return _error(422, [{"loc": [where, *e.field], "msg": e.msg, "type": "value_error"}])
+    except PollConflict as e:
+        return _error(409, str(e))
+    except PollNotFound:
+        return _error(404, "no such poll in this session")
+
+
+def _reply(result: Any, status: int = 200) -> Response:
+    return result if isinstance(result, Response) else JSONResponse(result, status_code=status)
+
+
+@router.post(f"{SESSION}/polls", status_code=201, summary="Ask the class about the next value",
+             responses={**ON_SESSION, **CONFLICT, **INVALID})
+async def create_poll(session_id: SessionId, service: PollsDep, body: Annotated[
+        dict[str, Any], Body(examples=[ASK_EXAMPLE])]) -> Response:
+    """Opens a poll on a quantity the session has not computed yet in the current pass:
+    `{"quantity": {"field": F, "layer": L, "index": [i, j]}, "kind": "number" | "sign" |
+    "choice", "choices": […], "tolerance": r, "prompt": "…"}`. `field` is a key of the state's
+    `layers[L-1]` (z, a, delta, grad_W, grad_b, W, b; W and b mean their values after the next
+    update) indexed like the state's arrays, or `"loss"` (no layer, no index). A choice poll
+    leaves out the last index: its choices name the entries of that row (default "1", "2", …)
+    and the right one is the entry of largest magnitude. `tolerance` is relative (default
+    0.01). 201 with the poll (`status` "open", `answers` 0). 409 when the value is already
+    computed in the current pass, or another poll of the session is open. The session's state
+    and version do not change."""
+    return _reply(await _guarded(service.create(
+        session_id, body.get("quantity"), body.get("kind"), body.get("choices"),
+        body.get("tolerance"), body.get("prompt"))), 201)
+
+
+@router.get(f"{SESSION}/polls", summary="The session's polls",
+            responses={**ON_SESSION})
+async def list_polls(session_id: SessionId, service: PollsDep) -> Response:
+    """Every poll of the session, oldest first, as GET …/polls/{poll_id} gives each."""
+    return _reply(await service.all(session_id))
+
+
+@router.get(f"{SESSION}/polls/{{poll_id}}", summary="A poll: its count, histogram and result",
+            responses={**NO_POLL})
+async def get_poll(session_id: SessionId, poll_id: PollId, service: PollsDep) -> Response:
+    """`status` ("open", "closing" while a reveal runs, "revealed"), `answers` (how many),
+    `histogram` (numbers: equal-width bins `{lo, hi, count}`; signs and choices: `{answer,
+    count}` for each option) and, only once revealed, `truth` (the exact value as the state
+    has it; a row for a choice poll; null when the session had moved past the value),
+    `right_answer`, `correct` (answers within tolerance: |answer − truth| ≤ tolerance·|truth|,
+    the same sign, or the right choice) and `share_correct`."""
+    return _reply(await _guarded(service.get(session_id, poll_id)))
+
+
+@router.post(f"{SESSION}/polls/{{poll_id}}/reveal", summary="Reveal: run the steps to the value",
+             responses={**NO_POLL, **CONFLICT})
+async def reveal_poll(session_id: SessionId, poll_id: PollId, service: PollsDep) -> Response:
+    """Closes the poll to answers, runs exactly the steps that compute its value (through the
+    door: one operation, undoable; `version` +1 when a step ran) and returns the revealed poll
+    (as GET gives it). 409 when it is revealed already."""
+    return _reply(await _guarded(service.reveal(session_id, poll_id)))
+
+
+@router.get(f"{SESSION}/polls/{{poll_id}}/answers.csv", summary="A poll's answers as CSV",
+            response_class=Response, responses={**NO_POLL, 200: {
+                "content": {"text/csv": {}}, "description": "one row per answer"}})
+async def poll_csv(session_id: SessionId, poll_id: PollId, service: PollsDep) -> Response:
+    """One row per answer: poll, quantity, kind, answer, correct (empty before the reveal),
+    time (UTC, ISO 8601). No addresses, no tokens."""
+    text = await _guarded(service.csv(session_id, poll_id))
+    if isinstance(text, Response):
+        return text
+    return Response(text, media_type="text/csv; charset=utf-8", headers={
+        "content-disposition": f'attachment; filename="poll-{poll_id}.csv"'})
+
+
+# --- students, through the watch link ---------------------------------------------------------
+@router.post("/watch/{watch_id}/polls/{poll_id}/answers", summary="A student's answer",
+             responses={**WATCH_NOT_FOUND, **CONFLICT, **INVALID, **documented(
+                 413, "the body is over poll_answer_max_bytes")})
+async def answer_poll(request: Request, watch_id: WatchId, poll_id: PollId,
+                      service: PollsDep, settings: SettingsDep, body: Annotated[
+                          dict[str, Any], Body(examples=[ANSWER_EXAMPLE])]) -> Response:
+    """`{"student": token, "answer": value, "nickname": "…"}` (nickname optional). `student` is
+    a random token the browser keeps (8 to 64 letters, digits, - or _): again with the same
+    token replaces that answer. `answer` is a number for a number poll, "+", "-" or "0" for a
+    sign poll, one of `choices` for a choice poll. 200 with the count; 409 once the poll is
+    revealed (or at poll_max_answers tokens). Never takes the session's lock."""
+    if len(await request.body()) > settings.poll_answer_max_bytes:
+        return _error(413, f"an answer's body is at most {settings.poll_answer_max_bytes} "
+                      "bytes (setting poll_answer_max_bytes)")
+    return _reply(await _guarded(service.answer(
+        watch_id, poll_id, body.get("student"), body.get("answer"), body.get("nickname"))))
+
+
+@router.get("/watch/{watch_id}/polls/{poll_id}", summary="A student's own result",
+            responses={**WATCH_NOT_FOUND, **INVALID})
+async def student_result(watch_id: WatchId, poll_id: PollId, service: PollsDep,
+                         student: Annotated[str, Query(max_length=64, description=(
+                             "the student's token, as sent with the answer"))]) -> Response:
+    """The poll as students see it, with this token's `answer` (null if none) and, after the
+    reveal, `truth`, `right_answer` and `correct`."""
+    return _reply(await _guarded(service.result(watch_id, poll_id, student), "query"))
+
