@@ -125,6 +125,20 @@ class PollService:
             out.append(self.teacher(poll, await self.store.answers(sid, poll["poll_id"])))
         return out
 
+    async def panel(self, sid: str) -> tuple[list[Poll], int, dict[str, Any] | None]:
+        """For the teacher's page: every poll (with its tally once revealed), the open one's
+        live count, and the latest poll in full (its histogram) when it is revealed."""
+        found = await self.store.all(sid)
+        count = 0
+        latest = None
+        if found:
+            last = found[-1]
+            if last["status"] != "revealed":
+                count = await self.store.count(sid, last["poll_id"])
+            else:
+                latest = self.teacher(last, await self.store.answers(sid, last["poll_id"]))
+        return found, count, latest
+
     async def reveal(self, sid: str, pid: str) -> dict[str, Any]:
         """Close the poll, run the steps to its value (the door), keep the result."""
         poll = await self._poll(sid, pid)
@@ -143,6 +157,10 @@ class PollService:
         poll = {**poll, "truth": found.truth, "steps": found.steps, "status": "revealed",
                 "revealed": time.time()}
         answers = await self.store.answers(sid, pid)
+        # The final tally rides with the poll: the page lists polls without their answers.
+        given = [rec["a"] for rec in answers.values()]
+        poll["tally"] = {"answers": len(given),
+                         "correct": sum(1 for a in given if polls.is_correct(poll, a))}
         await self.store.finish(sid, pid, poll)
         await self._publish(sid, {"type": "poll", "poll": self.public(poll, len(answers))})
         return self.teacher(poll, answers)

@@ -25,7 +25,7 @@ from app.sessions.budget import check_page
 from app.sessions.config import ConfigError
 from app.sessions.door import Door, NothingToUndo, Outcome
 from app.sessions.model import Session
-from app.web import forms, i18n, share
+from app.web import forms, i18n, polls, share
 from app.web import tick as play_tick
 from app.web.flash import Flash
 from app.web.page_errors import error_text
@@ -78,12 +78,15 @@ async def session_html(request: Request, settings: Settings, door: Door, sid: st
     ctx = base_ctx(request)
     _ = i18n.gettext_for(ctx["lang"])
     select = False
+    poll_panel = await request.app.state.polls.panel(sid)  # beside the session, not in it
 
     def view(s: Session, outcome: Outcome[Any]) -> Page:
         nonlocal select
         flash = Flash.of(name, outcome)
         t0 = time.perf_counter()
         ctx.update(session_view(s, settings, vs, _, outcome.before, ctx["projector"]))
+        ctx["polls"] = polls.teacher_ctx(s, vs, ctx["focus_pos"], poll_panel, _)
+        ctx["poll_message"] = polls.message(request.query_params.get("pollmsg"), _)
         ctx.update(share=share.share_ctx(request, s), timeline=s.undo.timeline(TIMELINE))
         # Watchers see the teacher's inspector: remember a new selection (below).
         select = s.watch_id is not None and s.view_sel != vs.sel
