@@ -26,6 +26,7 @@ from app.api.routes import (
     respond,
 )
 from app.deps import DoorDep, PollsDep, SettingsDep
+from app.lan import lan_urls, server_port
 from app.sessions import links
 from app.sessions.door import Door, summary
 from app.sessions.store import SessionBusy, SessionNotFound, StoreUnavailable
@@ -78,13 +79,17 @@ async def start_watch(door: Door, session_id: str) -> str:
 
 @router.post(f"{SESSION}/watch", response_model=schemas.WatchLink,
              responses=ON_SESSION, summary="The session's watch link (read-only)")
-async def watch(session_id: SessionId, door: DoorDep) -> dict[str, str]:
+async def watch(session_id: SessionId, door: DoorDep, request: Request) -> dict[str, Any]:
     """Returns the session's watch link: a read-only capability to follow it (the page
     /w/{watch_id}, GET /api/v1/watch/{watch_id} and its event stream). The same link each time
-    until it is revoked; it cannot be turned into the session id. Any cursor; the session's
-    state and version do not change."""
+    until it is revoked; it cannot be turned into the session id. `lan_urls`: the page's
+    absolute URLs on this machine's network addresses, for students in the room (empty when
+    the server listens on loopback only). Any cursor; the session's state and version do not
+    change."""
     watch_id = await start_watch(door, session_id)
-    return {"watch_id": watch_id, "url": watch_url(watch_id)}
+    return {"watch_id": watch_id, "url": watch_url(watch_id),
+            "lan_urls": lan_urls(door.settings.listen_host, server_port(request),
+                                 watch_url(watch_id))}
 
 
 @router.delete(f"{SESSION}/watch", status_code=204, response_class=Response,

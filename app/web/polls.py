@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from app.deps import PollsDep, SettingsDep
 from app.sessions import polls
 from app.sessions.model import Session
+from app.sessions.poll_service import PollService
 from app.sessions.poll_store import Poll, PollNotFound
 from app.sessions.polls import PollConflict, PollError, Quantity
 from app.sessions.store_base import SessionNotFound
@@ -195,6 +196,20 @@ def teacher_ctx(s: Session, vs: ViewState, focus_pos: int, panel: tuple[
     return {"open": open_poll, "count": count, "result": result, "rows": rows,
             "options": [] if open_poll else options(s, vs.sel, focus_pos, _),
             "watch_id": s.watch_id}
+
+
+async def panel_data(request: Request, sid: str) -> tuple[list[Poll], int,
+                                                         dict[str, Any] | None]:
+    """The poll panel's data, fetched before the session page is rendered under the lock."""
+    service: PollService = request.app.state.polls
+    return await service.panel(sid)
+
+
+def page_ctx(request: Request, s: Session, vs: ViewState, focus_pos: int, panel: tuple[
+        list[Poll], int, dict[str, Any] | None], _: Gettext) -> dict[str, Any]:
+    """What the session page's poll panel reads (its context keys)."""
+    return {"polls": teacher_ctx(s, vs, focus_pos, panel, _),
+            "poll_message": message(request.query_params.get("pollmsg"), _)}
 
 
 # --- the teacher's forms ------------------------------------------------------------------------

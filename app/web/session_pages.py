@@ -78,15 +78,14 @@ async def session_html(request: Request, settings: Settings, door: Door, sid: st
     ctx = base_ctx(request)
     _ = i18n.gettext_for(ctx["lang"])
     select = False
-    poll_panel = await request.app.state.polls.panel(sid)  # beside the session, not in it
+    poll_panel = await polls.panel_data(request, sid)  # beside the session, not in it
 
     def view(s: Session, outcome: Outcome[Any]) -> Page:
         nonlocal select
         flash = Flash.of(name, outcome)
         t0 = time.perf_counter()
         ctx.update(session_view(s, settings, vs, _, outcome.before, ctx["projector"]))
-        ctx["polls"] = polls.teacher_ctx(s, vs, ctx["focus_pos"], poll_panel, _)
-        ctx["poll_message"] = polls.message(request.query_params.get("pollmsg"), _)
+        ctx.update(polls.page_ctx(request, s, vs, ctx["focus_pos"], poll_panel, _))
         ctx.update(share=share.share_ctx(request, s), timeline=s.undo.timeline(TIMELINE))
         # Watchers see the teacher's inspector: remember a new selection (below).
         select = s.watch_id is not None and s.view_sel != vs.sel
