@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import re
 import secrets
@@ -95,9 +96,20 @@ async def student(client: httpx.AsyncClient, wid: str, pid_box: list[str], st: S
         st.errors.append(f"result {r.status_code}")
 
 
+async def healthz(client: httpx.AsyncClient) -> float:
+    await asyncio.sleep(random.uniform(0, WINDOW * 0.9))
+    t0 = time.perf_counter()
+    r = await client.get("/healthz")
+    assert r.status_code == 200
+    return time.perf_counter() - t0
+
+
 async def run(base: str, n: int) -> dict[str, Any]:
-    limits = httpx.Limits(max_connections=2 * n + 20, max_keepalive_connections=2 * n + 20)
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+    limits = httpx.Limits(max_connections=n + 20, max_keepalive_connections=n + 20)
+    # The streams on a client (a connection pool) of their own: httpx scans its pool per
+    # request, and 200 busy streaming connections in it slowed every other request down.
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client, \
+            httpx.AsyncClient(base_url=base, timeout=None, limits=limits) as streaming:
         sid = (await client.post(S, json={"preset": "xor-bias"})).json()["id"]
         wid = (await client.post(f"{S}/{sid}/watch")).json()["watch_id"]
         # Reference: one student alone answers a poll 20 times (same server, same process).
@@ -114,8 +126,11 @@ async def run(base: str, n: int) -> dict[str, Any]:
         await client.post(f"{S}/{sid}/undo")
         # The class follows.
         students = [Student() for _ in range(n)]
-        streams = [asyncio.create_task(follow(client, wid, st)) for st in students]
+        streams = [asyncio.create_task(follow(streaming, wid, st)) for st in students]
         await asyncio.wait_for(asyncio.gather(*(st.ready.wait() for st in students)), 60)
+        # Reference under the same load: each student asks for /healthz (the cheapest request
+        # there is) at a random moment of the same window, with the streams open.
+        health = await asyncio.gather(*(healthz(client) for _ in range(n)))
         pid_box: list[str] = []
         workers = [asyncio.create_task(student(client, wid, pid_box, st, random.gauss(0.5, 0.2)))
                    for st in students]
@@ -147,6 +162,9 @@ async def run(base: str, n: int) -> dict[str, Any]:
             "answer p50 ms": 1000 * pct(answers, 0.5), "answer p99 ms": 1000 * pct(answers, 0.99),
             "alone answer p50 ms (reference)": 1000 * statistics.median(alone),
             "answer p99 / alone p50": pct(answers, 0.99) / statistics.median(alone),
+            "healthz p50 ms, same load (reference)": 1000 * pct(health, 0.5),
+            "healthz p99 ms, same load (reference)": 1000 * pct(health, 0.99),
+            "answer p99 / healthz p99": pct(answers, 0.99) / pct(health, 0.99),
             "open poll reached all, s after ask": max(reach_open, default=float("nan")),
             "reveal reached all, s after reply": max(reach_rev, default=float("nan")),
             "ask ms": 1000 * asked_s, "reveal ms": 1000 * reveal_s,
@@ -172,6 +190,9 @@ def main() -> None:
         with redis_server() as url, app_server(url, 2, **settings) as (base, _):
             runs.append(("Redis, 2 workers", asyncio.run(run(base, a.students))))
     print("## classroom_polls\n")
+    load = os.getloadavg()
+    print(f"{os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
+          "(1 / 5 / 15 min) at the end: the server and this load generator share them.\n")
     print("| measure | " + " | ".join(label for label, _ in runs) + " |")
     print("|---|" + "---|" * len(runs))
     for key in runs[0][1]:
