@@ -10,7 +10,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from app.api.routes import ON_SESSION, SESSION, SessionId
+from app.api.routes import INVALID, ON_SESSION, SESSION, UNAVAILABLE, SessionId
 from app.api.routes import _documented as documented
 from app.api.teaching import WATCH_NOT_FOUND, WatchId
 from app.deps import PollsDep, SettingsDep
@@ -23,11 +23,32 @@ T = TypeVar("T")
 PollId = Annotated[str, Path(max_length=32, description="the poll's id (its `poll_id`)")]
 CONFLICT = documented(409, "a poll is open already, the value is already computed in the "
                       "current pass, the poll is revealed already, or a limit is reached")
-NO_POLL = documented(404, "unknown session or poll")
-INVALID = documented(422, "a field is missing or out of range: `loc` names it")
+NO_POLL = {**documented(404, "unknown session or poll"), **UNAVAILABLE}
 ASK_EXAMPLE = {"quantity": {"field": "delta", "layer": 1, "index": [0, 1]}, "kind": "number",
                "tolerance": 0.01, "prompt": "What will δ of hidden neuron 2 be?"}
 ANSWER_EXAMPLE = {"student": "k3J9x0QpZr7w", "answer": -0.042}
+# Reply examples (an open poll, then the same revealed on the xor-bias network after 3 answers).
+POLL = {"poll_id": "SXVT7H7_", "quantity": {"field": "delta", "layer": 1, "index": [0, 1]},
+        "kind": "number", "choices": [], "tolerance": 0.01,
+        "prompt": "What will δ of hidden neuron 2 be?", "status": "open",
+        "created": 1796649565.364, "answers": 0, "histogram": []}
+REVEALED = {**POLL, "status": "revealed", "answers": 3, "histogram": [
+    {"lo": -0.1, "hi": -0.08, "count": 2}, {"lo": -0.08, "hi": -0.06, "count": 0},
+    {"lo": -0.06, "hi": -0.04, "count": 1}], "truth": -0.08963819589090455,
+    "right_answer": -0.08963819589090455, "correct": 1, "share_correct": 1 / 3, "steps": 4,
+    "revealed": 1796649601.483}
+PUBLIC = {"poll_id": "SXVT7H7_", "kind": "number", "prompt": POLL["prompt"], "choices": [],
+          "tolerance": 0.01, "status": "open", "answers": 3}
+ANSWERED = {"poll_id": "SXVT7H7_", "status": "open", "answer": -0.042, "answers": 3}
+RESULT = {**PUBLIC, "status": "revealed", "truth": REVEALED["truth"],
+          "right_answer": REVEALED["truth"], "answer": -0.042, "correct": False}
+CSV_EXAMPLE = ("poll,quantity,kind,answer,correct,time\r\n"
+               'SXVT7H7_,"delta[1][0, 1]",number,-0.042,false,2026-12-07T13:19:25.430+00:00\r\n')
+
+
+def replies(code: int, description: str, example: Any) -> dict[int | str, dict[str, Any]]:
+    return {code: {"description": description,
+                   "content": {"application/json": {"example": example}}}}
 
 
 def _error(status: int, detail: Any) -> JSONResponse:
@@ -51,9 +72,14 @@ def _reply(result: Any, status: int = 200) -> Response:
 
 
 @router.post(f"{SESSION}/polls", status_code=201, summary="Ask the class about the next value",
-             responses={**ON_SESSION, **CONFLICT, **INVALID})
+             responses={**replies(201, "the open poll", POLL), **ON_SESSION, **CONFLICT,
+                        **INVALID})
 async def create_poll(session_id: SessionId, service: PollsDep, body: Annotated[
-        dict[str, Any], Body(examples=[ASK_EXAMPLE])]) -> Response:
+        dict[str, Any], Body(openapi_examples={"delta": {
+            "summary": "δ of hidden neuron 2 for the first sample", "value": ASK_EXAMPLE},
+            "sign": {"summary": "the sign of a weight's gradient", "value": {
+                "quantity": {"field": "grad_W", "layer": 2, "index": [1, 0]},
+                "kind": "sign"}}})]) -> Response:
     """Opens a poll on a quantity the session has not computed yet in the current pass:
     `{"quantity": {"field": F, "layer": L, "index": [i, j]}, "kind": "number" | "sign" |
     "choice", "choices": […], "tolerance": r, "prompt": "…"}`. `field` is a key of the state's
@@ -70,14 +96,14 @@ async def create_poll(session_id: SessionId, service: PollsDep, body: Annotated[
 
 
 @router.get(f"{SESSION}/polls", summary="The session's polls",
-            responses={**ON_SESSION})
+            responses={**replies(200, "every poll, oldest first", [REVEALED]), **ON_SESSION})
 async def list_polls(session_id: SessionId, service: PollsDep) -> Response:
     """Every poll of the session, oldest first, as GET …/polls/{poll_id} gives each."""
     return _reply(await service.all(session_id))
 
 
 @router.get(f"{SESSION}/polls/{{poll_id}}", summary="A poll: its count, histogram and result",
-            responses={**NO_POLL})
+            responses={**replies(200, "the poll", REVEALED), **NO_POLL})
 async def get_poll(session_id: SessionId, poll_id: PollId, service: PollsDep) -> Response:
     """`status` ("open", "closing" while a reveal runs, "revealed"), `answers` (how many),
     `histogram` (numbers: equal-width bins `{lo, hi, count}`; signs and choices: `{answer,
@@ -89,7 +115,7 @@ async def get_poll(session_id: SessionId, poll_id: PollId, service: PollsDep) ->
 
 
 @router.post(f"{SESSION}/polls/{{poll_id}}/reveal", summary="Reveal: run the steps to the value",
-             responses={**NO_POLL, **CONFLICT})
+             responses={**replies(200, "the revealed poll", REVEALED), **NO_POLL, **CONFLICT})
 async def reveal_poll(session_id: SessionId, poll_id: PollId, service: PollsDep) -> Response:
     """Closes the poll to answers, runs exactly the steps that compute its value (through the
     door: one operation, undoable; `version` +1 when a step ran) and returns the revealed poll
@@ -99,7 +125,9 @@ async def reveal_poll(session_id: SessionId, poll_id: PollId, service: PollsDep)
 
 @router.get(f"{SESSION}/polls/{{poll_id}}/answers.csv", summary="A poll's answers as CSV",
             response_class=Response, responses={**NO_POLL, 200: {
-                "content": {"text/csv": {}}, "description": "one row per answer"}})
+                "content": {"text/csv": {"schema": {"type": "string"},
+                                         "example": CSV_EXAMPLE}},
+                "description": "one row per answer"}})
 async def poll_csv(session_id: SessionId, poll_id: PollId, service: PollsDep) -> Response:
     """One row per answer: poll, quantity, kind, answer, correct (empty before the reveal),
     time (UTC, ISO 8601). No addresses, no tokens."""
@@ -112,11 +140,15 @@ async def poll_csv(session_id: SessionId, poll_id: PollId, service: PollsDep) ->
 
 # --- students, through the watch link ---------------------------------------------------------
 @router.post("/watch/{watch_id}/polls/{poll_id}/answers", summary="A student's answer",
-             responses={**WATCH_NOT_FOUND, **CONFLICT, **INVALID, **documented(
+             responses={**replies(200, "the answer as kept, and the poll's count", ANSWERED),
+                        **WATCH_NOT_FOUND, **CONFLICT, **INVALID, **UNAVAILABLE, **documented(
                  413, "the body is over poll_answer_max_bytes")})
 async def answer_poll(request: Request, watch_id: WatchId, poll_id: PollId,
                       service: PollsDep, settings: SettingsDep, body: Annotated[
-                          dict[str, Any], Body(examples=[ANSWER_EXAMPLE])]) -> Response:
+                          dict[str, Any], Body(openapi_examples={"number": {
+                              "summary": "a number poll's answer", "value": ANSWER_EXAMPLE},
+                              "sign": {"summary": "a sign poll's answer", "value": {
+                                  "student": "k3J9x0QpZr7w", "answer": "-"}}})]) -> Response:
     """`{"student": token, "answer": value, "nickname": "…"}` (nickname optional). `student` is
     a random token the browser keeps (8 to 64 letters, digits, - or _): again with the same
     token replaces that answer. `answer` is a number for a number poll, "+", "-" or "0" for a
@@ -130,7 +162,8 @@ async def answer_poll(request: Request, watch_id: WatchId, poll_id: PollId,
 
 
 @router.get("/watch/{watch_id}/polls/{poll_id}", summary="A student's own result",
-            responses={**WATCH_NOT_FOUND, **INVALID})
+            responses={**replies(200, "this student's answer and, after the reveal, result",
+                                 RESULT), **WATCH_NOT_FOUND, **INVALID, **UNAVAILABLE})
 async def student_result(watch_id: WatchId, poll_id: PollId, service: PollsDep,
                          student: Annotated[str, Query(max_length=64, description=(
                              "the student's token, as sent with the answer"))]) -> Response:
