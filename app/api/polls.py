@@ -5,12 +5,13 @@ thin: app/sessions/poll_service.py does the work for the API and the pages alike
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
-from app.api.routes import INVALID, ON_SESSION, SESSION, UNAVAILABLE, SessionId
+from app.api.routes import BODY_ERRORS, INVALID, ON_SESSION, SESSION, UNAVAILABLE, SessionId
 from app.api.routes import _documented as documented
 from app.api.teaching import WATCH_NOT_FOUND, WatchId
 from app.deps import PollsDep, SettingsDep
@@ -18,6 +19,46 @@ from app.sessions.poll_store import PollNotFound
 from app.sessions.polls import PollConflict, PollError
 
 router = APIRouter(prefix="/api/v1", tags=["polls"])
+Field_ = Literal["z", "a", "delta", "grad_W", "grad_b", "W", "b", "loss"]
+
+
+class PollQuantity(BaseModel):
+    """What a poll asks about: a value of the state's layers[layer-1], or the loss."""
+
+    model_config = ConfigDict(extra="forbid")
+    field: Field_ = Field(description="a key of the state's layers[layer-1] (W and b: after "
+                          "the next update), or loss")
+    layer: int | None = Field(None, ge=1, le=64, description="1-based layer (none for the loss)")
+    index: list[Annotated[int, Field(ge=0, le=100_000)]] | None = Field(
+        None, max_length=2, description="[i, j] as the state's arrays are indexed ([j] for b "
+        "and grad_b); a choice poll leaves out the last index")
+
+
+class PollRequest(BaseModel):
+    """A new class poll."""
+
+    model_config = ConfigDict(extra="forbid")
+    quantity: PollQuantity = Field(description="the value the class predicts")
+    kind: Literal["number", "sign", "choice"] = Field(
+        description="how students answer: a number, a sign (+, -, 0) or one of choices")
+    choices: list[Annotated[str, Field(min_length=1, max_length=40)]] | None = Field(
+        None, min_length=2, max_length=12, description="a choice poll's options, one per "
+        "entry of the row (default 1, 2, …)")
+    tolerance: float | None = Field(None, ge=0, le=1, description="relative tolerance of a "
+                                    "number poll (default 0.01)")
+    prompt: str | None = Field(None, max_length=300, description="the question students see")
+
+
+class AnswerRequest(BaseModel):
+    """A student's answer."""
+
+    model_config = ConfigDict(extra="forbid")
+    student: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
+                         description="a random token the browser keeps (one answer per poll)")
+    # Strict: JSON true is no number (pydantic's lax float would take it as 1.0).
+    answer: StrictFloat | StrictInt | Annotated[str, Field(max_length=40)] = Field(
+        description='a number (number poll), "+", "-" or "0" (sign poll) or one of the choices')
+    nickname: str | None = Field(None, max_length=40, description="optional, shown nowhere")
 T = TypeVar("T")
 
 PollId = Annotated[str, Path(max_length=32, description="the poll's id (its `poll_id`)")]
@@ -73,9 +114,9 @@ def _reply(result: Any, status: int = 200) -> Response:
 
 @router.post(f"{SESSION}/polls", status_code=201, summary="Ask the class about the next value",
              responses={**replies(201, "the open poll", POLL), **ON_SESSION, **CONFLICT,
-                        **INVALID})
+                        **INVALID, **BODY_ERRORS})
 async def create_poll(session_id: SessionId, service: PollsDep, body: Annotated[
-        dict[str, Any], Body(openapi_examples={"delta": {
+        PollRequest, Body(openapi_examples={"delta": {
             "summary": "δ of hidden neuron 2 for the first sample", "value": ASK_EXAMPLE},
             "sign": {"summary": "the sign of a weight's gradient", "value": {
                 "quantity": {"field": "grad_W", "layer": 2, "index": [1, 0]},
@@ -90,9 +131,9 @@ async def create_poll(session_id: SessionId, service: PollsDep, body: Annotated[
     0.01). 201 with the poll (`status` "open", `answers` 0). 409 when the value is already
     computed in the current pass, or another poll of the session is open. The session's state
     and version do not change."""
+    quantity = body.quantity.model_dump(exclude_none=True)
     return _reply(await _guarded(service.create(
-        session_id, body.get("quantity"), body.get("kind"), body.get("choices"),
-        body.get("tolerance"), body.get("prompt"))), 201)
+        session_id, quantity, body.kind, body.choices, body.tolerance, body.prompt)), 201)
 
 
 @router.get(f"{SESSION}/polls", summary="The session's polls",
@@ -139,13 +180,21 @@ async def poll_csv(session_id: SessionId, poll_id: PollId, service: PollsDep) ->
 
 
 # --- students, through the watch link ---------------------------------------------------------
+async def small_answer(request: Request, settings: SettingsDep) -> None:
+    """413 before the body is even parsed: a class sends many answers, each must be small."""
+    if len(await request.body()) > settings.poll_answer_max_bytes:
+        raise HTTPException(413, f"an answer's body is at most {settings.poll_answer_max_bytes}"
+                            " bytes (setting poll_answer_max_bytes)")
+
+
 @router.post("/watch/{watch_id}/polls/{poll_id}/answers", summary="A student's answer",
+             dependencies=[Depends(small_answer)],
              responses={**replies(200, "the answer as kept, and the poll's count", ANSWERED),
-                        **WATCH_NOT_FOUND, **CONFLICT, **INVALID, **UNAVAILABLE, **documented(
-                 413, "the body is over poll_answer_max_bytes")})
-async def answer_poll(request: Request, watch_id: WatchId, poll_id: PollId,
-                      service: PollsDep, settings: SettingsDep, body: Annotated[
-                          dict[str, Any], Body(openapi_examples={"number": {
+                        **WATCH_NOT_FOUND, **CONFLICT, **INVALID, **UNAVAILABLE, **BODY_ERRORS,
+                        **documented(413, "the body is over poll_answer_max_bytes (or "
+                                     "max_body_bytes)")})
+async def answer_poll(watch_id: WatchId, poll_id: PollId, service: PollsDep, body: Annotated[
+                          AnswerRequest, Body(openapi_examples={"number": {
                               "summary": "a number poll's answer", "value": ANSWER_EXAMPLE},
                               "sign": {"summary": "a sign poll's answer", "value": {
                                   "student": "k3J9x0QpZr7w", "answer": "-"}}})]) -> Response:
@@ -154,11 +203,8 @@ async def answer_poll(request: Request, watch_id: WatchId, poll_id: PollId,
     token replaces that answer. `answer` is a number for a number poll, "+", "-" or "0" for a
     sign poll, one of `choices` for a choice poll. 200 with the count; 409 once the poll is
     revealed (or at poll_max_answers tokens). Never takes the session's lock."""
-    if len(await request.body()) > settings.poll_answer_max_bytes:
-        return _error(413, f"an answer's body is at most {settings.poll_answer_max_bytes} "
-                      "bytes (setting poll_answer_max_bytes)")
     return _reply(await _guarded(service.answer(
-        watch_id, poll_id, body.get("student"), body.get("answer"), body.get("nickname"))))
+        watch_id, poll_id, body.student, body.answer, body.nickname)))
 
 
 @router.get("/watch/{watch_id}/polls/{poll_id}", summary="A student's own result",

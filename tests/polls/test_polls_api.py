@@ -280,7 +280,7 @@ def test_bounds(make_client: Any, store_url: str) -> None:
                    headers={"content-type": "application/json"})
         assert r.status_code in (400, 422), (bad, r.text)
         if r.status_code == 422 and loc != "json":
-            assert r.json()["detail"][0]["loc"] == ["body", loc]
+            assert r.json()["detail"][0]["loc"][:2] == ["body", loc]
     answer(c, wid, pid, TOKENS[0], 1)
     answer(c, wid, pid, TOKENS[1], 1)
     r = c.post(url, json={"student": TOKENS[2], "answer": 1})
