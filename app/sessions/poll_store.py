@@ -276,6 +276,12 @@ class RedisPolls:
         found: dict[bytes, bytes] = await self._call(self.redis.hgetall(self._keys(sid)[0]))
         polls = [self._parse(v, found.get(b"st:" + k)) for k, v in found.items()
                  if not k.startswith(b"st:") and k != b"open"]
+        if polls:  # the teacher's page reads them: they live as long as the session is used
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.pexpire(self._keys(sid)[0], self.ttl_ms)
+            for p in polls:
+                pipe.pexpire(self._keys(sid, p["poll_id"])[1], self.ttl_ms)
+            await self._call(pipe.execute())
         return sorted(polls, key=lambda p: float(p["created"]))
 
     async def answer(self, sid: str, pid: str, token: str, record: dict[str, Any]) -> int:
