@@ -316,3 +316,29 @@ def test_csv_has_one_row_per_answer_and_no_tokens(any_store_client: TestClient) 
     assert [row[4] for row in rows] == [str(row[3] == right).lower() for row in rows]
     assert all(token not in r.text for token in TOKENS) and "testclient" not in r.text
     assert all(row[5].endswith("+00:00") for row in rows)
+
+
+def test_reveal_after_the_teacher_stepped_there_or_past(any_store_client: TestClient) -> None:
+    c = any_store_client
+    sid, wid = setup(c)
+    # Stepped to the value by hand: the reveal runs nothing and takes the value on screen.
+    pid = ask(c, sid, quantity={"field": "a", "layer": 1, "index": [1, 2]},
+              kind="number")["poll_id"]
+    answer(c, wid, pid, TOKENS[0], 0.0)
+    on_screen = c.post(f"{S}/{sid}/forward").json()
+    got = reveal(c, sid, pid)
+    assert got["steps"] == 0 and got["truth"] == on_screen["layers"][0]["a"][1][2]
+    assert c.get(f"{S}/{sid}").json()["version"] == on_screen["version"]  # nothing ran
+    # Moved past it (a whole pass later): no true value, nothing runs, nobody is right.
+    pid = ask(c, sid, quantity={"field": "z", "layer": 2, "index": [0, 0]},
+              kind="sign")["poll_id"]
+    answer(c, wid, pid, TOKENS[1], "+")
+    for _ in range(4):  # F2 B2 B1 U: iteration 1, a new pass
+        c.post(f"{S}/{sid}/step")
+    before = c.get(f"{S}/{sid}").json()
+    assert before["iteration"] == 1
+    got = reveal(c, sid, pid)
+    assert got["truth"] is None and got["right_answer"] is None and got["correct"] == 0
+    assert c.get(f"{S}/{sid}").json()["version"] == before["version"]
+    mine = c.get(f"{API}/watch/{wid}/polls/{pid}", params={"student": TOKENS[1]}).json()
+    assert mine["truth"] is None and mine["correct"] is None
