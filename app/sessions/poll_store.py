@@ -45,6 +45,12 @@ def _full(limit: int) -> str:
     return (f"this poll has {limit} answers, the most it takes (setting poll_max_answers)")
 
 
+def stale_after(settings: Settings) -> float:
+    """Seconds after which a poll still "closing" is taken to have lost its reveal: a reveal
+    holds the session's lock at most lock_timeout."""
+    return 2 * settings.lock_timeout
+
+
 class PollNotFound(KeyError):
     """No such poll in this session (HTTP 404)."""
 
@@ -150,10 +156,17 @@ class MemoryPolls:
         entry = self._of(sid)
         if entry is None or pid not in entry.polls:
             raise PollNotFound(pid)
-        status: str = entry.polls[pid]["status"]
+        poll = entry.polls[pid]
+        status: str = poll["status"]
+        now = time.time()
+        if status == "closing" and now - poll.get("closing_at", now) > self._stale():
+            status = "open"  # its reveal died mid-way (see CLOSE): take it over
         if status == "open":
-            entry.polls[pid]["status"] = "closing"
+            poll["status"], poll["closing_at"] = "closing", now
         return status
+
+    def _stale(self) -> float:
+        return stale_after(self.settings)
 
     async def reopen(self, sid: str, pid: str) -> None:
         entry = self._of(sid)
@@ -200,11 +213,20 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return redis.call('HLEN', KEYS[2])
 """
 
-# KEYS: polls. ARGV: pid. The status before; open becomes closing.
+# KEYS: polls. ARGV: pid, stale ms. The status before; open becomes closing (and when). A
+# poll left closing longer than a reveal can take (its worker died mid-reveal) counts as open.
 CLOSE = """
 local st = redis.call('HGET', KEYS[1], 'st:' .. ARGV[1])
 if not st then return 'missing' end
-if st == 'open' then redis.call('HSET', KEYS[1], 'st:' .. ARGV[1], 'closing') end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if st == 'closing' then
+  local since = tonumber(redis.call('HGET', KEYS[1], 'cl:' .. ARGV[1]) or '0')
+  if now - since > tonumber(ARGV[2]) then st = 'open' end
+end
+if st == 'open' then
+  redis.call('HSET', KEYS[1], 'st:' .. ARGV[1], 'closing', 'cl:' .. ARGV[1], now)
+end
 return st
 """
 
@@ -275,7 +297,7 @@ class RedisPolls:
     async def all(self, sid: str) -> list[Poll]:
         found: dict[bytes, bytes] = await self._call(self.redis.hgetall(self._keys(sid)[0]))
         polls = [self._parse(v, found.get(b"st:" + k)) for k, v in found.items()
-                 if not k.startswith(b"st:") and k != b"open"]
+                 if not k.startswith((b"st:", b"cl:")) and k != b"open"]
         if polls:  # the teacher's page reads them: they live as long as the session is used
             pipe = self.redis.pipeline(transaction=False)
             pipe.pexpire(self._keys(sid)[0], self.ttl_ms)
@@ -307,7 +329,8 @@ class RedisPolls:
         return {k.decode(): json.loads(v) for k, v in found.items()}
 
     async def close(self, sid: str, pid: str) -> str:
-        reply = await self._run("close", self._keys(sid, pid)[:1], [pid])
+        reply = await self._run("close", self._keys(sid, pid)[:1],
+                                [pid, int(stale_after(self.settings) * 1000)])
         if reply == "missing":
             raise PollNotFound(pid)
         return str(reply)

@@ -342,3 +342,19 @@ def test_reveal_after_the_teacher_stepped_there_or_past(any_store_client: TestCl
     assert c.get(f"{S}/{sid}").json()["version"] == before["version"]
     mine = c.get(f"{API}/watch/{wid}/polls/{pid}", params={"student": TOKENS[1]}).json()
     assert mine["truth"] is None and mine["correct"] is None
+
+
+def test_a_reveal_that_died_mid_way_is_taken_over(make_client: Any, store_url: str) -> None:
+    import time
+
+    c = make_client(store=store_url, lock_timeout=1.2, train_time_budget=0.1)
+    sid, wid = setup(c)
+    pid = ask(c, sid, quantity={"field": "loss"}, kind="number")["poll_id"]
+    store = c.app.state.polls.store  # type: ignore[attr-defined]
+    assert c.portal.call(store.close, sid, pid) == "open"  # a reveal that never finishes
+    assert c.get(f"{S}/{sid}/polls/{pid}").json()["status"] == "closing"
+    assert reveal(c, sid, pid, expect=409)["detail"] == "this poll is being revealed"
+    answer(c, wid, pid, TOKENS[0], 1.0, expect=409)
+    time.sleep(2 * 1.2 + 0.2)  # stale_after: twice lock_timeout
+    got = reveal(c, sid, pid)
+    assert got["status"] == "revealed" and got["truth"] is not None and got["steps"] == 2
