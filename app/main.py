@@ -220,6 +220,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.polls.close()
             await hub.close()
             if warm is not None:
                 await warm  # a thread cannot be cancelled; compiling ends on its own

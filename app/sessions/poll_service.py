@@ -6,6 +6,8 @@ watchers through the hub (across workers with Redis)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import io
 import logging
@@ -37,11 +39,16 @@ def check_token(token: Any) -> str:
     return token
 
 
+COUNT_INTERVAL = 0.1  # seconds: a class's burst of answers sends the count at most this often
+
+
 class PollService:
     def __init__(self, door: Door, store: PollStore) -> None:
         self.door = door
         self.store = store
         self.settings: Settings = door.settings
+        self._count_sent: dict[tuple[str, str], float] = {}  # (sid, poll) -> when, this worker
+        self._count_due: dict[tuple[str, str], asyncio.Task[None]] = {}
 
     # --- the teacher ---------------------------------------------------------------------
     def _check_form(self, kind: Any, choices: Any, tolerance: Any, prompt: Any
@@ -244,8 +251,47 @@ class PollService:
         value = polls.check_answer(poll["kind"], poll["choices"], answer)
         record = {"a": value, "t": time.time(), "n": nickname or None}
         n = await self.store.answer(sid, pid, token, record)
-        await self._publish(sid, {"type": "answers", "poll_id": pid, "answers": n})
+        await self._publish_count(sid, pid, n)
         return {"poll_id": pid, "status": "open", "answer": value, "answers": n}
+
+    async def close(self) -> None:
+        """Drop the counts still waiting to be sent (the server is stopping)."""
+        for task in list(self._count_due.values()):
+            task.cancel()
+        for task in list(self._count_due.values()):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _publish_count(self, sid: str, pid: str, n: int) -> None:
+        """The live count, at most once per COUNT_INTERVAL per poll from this worker: 200
+        answers in two seconds are ~20 events, not 200 (the last one always goes out, read
+        from the store when it is sent, so the teacher sees the final count)."""
+        key = (sid, pid)
+        if key in self._count_due:
+            return  # a send is scheduled; it reads the newest count
+        now = time.monotonic()
+        wait = self._count_sent.get(key, 0.0) + COUNT_INTERVAL - now
+        if wait <= 0:
+            self._count_sent[key] = now
+            if len(self._count_sent) > 10_000:  # forget polls quiet for a while
+                old = [k for k, t in self._count_sent.items() if t < now - 60]
+                for k in old:
+                    del self._count_sent[k]
+            await self._publish(sid, {"type": "answers", "poll_id": pid, "answers": n})
+            return
+        self._count_due[key] = asyncio.get_running_loop().create_task(
+            self._count_later(sid, pid, wait))
+
+    async def _count_later(self, sid: str, pid: str, wait: float) -> None:
+        try:
+            await asyncio.sleep(wait)
+            n = await self.store.count(sid, pid)
+            self._count_sent[(sid, pid)] = time.monotonic()
+            await self._publish(sid, {"type": "answers", "poll_id": pid, "answers": n})
+        except StoreUnavailable:
+            log.warning("could not send a poll's count")
+        finally:
+            self._count_due.pop((sid, pid), None)
 
     async def result(self, watch_id: str, pid: str, token: Any) -> dict[str, Any]:
         """A student's own answer; after the reveal also the truth and whether it was right."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
+from app.sessions.poll_service import COUNT_INTERVAL
 from tests.live import live_server
 from tests.teaching.test_watch import events
 
@@ -141,16 +143,22 @@ def test_poll_events_reach_both_streams(store: str, request: pytest.FixtureReque
         assert ready[0].wait(10) and ready[1].wait(10)
         pid = c.post(f"{S}/{sid}/polls", json={"quantity": {"field": "loss"},
                                                 "kind": "number"}).json()["poll_id"]
-        for k in range(3):
+        started = time.monotonic()
+        for k in range(20):
             c.post(f"{API}/watch/{wid}/polls/{pid}/answers",
                    json={"student": f"student-{k:04d}", "answer": k})
+        took = time.monotonic() - started
         counts_seen = threading.Event()
         for _ in range(100):
-            if any(e["event"] == "answers" and e["data"]["answers"] == 3 for e in api):
+            if any(e["event"] == "answers" and e["data"]["answers"] == 20 for e in api):
                 counts_seen.set()
                 break
             threading.Event().wait(0.05)
         assert counts_seen.is_set(), api
+        # The count is coalesced (at most one event per COUNT_INTERVAL), the last one final.
+        counts = [e["data"]["answers"] for e in api if e["event"] == "answers"]
+        assert counts[-1] == 20 and counts == sorted(counts)
+        assert len(counts) <= 2 + took / COUNT_INTERVAL, (counts, took)
         c.post(f"{S}/{sid}/polls/{pid}/reveal")
         for t in threads:
             t.join(10)
