@@ -143,6 +143,19 @@ class Settings(BaseSettings):
     h11_max_incomplete_event_size: int = Field(
         16 * 1024, ge=1024, description="uvicorn/h11: bytes of request line + headers")
 
+    # --- class polls and the class's network (issue #20) ---------------------------------
+    poll_max_per_session: int = Field(100, ge=1, description="polls a session keeps (409 beyond)")
+    poll_max_answers: int = Field(
+        1000, ge=1, description="answers (student tokens) one poll accepts (409 beyond)")
+    poll_answer_max_bytes: int = Field(
+        1024, ge=64, description="request body of one student's answer (413 beyond)")
+    poll_prompt_max_chars: int = Field(300, ge=20, description="characters of a poll's prompt")
+    poll_max_choices: int = Field(12, ge=2, description="choices of a choice poll")
+    # What `backprop-lab --host/--lan` bound (the CLI sets it): lan_urls come from it.
+    listen_host: str = Field(
+        "127.0.0.1", description="the address the server listens on (set by the command); "
+        "0.0.0.0 or :: (--lan): watch links also on the machine's network addresses")
+
 
 @lru_cache
 def get_settings() -> Settings:

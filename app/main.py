@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
-from app.api import errors, teaching
+from app.api import errors, polls, teaching
 from app.api import openapi as api_docs
 from app.api import routes as api_routes
 from app.api.schemas import Health
@@ -27,6 +27,8 @@ from app.resources import STATIC
 from app.sessions.door import Door
 from app.sessions.events import make_hub
 from app.sessions.limits import make_limiter
+from app.sessions.poll_service import PollService
+from app.sessions.poll_store import make_poll_store
 from app.sessions.store import make_store
 from app.web import routes as web_routes
 
@@ -224,6 +226,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub = make_hub(store, settings)
         await hub.open()
         app.state.door = Door(store, settings, hub)
+        app.state.polls = PollService(app.state.door, make_poll_store(
+            settings, store.redis if store.name == "redis" else None))  # type: ignore[attr-defined]
         app.state.limiter = make_limiter(store, settings)
         kernel_slot.configure(settings.kernel)
         # A Play tick releases the GIL while its compiled kernel trains and must take it back
@@ -237,6 +241,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.polls.close()
             await hub.close()
             if warm is not None:
                 await warm  # a thread cannot be cancelled; compiling ends on its own
@@ -257,6 +262,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(api_routes.router)
     app.include_router(teaching.router)
+    app.include_router(polls.router)
     api_docs.install(app, settings, DOCS_CSP)
 
     @app.get("/healthz", response_model=Health, tags=["health"], summary="Health check",

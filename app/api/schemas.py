@@ -327,6 +327,10 @@ class WatchLink(BaseModel):
 
     watch_id: str = Field(description="read-only capability to follow the session")
     url: str = Field(description="the watch page, /w/{watch_id}")
+    lan_urls: list[str] = Field(
+        default_factory=list, description="the watch page's absolute URLs on this machine's "
+        "network addresses (what students open in a classroom); empty when the server listens "
+        "on loopback only (start it with `backprop-lab --lan`)")
 
 
 class WatchSummary(BaseModel):

@@ -19,7 +19,7 @@ from anyio import CapacityLimiter
 
 from app.config import Settings
 from app.nn.kernel_slot import KernelWarming
-from app.sessions import data_edits, runs, service, undo
+from app.sessions import data_edits, polls, runs, service, undo
 from app.sessions.config import ConfigError
 from app.sessions.events import Hub, Subscriber
 from app.sessions.model import Session, build_data, spec_of
@@ -141,6 +141,20 @@ def _select(s: Session, settings: Settings, sel: str | None) -> Unchanged | None
     return None
 
 
+class Known(Unchanged):
+    """A poll's value the session had already computed: nothing ran."""
+
+    def __init__(self, found: polls.Revealed) -> None:
+        self.found = found
+
+
+def _reveal(s: Session, settings: Settings, q: polls.Quantity, iteration: int
+            ) -> polls.Revealed | Known:
+    """A poll's reveal: exactly the steps that compute its quantity (one restore point)."""
+    found = polls.reveal_steps(s.trainer, q, iteration)
+    return found if found.steps else Known(found)
+
+
 def _unwatch(s: Session, settings: Settings) -> str | None:
     old, s.watch_id = s.watch_id, None
     return old
@@ -179,6 +193,7 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
               ("undo_depth", "undo_max_bytes")),
     Operation("redo", lambda s, st, steps=1: _step_back(s, st, -steps), "history",
               ("undo_depth", "undo_max_bytes")),
+    Operation("reveal", _reveal, "change"),
     Operation("select", _select, "view"),
     Operation("watch", _watch, "meta"),
     Operation("unwatch", _unwatch, "meta"),

@@ -25,7 +25,7 @@ from app.sessions.budget import check_page
 from app.sessions.config import ConfigError
 from app.sessions.door import Door, NothingToUndo, Outcome
 from app.sessions.model import Session
-from app.web import forms, i18n, share, train_run
+from app.web import forms, i18n, polls, share, train_run
 from app.web import tick as play_tick
 from app.web.flash import Flash
 from app.web.page_errors import error_text
@@ -78,6 +78,7 @@ async def session_html(request: Request, settings: Settings, door: Door, sid: st
     ctx = base_ctx(request)
     _ = i18n.gettext_for(ctx["lang"])
     select = False
+    poll_panel = await polls.panel_data(request, sid)  # beside the session, not in it
 
     def view(s: Session, outcome: Outcome[Any]) -> Page:
         nonlocal select
@@ -90,6 +91,7 @@ async def session_html(request: Request, settings: Settings, door: Door, sid: st
             flash = Flash.running(chunk)
         t0 = time.perf_counter()
         ctx.update(session_view(s, settings, vs, _, outcome.before, ctx["projector"]))
+        ctx.update(polls.page_ctx(request, s, vs, ctx["focus_pos"], poll_panel, _))
         ctx.update(share=share.share_ctx(request, s, settings.public_base_url),
                    timeline=train_run.timeline(s.undo, TIMELINE, _),
                    run=train_run.progress(s, settings, _, live))
