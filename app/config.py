@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     # over max_body_bytes; the two import paths take bodies up to this size so it opens again.
     max_import_bytes: int = Field(16 << 20, ge=1, description="request body of POST "
                                   "/api/v1/sessions/import and of the page's /open (413)")
+    import_precheck_bytes: int = Field(
+        1 << 20, ge=0, description="an import body this big or bigger is first checked in a "
+        "separate process, so an invalid one never holds up the server (0: off)")
     history_limit: int = Field(100_000, ge=16, description="stored loss-history points")
     # Replies carry a decimated history unless the client asks for more (?history=N or all).
     history_default_points: int = Field(250, ge=2, description="history points in a reply "

@@ -47,5 +47,7 @@ async def check_creation(request: Request) -> None:
     address is the TCP peer's, or the proxy's X-Forwarded-For as uvicorn's proxy-headers
     handling set it (--forwarded-allow-ips), never a header read here. Called by each creating
     route where it stands (after the cheap checks of its input), not as a dependency."""
+    if request.scope.get("state", {}).get("creation_checked"):
+        return  # an import, counted before its body was read (app/main.py)
     client = request.client.host if request.client else "unknown"
     await request.app.state.limiter.check(client)

@@ -11,11 +11,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
-from app.api import errors, polls, teaching
+from app.api import bodies, errors, polls, teaching
 from app.api import openapi as api_docs
 from app.api import routes as api_routes
 from app.api.schemas import Health
@@ -26,10 +28,10 @@ from app.nn import kernel_slot, numba_kernel
 from app.resources import STATIC
 from app.sessions.door import Door
 from app.sessions.events import make_hub
-from app.sessions.limits import make_limiter
+from app.sessions.limits import RateLimited, make_limiter
 from app.sessions.poll_service import PollService
 from app.sessions.poll_store import make_poll_store
-from app.sessions.store import make_store
+from app.sessions.store import StoreUnavailable, make_store
 from app.web import routes as web_routes
 
 # Pages get a strict policy: no inline script or style, no eval, not framable.
@@ -52,8 +54,9 @@ class SecurityHeaders:
     IMPORT_PATHS = ("/api/v1/sessions/import", "/open")
 
     def __init__(self, app: ASGIApp, max_body: int, read_timeout: float = 5.0,
-                 max_import: int | None = None) -> None:
+                 max_import: int | None = None, precheck: int = 0) -> None:
         self.app = app
+        self.precheck = precheck
         self.max_body = max_body
         self.max_import = max(max_body, max_import or 0)
         self.read_timeout = read_timeout
@@ -94,6 +97,8 @@ class SecurityHeaders:
                     return
             elif key == b"content-type":
                 content_type = value.split(b";")[0].strip().lower()
+        if imports and not await self._admit(scope, receive, send_with_headers):
+            return
         chunks: list[bytes] = []
         received = 0
         try:
@@ -116,7 +121,15 @@ class SecurityHeaders:
                 "body_read_timeout)").encode(), close=True)
             return
         body = b"".join(chunks)
-        if body and content_type.endswith(b"json") and _repeats_a_key(body):
+        # A big body is parsed in a thread: an 11 MB import took the event loop ~1 s.
+        # An import this big is checked (repeated keys included) in a separate process by its
+        # route (app/api/bodies.py): parsing keeps the GIL, a thread would stall us as much.
+        deferred = imports and self.precheck and len(body) >= self.precheck
+        repeats = False
+        if body and content_type.endswith(b"json") and not deferred:
+            repeats = (await asyncio.to_thread(_repeats_a_key, body) if len(body) > OFFLOAD
+                       else _repeats_a_key(body))
+        if repeats:
             await self._error(send_with_headers, 422, json.dumps({"detail": [{
                 "loc": ["body"], "type": "value_error",
                 "msg": "a JSON object repeats a key: give each key once"}]}).encode())
@@ -132,6 +145,36 @@ class SecurityHeaders:
 
         await self.app(scope, replay, send_with_headers)
 
+    @staticmethod
+    async def _admit(scope: Scope, receive: Receive, send: Send) -> bool:
+        """An import creates a session: the creation limit is checked before its body (up to
+        max_import_bytes) is read and parsed, and the route does not count it again."""
+        app = scope.get("app")
+        limiter = getattr(getattr(app, "state", None), "limiter", None)
+        if limiter is None:
+            return True
+        client = scope.get("client")
+        try:
+            await limiter.check(client[0] if client else "unknown")
+        except RateLimited as e:
+            if scope.get("path", "").startswith("/api/"):
+                response: Response = JSONResponse(
+                    {"detail": str(e)}, status_code=429,
+                    headers={"Retry-After": str(e.retry_after), "Connection": "close"})
+            else:
+                from app.web.landing import refused
+
+                response = refused(Request(scope), app.state.settings, e)  # type: ignore[union-attr]
+                response.headers["Connection"] = "close"
+            await response(scope, receive, send)
+            return False
+        except StoreUnavailable as e:
+            await SecurityHeaders._error(send, 503, json.dumps({"detail": str(e)}).encode(),
+                                         close=True)
+            return False
+        scope.setdefault("state", {})["creation_checked"] = True
+        return True
+
     async def _reject(self, send: Send, limit: int, setting: str) -> None:
         await self._error(send, 413, b'{"detail":"request body too large: the limit is %d '
                           b'bytes (setting %s)"}' % (limit, setting.encode()), close=True)
@@ -146,6 +189,9 @@ class SecurityHeaders:
             headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+OFFLOAD = 64 * 1024  # bytes of a JSON body checked in a worker thread rather than on the loop
 
 
 class _RepeatedKey(ValueError):
@@ -243,6 +289,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await app.state.polls.close()
             await hub.close()
+            bodies.shutdown()
             if warm is not None:
                 await warm  # a thread cannot be cancelled; compiling ends on its own
             await store.close()
@@ -282,7 +329,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.public_base_url, *settings.csrf_trusted_origins.split(",")])
     app.add_middleware(SecurityHeaders, max_body=settings.max_body_bytes,
                        read_timeout=settings.body_read_timeout,
-                       max_import=settings.max_import_bytes)
+                       max_import=settings.max_import_bytes,
+                       precheck=settings.import_precheck_bytes)
     app.add_middleware(HeadAsGet)
     return app
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 
-from app.api import errors, schemas
+from app.api import bodies, errors, schemas
 from app.config import Settings
 from app.deps import DoorDep, HubDep, SettingsDep, StoreDep, check_creation
 from app.nn import datasets
@@ -400,16 +400,20 @@ async def export_session(session_id: SessionId, door: DoorDep) -> dict[str, Any]
 
 
 @router.post("/sessions/import", status_code=201, response_model=schemas.SessionState,
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                 "schema": {"$ref": "#/components/schemas/ExportDocument"}}}}},
              responses={**UNAVAILABLE, **BODY_ERRORS, **INVALID, **CREATION}, tags=["sessions"],
              summary="Import a session",
              description=state_doc("Creates a new session (new id, Location header) from a "
                              "document made by GET …/export. Its cursor starts at forward, "
                              "layer 1."))
-async def import_session(request: Request, doc: schemas.ExportDocument,
-                         store: StoreDep, settings: SettingsDep, samples: SamplesQ = None,
-                         history: HistoryQ = None) -> JSONResponse:
+async def import_session(request: Request, store: StoreDep, settings: SettingsDep,
+                         samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
     points = history_points(history, settings)
-    await check_creation(request)
+    await check_creation(request)  # (counted before the body was read: app/main.py)
+    # Up to max_import_bytes of JSON: never parsed on the event loop (app/api/bodies.py).
+    doc = await bodies.parse_big(schemas.ExportDocument, await request.body(),
+                                 settings.import_precheck_bytes)
     session = await run_in_threadpool(service.import_session, doc.model_dump(), settings)
     state = render(session, settings, samples, points)
     await store.add(session)

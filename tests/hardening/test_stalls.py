@@ -187,3 +187,66 @@ def test_streams_of_a_gone_session_end(how: str) -> None:
         assert len(done) == 2
         assert max(done) - t0 < 4
         assert hub.streams == 0 and hub.buffered == 0
+
+
+def test_imports_are_rate_limited_before_their_body_is_read() -> None:
+    """The creation limit comes before an import's body (up to max_import_bytes) is read or
+    parsed, and an import counts once."""
+    with serve(_settings(create_rate_limit=2)) as (_, base), httpx.Client(
+            base_url=base, timeout=30) as c:
+        sid = c.post(f"{API}/sessions", json={"preset": "seed-xor"}).json()["id"]  # 1
+        doc = c.get(f"{API}/sessions/{sid}/export").content
+        assert c.post(f"{API}/sessions/import", content=doc,
+                      headers={"Content-Type": "application/json"}).status_code == 201  # 2
+        big = b'{"format": "x", "pad": "' + b"a" * (10 << 20) + b'"}'
+        t0 = time.monotonic()
+        r = c.post(f"{API}/sessions/import", content=big,
+                   headers={"Content-Type": "application/json"})
+        assert r.status_code == 429, r.text[:200]
+        assert "create_rate_limit" in r.json()["detail"] and r.headers["retry-after"]
+        assert time.monotonic() - t0 < 5
+        r = c.post("/open", content=b"lesson=" + b"a" * 1000,
+                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 429 and r.headers["content-type"].startswith("text/html")
+
+
+def test_big_invalid_imports_do_not_stall_other_requests() -> None:
+    """Invalid 3 MB imports are checked in another process: another client's requests stay
+    fast meanwhile (the issue: ~1 s of event loop each, 12 clients → 11.8 s; parsing in a
+    thread keeps the GIL just as long)."""
+    body = b'{"format": "backprop-lab/1", "weights": [' + b"[1.5, 2.5], " * 250_000 + b'0]}'
+    with serve(_settings(create_rate_limit=0)) as (_, base):
+        stop = threading.Event()
+        errors: list[int] = []
+
+        def importer() -> None:
+            with httpx.Client(base_url=base, timeout=300) as c:
+                for _ in range(2):  # (they queue in the one checking process)
+                    r = c.post(f"{API}/sessions/import", content=body,
+                               headers={"Content-Type": "application/json"})
+                    if r.status_code != 422:
+                        errors.append(r.status_code)
+                    if stop.is_set():
+                        return
+
+        threads = [threading.Thread(target=importer) for _ in range(4)]
+        for t in threads:
+            t.start()
+        times: list[float] = []
+        try:
+            with httpx.Client(base_url=base, timeout=30) as c:
+                time.sleep(0.5)
+                for _ in range(30):
+                    t0 = time.monotonic()
+                    assert c.get("/healthz").status_code == 200
+                    times.append(time.monotonic() - t0)
+                    time.sleep(0.05)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(300)
+        assert not errors, errors[:5]
+        times.sort()
+        print(f"healthz during 4 importers: p50 {times[15] * 1000:.0f} ms, "
+              f"max {times[-1] * 1000:.0f} ms")
+        assert times[15] < 0.25, times
