@@ -181,6 +181,11 @@ def metrics(output: Array | None, targets: Array | None, task: str) -> Metrics:
     return {"mse": mse if math.isfinite(mse) else None, "accuracy": accuracy}
 
 
+def _finite(x: float) -> float | None:
+    """x, or None where it overflowed (an imported loss near 1.8e308 doubled): never inf in JSON."""
+    return x if math.isfinite(x) else None
+
+
 def mse_divisor(session: Session) -> int | None:
     """The history's ``loss`` is the objective, ½ Σ (ŷ − y)² per batch (reduction sum, as the
     lesson's derivative implies) or its batch mean; the lesson prints mean((ŷ − y)²). With
@@ -250,7 +255,8 @@ def session_state(
     divisor, since = mse_divisor(session), t.mse_since
     hist = [{"epoch": h.epoch[i], "loss": h.loss[i], "test_loss": h.test_loss[i],
              "grad_norm": _finite_list(h.grad_norm[i]),
-             "mse": None if divisor is None or h.epoch[i] < since else h.loss[i] * 2 / divisor}
+             "mse": None if divisor is None or h.epoch[i] < since
+             else _finite(h.loss[i] * 2 / divisor)}
             for i in keep]
     return {
         "id": session.id,
