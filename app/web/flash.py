@@ -87,6 +87,8 @@ class Flash:
             return cls(Kind.NOTHING, direction="undo" if rest == "undo" else "redo")
         if kind == Kind.TRAINED:
             ran, stopped, remaining, total = [*rest.split(":"), "", "", ""][:4]
+            if not _is_count(ran):  # a count it cannot read is no message, as an unknown kind
+                return None
             return cls(Kind.TRAINED, ran=_count(ran),
                        stopped=stopped if stopped in ("time_budget", "diverged") else "",
                        remaining=_count(remaining), total=_count(total))
@@ -132,6 +134,10 @@ class Flash:
         return text
 
 
-def _count(text: str) -> int:
+def _is_count(text: str) -> bool:
     # ASCII digits only ('²' passes isdigit() and fails int()), a bounded count
-    return int(text) if text.isascii() and text.isdigit() and len(text) < 16 else 0
+    return text.isascii() and text.isdigit() and len(text) < 16
+
+
+def _count(text: str) -> int:
+    return int(text) if _is_count(text) else 0
