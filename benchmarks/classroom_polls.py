@@ -55,6 +55,7 @@ class Student:
     events: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     errors: list[str] = field(default_factory=list)
+    last: float = 0.0  # when this stream last received anything
 
     def event(self, pid: str, status: str) -> asyncio.Event:
         return self.events.setdefault((pid, status), asyncio.Event())
@@ -81,6 +82,7 @@ async def follow(client: httpx.AsyncClient, wid: str, st: Student) -> None:
             return
         event = None
         async for line in r.aiter_lines():
+            st.last = time.perf_counter()
             if line.startswith("event:"):
                 event = line[6:].strip()
                 st.ready.set()
@@ -153,7 +155,19 @@ async def one_round(client: httpx.AsyncClient, sid: str, wid: str, students: lis
     rnd.reach_open = max(opened) if len(opened) == len(students) else float("inf")
     rnd.reach_revealed = max(shown) if len(shown) == len(students) else float("inf")
     await client.post(f"{S}/{sid}/undo")  # the same value can be asked again
+    await settle(students)
     return rnd
+
+
+async def settle(students: list[Student], quiet: float = 1.0, most: float = 30.0) -> None:
+    """Wait until every stream has been quiet for a second: the reveal's and the undo's frames
+    (the whole watch page, ~50 KB each, to every student) are parsed here in one process, and
+    must not overlap the next round's answers."""
+    deadline = time.perf_counter() + most
+    await asyncio.sleep(quiet)
+    while (time.perf_counter() < deadline
+           and max(st.last for st in students) > time.perf_counter() - quiet):
+        await asyncio.sleep(0.1)
 
 
 async def run(base: str, n: int, rounds: int) -> dict[str, Any]:
@@ -167,6 +181,7 @@ async def run(base: str, n: int, rounds: int) -> dict[str, Any]:
         students = [Student() for _ in range(n)]
         streams = [asyncio.create_task(follow(streaming, wid, st)) for st in students]
         await asyncio.wait_for(asyncio.gather(*(st.ready.wait() for st in students)), 60)
+        await settle(students)
         done = [await one_round(client, sid, wid, students) for _ in range(rounds)]
         for t in streams:
             t.cancel()
