@@ -13,6 +13,7 @@ import io
 import logging
 import secrets
 import time
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,6 +50,9 @@ class PollService:
         self.settings: Settings = door.settings
         self._count_sent: dict[tuple[str, str], float] = {}  # (sid, poll) -> when, this worker
         self._count_due: dict[tuple[str, str], asyncio.Task[None]] = {}
+        # What an answer is checked against (kind, choices): fixed for a poll's life, so
+        # remembered per worker; whether it is still open is checked by the store's own write.
+        self._kinds: OrderedDict[tuple[str, str], tuple[str, list[str]]] = OrderedDict()
 
     # --- the teacher ---------------------------------------------------------------------
     def _check_form(self, kind: Any, choices: Any, tolerance: Any, prompt: Any
@@ -247,8 +251,13 @@ class PollService:
         token = check_token(token)
         if nickname is not None and (not isinstance(nickname, str) or len(nickname) > 40):
             raise PollError(("nickname",), "nickname must be text of at most 40 characters")
-        poll = await self._poll(sid, pid)
-        value = polls.check_answer(poll["kind"], poll["choices"], answer)
+        known = self._kinds.get((sid, pid))
+        if known is None:
+            poll = await self._poll(sid, pid)
+            known = self._kinds[(sid, pid)] = (poll["kind"], list(poll["choices"]))
+            while len(self._kinds) > 1024:
+                self._kinds.popitem(last=False)
+        value = polls.check_answer(known[0], known[1], answer)
         record = {"a": value, "t": time.time(), "n": nickname or None}
         n = await self.store.answer(sid, pid, token, record)
         await self._publish_count(sid, pid, n)
