@@ -25,6 +25,7 @@ from app.sessions.store_base import SessionNotFound
 from app.web import forms, i18n
 from app.web.fmt import num
 from app.web.templating import base_ctx, lang_of, render
+from app.web.typeset import glue
 from app.web.views import ViewState
 
 router = APIRouter(include_in_schema=False)
@@ -87,11 +88,11 @@ def options(s: Session, sel: str | None, focus_pos: int, _: Gettext) -> list[Opt
                     found.append((Quantity(f, l, (focus_pos, j)), name, name))
             elif kind == "w" and len(nums) == 3:
                 l, i, j = nums
-                found += [(Quantity("grad_W", l, (i, j)), "∂L/∂w", None),
+                found += [(Quantity("grad_W", l, (i, j)), glue("∂L/∂w"), None),
                           (Quantity("W", l, (i, j)), _("w after the update"), None)]
             elif kind == "b" and len(nums) == 2:
                 l, j = nums
-                found += [(Quantity("grad_b", l, (j,)), "∂L/∂b", None),
+                found += [(Quantity("grad_b", l, (j,)), glue("∂L/∂b"), None),
                           (Quantity("b", l, (j,)), _("b after the update"), None)]
     except ValueError:
         return []

@@ -24,10 +24,11 @@ ALLOWED = {
     "JSON", "QR", "Ctrl",
     "sin",  # the input features sin x₁, sin x₂ (formula)
     "SGD", "RMSprop", "Adam",  # the optimizers' proper names
+    "CSV", "JavaScript",  # the class polls' answer file, and what answering needs
 }
 # One-letter formula symbols (x₁, w1,2, b1, h₁⁽¹⁾, z, a, ŷ − y, ∂L/∂W, 1/N). Any other single
 # letter, with or without a number (F1, B2: the undo timeline's old codes), is English here.
-SYMBOLS = set("abhwxyzLNW")
+SYMBOLS = set("abhwxyzLNW") | set("gmtv")  # + the optimizers' g, m, v and step t
 SKIP = {"code", "kbd", "math", "script", "style"}  # code, key names and formulas
 # Names shown as they are: preset names and the settings an error message names.
 CODES = sorted([*PRESETS, *Settings.model_fields], key=len, reverse=True)
