@@ -37,5 +37,6 @@ def add_point(s: Session, x1: float, x2: float, y: float, settings: Settings) ->
     t.data = data
     # The batches of the epoch change with the data: start the epoch's batches afresh.
     t.batch_pos, t.epoch_loss_sum, t.epoch_test_loss = 0, 0.0, None
+    t.mse_since = t.epoch  # earlier losses are over other data (see app/sessions/state.py)
     t.discard_pass()
     t.status = "ok"

@@ -23,6 +23,28 @@ class ExportHistoryPoint(BaseModel):
         None, description="the epoch's gradient norms per layer, if recorded")
 
 
+class ExportLayerOptimizerState(BaseModel):
+    """One layer's optimizer moments in an export document (null where the optimizer keeps
+    no such moment)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    m_W: list[list[float]] | None = Field(None, description="momentum's velocity or Adam's "
+                                          "first moment m of W[l]")
+    v_W: list[list[float]] | None = Field(None, description="RMSprop's or Adam's second "
+                                          "moment v of W[l]")
+    m_b: list[float] | None = Field(None, description="m of b[l]")
+    v_b: list[float] | None = Field(None, description="v of b[l]")
+
+
+class ExportOptimizerState(BaseModel):
+    """The optimizer's state: import continues training exactly where the export stopped."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    step: int = Field(0, ge=0, description="the step count t")
+    layers: list[ExportLayerOptimizerState] = Field(
+        [], description="per layer, layer 1 first: the moments the config's optimizer keeps")
+
+
 class ExportDocument(BaseModel):
     """GET /export's document; POST /sessions/import takes it back."""
 
@@ -34,6 +56,9 @@ class ExportDocument(BaseModel):
     epoch: int = Field(ge=0, description="epochs finished")
     iteration: int = Field(ge=0, description="updates applied")
     batch_pos: int = Field(0, ge=0, description="batches of the current epoch already done")
+    mse_since: int = Field(0, ge=0, description="the first epoch recorded with the current "
+                           "batch size, data and regularization (history points from it on "
+                           "carry mse)")
     epoch_loss_sum: str = Field("0x0p+0", description="hex float, exact")
     epoch_test_loss: str | None = Field(
         None, description="hex float: the test loss at the start of a partly done epoch"
@@ -41,3 +66,5 @@ class ExportDocument(BaseModel):
     status: Status = Field("ok", description="as in the session state")
     history: list[ExportHistoryPoint] = Field([], description="the whole stored history")
     version: int = Field(0, ge=0, description="the session's version when exported")
+    optimizer_state: ExportOptimizerState | None = Field(
+        None, description="the optimizer's state; left out: fresh (t = 0, zero moments)")

@@ -190,6 +190,15 @@ if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 return 0
 """
 RECEIPTS = 64  # tokens kept per session: more saves than this within one lost reply: unknown
+# KEYS: s:{id}. ARGV: known version. What a watcher reads, without touching the session (it
+# expires when its owner leaves it idle): {version} when ``known`` is current, {version, data}
+# otherwise, nil if it is gone.
+PEEK = """
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v then return false end
+if v == ARGV[1] then return {v} end
+return {v, redis.call('HGET', KEYS[1], 'd')}
+"""
 
 # KEYS: lock:{id}. ARGV: token.
 RELEASE = """
@@ -273,7 +282,7 @@ class RedisStore:
         self._redis = r
         for name, text in (("add", ADD), ("load", LOAD), ("save", SAVE),
                            ("release", RELEASE), ("count", COUNT), ("delete", DELETE),
-                           ("settle", SETTLE)):
+                           ("settle", SETTLE), ("peek", PEEK)):
             self._scripts[name] = r.register_script(text)
 
     async def close(self) -> None:
@@ -468,6 +477,18 @@ class RedisStore:
 
     def use(self, session_id: str, write: bool = True) -> AbstractAsyncContextManager[Session]:
         return self._use(session_id, write)
+
+    async def saved(self, sid: str, known: Any) -> tuple[Any, Session | None]:
+        # One atomic read of the last saved version: no lock, local or shared; a new object
+        # (never the cache's, which a writer in this process may be changing).
+        reply = await self._run(self._script("peek", [PREFIX + "s:" + sid], [known or b""]))
+        if reply is None:
+            raise SessionNotFound(sid)
+        version = bytes(reply[0])
+        if len(reply) == 1:
+            return version, None
+        raw = bytes(reply[1])
+        return version, await asyncio.to_thread(Session.from_bytes, raw, self.settings)
 
     async def delete(self, session_id: str) -> bool:
         self._cache_drop(session_id)

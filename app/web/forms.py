@@ -20,6 +20,14 @@ LOSSES = choices.LOSSES
 SCHEMES = choices.INIT_SCHEMES
 REG_KINDS = choices.REG_KINDS
 REDUCTIONS = choices.REDUCTIONS
+OPTIMIZERS = choices.OPTIMIZERS
+# The settings form's field of each optimizer parameter (eps has one per optimizer).
+OPTIMIZER_FIELDS: dict[str, dict[str, str]] = {
+    "sgd": {},
+    "momentum": {"momentum": "opt_momentum"},
+    "rmsprop": {"alpha": "opt_alpha", "eps": "opt_rms_eps"},
+    "adam": {"beta1": "opt_beta1", "beta2": "opt_beta2", "eps": "opt_adam_eps"},
+}
 
 Num = TypeVar("Num", int, float)
 
@@ -41,6 +49,8 @@ OPTION_LABELS: dict[str, str] = {
     "xor_scatter": N_("XOR scatter"), "gauss": N_("two Gaussian blobs"), "spiral": N_("spiral"),
     "plane": N_("plane (regression)"), "multi_gauss": N_("Gaussian bumps (regression)"),
     "inline": N_("inline data"),
+    "sgd": N_("plain gradient descent (SGD)"), "momentum": N_("momentum"),
+    "rmsprop": N_("RMSprop"), "adam": N_("Adam"),
 }
 
 
@@ -209,6 +219,22 @@ def settings_changes(form: Form) -> dict[str, Any]:
         changes["focus"] = as_int(form, "focus", ("focus",), 0)
     if "has_train_bias" in form:
         changes["train_bias"] = form.one("train_bias") == "on"
+    if "opt_name" in form:
+        changes["optimizer"] = optimizer_change(form)
     return changes
+
+
+def optimizer_change(form: Form) -> dict[str, Any]:
+    """The chosen optimizer with the fields of its own parameters (the form shows every
+    optimizer's; the others' are ignored). An empty field takes the default."""
+    name = form.one("opt_name")
+    out: dict[str, Any] = {"name": name}
+    for param, key in OPTIMIZER_FIELDS.get(name, {}).items():
+        value = as_float(form, key, ("optimizer", param))
+        if value is not None:
+            out[param] = value
+    if name == "momentum":
+        out["nesterov"] = form.one("opt_nesterov") == "on"
+    return out
 
 
