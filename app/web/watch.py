@@ -19,10 +19,11 @@ from starlette.concurrency import run_in_threadpool
 from app.config import Settings
 from app.deps import DoorDep, HubDep, PollsDep, SettingsDep, StoreDep, check_creation
 from app.sessions import service
+from app.sessions.config import ConfigError
 from app.sessions.door import Door
 from app.sessions.model import Session
 from app.sessions.store import SessionBusy, SessionNotFound, StoreUnavailable
-from app.web import forms, i18n, polls, train_run
+from app.web import forms, i18n, landing, polls, train_run
 from app.web.templating import base_ctx, is_htmx, render, respond
 from app.web.views import ViewState, session_view
 
@@ -164,7 +165,10 @@ async def make_copy(request: Request, watch_id: str, settings: SettingsDep, stor
     """Fork the teacher's current state (config, weights, history) into a new session."""
     doc = await door.watched(watch_id, service.export)
     await check_creation(request)
-    session = await run_in_threadpool(service.import_session, doc, settings)
+    try:
+        session = await run_in_threadpool(service.import_session, doc, settings)
+    except ConfigError as e:  # (every export imports; if one ever did not: a page, not JSON)
+        return landing.landing(request, settings, e.msg)  # (as /open says it)
     await store.add(session)
     return RedirectResponse(f"/s/{session.id}", status_code=303)
 

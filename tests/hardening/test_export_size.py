@@ -71,3 +71,31 @@ def test_a_long_deep_history_exports_under_the_import_limit_and_imports(
     a, b = (c.get(f"{S}/{x}").json() for x in (sid, new))
     assert a["layers"] == b["layers"] and a["epoch"] == b["epoch"] == n
     assert c.post(f"{S}/{new}/train", json={"epochs": 1}).status_code == 200
+
+
+def test_the_widest_deepest_session_with_adam_at_the_default_limit(
+        make_client: Callable[..., TestClient]) -> None:
+    """The issue's case at the defaults: 10 entries of 64, Adam's state beside the weights,
+    100,000 history points at their longest: under max_import_bytes, and it imports."""
+    c = make_client()
+    limit = Settings().max_import_bytes
+    layers = [2, *[64] * 8, 1]
+    r = c.post(S, json={"layers": layers, "dataset": {"name": "xor"},
+                        "optimizer": {"name": "adam"}})
+    assert r.status_code == 201, r.text[:300]
+    sid = r.json()["id"]
+    assert c.post(f"{S}/{sid}/train", json={"epochs": 2}).status_code == 200  # Adam's state
+    n = 100_000
+
+    async def grow() -> None:
+        async with c.app.state.store.use(sid) as s:  # type: ignore[attr-defined]
+            tiny = 1.2345678901234567e-300
+            s.trainer.history = History(list(range(n)), [tiny] * n, [tiny] * n,
+                                        [[-LONGEST] * 9 for _ in range(n)])
+            s.trainer.epoch = n
+
+    c.portal.call(grow)  # type: ignore[union-attr]
+    r = c.get(f"{S}/{sid}/export")
+    assert r.status_code == 200 and len(r.content) <= limit, len(r.content)
+    r = c.post(f"{S}/import", content=r.content, headers={"content-type": "application/json"})
+    assert r.status_code == 201, r.text[:300]

@@ -97,3 +97,22 @@ def test_an_import_with_forged_targets_is_refused(c: TestClient) -> None:
             "got 64")
     r = c.post("/open", data={"lesson": json.dumps(doc)})
     assert r.status_code == 422 and "got 64" in r.text
+
+
+def test_make_my_own_copy_answers_a_page_if_an_import_is_ever_refused(
+        c: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every export imports (above); should one not, the watcher's "Make my own copy" answers
+    the landing page with the reason, not the API's raw JSON 422 (issue 23)."""
+    from app.sessions import service
+    from app.sessions.config import ConfigError
+
+    sid = c.post(S, json={"preset": "xor-bias"}).json()["id"]
+    wid = c.post(f"{S}/{sid}/watch").json()["watch_id"]
+
+    def refuse(doc: Any, settings: Any) -> Any:
+        raise ConfigError(("history", 0, "loss"), "history loss must be in [0, …]")
+
+    monkeypatch.setattr(service, "import_session", refuse)
+    r = c.post(f"/w/{wid}/copy", follow_redirects=False)
+    assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
+    assert "history loss must be" in r.text

@@ -119,7 +119,10 @@ class Undo(RuleBasedStateMachine):
 
     @rule(change=st.sampled_from([{"learning_rate": 0.9}, {"batch_size": 4},
                                   {"batch_size": None},
-                                  {"regularization": {"kind": "l2", "rate": 0.05}}]))
+                                  {"regularization": {"kind": "l2", "rate": 0.05}},
+                                  {"optimizer": {"name": "adam"}},
+                                  {"optimizer": {"name": "momentum", "momentum": 0.9}},
+                                  {"optimizer": {"name": "sgd"}}]))
     def patch(self, change: dict[str, Any]) -> None:
         v = self._version()
         r = self.c.patch(f"{S}/{self.sid}", json=change)
