@@ -148,12 +148,16 @@ def frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str], st
                oob=True)
     t_view = time.perf_counter()
     names = {"diagram": "partials/diagram.html", "data": "partials/data.html"}
-    if not stop:
+    if not stop and not getattr(ctx["diagram"], "lecture", False):
         ctx["live_edges"] = edges_svg(ctx["diagram"])
         ctx["live_nodes"] = nodes_svg(ctx["diagram"])
         raw = ctx["raw_points"]  # from session_view: not drawn a second time
         ctx["points_url"] = "" if raw is None else points_url(s, raw)
         names = {"diagram": "partials/diagram_live.html", "data": "partials/data_live.html"}
+    elif not stop:  # the lecture layout is small: Play draws it in full (the layout stays)
+        raw = ctx["raw_points"]
+        ctx["points_url"] = "" if raw is None else points_url(s, raw)
+        names = {"data": "partials/data_live.html"}
     parts, now = [], []
     for region in REGIONS:
         if stop and region == "undo":

@@ -18,7 +18,7 @@ from app.nn import features as feats
 from app.nn.activations import Array
 from app.sessions.model import Session, raw_data
 from app.sessions.state import CursorState, SessionState, metrics, session_state
-from app.web import charts, diagram, formulas, heatcache, heatmaps
+from app.web import charts, diagram, formulas, heatcache, heatmaps, lecture
 from app.web.fmt import num, signed
 
 TABLE_MAX = 32
@@ -107,30 +107,42 @@ def pipeline(L: int, phase: str, layer: int | None) -> list[dict[str, str]]:
 
 
 def capture_update(s: Session, sel: str | None) -> formulas.LastUpdate | None:
-    """Before an update: the selected weight or bias and its gradient, so the inspector can
-    show old → new afterwards."""
+    """Before an update: the weights and biases and their gradients, so the inspector and the
+    lecture diagram can show old → new afterwards. Every parameter of a lesson-sized network
+    (the lecture diagram shows each one), else only the selected weight or bias."""
     t = s.trainer
-    if t.trace is None or sel is None:
+    if t.trace is None:
         return None
     old: dict[formulas.ParamKey, float] = {}
     grad: dict[formulas.ParamKey, float] = {}
-    try:
+    keys: list[tuple[str, list[int]]] = []
+    if max(s.config.layers) <= lecture.MAX_NEURONS:
+        for l in range(1, len(s.config.layers)):
+            keys += [("w", [l, i, j]) for i in range(s.config.layers[l - 1])
+                     for j in range(s.config.layers[l])]
+            keys += [("b", [l, j]) for j in range(s.config.layers[l])]
+    elif sel is not None:
         kind, *idx = sel.split("-")
-        nums = [int(x) for x in idx]
-        if kind == "w" and len(nums) == 3:
-            l, i, j = nums
-            g = t.trace.grad_W[l - 1]
-            if g is not None:
-                old[("W", l, i, j)] = float(t.net.W[l - 1][i, j])
-                grad[("W", l, i, j)] = float(g[i, j])
-        elif kind == "b" and len(nums) == 2 and t.net.b is not None:
-            l, j = nums
-            gb = t.trace.grad_b[l - 1]
-            if gb is not None:
-                old[("b", l, j)] = float(t.net.b[l - 1][j])
-                grad[("b", l, j)] = float(gb[j])
-    except (ValueError, IndexError):
-        return None
+        try:
+            keys.append((kind, [int(x) for x in idx]))
+        except ValueError:
+            return None
+    for kind, nums in keys:
+        try:
+            if kind == "w" and len(nums) == 3:
+                l, i, j = nums
+                g = t.trace.grad_W[l - 1]
+                if g is not None:
+                    old[("W", l, i, j)] = float(t.net.W[l - 1][i, j])
+                    grad[("W", l, i, j)] = float(g[i, j])
+            elif kind == "b" and len(nums) == 2 and t.net.b is not None:
+                l, j = nums
+                gb = t.trace.grad_b[l - 1]
+                if gb is not None:
+                    old[("b", l, j)] = float(t.net.b[l - 1][j])
+                    grad[("b", l, j)] = float(gb[j])
+        except IndexError:
+            return None
     return {"old": old, "grad": grad, "lr": t.learning_rate} if old else None
 
 
@@ -172,9 +184,15 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
                                     grid=heatmaps.PLAY_GRID if vs.play else heatmaps.GRID,
                                     live=live)
     cursor = state["cursor"]
-    dg = diagram.build(state, row, vs.sel, href, _, None if maps is None else maps.images,
-                       projector, live)
-    if maps is not None and live:
+    dg: diagram.Diagram | lecture.Lecture
+    if projector and lecture.fits(tuple(cfg.layers), bool(cfg.bias)):
+        # The lecture layout: every number as text; the same drawing while Play runs.
+        dg = lecture.build(state, row, vs.sel, href, _,
+                           None if last_update is None else last_update["old"])
+    else:
+        dg = diagram.build(state, row, vs.sel, href, _,
+                           None if maps is None else maps.images, projector, live)
+    if maps is not None and live and isinstance(dg, diagram.Diagram):
         dg.sprites, dg.sprite_grid = maps.sprites, heatmaps.PLAY_GRID
     return {
         "sid": s.id, "state": state, "cfg": cfg, "vs": vs, "base": base,

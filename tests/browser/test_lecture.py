@@ -1,0 +1,126 @@
+"""The lecture layout in Chromium (#19): on a 1280 × 720 projector the lesson's networks show
+every z, a, δ, w, ∂L/∂w and b of the API's state as visible text of ≥ 18 px inside the
+viewport (compared by value with the JSON API, not with the page's own numbers), with no two
+labels overlapping and no sideways scroll, after each of F1, F2, B2, B1."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page
+
+pytestmark = pytest.mark.browser
+
+# Every value text of the lecture diagram: ref, text, box and on-screen font size, and whether
+# it is shown (no display: none up the tree) and the topmost element at its centre.
+VALUES = """() => [...document.querySelectorAll('svg.net.lecture text')].map(t => {
+  const b = t.getBoundingClientRect();
+  let shown = true;
+  for (let e = t; e; e = e.parentElement) if (getComputedStyle(e).display === 'none') shown = false;
+  const fs = parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a;
+  const top = document.elementFromPoint((b.left + b.right) / 2, (b.top + b.bottom) / 2);
+  return {ref: t.dataset.ref || null, text: t.textContent.trim(), l: b.left, t: b.top,
+          r: b.right, b: b.bottom, fs: fs, shown: shown,
+          onTop: !!top && (top === t || t.contains(top) || top.closest('a') === t.closest('a'))};
+})"""
+
+
+def parse(text: str) -> float:
+    return float(text.replace("\u2212", "-").replace("+", ""))
+
+
+def agrees(text: str, v: float) -> bool:
+    """The text is v at its own number of significant digits (at least 3)."""
+    shown = parse(text)
+    mant = text.replace("\u2212", "").replace("+", "").split("e")[0]
+    digits = len(mant.replace(".", "").lstrip("0")) or 1
+    assert digits >= 3 or v == 0, text
+    if v == 0:
+        return shown == 0
+    ulp = 10 ** (math.floor(math.log10(abs(v))) - digits + 1)
+    return abs(shown - v) <= 0.51 * ulp
+
+
+def expected(state: dict[str, Any], row: int) -> dict[str, float]:
+    """What the page must show, from the API's state: the focus sample's x, z, a, δ, every
+    weight and bias, and every computed ∂L/∂w and ∂L/∂b."""
+    out = {f"x-0-{j}": v for j, v in enumerate(state["batch"]["X"][row])}
+    for l, lay in enumerate(state["layers"], start=1):
+        for key, ref in (("z", "z"), ("a", "a"), ("delta", "d")):
+            if lay[key] is not None:
+                out.update({f"{ref}-{l}-{j}": v for j, v in enumerate(lay[key][row])})
+        for i, wrow in enumerate(lay["W"]):
+            out.update({f"w-{l}-{i}-{j}": v for j, v in enumerate(wrow)})
+        if lay["grad_W"] is not None:
+            for i, grow in enumerate(lay["grad_W"]):
+                out.update({f"g-{l}-{i}-{j}": v for j, v in enumerate(grow)})
+        if lay["b"] is not None:
+            out.update({f"b-{l}-{j}": v for j, v in enumerate(lay["b"])})
+        if lay["grad_b"] is not None:
+            out.update({f"gb-{l}-{j}": v for j, v in enumerate(lay["grad_b"])})
+    return out
+
+
+def check_page(p: Page, state: dict[str, Any], row: int, what: str) -> None:
+    texts = p.evaluate(VALUES)
+    by_ref = {t["ref"]: t for t in texts if t["ref"]}
+    want = expected(state, row)
+    assert len(want) > 10, what
+    for ref, v in want.items():
+        t = by_ref.get(ref)
+        assert t is not None, (what, ref)
+        assert agrees(t["text"], v), (what, ref, t["text"], v)
+        assert t["shown"] and t["onTop"], (what, ref, t)
+        assert t["fs"] >= 18 - 0.01, (what, ref, t["fs"])
+        assert t["l"] >= 0 and t["r"] <= 1280 and t["t"] >= 0 and t["b"] <= 720, (what, ref, t)
+    # Nothing computed yet shows as "—", never as a number of the previous step.
+    for key, ref in (("z", "z"), ("a", "a"), ("delta", "d")):
+        for l, lay in enumerate(state["layers"], start=1):
+            if lay[key] is None:
+                assert all(by_ref[f"{ref}-{l}-{j}"]["text"] == "—"
+                           for j in range(len(lay["W"][0]))), (what, ref, l)
+    # No two texts overlap (a key and its value, a title and a card, two rows).
+    boxes = [t for t in texts if t["shown"] and t["r"] > t["l"]]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            w = min(a["r"], b["r"]) - max(a["l"], b["l"])
+            h = min(a["b"], b["b"]) - max(a["t"], b["t"])
+            assert not (w > 0.5 and h > 0.5), (what, a["text"], b["text"])
+    assert p.evaluate("document.documentElement.scrollWidth") <= 1280, what
+
+
+@pytest.mark.parametrize("preset", ["seed-xor", "worked-example"])
+def test_every_number_of_the_lesson_is_on_the_projector(
+        server: str, web: tuple[Page, Any], preset: str) -> None:
+    p, problems = web
+    r = p.request.post(f"{server}/api/v1/sessions", data={"preset": preset})
+    assert r.status == 201
+    sid = r.json()["id"]
+    api = f"{server}/api/v1/sessions/{sid}"
+    p.goto(f"{server}/s/{sid}?projector=1")
+    assert p.locator("svg.net.lecture").count() == 1
+    for step in ("start", "F1", "F2", "B2", "B1"):
+        if step != "start":
+            assert p.request.post(f"{api}/step").ok
+            p.reload()
+        state = p.request.get(api).json()
+        row = 2 if preset == "seed-xor" else 0  # the default focus sample (config.py)
+        assert state["batch"]["positions"][row] == row
+        check_page(p, state, row, f"{preset} {step}")
+    # The toolbar is on screen beside it.
+    box = p.locator("#op-update").bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 720
+    assert problems.console == [] and problems.csp == []
+
+
+def test_at_1920_the_diagram_grows(server: str, chromium_browser: Any) -> None:
+    ctx = chromium_browser.new_context(viewport={"width": 1920, "height": 1080})
+    p = ctx.new_page()
+    sid = p.request.post(f"{server}/api/v1/sessions", data={"preset": "seed-xor"}).json()["id"]
+    p.goto(f"{server}/s/{sid}?projector=1")
+    fs = p.evaluate("(() => { const t = document.querySelector('svg.net.lecture text.nval');"
+                    " return parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a; })()")
+    assert fs >= 24, fs
+    ctx.close()
