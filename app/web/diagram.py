@@ -228,6 +228,9 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
     bias_on = bool(cfg.bias)
     col_names = _column_names(cfg, L, _)
     geo = geometry(tuple(sizes), bias_on, heat is not None, projector, tuple(col_names))
+    if geo.width > geo.fz.max_w:  # short column titles ("Hidden 3") where long ones do not fit
+        col_names = _column_names(cfg, L, _, short=True)
+        geo = geometry(tuple(sizes), bias_on, heat is not None, projector, tuple(col_names))
     fz, line_h, card_w, card_h = geo.fz, geo.line_h, geo.card_w, geo.card_h
     title_h, bias_h, tile, top = geo.title_h, geo.bias_h, geo.tile, geo.top
     detailed, xs, width, height = geo.detailed, geo.xs, geo.width, geo.height
@@ -366,16 +369,18 @@ def _bare_paths(W: Any, wmax: float, colours: list[str], src: list[Node], dst: l
     return out
 
 
-def _column_names(cfg: NormalizedConfig, L: int, _: Callable[[str], str]
+def _column_names(cfg: NormalizedConfig, L: int, _: Callable[[str], str], short: bool = False
                   ) -> list[tuple[str, str]]:
     out = []
     for l in range(L + 1):
         if l == 0:
-            out.append((_("Input layer"), _(option_label(cfg.dataset.name))))
+            out.append((_("Input") if short else _("Input layer"),
+                        "" if short else _(option_label(cfg.dataset.name))))
         elif l == L:
-            out.append((_("Output layer"), _(option_label(cfg.output_activation))))
+            out.append((_("Output") if short else _("Output layer"),
+                        _(option_label(cfg.output_activation))))
         else:
-            out.append((_("Hidden layer {l}").format(l=l),
+            out.append(((_("Hidden {l}") if short else _("Hidden layer {l}")).format(l=l),
                         _(option_label(cfg.hidden_activation))))
     return out
 

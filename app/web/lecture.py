@@ -263,19 +263,14 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
                     iid, kind, key, ref = f"b-{l}-{j}", "bias", "b", f"b-{l}-{j}"
                     gref, okey = f"gb-{l}-{j}", ("b", l, j)
                     wv = bval
-                    aria = _("{visible} (bias b{j} of layer {l} = {b})").format(
-                        visible=f"b {fixed(bval, signed=True)}", j=j + 1, l=l,
-                        b=fixed(bval))
+                    label = _("bias b{j} of layer {l}").format(j=j + 1, l=l)
                     col, rw = 2 * l, 2 * j + 1
                 else:
                     wv = float(lay["W"][i][j])
                     gval = None if lay["grad_W"] is None else float(lay["grad_W"][i][j])
                     iid, kind, key, ref = f"w-{l}-{i}-{j}", "edge", "w", f"w-{l}-{i}-{j}"
                     gref, okey = f"g-{l}-{i}-{j}", ("W", l, i, j)
-                    aria = (_("Weight w{i},{j} (layer {l}) = {w}").format(
-                        i=i + 1, j=j + 1, l=l, w=fixed(wv)) if gval is None else
-                        _("Weight w{i},{j} (layer {l}) = {w}, ∂L/∂w = {g}").format(
-                        i=i + 1, j=j + 1, l=l, w=fixed(wv), g=fixed(gval)))
+                    label = _("weight w{i},{j} of layer {l}").format(i=i + 1, j=j + 1, l=l)
                     col, rw = 2 * l - 1, i * sizes[l] + j
                 was = old.get(okey)
                 changed = was is not None and was != wv
@@ -284,10 +279,13 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
                           Value(grad_key if kind == "edge" else "∂",
                                 fixed(gval, signed=True), gref, bx + BLOCK_W - PAD,
                                 ry + LH * 1.78, "g"))
+                first = Value(key, fixed(wv, signed=True), ref, bx + BLOCK_W - PAD,
+                              ry + LH * 0.78, "w")
+                # The name starts with the row's visible text (WCAG 2.5.3), then says what.
+                aria = "{visible} ({what})".format(
+                    visible=f"{first.key} {first.text} {second.key} {second.text}", what=label)
                 it = Item(iid, kind, bx, ry, BLOCK_W, 2 * LH, href(iid), aria, sel == iid,
-                          col, rw, "#ffffff",
-                          [Value(key, fixed(wv, signed=True), ref, bx + BLOCK_W - PAD,
-                                 ry + LH * 0.78, "w"), second],
+                          col, rw, "#ffffff", [first, second],
                           computed=gval is not None, negative=wv < 0,
                           flow=(flow or "") if flow_layer == l else "", changed=changed)
                 items.append(it)

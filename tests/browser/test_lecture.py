@@ -124,3 +124,71 @@ def test_at_1920_the_diagram_grows(server: str, chromium_browser: Any) -> None:
                     " return parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a; })()")
     assert fs >= 24, fs
     ctx.close()
+
+
+@pytest.mark.parametrize("preset", ["deep-sigmoid", "deep-relu", "spiral"])
+def test_bigger_networks_fit_the_projector(server: str, web: tuple[Page, Any],
+                                           preset: str) -> None:
+    """No lecture layout (too many numbers): the compact diagram, wholly inside its panel,
+    beside the inspector, and nothing scrolls sideways."""
+    p, problems = web
+    sid = p.request.post(f"{server}/api/v1/sessions", data={"preset": preset}).json()["id"]
+    p.goto(f"{server}/s/{sid}?projector=1")
+    assert p.locator("svg.net.lecture").count() == 0
+    svg = p.locator("svg.net").bounding_box()
+    panel = p.locator("#diagram").bounding_box()
+    insp = p.locator("#inspector").bounding_box()
+    assert svg and panel and insp
+    assert panel["x"] <= svg["x"] and svg["x"] + svg["width"] <= panel["x"] + panel["width"]
+    assert svg["y"] + svg["height"] <= 720 and panel["x"] + panel["width"] <= insp["x"]
+    # Every column title is drawn whole, inside the diagram.
+    for t in p.locator("svg.net text.coltitle").all():
+        b = t.bounding_box()
+        assert b and svg["x"] <= b["x"] and b["x"] + b["width"] <= svg["x"] + svg["width"], (
+            t.text_content())
+    assert p.evaluate("document.documentElement.scrollWidth") <= 1280
+    p.goto(f"{server}/s/{sid}?projector=0")
+    assert p.evaluate("document.documentElement.scrollWidth") <= 1280
+    assert problems.console == [] and problems.csp == []
+
+
+def test_the_watch_page_fits_a_phone(server: str, chromium_browser: Any) -> None:
+    ctx = chromium_browser.new_context(viewport={"width": 390, "height": 844})
+    p = ctx.new_page()
+    for preset in ("seed-xor", "spiral"):
+        sid = p.request.post(f"{server}/api/v1/sessions", data={"preset": preset}).json()["id"]
+        wid = p.request.post(f"{server}/api/v1/sessions/{sid}/watch").json()["watch_id"]
+        for _ in range(4):
+            p.request.post(f"{server}/api/v1/sessions/{sid}/step")
+        p.goto(f"{server}/w/{wid}?projector=0")
+        assert p.evaluate("document.documentElement.scrollWidth") <= 390, preset
+        # (the live stream may swap the diagram in meanwhile: read the box in one go)
+        p.wait_for_selector("svg.net")
+        box = p.evaluate("(() => { const r = document.querySelector('svg.net')"
+                         ".getBoundingClientRect(); return [r.left, r.right]; })()")
+        assert box[0] >= 0 and box[1] <= 390, (preset, box)
+    ctx.close()
+
+
+def test_play_keeps_the_lecture_layout_still(server: str, web: tuple[Page, Any]) -> None:
+    """While Play runs the lecture diagram is redrawn with new numbers in the same places."""
+    p, problems = web
+    sid = p.request.post(f"{server}/api/v1/sessions", data={"preset": "seed-xor"}).json()["id"]
+    p.goto(f"{server}/s/{sid}?projector=1")
+    # Each value's anchor on screen (its <text> x, y mapped through the SVG's scale) and text.
+    where = ("[...document.querySelectorAll('svg.net.lecture [data-ref]')].map(t => {"
+             " const m = t.getScreenCTM(); const x = +t.getAttribute('x'),"
+             " y = +t.getAttribute('y'); return [t.dataset.ref, Math.round(m.a * x + m.e),"
+             " Math.round(m.d * y + m.f), t.textContent]; })")
+    before = p.evaluate(where)
+    top = p.locator("#diagram").bounding_box()
+    p.get_by_role("button", name="Play", exact=True).click()
+    p.locator("#curve-epoch").wait_for()
+    p.wait_for_function("document.querySelector('#curve-epoch').textContent !== '0'",
+                        timeout=10_000)
+    during = p.evaluate(where)
+    assert [b[:3] for b in before] == [d[:3] for d in during]
+    assert [b[3] for b in before] != [d[3] for d in during]  # new numbers, same places
+    assert p.locator("#diagram").bounding_box() == top
+    p.get_by_role("button", name="Pause", exact=True).click()
+    assert problems.console == [] and problems.csp == []
