@@ -201,6 +201,7 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
     wmax = max((float(np.max(np.abs(W))) for W in Ws if W.size), default=1.0) or 1.0
     sel_node = sel[2:] if sel and sel[:2] in ("n-", "b-") else None
     old = old or {}
+    mazur = cfg.preset == "worked-example"  # Matt Mazur's names on the weights and biases
 
     items: list[Item] = []
     lines: list[Line] = []
@@ -261,6 +262,8 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
                     bval = float(lay["b"][j])
                     gval = None if lay["grad_b"] is None else float(lay["grad_b"][j])
                     iid, kind, key, ref = f"b-{l}-{j}", "bias", "b", f"b-{l}-{j}"
+                    if mazur:  # his b1 (hidden) and b2 (output), one per layer
+                        key = f"b{_sub(l)}"
                     gref, okey = f"gb-{l}-{j}", ("b", l, j)
                     wv = bval
                     label = _("bias b{j} of layer {l}").format(j=j + 1, l=l)
@@ -269,6 +272,8 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
                     wv = float(lay["W"][i][j])
                     gval = None if lay["grad_W"] is None else float(lay["grad_W"][i][j])
                     iid, kind, key, ref = f"w-{l}-{i}-{j}", "edge", "w", f"w-{l}-{i}-{j}"
+                    if mazur:  # his w1 … w8
+                        key = f"w{_sub(4 * (l - 1) + 2 * j + i + 1)}"
                     gref, okey = f"g-{l}-{i}-{j}", ("W", l, i, j)
                     label = _("weight w{i},{j} of layer {l}").format(i=i + 1, j=j + 1, l=l)
                     col, rw = 2 * l - 1, i * sizes[l] + j

@@ -274,10 +274,29 @@
     }
   });
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", syncShortcutSwitch);
-  } else {
+  // --- the inspector's formulas: MathML does not wrap, so the server breaks long chains into
+  // lines and a line still wider than its box (a narrow phone) is scaled down to fit it. -----
+  function fitMath() {
+    var eqs = document.querySelectorAll(".inspector .eq");
+    Array.prototype.forEach.call(eqs, function (eq) {
+      eq.style.fontSize = "";  // CSSOM, not a style attribute in the markup: CSP allows it
+      var room = eq.clientWidth, need = eq.scrollWidth;
+      if (room > 0 && need > room + 0.5) {
+        eq.style.fontSize = Math.max(40, Math.floor(100 * room / need)) + "%";
+      }
+    });
+  }
+  document.addEventListener("htmx:afterSettle", fitMath);
+  window.addEventListener("resize", fitMath);
+
+  function ready() {
     syncShortcutSwitch();
+    fitMath();
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", ready);
+  } else {
+    ready();
   }
   // Share panel: copy the setup link; read a chosen lesson file into the paste box.
   document.addEventListener("click", function (ev) {

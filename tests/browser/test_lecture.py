@@ -192,3 +192,56 @@ def test_play_keeps_the_lecture_layout_still(server: str, web: tuple[Page, Any])
     assert p.locator("#diagram").bounding_box() == top
     p.get_by_role("button", name="Pause", exact=True).click()
     assert problems.console == [] and problems.csp == []
+
+
+FITS = """() => [...document.querySelectorAll('#inspector .eq')].map(eq => {
+  const box = document.querySelector('#inspector').getBoundingClientRect();
+  const m = eq.querySelector('math').getBoundingClientRect();
+  return [eq.textContent.slice(0, 40), eq.scrollWidth <= eq.clientWidth + 1,
+          m.left >= box.left - 0.5 && m.right <= box.right + 0.5];
+})"""
+
+
+@pytest.mark.parametrize("viewport", [(1280, 720, "1"), (390, 844, "0")],
+                         ids=["projector", "phone"])
+def test_the_inspector_never_clips(server: str, chromium_browser: Any,
+                                   viewport: tuple[int, int, str]) -> None:
+    w, h, proj = viewport
+    ctx = chromium_browser.new_context(viewport={"width": w, "height": h})
+    p = ctx.new_page()
+    for preset in ("seed-xor", "worked-example"):
+        sid = p.request.post(f"{server}/api/v1/sessions",
+                             data={"preset": preset}).json()["id"]
+        for _ in range(4):  # F1, F2, B2, B1
+            p.request.post(f"{server}/api/v1/sessions/{sid}/step")
+        for sel in ("w-1-0-0", "w-1-1-0", "n-2-0", "w-2-0-0", "loss"):
+            p.goto(f"{server}/s/{sid}?projector={proj}&sel={sel}")
+            lines = p.evaluate(FITS)
+            assert len(lines) >= 3, (preset, sel)
+            bad = [line for line in lines if not (line[1] and line[2])]
+            assert bad == [], (preset, sel, w, bad)
+    ctx.close()
+
+
+def test_the_chain_rule_is_one_product_of_the_right_factors(server: str,
+                                                           web: tuple[Page, Any]) -> None:
+    """Mazur's w5 and w1: the factors he prints, their product his ∂E_total/∂w."""
+    p, _problems = web
+    sid = p.request.post(f"{server}/api/v1/sessions",
+                         data={"preset": "worked-example"}).json()["id"]
+    for _ in range(4):
+        p.request.post(f"{server}/api/v1/sessions/{sid}/step")
+    p.goto(f"{server}/s/{sid}?sel=w-2-0-0")
+    text = p.locator("#inspector").inner_text()
+    assert "Mazur's w5" in text
+    # ∂E/∂out_o1 = 0.74136507, ∂out_o1/∂net_o1 = 0.186815602, ∂net_o1/∂w5 = 0.593269992,
+    # product 0.082167041 (Mazur's published numbers, to the inspector's 6 digits).
+    for v in ("0.741365", "0.186816", "0.59327", "0.082167"):
+        assert v in text, v
+    p.goto(f"{server}/s/{sid}?sel=w-1-0-0")
+    text = p.locator("#inspector").inner_text()
+    assert "Mazur's w1" in text
+    # ∂E_total/∂out_h1 = 0.036350306, ∂out_h1/∂net_h1 = 0.241300709, ∂net_h1/∂w1 = 0.05,
+    # ∂E_total/∂w1 = 0.000438568.
+    for v in ("0.0363503", "0.241301", "0.05", "0.000438568"):
+        assert v in text, v
