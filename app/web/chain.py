@@ -77,7 +77,7 @@ def weight_chain(state: Any, row: int | None, l: int, i: int, j: int,
     a_prev = float(X[row][i] if l == 1 else layers[l - 2]["a"][row][i])
     z = float(layers[l - 1]["z"][row][j])
     a = float(layers[l - 1]["a"][row][j])
-    n = state["batch"]["indices"][row]
+    n = state["batch"]["indices"][row] + 1  # samples are numbered from 1 on the page
     w_sym = f"w_{{{I},{J}}}{up(l)}"
     dz_dw = Factor(frac(f"z_{{{J}}}{up(l)}", w_sym), a_prev)
     lhs = frac(r"\ell_{" + str(n) + "}", w_sym)

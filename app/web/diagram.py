@@ -13,7 +13,7 @@ from markupsafe import Markup, escape
 
 from app.nn import features as feats
 from app.sessions.normalized import NormalizedConfig
-from app.web.fmt import diverging, diverging_many, num, signed
+from app.web.fmt import diverging, diverging_many, fixed, num, signed
 from app.web.forms import option_label
 from app.web.layout import (
     HEAT,
@@ -263,7 +263,7 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
             else:
                 lay = layers[l - 1]
                 z, a, d = (_cell(lay[k], row, j) for k in ("z", "a", "delta"))
-                lines = [("z", num(z)), ("a", num(a)), ("δ", signed(d))]
+                lines = [("z", fixed(z)), ("a", fixed(a)), ("δ", signed(d))]
                 value, computed = a, a is not None
                 name = f"{'ŷ' if l == L else 'h'}{_sub(j + 1)}" + ("" if l == L else f"⁽{_sup(l)}⁾")
             aria = ""

@@ -29,11 +29,9 @@ def num(v: float | None, digits: int = DIAGRAM_DIGITS) -> str:
 
 
 def signed(v: float | None, digits: int = DIAGRAM_DIGITS) -> str:
-    """Like :func:`num` but always with a sign glyph (+ or −), so sign never rests on colour."""
-    if v is None:
-        return "—"
-    text = num(v, digits)
-    return text if text.startswith(MINUS) or v == 0 else "+" + text
+    """Like :func:`fixed` (computed values keep their digits: "+0.5000") but always with a
+    sign glyph (+ or −), so sign never rests on colour."""
+    return fixed(v, digits, signed=True)
 
 
 def fixed(v: float | None, digits: int = DIAGRAM_DIGITS, signed: bool = False,

@@ -288,7 +288,7 @@ class Builder:
         c = chain.weight_chain(self.s, self.row, l, i, j, self.scale())
         if c is None:
             return []
-        n = self.s["batch"]["indices"][self.row or 0]
+        n = self.s["batch"]["indices"][self.row or 0] + 1  # numbered from 1 on the page
         items = []
         if c.paths:
             items.append(Item(_("∂ℓ/∂a: the sum over every path out of this neuron"),
@@ -304,7 +304,7 @@ class Builder:
         a, d = self.val(l - 1, "a", i), self.val(l, "delta", j)
         if a is None or d is None or self.row is None:
             return None
-        n = self.s["batch"]["indices"][self.row]
+        n = self.s["batch"]["indices"][self.row] + 1  # numbered from 1 on the page
         I, J = i + 1, j + 1
         latex = (rf"{a_sym(l - 1, f'{n},{I}')} \, \delta_{{{n},{J}}}{up(l)} = "
                  rf"{tex(a, paren=True)} \cdot {tex(d, paren=True)} = {tex(a * d)}")

@@ -19,9 +19,10 @@ from app.nn.activations import Array
 from app.sessions.model import Session, raw_data
 from app.sessions.state import CursorState, SessionState, metrics, session_state
 from app.web import charts, diagram, formulas, heatcache, heatmaps, lecture
-from app.web.fmt import num, signed
+from app.web.fmt import fixed, num, signed
 
 TABLE_MAX = 32
+LOSS_FORMULAS = {("squared_error", "sum"): "½Σ(ŷ−y)²", ("squared_error", "mean"): "(1/N)Σ½(ŷ−y)²"}
 LIVE_CURVE_POINTS = 100  # the charts while playing: a third of the points and bytes
 PLAY_SPEEDS = (1, 10, 100, 1000)
 
@@ -210,7 +211,11 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
         "feature_names": feats.NAMES, "feature_symbols": feats.SYMBOLS,
         "experiment_datasets": EXPERIMENT_DATASETS,
         "speeds": PLAY_SPEEDS,
-        "loss_text": num(state["loss"], 6),
+        "loss_text": fixed(state["loss"], 6),
+        # The objective as a formula and, for squared error, the mean the lesson prints.
+        "loss_formula": LOSS_FORMULAS.get((cfg.loss, cfg.reduction), ""),
+        "mse_text": fixed(state["metrics"]["mse"], 6) if cfg.loss == "squared_error" and
+        state["loss"] is not None else "",
         "focus_pos": focus_pos,
         "max_epochs": settings.max_epochs,
         "readonly": False,  # the watch page: no controls
@@ -301,7 +306,7 @@ def split_metrics(s: Session) -> dict[str, str | None]:
         if s.task == "classification" and m["accuracy"] is not None:
             out[key] = f"{m['accuracy'] * 100:.1f} %"
         elif m["mse"] is not None:
-            out[key] = num(m["mse"])
+            out[key] = fixed(m["mse"])
     return out
 
 
@@ -325,8 +330,9 @@ def data_panel(s: Session, state: SessionState, row: int | None, all_rows: bool,
         rows.append({
             "pos": p, "index": batch["indices"][k],
             "x": [num(v) for v in X[k]], "y": [num(v) for v in Y[k]],
-            "y_hat": [num(v) for v in out[k]] if out is not None else [],
-            "loss": num(ell[k]) if ell is not None else "—",
+            # computed values keep their digits (0.5000, not 0.5); the data as given
+            "y_hat": [fixed(v) for v in out[k]] if out is not None else [],
+            "loss": fixed(ell[k]) if ell is not None else "—",
             "focus": p == focus_pos,
         })
     heat = None
@@ -346,9 +352,10 @@ def data_panel(s: Session, state: SessionState, row: int | None, all_rows: bool,
         "inputs": len(X[0]) if X else 0,
         "outputs": len(Y[0]) if Y else 0,
         "heat": heat,
-        "mse": num(m["mse"]), "accuracy": None if m["accuracy"] is None else
+        "mse": fixed(m["mse"]), "accuracy": None if m["accuracy"] is None else
         f"{m['accuracy'] * 100:.1f} %",
-        "focus_index": batch["indices"][row] if row is not None else None,
+        # Samples are numbered from 1 on the page, like neurons (x₁, h₁); the API from 0.
+        "focus_index": batch["indices"][row] + 1 if row is not None else None,
         "focus_values": focus_values(state, row),
         "signed": signed,
     }
