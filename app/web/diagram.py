@@ -50,6 +50,7 @@ class Node:
     heat: str | None = None  # the neuron over the input plane (a data: URI)
     flow: str = ""  # "forward" / "backward": the last step computed this layer
     line_h: float = 17.0
+    label: str = ""  # an input tile's name, drawn left of it (x₁², sin x₁)
 
     @property
     def kx(self) -> float:
@@ -234,6 +235,12 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
     fz, line_h, card_w, card_h = geo.fz, geo.line_h, geo.card_w, geo.card_h
     title_h, bias_h, tile, top = geo.title_h, geo.bias_h, geo.tile, geo.top
     detailed, xs, width, height = geo.detailed, geo.xs, geo.width, geo.height
+    if not detailed[0]:  # input tiles carry their names on the left: make room for them
+        names = [feats.SYMBOLS.get(f, f) for f in cfg.features]
+        need = max((len(s) for s in names), default=2) * geo.fz.label * MONO + 10 + tile / 2
+        if need > xs[0]:  # move the first column right, the others in proportion (same width)
+            end = xs[-1]
+            xs = tuple(need + (x - xs[0]) * (end - need) / max(end - xs[0], 1.0) for x in xs)
 
     symbols = [feats.SYMBOLS.get(f, f) for f in cfg.features]
     if len(symbols) != sizes[0]:
@@ -280,6 +287,8 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
                         computed=computed, col=2 * l, row=2 * j,
                         heat=None if heat is None else heat[l][j])
             node.flow = (flow or "") if flow_layer == l else ""
+            if l == 0 and not detailed[0]:
+                node.label = name
             if bias_on and l > 0 and (detailed[l] or not live):  # Play frames: on cards
                 b = layers[l - 1]["b"][j]
                 bid = f"b-{l}-{j}"

@@ -114,6 +114,9 @@ def nodes_svg(d: Any) -> Markup:
                            "</text></g>")
         elif n.heat:
             out.append(picture(n, "dotheat", n.x, n.y, n.w, n.h))
+        if n.label:  # an input tile's name, as diagram.html draws it
+            out.append(f'<text class="inlabel" x="{n.x - 5}" y="{n.y + n.h / 2 + z.label * 0.35}" '
+                       f'font-size="{z.label}" text-anchor="end">{escape(n.label)}</text>')
         else:
             out.append(f'<circle class="dot" cx="{n.x + n.w / 2}" cy="{n.y + n.h / 2}" '
                        f'r="{n.w / 2}" fill="{n.fill}"/>')

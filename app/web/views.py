@@ -279,14 +279,20 @@ def inspector_heat(maps: heatmaps.NeuronMaps | None, sel: str | None
             "domain": [num(v, 3) for v in maps.domain]}
 
 
+def input_names(state: SessionState) -> list[str]:
+    """The inputs' names as the diagram shows them: x₁, x₂, or the features (x₁², sin x₁)."""
+    n = int(state["config"].layers[0])
+    fs = state["config"].features
+    return [feats.SYMBOLS.get(f, f) for f in fs] if len(fs) == n else [
+        f"x{diagram._sub(j + 1)}" for j in range(n)]
+
+
 def focus_values(state: SessionState, row: int | None) -> str:
     """The focus sample's inputs and target, e.g. "x₁ = 1, x₂ = 0, y = 1"."""
     if row is None:
         return ""
     x, y = state["batch"]["X"][row], state["batch"]["Y"][row]
-    fs = state["config"].features
-    names = [feats.SYMBOLS.get(f, f) for f in fs] if len(fs) == len(x) else [
-        f"x{diagram._sub(j + 1)}" for j in range(len(x))]
+    names = input_names(state)
     parts = [f"{n}\u00a0=\u00a0{num(v)}" for n, v in zip(names, x, strict=True)]
     ys = ["y" if len(y) == 1 else f"y{diagram._sub(k + 1)}" for k in range(len(y))]
     parts += [f"{n}\u00a0=\u00a0{num(v)}" for n, v in zip(ys, y, strict=True)]
@@ -350,6 +356,7 @@ def data_panel(s: Session, state: SessionState, row: int | None, all_rows: bool,
         "n_train": len(t.data.X),
         "n_test": 0 if t.data.X_test is None else len(t.data.X_test),
         "inputs": len(X[0]) if X else 0,
+        "input_names": input_names(state),
         "outputs": len(Y[0]) if Y else 0,
         "heat": heat,
         "mse": fixed(m["mse"]), "accuracy": None if m["accuracy"] is None else

@@ -245,3 +245,27 @@ def test_the_chain_rule_is_one_product_of_the_right_factors(server: str,
     # ∂E_total/∂w1 = 0.000438568.
     for v in ("0.0363503", "0.241301", "0.05", "0.000438568"):
         assert v in text, v
+
+
+def test_input_features_are_named_on_tiles_and_in_the_table(server: str,
+                                                             web: tuple[Page, Any]) -> None:
+    p, problems = web
+    feats = ["x1", "x2", "x1_sq", "x2_sq", "x1_x2", "sin_x1", "sin_x2"]
+    names = ["x₁", "x₂", "x₁²", "x₂²", "x₁x₂", "sin x₁", "sin x₂"]
+    sid = p.request.post(f"{server}/api/v1/sessions", data={
+        "preset": "circle", "features": feats, "layers": [7, 4, 1], "batch_size": 4}).json()["id"]
+    for proj in ("1", "0"):
+        p.goto(f"{server}/s/{sid}?projector={proj}")
+        tiles = p.locator("svg.net text.inlabel")
+        if tiles.count():  # input tiles: the name left of each
+            assert tiles.all_text_contents() == names
+            svg = p.locator("svg.net").bounding_box()
+            first = tiles.first.bounding_box()
+            assert svg and first and first["x"] >= svg["x"]
+        else:  # input cards: the name above each
+            assert [t for t in p.locator("svg.net text.ntitle").all_text_contents()
+                    if t in names] == names
+        heads = p.locator("table.samples thead th").all_inner_texts()
+        assert heads[2:9] == names, heads
+        assert p.evaluate("document.documentElement.scrollWidth") <= 1280
+    assert problems.console == [] and problems.csp == []
