@@ -220,8 +220,9 @@ def flow_of(cursor: dict[str, Any], L: int) -> tuple[str | None, int | None]:
 def build(state: Mapping[str, Any], row: int | None, sel: str | None,
           href: Callable[[str], str], _: Callable[[str], str],
           heat: list[list[str]] | None = None, projector: bool = False,
-          live: bool = False) -> Diagram:
-    """``live`` (Play frames, diagram_live.html): no names, links or on-demand labels."""
+          live: bool = False, old: Mapping[tuple[Any, ...], float] | None = None) -> Diagram:
+    """``live`` (Play frames, diagram_live.html): no names, links or on-demand labels.
+    ``old``: the weights before the update just applied, shown under the new ones."""
     cfg: NormalizedConfig = state["config"]
     sizes: list[int] = list(cfg.layers)
     L = len(sizes) - 1
@@ -325,8 +326,10 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
                 eid = f"w-{l}-{i}-{j}"
                 x1, y1 = src.x + src.w, src.y + src.h / 2
                 x2, y2 = dst.x, dst.y + dst.h / 2
+                was = (old or {}).get(("W", l, i, j))
                 label = [] if live and not labelled else [f"w {signed(wv)}"] + (
-                    [f"{grad_key} {signed(g)}"] if g is not None else [])
+                    [f"{grad_key} {signed(g)}"] if g is not None else
+                    [f"← {signed(was)}"] if was is not None and was != wv else [])
                 if live:
                     aria = ""
                 elif g is None:

@@ -192,7 +192,8 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
                            None if last_update is None else last_update["old"])
     else:
         dg = diagram.build(state, row, vs.sel, href, _,
-                           None if maps is None else maps.images, projector, live)
+                           None if maps is None else maps.images, projector, live,
+                           None if last_update is None else last_update["old"])
     if maps is not None and live and isinstance(dg, diagram.Diagram):
         dg.sprites, dg.sprite_grid = maps.sprites, heatmaps.PLAY_GRID
     return {
@@ -201,6 +202,9 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
                      for p in pipeline(L, cursor["next"], cursor["layer"])],
         "next_text": next_text(cursor, _),
         "diagram": dg,
+        # Right after an update: the flow sentence, and old → new on the weights.
+        "updated": last_update is not None and bool(last_update["old"]),
+        "learning_rate": num(float(cfg.learning_rate)),
         "inspector": insp,
         "maps": maps,
         "inspector_heat": inspector_heat(maps, vs.sel),

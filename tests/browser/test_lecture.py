@@ -269,3 +269,26 @@ def test_input_features_are_named_on_tiles_and_in_the_table(server: str,
         assert heads[2:9] == names, heads
         assert p.evaluate("document.documentElement.scrollWidth") <= 1280
     assert problems.console == [] and problems.csp == []
+
+
+def test_update_shows_old_and_new_on_every_weight(server: str, web: tuple[Page, Any]) -> None:
+    p, problems = web
+    sid = p.request.post(f"{server}/api/v1/sessions", data={"preset": "seed-xor"}).json()["id"]
+    api = f"{server}/api/v1/sessions/{sid}"
+    for _ in range(4):  # F1, F2, B2, B1
+        p.request.post(f"{api}/step")
+    before = p.request.get(api).json()
+    p.goto(f"{server}/s/{sid}?projector=1")
+    p.get_by_role("button", name="Update", exact=True).click()
+    p.locator("#flow-note.update").wait_for()
+    assert "η = 0.1" in p.locator("#flow-note").inner_text()
+    after = p.request.get(api).json()
+    texts = {t["ref"]: t for t in p.evaluate(VALUES) if t["ref"]}
+    for l, (old_l, new_l) in enumerate(zip(before["layers"], after["layers"], strict=True), 1):
+        for i, (old_row, new_row) in enumerate(zip(old_l["W"], new_l["W"], strict=True)):
+            for j, (w_old, w_new) in enumerate(zip(old_row, new_row, strict=True)):
+                assert w_new == w_old - 0.1 * old_l["grad_W"][i][j]  # the API's own update
+                new, old = texts[f"w-{l}-{i}-{j}"], texts[f"old-w-{l}-{i}-{j}"]
+                assert agrees(new["text"], w_new) and agrees(old["text"], w_old), (l, i, j)
+                assert new["fs"] >= 18 - 0.01 and old["b"] <= 720 and old["shown"]
+    assert problems.console == [] and problems.csp == []
