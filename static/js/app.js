@@ -120,6 +120,20 @@
     return true;
   }
 
+  // "?" opens the shortcut list and focuses it; Esc (or "?") closes it and gives the focus
+  // back where it was (else to the page), so single-key shortcuts work again at once.
+  var helpReturn = null;
+  function closeHelp(h) {
+    h.open = false;
+    var back = helpReturn;
+    helpReturn = null;
+    if (back && back !== document.body && document.contains(back) && back.focus) {
+      back.focus();
+    } else if (document.activeElement && document.activeElement.blur) {
+      document.activeElement.blur();
+    }
+  }
+
   document.addEventListener("keydown", function (ev) {
     // Ctrl+Z / Ctrl+Y (⌘ on a Mac): undo / redo, except while typing in a field.
     if ((ev.ctrlKey || ev.metaKey) && !ev.altKey && !ev.defaultPrevented && !typing(ev.target)) {
@@ -140,13 +154,19 @@
     var key = ev.key;
     if (key === "Escape") {
       var h = document.getElementById("help");
-      if (h && h.open) { h.open = false; h.querySelector("summary").focus(); ev.preventDefault(); }
+      if (h && h.open) { closeHelp(h); ev.preventDefault(); }
       return;
     }
     if (ownsKeys(ev.target, key) || !shortcutsOn()) return;
     if (key === "?") {
       var help = document.getElementById("help");
-      if (help) { help.open = !help.open; if (help.open) help.querySelector("summary").focus(); }
+      if (help && help.open) {
+        closeHelp(help);
+      } else if (help) {
+        helpReturn = document.activeElement;
+        help.open = true;
+        help.querySelector("summary").focus();
+      }
       ev.preventDefault();
       return;
     }

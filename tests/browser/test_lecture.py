@@ -292,3 +292,26 @@ def test_update_shows_old_and_new_on_every_weight(server: str, web: tuple[Page, 
                 assert agrees(new["text"], w_new) and agrees(old["text"], w_old), (l, i, j)
                 assert new["fs"] >= 18 - 0.01 and old["b"] <= 720 and old["shown"]
     assert problems.console == [] and problems.csp == []
+
+
+def test_escape_from_the_help_gives_focus_back_and_shortcuts_work(
+        server: str, web: tuple[Page, Any]) -> None:
+    p, problems = web
+    p.goto(f"{server}/new?preset=seed-xor")
+    p.locator("#next").wait_for()
+    p.keyboard.press("?")
+    assert p.locator("#help").get_attribute("open") is not None
+    p.keyboard.press("Escape")
+    assert p.locator("#help").get_attribute("open") is None
+    assert p.evaluate("document.activeElement === document.body")
+    p.keyboard.press("f")  # a single-key shortcut works at once
+    p.wait_for_function("document.querySelector('#next').dataset.phase === 'forward' && "
+                        "document.querySelector('#next').textContent.includes('2')")
+    # From a focused step button: back to it.
+    p.locator("#op-step").focus()
+    p.keyboard.press("?")
+    assert p.locator("#help").get_attribute("open") is not None
+    assert p.evaluate("document.activeElement.tagName") == "SUMMARY"
+    p.keyboard.press("Escape")
+    assert p.evaluate("document.activeElement.id") == "op-step"
+    assert problems.console == [] and problems.csp == []
