@@ -15,7 +15,7 @@ from jinja2_fragments import render_block
 
 from app.resources import TEMPLATES
 from app.sessions.config import PRESETS
-from app.web import charts, diagram, forms, i18n
+from app.web import charts, diagram, forms, i18n, views
 from app.web.fmt import num
 
 # auto_reload off: templates do not change under a running server, and checking each file's
@@ -36,6 +36,7 @@ def nbsp(text: str) -> str:
 
 
 env.filters["nbsp"] = nbsp
+env.filters["grouped"] = views.grouped
 
 
 def render(name: str, ctx: dict[str, Any], block: str | None = None) -> str:

@@ -69,6 +69,21 @@ class ViewState:
         return ("?" + urlencode(q)) if q else ""
 
 
+def grouped(timeline: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The undo timeline with runs of one operation on one side of the current state as one
+    chip ("Play ×8"): its ``count``, and the ``jump`` to the state after the run's last step
+    (0 when that is the current state)."""
+    out: list[dict[str, object]] = []
+    for t in timeline:
+        last = out[-1] if out else None
+        if (last is not None and last["label"] == t["label"] and last["past"] == t["past"]
+                and last["jump"] != 0):
+            last["jump"], last["count"] = t["jump"], int(str(last["count"])) + 1
+        else:
+            out.append({**t, "count": 1})
+    return out
+
+
 def N_(message: str) -> str:
     return message
 
