@@ -307,6 +307,22 @@
     });
   }
   document.addEventListener("htmx:afterSettle", fitMath);
+
+  // --- adding points: the chosen class (or target) stays chosen across the page's swaps ---
+  var addY = null;
+  document.addEventListener("change", function (ev) {
+    var t = ev.target;
+    if (t && t.name === "y" && t.closest && t.closest("#add-point")) addY = t.value;
+  });
+  function restoreAddY() {
+    if (addY === null) return;
+    var form = document.getElementById("add-point");
+    if (!form) return;
+    Array.prototype.forEach.call(form.querySelectorAll('input[name="y"]'), function (i) {
+      if (i.type === "radio") i.checked = i.value === addY; else i.value = addY;
+    });
+  }
+  document.addEventListener("htmx:afterSettle", restoreAddY);
   window.addEventListener("resize", fitMath);
 
   function ready() {

@@ -315,3 +315,14 @@ def test_escape_from_the_help_gives_focus_back_and_shortcuts_work(
     p.keyboard.press("Escape")
     assert p.evaluate("document.activeElement.id") == "op-step"
     assert problems.console == [] and problems.csp == []
+
+
+def test_the_add_point_class_stays_as_chosen(server: str, web: tuple[Page, Any]) -> None:
+    p, problems = web
+    p.goto(f"{server}/new?preset=circle")
+    p.locator("#add-y0").check()
+    before = p.locator(".data .meta").first.inner_text()
+    p.locator("#data-plot").click(position={"x": 150, "y": 150})
+    p.wait_for_function("(b) => document.querySelector('.data .meta').innerText !== b", arg=before)
+    assert p.locator("#add-y0").is_checked() and not p.locator("#add-y1").is_checked()
+    assert problems.console == [] and problems.csp == []
