@@ -326,3 +326,21 @@ def test_the_add_point_class_stays_as_chosen(server: str, web: tuple[Page, Any])
     p.wait_for_function("(b) => document.querySelector('.data .meta').innerText !== b", arg=before)
     assert p.locator("#add-y0").is_checked() and not p.locator("#add-y1").is_checked()
     assert problems.console == [] and problems.csp == []
+
+
+CHART_TEXT = """() => [...document.querySelectorAll('#loss svg text, #data svg text')]
+  .filter(t => t.getBoundingClientRect().width > 0)
+  .map(t => [t.textContent.trim(),
+             parseFloat(getComputedStyle(t).fontSize) * Math.hypot(t.getScreenCTM().a, t.getScreenCTM().b)])"""
+
+
+def test_chart_text_is_projector_sized(server: str, web: tuple[Page, Any]) -> None:
+    p, problems = web
+    sid = p.request.post(f"{server}/api/v1/sessions", data={"preset": "circle"}).json()["id"]
+    assert p.request.post(f"{server}/api/v1/sessions/{sid}/train", data={"epochs": 20}).ok
+    p.goto(f"{server}/s/{sid}?projector=1")
+    texts = p.evaluate(CHART_TEXT)
+    assert len(texts) > 10
+    small = [(t, round(fs, 1)) for t, fs in texts if fs < 18 - 0.01]
+    assert small == [], small
+    assert problems.console == [] and problems.csp == []
