@@ -39,6 +39,7 @@ class Item:
     caption: str
     math: Markup
     note: str = ""
+    spoiler: bool = False  # what the next step computes: hidden in predict mode
 
 
 @dataclass
@@ -344,7 +345,7 @@ class Builder:
             new = value - self.lr * g
             latex += rf" = {tex(value)} - {tex(self.lr)} \cdot {tex(g, paren=True)} = {tex(new)}"
             return Item(_("Update (gradient descent)"), mathml(latex),
-                        _("Applied when you press Update."))
+                        _("Applied when you press Update."), spoiler=True)
         last = self.last_update
         if last is not None:
             old, g_old = last["old"].get(key), last["grad"].get(key)

@@ -325,9 +325,100 @@
   document.addEventListener("htmx:afterSettle", restoreAddY);
   window.addEventListener("resize", fitMath);
 
+  // --- predict mode (one student): the values the next step computes show "?"; a guess for
+  // one of them is kept (this tab only) and compared with the value once the step ran. -------
+  var PREDICT = "backprop-lab-predict";
+  function predictState() {
+    try { return JSON.parse(window.sessionStorage.getItem(PREDICT) || "{}"); } catch (e) { return {}; }
+  }
+  function savePredict(s) {
+    try { window.sessionStorage.setItem(PREDICT, JSON.stringify(s)); } catch (e) { /* private */ }
+  }
+  function nextPrefixes() {
+    var nx = document.getElementById("next");
+    if (!nx) return [];
+    var phase = nx.getAttribute("data-phase"), l = nx.getAttribute("data-layer");
+    if (phase === "forward") return ["z-" + l + "-", "a-" + l + "-"];
+    if (phase === "backward") return ["d-" + l + "-", "g-" + l + "-", "gb-" + l + "-"];
+    return [];  // update: the new weights are not on the page yet (the inspector hides them)
+  }
+  function numberOf(text) {
+    var v = parseFloat(String(text).replace(/\u2212/g, "-").replace("+", ""));
+    return isFinite(v) ? v : null;
+  }
+  function keyOf(el) {
+    var a = el.closest("a");
+    var name = a ? (a.getAttribute("aria-label") || "").split(" (")[0] : "";
+    var key = el.previousElementSibling ? el.previousElementSibling.textContent : "";
+    return key + " · " + el.getAttribute("data-ref") + (name ? " (" + name.split(" ")[0] + ")" : "");
+  }
+  function syncPredict() {
+    var box = document.getElementById("predict");
+    if (!box) return;
+    box.hidden = false;
+    var s = predictState(), on = !!s.on;
+    document.documentElement.classList.toggle("predicting", on);
+    document.getElementById("predict-on").checked = on;
+    var form = document.getElementById("predict-form"), sel = document.getElementById("predict-ref");
+    var result = document.getElementById("predict-result");
+    var prefixes = nextPrefixes();
+    var values = Array.prototype.slice.call(document.querySelectorAll("svg.net [data-ref]"));
+    values.forEach(function (t) {
+      var next = prefixes.some(function (p) { return t.getAttribute("data-ref").indexOf(p) === 0; });
+      t.classList.toggle("next", next);
+      if (on && next && t.getAttribute("data-held") === null) {
+        t.setAttribute("data-held", t.textContent);
+        t.textContent = "?";
+      } else if ((!on || !next) && t.getAttribute("data-held") !== null) {
+        t.textContent = t.getAttribute("data-held");
+        t.removeAttribute("data-held");
+      }
+    });
+    // A guess made before the step: its value is on the page now.
+    if (s.guess && s.ref) {
+      var el = document.querySelector('svg.net [data-ref="' + s.ref + '"]');
+      var v = el && el.getAttribute("data-held") === null ? numberOf(el.textContent) : null;
+      if (v !== null) {
+        result.textContent = result.getAttribute("data-text-far")
+          .replace("{guess}", s.guess).replace("{value}", el.textContent)
+          .replace("{diff}", Math.abs(v - numberOf(s.guess)).toPrecision(3));
+        s.guess = null;
+        savePredict(s);
+      }
+    }
+    form.hidden = !on;
+    if (!on) return;
+    var keep = sel.value || s.ref;
+    sel.innerHTML = "";
+    values.filter(function (t) { return t.classList.contains("next"); }).forEach(function (t) {
+      var o = document.createElement("option");
+      o.value = t.getAttribute("data-ref");
+      o.textContent = keyOf(t);
+      sel.appendChild(o);
+    });
+    if (keep) sel.value = keep;
+    form.hidden = !sel.options.length;
+  }
+  document.addEventListener("change", function (ev) {
+    var t = ev.target;
+    if (!t || !t.id) return;
+    var s = predictState();
+    if (t.id === "predict-on") { s.on = t.checked; savePredict(s); syncPredict(); }
+    if (t.id === "predict-ref") { s.ref = t.value; savePredict(s); }
+    if (t.id === "predict-value") {
+      s.ref = document.getElementById("predict-ref").value;
+      s.guess = t.value;
+      savePredict(s);
+      var r = document.getElementById("predict-result");
+      if (r) r.textContent = r.getAttribute("data-text-take");
+    }
+  });
+  document.addEventListener("htmx:afterSettle", syncPredict);
+
   function ready() {
     syncShortcutSwitch();
     fitMath();
+    syncPredict();
   }
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", ready);

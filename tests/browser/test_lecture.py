@@ -9,7 +9,7 @@ import math
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
 
@@ -184,8 +184,7 @@ def test_play_keeps_the_lecture_layout_still(server: str, web: tuple[Page, Any])
     top = p.locator("#diagram").bounding_box()
     p.get_by_role("button", name="Play", exact=True).click()
     p.locator("#curve-epoch").wait_for()
-    p.wait_for_function("document.querySelector('#curve-epoch').textContent !== '0'",
-                        timeout=10_000)
+    expect(p.locator("#curve-epoch")).not_to_have_text("0", timeout=10_000)
     during = p.evaluate(where)
     assert [b[:3] for b in before] == [d[:3] for d in during]
     assert [b[3] for b in before] != [d[3] for d in during]  # new numbers, same places
@@ -305,8 +304,7 @@ def test_escape_from_the_help_gives_focus_back_and_shortcuts_work(
     assert p.locator("#help").get_attribute("open") is None
     assert p.evaluate("document.activeElement === document.body")
     p.keyboard.press("f")  # a single-key shortcut works at once
-    p.wait_for_function("document.querySelector('#next').dataset.phase === 'forward' && "
-                        "document.querySelector('#next').textContent.includes('2')")
+    expect(p.locator("#next")).to_have_text("forward 2")
     # From a focused step button: back to it.
     p.locator("#op-step").focus()
     p.keyboard.press("?")
@@ -323,15 +321,17 @@ def test_the_add_point_class_stays_as_chosen(server: str, web: tuple[Page, Any])
     p.locator("#add-y0").check()
     before = p.locator(".data .meta").first.inner_text()
     p.locator("#data-plot").click(position={"x": 150, "y": 150})
-    p.wait_for_function("(b) => document.querySelector('.data .meta').innerText !== b", arg=before)
-    assert p.locator("#add-y0").is_checked() and not p.locator("#add-y1").is_checked()
+    expect(p.locator(".data .meta").first).not_to_have_text(before)
+    expect(p.locator("#add-y0")).to_be_checked()
+    expect(p.locator("#add-y1")).not_to_be_checked()
     assert problems.console == [] and problems.csp == []
 
 
 CHART_TEXT = """() => [...document.querySelectorAll('#loss svg text, #data svg text')]
   .filter(t => t.getBoundingClientRect().width > 0)
   .map(t => [t.textContent.trim(),
-             parseFloat(getComputedStyle(t).fontSize) * Math.hypot(t.getScreenCTM().a, t.getScreenCTM().b)])"""
+             parseFloat(getComputedStyle(t).fontSize)
+             * Math.hypot(t.getScreenCTM().a, t.getScreenCTM().b)])"""
 
 
 def test_chart_text_is_projector_sized(server: str, web: tuple[Page, Any]) -> None:
@@ -343,4 +343,40 @@ def test_chart_text_is_projector_sized(server: str, web: tuple[Page, Any]) -> No
     assert len(texts) > 10
     small = [(t, round(fs, 1)) for t, fs in texts if fs < 18 - 0.01]
     assert small == [], small
+    assert problems.console == [] and problems.csp == []
+
+
+def test_predict_mode_hides_the_next_values_and_says_how_far(
+        server: str, web: tuple[Page, Any]) -> None:
+    p, problems = web
+    sid = p.request.post(f"{server}/api/v1/sessions", data={"preset": "seed-xor"}).json()["id"]
+    p.goto(f"{server}/s/{sid}?projector=1")
+    p.locator("#predict-on").check()
+    # Next: forward 1, which computes z and a of layer 1: "?" on the diagram.
+    for j in range(4):
+        assert p.locator(f'svg.net [data-ref="z-1-{j}"]').text_content() == "?"
+        assert p.locator(f'svg.net [data-ref="a-1-{j}"]').text_content() == "?"
+    assert p.locator('svg.net [data-ref="w-1-0-0"]').text_content() != "?"
+    p.locator("#predict-ref").select_option("z-1-0")
+    p.locator("#predict-value").fill("0.5")
+    p.locator("#predict-value").dispatch_event("change")
+    p.get_by_role("button", name="Forward", exact=True).click()
+    result = p.locator("#predict-result")
+    result.filter(has_text="off by").wait_for()
+    z = p.request.get(f"{server}/api/v1/sessions/{sid}").json()["layers"][0]["z"][2][0]
+    text = result.inner_text()
+    assert "0.5" in text and f"{abs(z - 0.5):.3g}" in text, (text, z)
+    # Now layer 2 is next: its z and a hide, layer 1's are shown.
+    assert p.locator('svg.net [data-ref="z-2-0"]').text_content() == "?"
+    assert agrees(p.locator('svg.net [data-ref="z-1-0"]').text_content() or "", z)
+    # The inspector's update result is what Update computes: hidden in predict mode.
+    for _ in range(3):
+        p.request.post(f"{server}/api/v1/sessions/{sid}/step")
+    p.goto(f"{server}/s/{sid}?projector=1&sel=w-1-0-0")
+    spoiler = p.locator("#inspector .formula.spoiler")
+    assert spoiler.locator(".predict-q").is_visible()
+    assert not spoiler.locator(".math").is_visible() or spoiler.locator(".math").evaluate(
+        "e => getComputedStyle(e).visibility") == "hidden"
+    p.locator("#predict-on").uncheck()
+    assert spoiler.locator(".math").evaluate("e => getComputedStyle(e).visibility") == "visible"
     assert problems.console == [] and problems.csp == []
