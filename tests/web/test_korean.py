@@ -21,6 +21,7 @@ ALLOWED = {
     "Backprop", "Lab", "API", "HTTP", "ReLU", "tanh", "Xavier", "Glorot", "He", "XOR", "AND",
     "OR", "L1", "L2", "Matt", "Mazur", "Tab", "Enter", "Space", "Esc", "ln", "exp", "max",
     "JSON", "QR", "Ctrl",
+    "MSE",  # the lesson's printed metric, an abbreviation kept in Korean classes (glossary)
     "sin",  # the input features sin x₁, sin x₂ (formula)
 }
 ALLOWED |= {part for name in PRESETS for part in re.split(r"[-_]", name)}  # API values
