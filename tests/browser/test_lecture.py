@@ -91,15 +91,16 @@ def check_page(p: Page, state: dict[str, Any], row: int, what: str) -> None:
     assert p.evaluate("document.documentElement.scrollWidth") <= 1280, what
 
 
+@pytest.mark.parametrize("lang", ["en", "ko"])
 @pytest.mark.parametrize("preset", ["seed-xor", "worked-example"])
 def test_every_number_of_the_lesson_is_on_the_projector(
-        server: str, web: tuple[Page, Any], preset: str) -> None:
+        server: str, web: tuple[Page, Any], preset: str, lang: str) -> None:
     p, problems = web
     r = p.request.post(f"{server}/api/v1/sessions", data={"preset": preset})
     assert r.status == 201
     sid = r.json()["id"]
     api = f"{server}/api/v1/sessions/{sid}"
-    p.goto(f"{server}/s/{sid}?projector=1")
+    p.goto(f"{server}/s/{sid}?projector=1&lang={lang}")
     assert p.locator("svg.net.lecture").count() == 1
     for step in ("start", "F1", "F2", "B2", "B1"):
         if step != "start":
