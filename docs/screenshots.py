@@ -51,6 +51,17 @@ def main() -> None:
         expect(page.locator("html")).to_have_class("projector")
         page.screenshot(path=str(OUT / "projector.png"), full_page=False)
         page.goto(page.url.replace("projector=1", "projector=0"))
+        # The lecture layout: Mazur's 2-2-2 after F1, F2, B2, B1 on a 1280 × 720 projector,
+        # his w5 in the inspector (docs/lecture.md).
+        page.goto(base + "/new?preset=worked-example")
+        for name, after in (("Forward", "forward 2"), ("Forward", "backward 2"),
+                            ("Backward", "backward 1"), ("Backward", "update")):
+            click_op(page, name, after)
+        page.goto(page.url + ("&" if "?" in page.url else "?") + "projector=1&sel=w-2-0-0")
+        expect(page.locator("svg.net.lecture")).to_be_visible()
+        expect(page.locator("#inspector math").first).to_be_visible()
+        page.screenshot(path=str(OUT / "lecture.png"), full_page=False)
+        page.goto(page.url.replace("projector=1", "projector=0"))
         # A 2-D network with its per-neuron heatmaps, trained, a hidden neuron selected.
         page.goto(base + "/new?preset=circle")
         page.get_by_role("button", name="Train", exact=True).click()

@@ -13,7 +13,7 @@ from markupsafe import Markup, escape
 
 from app.nn import features as feats
 from app.sessions.normalized import NormalizedConfig
-from app.web.fmt import diverging, diverging_many, num, signed
+from app.web.fmt import diverging, diverging_many, fixed, num, signed
 from app.web.forms import option_label
 from app.web.layout import (
     HEAT,
@@ -50,6 +50,7 @@ class Node:
     heat: str | None = None  # the neuron over the input plane (a data: URI)
     flow: str = ""  # "forward" / "backward": the last step computed this layer
     line_h: float = 17.0
+    label: str = ""  # an input tile's name, drawn left of it (x₁², sin x₁)
 
     @property
     def kx(self) -> float:
@@ -219,8 +220,9 @@ def flow_of(cursor: dict[str, Any], L: int) -> tuple[str | None, int | None]:
 def build(state: Mapping[str, Any], row: int | None, sel: str | None,
           href: Callable[[str], str], _: Callable[[str], str],
           heat: list[list[str]] | None = None, projector: bool = False,
-          live: bool = False) -> Diagram:
-    """``live`` (Play frames, diagram_live.html): no names, links or on-demand labels."""
+          live: bool = False, old: Mapping[tuple[Any, ...], float] | None = None) -> Diagram:
+    """``live`` (Play frames, diagram_live.html): no names, links or on-demand labels.
+    ``old``: the weights before the update just applied, shown under the new ones."""
     cfg: NormalizedConfig = state["config"]
     sizes: list[int] = list(cfg.layers)
     L = len(sizes) - 1
@@ -228,9 +230,18 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
     bias_on = bool(cfg.bias)
     col_names = _column_names(cfg, L, _)
     geo = geometry(tuple(sizes), bias_on, heat is not None, projector, tuple(col_names))
+    if geo.width > geo.fz.max_w:  # short column titles ("Hidden 3") where long ones do not fit
+        col_names = _column_names(cfg, L, _, short=True)
+        geo = geometry(tuple(sizes), bias_on, heat is not None, projector, tuple(col_names))
     fz, line_h, card_w, card_h = geo.fz, geo.line_h, geo.card_w, geo.card_h
     title_h, bias_h, tile, top = geo.title_h, geo.bias_h, geo.tile, geo.top
     detailed, xs, width, height = geo.detailed, geo.xs, geo.width, geo.height
+    if not detailed[0]:  # input tiles carry their names on the left: make room for them
+        names = [feats.SYMBOLS.get(f, f) for f in cfg.features]
+        need = max((len(s) for s in names), default=2) * geo.fz.label * MONO + 10 + tile / 2
+        if need > xs[0]:  # move the first column right, the others in proportion (same width)
+            end = xs[-1]
+            xs = tuple(need + (x - xs[0]) * (end - need) / max(end - xs[0], 1.0) for x in xs)
 
     symbols = [feats.SYMBOLS.get(f, f) for f in cfg.features]
     if len(symbols) != sizes[0]:
@@ -260,7 +271,7 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
             else:
                 lay = layers[l - 1]
                 z, a, d = (_cell(lay[k], row, j) for k in ("z", "a", "delta"))
-                lines = [("z", num(z)), ("a", num(a)), ("δ", signed(d))]
+                lines = [("z", fixed(z)), ("a", fixed(a)), ("δ", signed(d))]
                 value, computed = a, a is not None
                 name = f"{'ŷ' if l == L else 'h'}{_sub(j + 1)}" + ("" if l == L else f"⁽{_sup(l)}⁾")
             aria = ""
@@ -277,6 +288,8 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
                         computed=computed, col=2 * l, row=2 * j,
                         heat=None if heat is None else heat[l][j])
             node.flow = (flow or "") if flow_layer == l else ""
+            if l == 0 and not detailed[0]:
+                node.label = name
             if bias_on and l > 0 and (detailed[l] or not live):  # Play frames: on cards
                 b = layers[l - 1]["b"][j]
                 bid = f"b-{l}-{j}"
@@ -313,8 +326,10 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
                 eid = f"w-{l}-{i}-{j}"
                 x1, y1 = src.x + src.w, src.y + src.h / 2
                 x2, y2 = dst.x, dst.y + dst.h / 2
+                was = (old or {}).get(("W", l, i, j))
                 label = [] if live and not labelled else [f"w {signed(wv)}"] + (
-                    [f"{grad_key} {signed(g)}"] if g is not None else [])
+                    [f"{grad_key} {signed(g)}"] if g is not None else
+                    [f"← {signed(was)}"] if was is not None and was != wv else [])
                 if live:
                     aria = ""
                 elif g is None:
@@ -366,16 +381,18 @@ def _bare_paths(W: Any, wmax: float, colours: list[str], src: list[Node], dst: l
     return out
 
 
-def _column_names(cfg: NormalizedConfig, L: int, _: Callable[[str], str]
+def _column_names(cfg: NormalizedConfig, L: int, _: Callable[[str], str], short: bool = False
                   ) -> list[tuple[str, str]]:
     out = []
     for l in range(L + 1):
         if l == 0:
-            out.append((_("Input layer"), _(option_label(cfg.dataset.name))))
+            out.append((_("Input") if short else _("Input layer"),
+                        "" if short else _(option_label(cfg.dataset.name))))
         elif l == L:
-            out.append((_("Output layer"), _(option_label(cfg.output_activation))))
+            out.append((_("Output") if short else _("Output layer"),
+                        _(option_label(cfg.output_activation))))
         else:
-            out.append((_("Hidden layer {l}").format(l=l),
+            out.append(((_("Hidden {l}") if short else _("Hidden layer {l}")).format(l=l),
                         _(option_label(cfg.hidden_activation))))
     return out
 

@@ -29,11 +29,37 @@ def num(v: float | None, digits: int = DIAGRAM_DIGITS) -> str:
 
 
 def signed(v: float | None, digits: int = DIAGRAM_DIGITS) -> str:
-    """Like :func:`num` but always with a sign glyph (+ or −), so sign never rests on colour."""
+    """Like :func:`fixed` (computed values keep their digits: "+0.5000") but always with a
+    sign glyph (+ or −), so sign never rests on colour."""
+    return fixed(v, digits, signed=True)
+
+
+def fixed(v: float | None, digits: int = DIAGRAM_DIGITS, signed: bool = False,
+          width: int | None = None) -> str:
+    """``v`` with exactly ``digits`` significant digits, trailing zeros kept (0.500029 is
+    "0.5000", never "0.5"), a real minus sign and, when ``signed``, a + for positive values.
+    ``width``: at most that many characters (fewer digits for −0.000123 or 1.2e−12)."""
+    text = _fixed(v, digits, signed)
+    while width is not None and len(text) > width and digits > 1:
+        digits -= 1
+        text = _fixed(v, digits, signed)
+    return text
+
+
+def _fixed(v: float | None, digits: int, signed: bool) -> str:
     if v is None:
         return "—"
-    text = num(v, digits)
-    return text if text.startswith(MINUS) or v == 0 else "+" + text
+    if not math.isfinite(v):
+        return "NaN" if math.isnan(v) else ("∞" if v > 0 else MINUS + "∞")
+    if v == 0:
+        text = "0." + "0" * (digits - 1)
+    else:
+        text = f"{v:#.{digits}g}".rstrip(".")
+        if "e" in text:  # 1.234e-05: the mantissa keeps its digits, the exponent no zero
+            mant, exp = text.split("e")
+            text = f"{mant.rstrip('.')}e{int(exp)}"
+    text = text.replace("-", MINUS)
+    return "+" + text if signed and not text.startswith(MINUS) and v != 0 else text
 
 
 def tex(v: float | None, digits: int = INSPECTOR_DIGITS, paren: bool = False) -> str:

@@ -215,8 +215,10 @@ def settings_changes(form: Form) -> dict[str, Any]:
         if "reg_rate" in form:
             reg["rate"] = as_float(form, "reg_rate", ("regularization", "rate"), 0.0)
         changes["regularization"] = reg
-    if "focus" in form:
+    if "focus" in form:  # the batch table's buttons: a position from 0
         changes["focus"] = as_int(form, "focus", ("focus",), 0)
+    if "focus_number" in form:  # the Settings field: samples are numbered from 1 on the page
+        changes["focus"] = (as_int(form, "focus_number", ("focus",), 1) or 1) - 1
     if "has_train_bias" in form:
         changes["train_bias"] = form.one("train_bias") == "on"
     if "opt_name" in form:

@@ -16,7 +16,7 @@ from markupsafe import Markup
 from app.nn.activations import ACTIVATIONS
 from app.nn.losses import LOSSES, PENALTIES
 from app.sessions.state import SessionState
-from app.web import optformulas
+from app.web import chain, optformulas
 from app.web.fmt import tex
 from app.web.mathml import mathml
 
@@ -43,6 +43,7 @@ class Item:
     caption: str
     math: Markup
     note: str = ""
+    spoiler: bool = False  # what the next step computes: hidden in predict mode
 
 
 @dataclass
@@ -253,7 +254,11 @@ class Builder:
         w = float(lay["W"][i][j])
         sym = f"w_{{{I},{J}}}{up(l)}"
         ins = Inspector(_("Weight w{i},{j} (layer {l})").format(i=I, j=J, l=l), "edge")
+        mazur = chain.mazur_title(self.cfg, "w", [l, i, j], _)
+        if mazur:
+            ins.title = f"{ins.title} · {mazur}"
         ins.items.append(Item(_("Current value"), mathml(f"{sym} = {tex(w)}")))
+        ins.items += self._chain(l, i, j)
         g = None if lay["grad_W"] is None else float(lay["grad_W"][i][j])
         reg = self.cfg.regularization
         reg_sym, reg_num = "", ""
@@ -282,12 +287,29 @@ class Builder:
             ins.hint = _("Press Backward until this layer to compute ∂L/∂w.")
         return ins
 
+    def _chain(self, l: int, i: int, j: int) -> list[Item]:
+        """The chain rule as one product for the focus sample (app/web/chain.py)."""
+        _ = self._
+        c = chain.weight_chain(self.s, self.row, l, i, j, self.scale())
+        if c is None:
+            return []
+        n = self.s["batch"]["indices"][self.row or 0] + 1  # numbered from 1 on the page
+        items = []
+        if c.paths:
+            items.append(Item(_("∂ℓ/∂a: the sum over every path out of this neuron"),
+                              mathml(c.paths)))
+        items.append(Item(_("Chain rule for sample #{n}: one product").format(n=n),
+                          mathml(c.latex())))
+        if c.mazur:
+            items.append(Item(_("The same product in Mazur's names"), mathml(c.mazur)))
+        return items
+
     def _sample_term(self, l: int, i: int, j: int) -> Item | None:
         """The focus sample's own term a_i·δ_j of the batch sum (what its diagram shows)."""
         a, d = self.val(l - 1, "a", i), self.val(l, "delta", j)
         if a is None or d is None or self.row is None:
             return None
-        n = self.s["batch"]["indices"][self.row]
+        n = self.s["batch"]["indices"][self.row] + 1  # numbered from 1 on the page
         I, J = i + 1, j + 1
         latex = (rf"{a_sym(l - 1, f'{n},{I}')} \, \delta_{{{n},{J}}}{up(l)} = "
                  rf"{tex(a, paren=True)} \cdot {tex(d, paren=True)} = {tex(a * d)}")
@@ -300,6 +322,9 @@ class Builder:
         b = float(lay["b"][j])
         sym = f"b_{{{J}}}{up(l)}"
         ins = Inspector(_("Bias b{j} (layer {l})").format(j=J, l=l), "bias")
+        mazur = chain.mazur_title(self.cfg, "b", [l, j], _)
+        if mazur:
+            ins.title = f"{ins.title} · {mazur}"
         ins.items.append(Item(_("Current value"), mathml(f"{sym} = {tex(b)}")))
         g = None if lay["grad_b"] is None else float(lay["grad_b"][j])
         latex = rf"\frac{{\partial L}}{{\partial {sym}}} = \sum_{{n}} \delta_{{n,{J}}}{up(l)}"
@@ -326,7 +351,7 @@ class Builder:
             new = value - self.lr * g
             latex += rf" = {tex(value)} - {tex(self.lr)} \cdot {tex(g, paren=True)} = {tex(new)}"
             return [Item(_("Update (gradient descent)"), mathml(latex),
-                         _("Applied when you press Update."))]
+                         _("Applied when you press Update."), spoiler=True)]
         last = self.last_update
         if last is not None:
             old, g_old = last["old"].get(key), last["grad"].get(key)
@@ -379,7 +404,12 @@ class Builder:
         ins = Inspector(_("Loss"), "loss")
         ell = rf"\ell_{{n}} = {LOSSES[self.cfg.loss].latex}"
         ps = self.s.get("per_sample_loss")
+        out = self.s.get("output")
         if ps is not None and self.row is not None:
+            if out is not None:
+                nums = chain.loss_numbers(self.cfg.loss, [float(v) for v in out[self.row]],
+                                          [float(v) for v in self.s["batch"]["Y"][self.row]])
+                ell += f" = {nums}" if nums else ""
             ell += f" = {tex(ps[self.row])}"
         ins.items.append(Item(_("Per-sample loss (focus sample)"), mathml(ell)))
         s_tex, _s = self.scale()
@@ -392,4 +422,13 @@ class Builder:
         if self.s["loss"] is not None:
             latex += f" = {tex(self.s['loss'])}"
         ins.items.append(Item(_("Objective on the batch"), mathml(latex)))
+        if self.cfg.preset == chain.MAZUR:
+            ins.items.append(Item(_("In Mazur's names"), mathml(
+                r"E_{total} = \sum \frac{1}{2}\left(target - out\right)^{2} = L")))
+        mse = self.s["metrics"].get("mse")
+        if mse is not None and self.cfg.loss == "squared_error" and self.N > 0:
+            K = len(self.s["batch"]["Y"][0])
+            ins.items.append(Item(_("Mean squared error (what the lesson prints)"), mathml(
+                rf"\mathrm{{MSE}} = \frac{{1}}{{{self.N * K}}}\sum_{{n,k}}\left(\hat{{y}}_{{n,k}}"
+                rf" - y_{{n,k}}\right)^{{2}} = {tex(mse)}")))
         return ins

@@ -28,10 +28,10 @@ class Sizes:
     tile: float
 
 
-# At 1280 px the diagram panel is about 700 px wide; in projector mode it shares 1280 × 720
-# with the inspector, below the toolbar.
+# At 1280 px the diagram panel is about 700 px wide; in projector mode it takes two thirds of
+# 1280 × 720 beside the inspector, below the toolbar.
 NORMAL = Sizes(14, 13, 12, 12, 14, 12, 700, 690, 40)
-PROJECTOR = Sizes(18, 18, 18, 18, 19, 18, 356, 690, 36)
+PROJECTOR = Sizes(18, 18, 18, 18, 19, 18, 356, 780, 36)
 MONO = 0.62  # advance of a monospace glyph per px of font size (with a margin)
 SANS = 0.6
 
@@ -100,7 +100,8 @@ def geometry(sizes: tuple[int, ...], bias_on: bool, heat_on: bool, projector: bo
 
     detailed = [True] * (L + 1)
     top = round(fz.col * 1.3 + fz.sub * 1.3 + 8)
-    min_gap = 90 if projector else 80
+    # Deep networks on a projector: narrower gaps between the columns of tiles.
+    min_gap = (90 if L < 4 else 64) if projector else 80
 
     def col_w(l: int) -> float:
         return card_w if detailed[l] else tile

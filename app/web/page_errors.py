@@ -102,7 +102,7 @@ MESSAGES: dict[str, str] = {
     "low_below_high": N_("Uniform initial weights need low < high."),
     "layer_count": N_("A network has {low} to {high} layers, input and output included; "
                       "got {got}."),
-    "focus_range": N_("Focus sample must be a sample number from 0 to {high}; got {got}."),
+    "focus_range": N_("Focus sample must be a sample number from 1 to {high}; got {got}."),
     "dataset_targets": N_("This dataset has 1 target: the output layer needs 1 neuron (or 2 "
                           "with softmax, for a classification set)."),
     "dataset_inputs": N_("This dataset has 2 inputs: the input layer needs 2 neurons."),
@@ -175,8 +175,11 @@ class PageError:
 
     def render(self, _: Callable[[str], str]) -> str:
         label = FIELDS.get(".".join(self.loc)) or FIELDS.get(self.loc[0] if self.loc else "")
+        shown = dict(self.params)
+        if self.code == "focus_range":  # the engine counts samples from 0, the page from 1
+            shown = {k: int(float(v)) + 1 for k, v in shown.items() if k in ("high", "got")}
         params = {"low": "", "high": "", "got": "", "setting": "max_reply_bytes",
-                  **{k: _number(v) for k, v in self.params.items()},
+                  **{k: _number(v) for k, v in shown.items()},
                   "field": _(label) if label else _("This value")}
         return _(MESSAGES.get(self.code, MESSAGES["invalid"])).format(**params)
 

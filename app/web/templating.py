@@ -46,6 +46,7 @@ def nbsp(text: str) -> str:
 
 
 env.filters["nbsp"] = nbsp
+env.filters["grouped"] = views.grouped
 env.filters["glue"] = typeset.glue  # "deep-relu" never breaks after its hyphen
 
 

@@ -116,6 +116,9 @@ def nodes_svg(d: Any) -> Markup:
                            "</text></g>")
         elif n.heat:
             out.append(picture(n, "dotheat", n.x, n.y, n.w, n.h))
+        if n.label:  # an input tile's name, as diagram.html draws it
+            out.append(f'<text class="inlabel" x="{n.x - 5}" y="{n.y + n.h / 2 + z.label * 0.35}" '
+                       f'font-size="{z.label}" text-anchor="end">{escape(n.label)}</text>')
         else:
             out.append(f'<circle class="dot" cx="{n.x + n.w / 2}" cy="{n.y + n.h / 2}" '
                        f'r="{n.w / 2}" fill="{n.fill}"/>')
@@ -150,12 +153,16 @@ def frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str], st
                oob=True)
     t_view = time.perf_counter()
     names = {"diagram": "partials/diagram.html", "data": "partials/data.html"}
-    if not stop:
+    if not stop and not getattr(ctx["diagram"], "lecture", False):
         ctx["live_edges"] = edges_svg(ctx["diagram"])
         ctx["live_nodes"] = nodes_svg(ctx["diagram"])
         raw = ctx["raw_points"]  # from session_view: not drawn a second time
         ctx["points_url"] = "" if raw is None else points_url(s, raw)
         names = {"diagram": "partials/diagram_live.html", "data": "partials/data_live.html"}
+    elif not stop:  # the lecture layout is small: Play draws it in full (the layout stays)
+        raw = ctx["raw_points"]
+        ctx["points_url"] = "" if raw is None else points_url(s, raw)
+        names = {"data": "partials/data_live.html"}
     parts, now = [], []
     for region in REGIONS:
         if stop and region == "undo":

@@ -19,10 +19,11 @@ from app.nn import features as feats
 from app.nn.activations import Array
 from app.sessions.model import Session, raw_data
 from app.sessions.state import CursorState, SessionState, metrics, session_state
-from app.web import charts, diagram, formulas, heatcache, heatmaps
-from app.web.fmt import num, signed
+from app.web import charts, diagram, formulas, heatcache, heatmaps, lecture
+from app.web.fmt import fixed, num, signed
 
 TABLE_MAX = 32
+LOSS_FORMULAS = {("squared_error", "sum"): "½Σ(ŷ−y)²", ("squared_error", "mean"): "(1/N)Σ½(ŷ−y)²"}
 LIVE_CURVE_POINTS = 100  # the charts while playing: a third of the points and bytes
 PLAY_SPEEDS = (1, 10, 100, 1000)
 
@@ -67,6 +68,21 @@ class ViewState:
         if v.n != 10:
             q["n"] = v.n
         return ("?" + urlencode(q)) if q else ""
+
+
+def grouped(timeline: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The undo timeline with runs of one operation on one side of the current state as one
+    chip ("Play ×8"): its ``count``, and the ``jump`` to the state after the run's last step
+    (0 when that is the current state)."""
+    out: list[dict[str, object]] = []
+    for t in timeline:
+        last = out[-1] if out else None
+        if (last is not None and last["label"] == t["label"] and last["past"] == t["past"]
+                and last["jump"] != 0):
+            last["jump"], last["count"] = t["jump"], int(str(last["count"])) + 1
+        else:
+            out.append({**t, "count": 1})
+    return out
 
 
 def N_(message: str) -> str:
@@ -116,10 +132,11 @@ def pipeline(L: int, phase: str, layer: int | None) -> list[dict[str, str]]:
 
 
 def capture_update(s: Session, sel: str | None) -> formulas.LastUpdate | None:
-    """Before an update: the selected weight or bias and its gradient, so the inspector can
-    show old → new afterwards."""
+    """Before an update: the weights and biases and their gradients, so the inspector and the
+    lecture diagram can show old → new afterwards. Every parameter of a lesson-sized network
+    (the lecture diagram shows each one), else only the selected weight or bias."""
     t = s.trainer
-    if t.trace is None or sel is None:
+    if t.trace is None:
         return None
     old: dict[formulas.ParamKey, float] = {}
     grad: dict[formulas.ParamKey, float] = {}
@@ -134,25 +151,36 @@ def capture_update(s: Session, sel: str | None) -> formulas.LastUpdate | None:
             if arrays is not None:
                 moments[name][key] = float(arrays[index][at])
 
-    try:
+    keys: list[tuple[str, list[int]]] = []
+    if max(s.config.layers) <= lecture.MAX_NEURONS:
+        for l in range(1, len(s.config.layers)):
+            keys += [("w", [l, i, j]) for i in range(s.config.layers[l - 1])
+                     for j in range(s.config.layers[l])]
+            keys += [("b", [l, j]) for j in range(s.config.layers[l])]
+    elif sel is not None:
         kind, *idx = sel.split("-")
-        nums = [int(x) for x in idx]
-        if kind == "w" and len(nums) == 3:
-            l, i, j = nums
-            g = t.trace.grad_W[l - 1]
-            if g is not None:
-                old[("W", l, i, j)] = float(t.net.W[l - 1][i, j])
-                grad[("W", l, i, j)] = float(g[i, j])
-                keep(("W", l, i, j), l - 1, (i, j))
-        elif kind == "b" and len(nums) == 2 and t.net.b is not None:
-            l, j = nums
-            gb = t.trace.grad_b[l - 1]
-            if gb is not None:
-                old[("b", l, j)] = float(t.net.b[l - 1][j])
-                grad[("b", l, j)] = float(gb[j])
-                keep(("b", l, j), L + l - 1, (j,))
-    except (ValueError, IndexError):
-        return None
+        try:
+            keys.append((kind, [int(x) for x in idx]))
+        except ValueError:
+            return None
+    for kind, nums in keys:
+        try:
+            if kind == "w" and len(nums) == 3:
+                l, i, j = nums
+                g = t.trace.grad_W[l - 1]
+                if g is not None:
+                    old[("W", l, i, j)] = float(t.net.W[l - 1][i, j])
+                    grad[("W", l, i, j)] = float(g[i, j])
+                    keep(("W", l, i, j), l - 1, (i, j))
+            elif kind == "b" and len(nums) == 2 and t.net.b is not None:
+                l, j = nums
+                gb = t.trace.grad_b[l - 1]
+                if gb is not None:
+                    old[("b", l, j)] = float(t.net.b[l - 1][j])
+                    grad[("b", l, j)] = float(gb[j])
+                    keep(("b", l, j), L + l - 1, (j,))
+        except IndexError:
+            return None
     if not old:
         return None
     return {"old": old, "grad": grad, "lr": t.learning_rate, "m": moments["m"],
@@ -197,9 +225,16 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
                                     grid=heatmaps.PLAY_GRID if vs.play else heatmaps.GRID,
                                     live=live)
     cursor = state["cursor"]
-    dg = diagram.build(state, row, vs.sel, href, _, None if maps is None else maps.images,
-                       projector, live)
-    if maps is not None and live:
+    dg: diagram.Diagram | lecture.Lecture
+    if projector and lecture.fits(tuple(cfg.layers), bool(cfg.bias)):
+        # The lecture layout: every number as text; the same drawing while Play runs.
+        dg = lecture.build(state, row, vs.sel, href, _,
+                           None if last_update is None else last_update["old"])
+    else:
+        dg = diagram.build(state, row, vs.sel, href, _,
+                           None if maps is None else maps.images, projector, live,
+                           None if last_update is None else last_update["old"])
+    if maps is not None and live and isinstance(dg, diagram.Diagram):
         dg.sprites, dg.sprite_grid = maps.sprites, heatmaps.PLAY_GRID
     return {
         "sid": s.id, "state": state, "cfg": cfg, "vs": vs, "base": base,
@@ -207,6 +242,9 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
                      for p in pipeline(L, cursor["next"], cursor["layer"])],
         "next_text": next_text(cursor, _),
         "diagram": dg,
+        # Right after an update: the flow sentence, and old → new on the weights.
+        "updated": last_update is not None and bool(last_update["old"]),
+        "learning_rate": num(float(cfg.learning_rate)),
         "inspector": insp,
         "maps": maps,
         "inspector_heat": inspector_heat(maps, vs.sel),
@@ -217,7 +255,11 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
         "feature_names": feats.NAMES, "feature_symbols": feats.SYMBOLS,
         "experiment_datasets": EXPERIMENT_DATASETS,
         "speeds": PLAY_SPEEDS,
-        "loss_text": num(state["loss"], 6),
+        "loss_text": fixed(state["loss"], 6),
+        # The objective as a formula and, for squared error, the mean the lesson prints.
+        "loss_formula": LOSS_FORMULAS.get((cfg.loss, cfg.reduction), ""),
+        "mse_text": fixed(state["metrics"]["mse"], 6) if cfg.loss == "squared_error" and
+        state["loss"] is not None else "",
         "focus_pos": focus_pos,
         "max_epochs": settings.max_epochs,
         "readonly": False,  # the watch page: no controls
@@ -281,14 +323,20 @@ def inspector_heat(maps: heatmaps.NeuronMaps | None, sel: str | None
             "domain": [num(v, 3) for v in maps.domain]}
 
 
+def input_names(state: SessionState) -> list[str]:
+    """The inputs' names as the diagram shows them: x₁, x₂, or the features (x₁², sin x₁)."""
+    n = int(state["config"].layers[0])
+    fs = state["config"].features
+    return [feats.SYMBOLS.get(f, f) for f in fs] if len(fs) == n else [
+        f"x{diagram._sub(j + 1)}" for j in range(n)]
+
+
 def focus_values(state: SessionState, row: int | None) -> str:
     """The focus sample's inputs and target, e.g. "x₁ = 1, x₂ = 0, y = 1"."""
     if row is None:
         return ""
     x, y = state["batch"]["X"][row], state["batch"]["Y"][row]
-    fs = state["config"].features
-    names = [feats.SYMBOLS.get(f, f) for f in fs] if len(fs) == len(x) else [
-        f"x{diagram._sub(j + 1)}" for j in range(len(x))]
+    names = input_names(state)
     parts = [f"{n}\u00a0=\u00a0{num(v)}" for n, v in zip(names, x, strict=True)]
     ys = ["y" if len(y) == 1 else f"y{diagram._sub(k + 1)}" for k in range(len(y))]
     parts += [f"{n}\u00a0=\u00a0{num(v)}" for n, v in zip(ys, y, strict=True)]
@@ -308,7 +356,7 @@ def split_metrics(s: Session) -> dict[str, str | None]:
         if s.task == "classification" and m["accuracy"] is not None:
             out[key] = f"{m['accuracy'] * 100:.1f}\u00a0%"  # NBSP: never "50.0 |%"
         elif m["mse"] is not None:
-            out[key] = num(m["mse"])
+            out[key] = fixed(m["mse"])
     return out
 
 
@@ -332,8 +380,9 @@ def data_panel(s: Session, state: SessionState, row: int | None, all_rows: bool,
         rows.append({
             "pos": p, "index": batch["indices"][k],
             "x": [num(v) for v in X[k]], "y": [num(v) for v in Y[k]],
-            "y_hat": [num(v) for v in out[k]] if out is not None else [],
-            "loss": num(ell[k]) if ell is not None else "—",
+            # computed values keep their digits (0.5000, not 0.5); the data as given
+            "y_hat": [fixed(v) for v in out[k]] if out is not None else [],
+            "loss": fixed(ell[k]) if ell is not None else "—",
             "focus": p == focus_pos,
         })
     heat = None
@@ -351,11 +400,13 @@ def data_panel(s: Session, state: SessionState, row: int | None, all_rows: bool,
         "n_train": len(t.data.X),
         "n_test": 0 if t.data.X_test is None else len(t.data.X_test),
         "inputs": len(X[0]) if X else 0,
+        "input_names": input_names(state),
         "outputs": len(Y[0]) if Y else 0,
         "heat": heat,
-        "mse": num(m["mse"]), "accuracy": None if m["accuracy"] is None else
+        "mse": fixed(m["mse"]), "accuracy": None if m["accuracy"] is None else
         f"{m['accuracy'] * 100:.1f}\u00a0%",
-        "focus_index": batch["indices"][row] if row is not None else None,
+        # Samples are numbered from 1 on the page, like neurons (x₁, h₁); the API from 0.
+        "focus_index": batch["indices"][row] + 1 if row is not None else None,
         "focus_values": focus_values(state, row),
         "signed": signed,
     }

@@ -130,6 +130,20 @@
     return true;
   }
 
+  // "?" opens the shortcut list and focuses it; Esc (or "?") closes it and gives the focus
+  // back where it was (else to the page), so single-key shortcuts work again at once.
+  var helpReturn = null;
+  function closeHelp(h) {
+    h.open = false;
+    var back = helpReturn;
+    helpReturn = null;
+    if (back && back !== document.body && document.contains(back) && back.focus) {
+      back.focus();
+    } else if (document.activeElement && document.activeElement.blur) {
+      document.activeElement.blur();
+    }
+  }
+
   document.addEventListener("keydown", function (ev) {
     // Ctrl+Z / Ctrl+Y (⌘ on a Mac): undo / redo, except while typing in a field.
     if ((ev.ctrlKey || ev.metaKey) && !ev.altKey && !ev.defaultPrevented && !typing(ev.target)) {
@@ -150,14 +164,20 @@
     var key = ev.key;
     if (key === "Escape") {
       var h = document.getElementById("help");
-      if (h && h.open) { h.open = false; h.querySelector("summary").focus(); ev.preventDefault(); }
+      if (h && h.open) { closeHelp(h); ev.preventDefault(); }
       else if (cancelRun()) ev.preventDefault();
       return;
     }
     if (ownsKeys(ev.target, key) || !shortcutsOn()) return;
     if (key === "?") {
       var help = document.getElementById("help");
-      if (help) { help.open = !help.open; if (help.open) help.querySelector("summary").focus(); }
+      if (help && help.open) {
+        closeHelp(help);
+      } else if (help) {
+        helpReturn = document.activeElement;
+        help.open = true;
+        help.querySelector("summary").focus();
+      }
       ev.preventDefault();
       return;
     }
@@ -289,10 +309,136 @@
     }
   });
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", syncShortcutSwitch);
-  } else {
+  // --- the inspector's formulas: MathML does not wrap, so the server breaks long chains into
+  // lines and a line still wider than its box (a narrow phone) is scaled down to fit it. -----
+  function fitMath() {
+    var eqs = document.querySelectorAll(".inspector .eq");
+    Array.prototype.forEach.call(eqs, function (eq) {
+      eq.style.fontSize = "";  // CSSOM, not a style attribute in the markup: CSP allows it
+      var room = eq.clientWidth, need = eq.scrollWidth;
+      if (room > 0 && need > room + 0.5) {
+        eq.style.fontSize = Math.max(40, Math.floor(100 * room / need)) + "%";
+      }
+    });
+  }
+  document.addEventListener("htmx:afterSettle", fitMath);
+
+  // --- adding points: the chosen class (or target) stays chosen across the page's swaps ---
+  var addY = null;
+  document.addEventListener("change", function (ev) {
+    var t = ev.target;
+    if (t && t.name === "y" && t.closest && t.closest("#add-point")) addY = t.value;
+  });
+  function restoreAddY() {
+    if (addY === null) return;
+    var form = document.getElementById("add-point");
+    if (!form) return;
+    Array.prototype.forEach.call(form.querySelectorAll('input[name="y"]'), function (i) {
+      if (i.type === "radio") i.checked = i.value === addY; else i.value = addY;
+    });
+  }
+  document.addEventListener("htmx:afterSettle", restoreAddY);
+  window.addEventListener("resize", fitMath);
+
+  // --- predict mode (one student): the values the next step computes show "?"; a guess for
+  // one of them is kept (this tab only) and compared with the value once the step ran. -------
+  var PREDICT = "backprop-lab-predict";
+  function predictState() {
+    try { return JSON.parse(window.sessionStorage.getItem(PREDICT) || "{}"); } catch (e) { return {}; }
+  }
+  function savePredict(s) {
+    try { window.sessionStorage.setItem(PREDICT, JSON.stringify(s)); } catch (e) { /* private */ }
+  }
+  function nextPrefixes() {
+    var nx = document.getElementById("next");
+    if (!nx) return [];
+    var phase = nx.getAttribute("data-phase"), l = nx.getAttribute("data-layer");
+    if (phase === "forward") return ["z-" + l + "-", "a-" + l + "-"];
+    if (phase === "backward") return ["d-" + l + "-", "g-" + l + "-", "gb-" + l + "-"];
+    return [];  // update: the new weights are not on the page yet (the inspector hides them)
+  }
+  function numberOf(text) {
+    var v = parseFloat(String(text).replace(/\u2212/g, "-").replace("+", ""));
+    return isFinite(v) ? v : null;
+  }
+  function keyOf(el) {
+    var a = el.closest("a");
+    var name = a ? (a.getAttribute("aria-label") || "").split(" (")[0] : "";
+    var key = el.previousElementSibling ? el.previousElementSibling.textContent : "";
+    return key + " · " + el.getAttribute("data-ref") + (name ? " (" + name.split(" ")[0] + ")" : "");
+  }
+  function syncPredict() {
+    var box = document.getElementById("predict");
+    if (!box) return;
+    box.hidden = false;
+    var s = predictState(), on = !!s.on;
+    document.documentElement.classList.toggle("predicting", on);
+    document.getElementById("predict-on").checked = on;
+    var form = document.getElementById("predict-form"), sel = document.getElementById("predict-ref");
+    var result = document.getElementById("predict-result");
+    var prefixes = nextPrefixes();
+    var values = Array.prototype.slice.call(document.querySelectorAll("svg.net [data-ref]"));
+    values.forEach(function (t) {
+      var next = prefixes.some(function (p) { return t.getAttribute("data-ref").indexOf(p) === 0; });
+      t.classList.toggle("next", next);
+      if (on && next && t.getAttribute("data-held") === null) {
+        t.setAttribute("data-held", t.textContent);
+        t.textContent = "?";
+      } else if ((!on || !next) && t.getAttribute("data-held") !== null) {
+        t.textContent = t.getAttribute("data-held");
+        t.removeAttribute("data-held");
+      }
+    });
+    // A guess made before the step: its value is on the page now.
+    if (s.guess && s.ref) {
+      var el = document.querySelector('svg.net [data-ref="' + s.ref + '"]');
+      var v = el && el.getAttribute("data-held") === null ? numberOf(el.textContent) : null;
+      if (v !== null) {
+        result.textContent = result.getAttribute("data-text-far")
+          .replace("{guess}", s.guess).replace("{value}", el.textContent)
+          .replace("{diff}", Math.abs(v - numberOf(s.guess)).toPrecision(3));
+        s.guess = null;
+        savePredict(s);
+      }
+    }
+    form.hidden = !on;
+    if (!on) return;
+    var keep = sel.value || s.ref;
+    sel.innerHTML = "";
+    values.filter(function (t) { return t.classList.contains("next"); }).forEach(function (t) {
+      var o = document.createElement("option");
+      o.value = t.getAttribute("data-ref");
+      o.textContent = keyOf(t);
+      sel.appendChild(o);
+    });
+    if (keep) sel.value = keep;
+    form.hidden = !sel.options.length;
+  }
+  document.addEventListener("change", function (ev) {
+    var t = ev.target;
+    if (!t || !t.id) return;
+    var s = predictState();
+    if (t.id === "predict-on") { s.on = t.checked; savePredict(s); syncPredict(); }
+    if (t.id === "predict-ref") { s.ref = t.value; savePredict(s); }
+    if (t.id === "predict-value") {
+      s.ref = document.getElementById("predict-ref").value;
+      s.guess = t.value;
+      savePredict(s);
+      var r = document.getElementById("predict-result");
+      if (r) r.textContent = r.getAttribute("data-text-take");
+    }
+  });
+  document.addEventListener("htmx:afterSettle", syncPredict);
+
+  function ready() {
     syncShortcutSwitch();
+    fitMath();
+    syncPredict();
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", ready);
+  } else {
+    ready();
   }
   // Share panel: copy the setup link; read a chosen lesson file into the paste box.
   document.addEventListener("click", function (ev) {

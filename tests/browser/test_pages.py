@@ -31,6 +31,12 @@ def clean(problems: Any) -> None:
     assert problems.csp == []
 
 
+def four(v: float) -> str:
+    """A computed value as the diagram prints it: 4 significant digits, trailing zeros kept,
+    a real minus sign (written here independently of app/web/fmt.py)."""
+    return f"{v:#.4g}".replace("-", "\u2212")
+
+
 def test_steps_show_the_api_numbers(server: str, web: tuple[Page, Any]) -> None:
     p, problems = web
     p.goto(f"{server}/new?preset=seed-xor")
@@ -44,12 +50,12 @@ def test_steps_show_the_api_numbers(server: str, web: tuple[Page, Any]) -> None:
     for l, layer in enumerate(s["layers"], start=1):
         for j in range(len(layer["z"][0])):
             node = p.locator(f"#n-{l}-{j}")
-            expect(node.locator('[data-k="z"]')).to_have_text(num(layer["z"][f][j]))
-            expect(node.locator('[data-k="a"]')).to_have_text(num(layer["a"][f][j]))
+            expect(node.locator('[data-k="z"]')).to_have_text(four(layer["z"][f][j]))
+            expect(node.locator('[data-k="a"]')).to_have_text(four(layer["a"][f][j]))
             expect(node.locator('[data-k="δ"]')).to_have_text(signed(layer["delta"][f][j]))
     expect(p.locator("#loss-value")).to_have_attribute("data-value", repr(s["loss"]))
     yhat = p.locator("table.samples td.yhat")
-    expect(yhat).to_have_text([num(row[0]) for row in s["output"]])
+    expect(yhat).to_have_text([four(row[0]) for row in s["output"]])
     g = s["layers"][0]["grad_W"][0][1]
     expect(p.locator("#w-1-0-1")).to_have_attribute(
         "aria-label",
@@ -80,9 +86,11 @@ def test_inspector_shows_mathml_for_an_edge(server: str, web: tuple[Page, Any]) 
     g = s["layers"][1]["grad_W"][1][0]
     w = s["layers"][1]["W"][1][0]
     figs = p.locator("#inspector figure")
-    # value, the focus sample's term a·δ, the batch's gradient, the update
-    expect(figs.nth(2)).to_contain_text(num(g, 6))
-    expect(figs.nth(3)).to_contain_text(num(w - s["config"]["learning_rate"] * g, 6))
+    # value, the chain rule as one product, the focus sample's term a·δ, the batch's
+    # gradient, the update
+    expect(figs.nth(1)).to_contain_text("one product")
+    expect(figs.nth(3)).to_contain_text(num(g, 6))
+    expect(figs.nth(4)).to_contain_text(num(w - s["config"]["learning_rate"] * g, 6))
     assert "sel=w-2-1-0" in p.url
     # A neuron: z, a and δ with the chain rule.
     p.locator("#n-2-0").click()

@@ -180,12 +180,12 @@ def test_edge_shows_the_sample_term_and_the_batch_sum(client: TestClient) -> Non
     m = re.search(r'<p class="sample-note" id="sample-note">(.*?)</p>', page, re.S)
     assert m
     note = text(m.group(1))
-    assert "sample #2" in note and "x₁\u00a0=\u00a01" in note and "4 samples" in note
+    assert "sample #3" in note and "x₁\u00a0=\u00a01" in note and "4 samples" in note
     g = float(ref["grad_W"][1][0, 0])
     assert ("Σ∂ " + ("+" if g > 0 else "") + num(g)) in text(section(page, "diagram"))
     insp = text(section(client.get(path + "?sel=w-2-0-0", headers=HX).text, "inspector"))
     term = float(ref["a"][0][2, 0] * ref["delta"][1][2, 0])  # sample 2: a₁⁽¹⁾ · δ₁⁽²⁾
-    assert "This sample's term (sample #2)" in insp
+    assert "This sample's term (sample #3)" in insp
     assert num(term, 6) in insp
     assert "the sum over the batch (4 samples)" in insp
     assert num(float(ref["grad_W"][1][0, 0]), 6) in insp

@@ -22,6 +22,7 @@ ALLOWED = {
     "Backprop", "Lab", "API", "HTTP", "ReLU", "Leaky", "tanh", "Xavier", "Glorot", "He", "XOR",
     "AND", "OR", "L1", "L2", "Matt", "Mazur", "Tab", "Enter", "Space", "Esc", "ln", "exp", "max",
     "JSON", "QR", "Ctrl",
+    "MSE",  # the lesson's printed metric, an abbreviation kept in Korean classes (glossary)
     "sin",  # the input features sin x₁, sin x₂ (formula)
     "SGD", "RMSprop", "Adam",  # the optimizers' proper names
     "CSV", "JavaScript",  # the class polls' answer file, and what answering needs

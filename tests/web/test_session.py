@@ -11,6 +11,12 @@ from app.web.fmt import num, signed
 from tests.web.helpers import API, HX, element, new_page, node_values, op, section, state, text
 
 
+def four(v: float) -> str:
+    """A computed value as the page prints it: 4 significant digits, trailing zeros kept
+    (0.5000, never 0.5), a real minus sign (written here independently of app/web/fmt.py)."""
+    return f"{v:#.4g}".replace("-", "\u2212")
+
+
 def test_page_renders_with_toolbar_names(client: TestClient) -> None:
     path = new_page(client)
     r = client.get(path)
@@ -72,7 +78,7 @@ def test_diagram_numbers_equal_the_api(client: TestClient) -> None:
         for j in range(len(layer["W"][0])):
             v = node_values(page, f"n-{l}-{j}")
             f = s["config"]["focus"]
-            assert v == {"z": num(layer["z"][f][j]), "a": num(layer["a"][f][j]),
+            assert v == {"z": four(layer["z"][f][j]), "a": four(layer["a"][f][j]),
                          "δ": signed(layer["delta"][f][j])}
         for i, row in enumerate(layer["W"]):
             for j, w in enumerate(row):
@@ -83,9 +89,9 @@ def test_diagram_numbers_equal_the_api(client: TestClient) -> None:
     assert node_values(page, "n-0-0") == {"x": num(s["batch"]["X"][s["config"]["focus"]][0])}
     assert element(page, "loss-value")[0]["data-value"] == repr(s["loss"])
     yhat = re.findall(r'<td class="yhat">([^<]+)</td>', page)
-    assert yhat == [num(r[0]) for r in s["output"]]
+    assert yhat == [four(r[0]) for r in s["output"]]
     ell = re.findall(r'<td class="ell">([^<]+)</td>', page)
-    assert ell == [num(v) for v in s["per_sample_loss"]]
+    assert ell == [four(v) for v in s["per_sample_loss"]]
 
 
 def test_update_changes_the_weights_shown(client: TestClient) -> None:
@@ -133,7 +139,7 @@ def test_focus_picker_moves_the_diagram_to_that_sample(client: TestClient) -> No
     op(client, path, "forward")
     page = op(client, path, "forward")
     s = state(client, path)
-    assert node_values(page, "n-2-0")["a"] == num(s["output"][2][0])
+    assert node_values(page, "n-2-0")["a"] == four(s["output"][2][0])
     assert node_values(page, "n-0-0") == {"x": num(1.0)}
     assert '<tr class="focus" data-pos="2">' in page
 
