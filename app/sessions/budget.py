@@ -134,7 +134,7 @@ def undo_bytes(ring: Any) -> int:
 
 
 def state_reply_bytes(layers: list[int], rows: int, history_points: int,
-                      config_floats: int = 0) -> int:
+                      config_floats: int = 0, norms: bool = True) -> int:
     """Upper bound of a SessionState's JSON: the weights and gradients, ``rows`` trace rows
     (z, a, delta per layer, the batch's X and Y, ŷ and the per-sample loss), the history
     points and the config (with inline data)."""
@@ -143,14 +143,14 @@ def state_reply_bytes(layers: list[int], rows: int, history_points: int,
     per_row = 3 * widths + layers[0] + 2 * layers[-1] + 3
     # Inline data came in a body of at most max_body_bytes: ~12 characters a number.
     return (4096 + JSON_NUMBER * (2 * n_params + rows * per_row) + 12 * config_floats
-            + history_json_bytes(len(layers) - 1) * history_points)
+            + history_json_bytes(len(layers) - 1, norms) * history_points)
 
 
-def history_json_bytes(weight_layers: int) -> int:
-    """One history point as JSON at its longest: {"epoch", "loss", "test_loss"} and its list
+def history_json_bytes(weight_layers: int, norms: bool = True) -> int:
+    """One history point as JSON at its longest: {"epoch", "loss", "test_loss"} (80 B) and its list
     of gradient norms, one number a weight layer (issue #23: estimated at 80 bytes, a reply
     of 100,000 points with norms was 27 MB, over max_reply_bytes)."""
-    return 100 + JSON_NUMBER * max(1, weight_layers)
+    return 80 + (JSON_NUMBER * max(1, weight_layers) if norms else 0)
 
 
 def config_floats(config: NormalizedConfig) -> int:
