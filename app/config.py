@@ -38,7 +38,7 @@ class Settings(BaseSettings):
         "separate process, so an invalid one never holds up the server (0: off)")
     history_limit: int = Field(100_000, ge=16, description="stored loss-history points")
     # Replies carry a decimated history unless the client asks for more (?history=N or all).
-    history_default_points: int = Field(500, ge=2, description="history points in a reply "
+    history_default_points: int = Field(250, ge=2, description="history points in a reply "
                                         "without ?history")
     history_max_points: int = Field(100_000, ge=2, description="most history points a reply "
                                     "may carry (?history=N, ?history=all)")
@@ -76,11 +76,26 @@ class Settings(BaseSettings):
         "in use are bounded by max_sessions and memory_budget")
     active_window: float = Field(
         600.0, ge=0, description="seconds: a session used this recently is never evicted")
-    # The training kernel (app/nn/kernel_slot.py): "auto" = compiled numba once it is warm (at
-    # start-up, in a thread), NumPy until then; "numpy" = always the step-through arithmetic,
-    # bit for bit; "numba" = always compiled (compiles on first use if not warm).
+    # The training kernel (app/nn/kernel_slot.py), fixed per session at creation: "auto" = new
+    # sessions train on the compiled kernel (numba, compiled at start-up in a thread) unless
+    # their config asks for "numpy" (the lesson preset does), NumPy where numba is missing;
+    # "numpy" = every session on the step-through arithmetic, bit for bit; "numba" = compiled.
     kernel: KernelName = "auto"
+    kernel_wait: float = Field(
+        2.0, ge=0, description="seconds a train of a session on the compiled kernel may wait "
+        "for this process to finish compiling it before its budget starts (then 503, retry; "
+        "capped at lock_timeout − train_time_budget − 1). A Play tick waits within tick_budget, "
+        "then trains nothing that tick")
     tick_budget: float = Field(0.05, gt=0, description="seconds of training per Play tick")
+    # Train N on the page with JavaScript: a run of chunks, each one request (app/sessions/
+    # runs.py); the page asks for the next chunk this often (a chunk still in flight: as soon
+    # as it returns), so the diagram and loss curve move at about Play's pace.
+    run_chunk_budget: float = Field(
+        0.2, gt=0, description="seconds of training per chunk of a long run on the page "
+        "(at most train_time_budget)")
+    run_poll_interval: float = Field(
+        0.25, ge=0.05, le=5, description="seconds between the page's requests for the next "
+        "chunk of a long run")
     parallel_operations: int = Field(
         2, ge=1, le=256,
         description="short session operations (and their page renders) run at once per "
@@ -112,6 +127,10 @@ class Settings(BaseSettings):
         8 << 20, ge=1 << 16, description="estimated bytes of one reply (JSON or HTML)")
     max_form_fields: int = Field(200, ge=16, description="fields in one submitted form")
     gradcheck_time_budget: float = Field(5.0, gt=0, description="seconds per gradient check")
+    gradcheck_estimate_after: float = Field(
+        0.25, ge=0, description="seconds into a gradient check after which its pace so far "
+        "estimates the whole; one that cannot end within gradcheck_time_budget stops there "
+        "and says how long it would take (0: never estimate)")
     body_read_timeout: float = Field(
         5.0, gt=0, description="seconds a client may take to send a request body (then 408)")
     public_base_url: str = Field(
@@ -126,6 +145,19 @@ class Settings(BaseSettings):
         "and headers (then the connection is closed; app/server_protocol.py)")
     h11_max_incomplete_event_size: int = Field(
         16 * 1024, ge=1024, description="uvicorn/h11: bytes of request line + headers")
+
+    # --- class polls and the class's network (issue #20) ---------------------------------
+    poll_max_per_session: int = Field(100, ge=1, description="polls a session keeps (409 beyond)")
+    poll_max_answers: int = Field(
+        1000, ge=1, description="answers (student tokens) one poll accepts (409 beyond)")
+    poll_answer_max_bytes: int = Field(
+        1024, ge=64, description="request body of one student's answer (413 beyond)")
+    poll_prompt_max_chars: int = Field(300, ge=20, description="characters of a poll's prompt")
+    poll_max_choices: int = Field(12, ge=2, description="choices of a choice poll")
+    # What `backprop-lab --host/--lan` bound (the CLI sets it): lan_urls come from it.
+    listen_host: str = Field(
+        "127.0.0.1", description="the address the server listens on (set by the command); "
+        "0.0.0.0 or :: (--lan): watch links also on the machine's network addresses")
 
 
 @lru_cache

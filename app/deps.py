@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from app.config import Settings
 from app.sessions.door import Door
 from app.sessions.events import Hub
+from app.sessions.poll_service import PollService
 from app.sessions.store import SessionStore
 
 
@@ -30,10 +31,15 @@ def get_hub(request: Request) -> Hub:
     return get_door(request).hub
 
 
+def get_polls(request: Request) -> PollService:
+    return request.app.state.polls  # type: ignore[no-any-return]
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[SessionStore, Depends(get_store)]
 DoorDep = Annotated[Door, Depends(get_door)]
 HubDep = Annotated[Hub, Depends(get_hub)]
+PollsDep = Annotated[PollService, Depends(get_polls)]
 
 
 async def check_creation(request: Request) -> None:

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
-from app.api import bodies, errors, teaching
+from app.api import bodies, errors, polls, teaching
 from app.api import openapi as api_docs
 from app.api import routes as api_routes
 from app.api.schemas import Health
@@ -29,6 +29,8 @@ from app.resources import STATIC
 from app.sessions.door import Door
 from app.sessions.events import make_hub
 from app.sessions.limits import RateLimited, make_limiter
+from app.sessions.poll_service import PollService
+from app.sessions.poll_store import make_poll_store
 from app.sessions.store import StoreUnavailable, make_store
 from app.web import routes as web_routes
 
@@ -270,6 +272,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub = make_hub(store, settings)
         await hub.open()
         app.state.door = Door(store, settings, hub)
+        app.state.polls = PollService(app.state.door, make_poll_store(
+            settings, store.redis if store.name == "redis" else None))  # type: ignore[attr-defined]
         app.state.limiter = make_limiter(store, settings)
         kernel_slot.configure(settings.kernel)
         # A Play tick releases the GIL while its compiled kernel trains and must take it back
@@ -283,6 +287,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.polls.close()
             await hub.close()
             bodies.shutdown()
             if warm is not None:
@@ -304,6 +309,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(api_routes.router)
     app.include_router(teaching.router)
+    app.include_router(polls.router)
     api_docs.install(app, settings, DOCS_CSP)
 
     @app.get("/healthz", response_model=Health, tags=["health"], summary="Health check",
@@ -313,7 +319,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ok = await store.ping()
         return {"status": "ok" if ok else "degraded", "store": store.name,
                 "sessions": await store.count() if ok else None,
-                "kernel": kernel_slot.resolve_now()}
+                "kernel": "numba" if numba_kernel.ready() else "numpy"}
 
     web_routes.install(app)
     if STATIC.is_dir():

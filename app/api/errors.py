@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from app.nn.kernel_slot import KernelUnavailable, KernelWarming
 from app.nn.stepper import CursorError
 from app.sessions.budget import FormTooLarge, PageTooLarge
 from app.sessions.config import ConfigError
@@ -172,6 +173,16 @@ def install(app: FastAPI) -> None:
     async def _busy(request: Request, exc: SessionBusy) -> JSONResponse:
         return JSONResponse({"detail": f"{exc}; retry (setting lock_timeout)"},
                             status_code=503, headers={"Retry-After": "1"})
+
+    @app.exception_handler(KernelWarming)
+    async def _warming(request: Request, exc: KernelWarming) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503,
+                            headers={"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(KernelUnavailable)
+    async def _no_kernel(request: Request, exc: KernelUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503,
+                            headers={"Retry-After": "60"})
 
     @app.exception_handler(PageTooLarge)
     async def _page(request: Request, exc: PageTooLarge) -> HTMLResponse:

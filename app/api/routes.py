@@ -21,8 +21,8 @@ from app.config import Settings
 from app.deps import DoorDep, HubDep, SettingsDep, StoreDep, check_creation
 from app.nn import datasets
 from app.sessions import service
-from app.sessions.config import GENERATED_DEFAULTS, PRESETS, normalize
-from app.sessions.door import Outcome
+from app.sessions.config import GENERATED_DEFAULTS, PRESETS, ConfigError, normalize
+from app.sessions.door import Outcome, Unchanged
 from app.sessions.model import Session
 from app.sessions.state import StateQueryError, precheck_reply, session_state
 from app.sessions.store import SessionNotFound
@@ -85,7 +85,7 @@ SamplesQ = Annotated[str | None, Query(
 HistoryQ = Annotated[str | None, Query(max_length=12,
     description="how many loss-history points the reply carries: N (1 to history_max_points, "
     "100,000) evenly decimated with the first and last kept, or 'all'; default "
-    "history_default_points (500). history_length always gives the true length.",
+    "history_default_points (250). history_length always gives the true length.",
     examples=["all", "1", "2000"])]
 
 
@@ -162,7 +162,7 @@ OperateDep = Annotated[Operate, Depends()]
 STATE_REPLY = ("Replies with the session's state: config, epoch, iteration, cursor, every "
                "layer's W and b, the trace of the current pass (z, a, delta, grad_W, grad_b for "
                "the samples chosen by `samples`), loss, metrics and the loss history (at most "
-               "`history` points, 500 by default).")
+               "`history` points, 250 by default).")
 
 
 def state_doc(text: str) -> str:
@@ -300,24 +300,33 @@ _step_route(
              tags=["stepping"], summary="Train whole epochs",
              description=state_doc(
                  "Allowed at any cursor. Runs until `epochs` more epochs have finished (an "
-                 "epoch already partly stepped through counts as the first), with exactly the "
-                 "arithmetic of stepping. Stops early when a step diverges or after "
-                 "train_time_budget seconds (2 s), always between epochs; `ran` and `stopped` "
-                 "say what happened: call again to go on. Leaves the cursor at forward, "
-                 "layer 1, with no trace."))
+                 "epoch already partly stepped through counts as the first), on the session's "
+                 "kernel (config.kernel: numpy is exactly the arithmetic of stepping). Stops "
+                 "early when a step diverges or after train_time_budget seconds (2 s), between "
+                 "mini-batches (possibly inside an epoch, which the next call finishes first); "
+                 "`ran`, `stopped` and `remaining` say what happened: call again to go on. With "
+                 "`target_epoch` instead of `epochs` it trains until the session's epoch is that "
+                 "(repeat the same call until `remaining` is 0). Leaves the cursor at forward, "
+                 "layer 1, with no trace. 503 with Retry-After when the session's compiled "
+                 "kernel is still being compiled by this worker (setting kernel_wait)."))
 async def train(session_id: SessionId, door: DoorDep, settings: SettingsDep,
                 body: Annotated[schemas.TrainRequest, Body(
                     openapi_examples=schemas.TRAIN_EXAMPLES)] = schemas.ONE_EPOCH,
                 samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
-    epochs = body.epochs
+    epochs, target = body.epochs, body.target_epoch
+    if target is not None and "epochs" in body.model_fields_set:
+        raise ConfigError(("target_epoch",), "give epochs or target_epoch, not both")
     service.check_epochs(epochs, settings)  # before the lock: a bad body is 422 even on a 404 id
     points = history_points(history, settings)
 
     def view(s: Session, o: Outcome[Any]) -> dict[str, Any]:
-        ran, stopped = o.result
-        return {**render(s, settings, samples, points), "ran": ran, "stopped": stopped}
+        ran, stopped = (0, None) if isinstance(o.result, Unchanged) else o.result
+        remaining = (epochs - ran) if target is None else max(0, target - s.trainer.epoch)
+        return {**render(s, settings, samples, points), "ran": ran, "stopped": stopped,
+                "remaining": remaining}
 
-    return respond(await door.apply(session_id, "train", epochs, view=view,
+    op = ("train", epochs) if target is None else ("train_to", target)
+    return respond(await door.apply(session_id, *op, view=view,
                                     before=prechecked(settings, samples, points)))
 
 

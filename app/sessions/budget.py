@@ -21,7 +21,7 @@ HISTORY_POINT = 3 * PYFLOAT + 24  # epoch, loss, test loss in three lists, plus 
 HISTORY_POINT_BASE = 220
 HISTORY_POINT_PER_LAYER = 44
 OVERHEAD = 32 * 1024  # the Session, Trainer and config objects, and an operation's temporaries
-RESIDENT_OVERHEAD = 4 * 1024  # measured: 3.7 KB per default session held (README)
+RESIDENT_OVERHEAD = 4 * 1024  # measured: 3.7 KB per default session held (docs/performance.md)
 JSON_NUMBER = 24  # a float as JSON text ("-0.12345678901234567, ") at its longest
 
 
@@ -64,9 +64,13 @@ def session_bytes(config: NormalizedConfig, history_points: int = 0, peak: bool 
     data = (n_train + n_test) * (n_in + n_out)
     trace = batch * (3 * widths + n_in + 2 * n_out + 2)
     floats = 2 * n_params + data + trace
+    if config.optimizer.name != "sgd":  # m and/or v, one float per parameter each
+        floats += (int(config.optimizer.uses_m) + int(config.optimizer.uses_v)) * n_params
     overhead = RESIDENT_OVERHEAD
     if peak:
         kernel = 4 * (batch + last) * widths + 2 * batch * n_out + 4 * n_params
+        if config.optimizer.name != "sgd":  # the kernel's moments and new-value scratch
+            kernel += 5 * n_params
         floats += kernel + 2 * n_test * widths
         overhead = OVERHEAD
     return (overhead + F64 * floats + PYFLOAT * listed
@@ -135,20 +139,21 @@ def undo_bytes(ring: Any) -> int:
 
 def state_reply_bytes(layers: list[int], rows: int, history_points: int,
                       config_floats: int = 0, norms: bool = True) -> int:
-    """Upper bound of a SessionState's JSON: the weights and gradients, ``rows`` trace rows
+    """Upper bound of a SessionState's JSON: the weights, gradients and optimizer moments
+    (m and v), ``rows`` trace rows
     (z, a, delta per layer, the batch's X and Y, ŷ and the per-sample loss), the history
     points and the config (with inline data)."""
     widths = sum(layers[1:])
     n_params = sum(a * b for a, b in pairwise(layers)) + widths
     per_row = 3 * widths + layers[0] + 2 * layers[-1] + 3
     # Inline data came in a body of at most max_body_bytes: ~12 characters a number.
-    return (4096 + JSON_NUMBER * (2 * n_params + rows * per_row) + 12 * config_floats
+    return (4096 + JSON_NUMBER * (4 * n_params + rows * per_row) + 12 * config_floats
             + history_json_bytes(len(layers) - 1, norms) * history_points)
 
 
 def history_json_bytes(weight_layers: int, norms: bool = True) -> int:
-    """One history point as JSON at its longest: {"epoch", "loss", "test_loss"} (80 B) and its list
-    of gradient norms, one number a weight layer (issue #23: estimated at 80 bytes, a reply
+    """One history point as JSON at its longest: {"epoch", "loss", "test_loss"} (80 B) and
+    its list of gradient norms, one number a weight layer (issue #23: estimated at 80 bytes, a reply
     of 100,000 points with norms was 27 MB, over max_reply_bytes)."""
     return 80 + (JSON_NUMBER * max(1, weight_layers) if norms else 0)
 

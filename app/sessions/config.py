@@ -13,9 +13,12 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.config import Settings
-from app.nn import datasets
+from app.nn import datasets, kernel_slot
 from app.nn import features as feats
+from app.nn.kernel_slot import SessionKernel
 from app.nn.losses import LOSSES
+from app.nn.optimizers import DEFAULTS as OPTIMIZER_DEFAULTS
+from app.nn.optimizers import Optimizer
 from app.sessions import budget
 from app.sessions.normalized import (
     Activation,
@@ -28,6 +31,7 @@ from app.sessions.normalized import (
     InlineData,
     LossName,
     NormalizedConfig,
+    OptimizerName,
     OutputActivation,
     Reduction,
     RegularizationKind,
@@ -91,6 +95,22 @@ class RegularizationConfig(Strict):
     rate: float = Field(0.0, ge=0)
 
 
+class OptimizerConfig(Strict):
+    """The optimizer and its parameters (docs/api.md, Optimizers); a parameter left out takes
+    its default, one another optimizer has is refused."""
+
+    name: OptimizerName | None = Field(
+        None, description="sgd (default), momentum, rmsprop or adam")
+    momentum: float | None = Field(None, ge=0, lt=1, description="momentum: μ (default 0.9)")
+    nesterov: bool | None = Field(None, description="momentum: Nesterov's form (default false)")
+    alpha: float | None = Field(None, ge=0, lt=1, description="rmsprop: α, the decay of the "
+                                "squared-gradient average (default 0.99)")
+    eps: float | None = Field(None, gt=0, le=1, description="rmsprop, adam: ε in the "
+                              "denominator (default 1e-8)")
+    beta1: float | None = Field(None, ge=0, lt=1, description="adam: β₁ (default 0.9)")
+    beta2: float | None = Field(None, ge=0, lt=1, description="adam: β₂ (default 0.999)")
+
+
 class LayerWeights(Strict):
     W: Matrix = Field(description="n_{l-1} × n_l")
     b: list[float] | None = Field(None, description="length n_l; omit without biases")
@@ -125,6 +145,13 @@ class SessionConfig(Strict):
         None, description="input features for 2-D data, as in TensorFlow Playground "
         "(default [\"x1\", \"x2\"]); layers[0] must equal their number"
     )
+    kernel: SessionKernel | None = Field(
+        None, description="the training kernel, fixed for the session's life: numpy (bit for "
+        "bit the step-through arithmetic and the lesson's own loop) or compiled (numba: "
+        "faster; agrees to ~1e-15 relative per step). Default: numpy for the lesson preset "
+        "(seed-xor), else compiled where the server has numba (setting kernel)")
+    optimizer: OptimizerConfig | None = Field(
+        None, description='how a gradient becomes a step; default {"name": "sgd"}')
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,6 +174,7 @@ BASE: dict[str, Any] = {
     "regularization": {"kind": "none", "rate": 0.0},
     "focus": None,  # resolved in normalize(): an informative sample
     "features": ["x1", "x2"],
+    "optimizer": {"name": "sgd"},
 }
 
 def _deep(hidden: str, scheme: str) -> dict[str, Any]:
@@ -161,8 +189,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "seed-xor": {
         "description": "The lesson's network exactly: 2-4-1 sigmoid, ½Σ squared error, η = 0.1, "
         "no biases, uniform [0, 1) weights from seed 1, XOR, full batch.",
+        # NumPy: bit for bit the lesson's own loop, so its printed losses match to the last digit.
         "config": {**BASE, "bias": False, "init": {"scheme": "uniform", "low": 0.0, "high": 1.0,
-                                                   "seed": 1}},
+                                                   "seed": 1}, "kernel": "numpy"},
     },
     "xor-bias": {
         "description": "XOR with biases and tanh hidden units: learns in a few hundred epochs.",
@@ -277,8 +306,8 @@ def normalize(cfg: SessionConfig, settings: Settings) -> NormalizedConfig:
         base = dict(BASE)
     out: dict[str, Any] = {**base}
     for key, value in given.items():
-        if key in ("init", "regularization") and value is not None:
-            sub = "scheme" if key == "init" else "kind"
+        if key in ("init", "regularization", "optimizer") and value is not None:
+            sub = {"init": "scheme", "regularization": "kind", "optimizer": "name"}[key]
             out[key] = _merge_nested(base.get(key), value, sub)
         elif key == "dataset" and value is not None:
             inline = value.get("X") is not None or value.get("name") == "inline"
@@ -301,7 +330,25 @@ def normalize(cfg: SessionConfig, settings: Settings) -> NormalizedConfig:
         out["layers"] = list(BASE["layers"])
     if out.get("regularization") is None:
         out["regularization"] = dict(BASE["regularization"])
+    if out.get("optimizer") is None:
+        out["optimizer"] = dict(BASE["optimizer"])
     return _check(out, settings)
+
+
+def check_optimizer(d: dict[str, Any]) -> Optimizer:
+    """The optimizer a (merged) config names, its parameters defaulted; ConfigError naming
+    the field for a parameter of another optimizer or Nesterov without momentum."""
+    name = d.get("name") or "sgd"
+    own = OPTIMIZER_DEFAULTS[name]
+    for key, value in d.items():
+        if key != "name" and value is not None and key not in own:
+            allowed = ", ".join(own) or "none"
+            raise ConfigError(("optimizer", key), f"{name} has no parameter {key} (its "
+                              f"parameters: {allowed})")
+    params = {**own, **{k: v for k, v in d.items() if k in own and v is not None}}
+    if params.get("nesterov") and params["momentum"] <= 0:
+        raise ConfigError(("optimizer", "nesterov"), "Nesterov momentum needs momentum > 0")
+    return Optimizer(name, **params)
 
 
 def _check(c: dict[str, Any], s: Settings) -> NormalizedConfig:
@@ -356,12 +403,18 @@ def _check(c: dict[str, Any], s: Settings) -> NormalizedConfig:
     bs = c.get("batch_size")
     if bs is not None and bs < 1:
         raise ConfigError(("batch_size",), "batch_size must be ≥ 1 or null (full batch)")
+    kernel = c.get("kernel") or kernel_slot.session_default(s.kernel)
+    refused = kernel_slot.compiled_allowed(s.kernel) if kernel == "compiled" else None
+    if refused is not None:
+        raise ConfigError(("kernel",), f"kernel 'compiled' is not available: {refused}; use "
+                          "'numpy'")
     config = NormalizedConfig(
         layers=tuple(layers), hidden_activation=c["hidden_activation"],
         output_activation=out_act, loss=loss, reduction=c["reduction"], learning_rate=lr,
         bias=c["bias"], train_bias=c["train_bias"], init=InitParams.from_dict(init),
         weights=weights, dataset=dataset, batch_size=bs, regularization=reg,
-        focus=c["focus"], features=tuple(fs), preset=c["preset"])
+        focus=c["focus"], features=tuple(fs), preset=c["preset"], kernel=kernel,
+        optimizer=check_optimizer(c["optimizer"]))
     check_memory(config, s)
     return config
 

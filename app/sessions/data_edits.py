@@ -10,7 +10,7 @@ import math
 
 from app.config import Settings
 from app.sessions.config import ConfigError, renormalize
-from app.sessions.model import Session, build_data, check_focus
+from app.sessions.model import Session, build_data, check_focus, check_targets
 
 
 def add_point(s: Session, x1: float, x2: float, y: float, settings: Settings) -> None:
@@ -28,10 +28,15 @@ def add_point(s: Session, x1: float, x2: float, y: float, settings: Settings) ->
     normalized = renormalize(s.config, {"dataset": {**d, "extra": extra}}, settings)
     data, task = build_data(normalized)
     check_focus(normalized, len(data.X))
+    try:
+        check_targets(normalized, data)
+    except ConfigError as e:  # the point's own field
+        raise ConfigError(("y",), e.msg) from None
     t = s.trainer
     s.config, s.task = normalized, task
     t.data = data
     # The batches of the epoch change with the data: start the epoch's batches afresh.
     t.batch_pos, t.epoch_loss_sum, t.epoch_test_loss = 0, 0.0, None
+    t.mse_since = t.epoch  # earlier losses are over other data (see app/sessions/state.py)
     t.discard_pass()
     t.status = "ok"

@@ -40,12 +40,30 @@ FRAMES_HELD = 3
 
 
 class Subscriber:
-    def __init__(self, sid: str, watch_id: str, client: str) -> None:
+    """One open stream. Besides the newest state it holds the newest poll event (a poll was
+    asked or revealed: ``type`` "poll") and, if it asked for them (``counts``), the newest
+    answer count (``type`` "answers"): each kind coalesces on its own, so a class's answers
+    never push a state change out."""
+
+    def __init__(self, sid: str, watch_id: str, client: str, counts: bool = False) -> None:
         self.sid, self.watch_id, self.client = sid, watch_id, client
+        self.counts = counts
         self.latest: dict[str, Any] | None = None
+        self.poll: dict[str, Any] | None = None
+        self.count: dict[str, Any] | None = None
         self.closed = False
         self.reserved = 0  # bytes of frames this stream may hold (Hub.reserve)
         self._ready = asyncio.Event()
+
+    def offer_poll(self, event: dict[str, Any]) -> None:
+        if event.get("type") == "answers":
+            if not self.counts:
+                return
+            self.count = event
+        else:
+            self.poll = event
+            self.count = None  # the poll event carries its count
+        self._ready.set()
 
     def offer(self, summary: dict[str, Any]) -> None:
         # Newest wins: an older summary not yet sent is simply replaced.
@@ -58,15 +76,19 @@ class Subscriber:
         self._ready.set()
 
     async def next(self) -> dict[str, Any] | None:
-        """The newest summary not yet taken; None once the stream is revoked."""
+        """The newest summary not yet taken (a state, else a poll event, else an answer
+        count: see ``type``); None once the stream is revoked."""
         while not self.closed:
-            await self._ready.wait()
+            if self.latest is None and self.poll is None and self.count is None:
+                await self._ready.wait()
             self._ready.clear()
             if self.closed:
                 break
-            if self.latest is not None:
-                latest, self.latest = self.latest, None
-                return latest
+            for slot in ("latest", "poll", "count"):
+                taken = getattr(self, slot)
+                if taken is not None:
+                    setattr(self, slot, None)
+                    return taken  # type: ignore[no-any-return]
         return None
 
 
@@ -122,9 +144,10 @@ class Hub:
         if cap and self._clients[client] >= cap:
             raise WatchLimit("client", cap, "watch_max_per_client")
 
-    def subscribe(self, sid: str, watch_id: str, client: str) -> Subscriber:
+    def subscribe(self, sid: str, watch_id: str, client: str, counts: bool = False
+                  ) -> Subscriber:
         self.check(sid, client)
-        sub = Subscriber(sid, watch_id, client)
+        sub = Subscriber(sid, watch_id, client, counts)
         self._subs.setdefault(sid, set()).add(sub)
         self._clients[client] += 1
         self.streams += 1
@@ -174,6 +197,14 @@ class Hub:
         self.latest[sid] = max(self.latest.get(sid, -1), summary["version"])
         for sub in subs:
             sub.offer(summary)
+
+    async def publish_poll(self, sid: str, event: dict[str, Any]) -> None:
+        """A poll event (``type`` "poll" or "answers") to the session's watchers."""
+        self._deliver_poll(sid, event)
+
+    def _deliver_poll(self, sid: str, event: dict[str, Any]) -> None:
+        for sub in self._subs.get(sid, ()):
+            sub.offer_poll(event)
 
     def _end(self, sid: str, watch_id: str) -> None:
         for sub in list(self._subs.get(sid, ())):
@@ -226,6 +257,8 @@ class RedisHub(Hub):
                 if "revoked" in body:
                     self._links.pop(body["revoked"], None)
                     self._end(sid, body["revoked"])
+                elif "type" in body:
+                    self._deliver_poll(sid, body)
                 else:
                     self._deliver(sid, body)
         finally:
@@ -275,6 +308,9 @@ class RedisHub(Hub):
 
     async def publish(self, sid: str, summary: dict[str, Any]) -> None:
         await self._run(self.redis.publish(PREFIX + "ev:" + sid, json.dumps(summary)))
+
+    async def publish_poll(self, sid: str, event: dict[str, Any]) -> None:
+        await self._run(self.redis.publish(PREFIX + "ev:" + sid, json.dumps(event)))
 
 
 def make_hub(store: SessionStore, settings: Settings) -> Hub:

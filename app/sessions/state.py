@@ -23,6 +23,15 @@ class CursorState(TypedDict):
     layer: int | None
 
 
+class LayerOptimizerState(TypedDict):
+    """The optimizer's moments of one layer (None where the optimizer keeps none)."""
+
+    m_W: Rows | None
+    v_W: Rows | None
+    m_b: list[float] | None
+    v_b: list[float] | None
+
+
 class LayerState(TypedDict):
     W: Rows
     b: list[float] | None
@@ -31,6 +40,7 @@ class LayerState(TypedDict):
     delta: Rows | None
     grad_W: Rows | None
     grad_b: list[float] | None
+    optimizer: LayerOptimizerState
 
 
 class BatchState(TypedDict):
@@ -58,13 +68,14 @@ class SessionState(TypedDict):
     per_sample_loss: list[float] | None
     loss: float | None
     metrics: Metrics
-    history: list[dict[str, Any]]  # {epoch, loss, test_loss, grad_norm} (app/web/charts)
+    history: list[dict[str, Any]]  # {epoch, loss, test_loss, grad_norm, mse} (app/web/charts)
     history_length: int
     test_loss: float | None
     task: str
     status: str
     version: int
     undo: dict[str, int]
+    optimizer_step: int  # the optimizer's t: updates made since its state was fresh
 
 
 class StateQueryError(ValueError):
@@ -172,6 +183,28 @@ def metrics(output: Array | None, targets: Array | None, task: str) -> Metrics:
     return {"mse": mse if math.isfinite(mse) else None, "accuracy": accuracy}
 
 
+def _finite(x: float) -> float | None:
+    """x, or None where it overflowed (an imported loss near 1.8e308 doubled): never inf in JSON."""
+    return x if math.isfinite(x) else None
+
+
+def mse_divisor(session: Session) -> int | None:
+    """The history's ``loss`` is the objective, ½ Σ (ŷ − y)² per batch (reduction sum, as the
+    lesson's derivative implies) or its batch mean; the lesson prints mean((ŷ − y)²). With
+    equal batches of B samples and K outputs an epoch's mse is loss · 2 / (B·K) (sum) or
+    loss · 2 / K (mean): exact up to that one division (bit for bit the lesson's numbers where
+    the divisor is a power of two, as its 4 × 1). None where it is not that: another loss,
+    a penalty in the objective, or a last batch smaller than the others."""
+    c, t = session.config, session.trainer
+    if c.loss != "squared_error" or (c.regularization.kind != "none"
+                                     and c.regularization.rate > 0):
+        return None
+    B, K = t.effective_batch_size, c.layers[-1]
+    if t.n_samples % B:
+        return None
+    return K if c.reduction == "mean" else B * K
+
+
 def session_state(
     session: Session,
     *,
@@ -190,7 +223,14 @@ def session_state(
         check_reply(session, len(rows), history, max_bytes)
     sel = np.array(rows, dtype=np.int64)
     layers: list[LayerState] = []
-    for l in range(net.spec.L):
+    opt = t.opt_state
+    assert opt is not None
+    L = net.spec.L
+
+    def moment(xs: tuple[Array, ...] | None, i: int) -> Any:
+        return None if xs is None or i >= len(xs) else xs[i].tolist()
+
+    for l in range(L):
         def rows_of(x: Array | None) -> Rows | None:
             return None if x is None else x[sel].tolist()
 
@@ -202,6 +242,8 @@ def session_state(
             "delta": rows_of(trace.delta[l]) if trace else None,
             "grad_W": _list(trace.grad_W[l]) if trace else None,
             "grad_b": _list(trace.grad_b[l]) if trace else None,
+            "optimizer": {"m_W": moment(opt.m, l), "v_W": moment(opt.v, l),
+                          "m_b": moment(opt.m, L + l), "v_b": moment(opt.v, L + l)},
         })
     idx_sel = indices[sel]
     output = None
@@ -212,8 +254,12 @@ def session_state(
         per_sample = trace.per_sample_loss[sel].tolist()
     h = t.history
     keep = decimate(len(h.epoch), history)
+    divisor, since = mse_divisor(session), t.mse_since
     hist = [{"epoch": h.epoch[i], "loss": h.loss[i], "test_loss": h.test_loss[i],
-             "grad_norm": _finite_list(h.grad_norm[i])} for i in keep]
+             "grad_norm": _finite_list(h.grad_norm[i]),
+             "mse": None if divisor is None or h.epoch[i] < since
+             else _finite(h.loss[i] * 2 / divisor)}
+            for i in keep]
     return {
         "id": session.id,
         "config": session.config,
@@ -239,4 +285,5 @@ def session_state(
         "status": t.status,
         "version": session.version,
         "undo": session.undo.counts(),
+        "optimizer_step": opt.step,
     }

@@ -31,6 +31,16 @@ class StoreUnavailable(Exception):
     """The session store cannot be reached, or a change could not be saved (HTTP 503)."""
 
 
+class SaveUnknown(StoreUnavailable):
+    """The store stopped answering while saving a change, and could not be asked afterwards
+    whether the change was stored (HTTP 503: the reply must not claim either)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the session store stopped answering while saving this change: it may or may not "
+            "have been saved. Reload the session to see its state before trying again")
+
+
 class StoreFull(Exception):
     """At the session cap every session was used within active_window: none is evicted, the
     new one is refused (HTTP 503 with Retry-After)."""

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.nn.kernel_slot import KernelUnavailable, KernelWarming
 from app.nn.stepper import CursorError
 from app.sessions.budget import PageTooLarge
 from app.sessions.config import ConfigError
@@ -62,7 +63,7 @@ FIELDS: dict[str, str] = {
     "layers": N_("Layers"),
     "hidden_activation": N_("Hidden activation"),
     "output_activation": N_("Output activation"),
-    "loss": N_("Loss"),
+    "loss": N_("Loss function"),
     "reduction": N_("Loss reduction"),
     "bias": N_("Biases"),
     "train_bias": N_("Train biases"),
@@ -259,7 +260,8 @@ ERROR_TITLES = {
 }
 # What the API answers as JSON and a page as HTML (the status and Retry-After are the API's).
 HTML_ON_PAGES = (StarletteHTTPException, SessionNotFound, SessionBusy, StoreUnavailable,
-                 StoreFull, MemoryBudgetFull, CursorError, PageTooLarge)
+                 StoreFull, MemoryBudgetFull, CursorError, PageTooLarge, KernelWarming,
+                 KernelUnavailable)
 ApiHandler = Callable[[Request, Any], Response | Awaitable[Response]]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import segno
 from fastapi import Request
 
+from app import lan
 from app.sessions import links
 from app.sessions.config import ConfigError
 from app.sessions.model import Session
@@ -42,8 +43,16 @@ def share_ctx(request: Request, s: Session, public_base_url: str = "") -> dict[s
     root = site_root(request, public_base_url)
     out: dict[str, Any] = {"watch_url": None, "qr": None, "setup_url": None,
                            "setup_error": None, "export_url": f"/api/v1/sessions/{s.id}/export"}
+    listen = request.app.state.settings.listen_host
+    out["local_only"] = lan.loopback_only(listen)
+    out["lan_urls"] = []
     if s.watch_id is not None:
         out["watch_url"] = f"{root}/w/{s.watch_id}"
+        # In a classroom the link on the machine's network address, not the teacher's
+        # localhost: students' phones can open it.
+        out["lan_urls"] = lan.lan_urls(listen, lan.server_port(request), f"/w/{s.watch_id}")
+        if out["lan_urls"]:
+            out["watch_url"] = out["lan_urls"][0]
         out["qr"] = qr_svg(out["watch_url"])
     try:
         out["setup_url"] = root + links.setup_url(s.config)

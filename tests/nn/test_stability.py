@@ -183,7 +183,7 @@ def test_run_stops_diverged_with_last_finite_weights():
     while s.step():
         pass
     assert s.status == "diverged" and (s.phase, s.layer) == ("forward", 1)
-    if kernel_slot.default() == "numpy":  # bit for bit; the compiled kernel to 1e-12 (README)
+    if kernel_slot.default() == "numpy":  # bit for bit; the compiled kernel to 1e-12
         assert np.array_equal(s.net.W[0], t.net.W[0]) and np.array_equal(s.net.b[0], t.net.b[0])
         assert s.history.loss == t.history.loss
         assert s.last_loss == t.last_loss  # the loss of the last completed forward pass

@@ -95,7 +95,7 @@ def step_epoch(t: Trainer) -> list[float]:
 
 
 def assert_same(a: Trainer, b: Trainer) -> None:
-    """Bit for bit on the NumPy kernel; to 1e-12 relative on the compiled one (README)."""
+    """Bit for bit on the NumPy kernel; to 1e-12 relative on the compiled one."""
     exact = kernel_slot.default() == "numpy"
 
     def same(x: object, y: object) -> None:

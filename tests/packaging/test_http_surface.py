@@ -4,6 +4,7 @@ that stay small however long a session trained."""
 from __future__ import annotations
 
 import json
+import random
 from itertools import pairwise
 from typing import Any
 
@@ -95,19 +96,43 @@ def test_a_100000_epoch_session_replies_small_by_default(make_client: Any) -> No
     r = client.post(f"{SESSIONS}/{sid}/step")
     assert r.status_code == 200
     assert len(r.content) < 50_000, len(r.content)
-    check_decimated(r.json(), 100_000, 500)
+    check_decimated(r.json(), 100_000, 250)
     for path, method in ((f"{SESSIONS}/{sid}", "GET"), (f"{SESSIONS}/{sid}/forward", "POST")):
-        check_decimated(client.request(method, path).json(), 100_000, 500)
+        check_decimated(client.request(method, path).json(), 100_000, 250)
     check_decimated(client.get(f"{SESSIONS}/{sid}", params={"history": 2000}).json(),
                     100_000, 2000)
     everything = client.get(f"{SESSIONS}/{sid}", params={"history": "all"}).json()
     check_decimated(everything, 100_000, 100_000)
     # One more epoch goes past history_limit (100,000): the store thins itself; the reply
-    # still carries at most 500 points and history_length says how many are stored.
+    # still carries at most 250 points and history_length says how many are stored.
     trained = client.post(f"{SESSIONS}/{sid}/train").json()
-    assert len(trained["history"]) == 500 and trained["history"][-1]["epoch"] == 100_000
+    assert len(trained["history"]) == 250 and trained["history"][-1]["epoch"] == 100_000
     stored = client.get(f"{SESSIONS}/{sid}", params={"history": "all"}).json()
     assert trained["history_length"] == len(stored["history"]) < 100_000
+
+
+def test_a_long_lesson_session_with_every_field_replies_under_50_kb(make_client: Any) -> None:
+    """The worst case of a 2-4-1 session's default reply: every history point with a
+    full-precision loss, both layers' gradient norms and its mse (the page draws its charts
+    on the server, from the stored history: the reply's points are for API clients)."""
+    client = make_client(max_body_bytes=16 << 20)
+    sid = new_session(client, preset="seed-xor")["id"]
+    doc = client.get(f"{SESSIONS}/{sid}/export").json()
+    doc["epoch"] = doc["iteration"] = 100_000
+    rng = random.Random(0)
+    doc["history"] = [{"epoch": e, "loss": rng.random() / 3, "test_loss": None,
+                       "grad_norm": [rng.random() / 7, rng.random() / 7]}
+                      for e in range(100_000)]
+    sid = client.post(f"{SESSIONS}/import", json=doc).json()["id"]
+    r = client.post(f"{SESSIONS}/{sid}/step")
+    assert r.status_code == 200 and len(r.content) < 50_000, len(r.content)
+    history = r.json()["history"]
+    assert len(history) == 250 and history[-1]["epoch"] == 99_999
+    wanted = {p["epoch"]: p for p in doc["history"]}
+    for point in history:  # the stored points, each with the lesson's mse = 2L/(4 samples · 1)
+        assert point["loss"] == wanted[point["epoch"]]["loss"]
+        assert point["grad_norm"] == wanted[point["epoch"]]["grad_norm"]
+        assert point["mse"] == point["loss"] / 2
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "100001", "many", "1.5", ""])

@@ -1,17 +1,23 @@
 """A wheel is the whole app: build it, install it (not editable) into a fresh virtual
 environment, start it from another directory and fetch every kind of page.
 
-The venv sees the system's packages (so FastAPI & co. need no download) but the project's
-own editable install must not be what runs: the test checks ``app`` is imported from the
-venv."""
+The venv is made from the base interpreter without ``--system-site-packages`` (which would
+show it the base interpreter's packages, not those of a venv pytest may be running in). A
+``.pth`` file appends the running environment's site-packages directories after the venv's
+own, so FastAPI & co. need no download, whether pytest runs from a venv or the system Python.
+The lines of a ``.pth`` file are plain paths: the ``.pth`` files *inside* those directories
+(the project's own editable install) are not processed, and the wheel's ``app`` comes first on
+the path anyway; the test checks ``app`` is imported from the venv."""
 
 from __future__ import annotations
 
 import os
 import re
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,12 +57,26 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
     wheels = list((tmp / "dist").glob("backprop_lab-*.whl"))
     assert len(wheels) == 1
     venv = tmp / "venv"
-    run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], tmp, env)
-    run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps",
-         "--no-index", str(wheels[0])], tmp, env)
+    base = getattr(sys, "_base_executable", sys.executable)  # the interpreter a venv was made from
+    run([base, "-m", "venv", str(venv)], tmp, env)
+    python = str(venv / "bin" / "python")
+    purelib = run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                  tmp, env).strip()
+    (Path(purelib) / "_running_env.pth").write_text("\n".join(running_site_dirs()) + "\n")
+    run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheels[0])],
+        tmp, env)
     elsewhere = tmp / "elsewhere"  # not the checkout, not the build copy
     elsewhere.mkdir()
     yield venv, {**env, "HOME": str(elsewhere)}
+
+
+def running_site_dirs() -> list[str]:
+    """Where the running interpreter finds its installed packages (a venv's or the system's)."""
+    dirs = [*site.getsitepackages(), sysconfig.get_paths()["purelib"],
+            sysconfig.get_paths()["platlib"]]
+    if site.ENABLE_USER_SITE:
+        dirs.append(site.getusersitepackages())
+    return [d for d in dict.fromkeys(dirs) if Path(d).is_dir()]
 
 
 def test_the_installed_package_is_the_wheel(installed: tuple[Path, dict[str, str]]) -> None:
