@@ -152,10 +152,11 @@ def state_reply_bytes(layers: list[int], rows: int, history_points: int,
 
 
 def history_json_bytes(weight_layers: int, norms: bool = True) -> int:
-    """One history point as JSON at its longest: {"epoch", "loss", "test_loss"} (80 B) and
-    its list of gradient norms, one number a weight layer (issue #23: estimated at 80 bytes, a reply
-    of 100,000 points with norms was 27 MB, over max_reply_bytes)."""
-    return 80 + (JSON_NUMBER * max(1, weight_layers) if norms else 0)
+    """One history point as JSON at its longest: epoch, loss, test loss and mse (136 B with
+    their keys) and its list of gradient norms, one number a weight layer (issue #23:
+    estimated at 80 bytes, a reply of 100,000 points with norms was 27 MB, over
+    max_reply_bytes)."""
+    return 136 + (JSON_NUMBER * max(1, weight_layers) if norms else 0)
 
 
 def config_floats(config: NormalizedConfig) -> int:
