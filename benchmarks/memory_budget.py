@@ -24,7 +24,8 @@ import httpx
 from benchmarks.servers import app_server, exit_on_sigterm, rss_bytes
 
 MiB = 1 << 20
-BIG: dict[str, Any] = {"preset": "spiral", "layers": [2, 64, 64, 64, 64, 1]}
+BIG: dict[str, Any] = {"preset": "spiral", "layers": [2, 64, 64, 64, 64, 1],
+                       "dataset": {"name": "spiral", "samples": 100, "noise": 0.1, "seed": 1}}
 
 
 async def stalled_watchers(base: str, wid: str, n: int) -> list[asyncio.StreamWriter]:
@@ -64,7 +65,7 @@ async def run(args: argparse.Namespace) -> None:
                     r.raise_for_status()
                     await http.post(f"/api/v1/sessions/{first}/step")  # watched: new frames
                 peak = max(peak, rss_bytes(proc.pid))
-                if (i + 1) % 10 == 0:
+                if (i + 1) % 2 == 0:
                     print(f"  {i + 1:3} sessions, RSS {rss_bytes(proc.pid) / MiB:7.1f} MiB",
                           flush=True)
             held = (await http.get("/healthz")).json()["sessions"]

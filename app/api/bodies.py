@@ -15,6 +15,7 @@ import importlib
 import json
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from fastapi.exceptions import RequestValidationError
@@ -67,8 +68,14 @@ def _check(module: str, name: str, body: bytes) -> list[dict[str, Any]] | None:
 async def parse_big(model: type[M], body: bytes, precheck_bytes: int) -> M:
     """``body`` as ``model`` (RequestValidationError, a 422, when it is not)."""
     if precheck_bytes and len(body) >= precheck_bytes:
-        errors = await asyncio.get_running_loop().run_in_executor(
-            _pool_now(), _check, model.__module__, model.__qualname__, body)
+        try:
+            errors = await asyncio.get_running_loop().run_in_executor(
+                _pool_now(), _check, model.__module__, model.__qualname__, body)
+        except BrokenProcessPool:
+            # The checking process died (killed, out of memory): start a new one next time,
+            # and parse this body here as a last resort rather than answer 500.
+            shutdown()
+            errors = None
         if errors is not None:
             raise RequestValidationError(errors)
     return await run_in_threadpool(parse_body, model, body)

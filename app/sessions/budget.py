@@ -138,7 +138,7 @@ def undo_bytes(ring: Any) -> int:
 
 
 def state_reply_bytes(layers: list[int], rows: int, history_points: int,
-                      config_floats: int = 0) -> int:
+                      config_floats: int = 0, norms: bool = True) -> int:
     """Upper bound of a SessionState's JSON: the weights, gradients and optimizer moments
     (m and v), ``rows`` trace rows
     (z, a, delta per layer, the batch's X and Y, ŷ and the per-sample loss), the history
@@ -148,14 +148,15 @@ def state_reply_bytes(layers: list[int], rows: int, history_points: int,
     per_row = 3 * widths + layers[0] + 2 * layers[-1] + 3
     # Inline data came in a body of at most max_body_bytes: ~12 characters a number.
     return (4096 + JSON_NUMBER * (4 * n_params + rows * per_row) + 12 * config_floats
-            + history_json_bytes(len(layers) - 1) * history_points)
+            + history_json_bytes(len(layers) - 1, norms) * history_points)
 
 
-def history_json_bytes(weight_layers: int) -> int:
-    """One history point as JSON at its longest: {"epoch", "loss", "test_loss"} and its list
-    of gradient norms, one number a weight layer (issue #23: estimated at 80 bytes, a reply
-    of 100,000 points with norms was 27 MB, over max_reply_bytes)."""
-    return 100 + JSON_NUMBER * max(1, weight_layers)
+def history_json_bytes(weight_layers: int, norms: bool = True) -> int:
+    """One history point as JSON at its longest: epoch, loss, test loss and mse (136 B with
+    their keys) and its list of gradient norms, one number a weight layer (issue #23:
+    estimated at 80 bytes, a reply of 100,000 points with norms was 27 MB, over
+    max_reply_bytes)."""
+    return 136 + (JSON_NUMBER * max(1, weight_layers) if norms else 0)
 
 
 def config_floats(config: NormalizedConfig) -> int:

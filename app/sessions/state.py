@@ -124,10 +124,12 @@ def check_reply(session: Session, rows: int, history: int | None, max_bytes: int
     n_hist = len(session.trainer.history.epoch)
     points = n_hist if history is None else min(history, n_hist)
     floats = budget.config_floats(session.config)
-    need = budget.state_reply_bytes(layers, rows, points, floats)
+    g = session.trainer.history.grad_norm  # (imported histories may carry no norms)
+    norms = bool(g) and (g[0] is not None or g[-1] is not None)
+    need = budget.state_reply_bytes(layers, rows, points, floats, norms)
     if need <= max_bytes:
         return
-    fixed = budget.state_reply_bytes(layers, 0, points, floats)
+    fixed = budget.state_reply_bytes(layers, 0, points, floats, norms)
     per_row = budget.state_reply_bytes(layers, 1, 0, 0) - budget.state_reply_bytes(
         layers, 0, 0, 0)
     fits = max(0, (max_bytes - fixed) // per_row)

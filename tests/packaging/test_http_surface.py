@@ -91,7 +91,9 @@ def check_decimated(state: dict[str, Any], n: int, limit: int) -> None:
 
 
 def test_a_100000_epoch_session_replies_small_by_default(make_client: Any) -> None:
-    client = make_client(max_body_bytes=16 << 20)
+    # ?history=all of 100,000 points is ~11 MB of JSON: over the default max_reply_bytes
+    # (8 MiB), which the reply budget now counts truthfully (issue #23).
+    client = make_client(max_body_bytes=16 << 20, max_reply_bytes=32 << 20)
     sid = long_session(client, 100_000)
     r = client.post(f"{SESSIONS}/{sid}/step")
     assert r.status_code == 200
