@@ -123,7 +123,7 @@ def _examples(settings: Settings) -> dict[str, Any]:
     out["patch_session"] = state(s)
     s = fresh()
     ran, stopped = service.train(s, 3, settings)
-    out["train"] = {**state(s), "ran": ran, "stopped": stopped}
+    out["train"] = {**state(s), "ran": ran, "stopped": stopped, "remaining": 3 - ran}
     out["export_session"] = service.export(s)
     s = fresh()
     data_edits.add_point(s, 0.5, 0.5, 0.0, settings)

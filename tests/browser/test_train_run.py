@@ -68,7 +68,7 @@ def test_train_30000_runs_to_the_end_is_one_step_and_cancels_at_once(
     s = api_state(p, fast_server)
     assert s["epoch"] == 30000 and s["undo"] == {"back": 1, "forward": 0}
 
-    p.get_by_role("button", name="← Back", exact=True).click()  # one undo: epoch 0
+    p.get_by_role("button", name="Undo", exact=True).click()  # one undo: epoch 0
     expect(p.locator("#epoch")).to_have_text("0")
     assert api_state(p, fast_server)["epoch"] == 0
 
