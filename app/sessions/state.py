@@ -228,10 +228,15 @@ def session_state(
     h = t.history
     keep = decimate(len(h.epoch), history)
     divisor, since = mse_divisor(session), t.mse_since
+
+    def mse(i: int) -> float | None:
+        if divisor is None or h.epoch[i] < since:
+            return None
+        value = h.loss[i] * 2 / divisor  # 2 × a finite loss near the float max overflows
+        return value if math.isfinite(value) else None
+
     hist = [{"epoch": h.epoch[i], "loss": h.loss[i], "test_loss": h.test_loss[i],
-             "grad_norm": _finite_list(h.grad_norm[i]),
-             "mse": None if divisor is None or h.epoch[i] < since else h.loss[i] * 2 / divisor}
-            for i in keep]
+             "grad_norm": _finite_list(h.grad_norm[i]), "mse": mse(i)} for i in keep]
     return {
         "id": session.id,
         "config": session.config,
