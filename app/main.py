@@ -20,7 +20,7 @@ from app.api import routes as api_routes
 from app.api.schemas import Health
 from app.config import Settings, get_settings
 from app.deps import StoreDep
-from app.nn import kernel_slot, numba_kernel
+from app.nn import numba_kernel
 from app.resources import STATIC
 from app.sessions.door import Door
 from app.sessions.events import make_hub
@@ -204,7 +204,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await hub.open()
         app.state.door = Door(store, settings, hub)
         app.state.limiter = make_limiter(store, settings)
-        kernel_slot.configure(settings.kernel)
+        # The kernel setting acts through each new session's config (kernel_slot.session_default
+        # in normalize), not through the process-wide default, which several apps in one
+        # process (tests) would overwrite for one another.
         # A Play tick releases the GIL while its compiled kernel trains and must take it back
         # from threads rendering other ticks: at Python's default 5 ms per hand-over, a busy
         # class added tens of ms to each tick.
