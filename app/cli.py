@@ -36,12 +36,38 @@ def tcp_nodelay_for_workers() -> None:
     Config.bind_socket = bind_socket  # type: ignore[method-assign]
 
 
+def print_lan(host: str, port: int) -> None:
+    """The addresses students can open, and a QR code of the first, on the terminal."""
+    import segno
+
+    from app.lan import base_urls, loopback_only
+
+    if port == 0:
+        print("backprop-lab --lan: pick a fixed --port so students get a stable address.")
+        return
+    urls = [] if loopback_only(host) else base_urls(host, port)
+    if not urls:
+        print("backprop-lab --lan: found no network address on this machine: students cannot "
+              "reach it (is it connected to the class's network?).")
+        return
+    print("Backprop Lab for a class: students on this network open")
+    for url in urls:
+        print(f"  {url}/")
+    print("(share a session's watch link from its page: Share with the class)")
+    segno.make(urls[0] + "/", error="m").terminal(compact=True)
+    sys.stdout.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="backprop-lab", description=DESCRIPTION,
         epilog="Every limit is also a setting: BACKPROP_LAB_<NAME> environment variables (see "
         "docs/deployment.md, Limits). API documentation: /docs and /redoc on the running server.")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    parser.add_argument("--host", default=None, help="address to bind (127.0.0.1; with --lan "
+                        "0.0.0.0)")
+    parser.add_argument("--lan", action="store_true",
+                        help="for a class: listen on every network interface and print the "
+                        "addresses (and a QR code) students on this network can open")
     parser.add_argument("--port", type=int, default=8000, help="port (8000; 0 picks a free one)")
     parser.add_argument("--reload", action="store_true", help="restart on code changes")
     parser.add_argument("--workers", type=int, default=1,
@@ -54,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
                         "X-Forwarded-For is trusted for the client address (per-client limits); "
                         "uvicorn's proxy-headers handling. Default: none, the TCP peer counts")
     args = parser.parse_args(argv)
+    host = args.host or ("0.0.0.0" if args.lan else "127.0.0.1")
     if args.store is not None:
         os.environ["BACKPROP_LAB_STORE"] = args.store
         get_settings.cache_clear()
@@ -65,11 +92,20 @@ def main(argv: list[str] | None = None) -> int:
               "worker would hold its own sessions and requests would miss them. Use "
               "--store redis://127.0.0.1:6379/0 (or BACKPROP_LAB_STORE).", file=sys.stderr)
         return 2
+    # The app's watch links (lan_urls) follow the address it listens on; workers inherit it.
+    os.environ["BACKPROP_LAB_LISTEN_HOST"] = host
+    get_settings.cache_clear()
+    if args.lan:
+        print_lan(host, args.port)
     import uvicorn
 
     if args.workers > 1:
         tcp_nodelay_for_workers()
-    uvicorn.run("app.main:app", host=args.host, port=args.port, reload=args.reload,
+    from app.server_protocol import HeaderTimeoutH11Protocol
+
+    uvicorn.run("app.main:app", host=host, port=args.port, reload=args.reload,
+                # Request line and headers within header_read_timeout s (slow-header clients).
+                http=HeaderTimeoutH11Protocol,
                 workers=None if args.reload else args.workers,
                 log_level=settings.log_level,
                 proxy_headers=args.forwarded_allow_ips is not None,

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     # over max_body_bytes; the two import paths take bodies up to this size so it opens again.
     max_import_bytes: int = Field(16 << 20, ge=1, description="request body of POST "
                                   "/api/v1/sessions/import and of the page's /open (413)")
+    import_precheck_bytes: int = Field(
+        1 << 20, ge=0, description="an import body this big or bigger is first checked in a "
+        "separate process, so an invalid one never holds up the server (0: off)")
     history_limit: int = Field(100_000, ge=16, description="stored loss-history points")
     # Replies carry a decimated history unless the client asks for more (?history=N or all).
     history_default_points: int = Field(250, ge=2, description="history points in a reply "
@@ -48,12 +51,29 @@ class Settings(BaseSettings):
     undo_depth: int = Field(100, ge=0, le=10_000, description="restore points kept each way")
     undo_max_bytes: int = Field(8 << 20, ge=0, description="bytes of restore points per session")
     watch_max_per_session: int = Field(500, ge=1, description="open watch streams per session")
+    watch_max_streams: int = Field(
+        2000, ge=1, description="open watch streams per worker, all sessions together (what "
+        "protects the server's connections; a class behind one address is one client)")
+    watch_buffer_bytes: int = Field(
+        512 << 20, ge=1 << 20, description="bytes per worker that watch streams' frames may "
+        "hold while their clients read slowly (3 frames each at most); a frame that does not "
+        "fit is skipped, a new stream refused (429)")
+    watch_check_interval: float = Field(
+        15.0, gt=0, le=3600, description="seconds: a quiet watch stream checks that its "
+        "session still exists (an expired or deleted session's streams end)")
     watch_max_per_client: int = Field(
-        20, ge=0, description="open watch streams per client address (0: no limit)")
+        0, ge=0, description="open watch streams per client address (0: no limit, the "
+        "default: a class behind one NAT address is one client)")
     watch_min_interval: float = Field(
         0.2, ge=0, le=10, description="seconds between two events to one watcher (coalesced)")
+    watch_cache_bytes: int = Field(
+        64 << 20, ge=0, description="bytes per worker of what watchers read: the copies of "
+        "watched sessions' last saved states and their rendered frames (least recently used "
+        "out)")
     create_rate_limit: int = Field(
-        30, ge=0, description="sessions a client may create per minute (0: no limit)")
+        1000, ge=0, description="sessions a client address may create per minute (0: no "
+        "limit); far above a class of 200 behind one NAT address each making a copy: sessions "
+        "in use are bounded by max_sessions and memory_budget")
     active_window: float = Field(
         600.0, ge=0, description="seconds: a session used this recently is never evicted")
     # The training kernel (app/nn/kernel_slot.py), fixed per session at creation: "auto" = new
@@ -67,6 +87,15 @@ class Settings(BaseSettings):
         "capped at lock_timeout − train_time_budget − 1). A Play tick waits within tick_budget, "
         "then trains nothing that tick")
     tick_budget: float = Field(0.05, gt=0, description="seconds of training per Play tick")
+    # Train N on the page with JavaScript: a run of chunks, each one request (app/sessions/
+    # runs.py); the page asks for the next chunk this often (a chunk still in flight: as soon
+    # as it returns), so the diagram and loss curve move at about Play's pace.
+    run_chunk_budget: float = Field(
+        0.2, gt=0, description="seconds of training per chunk of a long run on the page "
+        "(at most train_time_budget)")
+    run_poll_interval: float = Field(
+        0.25, ge=0.05, le=5, description="seconds between the page's requests for the next "
+        "chunk of a long run")
     parallel_operations: int = Field(
         2, ge=1, le=256,
         description="short session operations (and their page renders) run at once per "
@@ -98,14 +127,37 @@ class Settings(BaseSettings):
         8 << 20, ge=1 << 16, description="estimated bytes of one reply (JSON or HTML)")
     max_form_fields: int = Field(200, ge=16, description="fields in one submitted form")
     gradcheck_time_budget: float = Field(5.0, gt=0, description="seconds per gradient check")
+    gradcheck_estimate_after: float = Field(
+        0.25, ge=0, description="seconds into a gradient check after which its pace so far "
+        "estimates the whole; one that cannot end within gradcheck_time_budget stops there "
+        "and says how long it would take (0: never estimate)")
     body_read_timeout: float = Field(
         5.0, gt=0, description="seconds a client may take to send a request body (then 408)")
     public_base_url: str = Field(
         "", description="prefix of the Location header (e.g. https://lab.example.org); "
         "empty: a relative URL, never one built from the Host header")
+    csrf_trusted_origins: str = Field(
+        "", description="comma-separated origins (https://host[:port]) besides the server's "
+        "own and public_base_url's whose pages may change sessions (docs/security-notes.md)")
     timeout_keep_alive: int = Field(5, ge=1, description="uvicorn: idle keep-alive seconds")
+    header_read_timeout: float = Field(
+        10.0, gt=0, le=600, description="seconds a client may take to send a request's line "
+        "and headers (then the connection is closed; app/server_protocol.py)")
     h11_max_incomplete_event_size: int = Field(
         16 * 1024, ge=1024, description="uvicorn/h11: bytes of request line + headers")
+
+    # --- class polls and the class's network (issue #20) ---------------------------------
+    poll_max_per_session: int = Field(100, ge=1, description="polls a session keeps (409 beyond)")
+    poll_max_answers: int = Field(
+        1000, ge=1, description="answers (student tokens) one poll accepts (409 beyond)")
+    poll_answer_max_bytes: int = Field(
+        1024, ge=64, description="request body of one student's answer (413 beyond)")
+    poll_prompt_max_chars: int = Field(300, ge=20, description="characters of a poll's prompt")
+    poll_max_choices: int = Field(12, ge=2, description="choices of a choice poll")
+    # What `backprop-lab --host/--lan` bound (the CLI sets it): lan_urls come from it.
+    listen_host: str = Field(
+        "127.0.0.1", description="the address the server listens on (set by the command); "
+        "0.0.0.0 or :: (--lan): watch links also on the machine's network addresses")
 
 
 @lru_cache

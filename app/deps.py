@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from app.config import Settings
 from app.sessions.door import Door
 from app.sessions.events import Hub
+from app.sessions.poll_service import PollService
 from app.sessions.store import SessionStore
 
 
@@ -30,10 +31,15 @@ def get_hub(request: Request) -> Hub:
     return get_door(request).hub
 
 
+def get_polls(request: Request) -> PollService:
+    return request.app.state.polls  # type: ignore[no-any-return]
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[SessionStore, Depends(get_store)]
 DoorDep = Annotated[Door, Depends(get_door)]
 HubDep = Annotated[Hub, Depends(get_hub)]
+PollsDep = Annotated[PollService, Depends(get_polls)]
 
 
 async def check_creation(request: Request) -> None:
@@ -41,5 +47,7 @@ async def check_creation(request: Request) -> None:
     address is the TCP peer's, or the proxy's X-Forwarded-For as uvicorn's proxy-headers
     handling set it (--forwarded-allow-ips), never a header read here. Called by each creating
     route where it stands (after the cheap checks of its input), not as a dependency."""
+    if request.scope.get("state", {}).get("creation_checked"):
+        return  # an import, counted before its body was read (app/main.py)
     client = request.client.host if request.client else "unknown"
     await request.app.state.limiter.check(client)

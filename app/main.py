@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import AsyncIterator
@@ -10,22 +11,27 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
-from app.api import errors, teaching
+from app.api import bodies, errors, polls, teaching
 from app.api import openapi as api_docs
 from app.api import routes as api_routes
 from app.api.schemas import Health
 from app.config import Settings, get_settings
+from app.csrf import CrossSiteGuard
 from app.deps import StoreDep
 from app.nn import numba_kernel
 from app.resources import STATIC
 from app.sessions.door import Door
 from app.sessions.events import make_hub
-from app.sessions.limits import make_limiter
-from app.sessions.store import make_store
+from app.sessions.limits import RateLimited, make_limiter
+from app.sessions.poll_service import PollService
+from app.sessions.poll_store import make_poll_store
+from app.sessions.store import StoreUnavailable, make_store
 from app.web import routes as web_routes
 
 # Pages get a strict policy: no inline script or style, no eval, not framable.
@@ -48,8 +54,9 @@ class SecurityHeaders:
     IMPORT_PATHS = ("/api/v1/sessions/import", "/open")
 
     def __init__(self, app: ASGIApp, max_body: int, read_timeout: float = 5.0,
-                 max_import: int | None = None) -> None:
+                 max_import: int | None = None, precheck: int = 0) -> None:
         self.app = app
+        self.precheck = precheck
         self.max_body = max_body
         self.max_import = max(max_body, max_import or 0)
         self.read_timeout = read_timeout
@@ -90,6 +97,8 @@ class SecurityHeaders:
                     return
             elif key == b"content-type":
                 content_type = value.split(b";")[0].strip().lower()
+        if imports and not await self._admit(scope, receive, send_with_headers):
+            return
         chunks: list[bytes] = []
         received = 0
         try:
@@ -112,7 +121,15 @@ class SecurityHeaders:
                 "body_read_timeout)").encode(), close=True)
             return
         body = b"".join(chunks)
-        if body and content_type.endswith(b"json") and _repeats_a_key(body):
+        # A big body is parsed in a thread: an 11 MB import took the event loop ~1 s.
+        # An import this big is checked (repeated keys included) in a separate process by its
+        # route (app/api/bodies.py): parsing keeps the GIL, a thread would stall us as much.
+        deferred = imports and self.precheck and len(body) >= self.precheck
+        repeats = False
+        if body and content_type.endswith(b"json") and not deferred:
+            repeats = (await asyncio.to_thread(_repeats_a_key, body) if len(body) > OFFLOAD
+                       else _repeats_a_key(body))
+        if repeats:
             await self._error(send_with_headers, 422, json.dumps({"detail": [{
                 "loc": ["body"], "type": "value_error",
                 "msg": "a JSON object repeats a key: give each key once"}]}).encode())
@@ -127,6 +144,36 @@ class SecurityHeaders:
             return await receive()  # then only http.disconnect
 
         await self.app(scope, replay, send_with_headers)
+
+    @staticmethod
+    async def _admit(scope: Scope, receive: Receive, send: Send) -> bool:
+        """An import creates a session: the creation limit is checked before its body (up to
+        max_import_bytes) is read and parsed, and the route does not count it again."""
+        app = scope.get("app")
+        limiter = getattr(getattr(app, "state", None), "limiter", None)
+        if limiter is None:
+            return True
+        client = scope.get("client")
+        try:
+            await limiter.check(client[0] if client else "unknown")
+        except RateLimited as e:
+            if scope.get("path", "").startswith("/api/"):
+                response: Response = JSONResponse(
+                    {"detail": str(e)}, status_code=429,
+                    headers={"Retry-After": str(e.retry_after), "Connection": "close"})
+            else:
+                from app.web.landing import refused
+
+                response = refused(Request(scope), app.state.settings, e)  # type: ignore[union-attr]
+                response.headers["Connection"] = "close"
+            await response(scope, receive, send)
+            return False
+        except StoreUnavailable as e:
+            await SecurityHeaders._error(send, 503, json.dumps({"detail": str(e)}).encode(),
+                                         close=True)
+            return False
+        scope.setdefault("state", {})["creation_checked"] = True
+        return True
 
     async def _reject(self, send: Send, limit: int, setting: str) -> None:
         await self._error(send, 413, b'{"detail":"request body too large: the limit is %d '
@@ -144,13 +191,19 @@ class SecurityHeaders:
         await send({"type": "http.response.body", "body": body})
 
 
+OFFLOAD = 64 * 1024  # bytes of a JSON body checked in a worker thread rather than on the loop
+
+
 class _RepeatedKey(ValueError):
     pass
 
 
 class HeadAsGet:
     """HEAD is answered wherever GET is: the GET response's status and headers (its
-    Content-Length included), without the body. FastAPI routes do not add HEAD themselves."""
+    Content-Length included), without the body. FastAPI routes do not add HEAD themselves.
+    A response without Content-Length (an event stream, which never ends) is answered as soon
+    as its headers are known, and the GET behind it is cancelled (issue #23: HEAD on a stream
+    never finished and wedged the connection)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -159,18 +212,34 @@ class HeadAsGet:
         if scope["type"] != "http" or scope["method"] != "HEAD":
             await self.app(scope, receive, send)
             return
-        done = False
+        done = asyncio.Event()
 
         async def send_headers_only(message: Message) -> None:
-            nonlocal done
+            if done.is_set():
+                return  # (a stream's headers were answered: nothing more is sent)
             if message["type"] == "http.response.start":
                 await send(message)
-            elif message["type"] == "http.response.body" and not (
-                    done or message.get("more_body", False)):
-                done = True
+                if not any(k.lower() == b"content-length" for k, _ in message["headers"]):
+                    done.set()  # a stream: its body would never end
+                    await send({"type": "http.response.body", "body": b""})
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
                 await send({"type": "http.response.body", "body": b""})
 
-        await self.app({**scope, "method": "GET"}, receive, send_headers_only)
+        get = asyncio.ensure_future(self.app({**scope, "method": "GET"}, receive,
+                                             send_headers_only))
+        waiter = asyncio.ensure_future(done.wait())
+        try:
+            await asyncio.wait({get, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if not get.done():  # the stream's generator: stop it, which frees its slot
+            get.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await get
+            return
+        get.result()  # (its errors are the GET's)
+
+
 def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out = dict(pairs)
     if len(out) != len(pairs):
@@ -203,6 +272,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub = make_hub(store, settings)
         await hub.open()
         app.state.door = Door(store, settings, hub)
+        app.state.polls = PollService(app.state.door, make_poll_store(
+            settings, store.redis if store.name == "redis" else None))  # type: ignore[attr-defined]
         app.state.limiter = make_limiter(store, settings)
         # The kernel setting acts through each new session's config (kernel_slot.session_default
         # in normalize), not through the process-wide default, which several apps in one
@@ -218,7 +289,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.polls.close()
             await hub.close()
+            bodies.shutdown()
             if warm is not None:
                 await warm  # a thread cannot be cancelled; compiling ends on its own
             await store.close()
@@ -238,6 +311,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(api_routes.router)
     app.include_router(teaching.router)
+    app.include_router(polls.router)
     api_docs.install(app, settings, DOCS_CSP)
 
     @app.get("/healthz", response_model=Health, tags=["health"], summary="Health check",
@@ -252,9 +326,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     web_routes.install(app)
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # Inside SecurityHeaders (its refusals carry the same headers), after the body limits.
+    app.add_middleware(CrossSiteGuard, trusted=[
+        settings.public_base_url, *settings.csrf_trusted_origins.split(",")])
     app.add_middleware(SecurityHeaders, max_body=settings.max_body_bytes,
                        read_timeout=settings.body_read_timeout,
-                       max_import=settings.max_import_bytes)
+                       max_import=settings.max_import_bytes,
+                       precheck=settings.import_precheck_bytes)
     app.add_middleware(HeadAsGet)
     return app
 

@@ -8,6 +8,8 @@
    2-4-2-1 tanh, batch 10, learning rate 0.03, mean squared error, train and test loss every
    epoch): a plain NumPy mini-batch loop (the reference) against Trainer.run on each kernel,
    checked to agree to 1e-9.
+3. Each optimizer (momentum, Nesterov, RMSprop, Adam) against plain SGD on the spiral preset,
+   compiled kernel (benchmarks/optimizers.py): the time per epoch as a ratio to SGD's.
 
 Run: ``python -m benchmarks.engine``.
 """
@@ -145,9 +147,11 @@ def main() -> None:
     for name, t, agree in rows:
         print(f"| {name} | {t:.3f} | {t / EPOCHS * 1e6:.1f} | {t_ref / t:.2f}× | {agree} |")
     print()
-    from benchmarks import playground
+    from benchmarks import optimizers, playground
 
     playground.main(args.repeat)
+    print()
+    optimizers.main(args.repeat)
 
 
 if __name__ == "__main__":

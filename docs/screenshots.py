@@ -3,6 +3,8 @@
     python3 docs/screenshots.py            # writes docs/*.png
 
 Starts the app with uvicorn on a free port in a thread, drives the pages, stops the server.
+korean.png needs a Korean font installed (Debian: fonts-nanum fonts-nanum-coding), else Hangul
+shows as empty boxes.
 """
 
 from __future__ import annotations

@@ -47,6 +47,8 @@ TAGS = [
     {"name": "catalogues", "description": "The presets and data sets a config may name."},
     {"name": "teaching", "description": "Undo and redo, watch links to follow a session "
      "read-only (live over Server-Sent Events), and links that recreate a setup."},
+    {"name": "polls", "description": "Class polls: the class predicts the next value (through "
+     "the watch link), the teacher reveals it (docs/polls.md)."},
     {"name": "health", "description": "Whether the server and its store are up."},
 ]
 
@@ -141,6 +143,9 @@ def _examples(settings: Settings) -> dict[str, Any]:
         "mini-batch": {"summary": "mini-batches of 2 with weight decay",
                        "value": {"batch_size": 2,
                                  "regularization": {"kind": "l2", "rate": 0.001}}},
+        "adam": {"summary": "train on with Adam (the weights stay, its state starts at t = 0)",
+                 "value": {"optimizer": {"name": "adam", "beta1": 0.9, "beta2": 0.999,
+                                         "eps": 1e-8}}},
     }
     return out
 
@@ -173,7 +178,9 @@ def _teaching_examples(out: dict[str, Any], fresh: Callable[[], Any],
     out["redo"] = state(s)
     out["watch_state"] = {**state(s), "id": WATCH_ID}
     out["watch_events"] = summary(s)
-    out["watch"] = {"watch_id": WATCH_ID, "url": f"/w/{WATCH_ID}"}
+    out["watch"] = {"watch_id": WATCH_ID, "url": f"/w/{WATCH_ID}", "lan_urls": [
+        f"http://192.168.1.23:8000/w/{WATCH_ID}"]}
+    out["watch_state"]["poll"] = None
     out["setup_link"] = {"url": links.setup_url(s.config)}
 
 

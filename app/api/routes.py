@@ -16,13 +16,13 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 
-from app.api import errors, schemas
+from app.api import bodies, errors, schemas
 from app.config import Settings
 from app.deps import DoorDep, HubDep, SettingsDep, StoreDep, check_creation
 from app.nn import datasets
 from app.sessions import service
-from app.sessions.config import GENERATED_DEFAULTS, PRESETS, normalize
-from app.sessions.door import Outcome
+from app.sessions.config import GENERATED_DEFAULTS, PRESETS, ConfigError, normalize
+from app.sessions.door import Outcome, Unchanged
 from app.sessions.model import Session
 from app.sessions.state import StateQueryError, precheck_reply, session_state
 from app.sessions.store import SessionNotFound
@@ -304,22 +304,29 @@ _step_route(
                  "kernel (config.kernel: numpy is exactly the arithmetic of stepping). Stops "
                  "early when a step diverges or after train_time_budget seconds (2 s), between "
                  "mini-batches (possibly inside an epoch, which the next call finishes first); "
-                 "`ran` and `stopped` say what happened: call again to go on. Leaves the cursor "
-                 "at forward, layer 1, with no trace. 503 with Retry-After when the session's "
-                 "compiled kernel is still being compiled by this worker (setting kernel_wait)."))
+                 "`ran`, `stopped` and `remaining` say what happened: call again to go on. With "
+                 "`target_epoch` instead of `epochs` it trains until the session's epoch is that "
+                 "(repeat the same call until `remaining` is 0). Leaves the cursor at forward, "
+                 "layer 1, with no trace. 503 with Retry-After when the session's compiled "
+                 "kernel is still being compiled by this worker (setting kernel_wait)."))
 async def train(session_id: SessionId, door: DoorDep, settings: SettingsDep,
                 body: Annotated[schemas.TrainRequest, Body(
                     openapi_examples=schemas.TRAIN_EXAMPLES)] = schemas.ONE_EPOCH,
                 samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
-    epochs = body.epochs
+    epochs, target = body.epochs, body.target_epoch
+    if target is not None and "epochs" in body.model_fields_set:
+        raise ConfigError(("target_epoch",), "give epochs or target_epoch, not both")
     service.check_epochs(epochs, settings)  # before the lock: a bad body is 422 even on a 404 id
     points = history_points(history, settings)
 
     def view(s: Session, o: Outcome[Any]) -> dict[str, Any]:
-        ran, stopped = o.result
-        return {**render(s, settings, samples, points), "ran": ran, "stopped": stopped}
+        ran, stopped = (0, None) if isinstance(o.result, Unchanged) else o.result
+        remaining = (epochs - ran) if target is None else max(0, target - s.trainer.epoch)
+        return {**render(s, settings, samples, points), "ran": ran, "stopped": stopped,
+                "remaining": remaining}
 
-    return respond(await door.apply(session_id, "train", epochs, view=view,
+    op = ("train", epochs) if target is None else ("train_to", target)
+    return respond(await door.apply(session_id, *op, view=view,
                                     before=prechecked(settings, samples, points)))
 
 
@@ -393,16 +400,20 @@ async def export_session(session_id: SessionId, door: DoorDep) -> dict[str, Any]
 
 
 @router.post("/sessions/import", status_code=201, response_model=schemas.SessionState,
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                 "schema": {"$ref": "#/components/schemas/ExportDocument"}}}}},
              responses={**UNAVAILABLE, **BODY_ERRORS, **INVALID, **CREATION}, tags=["sessions"],
              summary="Import a session",
              description=state_doc("Creates a new session (new id, Location header) from a "
                              "document made by GET …/export. Its cursor starts at forward, "
                              "layer 1."))
-async def import_session(request: Request, doc: schemas.ExportDocument,
-                         store: StoreDep, settings: SettingsDep, samples: SamplesQ = None,
-                         history: HistoryQ = None) -> JSONResponse:
+async def import_session(request: Request, store: StoreDep, settings: SettingsDep,
+                         samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
     points = history_points(history, settings)
-    await check_creation(request)
+    await check_creation(request)  # (counted before the body was read: app/main.py)
+    # Up to max_import_bytes of JSON: never parsed on the event loop (app/api/bodies.py).
+    doc = await bodies.parse_big(schemas.ExportDocument, await request.body(),
+                                 settings.import_precheck_bytes)
     session = await run_in_threadpool(service.import_session, doc.model_dump(), settings)
     state = render(session, settings, samples, points)
     await store.add(session)

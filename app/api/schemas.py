@@ -7,19 +7,21 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from app.nn.kernel_slot import Implementation
 from app.nn.stepper import Phase, Status, Stopped
 from app.sessions.config import (
     LayerWeights,
     Matrix,
+    OptimizerConfig,
     RegularizationConfig,
     SessionConfig,
     Strict,
 )
+from app.sessions.documents import ExportDocument, ExportHistoryPoint
 
-__all__ = ["SessionConfig"]
+__all__ = ["ExportDocument", "ExportHistoryPoint", "SessionConfig"]
 
 
 class Through(Strict):
@@ -34,6 +36,9 @@ class TrainRequest(Strict):
     """How many epochs a train call runs."""
 
     epochs: int = Field(1, description="epochs to run (1 to the max_epochs setting, 100,000)")
+    target_epoch: int | None = Field(
+        None, ge=0, description="instead of `epochs`: train until the session's epoch is this "
+        "(at most max_epochs beyond it); repeat the same call until `remaining` is 0")
 
 
 # The bodies a call without a body stands for: request bodies are plain models with defaults
@@ -50,6 +55,8 @@ CONFIG_EXAMPLES: dict[str, Any] = {
                "value": {"layers": [2, 8, 8, 1], "hidden_activation": "tanh",
                          "dataset": {"name": "spiral", "samples": 200, "noise": 0.1},
                          "batch_size": 20, "learning_rate": 0.05}},
+    "adam": {"summary": "the spiral preset trained with Adam",
+             "value": {"preset": "spiral", "optimizer": {"name": "adam"}}},
     "inline": {"summary": "your own data",
                "value": {"layers": [2, 3, 1], "dataset": {"X": [[0, 0], [0, 1], [1, 0], [1, 1]],
                                                           "Y": [[0], [1], [1], [1]]}}},
@@ -71,6 +78,8 @@ POINT_EXAMPLES: dict[str, Any] = {
 TRAIN_EXAMPLES: dict[str, Any] = {
     "one": {"summary": "one epoch (the same as no body)", "value": {}},
     "lesson": {"summary": "the rest of the lesson's 10,000 epochs", "value": {"epochs": 9999}},
+    "target": {"summary": "up to epoch 100,000, one bounded call at a time",
+               "value": {"target_epoch": 100000}},
 }
 
 
@@ -84,6 +93,10 @@ class PatchRequest(Strict):
     focus: int | None = Field(None, ge=0, description="training-sample index the trace follows "
                               "when the batch is too large to show whole")
     train_bias: bool | None = Field(None, description="whether updates change the biases")
+    optimizer: OptimizerConfig | None = Field(
+        None, description="another optimizer, or the same one's parameters (a field left out "
+        "keeps its value when the name is unchanged); the weights stay, the optimizer's state "
+        "(moments, step count) starts afresh")
 
 
 class PointRequest(Strict):
@@ -111,6 +124,17 @@ class Cursor(BaseModel):
     layer: int | None = Field(description="1-based layer; null at update")
 
 
+class LayerOptimizerState(BaseModel):
+    """The optimizer's state of one layer (docs/api.md, Optimizers): null where the chosen
+    optimizer keeps no such moment."""
+
+    m_W: Matrix | None = Field(None, description="momentum's velocity or Adam's first moment "
+                               "m of W[l]")
+    v_W: Matrix | None = Field(None, description="RMSprop's or Adam's second moment v of W[l]")
+    m_b: list[float] | None = Field(None, description="m of b[l]")
+    v_b: list[float] | None = Field(None, description="v of b[l]")
+
+
 class LayerState(BaseModel):
     """One layer l: its parameters and, once computed in the current pass, its trace (rows
     for the selected samples only)."""
@@ -126,6 +150,9 @@ class LayerState(BaseModel):
                                   "regularization gradient), over the whole batch")
     grad_b: list[float] | None = Field(description="∂L/∂b[l] = Σ_n delta[l]; null without "
                                        "biases or until computed")
+    optimizer: LayerOptimizerState = Field(
+        default_factory=LayerOptimizerState, description="the optimizer's moments of this "
+        "layer's W and b")
 
 
 class Batch(BaseModel):
@@ -197,6 +224,8 @@ class SessionState(BaseModel):
         description="diverged: the last step gave a non-finite value and was not applied")
     version: int = Field(description="increases with every state change (undo/redo included)")
     undo: UndoCounts = Field(description="how many operations can be undone and redone")
+    optimizer_step: int = Field(0, description="the optimizer's step count t: updates made "
+                                "since its state was last fresh (Adam's bias correction)")
 
 
 class TrainState(SessionState):
@@ -206,6 +235,8 @@ class TrainState(SessionState):
     stopped: Stopped | None = Field(
         description="why it stopped before `epochs`: a step diverged, or the call reached "
         "train_time_budget; null when it ran them all")
+    remaining: int = Field(
+        description="epochs still to go: of `epochs`, or up to `target_epoch`; 0 when done")
 
 
 class GradcheckLayer(BaseModel):
@@ -228,40 +259,6 @@ class Gradcheck(BaseModel):
     batch_indices: list[int] = Field(description="dataset rows of the batch checked")
     layers: list[GradcheckLayer] = Field(description="one entry per layer, layer 1 first")
     max_rel_error: float | None = Field(description="the largest relative error of all layers")
-
-
-class ExportHistoryPoint(BaseModel):
-    """One history point of an export document."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-    epoch: int = Field(description="0-based epoch number")
-    loss: float = Field(description="the epoch's loss")
-    test_loss: float | None = Field(None, description="the epoch's test loss, if any")
-    grad_norm: list[float] | None = Field(
-        None, description="the epoch's gradient norms per layer, if recorded")
-
-
-class ExportDocument(BaseModel):
-    """GET /export's document; POST /sessions/import takes it back."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-
-    format: Literal["backprop-lab-export/1"] = Field(description="the document format")
-    config: dict[str, Any] = Field(description="the session's normalized config")
-    weights: list[LayerWeights] = Field(description="the current weights, layer 1 first")
-    epoch: int = Field(ge=0, description="epochs finished")
-    iteration: int = Field(ge=0, description="updates applied")
-    batch_pos: int = Field(0, ge=0, description="batches of the current epoch already done")
-    mse_since: int = Field(0, ge=0, description="the first epoch recorded with the current "
-                           "batch size, data and regularization (history points from it on "
-                           "carry mse)")
-    epoch_loss_sum: str = Field("0x0p+0", description="hex float, exact")
-    epoch_test_loss: str | None = Field(
-        None, description="hex float: the test loss at the start of a partly done epoch"
-    )
-    status: Status = Field("ok", description="as in the session state")
-    history: list[ExportHistoryPoint] = Field([], description="the whole stored history")
-    version: int = Field(0, ge=0, description="the session's version when exported")
 
 
 class Preset(BaseModel):
@@ -330,6 +327,10 @@ class WatchLink(BaseModel):
 
     watch_id: str = Field(description="read-only capability to follow the session")
     url: str = Field(description="the watch page, /w/{watch_id}")
+    lan_urls: list[str] = Field(
+        default_factory=list, description="the watch page's absolute URLs on this machine's "
+        "network addresses (what students open in a classroom); empty when the server listens "
+        "on loopback only (start it with `backprop-lab --lan`)")
 
 
 class WatchSummary(BaseModel):

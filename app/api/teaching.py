@@ -25,7 +25,8 @@ from app.api.routes import (
     render,
     respond,
 )
-from app.deps import DoorDep, SettingsDep
+from app.deps import DoorDep, PollsDep, SettingsDep
+from app.lan import lan_urls, server_port
 from app.sessions import links
 from app.sessions.door import Door, summary
 from app.sessions.store import SessionBusy, SessionNotFound, StoreUnavailable
@@ -34,8 +35,9 @@ router = APIRouter(prefix="/api/v1", tags=["teaching"])
 
 NOTHING = _documented(409, "nothing to undo (or redo)")
 WATCH_NOT_FOUND = _documented(404, "unknown or revoked watch link, or its session expired")
-WATCH_LIMIT = _documented(429, "too many watch streams for the session "
-                          "(watch_max_per_session) or from this client (watch_max_per_client)")
+WATCH_LIMIT = _documented(429, "too many watch streams on this worker (watch_max_streams, "
+                          "watch_buffer_bytes), for the session (watch_max_per_session) or "
+                          "from this client (watch_max_per_client, off by default)")
 StepsQ = Annotated[int, Query(ge=1, le=10_000, description="how many operations to undo (or "
                               "redo) at once, 1 to 10,000; default 1", examples=[1, 3])]
 WatchId = Annotated[str, Path(description="the watch id from POST /api/v1/sessions/{id}/watch "
@@ -78,13 +80,17 @@ async def start_watch(door: Door, session_id: str) -> str:
 
 @router.post(f"{SESSION}/watch", response_model=schemas.WatchLink,
              responses=ON_SESSION, summary="The session's watch link (read-only)")
-async def watch(session_id: SessionId, door: DoorDep) -> dict[str, str]:
+async def watch(session_id: SessionId, door: DoorDep, request: Request) -> dict[str, Any]:
     """Returns the session's watch link: a read-only capability to follow it (the page
     /w/{watch_id}, GET /api/v1/watch/{watch_id} and its event stream). The same link each time
-    until it is revoked; it cannot be turned into the session id. Any cursor; the session's
-    state and version do not change."""
+    until it is revoked; it cannot be turned into the session id. `lan_urls`: the page's
+    absolute URLs on this machine's network addresses, for students in the room (empty when
+    the server listens on loopback only). Any cursor; the session's state and version do not
+    change."""
     watch_id = await start_watch(door, session_id)
-    return {"watch_id": watch_id, "url": watch_url(watch_id)}
+    return {"watch_id": watch_id, "url": watch_url(watch_id),
+            "lan_urls": lan_urls(door.settings.listen_host, server_port(request),
+                                 watch_url(watch_id))}
 
 
 @router.delete(f"{SESSION}/watch", status_code=204, response_class=Response,
@@ -102,13 +108,18 @@ async def unwatch(session_id: SessionId, door: DoorDep) -> Response:
 @router.get("/watch/{watch_id}", response_model=schemas.SessionState,
             responses={**WATCH_NOT_FOUND, **UNAVAILABLE}, summary="A watched session's state")
 async def watch_state(watch_id: WatchId, door: DoorDep, settings: SettingsDep,
-                      samples: SamplesQ = None, history: HistoryQ = None) -> JSONResponse:
+                      polls: PollsDep, samples: SamplesQ = None, history: HistoryQ = None
+                      ) -> JSONResponse:
     """The watched session's whole state, as GET /api/v1/sessions/{id} gives it, read-only:
-    its `id` is the watch id (never the session id). Any cursor; changes nothing. 404 for an
-    unknown or revoked link, or when the session expired."""
+    its `id` is the watch id (never the session id), and `poll` is the class poll students
+    answer (the open one, else the latest; null if none): poll_id, kind, prompt, choices,
+    tolerance, status, answers, and only once revealed truth and right_answer. Any cursor;
+    changes nothing. 404 for an unknown or revoked link, or when the session expired."""
     points = history_points(history, settings)
-    state = await door.watched(watch_id, lambda s: render(s, settings, samples, points))
-    return respond({**state, "id": watch_id})
+    sid_state = await door.watched(watch_id, lambda s: (s.id, render(s, settings, samples,
+                                                                     points)))
+    sid, state = sid_state
+    return respond({**state, "id": watch_id, "poll": await polls.current(sid)})
 
 
 async def watch_target(watch_id: WatchId, request: Request, door: DoorDep) -> tuple[str, str]:
@@ -137,12 +148,16 @@ async def watch_events(watch_id: WatchId, door: DoorDep,
                        ) -> AsyncIterator[ServerSentEvent]:
     """A Server-Sent Events stream (text/event-stream) following the watched session: one
     `state` event per change (id: the session's version; data: version, epoch, iteration,
-    cursor, loss). A (re)connecting client, with or without Last-Event-ID, gets the current
-    state at once; while the session changes quickly, only the newest state is sent (at most
-    one event per watch_min_interval seconds). Any cursor; changes nothing. 429 over
-    watch_max_per_session or watch_max_per_client open streams."""
+    cursor, loss); for class polls, a `poll` event when one is asked or revealed (data:
+    {type, poll} as `poll` in GET /api/v1/watch/{watch_id}) and `answers` events with its live
+    count (data: {type, poll_id, answers}). A (re)connecting client, with or without
+    Last-Event-ID, gets the current state at once; while the session changes quickly, only
+    the newest state is sent (at most one event per watch_min_interval seconds). The stream
+    ends when the link is revoked or the session is deleted or expires. Any cursor; changes
+    nothing. 429 over watch_max_streams (per worker), watch_max_per_session or
+    watch_max_per_client (off by default) open streams."""
     sid, client = target
-    sub = door.hub.subscribe(sid, watch_id, client)
+    sub = door.hub.subscribe(sid, watch_id, client, counts=True)
     try:
         try:
             first = await door.watched(watch_id, summary)
@@ -152,9 +167,12 @@ async def watch_events(watch_id: WatchId, door: DoorDep,
         yield ServerSentEvent(event="state", id=str(last), data=first)
         pause = door.settings.watch_min_interval
         while True:
-            event = await sub.next()
+            event = await door.next_change(sub, watch_id)
             if event is None:
-                return  # revoked
+                return  # revoked, or the session is gone
+            if "type" in event:  # a class poll: asked or revealed ("poll"), or its count
+                yield ServerSentEvent(event=event["type"], data=event)
+                continue
             if event["version"] == last:
                 continue
             last = event["version"]

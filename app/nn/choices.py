@@ -3,7 +3,7 @@ schema (app/sessions/config.py) and the page's forms (app/web/forms.py) show the
 
 from __future__ import annotations
 
-from app.nn import features, init, losses
+from app.nn import features, init, losses, optimizers
 from app.nn.activations import ACTIVATIONS
 
 # Softmax is not elementwise, so it serves the output layer only.
@@ -14,3 +14,4 @@ REDUCTIONS = losses.REDUCTIONS
 INIT_SCHEMES = tuple(init.SCHEMES)
 REG_KINDS = losses.REG_KINDS
 FEATURES = features.NAMES
+OPTIMIZERS = optimizers.NAMES

@@ -26,6 +26,7 @@ from numba import njit
 
 from app.nn.activations import ACTIVATIONS, LEAKY_SLOPE
 from app.nn.losses import LOG_EPS, LOSSES, REG_KINDS
+from app.nn.optimizers import ADAM_CODE, MOMENTUM_CODE, RMSPROP_CODE, SGD_CODE
 
 # The registries' integer codes, constants to numba (which caches them with the machine code).
 SIGMOID, TANH, RELU, LEAKY_RELU, LINEAR, SOFTMAX = (
@@ -170,6 +171,47 @@ def _times_prime(act, z, a, g):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
+def _opt_new(opt, hp, lr, t, p, g, m, v, out):  # type: ignore[no-untyped-def]
+    """The optimizer's step (app/nn/optimizers.py ``rule``, expression for expression) for
+    update t: new p, m, v into out[0], out[1], out[2]; False (out partly written, p, m, v
+    untouched) as soon as a new value is not finite. hp = (μ, nesterov, α, ε, β₁, β₂)."""
+    mu, nesterov, alpha, eps, beta1, beta2 = hp[0], hp[1] != 0.0, hp[2], hp[3], hp[4], hp[5]
+    bc1 = 1.0 - beta1 ** float(t)
+    sqrt_bc2 = math.sqrt(1.0 - beta2 ** float(t))
+    step_size = lr / bc1
+    for k in range(len(p)):
+        gk = g[k]
+        mn, vn = m[k], v[k]
+        if opt == MOMENTUM_CODE:
+            mn = gk if t == 1 else mu * m[k] + gk
+            d = gk + mu * mn if nesterov else mn
+            pn = p[k] - lr * d
+        elif opt == RMSPROP_CODE:
+            vn = alpha * v[k] + (1.0 - alpha) * (gk * gk)
+            pn = p[k] - lr * (gk / (math.sqrt(vn) + eps))
+        elif opt == ADAM_CODE:
+            mn = beta1 * m[k] + (1.0 - beta1) * gk
+            vn = beta2 * v[k] + (1.0 - beta2) * (gk * gk)
+            pn = p[k] - step_size * (mn / (math.sqrt(vn) / sqrt_bc2 + eps))
+        else:
+            pn = p[k] - lr * gk
+        if not (math.isfinite(pn) and math.isfinite(mn) and math.isfinite(vn)):
+            return False
+        out[0, k] = pn
+        out[1, k] = mn
+        out[2, k] = vn
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _opt_keep(p, m, v, out):  # type: ignore[no-untyped-def]
+    for k in range(len(p)):
+        p[k] = out[0, k]
+        m[k] = out[1, k]
+        v[k] = out[2, k]
+
+
+@njit(cache=True, nogil=True)
 def objective(X, Y, rows, layers, acts, loss, fused, mean, reg, rate,  # type: ignore[no-untyped-def]
               W, woff, b, boff, has_b, z, a, coff):
     """The reduced loss plus regularization over all of rows (the test loss)."""
@@ -187,7 +229,8 @@ def train_batches(X, Y, order, bs, nb, start, stop,  # type: ignore[no-untyped-d
                   layers, acts, loss, fused, mean, reg, rate, lr, has_b, train_b,
                   W, woff, b, boff, z, a, delta, coff, gW, gb,
                   Xt, Yt, test_rows, test_first, zt, at,
-                  losses, test_losses, last_out, grad_sq):
+                  losses, test_losses, last_out, grad_sq,
+                  opt, hp, t0, mW, vW, mb, vb, newW, newb):
     """Batches start..stop-1 (batch j is rows (j % nb)·bs … of epoch j // nb's order, at most bs
     rows; ``order`` holds the orders of the epochs the chunk touches, one after another), in
     place.
@@ -197,6 +240,9 @@ def train_batches(X, Y, order, bs, nb, start, stop,  # type: ignore[no-untyped-d
     or not computed). ``last_out`` receives ŷ of the last forward pass whose loss was finite.
     ``grad_sq[k, l]`` receives Σ (∂L/∂W_l)² of an epoch's last batch (the history's gradient
     norms), before the update; other rows are left as they are.
+    The update is the optimizer ``opt``'s (parameters ``hp``, see _opt_new), whose moments
+    mW, vW, mb, vb are updated in place; t0 updates were made before this call; newW, newb
+    (3 × size) are scratch.
     Returns (batches accepted, status, rows of last_out, index of that batch or -1, its loss)."""
     L = len(layers) - 1
     n_out = layers[L]
@@ -301,17 +347,27 @@ def train_batches(X, Y, order, bs, nb, start, stop,  # type: ignore[no-untyped-d
                     s += gW[k2] * gW[k2]
                 grad_sq[k, l] = s
         # update, kept only if every new value is finite (checked element by element)
-        for k2 in range(len(W)):
-            if not math.isfinite(W[k2] - lr * gW[k2]):
-                return k, DIVERGED, last_rows, last_j, last_loss
-        if train_b:
-            for k2 in range(len(b)):
-                if not math.isfinite(b[k2] - lr * gb[k2]):
+        if opt == SGD_CODE:
+            for k2 in range(len(W)):
+                if not math.isfinite(W[k2] - lr * gW[k2]):
                     return k, DIVERGED, last_rows, last_j, last_loss
-        for k2 in range(len(W)):
-            W[k2] = W[k2] - lr * gW[k2]
-        if train_b:
-            for k2 in range(len(b)):
-                b[k2] = b[k2] - lr * gb[k2]
+            if train_b:
+                for k2 in range(len(b)):
+                    if not math.isfinite(b[k2] - lr * gb[k2]):
+                        return k, DIVERGED, last_rows, last_j, last_loss
+            for k2 in range(len(W)):
+                W[k2] = W[k2] - lr * gW[k2]
+            if train_b:
+                for k2 in range(len(b)):
+                    b[k2] = b[k2] - lr * gb[k2]
+        else:
+            t = t0 + k + 1
+            if not _opt_new(opt, hp, lr, t, W, gW, mW, vW, newW):
+                return k, DIVERGED, last_rows, last_j, last_loss
+            if train_b and not _opt_new(opt, hp, lr, t, b, gb, mb, vb, newb):
+                return k, DIVERGED, last_rows, last_j, last_loss
+            _opt_keep(W, mW, vW, newW)
+            if train_b:
+                _opt_keep(b, mb, vb, newb)
         losses[k] = total
     return stop - start, OK, last_rows, last_j, last_loss

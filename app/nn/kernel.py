@@ -22,6 +22,8 @@ from numpy.typing import NDArray
 from app.nn.activations import Array
 from app.nn.network import Network, quiet
 from app.nn.norms import norms_from_squares
+from app.nn.optimizers import SGD, Optimizer, OptState, rule
+from app.nn.shapes import check_data, check_order
 
 IntArray = NDArray[np.int64]
 Norms = list[float] | None
@@ -60,8 +62,11 @@ class Kernel:
 
     def __init__(self, net: Network, learning_rate: float, train_bias: bool,
                  X: Array | None = None, Y: Array | None = None,
-                 X_test: Array | None = None, Y_test: Array | None = None) -> None:
+                 X_test: Array | None = None, Y_test: Array | None = None,
+                 optimizer: Optimizer = SGD, opt_state: OptState | None = None) -> None:
         spec = net.spec
+        if X is not None and Y is not None:
+            check_data(spec.layers, X, Y, X_test, Y_test)
         self.lr = learning_rate
         self.X, self.Y, self.X_test, self.Y_test = X, Y, X_test, Y_test
         self.L = spec.L
@@ -107,6 +112,19 @@ class Kernel:
         # The activations' in-place forms (app/nn/activations.py), bit for bit f and f'.
         self.fwd = [act.into for act in self.acts]
         self.times_prime = [act.times_prime for act in self.acts]
+        # The optimizer's moments over the same flat layout as the parameters (a frozen
+        # bias's moments are kept aside, unchanged).
+        self.opt = optimizer
+        state = opt_state or OptState.zeros(optimizer, net.param_shapes())
+        self.t = state.step
+        self.shapes = shapes
+        self.state_in = state
+
+        def flat(xs: tuple[Array, ...] | None) -> Array | None:
+            return None if xs is None else np.concatenate(
+                [x.ravel() for x in xs[: len(shapes)]]).astype(np.float64)
+
+        self.m, self.v = flat(state.m), flat(state.v)
 
     def _buffers(self, n: int) -> tuple[list[Array], ...]:
         bufs = self.buffers.get(n)
@@ -186,13 +204,23 @@ class Kernel:
             g = self.grads[: self._w_size]
             self.grad_sq = np.add.reduceat(np.square(g, out=self._sq_buf), self._w_offsets)
         # update into the spare buffer; keep it only if finite
-        self.grads *= self.lr
         nxt = 1 - self.cur
-        new = np.subtract(self.params[self.cur], self.grads, self.params[nxt])
+        if self.opt.name == "sgd":
+            self.grads *= self.lr
+            new = np.subtract(self.params[self.cur], self.grads, self.params[nxt])
+            m = v = None
+        else:  # the step-through's own rule (app/nn/optimizers.py), over the flat arrays
+            new, m, v = rule(self.opt, self.lr, self.t + 1, self.params[self.cur], self.grads,
+                             self.m, self.v)
         # One dot product with 2⁻⁶⁰ everywhere: an inf or nan anywhere makes it non-finite,
         # and scaled down, finite weights (even 1.7e308 each) cannot overflow the sum.
-        if not math.isfinite(float(new.dot(self.ones))):
+        if not all(math.isfinite(float(x.dot(self.ones))) for x in (new, m, v)
+                   if x is not None):
             return None
+        if new is not self.params[nxt]:
+            self.params[nxt][...] = new
+            self.m, self.v = m, v
+        self.t += 1
         self.cur = nxt
         self._bind()
         return total
@@ -213,6 +241,19 @@ class Kernel:
         net = self.net
         return [W.copy() for W in net.W], None if net.b is None else [b.copy() for b in net.b]
 
+    def opt_state(self) -> OptState:
+        """The optimizer's state now (new arrays; a frozen bias's moments as they came in)."""
+        given = self.state_in
+
+        def split(flat: Array | None, old: tuple[Array, ...] | None
+                  ) -> tuple[Array, ...] | None:
+            if flat is None or old is None:
+                return None
+            return tuple([x.copy() for x in _views(flat, self.shapes)] + list(old[len(
+                self.shapes):]))
+
+        return OptState(self.t, split(self.m, given.m), split(self.v, given.v))
+
     def batches_per_chunk(self, batch_size: int) -> int:
         # Python per batch: read the clock every 64 small batches, every batch on large ones.
         work = batch_size * sum(self.widths) * 8
@@ -227,6 +268,7 @@ class Kernel:
         assert self.X is not None and self.Y is not None
         X_all, Y_all = self.X, self.Y
         n_rows = len(X_all)
+        check_order(order, n_rows, batch_size, n_batches, start, stop)
         whole = n_batches == 1 and len(order) == len(X_all)
         has_test = self.X_test is not None and self.Y_test is not None and len(self.X_test)
         losses: list[float] = []

@@ -31,6 +31,7 @@ from app.nn import numba_kernel
 from app.nn.activations import Array
 from app.nn.kernel import Chunk, IntArray, Kernel
 from app.nn.network import Network
+from app.nn.optimizers import SGD, Optimizer, OptState
 
 KernelName = Literal["auto", "numpy", "numba"]  # the setting: auto picks an implementation
 Implementation = Literal["numpy", "numba"]
@@ -61,6 +62,9 @@ class TrainKernel(Protocol):
 
     def last_output(self) -> tuple[float, Array, Array] | None:
         """(loss, ŷ, targets) of the last forward pass whose loss was finite, if any."""
+
+    def opt_state(self) -> OptState:
+        """New arrays holding the optimizer's current state (its step count included)."""
 
 
 class KernelWarming(RuntimeError):
@@ -139,7 +143,9 @@ def resolve(name: KernelName | None = None) -> Implementation:
 
 
 def make_kernel(name: KernelName | None, net: Network, learning_rate: float, train_bias: bool,
-                X: Array, Y: Array, X_test: Array | None, Y_test: Array | None) -> TrainKernel:
+                X: Array, Y: Array, X_test: Array | None, Y_test: Array | None,
+                optimizer: Optimizer = SGD, opt_state: OptState | None = None) -> TrainKernel:
     if resolve(name) == "numba":
-        return numba_kernel.NumbaKernel(net, learning_rate, train_bias, X, Y, X_test, Y_test)
-    return Kernel(net, learning_rate, train_bias, X, Y, X_test, Y_test)
+        return numba_kernel.NumbaKernel(net, learning_rate, train_bias, X, Y, X_test, Y_test,
+                                        optimizer, opt_state)
+    return Kernel(net, learning_rate, train_bias, X, Y, X_test, Y_test, optimizer, opt_state)

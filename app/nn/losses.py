@@ -91,6 +91,9 @@ class Loss:
     # The fused δ_out over the scale; $sum_y: Σ_k y_k (empty when the row sums to 1).
     delta_latex: Template | None = None
     fused_latex: str = ""  # why the chain rule simplifies, when it does not show by itself
+    # The targets it is defined for: outside them ℓ can be negative (BCE with y = 5, CE with a
+    # negative target), and a training curve below zero teaches nothing true.
+    targets: tuple[float, float] = (-np.inf, np.inf)
 
 
 LOSSES: dict[str, Loss] = {loss.name: loss for loss in (
@@ -101,10 +104,12 @@ LOSSES: dict[str, Loss] = {loss.name: loss for loss in (
          Template(r"\frac{$yhat-$y}{$yhat(1-$yhat)}"), "sigmoid",
          binary_cross_entropy_logits, sigmoid_bce_delta, Template("$yhat - $y"),
          r"\frac{\partial \ell}{\partial \hat{y}}\,\sigma'(z) = "
-         r"\frac{\hat{y}-y}{\hat{y}(1-\hat{y})}\,\hat{y}(1-\hat{y}) = \hat{y}-y"),
+         r"\frac{\hat{y}-y}{\hat{y}(1-\hat{y})}\,\hat{y}(1-\hat{y}) = \hat{y}-y",
+         targets=(0.0, 1.0)),
     Loss("cross_entropy", 2, cross_entropy, cross_entropy_grad,
          r"-\sum_{k} y_{n,k}\log\hat{y}_{n,k}", Template(r"-\frac{$y}{$yhat}"), "softmax",
-         cross_entropy_logits, softmax_ce_delta, Template("$yhat$sum_y - $y")),
+         cross_entropy_logits, softmax_ce_delta, Template("$yhat$sum_y - $y"),
+         targets=(0.0, np.inf)),
 )}
 
 

@@ -15,9 +15,10 @@ from typing import ParamSpec, TypeVar
 
 import numpy as np
 
-from app.nn import losses
+from app.nn import losses, optimizers
 from app.nn.activations import ACTIVATIONS, Activation, Array
 from app.nn.losses import Regularization
+from app.nn.optimizers import SGD, Optimizer, OptState
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -167,21 +168,31 @@ class Network:
         return deltas, gWs, gbs
 
     # --- update --------------------------------------------------------------------------
+    def param_shapes(self) -> list[tuple[int, ...]]:
+        """The shapes of W₁…W_L, then b₁…b_L: the optimizer state's layout."""
+        return [W.shape for W in self.W] + [b.shape for b in self.b or []]
+
     def updated(
         self,
         grad_W: list[Array],
         grad_b: list[Array | None],
         learning_rate: float,
         train_bias: bool,
-    ) -> tuple[list[Array], list[Array] | None] | None:
-        """W − η·grad_W (and b − η·grad_b), or None when any new value is not finite."""
-        new_W = [W - learning_rate * g for W, g in zip(self.W, grad_W, strict=True)]
-        new_b = self.b
-        if self.b is not None and train_bias:
-            new_b = [
-                b if g is None else b - learning_rate * g
-                for b, g in zip(self.b, grad_b, strict=True)
-            ]
-        if not all_finite(*new_W) or (new_b is not self.b and not all_finite(*(new_b or []))):
+        optimizer: Optimizer = SGD,
+        state: OptState | None = None,
+    ) -> tuple[list[Array], list[Array] | None, OptState] | None:
+        """The optimizer's step (plain SGD: W − η·grad_W, b − η·grad_b) with its new state, or
+        None when any new value is not finite. Frozen biases keep their arrays."""
+        if state is None:
+            state = OptState.zeros(optimizer, self.param_shapes())
+        n_W = len(self.W)
+        params = list(self.W) + list(self.b or [])
+        grads: list[Array | None] = list(grad_W)
+        if self.b is not None:
+            grads += list(grad_b) if train_bias else [None] * len(self.b)
+        new = optimizers.apply(optimizer, state, learning_rate, params, grads)
+        if new is None:
             return None
-        return new_W, new_b
+        new_p, new_state = new
+        new_b = self.b if self.b is None or not train_bias else new_p[n_W:]
+        return new_p[:n_W], new_b, new_state

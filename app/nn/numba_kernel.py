@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import itertools
 import os
 import sys
 import tempfile
@@ -29,6 +30,8 @@ from app.nn.kernel import Chunk, IntArray
 from app.nn.losses import LOSSES, REG_KINDS
 from app.nn.network import Network
 from app.nn.norms import norms_from_squares
+from app.nn.optimizers import SGD, Optimizer, OptState
+from app.nn.shapes import ShapeError, check_data, check_order
 
 compiled: ModuleType | None = None  # app.nn.compiled, once warm() has imported it
 
@@ -142,8 +145,13 @@ class NumbaKernel:
 
     def __init__(self, net: Network, learning_rate: float, train_bias: bool,
                  X: Array, Y: Array, X_test: Array | None = None,
-                 Y_test: Array | None = None) -> None:
+                 Y_test: Array | None = None, optimizer: Optimizer = SGD,
+                 opt_state: OptState | None = None) -> None:
         spec = net.spec
+        # The compiled loop has no bounds checks: shapes are checked here, where data enters.
+        check_data(spec.layers, X, Y, X_test, Y_test)
+        if [W.shape for W in net.W] != list(itertools.pairwise(spec.layers)):
+            raise ShapeError(f"weights {[W.shape for W in net.W]} do not fit {spec.layers}")
         self.spec = spec
         self.layers = _int(spec.layers)
         L = spec.L
@@ -182,6 +190,26 @@ class NumbaKernel:
         self.bufs: dict[int, tuple[Array, Array, Array, Array]] = {}
         self.work_per_row = sum(a * b for a, b in zip(spec.layers, spec.layers[1:], strict=False))
         self._last: tuple[float, Array, Array] | None = None
+        # The optimizer: its code and parameters as data, its moments as flat arrays in the
+        # weights' layout (zeros where it keeps none), scratch for the new values.
+        self.opt = optimizer
+        self.opt_code = optimizer.code
+        self.hp = np.array([optimizer.momentum, float(optimizer.nesterov), optimizer.alpha,
+                            optimizer.eps, optimizer.beta1, optimizer.beta2])
+        state = opt_state or OptState.zeros(optimizer, net.param_shapes())
+        self.t = state.step
+        n_W = len(net.W)
+
+        def flat(xs: tuple[Array, ...] | None, part: slice, like: Array) -> Array:
+            if xs is None or not xs[part]:
+                return np.zeros_like(like)
+            return np.concatenate([x.ravel() for x in xs[part]]).astype(np.float64)
+
+        self.mW = flat(state.m, slice(0, n_W), self.W)
+        self.vW = flat(state.v, slice(0, n_W), self.W)
+        self.mb = flat(state.m, slice(n_W, None), self.b)
+        self.vb = flat(state.v, slice(n_W, None), self.b)
+        self.newW, self.newb = np.empty((3, len(self.W))), np.empty((3, len(self.b)))
 
     def _buffers(self, bs: int) -> tuple[Array, Array, Array, Array]:
         bufs = self.bufs.get(bs)
@@ -199,6 +227,7 @@ class NumbaKernel:
                     stop: int, test_first: bool) -> Chunk:
         assert compiled is not None
         bs = min(batch_size, len(order))
+        check_order(order, len(self.X), bs, n_batches, start, stop)
         z, a, delta, last_out = self._buffers(bs)
         n = stop - start
         losses, tests = np.empty(n), np.empty(n)
@@ -210,7 +239,10 @@ class NumbaKernel:
             self.lr, self.has_b, self.train_b,
             self.W, self.woff, self.b, self.boff, z, a, delta, self.coff, self.gW, self.gb,
             self.Xt, self.Yt, self.test_rows, test_first, self.zt, self.at,
-            losses, tests, last_out, grad_sq)
+            losses, tests, last_out, grad_sq,
+            self.opt_code, self.hp, self.t, self.mW, self.vW, self.mb, self.vb, self.newW,
+            self.newb)
+        self.t += done
         if last_j >= 0:
             r0 = (last_j // n_batches) * len(self.X) % len(order) + (last_j % n_batches) * bs
             idx = order[r0 : r0 + last_rows]
@@ -224,6 +256,19 @@ class NumbaKernel:
 
     def last_output(self) -> tuple[float, Array, Array] | None:
         return self._last
+
+    def opt_state(self) -> OptState:
+        """New arrays holding the moments (per W, then per b) and the step count."""
+        def split(fW: Array, fb: Array) -> tuple[Array, ...]:
+            Ws = [fW[self.woff[i] : self.woff[i + 1]].reshape(s).copy()
+                  for i, s in enumerate(self.shapes)]
+            if not self.has_b:
+                return tuple(Ws)
+            return tuple(Ws + [fb[self.boff[i] : self.boff[i + 1]].copy()
+                               for i in range(self.spec.L)])
+
+        return OptState(self.t, split(self.mW, self.mb) if self.opt.uses_m else None,
+                        split(self.vW, self.vb) if self.opt.uses_v else None)
 
     def weights(self) -> tuple[list[Array], list[Array] | None]:
         Ws = [self.W[self.woff[i] : self.woff[i + 1]].reshape(s).copy()

@@ -29,6 +29,7 @@ from app.nn.kernel import Chunk
 from app.nn.kernel_slot import KernelName, make_kernel
 from app.nn.network import Network, all_finite, quiet, quiet_math
 from app.nn.norms import grad_norms
+from app.nn.optimizers import SGD, Optimizer, OptState
 
 Phase = Literal["forward", "backward", "update"]
 Status = Literal["ok", "diverged"]  # diverged: the last step was refused as non-finite
@@ -172,6 +173,20 @@ class Trainer:
     last_loss: float | None = None
     last_output: Array | None = None
     last_targets: Array | None = None
+    # The optimizer (app/nn/optimizers.py) and its state, which belongs with the weights.
+    optimizer: Optimizer = SGD
+    opt_state: OptState | None = None
+
+    def __post_init__(self) -> None:
+        if self.opt_state is None or not self.opt_state.fits(self.optimizer,
+                                                             self.net.param_shapes()):
+            self.reset_optimizer()
+
+    def reset_optimizer(self, optimizer: Optimizer | None = None) -> None:
+        """Fresh state (t = 0, zero moments), for ``optimizer`` if given."""
+        if optimizer is not None:
+            self.optimizer = optimizer
+        self.opt_state = OptState.zeros(self.optimizer, self.net.param_shapes())
 
     # --- batches -------------------------------------------------------------------------
     @property
@@ -313,11 +328,12 @@ class Trainer:
         if self.phase != "update" or t is None or t.loss is None:
             raise CursorError("update", self.phase)
         grad_W = [g for g in t.grad_W if g is not None]
-        new = self.net.updated(grad_W, t.grad_b, self.learning_rate, self.train_bias)
+        new = self.net.updated(grad_W, t.grad_b, self.learning_rate, self.train_bias,
+                               self.optimizer, self.opt_state)
         if new is None:
             self._diverged()
             return False
-        self.net.W, self.net.b = new
+        self.net.W, self.net.b, self.opt_state = new
         self.status = "ok"
         self._finish_batch(t.loss, grad_norms(grad_W))
         self.discard_pass()
@@ -361,7 +377,8 @@ class Trainer:
         target = self.epoch + epochs
         data = self.data
         k = make_kernel(kernel, self.net, self.learning_rate, self.train_bias,
-                        data.X, data.Y, data.X_test, data.Y_test)
+                        data.X, data.Y, data.X_test, data.Y_test, self.optimizer,
+                        self.opt_state)
         bs, nb = self.effective_batch_size, self.n_batches
         per_chunk = k.batches_per_chunk(bs)
         full = self.permutation(self.epoch) is None  # then every epoch is the whole data set
@@ -403,6 +420,7 @@ class Trainer:
             if all_finite(output):  # a refused forward pass leaves its buffers non-finite
                 self.last_loss, self.last_output, self.last_targets = loss, output, targets
         self.net.W, self.net.b = k.weights()
+        self.opt_state = k.opt_state()
         return self.epoch - start_epoch, stopped
 
     def _test_value(self, value: float) -> float | None:

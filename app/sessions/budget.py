@@ -6,12 +6,20 @@ FormTooLarge), here so that app/api and app/web both import them from below."""
 from __future__ import annotations
 
 from itertools import pairwise
+from typing import Any
+
+import numpy as np
 
 from app.sessions.normalized import GeneratedData, InlineData, NormalizedConfig
 
 F64 = 8  # bytes of a NumPy float64
 PYFLOAT = 32  # a Python float in a list: the object (24) and its pointer (8)
 HISTORY_POINT = 3 * PYFLOAT + 24  # epoch, loss, test loss in three lists, plus slack
+# A history point held in memory, measured with tracemalloc (tests/sessions/test_budget_real.py):
+# its epoch, loss and test loss in three lists, its list of L gradient norms (one a weight
+# layer), and the columns' arrays kept for saving: ~258 B at L = 1, ~418 B at L = 5.
+HISTORY_POINT_BASE = 220
+HISTORY_POINT_PER_LAYER = 44
 OVERHEAD = 32 * 1024  # the Session, Trainer and config objects, and an operation's temporaries
 RESIDENT_OVERHEAD = 4 * 1024  # measured: 3.7 KB per default session held (docs/performance.md)
 JSON_NUMBER = 24  # a float as JSON text ("-0.12345678901234567, ") at its longest
@@ -56,26 +64,98 @@ def session_bytes(config: NormalizedConfig, history_points: int = 0, peak: bool 
     data = (n_train + n_test) * (n_in + n_out)
     trace = batch * (3 * widths + n_in + 2 * n_out + 2)
     floats = 2 * n_params + data + trace
+    if config.optimizer.name != "sgd":  # m and/or v, one float per parameter each
+        floats += (int(config.optimizer.uses_m) + int(config.optimizer.uses_v)) * n_params
     overhead = RESIDENT_OVERHEAD
     if peak:
         kernel = 4 * (batch + last) * widths + 2 * batch * n_out + 4 * n_params
+        if config.optimizer.name != "sgd":  # the kernel's moments and new-value scratch
+            kernel += 5 * n_params
         floats += kernel + 2 * n_test * widths
         overhead = OVERHEAD
     return (overhead + F64 * floats + PYFLOAT * listed
             + HISTORY_POINT * max(0, history_points))
 
 
+def history_point_bytes(weight_layers: int) -> int:
+    """Bytes one history point holds (with its gradient norms), as measured."""
+    return HISTORY_POINT_BASE + HISTORY_POINT_PER_LAYER * max(1, weight_layers)
+
+
+def held_bytes(root: Any, skip: tuple[Any, ...] = (), depth: int = 6) -> int:
+    """Bytes of the NumPy arrays reachable from ``root`` (through attributes, lists, tuples
+    and dicts, ``depth`` levels down), each array counted once, views of a counted array not
+    at all; long lists of numbers as Python floats. What a session really holds, after it was
+    made, rather than the worst case of its shapes (issue #23: the worst case locked everyone
+    out while the real memory was small)."""
+    seen: set[int] = {id(x) for x in skip}
+    total = 0
+
+    def visit(x: Any, d: int) -> None:
+        nonlocal total
+        if id(x) in seen or x is None or isinstance(x, (int, float, str, bytes, bool)):
+            return
+        seen.add(id(x))
+        if isinstance(x, np.ndarray):
+            base = x.base if isinstance(x.base, np.ndarray) else None
+            if base is not None and id(base) in seen:
+                return
+            if base is not None:
+                seen.add(id(base))
+                total += base.nbytes + 112
+            else:
+                total += x.nbytes + 112
+            return
+        if d <= 0:
+            return
+        if isinstance(x, (list, tuple)):
+            total += 56 + 8 * len(x)
+            if len(x) > 64 and not isinstance(x[0], (np.ndarray, list, tuple)):
+                total += PYFLOAT * len(x)  # a long list of numbers
+                return
+            for v in x:
+                visit(v, d - 1)
+        elif isinstance(x, dict):
+            for v in x.values():
+                visit(v, d - 1)
+        elif hasattr(x, "__dict__") or hasattr(x, "__slots__"):
+            names = list(getattr(x, "__dict__", {})) + list(getattr(x, "__slots__", ()))
+            for name in names:
+                visit(getattr(x, name, None), d - 1)
+
+    visit(root, depth)
+    return total
+
+
+def undo_bytes(ring: Any) -> int:
+    """Bytes of an undo ring's restore points: each as an object (its estimated size) and/or as
+    the bytes a store saved it as (kept beside the object once encoded)."""
+    n = 0
+    for e in (*ring.back, *ring.forward):
+        n += 120 + (e.size if e.point is not None else 0)
+        n += len(e.blob) + 33 if e.blob is not None else 0
+    return n
+
+
 def state_reply_bytes(layers: list[int], rows: int, history_points: int,
                       config_floats: int = 0) -> int:
-    """Upper bound of a SessionState's JSON: the weights and gradients, ``rows`` trace rows
+    """Upper bound of a SessionState's JSON: the weights, gradients and optimizer moments
+    (m and v), ``rows`` trace rows
     (z, a, delta per layer, the batch's X and Y, ŷ and the per-sample loss), the history
     points and the config (with inline data)."""
     widths = sum(layers[1:])
     n_params = sum(a * b for a, b in pairwise(layers)) + widths
     per_row = 3 * widths + layers[0] + 2 * layers[-1] + 3
     # Inline data came in a body of at most max_body_bytes: ~12 characters a number.
-    return (4096 + JSON_NUMBER * (2 * n_params + rows * per_row) + 12 * config_floats
-            + 80 * history_points)
+    return (4096 + JSON_NUMBER * (4 * n_params + rows * per_row) + 12 * config_floats
+            + history_json_bytes(len(layers) - 1) * history_points)
+
+
+def history_json_bytes(weight_layers: int) -> int:
+    """One history point as JSON at its longest: {"epoch", "loss", "test_loss"} and its list
+    of gradient norms, one number a weight layer (issue #23: estimated at 80 bytes, a reply
+    of 100,000 points with norms was 27 MB, over max_reply_bytes)."""
+    return 100 + JSON_NUMBER * max(1, weight_layers)
 
 
 def config_floats(config: NormalizedConfig) -> int:

@@ -17,6 +17,8 @@ from app.nn import datasets, kernel_slot
 from app.nn import features as feats
 from app.nn.kernel_slot import SessionKernel
 from app.nn.losses import LOSSES
+from app.nn.optimizers import DEFAULTS as OPTIMIZER_DEFAULTS
+from app.nn.optimizers import Optimizer
 from app.sessions import budget
 from app.sessions.normalized import (
     Activation,
@@ -29,6 +31,7 @@ from app.sessions.normalized import (
     InlineData,
     LossName,
     NormalizedConfig,
+    OptimizerName,
     OutputActivation,
     Reduction,
     RegularizationKind,
@@ -92,6 +95,22 @@ class RegularizationConfig(Strict):
     rate: float = Field(0.0, ge=0)
 
 
+class OptimizerConfig(Strict):
+    """The optimizer and its parameters (docs/api.md, Optimizers); a parameter left out takes
+    its default, one another optimizer has is refused."""
+
+    name: OptimizerName | None = Field(
+        None, description="sgd (default), momentum, rmsprop or adam")
+    momentum: float | None = Field(None, ge=0, lt=1, description="momentum: μ (default 0.9)")
+    nesterov: bool | None = Field(None, description="momentum: Nesterov's form (default false)")
+    alpha: float | None = Field(None, ge=0, lt=1, description="rmsprop: α, the decay of the "
+                                "squared-gradient average (default 0.99)")
+    eps: float | None = Field(None, gt=0, le=1, description="rmsprop, adam: ε in the "
+                              "denominator (default 1e-8)")
+    beta1: float | None = Field(None, ge=0, lt=1, description="adam: β₁ (default 0.9)")
+    beta2: float | None = Field(None, ge=0, lt=1, description="adam: β₂ (default 0.999)")
+
+
 class LayerWeights(Strict):
     W: Matrix = Field(description="n_{l-1} × n_l")
     b: list[float] | None = Field(None, description="length n_l; omit without biases")
@@ -131,6 +150,8 @@ class SessionConfig(Strict):
         "bit the step-through arithmetic and the lesson's own loop) or compiled (numba: "
         "faster; agrees to ~1e-15 relative per step). Default: numpy for the lesson preset "
         "(seed-xor), else compiled where the server has numba (setting kernel)")
+    optimizer: OptimizerConfig | None = Field(
+        None, description='how a gradient becomes a step; default {"name": "sgd"}')
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,6 +174,7 @@ BASE: dict[str, Any] = {
     "regularization": {"kind": "none", "rate": 0.0},
     "focus": None,  # resolved in normalize(): an informative sample
     "features": ["x1", "x2"],
+    "optimizer": {"name": "sgd"},
 }
 
 def _deep(hidden: str, scheme: str) -> dict[str, Any]:
@@ -284,8 +306,8 @@ def normalize(cfg: SessionConfig, settings: Settings) -> NormalizedConfig:
         base = dict(BASE)
     out: dict[str, Any] = {**base}
     for key, value in given.items():
-        if key in ("init", "regularization") and value is not None:
-            sub = "scheme" if key == "init" else "kind"
+        if key in ("init", "regularization", "optimizer") and value is not None:
+            sub = {"init": "scheme", "regularization": "kind", "optimizer": "name"}[key]
             out[key] = _merge_nested(base.get(key), value, sub)
         elif key == "dataset" and value is not None:
             inline = value.get("X") is not None or value.get("name") == "inline"
@@ -308,7 +330,25 @@ def normalize(cfg: SessionConfig, settings: Settings) -> NormalizedConfig:
         out["layers"] = list(BASE["layers"])
     if out.get("regularization") is None:
         out["regularization"] = dict(BASE["regularization"])
+    if out.get("optimizer") is None:
+        out["optimizer"] = dict(BASE["optimizer"])
     return _check(out, settings)
+
+
+def check_optimizer(d: dict[str, Any]) -> Optimizer:
+    """The optimizer a (merged) config names, its parameters defaulted; ConfigError naming
+    the field for a parameter of another optimizer or Nesterov without momentum."""
+    name = d.get("name") or "sgd"
+    own = OPTIMIZER_DEFAULTS[name]
+    for key, value in d.items():
+        if key != "name" and value is not None and key not in own:
+            allowed = ", ".join(own) or "none"
+            raise ConfigError(("optimizer", key), f"{name} has no parameter {key} (its "
+                              f"parameters: {allowed})")
+    params = {**own, **{k: v for k, v in d.items() if k in own and v is not None}}
+    if params.get("nesterov") and params["momentum"] <= 0:
+        raise ConfigError(("optimizer", "nesterov"), "Nesterov momentum needs momentum > 0")
+    return Optimizer(name, **params)
 
 
 def _check(c: dict[str, Any], s: Settings) -> NormalizedConfig:
@@ -373,7 +413,8 @@ def _check(c: dict[str, Any], s: Settings) -> NormalizedConfig:
         output_activation=out_act, loss=loss, reduction=c["reduction"], learning_rate=lr,
         bias=c["bias"], train_bias=c["train_bias"], init=InitParams.from_dict(init),
         weights=weights, dataset=dataset, batch_size=bs, regularization=reg,
-        focus=c["focus"], features=tuple(fs), preset=c["preset"], kernel=kernel)
+        focus=c["focus"], features=tuple(fs), preset=c["preset"], kernel=kernel,
+        optimizer=check_optimizer(c["optimizer"]))
     check_memory(config, s)
     return config
 

@@ -10,7 +10,7 @@ import math
 
 from app.config import Settings
 from app.sessions.config import ConfigError, renormalize
-from app.sessions.model import Session, build_data, check_focus
+from app.sessions.model import Session, build_data, check_focus, check_targets
 
 
 def add_point(s: Session, x1: float, x2: float, y: float, settings: Settings) -> None:
@@ -28,6 +28,10 @@ def add_point(s: Session, x1: float, x2: float, y: float, settings: Settings) ->
     normalized = renormalize(s.config, {"dataset": {**d, "extra": extra}}, settings)
     data, task = build_data(normalized)
     check_focus(normalized, len(data.X))
+    try:
+        check_targets(normalized, data)
+    except ConfigError as e:  # the point's own field
+        raise ConfigError(("y",), e.msg) from None
     t = s.trainer
     s.config, s.task = normalized, task
     t.data = data

@@ -8,6 +8,7 @@ saves, and publishes a change event for watchers. Routes never take a lock thems
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,10 +19,12 @@ from anyio import CapacityLimiter
 
 from app.config import Settings
 from app.nn.kernel_slot import KernelWarming
-from app.sessions import data_edits, service, undo
-from app.sessions.events import Hub
+from app.sessions import data_edits, polls, runs, service, undo
+from app.sessions.config import ConfigError
+from app.sessions.events import Hub, Subscriber
 from app.sessions.model import Session, build_data, spec_of
-from app.sessions.store import SessionNotFound, SessionStore, StoreUnavailable
+from app.sessions.snapshots import Snapshots
+from app.sessions.store import SessionBusy, SessionNotFound, SessionStore, StoreUnavailable
 
 # read: changes nothing. change: a state change (restore point, version, event).
 # history: undo/redo, view: what the teacher shows (version and event, no restore point).
@@ -53,6 +56,9 @@ class Operation:
     # May run for seconds (a time budget of its own): it does not wait for, nor hold up, the
     # short operations' turns (Door.limiter), so a long train never stalls a class's Play.
     long: bool = False
+    # Its restore point folds into the newest one when both carry the same label (the chunks
+    # of one long training run: one undoable step).
+    folds: bool = False
 
     @property
     def writes(self) -> bool:
@@ -73,16 +79,51 @@ def _train(s: Session, settings: Settings, epochs: int, budget: float | None = N
     return service.train(s, epochs, settings)
 
 
+def _train_to(s: Session, settings: Settings, target: int) -> Any:
+    """Train until the session's epoch is ``target`` (a script's loop: the same call until
+    nothing remains); nothing to do is no change."""
+    left = target - s.trainer.epoch
+    if left <= 0:
+        return Unchanged()
+    if left > settings.max_epochs:
+        raise ConfigError(("target_epoch",), f"target_epoch may be at most max_epochs "
+                          f"({settings.max_epochs}) beyond the session's epoch "
+                          f"{s.trainer.epoch}; got {target}")
+    return service.train(s, left, settings)
+
+
+def _run(s: Session, settings: Settings, run_id: str, total: int | None, budget: float
+         ) -> Any:
+    result = runs.chunk(s, settings, run_id, total, budget)
+    return Unchanged() if result is None else result
+
+
+def _cancel(s: Session, settings: Settings) -> Any:
+    result = runs.cancel(s, settings)
+    return Unchanged() if result is None else result
+
+
 def _step_back(s: Session, settings: Settings, steps: int = 1) -> int:
-    """Undo ``steps`` operations (negative: redo), one restore point at a time."""
+    """Undo ``steps`` operations (negative: redo), one restore point at a time; all or
+    nothing: if a point cannot be applied, the session and both stacks stay as they were."""
     ring = s.undo
     want = abs(steps)
     src, dst = (ring.back, ring.forward) if steps > 0 else (ring.forward, ring.back)
     if want == 0 or len(src) < want:
         raise NothingToUndo("undo" if steps > 0 else "redo")
-    for _ in range(want):
-        p = src.pop().get()
-        dst.append(undo.Entry.of(undo.restore(s, p, build_data, spec_of)))
+    saved = (s.config, s.task, s.trainer, list(src), list(dst))
+    try:
+        for _ in range(want):
+            p = src[-1].get()
+            inverse = undo.restore(s, p, build_data, spec_of)
+            src.pop()
+            dst.append(undo.Entry.of(inverse))
+    except BaseException:
+        # restore() assigns the session only when complete: put back the state and the
+        # points of the steps already applied.
+        s.config, s.task, s.trainer = saved[:3]
+        src[:], dst[:] = saved[3], saved[4]
+        raise
     ring.bound(settings.undo_depth, settings.undo_max_bytes)
     return want
 
@@ -100,6 +141,20 @@ def _select(s: Session, settings: Settings, sel: str | None) -> Unchanged | None
     return None
 
 
+class Known(Unchanged):
+    """A poll's value the session had already computed: nothing ran."""
+
+    def __init__(self, found: polls.Revealed) -> None:
+        self.found = found
+
+
+def _reveal(s: Session, settings: Settings, q: polls.Quantity, iteration: int
+            ) -> polls.Revealed | Known:
+    """A poll's reveal: exactly the steps that compute its quantity (one restore point)."""
+    found = polls.reveal_steps(s.trainer, q, iteration)
+    return found if found.steps else Known(found)
+
+
 def _unwatch(s: Session, settings: Settings) -> str | None:
     old, s.watch_id = s.watch_id, None
     return old
@@ -107,7 +162,7 @@ def _unwatch(s: Session, settings: Settings) -> str | None:
 
 OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("state", lambda s, st: None, "read"),
-    Operation("export", lambda s, st: service.export(s), "read"),
+    Operation("export", lambda s, st: service.export(s, st), "read"),
     Operation("gradcheck", lambda s, st, eps, cancelled=None: service.gradcheck(
         s, eps, st, cancelled), "read",
               ("gradcheck_max_work", "gradcheck_time_budget"), long=True),
@@ -117,6 +172,12 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("step", lambda s, st: service.step(s), "change"),
     Operation("train", _train, "change", ("max_epochs", "train_time_budget"), long=True),
     Operation("tick", _train, "change", ("tick_budget",)),
+    Operation("train_to", _train_to, "change", ("max_epochs", "train_time_budget"), long=True),
+    # A chunk of a long run on the page (app/sessions/runs.py): its own time budget, one
+    # restore point for the whole run.
+    Operation("run", _run, "change", ("max_epochs", "train_time_budget", "run_chunk_budget"),
+              long=True, folds=True),
+    Operation("cancel", _cancel, "view"),
     Operation("patch", lambda s, st, changes: service.patch(s, changes, st), "change",
               ("max_learning_rate", "max_regularization_rate")),
     Operation("weights", lambda s, st, layers: service.set_weights(s, layers, st), "change",
@@ -132,6 +193,7 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
               ("undo_depth", "undo_max_bytes")),
     Operation("redo", lambda s, st, steps=1: _step_back(s, st, -steps), "history",
               ("undo_depth", "undo_max_bytes")),
+    Operation("reveal", _reveal, "change"),
     Operation("select", _select, "view"),
     Operation("watch", _watch, "meta"),
     Operation("unwatch", _unwatch, "meta"),
@@ -147,6 +209,10 @@ def label(name: str, s: Session, args: tuple[Any, ...]) -> str:
         return f"{'F' if t.phase == 'forward' else 'B'}{t.layer}"
     if name == "train" and args and args[0] == 1:
         return "epoch"
+    if name == "run":
+        return runs.label(s, args)
+    if name == "train_to":
+        return "train"  # the timeline names it as any train call
     return name
 
 
@@ -176,6 +242,9 @@ class Door:
         # in order (dozens of threads taking the GIL from each other cost more CPU than the
         # work). Long ones (train, gradcheck: seconds) use anyio's own pool beside them.
         self.limiter = CapacityLimiter(settings.parallel_operations)
+        # Watchers' renders take turns in one thread of their own: never the slots above.
+        self.readers = CapacityLimiter(1)
+        self.snapshots = Snapshots(store, settings.watch_cache_bytes // 2)
 
     async def apply(
         self, sid: str, name: str, *args: Any,
@@ -200,11 +269,17 @@ class Door:
                 except expected as e:
                     outcome.error = e
                     return view(s, outcome) if view else e
+                if op.kind in ("change", "history") and not op.folds:
+                    s.run = None  # another step between two chunks: the run is over
                 if op.kind in ("change", "history", "view") and not isinstance(outcome.result,
                                                                         Unchanged):
                     if point_before is not None and settings.undo_depth > 0:
-                        s.undo.push(undo.point_after(s, point_before, step_label),
-                                    settings.undo_depth, settings.undo_max_bytes)
+                        point = undo.point_after(s, point_before, step_label)
+                        ring = s.undo
+                        if op.folds and ring.back and ring.back[-1].label == step_label:
+                            ring.fold(point, settings.undo_depth, settings.undo_max_bytes)
+                        else:
+                            ring.push(point, settings.undo_depth, settings.undo_max_bytes)
                     s.version += 1
                     changed, watch_id = summary(s), s.watch_id
                 return view(s, outcome) if view else outcome.result
@@ -222,19 +297,35 @@ class Door:
 
     async def watched(self, watch_id: str, view: Callable[[Session], R]) -> R:
         """``view(session)`` of the session behind a live watch link, read-only (else
-        SessionNotFound, which never names the session)."""
+        SessionNotFound, which never names the session). Watchers read the last saved state
+        (app/sessions/snapshots.py), never waiting for the session's lock nor holding it while
+        their reply is rendered, and render in their own thread (``readers``), so a class
+        following a big session cannot hold up the teacher's next step."""
         sid = await self.hub.resolve(watch_id) if len(watch_id) <= 64 else None
         if sid is None:
             raise SessionNotFound(watch_id)
-
-        def checked(s: Session, _: Outcome[Any]) -> R:
-            if s.watch_id != watch_id:
-                raise SessionNotFound(watch_id)
-            return view(s)
-
         try:
-            result: R = await self.apply(sid, "state", view=checked)
+            s = await self.snapshots.get(sid)
         except SessionNotFound:
             self.hub.forget(watch_id)  # expired or revoked: the link leads nowhere any more
             raise
-        return result
+        if s.watch_id != watch_id:
+            self.hub.forget(watch_id)
+            raise SessionNotFound(watch_id)
+        return await anyio.to_thread.run_sync(view, s, limiter=self.readers)
+
+    async def next_change(self, sub: Subscriber, watch_id: str) -> dict[str, Any] | None:
+        """The next change event of a followed session, or None once its link is revoked or
+        the session is gone: a quiet stream checks every watch_check_interval seconds, so the
+        streams of an expired, evicted or deleted session end and free their slots."""
+        while True:
+            try:
+                async with asyncio.timeout(self.settings.watch_check_interval):
+                    return await sub.next()
+            except TimeoutError:
+                try:
+                    await self.watched(watch_id, lambda s: s.version)
+                except SessionNotFound:
+                    return None
+                except (SessionBusy, StoreUnavailable):
+                    continue  # cannot tell now: ask again after the next interval

@@ -26,19 +26,44 @@ LINK_CACHE = 10_000  # watch links remembered per worker (Redis)
 
 
 class WatchLimit(Exception):
-    """Too many open watch streams for the session or for the client (HTTP 429)."""
+    """Too many open watch streams for the session, the server or the client (HTTP 429)."""
 
     def __init__(self, what: str, limit: int, setting: str) -> None:
-        super().__init__(f"too many watch streams for this {what}: the limit is {limit} "
+        super().__init__(f"too many watch streams for this {what}: the limit is {limit:,} "
                          f"(setting {setting})")
 
 
+# A stream's frame can sit in three places at once while its client reads slowly: FastAPI's
+# two one-item buffers (the producer's and the keep-alive inserter's) and the socket's write
+# buffer. Newer frames wait in the generator as one (the newest), never as a backlog.
+FRAMES_HELD = 3
+
+
 class Subscriber:
-    def __init__(self, sid: str, watch_id: str, client: str) -> None:
+    """One open stream. Besides the newest state it holds the newest poll event (a poll was
+    asked or revealed: ``type`` "poll") and, if it asked for them (``counts``), the newest
+    answer count (``type`` "answers"): each kind coalesces on its own, so a class's answers
+    never push a state change out."""
+
+    def __init__(self, sid: str, watch_id: str, client: str, counts: bool = False) -> None:
         self.sid, self.watch_id, self.client = sid, watch_id, client
+        self.counts = counts
         self.latest: dict[str, Any] | None = None
+        self.poll: dict[str, Any] | None = None
+        self.count: dict[str, Any] | None = None
         self.closed = False
+        self.reserved = 0  # bytes of frames this stream may hold (Hub.reserve)
         self._ready = asyncio.Event()
+
+    def offer_poll(self, event: dict[str, Any]) -> None:
+        if event.get("type") == "answers":
+            if not self.counts:
+                return
+            self.count = event
+        else:
+            self.poll = event
+            self.count = None  # the poll event carries its count
+        self._ready.set()
 
     def offer(self, summary: dict[str, Any]) -> None:
         # Newest wins: an older summary not yet sent is simply replaced.
@@ -51,15 +76,19 @@ class Subscriber:
         self._ready.set()
 
     async def next(self) -> dict[str, Any] | None:
-        """The newest summary not yet taken; None once the stream is revoked."""
+        """The newest summary not yet taken (a state, else a poll event, else an answer
+        count: see ``type``); None once the stream is revoked."""
         while not self.closed:
-            await self._ready.wait()
+            if self.latest is None and self.poll is None and self.count is None:
+                await self._ready.wait()
             self._ready.clear()
             if self.closed:
                 break
-            if self.latest is not None:
-                latest, self.latest = self.latest, None
-                return latest
+            for slot in ("latest", "poll", "count"):
+                taken = getattr(self, slot)
+                if taken is not None:
+                    setattr(self, slot, None)
+                    return taken  # type: ignore[no-any-return]
         return None
 
 
@@ -70,6 +99,8 @@ class Hub:
         self.settings = settings
         self._subs: dict[str, set[Subscriber]] = {}
         self._clients: Counter[str] = Counter()
+        self.streams = 0  # open streams on this worker
+        self.buffered = 0  # bytes the open streams' frames may hold (watch_buffer_bytes)
         self._links: dict[str, str] = {}
         self.latest: dict[str, int] = {}  # newest version seen, per watched session
 
@@ -98,32 +129,60 @@ class Hub:
 
     # --- streams -------------------------------------------------------------------------
     def check(self, sid: str, client: str) -> None:
-        """WatchLimit when one more stream would pass a cap (counted on this worker)."""
-        if len(self._subs.get(sid, ())) >= self.settings.watch_max_per_session:
-            raise WatchLimit("session", self.settings.watch_max_per_session,
-                             "watch_max_per_session")
+        """WatchLimit when one more stream would pass a cap (counted on this worker). What
+        hurts a server is the total of streams and of the frames they hold, not a class
+        behind one address: the per-client cap is off by default."""
+        st = self.settings
+        if self.streams >= st.watch_max_streams:
+            raise WatchLimit("server", st.watch_max_streams, "watch_max_streams")
+        if self.buffered >= st.watch_buffer_bytes:
+            raise WatchLimit("server's frame memory", st.watch_buffer_bytes,
+                             "watch_buffer_bytes")
+        if len(self._subs.get(sid, ())) >= st.watch_max_per_session:
+            raise WatchLimit("session", st.watch_max_per_session, "watch_max_per_session")
         cap = self.settings.watch_max_per_client
         if cap and self._clients[client] >= cap:
             raise WatchLimit("client", cap, "watch_max_per_client")
 
-    def subscribe(self, sid: str, watch_id: str, client: str) -> Subscriber:
+    def subscribe(self, sid: str, watch_id: str, client: str, counts: bool = False
+                  ) -> Subscriber:
         self.check(sid, client)
-        sub = Subscriber(sid, watch_id, client)
+        sub = Subscriber(sid, watch_id, client, counts)
         self._subs.setdefault(sid, set()).add(sub)
         self._clients[client] += 1
+        self.streams += 1
         return sub
+
+    def reserve(self, sub: Subscriber, frame_bytes: int) -> bool:
+        """Room for this stream to hold frames of ``frame_bytes`` (FRAMES_HELD of them) within
+        watch_buffer_bytes; False: skip this frame (the stream waits for the next change)."""
+        want = FRAMES_HELD * frame_bytes
+        grow = want - sub.reserved
+        if grow > 0 and self.buffered + grow > self.settings.watch_buffer_bytes:
+            return False
+        self.buffered += grow
+        sub.reserved = want
+        return True
 
     def unsubscribe(self, sub: Subscriber) -> None:
         subs = self._subs.get(sub.sid)
         if subs is None or sub not in subs:
             return
         subs.discard(sub)
+        self.streams -= 1
+        self.buffered -= sub.reserved
+        sub.reserved = 0
         if not subs:
             del self._subs[sub.sid]
             self.latest.pop(sub.sid, None)
         self._clients[sub.client] -= 1
         if self._clients[sub.client] <= 0:
             del self._clients[sub.client]
+
+    def end_session(self, sid: str) -> None:
+        """End every stream of a session that is gone (deleted, expired, evicted)."""
+        for sub in list(self._subs.get(sid, ())):
+            sub.close()
 
     def watchers(self, sid: str) -> int:
         return len(self._subs.get(sid, ()))
@@ -138,6 +197,14 @@ class Hub:
         self.latest[sid] = max(self.latest.get(sid, -1), summary["version"])
         for sub in subs:
             sub.offer(summary)
+
+    async def publish_poll(self, sid: str, event: dict[str, Any]) -> None:
+        """A poll event (``type`` "poll" or "answers") to the session's watchers."""
+        self._deliver_poll(sid, event)
+
+    def _deliver_poll(self, sid: str, event: dict[str, Any]) -> None:
+        for sub in self._subs.get(sid, ()):
+            sub.offer_poll(event)
 
     def _end(self, sid: str, watch_id: str) -> None:
         for sub in list(self._subs.get(sid, ())):
@@ -190,6 +257,8 @@ class RedisHub(Hub):
                 if "revoked" in body:
                     self._links.pop(body["revoked"], None)
                     self._end(sid, body["revoked"])
+                elif "type" in body:
+                    self._deliver_poll(sid, body)
                 else:
                     self._deliver(sid, body)
         finally:
@@ -239,6 +308,9 @@ class RedisHub(Hub):
 
     async def publish(self, sid: str, summary: dict[str, Any]) -> None:
         await self._run(self.redis.publish(PREFIX + "ev:" + sid, json.dumps(summary)))
+
+    async def publish_poll(self, sid: str, event: dict[str, Any]) -> None:
+        await self._run(self.redis.publish(PREFIX + "ev:" + sid, json.dumps(event)))
 
 
 def make_hub(store: SessionStore, settings: Settings) -> Hub:

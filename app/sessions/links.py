@@ -39,12 +39,14 @@ def config_from_link(code: str, settings: Settings) -> NormalizedConfig:
         if inflater.unconsumed_tail:
             raise ConfigError(("c",), "the link's setup is too large")
         doc = json.loads(raw)
-    except (binascii.Error, zlib.error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, zlib.error, ValueError, UnicodeDecodeError, RecursionError):
         raise ConfigError(("c",), "not a Backprop Lab setup link (it may be cut short)") \
             from None
     if not isinstance(doc, dict):
         raise ConfigError(("c",), "not a Backprop Lab setup link")
     preset = doc.pop("preset", None)
+    if preset is not None and not isinstance(preset, str):
+        raise ConfigError(("c", "preset"), "preset must be a preset's name or null")
     try:
         cfg = SessionConfig.model_validate(doc)
     except ValidationError as e:

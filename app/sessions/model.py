@@ -17,11 +17,13 @@ from app.nn import datasets
 from app.nn import features as feats
 from app.nn.activations import Array
 from app.nn.init import init_weights
-from app.nn.losses import Regularization
+from app.nn.losses import LOSSES, Regularization
 from app.nn.network import Network, Spec
+from app.nn.optimizers import OptState
 from app.nn.stepper import Data, History, Trace, Trainer
 from app.sessions.config import ConfigError
 from app.sessions.normalized import GeneratedData, InlineData, NormalizedConfig, Rows
+from app.sessions.run_state import Run
 from app.sessions.undo import UndoRing
 
 FORMAT = "backprop-lab-session/1"
@@ -106,6 +108,36 @@ def check_focus(config: NormalizedConfig, n_samples: int) -> None:
                           f"training data has {n_samples} samples); got {focus}")
 
 
+def check_targets(config: NormalizedConfig, data: Data) -> None:
+    """Every target suits the loss (binary cross-entropy: [0, 1]; cross-entropy: ≥ 0, so an
+    added point's class is 0 or 1 for a softmax of width 2): else a ConfigError naming the
+    first offending value, so a loss can never go negative. Checked on the data as the
+    network sees it, whichever way it came in (inline, named set, added points, import)."""
+    lo, hi = LOSSES[config.loss].targets
+    d = config.dataset
+    n_base = len(data.X) - len(d.extra or ())
+    for key, y in (("Y", data.Y), ("Y_test", data.Y_test)):
+        if y is None or not len(y):
+            continue
+        bad = np.flatnonzero(((y < lo) | (y > hi)).any(axis=1))
+        if not len(bad):
+            continue
+        i = int(bad[0])
+        rule = f"in [{lo:g}, {hi:g}]" if hi < np.inf else f"≥ {lo:g}"
+        need = f"loss {config.loss} needs every target {rule}"
+        if key == "Y" and i >= n_base:
+            v = float((d.extra or ())[i - n_base][2])
+            if config.layers[-1] == 2:  # y is class 1's probability: one-hot [1 − y, y]
+                need = f"loss {config.loss} with 2 outputs needs an added point's y (its " \
+                    "class: 0 or 1) in [0, 1]"
+            raise ConfigError(("dataset", "extra", i - n_base, 2), f"{need}; got {v:g}")
+        if isinstance(d, InlineData):
+            raise ConfigError(("dataset", key, i), f"{need}; row {i} holds "
+                              f"{', '.join(f'{v:g}' for v in y[i])}")
+        raise ConfigError(("loss",), f"{need}; the data set {d.name!r} has targets from "
+                          f"{float(y.min()):g} to {float(y.max()):g}: choose squared_error")
+
+
 @dataclass
 class Session:
     id: str
@@ -119,12 +151,14 @@ class Session:
     undo: UndoRing = field(default_factory=UndoRing)
     watch_id: str | None = None  # the read-only capability to follow this session
     view_sel: str | None = None  # what the teacher's inspector shows (watchers see it too)
+    run: Run | None = None  # a long training run in progress (app/sessions/runs.py)
 
     @classmethod
     def create(cls, config: NormalizedConfig, settings: Settings, id: str | None = None
                ) -> Session:
         data, task = build_data(config)
         check_focus(config, len(data.X))
+        check_targets(config, data)
         trainer = Trainer(
             net=initial_network(config),
             data=data,
@@ -133,6 +167,7 @@ class Session:
             train_bias=config.train_bias,
             shuffle_seed=config.init.seed,
             history_limit=settings.history_limit,
+            optimizer=config.optimizer,
         )
         return cls(id or new_id(), config, trainer, task)
 
@@ -141,10 +176,17 @@ class Session:
         return self.config.focus
 
     def resident_bytes(self) -> int:
-        """Estimated bytes held between requests (the server-wide memory budget's unit)."""
-        from app.sessions.budget import session_bytes
+        """Bytes held between requests (the server-wide memory budget's unit), from what it
+        really holds: its arrays (weights, gradients, data, a pass's trace), its history at
+        its measured size per point, its undo ring, its config's inline numbers."""
+        from app.sessions import budget
 
-        return session_bytes(self.config, len(self.trainer.history.epoch), peak=False)
+        t = self.trainer
+        h = t.history
+        return (budget.RESIDENT_OVERHEAD + budget.held_bytes(t, skip=(h,))
+                + len(h.epoch) * budget.history_point_bytes(len(t.net.W))
+                + budget.undo_bytes(self.undo)
+                + budget.PYFLOAT * budget.config_floats(self.config))
 
     def apply_settings(self, settings: Settings) -> None:
         self.trainer.history_limit = settings.history_limit
@@ -175,6 +217,12 @@ class Session:
                 for l, v in enumerate(getattr(t.trace, name)):
                     if v is not None:
                         arrays[f"tr_{name}{l}"] = v
+        # The optimizer's moments, per parameter array (W₁…W_L, then b₁…b_L).
+        opt = t.opt_state
+        assert opt is not None
+        for key, xs in (("m", opt.m), ("v", opt.v)):
+            for i, x in enumerate(xs or ()):
+                arrays[f"opt_{key}{i}"] = x
         header = {
             "format": FORMAT,
             "id": self.id,
@@ -195,6 +243,7 @@ class Session:
             "layer": t.layer,
             "status": t.status,
             "last_loss": None if t.last_loss is None else t.last_loss.hex(),
+            "opt_step": opt.step,
             "trace": None if t.trace is None else {
                 "loss": None if t.trace.loss is None else t.trace.loss.hex()
             },
@@ -202,6 +251,7 @@ class Session:
         header["version"] = self.version
         header["watch_id"] = self.watch_id
         header["view_sel"] = self.view_sel
+        header["run"] = None if self.run is None else self.run.to_dict()
         header["undo"], arrays["undo"] = self.undo.dump()
         arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
         buf = io.BytesIO()
@@ -248,6 +298,15 @@ class Session:
                 None if h["trace"]["loss"] is None else float.fromhex(h["trace"]["loss"]),
                 arrays.get("tr_ell"),
             )
+        n_params = spec.L * (2 if spec.bias else 1)
+
+        def moments(key: str) -> tuple[Array, ...] | None:
+            if f"opt_{key}0" not in arrays:
+                return None
+            return tuple(arrays[f"opt_{key}{i}"] for i in range(n_params))
+
+        # A session stored before optimizers existed has none: fresh state (Trainer's check).
+        opt_state = OptState(int(h.get("opt_step", 0)), moments("m"), moments("v"))
         trainer = Trainer(
             net=Network(spec, Ws, bs), data=data, learning_rate=h["learning_rate"],
             batch_size=h["batch_size"], train_bias=h["train_bias"],
@@ -261,8 +320,10 @@ class Session:
             trace=trace,
             last_loss=None if h.get("last_loss") is None else float.fromhex(h["last_loss"]),
             last_output=arrays.get("last_output"), last_targets=arrays.get("last_targets"),
+            optimizer=config.optimizer, opt_state=opt_state,
         )
         return cls(h["id"], config, trainer, h["task"], h["last_used"],
                    version=int(h.get("version", 0)),
                    undo=UndoRing.load(h.get("undo"), arrays.get("undo")),
-                   watch_id=h.get("watch_id"), view_sel=h.get("view_sel"))
+                   watch_id=h.get("watch_id"), view_sel=h.get("view_sel"),
+                   run=Run.from_dict(h.get("run")))

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 
 from app.nn import choices
 from app.nn.kernel_slot import SessionKernel
+from app.nn.optimizers import SGD, Optimizer
 
 # The schema's enums, built from the registries' names (app/nn/choices.py). mypy reads a
 # Literal's values from the source only, so to it these are plain strings.
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     Reduction: TypeAlias = str
     InitScheme: TypeAlias = str
     RegularizationKind: TypeAlias = str
+    OptimizerName: TypeAlias = str
 else:
     Activation = Literal[choices.HIDDEN_ACTIVATIONS]
     OutputActivation = Literal[choices.OUTPUT_ACTIVATIONS]
@@ -30,6 +32,7 @@ else:
     Reduction = Literal[choices.REDUCTIONS]
     InitScheme = Literal[choices.INIT_SCHEMES]
     RegularizationKind = Literal[choices.REG_KINDS]
+    OptimizerName = Literal[choices.OPTIMIZERS]
 
 Rows = tuple[tuple[float, ...], ...]  # a matrix, one tuple per row
 
@@ -191,6 +194,8 @@ class NormalizedConfig:
     preset: str | None = None
     # The training kernel, fixed at creation (app/nn/kernel_slot.py): "numpy" or "compiled".
     kernel: SessionKernel = "numpy"
+    optimizer: Optimizer = SGD  # app/nn/optimizers.py; plain SGD unless chosen
+
 
     @property
     def activations(self) -> tuple[OutputActivation, ...]:
@@ -215,6 +220,7 @@ class NormalizedConfig:
             "regularization": self.regularization.to_dict(),
             "focus": self.focus,
             "features": list(self.features),
+            "optimizer": self.optimizer.to_dict(),
             "preset": self.preset,
             "kernel": self.kernel,
         }
@@ -223,8 +229,9 @@ class NormalizedConfig:
     def from_dict(cls, d: Mapping[str, Any]) -> NormalizedConfig:
         """A config as ``to_dict`` wrote it (a stored session, a restore point): trusted, not
         checked again (user input goes through ``normalize``). Sessions stored before input
-        features and the focus sample existed have neither: the plane's x1, x2 and sample 0; those
-        stored before the kernel was fixed per session train on NumPy."""
+        features, the focus sample and optimizers existed have none: the plane's x1, x2,
+        sample 0 and plain SGD; those stored before the kernel was fixed per session train on
+        NumPy."""
         ws = d.get("weights")
         return cls(
             layers=tuple(d["layers"]),
@@ -244,4 +251,5 @@ class NormalizedConfig:
             features=tuple(d.get("features") or ("x1", "x2")),
             preset=d.get("preset"),
             kernel=d.get("kernel") or "numpy",
+            optimizer=Optimizer.from_dict(d.get("optimizer")),
         )

@@ -9,6 +9,8 @@ Keys, under the prefix ``backprop-lab:``:
   ``session_ttl`` idle seconds (every use refreshes it);
 - ``lru``: a sorted set, id → time of last use (µs, Redis's clock); when a new session would
   exceed ``max_sessions`` the least recently used are deleted (and then answer 404);
+- ``saved:{id}``: the receipts, the lock tokens of the session's last saves (a list, same TTL),
+  so that a save whose reply was lost is settled, not guessed (``SETTLE``);
 - ``lock:{id}``: the session's lock, a random token set with ``NX PX lock_timeout`` and
   released by compare-and-delete, so it holds across processes and hosts and frees itself if
   its holder dies. A request waits for it at most ``lock_timeout`` seconds (then SessionBusy,
@@ -49,6 +51,7 @@ from app.sessions.model import Session
 from app.sessions.store_base import (
     LocalLocks,
     MemoryBudgetFull,
+    SaveUnknown,
     SessionBusy,
     SessionNotFound,
     StoreFull,
@@ -153,9 +156,11 @@ if v == ARGV[3] then return {v} end
 return {v, redis.call('HGET', KEYS[1], 'd')}
 """
 
-# KEYS: lock:{id}, s:{id}, lru, bytes, total. ARGV: token, data, version, ttl_ms, id, bytes.
-# -1: the lock is no longer ours (nothing written); 0: the session was deleted or evicted
-# meanwhile (it stays deleted); 1: saved.
+# KEYS: lock:{id}, s:{id}, lru, bytes, total, saved:{id}. ARGV: token, data, version, ttl_ms,
+# id, bytes. -1: the lock is no longer ours (nothing written); 0: the session was deleted or
+# evicted meanwhile (it stays deleted); 1: saved, and the lock's token goes on the session's
+# receipts (the last RECEIPTS tokens that saved it), so a caller whose reply was lost can learn
+# that it was saved (SETTLE).
 SAVE = _NOW + _BYTES + """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
 redis.call('DEL', KEYS[1])
@@ -167,7 +172,32 @@ forget(ARGV[5], KEYS[4], KEYS[5])
 redis.call('HSET', KEYS[4], ARGV[5], ARGV[6])
 redis.call('INCRBY', KEYS[5], ARGV[6])
 touch_budget(KEYS[4], KEYS[5], ARGV[4])
+redis.call('LPUSH', KEYS[6], ARGV[1])
+redis.call('LTRIM', KEYS[6], 0, tonumber(ARGV[7]) - 1)
+redis.call('PEXPIRE', KEYS[6], ARGV[4])
 return 1
+"""
+
+# KEYS: saved:{id}, lock:{id}. ARGV: token. Settles a save whose reply was lost (a timeout, a
+# dropped connection, a retried script that found its own lock gone): 1 if that token saved the
+# session; else 0, and the lock is released if still ours, so a save still in flight can never
+# apply later (it checks the token first): 0 means "not saved, and never will be".
+SETTLE = """
+for _, t in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  if t == ARGV[1] then return 1 end
+end
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 0
+"""
+RECEIPTS = 64  # tokens kept per session: more saves than this within one lost reply: unknown
+# KEYS: s:{id}. ARGV: known version. What a watcher reads, without touching the session (it
+# expires when its owner leaves it idle): {version} when ``known`` is current, {version, data}
+# otherwise, nil if it is gone.
+PEEK = """
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v then return false end
+if v == ARGV[1] then return {v} end
+return {v, redis.call('HGET', KEYS[1], 'd')}
 """
 
 # KEYS: lock:{id}. ARGV: token.
@@ -251,7 +281,8 @@ class RedisStore:
                                    f"{redact(self.url)}: {e}") from None
         self._redis = r
         for name, text in (("add", ADD), ("load", LOAD), ("save", SAVE),
-                           ("release", RELEASE), ("count", COUNT), ("delete", DELETE)):
+                           ("release", RELEASE), ("count", COUNT), ("delete", DELETE),
+                           ("settle", SETTLE), ("peek", PEEK)):
             self._scripts[name] = r.register_script(text)
 
     async def close(self) -> None:
@@ -395,6 +426,10 @@ class RedisStore:
             await self._script("release", [PREFIX + "lock:" + sid], [token])
 
     async def _save(self, sid: str, token: bytes, session: Session) -> None:
+        """Save under our lock; returns only if the change was saved. When the reply is lost
+        (Redis paused or unreachable, or the client's retry found the lock already released
+        by the first attempt), the outcome is settled before answering: a reply never says
+        "discarded" for a change that was stored (issue 23), nor "saved" for one that was not."""
         try:
             raw = await self._dump(session)
         except BaseException:
@@ -405,9 +440,16 @@ class RedisStore:
         try:
             saved = await self._run(self._script(
                 "save", [PREFIX + "lock:" + sid, PREFIX + "s:" + sid, PREFIX + "lru",
-                         *BUDGET_KEYS],
-                [token, raw, version, self.ttl_ms, sid, session.resident_bytes()]))
-        except BaseException:  # unreachable, or cancelled: whether it was saved is unknown
+                         *BUDGET_KEYS, PREFIX + "saved:" + sid],
+                [token, raw, version, self.ttl_ms, sid, session.resident_bytes(), RECEIPTS]))
+        except StoreUnavailable:
+            self._cache_drop(sid)  # saved or not, the next use reads Redis afresh
+            if await self._settle(sid, token):
+                return
+            raise StoreUnavailable("the session store did not answer while saving; the change "
+                                   "was not saved (the session is as it was): try again") \
+                from None
+        except BaseException:  # cancelled: whether it was saved is unknown
             self._cache_drop(sid)
             await self._release(sid, token)
             raise
@@ -416,13 +458,37 @@ class RedisStore:
             return
         self._cache_drop(sid)
         if saved == -1:
+            # Our lock is gone: expired, or released by an earlier attempt of this same save
+            # whose reply was lost (the client retries once on a timeout).
+            if await self._settle(sid, token):
+                return
             raise StoreUnavailable(
                 f"the session's lock expired after lock_timeout ({self.settings.lock_timeout:g}"
                 " s) before the change was saved; the change was discarded")
         # 0: deleted or evicted while in use; it stays deleted (the next request gets 404).
 
+    async def _settle(self, sid: str, token: bytes) -> bool:
+        """Whether our save (by its lock token) was stored; SaveUnknown if Redis cannot say."""
+        try:
+            return bool(await self._run(self._script(
+                "settle", [PREFIX + "saved:" + sid, PREFIX + "lock:" + sid], [token])))
+        except StoreUnavailable:
+            raise SaveUnknown() from None
+
     def use(self, session_id: str, write: bool = True) -> AbstractAsyncContextManager[Session]:
         return self._use(session_id, write)
+
+    async def saved(self, sid: str, known: Any) -> tuple[Any, Session | None]:
+        # One atomic read of the last saved version: no lock, local or shared; a new object
+        # (never the cache's, which a writer in this process may be changing).
+        reply = await self._run(self._script("peek", [PREFIX + "s:" + sid], [known or b""]))
+        if reply is None:
+            raise SessionNotFound(sid)
+        version = bytes(reply[0])
+        if len(reply) == 1:
+            return version, None
+        raw = bytes(reply[1])
+        return version, await asyncio.to_thread(Session.from_bytes, raw, self.settings)
 
     async def delete(self, session_id: str) -> bool:
         self._cache_drop(session_id)

@@ -21,6 +21,7 @@ from app.nn import kernel_slot
 from app.nn.gradcheck import GradcheckStopped, n_evaluations
 from app.nn.gradcheck import gradcheck as run_gradcheck
 from app.nn.network import Network
+from app.nn.optimizers import OptState
 from app.sessions.config import (
     PRESETS,
     ConfigError,
@@ -94,10 +95,16 @@ def train(
 
 
 def patch(s: Session, changes: dict[str, Any], settings: Settings) -> None:
-    """Change learning_rate, regularization, batch_size, focus, train_bias; weights untouched."""
+    """Change learning_rate, regularization, batch_size, focus, train_bias, optimizer; weights
+    untouched. Another optimizer (or other parameters) starts its state afresh."""
     if changes.get("regularization") is not None:  # a field left out keeps its value
         changes = {**changes, "regularization": {**s.config.regularization.to_dict(),
                                                  **changes["regularization"]}}
+    opt = changes.get("optimizer")
+    if opt is not None and opt.get("name") in (None, s.config.optimizer.name):
+        # The same optimizer: a parameter left out keeps its value.
+        changes = {**changes, "optimizer": {**s.config.optimizer.to_dict(),
+                                            **{k: v for k, v in opt.items() if v is not None}}}
     # Validate the whole config as it would be after the change (limits, shapes).
     normalized = renormalize(s.config, changes, settings)
     t = s.trainer
@@ -106,6 +113,8 @@ def patch(s: Session, changes: dict[str, Any], settings: Settings) -> None:
         normalized.regularization != s.config.regularization
         or normalized.batch_size != s.config.batch_size
     )
+    if normalized.optimizer != s.config.optimizer:
+        t.reset_optimizer(normalized.optimizer)
     s.config = normalized
     t.learning_rate = normalized.learning_rate
     t.train_bias = normalized.train_bias
@@ -188,17 +197,32 @@ def gradcheck(s: Session, epsilon: float, settings: Settings,
     if work > settings.gradcheck_max_work:
         raise ConfigError(("gradcheck",), f"this check needs {work} sample-forward passes; the "
                           f"limit is {settings.gradcheck_max_work} (use a smaller batch_size)")
-    deadline = time.monotonic() + settings.gradcheck_time_budget
+    budget = settings.gradcheck_time_budget
+    started = time.monotonic()
+    deadline = started + budget
+    n_params = work // (2 * len(X))
+    asked, estimate = 0, 0.0
 
     def should_stop() -> bool:
-        return time.monotonic() > deadline or (cancelled is not None and cancelled())
+        # Asked before each parameter: after gradcheck_estimate_after seconds, the pace so far
+        # says how long the whole check takes; one that cannot finish in its budget stops.
+        nonlocal asked, estimate
+        now = time.monotonic()
+        after = settings.gradcheck_estimate_after
+        if after and asked and not estimate and now - started > after:
+            estimate = (now - started) / asked * n_params
+            if estimate > budget:
+                return True
+        asked += 1
+        return now > deadline or (cancelled is not None and cancelled())
 
     try:
         checks = run_gradcheck(t.net, X, Y, epsilon, should_stop)
     except GradcheckStopped:
-        raise ConfigError(("gradcheck",), "the check ran out of its time budget of "
-                          f"{settings.gradcheck_time_budget:g} s (setting "
-                          "gradcheck_time_budget): use a smaller batch_size") from None
+        took = f"about {max(estimate, budget):.0f} s" if estimate else f"over {budget:g} s"
+        raise ConfigError(("gradcheck",), f"this check would take {took}, past its time "
+                          f"budget of {budget:g} s (setting gradcheck_time_budget): use a "
+                          "smaller batch_size") from None
 
     def finite(x: np.ndarray | None) -> Any:
         return None if x is None else np.where(np.isfinite(x), x, np.nan).tolist()
@@ -217,8 +241,34 @@ def gradcheck(s: Session, epsilon: float, settings: Settings,
             "layers": layers, "max_rel_error": overall}
 
 
-def export(s: Session) -> dict[str, Any]:
+def history_cap(L: int, settings: Settings) -> int:
+    """The most history points an export carries: half of max_import_bytes at the longest a
+    point can be written (``{"epoch": …, "loss": …, "test_loss": …, "grad_norm": [L floats]}``,
+    a float at most 24 characters), so that every export imports again (issue 23: 100,000
+    points of a 10-layer network wrote 27.6 MB). The other half holds the weights (10 × 64 ×
+    64 at most: ~1 MB), the config and its inline data (≤ max_body_bytes when created)."""
+    per_point = 114 + 26 * L
+    return max(16, (settings.max_import_bytes // 2) // per_point)
+
+
+def _thinned(n: int, limit: int) -> list[int]:
+    """Which of n history points an export keeps: every other one until at most ``limit``
+    (first and last kept), the rule History.compact uses in the session itself."""
+    idx = list(range(n))
+    while len(idx) > limit:
+        idx = [*idx[0 : len(idx) - 1 : 2], idx[-1]]
+    return idx
+
+
+def export(s: Session, settings: Settings | None = None) -> dict[str, Any]:
+    """The session as a document POST /sessions/import takes back. With ``settings`` a history
+    longer than ``history_cap`` is thinned as History.compact does (the curve's shape kept,
+    every other point dropped), so the document fits max_import_bytes."""
     t = s.trainer
+    h = t.history
+    n = len(h.epoch)
+    keep = range(n) if settings is None or n <= history_cap(t.L, settings) else _thinned(
+        n, history_cap(t.L, settings))
     return {
         "format": EXPORT_FORMAT,
         "config": s.config.to_dict(),
@@ -235,12 +285,73 @@ def export(s: Session) -> dict[str, Any]:
         "epoch_test_loss": None if t.epoch_test_loss is None else t.epoch_test_loss.hex(),
         "status": t.status,
         "history": [
-            {"epoch": e, "loss": loss, "test_loss": tl, "grad_norm": g}
-            for e, loss, tl, g in zip(t.history.epoch, t.history.loss, t.history.test_loss,
-                                      t.history.grad_norm, strict=True)
+            {"epoch": h.epoch[i], "loss": h.loss[i], "test_loss": h.test_loss[i],
+             "grad_norm": h.grad_norm[i]}
+            for i in keep
         ],
         "version": s.version,
+        "optimizer_state": _export_opt(s),
     }
+
+
+def _export_opt(s: Session) -> dict[str, Any]:
+    t = s.trainer
+    opt = t.opt_state
+    assert opt is not None
+    L = t.net.spec.L
+
+    def moment(xs: tuple[np.ndarray, ...] | None, i: int) -> Any:
+        return None if xs is None or i >= len(xs) else xs[i].tolist()
+
+    return {"step": opt.step, "layers": [
+        {"m_W": moment(opt.m, l), "v_W": moment(opt.v, l), "m_b": moment(opt.m, L + l),
+         "v_b": moment(opt.v, L + l)} for l in range(L)]}
+
+
+def _import_opt(s: Session, doc: Any, settings: Settings) -> None:
+    """The exported optimizer state, checked against the config's optimizer and the shapes."""
+    t = s.trainer
+    if doc is None:
+        return
+    opt = t.optimizer
+    try:
+        step = _counter(doc, "step", settings.max_iteration)
+    except ConfigError as e:
+        raise ConfigError(("optimizer_state", *e.path), e.msg) from None
+    layers = doc.get("layers") or []
+    L = t.net.spec.L
+    if len(layers) != L:
+        raise ConfigError(("optimizer_state", "layers"), f"expected {L} layers; got "
+                          f"{len(layers)}")
+    shapes = t.net.param_shapes()
+    m: list[np.ndarray] = []
+    v: list[np.ndarray] = []
+    for part, suffix in ((0, "W"), (L, "b")):
+        if part and t.net.b is None:
+            break
+        for l, layer in enumerate(layers):
+            for key, used, out in (("m", opt.uses_m, m), ("v", opt.uses_v, v)):
+                name = f"{key}_{suffix}"
+                raw = layer.get(name)
+                loc: FieldPath = ("optimizer_state", "layers", l, name)
+                if not used:
+                    if raw is not None:
+                        raise ConfigError(loc, f"{opt.name} keeps no {key}: omit {name}")
+                    continue
+                try:
+                    x = np.array(raw if raw is not None else np.zeros(shapes[part + l]),
+                                 dtype=np.float64)
+                except (ValueError, TypeError):  # ragged rows
+                    x = np.zeros(0)
+                if x.shape != shapes[part + l]:
+                    raise ConfigError(loc, f"{name} of layer {l + 1} must have the shape "
+                                      f"{shapes[part + l]}")
+                _check_values(x, loc, settings, limit=False)
+                if key == "v" and np.any(x < 0):
+                    raise ConfigError(loc, "second moments are ≥ 0")
+                out.append(x)
+    t.opt_state = OptState(step, tuple(m) if opt.uses_m else None,
+                           tuple(v) if opt.uses_v else None)
 
 
 def import_session(doc: dict[str, Any], settings: Settings) -> Session:
@@ -321,6 +432,7 @@ def import_session(doc: dict[str, Any], settings: Settings) -> Session:
                               f"{t.net.spec.L} finite norms ≥ 0 (one per layer)")
         t.history.append(epoch, loss, values[1], None if g is None else [float(v) for v in g])
     t.status = "diverged" if doc.get("status") == "diverged" else "ok"
+    _import_opt(s, doc.get("optimizer_state"), settings)
     return s
 
 

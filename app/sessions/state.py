@@ -23,6 +23,15 @@ class CursorState(TypedDict):
     layer: int | None
 
 
+class LayerOptimizerState(TypedDict):
+    """The optimizer's moments of one layer (None where the optimizer keeps none)."""
+
+    m_W: Rows | None
+    v_W: Rows | None
+    m_b: list[float] | None
+    v_b: list[float] | None
+
+
 class LayerState(TypedDict):
     W: Rows
     b: list[float] | None
@@ -31,6 +40,7 @@ class LayerState(TypedDict):
     delta: Rows | None
     grad_W: Rows | None
     grad_b: list[float] | None
+    optimizer: LayerOptimizerState
 
 
 class BatchState(TypedDict):
@@ -65,6 +75,7 @@ class SessionState(TypedDict):
     status: str
     version: int
     undo: dict[str, int]
+    optimizer_step: int  # the optimizer's t: updates made since its state was fresh
 
 
 class StateQueryError(ValueError):
@@ -170,6 +181,11 @@ def metrics(output: Array | None, targets: Array | None, task: str) -> Metrics:
     return {"mse": mse if math.isfinite(mse) else None, "accuracy": accuracy}
 
 
+def _finite(x: float) -> float | None:
+    """x, or None where it overflowed (an imported loss near 1.8e308 doubled): never inf in JSON."""
+    return x if math.isfinite(x) else None
+
+
 def mse_divisor(session: Session) -> int | None:
     """The history's ``loss`` is the objective, ½ Σ (ŷ − y)² per batch (reduction sum, as the
     lesson's derivative implies) or its batch mean; the lesson prints mean((ŷ − y)²). With
@@ -205,7 +221,14 @@ def session_state(
         check_reply(session, len(rows), history, max_bytes)
     sel = np.array(rows, dtype=np.int64)
     layers: list[LayerState] = []
-    for l in range(net.spec.L):
+    opt = t.opt_state
+    assert opt is not None
+    L = net.spec.L
+
+    def moment(xs: tuple[Array, ...] | None, i: int) -> Any:
+        return None if xs is None or i >= len(xs) else xs[i].tolist()
+
+    for l in range(L):
         def rows_of(x: Array | None) -> Rows | None:
             return None if x is None else x[sel].tolist()
 
@@ -217,6 +240,8 @@ def session_state(
             "delta": rows_of(trace.delta[l]) if trace else None,
             "grad_W": _list(trace.grad_W[l]) if trace else None,
             "grad_b": _list(trace.grad_b[l]) if trace else None,
+            "optimizer": {"m_W": moment(opt.m, l), "v_W": moment(opt.v, l),
+                          "m_b": moment(opt.m, L + l), "v_b": moment(opt.v, L + l)},
         })
     idx_sel = indices[sel]
     output = None
@@ -228,15 +253,11 @@ def session_state(
     h = t.history
     keep = decimate(len(h.epoch), history)
     divisor, since = mse_divisor(session), t.mse_since
-
-    def mse(i: int) -> float | None:
-        if divisor is None or h.epoch[i] < since:
-            return None
-        value = h.loss[i] * 2 / divisor  # 2 × a finite loss near the float max overflows
-        return value if math.isfinite(value) else None
-
     hist = [{"epoch": h.epoch[i], "loss": h.loss[i], "test_loss": h.test_loss[i],
-             "grad_norm": _finite_list(h.grad_norm[i]), "mse": mse(i)} for i in keep]
+             "grad_norm": _finite_list(h.grad_norm[i]),
+             "mse": None if divisor is None or h.epoch[i] < since
+             else _finite(h.loss[i] * 2 / divisor)}
+            for i in keep]
     return {
         "id": session.id,
         "config": session.config,
@@ -262,4 +283,5 @@ def session_state(
         "status": t.status,
         "version": session.version,
         "undo": session.undo.counts(),
+        "optimizer_step": opt.step,
     }

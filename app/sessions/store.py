@@ -7,10 +7,12 @@ in-process store and the factory that picks a store from the settings."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 from app.config import Settings
 from app.sessions.model import Session
@@ -131,6 +133,25 @@ class MemoryStore:
     def use(self, session_id: str, write: bool = True) -> AbstractAsyncContextManager[Session]:
         # One process, one object: reads take the lock too (a train may be changing it).
         return self._use(session_id)
+
+    async def saved(self, session_id: str, known: Any) -> tuple[Any, Session | None]:
+        session = self._sessions.get(session_id)
+        if session is None or session.last_used < time.time() - self.settings.session_ttl:
+            raise SessionNotFound(session_id)
+        tag = (id(session), session.version, session.watch_id)
+        # (Watching does not touch the session: it expires when its owner leaves it idle,
+        # and then its streams end.)
+        if tag == known:
+            return tag, None
+        # One object is shared with the writers: copy it under its lock, for the few
+        # milliseconds serialising takes (once per version, however many watchers ask).
+        async with self._locks.hold(session_id, self.settings.lock_timeout):
+            session = self._sessions.get(session_id)
+            if session is None:
+                raise SessionNotFound(session_id)
+            tag = (id(session), session.version, session.watch_id)
+            raw = session.to_bytes()
+        return tag, await asyncio.to_thread(Session.from_bytes, raw, self.settings)
 
     async def delete(self, session_id: str) -> bool:
         self._expire()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 from app.sessions.model import Session
 
@@ -29,6 +29,16 @@ class SessionBusy(Exception):
 
 class StoreUnavailable(Exception):
     """The session store cannot be reached, or a change could not be saved (HTTP 503)."""
+
+
+class SaveUnknown(StoreUnavailable):
+    """The store stopped answering while saving a change, and could not be asked afterwards
+    whether the change was stored (HTTP 503: the reply must not claim either)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the session store stopped answering while saving this change: it may or may not "
+            "have been saved. Reload the session to see its state before trying again")
 
 
 class StoreFull(Exception):
@@ -67,6 +77,12 @@ class SessionStore(Protocol):
         ``write=False`` promises not to change it (GET, export, gradcheck): a store may then
         skip saving and the cross-process lock. Raises SessionNotFound, SessionBusy (the lock
         was not free within settings.lock_timeout) or StoreUnavailable."""
+        ...
+
+    async def saved(self, session_id: str, known: Any) -> tuple[Any, Session | None]:
+        """The session's last saved state for readers that must never wait for its lock
+        (watchers): ``(tag, a fresh copy)``, or ``(tag, None)`` when ``known`` is still the
+        current tag. The copy is the caller's alone. SessionNotFound when it is gone."""
         ...
 
     async def delete(self, session_id: str) -> bool: ...

@@ -18,6 +18,8 @@ the oldest points go first.
 
 from __future__ import annotations
 
+import copy
+import itertools
 import json
 import time
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ import numpy as np
 
 from app.nn.activations import Array
 from app.nn.network import Network
+from app.nn.optimizers import OptState
 from app.nn.stepper import History
 from app.sessions.normalized import NormalizedConfig
 
@@ -53,6 +56,7 @@ class RestorePoint:
     config: NormalizedConfig | None = None  # None: the same as the state it is applied to
     weights: tuple[list[Array], list[Array] | None] | None = None
     last: tuple[Array | None, Array | None] | None = None  # (last_output, last_targets)
+    opt: OptState | None = None  # the optimizer's state, when the operation changed it
 
     def nbytes(self) -> int:
         """What the point costs in memory, Python objects included (measured: a point of a
@@ -64,6 +68,8 @@ class RestorePoint:
             arrays += self.weights[0] + (self.weights[1] or [])
         if self.last is not None:
             arrays += [x for x in self.last if x is not None]
+        if self.opt is not None:
+            arrays += list(self.opt.m or ()) + list(self.opt.v or ())
         n += sum(120 + x.nbytes for x in arrays)
         if self.config is not None:
             n += len(json.dumps(self.config.to_dict()))
@@ -84,6 +90,7 @@ class Before:
     history: tuple[list[int], list[float], list[float | None], list[Norms]]  # the lists
     history_len: int
     version: int
+    opt: OptState | None = None  # referenced: an update replaces the state, never mutates it
 
 
 def _weights(net: Network) -> tuple[list[Array], list[Array] | None]:
@@ -104,7 +111,7 @@ def capture(s: Any) -> Before:
                   (t.last_output, t.last_targets),
                   (t.history.epoch, t.history.loss, t.history.test_loss, t.history.grad_norm),
                   len(t.history.epoch),
-                  s.version)
+                  s.version, t.opt_state)
 
 
 def _copy(x: Array | None) -> Array | None:
@@ -131,31 +138,65 @@ def point_after(s: Any, before: Before, label: str) -> RestorePoint:
         config=None if s.config is before.config else before.config,
         weights=weights,
         last=(_copy(before.last[0]), _copy(before.last[1])) if last_changed else None,
+        opt=None if t.opt_state is before.opt else before.opt,
+    )
+
+
+def compose(newer: RestorePoint, older: RestorePoint) -> RestorePoint:
+    """One point that does what applying ``newer`` and then ``older`` does: the state before
+    ``older``'s operation, from the state after ``newer``'s (a long run's chunks folded into
+    one undoable step). Each field is ``older``'s when it stored one, else ``newer``'s (None
+    means "as the state it is applied to"). The history: ``newer`` keeps k2 points and
+    appends its tail, then ``older`` keeps k1 of those and appends its own tail."""
+    k1, k2 = older.history_keep, newer.history_keep
+    if k1 <= k2:
+        keep, tail = k1, older.history_tail
+    else:  # older keeps some of the points newer put back
+        cut = k1 - k2
+        (ne, nl, nt, ng), (oe, ol, ot, og) = newer.history_tail, older.history_tail
+        tail = (ne[:cut] + oe, nl[:cut] + ol, nt[:cut] + ot, ng[:cut] + og)
+        keep = k2
+    return RestorePoint(
+        older.label, older.at, older.version, older.scalars, older.task, keep, tail,
+        config=older.config if older.config is not None else newer.config,
+        weights=older.weights if older.weights is not None else newer.weights,
+        last=older.last if older.last is not None else newer.last,
+        opt=older.opt if older.opt is not None else newer.opt,
     )
 
 
 def restore(s: Any, p: RestorePoint, build_data: Any, spec_of: Any) -> RestorePoint:
-    """Put ``s`` in the state ``p`` describes; returns the inverse point (to go back)."""
-    t = s.trainer
-    h = t.history
+    """Put ``s`` in the state ``p`` describes; returns the inverse point (to go back).
+
+    All or nothing: the new state is built on a copy of the trainer and assigned to ``s``
+    only once complete, so a point that cannot be applied (an exception) leaves ``s`` as it
+    was (the caller keeps the point on its stack)."""
+    old = s.trainer
+    h = old.history
     k = p.history_keep
     inverse = RestorePoint(
-        p.label, p.at, s.version, tuple(getattr(t, key) for key in SCALARS), s.task, k,
+        p.label, p.at, s.version, tuple(getattr(old, key) for key in SCALARS), s.task, k,
         (tuple(h.epoch[k:]), tuple(h.loss[k:]), tuple(h.test_loss[k:]),
          tuple(h.grad_norm[k:])),
         config=None if p.config is None else s.config,
-        weights=None if p.weights is None else _weights(t.net),
-        last=None if p.last is None else (_copy(t.last_output), _copy(t.last_targets)),
+        weights=None if p.weights is None else _weights(old.net),
+        last=None if p.last is None else (_copy(old.last_output), _copy(old.last_targets)),
+        opt=None if p.opt is None else old.opt_state,
     )
+    # A shallow copy: every attribute changed below is replaced, never mutated in place.
+    t = copy.copy(old)
+    config = s.config if p.config is None else p.config
     if p.config is not None:
-        if (p.config.dataset != s.config.dataset
-                or p.config.layers[-1] != s.config.layers[-1]):
-            t.data = build_data(p.config)[0]
-        s.config = p.config
-    s.task = p.task
-    Ws, bs = p.weights if p.weights is not None else (t.net.W, t.net.b)
-    t.net = Network(spec_of(s.config), [W.copy() for W in Ws],
+        # The data follows from the whole config (data set, added points, input features,
+        # output width): rebuild it whenever the config is replaced, so rows always hold
+        # layers[0] values (the compiled kernel trusts that).
+        t.data = build_data(config)[0]
+    Ws, bs = p.weights if p.weights is not None else (old.net.W, old.net.b)
+    t.net = Network(spec_of(config), [W.copy() for W in Ws],
                     None if bs is None else [b.copy() for b in bs])
+    t.optimizer = config.optimizer
+    if p.opt is not None:
+        t.opt_state = p.opt
     tail = p.history_tail
     t.history = History(h.epoch[:k] + list(tail[0]), h.loss[:k] + list(tail[1]),
                         h.test_loss[:k] + list(tail[2]), h.grad_norm[:k] + list(tail[3]))
@@ -163,12 +204,26 @@ def restore(s: Any, p: RestorePoint, build_data: Any, spec_of: Any) -> RestorePo
     scalars = dict(zip(SCALARS, p.scalars, strict=False))
     for key, value in scalars.items():
         setattr(t, key, value)
-    last = p.last if p.last is not None else (t.last_output, t.last_targets)
+    check_consistent(config, t)
+    last = p.last if p.last is not None else (old.last_output, old.last_targets)
     _replay(t)
     for key, value in scalars.items():  # the replay may have touched counters
         setattr(t, key, value)
     t.last_output, t.last_targets = _copy(last[0]), _copy(last[1])
+    s.config, s.task, s.trainer = config, p.task, t
     return inverse
+
+
+def check_consistent(config: NormalizedConfig, t: Any) -> None:
+    """The trainer's arrays fit the config's layers (else ValueError: never train on them)."""
+    layers = config.layers
+    d = t.data
+    if d.X.ndim != 2 or d.X.shape[1] != layers[0] or d.Y.ndim != 2 \
+            or d.Y.shape != (len(d.X), layers[-1]):
+        raise ValueError(f"the data ({d.X.shape}, {d.Y.shape}) does not fit layers {layers}")
+    shapes = [W.shape for W in t.net.W]
+    if shapes != list(itertools.pairwise(layers)):
+        raise ValueError(f"the weights {shapes} do not fit layers {layers}")
 
 
 def _replay(t: Any) -> None:
@@ -220,6 +275,13 @@ class UndoRing:
         """A new operation: its point goes on the back stack, the redo side is dropped."""
         self.forward.clear()
         self.back.append(Entry.of(p))
+        self.bound(depth, max_bytes)
+
+    def fold(self, p: RestorePoint, depth: int, max_bytes: int) -> None:
+        """Fold ``p`` (the point of an operation that continues the newest one) into the
+        newest point: still one step to undo."""
+        top = self.back.pop()
+        self.back.append(Entry.of(compose(p, top.get())))
         self.bound(depth, max_bytes)
 
     def bound(self, depth: int, max_bytes: int) -> None:
@@ -334,6 +396,10 @@ def _dump_point(p: RestorePoint, pack: _Pack) -> dict[str, Any]:
             "scalars": [_hex(v) for v in p.scalars], "keep": p.history_keep,
             "history": hist, "config": None if p.config is None else p.config.to_dict(),
             "weights": weights, "last": last,
+            "opt": None if p.opt is None else {
+                "step": p.opt.step,
+                "m": None if p.opt.m is None else [pack.put(x) for x in p.opt.m],
+                "v": None if p.opt.v is None else [pack.put(x) for x in p.opt.v]},
             # Gradient norms (a list per point, or null) as hex floats: exact, small.
             "norms": [None if g is None else [v.hex() for v in g] for g in p.history_tail[3]]}
 
@@ -353,7 +419,16 @@ def _load_point(h: dict[str, Any], data: np.ndarray) -> RestorePoint:
     if h["last"] is not None:
         lo, lt = h["last"]
         last = (None if lo is None else _get(data, lo), None if lt is None else _get(data, lt))
+    opt = None
+    if h.get("opt") is not None:
+        o = h["opt"]
+
+        def arrays(refs: list[Any] | None) -> tuple[Array, ...] | None:
+            return None if refs is None else tuple(_get(data, r) for r in refs)
+
+        opt = OptState(int(o["step"]), arrays(o["m"]), arrays(o["v"]))
     return RestorePoint(h["label"], h["at"], h["version"],
                         tuple(_unhex(v) for v in h["scalars"]), h["task"], h["keep"],
                         tail, config=None if h["config"] is None
-                        else NormalizedConfig.from_dict(h["config"]), weights=weights, last=last)
+                        else NormalizedConfig.from_dict(h["config"]), weights=weights, last=last,
+                        opt=opt)

@@ -20,7 +20,7 @@ from app.sessions.config import ConfigError, SessionConfig, normalize
 from app.sessions.door import Door, Outcome
 from app.sessions.model import Session
 from app.sessions.normalized import InlineData, NormalizedConfig
-from app.web import forms, i18n, page_errors, share
+from app.web import forms, i18n, page_errors, polls, share
 from app.web.session_pages import TIMELINE, announcement
 from app.web.templating import base_ctx, is_htmx, lang_of, render, respond
 from app.web.views import ViewState, session_view
@@ -33,8 +33,8 @@ def hidden_sizes(form: forms.Form, config: NormalizedConfig, settings: Settings)
     """The hidden layers after the form's +/− action ('inc:K', 'dec:K', 'add', 'remove')."""
     hidden = list(config.layers[1:-1])
     verb, _sep, arg = form.one("action").partition(":")
-    if verb in ("inc", "dec") and arg.isdigit() and int(arg) < len(hidden):
-        k = int(arg)
+    k = forms.small_int(arg, len(hidden))
+    if verb in ("inc", "dec") and k is not None:
         hidden[k] = max(1, min(settings.max_neurons, hidden[k] + (1 if verb == "inc" else -1)))
     elif verb == "add" and len(hidden) + 2 < settings.max_layers:
         hidden.append(hidden[-1] if hidden else 4)
@@ -97,12 +97,15 @@ async def _render(request: Request, settings: Settings, door: Door, sid: str, vs
     page with each error next to its field."""
     ctx = base_ctx(request)
     _ = i18n.gettext_for(ctx["lang"])
+    poll_panel = await polls.panel_data(request, sid)
 
     def view(s: Session, outcome: Outcome[Any]) -> str:
         if isinstance(outcome.error, (ConfigError, ValidationError)):
             errors.update(field_errors(ctx["lang"], outcome.error))
         ctx.update(session_view(s, settings, vs, _, None, ctx["projector"]))
-        ctx.update(share=share.share_ctx(request, s), timeline=s.undo.timeline(TIMELINE))
+        ctx.update(polls.page_ctx(request, s, vs, ctx["focus_pos"], poll_panel, _))
+        ctx.update(share=share.share_ctx(request, s, settings.public_base_url),
+                   timeline=s.undo.timeline(TIMELINE))
         ctx["message"] = None
         ctx["field_errors"] = errors
         ctx["error"] = " ".join(errors.values()) or None

@@ -20,6 +20,14 @@ LOSSES = choices.LOSSES
 SCHEMES = choices.INIT_SCHEMES
 REG_KINDS = choices.REG_KINDS
 REDUCTIONS = choices.REDUCTIONS
+OPTIMIZERS = choices.OPTIMIZERS
+# The settings form's field of each optimizer parameter (eps has one per optimizer).
+OPTIMIZER_FIELDS: dict[str, dict[str, str]] = {
+    "sgd": {},
+    "momentum": {"momentum": "opt_momentum"},
+    "rmsprop": {"alpha": "opt_alpha", "eps": "opt_rms_eps"},
+    "adam": {"beta1": "opt_beta1", "beta2": "opt_beta2", "eps": "opt_adam_eps"},
+}
 
 Num = TypeVar("Num", int, float)
 
@@ -41,6 +49,8 @@ OPTION_LABELS: dict[str, str] = {
     "xor_scatter": N_("XOR scatter"), "gauss": N_("two Gaussian blobs"), "spiral": N_("spiral"),
     "plane": N_("plane (regression)"), "multi_gauss": N_("Gaussian bumps (regression)"),
     "inline": N_("inline data"),
+    "sgd": N_("plain gradient descent (SGD)"), "momentum": N_("momentum"),
+    "rmsprop": N_("RMSprop"), "adam": N_("Adam"),
 }
 
 
@@ -66,6 +76,16 @@ class Form(dict[str, list[str]]):
     def one(self, key: str, default: str = "") -> str:
         v = self.get(key)
         return v[0].strip() if v else default
+
+
+def small_int(raw: str, below: int) -> int | None:
+    """``raw`` as a whole number 0..below−1 written in ASCII digits, else None. (Not
+    ``str.isdigit()`` alone: it accepts '²' and '٣', which ``int()`` refuses or reads, and
+    thousands of digits, which ``int()`` refuses: both were 500s.)"""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(below)):
+        return None
+    n = int(raw)
+    return n if n < below else None
 
 
 def _number(form: Form, key: str, loc: tuple[str, ...], default: Num | None,
@@ -137,8 +157,8 @@ class NetworkForm:
     def apply(self, action: str, settings: Settings) -> None:
         """The +/− buttons: 'inc:K', 'dec:K', 'add', 'remove'."""
         verb, _, arg = action.partition(":")
-        if verb in ("inc", "dec") and arg.isdigit() and int(arg) < len(self.hidden):
-            k = int(arg)
+        k = small_int(arg, len(self.hidden))
+        if verb in ("inc", "dec") and k is not None:
             step = 1 if verb == "inc" else -1
             self.hidden[k] = max(1, min(settings.max_neurons, self.hidden[k] + step))
         elif verb == "add" and len(self.hidden) + 2 < settings.max_layers:
@@ -199,6 +219,22 @@ def settings_changes(form: Form) -> dict[str, Any]:
         changes["focus"] = as_int(form, "focus", ("focus",), 0)
     if "has_train_bias" in form:
         changes["train_bias"] = form.one("train_bias") == "on"
+    if "opt_name" in form:
+        changes["optimizer"] = optimizer_change(form)
     return changes
+
+
+def optimizer_change(form: Form) -> dict[str, Any]:
+    """The chosen optimizer with the fields of its own parameters (the form shows every
+    optimizer's; the others' are ignored). An empty field takes the default."""
+    name = form.one("opt_name")
+    out: dict[str, Any] = {"name": name}
+    for param, key in OPTIMIZER_FIELDS.get(name, {}).items():
+        value = as_float(form, key, ("optimizer", param))
+        if value is not None:
+            out[param] = value
+    if name == "momentum":
+        out["nesterov"] = form.one("opt_nesterov") == "on"
+    return out
 
 

@@ -16,6 +16,7 @@ from markupsafe import Markup
 from app.nn.activations import ACTIVATIONS
 from app.nn.losses import LOSSES, PENALTIES
 from app.sessions.state import SessionState
+from app.web import optformulas
 from app.web.fmt import tex
 from app.web.mathml import mathml
 
@@ -31,6 +32,10 @@ class LastUpdate(TypedDict):
     old: dict[ParamKey, float]
     grad: dict[ParamKey, float]
     lr: float
+    # The optimizer's moments before the update (where it keeps them) and the update's t.
+    m: dict[ParamKey, float]
+    v: dict[ParamKey, float]
+    t: int
 
 
 @dataclass
@@ -272,7 +277,7 @@ class Builder:
             ins.items.append(term)
         ins.items.append(Item(self._("Gradient: the sum over the batch ({n} samples)").format(
             n=self.N) if self.N > 1 else _("Gradient"), mathml(latex), note))
-        ins.items.append(self._update(sym, w, g, ("W", l, i, j)))
+        ins.items += self._update(sym, w, g, ("W", l, i, j))
         if g is None:
             ins.hint = _("Press Backward until this layer to compute ∂L/∂w.")
         return ins
@@ -305,30 +310,69 @@ class Builder:
             latex += f" = {tex(g)}"
         ins.items.append(Item(_("Gradient"), mathml(latex)))
         if self.cfg.train_bias:
-            ins.items.append(self._update(sym, b, g, ("b", l, j)))
+            ins.items += self._update(sym, b, g, ("b", l, j))
         else:
             ins.items.append(Item(_("Update"), mathml(rf"{sym} \leftarrow {sym}"),
                                   _("Biases are frozen (Train biases is off).")))
         return ins
 
-    def _update(self, sym: str, value: float, g: float | None, key: ParamKey) -> Item:
+    def _update(self, sym: str, value: float, g: float | None, key: ParamKey) -> list[Item]:
         _ = self._
+        if self.cfg.optimizer.name != "sgd":
+            return self._opt_update(sym, value, g, key)
         grad = rf"\frac{{\partial L}}{{\partial {sym}}}"
         latex = rf"{sym} \leftarrow {sym} - \eta\,{grad}"
         if g is not None:
             new = value - self.lr * g
             latex += rf" = {tex(value)} - {tex(self.lr)} \cdot {tex(g, paren=True)} = {tex(new)}"
-            return Item(_("Update (gradient descent)"), mathml(latex),
-                        _("Applied when you press Update."))
+            return [Item(_("Update (gradient descent)"), mathml(latex),
+                         _("Applied when you press Update."))]
         last = self.last_update
         if last is not None:
             old, g_old = last["old"].get(key), last["grad"].get(key)
             if old is not None and g_old is not None:
                 latex += (rf" = {tex(old)} - {tex(last['lr'])} \cdot {tex(g_old, paren=True)}"
                           rf" = {tex(value)}")
-                return Item(_("Update (gradient descent)"), mathml(latex),
-                            _("Just applied: old value → new value."))
-        return Item(_("Update (gradient descent)"), mathml(latex))
+                return [Item(_("Update (gradient descent)"), mathml(latex),
+                             _("Just applied: old value → new value."))]
+        return [Item(_("Update (gradient descent)"), mathml(latex))]
+
+    def _moments(self, key: ParamKey) -> tuple[float | None, float | None]:
+        """The optimizer's m and v of this weight or bias now (None where it keeps none)."""
+        kind, l, *ij = key
+        assert isinstance(l, int)
+        opt = self.s["layers"][l - 1]["optimizer"]
+        out: list[float | None] = []
+        for name in ("m", "v"):
+            rows = opt[f"{name}_{kind}"]  # type: ignore[literal-required]
+            if rows is None:
+                out.append(None)
+            else:
+                out.append(float(rows[ij[0]][ij[1]] if kind == "W" else rows[ij[0]]))
+        return out[0], out[1]
+
+    def _opt_update(self, sym: str, value: float, g: float | None, key: ParamKey
+                    ) -> list[Item]:
+        """The optimizer's equations with this weight's numbers: before the update (from the
+        gradient and the moments now) or just after it (from what was captured before)."""
+        _, opt = self._, self.cfg.optimizer
+        n, applied = None, False
+        if g is not None:
+            m, v = self._moments(key)
+            n = optformulas.Numbers(value, g, m, v, self.s["optimizer_step"] + 1, self.lr)
+        elif self.last_update is not None and key in self.last_update["old"]:
+            last = self.last_update
+            n = optformulas.Numbers(last["old"][key], last["grad"][key], last["m"].get(key),
+                                    last["v"].get(key), last["t"], last["lr"])
+            applied = True
+        if n is None:
+            name = optformulas.NAMES[opt.name]
+            return [Item(_("Update ({name})").format(name=name),
+                         mathml(rf"{sym} \leftarrow {sym} - \eta\,\Delta"),
+                         _("The optimizer's equations appear with this weight's numbers once "
+                           "Backward has computed its gradient."))]
+        return [Item(line.caption, mathml(line.latex), line.note)
+                for line in optformulas.lines(opt, sym, n, _, applied)]
 
     def loss(self) -> Inspector:
         _ = self._

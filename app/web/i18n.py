@@ -14,6 +14,8 @@ from babel.support import NullTranslations, Translations
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
+from app.web.typeset import glue
+
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 LANGUAGES: dict[str, str] = {"en": "English", "ko": "한국어"}
 DEFAULT = "en"
@@ -28,6 +30,11 @@ def translations(lang: str) -> NullTranslations:
         return NullTranslations()
     with po.open("rb") as f:
         catalog = read_po(f, locale=lang)
+    if lang == "ko":  # keep-all lines would break after an in-word "/" or "-" (app/web/typeset)
+        for m in catalog:
+            if m.id and m.string:
+                m.string = (glue(m.string) if isinstance(m.string, str)
+                            else tuple(glue(s) for s in m.string))
     buf = io.BytesIO()
     write_mo(buf, catalog)
     buf.seek(0)

@@ -63,7 +63,7 @@ FIELDS: dict[str, str] = {
     "layers": N_("Layers"),
     "hidden_activation": N_("Hidden activation"),
     "output_activation": N_("Output activation"),
-    "loss": N_("Loss"),
+    "loss": N_("Loss function"),
     "reduction": N_("Loss reduction"),
     "bias": N_("Biases"),
     "train_bias": N_("Train biases"),
@@ -299,3 +299,16 @@ def _html_errors(api_handler: ApiHandler) -> Callable[[Request, Exception], Awai
         headers = {k: v for k, v in r.headers.items() if k.lower() in ("allow", "retry-after")}
         return HTMLResponse(render("error.html", ctx), status_code=status, headers=headers)
     return handle
+
+
+CROSS_SITE = (N_("Refused: a change from another site"),
+              N_("This change came from a page on another site, so it was not applied. Open "
+                 "the session from this server's own pages and try again."))
+
+
+def cross_site_page(request: Request, status: int) -> str:
+    """The page app/csrf.py answers a refused cross-site change with."""
+    ctx = base_ctx(request)
+    title, text = CROSS_SITE
+    ctx.update(status=status, title=title, text=text, setting="", retry_after="")
+    return render("error.html", ctx)

@@ -20,12 +20,12 @@ from pydantic import ValidationError
 from app.config import Settings
 from app.deps import DoorDep, SettingsDep
 from app.nn.stepper import CursorError
-from app.sessions import service
+from app.sessions import runs, service
 from app.sessions.budget import check_page
 from app.sessions.config import ConfigError
 from app.sessions.door import Door, NothingToUndo, Outcome
 from app.sessions.model import Session
-from app.web import forms, i18n, share
+from app.web import forms, i18n, polls, share, train_run
 from app.web import tick as play_tick
 from app.web.flash import Flash
 from app.web.page_errors import error_text
@@ -34,7 +34,7 @@ from app.web.views import ViewState, capture_update, session_view
 
 router = APIRouter(include_in_schema=False)
 OPS = ("forward", "backward", "update", "step", "epoch", "train", "reset", "play", "pause",
-       "undo", "redo")
+       "undo", "redo", "continue", "cancel")
 TIMELINE = 8  # recent steps shown beside Back / Forward
 
 
@@ -78,13 +78,23 @@ async def session_html(request: Request, settings: Settings, door: Door, sid: st
     ctx = base_ctx(request)
     _ = i18n.gettext_for(ctx["lang"])
     select = False
+    poll_panel = await polls.panel_data(request, sid)  # beside the session, not in it
 
     def view(s: Session, outcome: Outcome[Any]) -> Page:
         nonlocal select
         flash = Flash.of(name, outcome)
+        chunk = outcome.result
+        # A run's chunk answered to htmx goes on by itself: the player polls for the next.
+        live = (block is not None and isinstance(chunk, runs.Chunk) and not chunk.finished
+                and name == "run")
+        if live:
+            flash = Flash.running(chunk)
         t0 = time.perf_counter()
         ctx.update(session_view(s, settings, vs, _, outcome.before, ctx["projector"]))
-        ctx.update(share=share.share_ctx(request, s), timeline=s.undo.timeline(TIMELINE))
+        ctx.update(polls.page_ctx(request, s, vs, ctx["focus_pos"], poll_panel, _))
+        ctx.update(share=share.share_ctx(request, s, settings.public_base_url),
+                   timeline=train_run.timeline(s.undo, TIMELINE, _),
+                   run=train_run.progress(s, settings, _, live))
         # Watchers see the teacher's inspector: remember a new selection (below).
         select = s.watch_id is not None and s.view_sel != vs.sel
         err = outcome.error
@@ -133,12 +143,21 @@ def operation(name: str, form: forms.Form, settings: Settings, vs: ViewState, ht
         return name, ()
     if name == "reset":
         return "reset", ()
+    # Train (and Continue) is a long run: with htmx the page asks for the next chunks by
+    # itself (app/web/train_run.py); without, each press is one call's worth.
+    budget = settings.run_chunk_budget if htmx else settings.train_time_budget
     if name in ("epoch", "train") or (name == "play" and not htmx):
         epochs = 1 if name == "epoch" else vs.n if name == "play" else forms.as_int(
             form, "epochs", ("epochs",), 100)
         assert epochs is not None
         service.check_epochs(epochs, settings)
+        if name == "train":
+            return "run", (runs.new_id(), epochs, budget)
         return "train", (epochs,)
+    if name == "continue":
+        return "run", ((form.one("run") or "")[:32], None, budget)
+    if name == "cancel" or (name == "pause" and form.one("run")):
+        return "cancel", ()  # Pause during a run (the form names it) cancels it
     return None  # play (with htmx) and pause only change what the page shows
 
 

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
+from jinja2.runtime import Context
 from jinja2_fragments import render_block
 
 from app.resources import TEMPLATES
 from app.sessions.config import PRESETS
-from app.web import charts, diagram, forms, i18n
+from app.web import charts, diagram, forms, i18n, typeset, views
 from app.web.fmt import num
 
 # auto_reload off: templates do not change under a running server, and checking each file's
@@ -29,6 +30,15 @@ env.filters["epoch_axes_svg"] = charts.epoch_axes_svg
 env.globals["clickable"] = diagram.clickable
 
 
+@pass_context
+def step_text(ctx: Context, label: str) -> str:
+    """The undo timeline's name of a step, in the page's language (views.step_text)."""
+    return views.step_text(label, i18n.gettext_for(ctx.get("lang", i18n.DEFAULT)))
+
+
+env.globals["step_text"] = step_text
+
+
 def nbsp(text: str) -> str:
     """Glue short formulas together so a line never breaks inside "η = 0.1" or "[0, 1)"."""
     text = re.sub(r"(\S) = (\S)", "\\1\u00a0=\u00a0\\2", text)
@@ -36,6 +46,7 @@ def nbsp(text: str) -> str:
 
 
 env.filters["nbsp"] = nbsp
+env.filters["glue"] = typeset.glue  # "deep-relu" never breaks after its hyphen
 
 
 def render(name: str, ctx: dict[str, Any], block: str | None = None) -> str:
@@ -55,17 +66,24 @@ def lang_of(request: Request) -> str:
                           request.headers.get("accept-language"))
 
 
+def site_path(path: str) -> str:
+    """A request's path as a link within this site: percent-encoded, one leading slash. The
+    raw path of ``GET /%2F%2Fevil.example`` is "//evil.example", which as an href is another
+    site (issue #23); "/\\evil.example" is the same to browsers."""
+    return "/" + quote(path.lstrip("/\\"), safe="/-._~!$&'()*+,;=:@")
+
+
 def base_ctx(request: Request) -> dict[str, Any]:
     """What base.html and every page read: the language and its links, projector mode, the
     option labels and presets; pages add their own."""
     lang = lang_of(request)
     q = {k: v for k, v in request.query_params.items() if k not in ("lang", "projector", "msg")}
-    here = request.url.path + ("?" + urlencode(q) if q else "")
+    here = site_path(request.scope["path"]) + ("?" + urlencode(q) if q else "")
     sep = "&" if "?" in here else "?"
     projector = request.query_params.get("projector", request.cookies.get("projector")) == "1"
     return {"lang": lang, "languages": i18n.LANGUAGES, "here": here,
             "option_labels": forms.OPTION_LABELS, "reg_kinds": forms.REG_KINDS,
-            "hidden_choices": forms.HIDDEN, "swap": False,
+            "hidden_choices": forms.HIDDEN, "swap": False, "optimizers": forms.OPTIMIZERS,
             "announce": "",
             "lang_links": {code: f"{here}{sep}lang={code}" for code in i18n.LANGUAGES},
             "projector": projector,

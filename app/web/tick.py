@@ -29,8 +29,10 @@ from app.deps import StoreDep
 from app.sessions.budget import check_page
 from app.sessions.door import Door, Outcome
 from app.sessions.model import Session
+from app.sessions.runs import Chunk
 from app.sessions.store import SessionNotFound
-from app.web import forms, heatcache, heatmaps, i18n
+from app.web import forms, heatcache, heatmaps, i18n, train_run
+from app.web.flash import Flash
 from app.web.views import ViewState, raw_points, session_view
 
 router = APIRouter(include_in_schema=False)
@@ -198,11 +200,29 @@ async def tick(request: Request, sid: str, render: Any, base_ctx: Any, settings:
     gzip_ok = "gzip" in request.headers.get("accept-encoding", "")
     t0 = time.perf_counter()
 
+    # A chunk of a long training run (Train N on the page) rather than a Play tick.
+    run_id = (request.query_params.get("run") or "")[:32] or None
+
     def view(s: Session, outcome: Outcome[Any]) -> tuple[str, bytes | None, bool, str]:
-        stop = s.trainer.status == "diverged"
+        chunk = outcome.result
+        if run_id is None:
+            stop = s.trainer.status == "diverged"
+        else:  # the run is done, diverged, or ended by something else (Unchanged)
+            stop = not isinstance(chunk, Chunk) or chunk.finished
+            ctx["run"] = train_run.progress(s, settings, _, live=not stop)
+            if stop:
+                flash = Flash.of("run", outcome)
+                ctx["message"] = flash.text(_, i18n.ngettext_for(ctx["lang"])) if flash else None
         t1 = time.perf_counter()
-        ctx["timeline"] = s.undo.timeline(timeline)
+        ctx["timeline"] = train_run.timeline(s.undo, timeline, _)
         html, render_ms = frame(s, ctx, render, held, stop, settings, vs, _)
+        if run_id is not None:
+            if not stop:
+                html += render("partials/run.html", ctx)
+            say = (ctx["message"] if stop else
+                   train_run.announcement(chunk, _) if isinstance(chunk, Chunk) else None)
+            if say:  # the live region: the start, every tenth at most, the end
+                html += f'<div id="announce" hx-swap-oob="innerHTML">{escape(say)}</div>'
         total = (time.perf_counter() - t1) * 1000
         # Server-Timing: training (with taking the session), building the view, templates
         # (+ hashing).
@@ -213,9 +233,11 @@ async def tick(request: Request, sid: str, render: Any, base_ctx: Any, settings:
         body = gzip.compress(html.encode(), compresslevel=1) if gzip_ok else None
         return html, body, stop, timing
 
+    op: tuple[Any, ...] = (("tick", vs.n, settings.tick_budget) if run_id is None else
+                           ("run", run_id, None, settings.run_chunk_budget))
     try:
         html, body, stop, timing = await door.apply(
-            sid, "tick", vs.n, settings.tick_budget, view=view,
+            sid, *op, view=view,
             before=lambda s: check_page(s.config, settings.max_reply_bytes))
     except SessionNotFound:
         return Response(status_code=286)

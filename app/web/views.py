@@ -6,6 +6,7 @@ by session_view and the small helpers beside it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TypedDict, Unpack
@@ -85,6 +86,14 @@ def chip_text(label: str, _: Callable[[str], str]) -> str:
     return (_("F{k}") if label[0] == "F" else _("B{k}")).format(k=k)
 
 
+def step_text(label: str, _: Callable[[str], str]) -> str:
+    """An undo-timeline step named like its pipeline chip (F2 → "forward 2" in Korean) when it
+    is one layer's forward or backward step; any other operation keeps its label."""
+    if re.fullmatch(r"[FB]\d+", label) or label in ("loss", "update"):
+        return chip_text(label, _)
+    return label
+
+
 def next_text(cursor: CursorState, _: Callable[[str], str]) -> str:
     phase = _(PHASES.get(cursor["next"], N_("update")))
     if cursor.get("layer"):
@@ -114,6 +123,17 @@ def capture_update(s: Session, sel: str | None) -> formulas.LastUpdate | None:
         return None
     old: dict[formulas.ParamKey, float] = {}
     grad: dict[formulas.ParamKey, float] = {}
+    moments: dict[str, dict[formulas.ParamKey, float]] = {"m": {}, "v": {}}
+    opt = t.opt_state
+    assert opt is not None
+    L = t.net.spec.L
+
+    def keep(key: formulas.ParamKey, index: int, at: tuple[int, ...]) -> None:
+        """The moments of parameter array ``index`` (W₁…W_L, b₁…b_L) at ``at``."""
+        for name, arrays in (("m", opt.m), ("v", opt.v)):
+            if arrays is not None:
+                moments[name][key] = float(arrays[index][at])
+
     try:
         kind, *idx = sel.split("-")
         nums = [int(x) for x in idx]
@@ -123,15 +143,20 @@ def capture_update(s: Session, sel: str | None) -> formulas.LastUpdate | None:
             if g is not None:
                 old[("W", l, i, j)] = float(t.net.W[l - 1][i, j])
                 grad[("W", l, i, j)] = float(g[i, j])
+                keep(("W", l, i, j), l - 1, (i, j))
         elif kind == "b" and len(nums) == 2 and t.net.b is not None:
             l, j = nums
             gb = t.trace.grad_b[l - 1]
             if gb is not None:
                 old[("b", l, j)] = float(t.net.b[l - 1][j])
                 grad[("b", l, j)] = float(gb[j])
+                keep(("b", l, j), L + l - 1, (j,))
     except (ValueError, IndexError):
         return None
-    return {"old": old, "grad": grad, "lr": t.learning_rate} if old else None
+    if not old:
+        return None
+    return {"old": old, "grad": grad, "lr": t.learning_rate, "m": moments["m"],
+            "v": moments["v"], "t": opt.step + 1}
 
 
 def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str], str],
@@ -281,7 +306,7 @@ def split_metrics(s: Session) -> dict[str, str | None]:
         with np.errstate(all="ignore"):
             m = metrics(t.net.predict(X), Y, s.task)
         if s.task == "classification" and m["accuracy"] is not None:
-            out[key] = f"{m['accuracy'] * 100:.1f} %"
+            out[key] = f"{m['accuracy'] * 100:.1f}\u00a0%"  # NBSP: never "50.0 |%"
         elif m["mse"] is not None:
             out[key] = num(m["mse"])
     return out
@@ -329,7 +354,7 @@ def data_panel(s: Session, state: SessionState, row: int | None, all_rows: bool,
         "outputs": len(Y[0]) if Y else 0,
         "heat": heat,
         "mse": num(m["mse"]), "accuracy": None if m["accuracy"] is None else
-        f"{m['accuracy'] * 100:.1f} %",
+        f"{m['accuracy'] * 100:.1f}\u00a0%",
         "focus_index": batch["indices"][row] if row is not None else None,
         "focus_values": focus_values(state, row),
         "signed": signed,

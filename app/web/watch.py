@@ -17,12 +17,12 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
-from app.deps import DoorDep, HubDep, SettingsDep, StoreDep, check_creation
+from app.deps import DoorDep, HubDep, PollsDep, SettingsDep, StoreDep, check_creation
 from app.sessions import service
 from app.sessions.door import Door
 from app.sessions.model import Session
 from app.sessions.store import SessionBusy, SessionNotFound, StoreUnavailable
-from app.web import forms, i18n
+from app.web import forms, i18n, polls, train_run
 from app.web.templating import base_ctx, is_htmx, render, respond
 from app.web.views import ViewState, session_view
 
@@ -40,18 +40,39 @@ def watch_ctx(request: Request, settings: Settings, s: Session, watch_id: str, v
     ctx.update(session_view(s, settings, view, _, projector=ctx["projector"],
                             base=f"/w/{watch_id}"))
     ctx["state"] = {**ctx["state"], "id": watch_id}
-    ctx.update(sid=None, watch_id=watch_id, readonly=True)
+    ctx.update(sid=None, watch_id=watch_id, readonly=True,
+               run=train_run.progress(s, settings, _, live=False, watching=True))
     return ctx
 
 
 @router.get("/w/{watch_id}", response_class=HTMLResponse)
 async def watch_page(request: Request, watch_id: str, settings: SettingsDep,
-                     door: DoorDep) -> Response:
+                     door: DoorDep, service: PollsDep) -> Response:
     vs = ViewState.parse(request.query_params)
     block = "workspace" if is_htmx(request) else None
-    html = await door.watched(watch_id, lambda s: render(
-        "watch.html", watch_ctx(request, settings, s, watch_id, vs), block))
+    poll = await polls.student_poll(service, watch_id)
+
+    def page(s: Session) -> str:
+        ctx = watch_ctx(request, settings, s, watch_id, vs)
+        _ = i18n.gettext_for(ctx["lang"])
+        ctx.update(polls.student_ctx(watch_id, poll, _))
+        return render("watch.html", ctx, block)
+
+    html = await door.watched(watch_id, page)
     return respond(request, html)
+
+
+def keep(cache: OrderedDict[tuple[Any, ...], str], key: tuple[Any, ...], html: str,
+         max_bytes: int) -> None:
+    """Cache a frame, within FRAMES entries and ``max_bytes`` characters (a big network's
+    frame is megabytes: 64 of them were most of a worker's memory)."""
+    if len(html) > max_bytes:
+        return
+    cache[key] = html
+    total = sum(len(v) for v in cache.values())
+    while len(cache) > FRAMES or total > max_bytes:
+        _, old = cache.popitem(last=False)
+        total -= len(old)
 
 
 async def frame(request: Request, door: Door, watch_id: str, sid: str, hint: int | None,
@@ -75,9 +96,7 @@ async def frame(request: Request, door: Door, watch_id: str, sid: str, hint: int
         ctx = watch_ctx(request, door.settings, s, watch_id, vs)
         ctx["oob"] = True
         html = render("partials/watchframe.html", ctx)
-        _frames[(sid, s.version, lang, vs.log)] = html
-        while len(_frames) > FRAMES:
-            _frames.popitem(last=False)
+        keep(_frames, (sid, s.version, lang, vs.log), html, door.settings.watch_cache_bytes // 2)
         return s.version, html
 
     try:
@@ -118,13 +137,22 @@ async def watch_stream(request: Request, watch_id: str, door: DoorDep,
                 version, html = await frame(request, door, watch_id, sid, hint, vs, lang)
             except (SessionNotFound, SessionBusy, StoreUnavailable):
                 return  # EventSource reconnects
-            yield ServerSentEvent(event="frame", id=str(version), raw_data=html)
+            # A slow reader holds its frames: within watch_buffer_bytes for all streams, else
+            # this frame is skipped and the next change brings the newest.
+            if door.hub.reserve(sub, len(html)):
+                yield ServerSentEvent(event="frame", id=str(version), raw_data=html)
             pause = door.settings.watch_min_interval
             if pause:
                 await asyncio.sleep(pause)
-            event = await sub.next()
-            if event is None:
-                return  # revoked
+            while True:
+                event = await door.next_change(sub, watch_id)
+                if event is None:
+                    return  # revoked, or the session is gone
+                if "type" not in event:
+                    break
+                # A poll asked or revealed: the poll region, the same for every student.
+                html = polls.student_html(request, watch_id, event["poll"], oob=True)
+                yield ServerSentEvent(event="poll", raw_data=html)
             hint = event["version"]
     finally:
         door.hub.unsubscribe(sub)

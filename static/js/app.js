@@ -55,6 +55,16 @@
     return false;
   }
 
+  // Escape during a long training run presses its Cancel button (what was trained stays).
+  function cancelRun() {
+    var player = document.getElementById("player");
+    var b = document.getElementById("run-cancel");
+    if (!b || !player || !player.classList.contains("running")) return false;
+    if (window.htmx && b.form) window.htmx.process(b.form);
+    b.click();
+    return true;
+  }
+
   // --- the diagram: one tab stop, arrow keys move between neurons, biases and weights -------
   function items(svg) { return Array.prototype.slice.call(svg.querySelectorAll("a[data-col]")); }
 
@@ -141,6 +151,7 @@
     if (key === "Escape") {
       var h = document.getElementById("help");
       if (h && h.open) { h.open = false; h.querySelector("summary").focus(); ev.preventDefault(); }
+      else if (cancelRun()) ev.preventDefault();
       return;
     }
     if (ownsKeys(ev.target, key) || !shortcutsOn()) return;
@@ -209,14 +220,14 @@
     if (form.requestSubmit) form.requestSubmit(); else form.submit();
   });
 
-  // --- Play stops as soon as another step is asked for -----------------------------------
-  // Any toolbar request (Pause, Reset, Step, …) ends Play on the server's reply; a tick fired
+  // --- Play (and a long run) stops as soon as another step is asked for ------------------
+  // Any toolbar request (Pause, Cancel, Reset, Step, …) ends Play on the server's reply; a tick fired
   // in between would still train after it (Pause then Reset could show epoch 10, not 0). So
   // the poller stops when the request leaves. (A tick already sent is left to finish:
   // aborting it logs an htmx error, and it was sent before this request anyway.)
   document.addEventListener("htmx:beforeRequest", function (ev) {
     var src = ev.detail && ev.detail.elt;
-    if (!src || !src.closest || !src.closest("#controls, #undo")) return;
+    if (!src || !src.closest || !src.closest("#controls, #undo, #run")) return;
     var player = document.getElementById("player");
     if (!player || !player.classList.contains("playing")) return;
     var idle = document.createElement("div");
@@ -261,6 +272,10 @@
     var now = document.activeElement;
     if (now && now !== document.body && document.contains(now)) return;  // focus was kept
     var el = s.id && document.getElementById(s.id);
+    if (!el && s.id && s.id.indexOf("run-") === 0) {
+      // Cancel or Continue of a run that has gone: its Cancel if it goes on, else Train.
+      el = document.getElementById("run-cancel") || document.getElementById("op-train");
+    }
     if (el && el.matches("svg.net a[data-col]")) {
       moveTo(el.closest("svg"), el);
       return;

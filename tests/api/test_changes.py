@@ -227,7 +227,7 @@ def test_reset_with_a_new_config(api: Api) -> None:
 def test_reset_invalid_config_is_422_and_changes_nothing(api: Api) -> None:
     sid = api.create(preset="seed-xor")["id"]
     before = api.train(sid, 3)
-    del before["ran"], before["stopped"]
+    del before["ran"], before["stopped"], before["remaining"]
     body = api.op(sid, "reset", {"layers": [2, 4, 1], "learning_rate": 1000}, expect=422)
     assert_422(body, ["body", "learning_rate"], "100")
     body = api.op(sid, "reset", {"layers": [2, 4, 1], "hidden": 1}, expect=422)

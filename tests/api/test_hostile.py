@@ -203,8 +203,14 @@ def test_malformed_bodies_are_4xx(client: TestClient, raw: bytes) -> None:
     assert len(r.content) < 4096 and "detail" in strict(r)
 
 
+def test_a_text_plain_body_is_415(client: TestClient) -> None:
+    """What a cross-site page can send without a preflight (app/csrf.py): the API reads JSON."""
+    r = client.post(SESSIONS, content=b'{"preset": "seed-xor"}',
+                    headers={"content-type": "text/plain"})
+    assert_refused(r, 415, "application/json")
+
+
 @pytest.mark.parametrize(("content", "headers"), [
-    (b'{"preset": "seed-xor"}', {"content-type": "text/plain"}),
     (b"[1, 2]", JSON),
     (b'"seed-xor"', JSON),
     (b"42", JSON),

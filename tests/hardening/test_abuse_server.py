@@ -31,6 +31,9 @@ BUDGETS = {  # small budgets, so the test runs them out quickly
     "SESSION_MAX_BYTES": 48 * MIB,
     "TRAIN_TIME_BUDGET": 0.5,
     "GRADCHECK_TIME_BUDGET": 3.0,
+    # A check that cannot end in its budget would stop after 0.25 s on its estimate; here one
+    # must outlive its client (test_gradcheck_stops_when_its_client_goes_away).
+    "GRADCHECK_ESTIMATE_AFTER": 0,
     "BODY_READ_TIMEOUT": 2.0,
     "MAX_REPLY_BYTES": 8 * MIB,
 }

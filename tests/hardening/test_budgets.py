@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -275,3 +277,20 @@ def test_422_messages_do_not_echo_submitted_text(client: TestClient) -> None:
     page = cases[3]  # the form keeps the typed value in its input, but the message does not
     assert page.status_code == 422 and "Learning rate η is not a number." in page.text
     assert page.text.count("zzmarkerzz") == 1 and "<b>zzmarkerzz" not in page.text
+
+
+def test_a_gradcheck_too_long_for_its_budget_says_how_long_and_stops_early(
+        make_client: MakeClient) -> None:
+    """After a quarter of a second the pace says how long the whole check would take; past
+    the budget it stops there, naming the estimate, instead of running to the budget."""
+    client = make_client(gradcheck_time_budget=1.0)
+    sid = client.post(SESSIONS, json={"layers": [2, 64, 64, 64, 1], "dataset": {
+        "name": "spiral", "samples": 1000, "test_ratio": 0}}).json()["id"]  # 17M of 20M work
+    t0 = time.monotonic()
+    r = client.get(f"{SESSIONS}/{sid}/gradcheck")
+    took = time.monotonic() - t0
+    assert r.status_code == 422, r.text
+    msg = r.json()["detail"][0]["msg"]
+    m = re.search(r"would take about (\d+) s, past its time budget of 1 s", msg)
+    assert m and int(m.group(1)) >= 2, msg
+    assert took < 1.0, "it stopped on the estimate, not at the budget"

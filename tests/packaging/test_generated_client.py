@@ -61,7 +61,10 @@ def test_operation_names_read_like_code(lab: Any) -> None:
                      "put_weights", "reset", "export_session", "import_session", "forward",
                      "backward", "update", "step", "train", "gradcheck", "list_presets",
                      "list_datasets", "healthz", "undo", "redo", "watch", "unwatch",
-                     "watch_state", "watch_events", "setup_link", "add_point"}
+                     "watch_state", "watch_events", "setup_link", "add_point",
+                     # class polls (app/api/polls.py)
+                     "create_poll", "list_polls", "get_poll", "reveal_poll", "poll_csv",
+                     "answer_poll", "student_result"}
 
 
 def test_generated_client_walks_the_lesson(lab: Any, server: str) -> None:

@@ -54,7 +54,7 @@ def test_typed_parts() -> None:
 
 WIRE_KEYS = ["layers", "hidden_activation", "output_activation", "loss", "reduction",
              "learning_rate", "bias", "train_bias", "init", "weights", "dataset", "batch_size",
-             "regularization", "focus", "features", "preset", "kernel"]
+             "regularization", "focus", "features", "optimizer", "preset", "kernel"]
 
 
 @pytest.mark.parametrize("name", list(PRESETS))

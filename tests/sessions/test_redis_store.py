@@ -219,8 +219,10 @@ def test_sessions_survive_a_restart_and_every_key_expires(redis_url: str) -> Non
         assert 0 < ttl <= 60_000
         assert r.keys(PREFIX + "lock:*") == []  # no lock left behind
         keys = {k.decode() for k in r.keys("*")}
-        assert keys == {PREFIX + "s:" + sid, PREFIX + "lru", PREFIX + "bytes", PREFIX + "total"}
-        for key in (PREFIX + "bytes", PREFIX + "total"):  # the memory budget's sum expires too
+        assert keys == {PREFIX + "s:" + sid, PREFIX + "lru", PREFIX + "bytes", PREFIX + "total",
+                        PREFIX + "saved:" + sid}  # (the save receipts: issue 23)
+        # the memory budget's sum and the receipts expire too
+        for key in (PREFIX + "bytes", PREFIX + "total", PREFIX + "saved:" + sid):
             assert 0 < r.pttl(key) <= 60_000
 
 

@@ -52,6 +52,10 @@ def fingerprint(client: TestClient, sid: str) -> str:
             else:
                 h.update(b"<no trace>")
             h.update(_bytes(t.last_output) + _bytes(t.last_targets))
+            opt = t.opt_state  # the optimizer's step count and moments
+            h.update(repr((t.optimizer, opt.step)).encode())
+            for x in (opt.m or ()) + (opt.v or ()):
+                h.update(_bytes(x))
             for x in (t.data.X, t.data.Y, t.data.X_test, t.data.Y_test):
                 h.update(_bytes(x))
             h.update(repr((t.history.epoch, [v.hex() for v in t.history.loss],

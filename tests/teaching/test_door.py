@@ -107,8 +107,10 @@ def test_reads_change_nothing(any_store_client: TestClient) -> None:
 
 def test_the_table_names_kinds_and_limits() -> None:
     writes = {n for n, op in OPERATIONS.items() if op.kind == "change"}
+    # reveal: a class poll's steps up to its value (app/sessions/poll_service.py)
     assert writes == {"forward", "backward", "update", "step", "train", "tick", "patch",
-                      "weights", "reset", "points", "reconfigure"}
+                      "weights", "reset", "points", "reconfigure", "train_to", "run",
+                      "reveal"}
     assert not OPERATIONS["state"].writes and not OPERATIONS["export"].writes
     assert "max_epochs" in OPERATIONS["train"].limits
 

@@ -62,7 +62,7 @@ def test_projector_toggle(client: TestClient) -> None:
 
 def test_loss_curve_axes_log_scale_and_size_at_100k_epochs(
         make_client: Callable[..., TestClient]) -> None:
-    client = make_client(train_time_budget=120.0)
+    client = make_client(train_time_budget=120.0, run_chunk_budget=120.0)  # one chunk
     path = new_page(client)
     r = client.post(f"{path}/do", data={"op": "train", "epochs": "100000"}, headers=HX)
     assert state(client, path, history=1)["epoch"] == 100_000

@@ -11,72 +11,157 @@ from html.parser import HTMLParser
 import pytest
 from fastapi.testclient import TestClient
 
+from app.config import Settings
 from app.sessions.config import PRESETS
-from app.web import i18n, page_errors
+from app.web import forms, i18n, page_errors
 from app.web.page_errors import PageError
 from tests.web.helpers import HX, new_page, op
 
 # Proper names, formula symbols and abbreviations that stay as they are in a Korean class.
 ALLOWED = {
-    "Backprop", "Lab", "API", "HTTP", "ReLU", "tanh", "Xavier", "Glorot", "He", "XOR", "AND",
-    "OR", "L1", "L2", "Matt", "Mazur", "Tab", "Enter", "Space", "Esc", "ln", "exp", "max",
+    "Backprop", "Lab", "API", "HTTP", "ReLU", "Leaky", "tanh", "Xavier", "Glorot", "He", "XOR",
+    "AND", "OR", "L1", "L2", "Matt", "Mazur", "Tab", "Enter", "Space", "Esc", "ln", "exp", "max",
     "JSON", "QR", "Ctrl",
     "sin",  # the input features sin x₁, sin x₂ (formula)
+    "SGD", "RMSprop", "Adam",  # the optimizers' proper names
 }
-ALLOWED |= {part for name in PRESETS for part in re.split(r"[-_]", name)}  # API values
+# One-letter formula symbols (x₁, w1,2, b1, h₁⁽¹⁾, z, a, ŷ − y, ∂L/∂W, 1/N). Any other single
+# letter, with or without a number (F1, B2: the undo timeline's old codes), is English here.
+SYMBOLS = set("abhwxyzLNW")
 SKIP = {"code", "kbd", "math", "script", "style"}  # code, key names and formulas
+# Names shown as they are: preset names and the settings an error message names.
+CODES = sorted([*PRESETS, *Settings.model_fields], key=len, reverse=True)
+VOID = ("meta", "link", "input", "br", "img", "hr", "image", "line", "path", "circle", "rect",
+        "source")
+# What a person hears: the accessible names and descriptions of an element.
+NAMES = ("aria-label", "title", "placeholder", "alt", "aria-description", "aria-roledescription",
+         "aria-valuetext", "aria-placeholder", "label")
 
 
 class Visible(HTMLParser):
-    """Text a person sees or hears: text nodes and the aria-label/title/placeholder/alt
-    attributes, outside <code>, <kbd>, <math>, translate="no" and lang="en" (the language
-    switch names English in English)."""
+    """Text a person sees or hears: text nodes (the tab's <title> included) and the accessible
+    names (NAMES, a button-like input's value, the page description), outside <code>, <kbd>,
+    <math>, translate="no" and lang="en" (the language switch names English in English)."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.stack: list[bool] = []
         self.parts: list[str] = []
+        self.title: list[str] = []
+        self.tags: list[str] = []
+        self.nowrap: list[bool] = []
+        self.wrapping: list[str] = []  # text the browser may break into lines
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
         skip = (bool(self.stack and self.stack[-1]) or tag in SKIP
                 or a.get("translate") == "no" or a.get("lang") == "en")
-        if tag not in ("meta", "link", "input", "br", "img", "hr", "image", "line", "path",
-                       "circle", "rect", "source"):
+        if tag not in VOID:
             self.stack.append(skip)
+            self.tags.append(tag)
+            self.nowrap.append(bool(self.nowrap and self.nowrap[-1])
+                               or "nowrap" in (a.get("class") or "").split())
         if not skip:
-            for key in ("aria-label", "title", "placeholder", "alt"):
+            for key in NAMES:
                 if a.get(key):
                     self.parts.append(str(a[key]))
+            if tag == "input" and a.get("type") in ("submit", "button", "reset") and a.get("value"):
+                self.parts.append(str(a["value"]))
             if tag == "meta" and a.get("name") == "description":
                 self.parts.append(str(a.get("content")))
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.handle_starttag(tag, attrs)
-        if tag not in ("meta", "link", "input", "br", "img", "hr", "image", "line", "path",
-                       "circle", "rect", "source"):
-            self.stack.pop()
+        if tag not in VOID:
+            self.handle_endtag(tag)
 
     def handle_endtag(self, tag: str) -> None:
         if self.stack:
             self.stack.pop()
+            self.tags.pop()
+            self.nowrap.pop()
 
     def handle_data(self, data: str) -> None:
         if not (self.stack and self.stack[-1]):
             self.parts.append(data)
+            if self.tags[-1:] == ["title"] and "svg" not in self.tags:
+                self.title.append(data)
+            elif not (self.nowrap and self.nowrap[-1]) and "svg" not in self.tags:
+                self.wrapping.append(data)
+
+
+def latin_words(text: str) -> set[str]:
+    """The Latin-letter words of ``text`` outside the allow-list, with their digits ("F1")."""
+    text = text.replace("\u2060", "")  # word joiners (app/web/typeset.py) glue, never split
+    for name in CODES:  # API values and setting names, whole names only
+        text = re.sub(rf"(?<![A-Za-z0-9_-]){re.escape(name)}(?![A-Za-z0-9_-])", " ", text)
+    text = re.sub(r"\d(?:\.\d+)?e[+\-−]?\d+", " ", text)  # 1.5e-05, 8.1e−06
+    words = re.findall(r"[A-Za-z]+[0-9]*", text)
+    return {w for w in words if w not in ALLOWED and w.rstrip("0123456789") not in ALLOWED
+            and not (len(w) == 1 and w in SYMBOLS)
+            and not (w[0] in SYMBOLS and w[1:].isdigit() and w[0].islower())}
 
 
 def english_words(html: str) -> set[str]:
     v = Visible()
     v.feed(html)
-    # A word has two letters or more: x1, w2 or b1 are formula symbols.
-    words = set(re.findall(r"[A-Za-z]{2,}[A-Za-z0-9]*", " ".join(v.parts)))
-    return {w for w in words if w not in ALLOWED and not re.fullmatch(r"e\d+", w)}
+    return latin_words(" ".join(v.parts))
+
+
+def title_of(html: str) -> str:
+    v = Visible()
+    v.feed(html)
+    return "".join(v.title).strip()
+
+
+def breaks(html: str) -> set[str]:
+    """Words a Korean line may break inside: a "/", "-" or "–" between two characters with no
+    word joiner after it, in text that wraps (not .nowrap, <code>, the title or SVG)."""
+    v = Visible()
+    v.feed(html)
+    return {m.group() for part in v.wrapping
+            for m in re.finditer(r"\S*\S[/\-–](?=[^\s\u2060])\S*", part)}
 
 
 def check(html: str, where: str) -> None:
     assert '<html lang="ko"' in html or "hx-swap-oob" in html or "<main" in html, where
     assert english_words(html) == set(), where
+    assert breaks(html) == set(), where
+
+
+def test_the_checker_catches_what_the_last_review_found() -> None:
+    """One-letter codes, API names in the tab title, English accessible names, breakable
+    formulas: each is reported (the checker itself must be able to fail)."""
+    assert english_words("<ol><li><button>F1</button></li><li>B2</li></ol>") == {"F1", "B2"}
+    assert english_words('<button aria-label="F1 다음 상태로 이동">순전파 1</button>') == {"F1"}
+    assert english_words("<title>세션 2–4–1 · multi_gauss · Backprop Lab</title>") == {
+        "multi", "gauss"}
+    assert english_words('<img alt="Loss curve">') == {"Loss", "curve"}
+    assert english_words('<input type="submit" value="Undo">') == {"Undo"}
+    assert english_words("<p>가중치 w1,2, x₁, h₁⁽¹⁾, ∂L/∂W, 1/N, 8.1e−06, deep-relu</p>") == set()
+    assert english_words("<p><code>F1</code> <kbd>F</kbd></p>") == set()
+    assert breaks("<p>‖∂L/∂W‖가 작아집니다. deep-relu와 비교</p>") == {"‖∂L/∂W‖가", "deep-relu와"}
+    assert breaks("<p>∂L/\u2060∂w 합, <span class='nowrap'>2–4–1</span></p>") == set()
+
+
+def test_every_korean_translation_uses_only_allowed_latin_words() -> None:
+    """The catalogue itself: a Latin letter in a Korean string is a proper name, a formula
+    symbol or an API value (placeholders aside); the report lists every other one at once."""
+    from babel.messages.pofile import read_po
+
+    from app.web import catalog
+
+    with catalog.po_path("ko").open("rb") as f:
+        po = read_po(f, locale="ko")
+    stray = {}
+    for m in po:
+        if not m.id:
+            continue
+        for text in [m.string] if isinstance(m.string, str) else m.string:
+            words = latin_words(re.sub(r"\{[^}]*\}", " ", text))
+            if words:
+                stray[m.id if isinstance(m.id, str) else m.id[0]] = sorted(words)
+    assert stray == {}
 
 
 @pytest.fixture
@@ -112,8 +197,58 @@ def test_every_korean_page_state_is_korean(ko: TestClient) -> None:
     pages["diverged"] = ko.post(f"/s/{sid}/do", data={"op": "train", "epochs": "100"}).text
     assert "다음 단계에서 값이 발산하므로 멈췄습니다" in pages["diverged"]
     pages["diverged tick"] = ko.post(f"/s/{sid}/tick?n=1", headers=HX).text
+    # The undo timeline with steps on both sides, projector mode, sharing and the watch page.
+    tl = new_page(ko)
+    for _k in range(4):
+        op(ko, tl, "step")
+    ko.post(f"{tl}/do", data={"op": "undo", "steps": "2"}, headers=HX)
+    pages["timeline"] = ko.get(tl).text
+    pages["projector"] = ko.get(f"{tl}?projector=1&sel=w-1-0-0").text
+    ko.cookies.set("projector", "0")
+    pages["shared"] = ko.post(f"{tl}/share", data={}).text
+    assert "따라 보기 링크" in pages["shared"]
+    wid = ko.post(f"/api/v1/sessions/{tl.rsplit('/', 1)[-1]}/watch").json()["watch_id"]
+    pages["watch"] = ko.get(f"/w/{wid}").text
+    assert "따라 보는 중" in pages["watch"]
     for where, html in pages.items():
         check(html, where)
+
+
+def test_the_undo_bar_and_its_timeline_are_korean(ko: TestClient) -> None:
+    """Undo/Redo are 되돌리기/다시 실행 (buttons and keyboard help); the timeline's steps are
+    named like the pipeline's chips, for sight and for screen readers."""
+    path = new_page(ko)  # seed-xor: 2-4-1, so steps F1 F2 B2 B1 update
+    for _k in range(3):
+        op(ko, path, "step")
+    html = ko.post(f"{path}/do", data={"op": "undo", "steps": "1"}).text
+    assert ">되돌리기</button>" in html and ">다시 실행</button>" in html
+    assert "<dd>되돌리기</dd>" in html and "<dd>다시 실행</dd>" in html  # keyboard help
+    timeline = html.split('class="timeline"')[1].split("</ol>")[0]
+    assert 'aria-label="순전파 1 직후 상태로 이동">순전파 1</button>' in timeline
+    assert '<span class="now" aria-current="step">순전파 2</span>' in timeline
+    assert 'aria-label="역전파 2 직후 상태로 이동">역전파 2</button>' in timeline
+    check(html, "timeline")
+    en = ko.get(f"{path}?lang=en").text
+    assert ">Undo</button>" in en and ">Redo</button>" in en and "← Back" not in en
+    assert ">F1</button>" in en  # English keeps the chips' short names
+
+
+@pytest.mark.parametrize("dataset", ["xor", "and", "or", "circle", "xor_scatter", "gauss",
+                                     "spiral", "plane", "multi_gauss", None])
+def test_the_tab_title_names_the_data_set_in_korean(ko: TestClient, dataset: str | None
+                                                    ) -> None:
+    """A custom network's title shows its data set's Korean label, never the API name."""
+    body: dict[str, object] = (
+        {"dataset": {"name": dataset}} if dataset else
+        {"dataset": {"X": [[0, 0], [1, 1]], "Y": [[0], [1]]}})
+    r = ko.post("/api/v1/sessions", json=body)
+    assert r.status_code == 201, r.text
+    html = ko.get(f"/s/{r.json()['id']}").text
+    title = title_of(html)
+    label = i18n.gettext_for("ko")(forms.OPTION_LABELS[dataset or "inline"])
+    assert title.startswith("세션 ") and label in title, title
+    assert latin_words(title) == {"Backprop", "Lab"} - ALLOWED, title
+    check(html, str(dataset))
 
 
 FORM = {"hidden": "3", "hidden_activation": "tanh", "output_activation": "sigmoid",
@@ -194,9 +329,11 @@ def test_the_catalogue_follows_the_glossary() -> None:
         assert strings[en] == ko, (en, strings[en], ko)
     rejected = glossary.split("## Rejected phrasings (must not appear)")[1].split("\n## ")[0]
     bad = [w.strip().rstrip(".") for w in rejected.strip().split(",")]
-    everything = " ".join(s if isinstance(s, str) else " ".join(s) for s in
-                          (m.string for m in po if m.id))
+    everything = "  ".join(s if isinstance(s, str) else "  ".join(s) for s in
+                           (m.string for m in po if m.id))
     assert [w for w in bad if w and w in everything] == []
+    # Layers are named one way: "{l}층" or "은닉층 {k}", never "층 {l}" or "{k}번째 층".
+    assert [t for t in everything.split("  ") if re.search(r"(?<!은닉)층 \{|번째 층", t)] == []
 
 
 def test_the_time_budget_message_is_korean(make_client: Callable[..., TestClient]) -> None:

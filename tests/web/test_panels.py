@@ -25,7 +25,7 @@ def test_accuracy_over_the_whole_train_and_test_split(client: TestClient) -> Non
     def acc(X: np.ndarray, Y: np.ndarray) -> str:
         h = np.tanh(X @ Ws[0] + bs[0])
         y = 1 / (1 + np.exp(-(h @ Ws[1] + bs[1])))
-        return f"{np.mean((y > 0.5) == (Y > 0.5)) * 100:.1f} %"
+        return f"{np.mean((y > 0.5) == (Y > 0.5)) * 100:.1f}\u00a0%"
 
     assert data.X_test is not None and data.Y_test is not None
     page = client.get(path).text
