@@ -24,7 +24,7 @@ from app.api.schemas import Health
 from app.config import Settings, get_settings
 from app.csrf import CrossSiteGuard
 from app.deps import StoreDep
-from app.nn import kernel_slot, numba_kernel
+from app.nn import numba_kernel
 from app.resources import STATIC
 from app.sessions.door import Door
 from app.sessions.events import make_hub
@@ -275,7 +275,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.polls = PollService(app.state.door, make_poll_store(
             settings, store.redis if store.name == "redis" else None))  # type: ignore[attr-defined]
         app.state.limiter = make_limiter(store, settings)
-        kernel_slot.configure(settings.kernel)
+        # The kernel setting acts through each new session's config (kernel_slot.session_default
+        # in normalize), not through the process-wide default, which several apps in one
+        # process (tests) would overwrite for one another.
         # A Play tick releases the GIL while its compiled kernel trains and must take it back
         # from threads rendering other ticks: at Python's default 5 ms per hand-over, a busy
         # class added tens of ms to each tick.

@@ -186,8 +186,8 @@ class HistoryPoint(BaseModel):
         None, description="the lesson's number: mean((ŷ − y)²) over the epoch's samples and "
         "outputs, i.e. loss · 2 / (B·K) with reduction sum (loss is ½Σ over a batch of B) or "
         "loss · 2 / K with mean. Null for other losses, with a regularization penalty, when "
-        "the last batch is smaller, or for epochs before the batch size, data or penalty last "
-        "changed")
+        "the last batch is smaller, for epochs before the batch size, data or penalty last "
+        "changed, or where it would exceed the largest float")
 
 
 class UndoCounts(BaseModel):

@@ -118,7 +118,8 @@ def wait_for(kernel: SessionKernel, timeout: float) -> float:
 
 
 def configure(name: KernelName) -> None:
-    """Set the process-wide choice (app/main.py, from the ``kernel`` setting)."""
+    """Set the process-wide choice of engine-level callers that name no kernel (tests,
+    benchmarks); the app's sessions name theirs (config.kernel)."""
     if name not in KERNELS:
         raise ValueError(f"kernel must be one of {KERNELS}; got {name!r}")
     _default[0] = name

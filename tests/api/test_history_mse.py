@@ -86,3 +86,14 @@ def test_mse_starts_again_after_the_batch_size_changes(make_client: Any) -> None
     doc = client.get(f"{S}/{sid}/export").json()
     again = client.post(f"{S}/import", json=doc).json()["id"]
     assert history(client, again) == points
+
+
+def test_mse_of_a_loss_near_the_float_max_is_null_not_infinity(make_client: Any) -> None:
+    client = make_client()
+    sid = new_session(client, preset="seed-xor")["id"]
+    doc = client.get(f"{S}/{sid}/export").json()
+    doc["epoch"] = doc["iteration"] = 2
+    doc["history"] = [{"epoch": 0, "loss": 1.7e308, "test_loss": None},
+                      {"epoch": 1, "loss": 0.5, "test_loss": None}]
+    again = client.post(f"{S}/import", json=doc).json()["id"]
+    assert [p["mse"] for p in history(client, again)] == [None, 0.25]  # 3.4e308 is not finite

@@ -74,4 +74,4 @@ def test_a_play_tick_while_compiling_trains_nothing_and_keeps_polling(
     assert after["epoch"] == 0 and after["version"] == 0 and after["undo"]["back"] == 0
     monkeypatch.undo()
     r = client.post(f"{path}/tick?n=10", data={"have": ""}, headers=HX)
-    assert r.status_code == 200 and state(client, path)["epoch"] == 10
+    assert r.status_code == 200 and state(client, path)["epoch"] > 0  # (as many as 50 ms ran)
