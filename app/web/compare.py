@@ -15,6 +15,7 @@ epochs. A diverged network stops; the other goes on."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -50,7 +51,7 @@ from app.web import (
 )
 from app.web.fmt import num
 from app.web.page_errors import error_text
-from app.web.templating import base_ctx, is_htmx, lang_of, render, respond
+from app.web.templating import base_ctx, is_htmx, lang_of, remember, render, respond
 from app.web.views import ViewState
 
 router = APIRouter(include_in_schema=False)
@@ -170,21 +171,31 @@ async def epochs_of(door: Door, pair: tuple[str, str]) -> list[tuple[int, bool]]
 async def lockstep(door: Door, settings: Settings, pair: tuple[str, str], epochs: int,
                    playing: bool) -> list[ConfigError]:
     """Train both towards one target epoch (module docstring): Play ticks within tick_budget
-    each, Train within train_time_budget each. The errors of either (its session unchanged)."""
+    each, Train within train_time_budget each. After a Train, the one behind catches up with
+    the other's epoch while the whole request has taken less than twice train_time_budget
+    (so at most about three budgets). The errors of either (its session unchanged)."""
+    t0 = time.monotonic()
     now = await epochs_of(door, pair)
     ahead = max(e for e, _d in now)
     target = ahead if playing and len({e for e, _d in now}) > 1 else ahead + epochs
     errors: list[ConfigError] = []
-    for sid, (e, diverged) in zip(pair, now, strict=True):
-        k = min(target - e, settings.max_epochs)
-        if k <= 0 or diverged:
-            continue
-        args: tuple[Any, ...] = (k, settings.tick_budget) if playing else (k,)
-        r = await door.apply(sid, "tick" if playing else "train", *args,
-                             expected=(ConfigError,))
-        if isinstance(r, ConfigError):
-            errors.append(r)
-    return errors
+    while True:
+        for sid, (e, diverged) in zip(pair, now, strict=True):
+            k = min(target - e, settings.max_epochs)
+            if k <= 0 or diverged:
+                continue
+            args: tuple[Any, ...] = (k, settings.tick_budget) if playing else (k,)
+            r = await door.apply(sid, "tick" if playing else "train", *args,
+                                 expected=(ConfigError,))
+            if isinstance(r, ConfigError):
+                errors.append(r)
+        if playing or errors or time.monotonic() - t0 >= 2 * settings.train_time_budget:
+            return errors
+        now = await epochs_of(door, pair)
+        # The epoch both can reach: the one ahead waits for the other.
+        target = max(e for e, _d in now)
+        if all(e == target or d for e, d in now):
+            return errors
 
 
 @router.post("/compare/do", response_class=HTMLResponse)
@@ -290,5 +301,7 @@ async def compare_new(request: Request, settings: SettingsDep, store: StoreDep,
         return landing.landing(request, settings, error_text(lang_of(request), e))
     except (RateLimited, StoreFull) as e:
         return landing.refused(request, settings, e)
-    return RedirectResponse(f"/compare?{urlencode({'a': first, 'b': second})}", status_code=303)
+    r = RedirectResponse(f"/compare?{urlencode({'a': first, 'b': second})}", status_code=303)
+    remember(request, r)  # ?lang= and ?projector= carry over to the comparison
+    return r
 

@@ -21,7 +21,7 @@ from app.web.fmt import num
 # deficiency), and a shape at each line's end (A a circle, B a square), so colour is never the
 # only cue; the test curve of each is dashed.
 COLORS = {"a": "#2166ac", "b": "#d95f02"}
-W, H = 640, 280
+W, H = 640, 250
 ML, MR, MT, MB = 62, 14, 12, 40
 
 
@@ -154,7 +154,7 @@ def pair_norm_charts(histories: dict[str, list[dict[str, Any]]]
     x0 = min(p[0][0] for p in pts.values())
     x1 = max(max(p[-1][0] for p in pts.values()), x0 + 1)
     for who, p in pts.items():
-        c = NormChart(height=200, bottom=200 - MB)
+        c = NormChart(height=140, bottom=140 - MB)  # wide and short: two fit beside the loss
         c.points = len(p)
         sx = (c.right - c.left) / (x1 - x0)
         sy = (c.bottom - c.top) / (y1 - y0)
