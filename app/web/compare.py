@@ -261,6 +261,13 @@ async def compare_tick(request: Request, settings: SettingsDep, door: DoorDep) -
     return respond(request, "".join(parts), 286 if stop else 200)
 
 
+def refusal(lang: str, e: ConfigError | ValidationError) -> str:
+    """Why a comparison was not created, in the page's language."""
+    if isinstance(e, compare_setup.ForkError):
+        return i18n.gettext_for(lang)(e.text).format(**e.params)
+    return error_text(lang, e)
+
+
 @router.post("/s/{sid}/compare", response_class=HTMLResponse)
 async def fork(request: Request, sid: str, settings: SettingsDep, store: StoreDep,
                door: DoorDep) -> Response:
@@ -278,7 +285,7 @@ async def fork(request: Request, sid: str, settings: SettingsDep, store: StoreDe
         b = await landing.add(settings, store, cfg_b)
     except (ConfigError, ValidationError) as e:
         p = await session_pages.session_html(request, settings, door, sid, ViewState(),
-                                             error=error_text(lang_of(request), e))
+                                             error=refusal(lang_of(request), e))
         return respond(request, p.html, 422)
     except (RateLimited, StoreFull) as e:
         return landing.refused(request, settings, e)
@@ -298,7 +305,7 @@ async def compare_new(request: Request, settings: SettingsDep, store: StoreDep,
         first = await landing.add(settings, store, cfgs[0])
         second = await landing.add(settings, store, cfgs[1])
     except (ConfigError, ValidationError) as e:
-        return landing.landing(request, settings, error_text(lang_of(request), e))
+        return landing.landing(request, settings, refusal(lang_of(request), e))
     except (RateLimited, StoreFull) as e:
         return landing.refused(request, settings, e)
     r = RedirectResponse(f"/compare?{urlencode({'a': first, 'b': second})}", status_code=303)

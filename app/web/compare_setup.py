@@ -26,21 +26,32 @@ def N_(message: str) -> str:  # marked for the catalogue, translated by the temp
     return message
 
 
+class ForkError(ConfigError):
+    """A refused "Compare with…" form: ``text`` (a catalogue message) with ``params`` says
+    why in the page's language; ``msg`` is the English."""
+
+    def __init__(self, where: str, text: str, /, **params: str) -> None:
+        super().__init__((where,), text.format(**params))
+        self.text, self.params = text, params
+
+
 def fork_changes(form: forms.Form, cfg: NormalizedConfig) -> dict[str, Any]:
     """The config fields the form's one change sets (ConfigError naming the field)."""
     what = form.one("change")
     if what not in CHANGES:
-        raise ConfigError(("change",), f"change must be one of {', '.join(CHANGES)}")
+        raise ForkError("change", N_("Choose the setting to change: {choices}."),
+                        choices=", ".join(CHANGES))
     if what == "hidden_activation":
         value = form.one("hidden_activation")
         if value not in forms.HIDDEN:
-            raise ConfigError((what,), f"hidden_activation must be one of "
-                              f"{', '.join(forms.HIDDEN)}")
+            raise ForkError(what, N_("Hidden activation must be one of {choices}."),
+                            choices=", ".join(forms.HIDDEN))
         return {what: value}
     if what == "optimizer":
         value = form.one("optimizer")
         if value not in forms.OPTIMIZERS:
-            raise ConfigError((what,), f"optimizer must be one of {', '.join(forms.OPTIMIZERS)}")
+            raise ForkError(what, N_("Optimizer must be one of {choices}."),
+                            choices=", ".join(forms.OPTIMIZERS))
         return {what: {"name": value}}
     if what == "learning_rate":
         raw = form.one("learning_rate")
@@ -54,11 +65,11 @@ def fork_changes(form: forms.Form, cfg: NormalizedConfig) -> dict[str, Any]:
     chosen = form.get("features", [])
     if not chosen or len(set(chosen)) != len(chosen) or any(f not in feats.NAMES
                                                             for f in chosen):
-        raise ConfigError(("features",), "features must be one or more different names of "
-                          f"{', '.join(feats.NAMES)}")
+        raise ForkError("features", N_("Input features: choose one or more different "
+                                       "features of {choices}."), choices=", ".join(feats.NAMES))
     if cfg.weights is not None:
-        raise ConfigError(("features",), "this network starts from explicit weights for its "
-                          "inputs: its features cannot change")
+        raise ForkError("features", N_("This network starts from explicit weights for its "
+                                       "inputs: its input features cannot change."))
     return {"features": list(chosen), "layers": [len(chosen), *cfg.layers[1:]]}
 
 
@@ -68,8 +79,8 @@ def fork_config(cfg: NormalizedConfig, changes: dict[str, Any], settings: Settin
     preset name, which would no longer describe it."""
     out = replace(renormalize(cfg, changes, settings), preset=None)
     if out.to_dict() == replace(cfg, preset=None).to_dict():
-        field = next(iter(changes))
-        raise ConfigError((field,), f"{field} is already that: choose another value to compare")
+        raise ForkError(next(iter(changes)), N_("This network already has that setting: choose "
+                                                "another value to compare."))
     return out
 
 
@@ -145,10 +156,14 @@ def config_of(settings: Settings, code: str | None, preset: str | None, field: s
               ) -> NormalizedConfig:
     """One half of /compare/new: a setup link's code, else a preset's name."""
     if code is not None:
-        if len(code) > 4 * links.MAX_URL:
-            raise ConfigError((field,), "the setup link is too long")
-        return links.config_from_link(code, settings)
+        try:
+            if len(code) > 4 * links.MAX_URL:
+                raise ConfigError((field,), "too long")
+            return links.config_from_link(code, settings)
+        except ConfigError:
+            raise ForkError(field, N_("{field} is not a Backprop Lab setup link (it may be cut "
+                                      "short)."), field=field) from None
     if preset is None:
-        raise ConfigError((field,), f"{field} (a setup link's code) or p{field} (a preset) "
-                          "is required")
+        raise ForkError(field, N_("{field} (a setup link's code) or p{field} (a preset's name) "
+                                  "is required."), field=field)
     return normalize(SessionConfig(preset=preset), settings)
