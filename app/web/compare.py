@@ -264,7 +264,7 @@ async def compare_tick(request: Request, settings: SettingsDep, door: DoorDep) -
 def refusal(lang: str, e: ConfigError | ValidationError) -> str:
     """Why a comparison was not created, in the page's language."""
     if isinstance(e, compare_setup.ForkError):
-        return i18n.gettext_for(lang)(e.text).format(**e.params)
+        return str(i18n.gettext_for(lang)(e.text)).format(**e.params)
     return error_text(lang, e)
 
 
