@@ -164,6 +164,6 @@ def config_of(settings: Settings, code: str | None, preset: str | None, field: s
             raise ForkError(field, N_("{field} is not a Backprop Lab setup link (it may be cut "
                                       "short)."), field=field) from None
     if preset is None:
-        raise ForkError(field, N_("{field} (a setup link's code) or p{field} (a preset's name) "
-                                  "is required."), field=field)
+        raise ForkError(field, N_("{field} (a setup link's code) or {pfield} (a preset's "
+                                  "name) is required."), field=field, pfield="p" + field)
     return normalize(SessionConfig(preset=preset), settings)
