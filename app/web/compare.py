@@ -130,6 +130,7 @@ def page_ctx(request: Request, settings: Settings, pair: tuple[str, str], vs: Vi
         setup = None
     ctx.update(
         a=a, b=b, labels={"a": label_a, "b": label_b}, vs=vs, pair=pair,
+        tags={"a": _("A"), "b": _("B")},  # the networks' names (Korean: 가, 나)
         base="/compare", here_query=query(*pair, vs),
         curve=compare_charts.pair_curve(histories, vs.log),
         norms=compare_charts.pair_norm_charts(histories), colors=compare_charts.COLORS,
