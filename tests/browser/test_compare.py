@@ -106,3 +106,21 @@ def test_the_layout_fits_1280_by_720(roomy: str, web: tuple[Page, Any], projecto
     assert a is not None and b is not None
     assert a["x"] + a["width"] <= b["x"] and a["y"] == b["y"]  # side by side
     clean(problems)
+
+
+def test_axe_finds_no_serious_violation_on_the_comparison(roomy: str,
+                                                          web: tuple[Page, Any]) -> None:
+    from tests.browser.test_accessibility import axe
+
+    p, problems = web
+    found: dict[str, Any] = {}
+    for lang in ("en", "ko"):
+        p.goto(f"{roomy}/compare/new?pa=deep-sigmoid&pb=deep-relu&lang={lang}&projector=0")
+        p.locator("#op-epoch").click()
+        expect(p.locator("#epoch-b")).to_have_text("1")
+        found[lang] = axe(p)
+    p.goto(f"{roomy}/new?preset=spiral&lang=en")
+    p.locator("#compare-with summary").click()
+    found["Compare with…"] = axe(p)
+    assert found == {"en": [], "ko": [], "Compare with…": []}
+    clean(problems)
