@@ -46,6 +46,7 @@ from app.web import (
     i18n,
     landing,
     session_pages,
+    share,
     tick,
     views,
 )
@@ -73,6 +74,7 @@ class Side:
     diagram: diagram.Diagram
     edges: Any
     nodes: Any
+    watch_id: str | None = None
 
 
 def side_of(s: Session, settings: Settings, vs: ViewState, _: Callable[[str], str]) -> Side:
@@ -88,7 +90,7 @@ def side_of(s: Session, settings: Settings, vs: ViewState, _: Callable[[str], st
     dg = diagram.build(state, row, None, lambda sel: "#", _, None, False, live=True)
     return Side(s.id, s.config, s.trainer.epoch, num(state["loss"], 6), s.trainer.status,
                 views.next_text(state["cursor"], _), state["history"], dg,
-                tick.edges_svg(dg), tick.nodes_svg(dg))
+                tick.edges_svg(dg), tick.nodes_svg(dg), s.watch_id)
 
 
 def ids(request: Request) -> tuple[str, str]:
@@ -118,6 +120,16 @@ async def sides(door: Door, settings: Settings, pair: tuple[str, str], vs: ViewS
             for sid in pair]
 
 
+def watch_url(request: Request, settings: Settings, both: list[Side]) -> str | None:
+    """The class's link to a comparison whose sessions are both shared (app/web/
+    compare_watch.py), else None."""
+    ids = [s.watch_id for s in both]
+    if ids[0] is None or ids[1] is None:
+        return None
+    root = share.site_root(request, settings.public_base_url)
+    return f"{root}/compare/w?{urlencode({'a': ids[0], 'b': ids[1]})}"
+
+
 def page_ctx(request: Request, settings: Settings, pair: tuple[str, str], vs: ViewState,
              both: list[Side], _: Callable[[str], str]) -> dict[str, Any]:
     ctx = base_ctx(request)
@@ -135,7 +147,11 @@ def page_ctx(request: Request, settings: Settings, pair: tuple[str, str], vs: Vi
         curve=compare_charts.pair_curve(histories, vs.log),
         norms=compare_charts.pair_norm_charts(histories), colors=compare_charts.COLORS,
         setup_url=setup, speeds=views.PLAY_SPEEDS, max_epochs=settings.max_epochs,
-        query=lambda **kw: query(*pair, vs, **kw))
+        query=lambda **kw: query(*pair, vs, **kw), readonly=False, page_path="/compare",
+        watch_url=None, watch_qr=None)
+    ctx["watch_url"] = watch_url(request, settings, both)
+    if ctx["watch_url"] is not None:
+        ctx["watch_qr"] = share.qr_svg(ctx["watch_url"])
     return ctx
 
 

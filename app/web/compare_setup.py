@@ -17,6 +17,7 @@ from app.sessions import links
 from app.sessions.config import ConfigError, SessionConfig, normalize, renormalize
 from app.sessions.normalized import NormalizedConfig
 from app.web import forms
+from app.web.typeset import glue
 
 # The settings "Compare with…" can change, in the form's order.
 CHANGES = ("hidden_activation", "optimizer", "learning_rate", "features")
@@ -98,8 +99,8 @@ def _text(key: str, value: Any, other: Any, _: Callable[[str], str]) -> str:
         return name
     if key == "features":
         return ", ".join(feats.SYMBOLS.get(f, f) for f in value)
-    if key == "layers":
-        return "–".join(str(n) for n in value)
+    if key == "layers":  # never broken inside (a word joiner after each dash)
+        return glue("–".join(str(n) for n in value))
     if key == "init":
         scheme = _(forms.option_label(value["scheme"]))
         if isinstance(other, dict) and other.get("scheme") == value["scheme"]:

@@ -324,3 +324,33 @@ def test_korean(client: TestClient) -> None:
     form = re.search(r'<details id="compare-with".*?</details>',
                      client.get(new_page(client, "spiral") + "?lang=ko").text, re.S).group(0)
     check(f"<main>{form}</main>", "Compare with…")
+    # Networks of different sizes (their sizes name the difference), shared with the class.
+    pair = compare(client, "xor-bias", "circle")
+    client.post(f"/compare/share?a={pair[0]}&b={pair[1]}")
+    text = page(client, pair, "&lang=ko")
+    check(text, "the comparison page, shared")
+    link = html.unescape(re.search(r'id="compare-watch-link" href="([^"]+)"', text).group(1))
+    check(client.get("/" + link.split("://", 1)[1].split("/", 1)[1]).text, "the class's page")
+
+
+# --- the class's link -------------------------------------------------------------------------
+def test_the_class_follows_a_comparison_read_only(client: TestClient) -> None:
+    pair = compare(client, "xor-bias", "circle")
+    assert 'id="compare-start-share"' in page(client, pair)
+    r = client.post(f"/compare/share?a={pair[0]}&b={pair[1]}", follow_redirects=False)
+    assert r.status_code == 303
+    link = html.unescape(re.search(r'id="compare-watch-link" href="([^"]+)"',
+                                   page(client, pair)).group(1))
+    watch = "/" + link.split("://", 1)[1].split("/", 1)[1]
+    text = client.get(watch).text
+    assert 'id="cmp-diagrams"' in text and 'id="watch-poll"' in text
+    assert 'id="steps"' not in text and "/compare/do" not in text  # no controls
+    assert all(sid not in text for sid in pair)  # a watcher never learns the sessions' ids
+    do(client, pair, "train", epochs="4")
+    frame = client.get(watch.replace("/compare/w?", "/compare/w/frame?")).text
+    assert re.findall(r'id="epoch-[ab]">(\d+)<', frame) == ["4", "4"]
+    assert 'hx-swap-oob="true"' in frame
+    # Stopping either network's sharing ends the comparison's link.
+    client.post(f"/s/{pair[1]}/share", data={"action": "stop"})
+    assert client.get(watch.replace("/compare/w?", "/compare/w/frame?")).status_code == 286
+    assert client.get(watch).status_code == 404
