@@ -19,6 +19,7 @@ from app.deps import DoorDep, HubDep, SettingsDep
 from app.sessions.door import Door
 from app.sessions.store import SessionNotFound
 from app.web import compare, i18n
+from app.web.heatmaps import LRU
 from app.web.templating import lang_of, render, respond
 from app.web.views import ViewState
 
@@ -49,16 +50,30 @@ async def watch_page(request: Request, settings: SettingsDep, door: DoorDep) -> 
     return respond(request, render("compare.html", ctx))
 
 
+# Rendered once per (link, both versions, language, scale), never once per watcher: a class of
+# 200 polling every second costs two cheap version reads per poll, not 200 renders.
+FRAMES: LRU[str] = LRU(64)
+
+
 @router.get("/compare/w/frame", response_class=HTMLResponse)
 async def watch_frame(request: Request, settings: SettingsDep, door: DoorDep) -> Response:
     """The regions that change, out of band; 286 (stop polling) once the link is gone."""
+    pair = (request.query_params.get("a", ""), request.query_params.get("b", ""))
     try:
-        ctx, _pair = await watched(request, settings, door)
+        versions = [await door.watched(w, lambda s: s.version) if 0 < len(w) <= 64 else None
+                    for w in pair]
+        key = repr((pair, versions, lang_of(request),
+                    request.query_params.get("log") in ("1", "true"))).encode()
+        html = FRAMES.get(key)
+        if html is None:
+            ctx, _pair = await watched(request, settings, door)
+            ctx.update(oob=True)
+            html = "".join(render(f"partials/compare_{region}.html", ctx)
+                           for region in ("diagrams", "charts", "status"))
+            FRAMES.put(key, html)
     except SessionNotFound:
         return Response(status_code=286)
-    ctx.update(oob=True)
-    return respond(request, "".join(render(f"partials/compare_{region}.html", ctx)
-                                    for region in ("diagrams", "charts", "status")))
+    return respond(request, html)
 
 
 @router.post("/compare/share")

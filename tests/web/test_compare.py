@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
+from app.web import compare_watch
 from tests.web.helpers import API, HX, new_page
 from tests.web.test_korean import check
 
@@ -350,6 +351,10 @@ def test_the_class_follows_a_comparison_read_only(client: TestClient) -> None:
     frame = client.get(watch.replace("/compare/w?", "/compare/w/frame?")).text
     assert re.findall(r'id="epoch-[ab]">(\d+)<', frame) == ["4", "4"]
     assert 'hx-swap-oob="true"' in frame
+    # Rendered once per version, whoever asks: a second watcher gets the same, cached frame.
+    hits = compare_watch.FRAMES.hits
+    again = client.get(watch.replace("/compare/w?", "/compare/w/frame?")).text
+    assert again == frame and compare_watch.FRAMES.hits == hits + 1
     # Stopping either network's sharing ends the comparison's link.
     client.post(f"/s/{pair[1]}/share", data={"action": "stop"})
     assert client.get(watch.replace("/compare/w?", "/compare/w/frame?")).status_code == 286
