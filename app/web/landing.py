@@ -23,7 +23,7 @@ from app.sessions.limits import RateLimited
 from app.sessions.model import Session
 from app.sessions.normalized import NormalizedConfig
 from app.sessions.store import SessionStore, StoreFull
-from app.web import forms, i18n
+from app.web import compare_setup, forms, i18n
 from app.web.page_errors import error_text
 from app.web.templating import base_ctx, is_htmx, lang_of, remember, render, respond
 
@@ -37,7 +37,8 @@ def index_ctx(request: Request, settings: Settings, form: forms.NetworkForm,
                loss_choices=forms.LOSSES, schemes=forms.SCHEMES, reg_kinds=forms.REG_KINDS,
                dataset_choices=datasets.NAMES, generated=datasets.GENERATED,
                reductions=forms.REDUCTIONS,
-               max_neurons=settings.max_neurons, max_hidden=settings.max_layers - 2)
+               max_neurons=settings.max_neurons, max_hidden=settings.max_layers - 2,
+               comparisons=compare_setup.ready_made(settings))
     return ctx
 
 

@@ -7,11 +7,22 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
-from app.web import experiment, landing, page_errors, polls, session_pages, tick, watch
+from app.web import (
+    compare,
+    compare_watch,
+    experiment,
+    landing,
+    page_errors,
+    polls,
+    session_pages,
+    tick,
+    watch,
+)
 
 
 def install(app: FastAPI) -> None:
-    for module in (landing, session_pages, tick, experiment, watch, polls):
+    for module in (landing, session_pages, tick, experiment, watch, polls, compare,
+                   compare_watch):
         app.include_router(module.router)
     # HTML, CSS and JS compressed (Starlette leaves text/event-stream alone). Level 6: the
     # 190 KB spiral page gzips in 7 ms to 21 KB; level 9 took 9.5 ms for 20 KB.
