@@ -15,9 +15,13 @@ scaled by factors measured with tracemalloc (docs/memory.md)."""
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+
+import anyio.to_thread
 
 from app.sessions.budget import _sizes, config_floats, page_bytes, state_reply_bytes
 from app.sessions.normalized import NormalizedConfig
@@ -31,6 +35,28 @@ from app.sessions.store_base import StoreUnavailable
 PAGE_FACTOR = 10
 STATE_FACTOR = 1
 JSON_FLOOR = 512 * 1024
+# After a render estimated at this many bytes or more, the C allocator is asked to give its
+# free memory back to the system (glibc's malloc_trim): without it, the freed peaks of renders
+# in different threads stay resident as each thread's arena's high-water mark (docs/memory.md:
+# the big-network benchmark's RSS grew by twice what its renders held at once).
+TRIM_FROM = 8 << 20
+
+
+def _malloc_trim() -> Any:
+    name = ctypes.util.find_library("c")
+    try:
+        return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    except OSError:
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def give_back_free_memory() -> None:
+    """Return the C allocator's free pages to the system (glibc only; elsewhere nothing)."""
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 class RenderBusy(StoreUnavailable):
@@ -123,4 +149,8 @@ class RenderBudget:
         try:
             yield n
         finally:
-            self._give(n)
+            try:
+                if n >= TRIM_FROM:  # off the event loop: it walks the allocator's heaps
+                    await anyio.to_thread.run_sync(give_back_free_memory)
+            finally:
+                self._give(n)

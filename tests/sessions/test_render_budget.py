@@ -13,6 +13,7 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
+from app.sessions import render_budget
 from app.sessions.render_budget import (
     RenderBudget,
     RenderBusy,
@@ -176,3 +177,20 @@ def test_the_estimates_cover_the_measured_peak_of_real_renders(
     assert page_cost(s.config) / 4 <= page <= page_cost(s.config)
     reply = traced_peak(lambda: client.get(f"{API}/sessions/{sid}?history=all"))
     assert reply <= session_state_cost(s, None, 100_000)
+
+
+def test_big_renders_give_free_memory_back_and_small_ones_do_not(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(render_budget, "_TRIM", lambda pad: calls.append(pad))
+
+    async def main() -> None:
+        b = RenderBudget(64 * MiB, wait=1)
+        async with b.hold(render_budget.TRIM_FROM - 1):
+            pass
+        assert calls == []
+        async with b.hold(render_budget.TRIM_FROM):
+            pass
+        assert calls == [0] and b.held == 0
+
+    asyncio.run(main())
