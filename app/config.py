@@ -125,6 +125,13 @@ class Settings(BaseSettings):
         "recently used sessions are evicted beyond it (503 when none can be)")
     max_reply_bytes: int = Field(
         8 << 20, ge=1 << 16, description="estimated bytes of one reply (JSON or HTML)")
+    render_memory_budget: int = Field(
+        96 << 20, ge=1 << 20, description="estimated peak bytes that page renders, watchers' "
+        "frames and state replies may hold at once per worker (a big network's page holds ~10 "
+        "times its HTML while it is built); one over it waits (render_wait), then 503")
+    render_wait: float = Field(
+        5.0, gt=0, le=60, description="seconds a render may wait for render_memory_budget "
+        "before the request is answered 503 with Retry-After")
     max_form_fields: int = Field(200, ge=16, description="fields in one submitted form")
     gradcheck_time_budget: float = Field(5.0, gt=0, description="seconds per gradient check")
     gradcheck_estimate_after: float = Field(

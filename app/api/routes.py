@@ -24,6 +24,7 @@ from app.sessions import service
 from app.sessions.config import GENERATED_DEFAULTS, PRESETS, ConfigError, normalize
 from app.sessions.door import Outcome, Unchanged
 from app.sessions.model import Session
+from app.sessions.render_budget import session_state_cost
 from app.sessions.state import StateQueryError, precheck_reply, session_state
 from app.sessions.store import SessionNotFound
 
@@ -149,11 +150,13 @@ class Operate:
         settings, samples = self.settings, self.samples
         points = history_points(self.history, settings)  # a bad query is 422 before the lock
 
-        def view(s: Session, _: Outcome[Any]) -> dict[str, Any]:
-            return render(s, settings, samples, points)
+        def view(s: Session, _: Outcome[Any]) -> JSONResponse:
+            return respond(render(s, settings, samples, points))  # its bytes, in the thread
 
-        return respond(await self.door.apply(self.sid, name, *args, view=view,
-                                             before=prechecked(settings, samples, points)))
+        reply: JSONResponse = await self.door.apply(
+            self.sid, name, *args, view=view, before=prechecked(settings, samples, points),
+            cost=lambda s: session_state_cost(s, samples, points, settings.trace_default_max))
+        return reply
 
 
 OperateDep = Annotated[Operate, Depends()]
@@ -319,15 +322,17 @@ async def train(session_id: SessionId, door: DoorDep, settings: SettingsDep,
     service.check_epochs(epochs, settings)  # before the lock: a bad body is 422 even on a 404 id
     points = history_points(history, settings)
 
-    def view(s: Session, o: Outcome[Any]) -> dict[str, Any]:
+    def view(s: Session, o: Outcome[Any]) -> JSONResponse:
         ran, stopped = (0, None) if isinstance(o.result, Unchanged) else o.result
         remaining = (epochs - ran) if target is None else max(0, target - s.trainer.epoch)
-        return {**render(s, settings, samples, points), "ran": ran, "stopped": stopped,
-                "remaining": remaining}
+        return respond({**render(s, settings, samples, points), "ran": ran,
+                        "stopped": stopped, "remaining": remaining})
 
     op = ("train", epochs) if target is None else ("train_to", target)
-    return respond(await door.apply(session_id, *op, view=view,
-                                    before=prechecked(settings, samples, points)))
+    reply: JSONResponse = await door.apply(
+        session_id, *op, view=view, before=prechecked(settings, samples, points),
+        cost=lambda s: session_state_cost(s, samples, points, settings.trace_default_max))
+    return reply
 
 
 @_change("PUT", f"{SESSION}/weights", "Set every weight")
@@ -396,7 +401,8 @@ async def gradcheck(request: Request, session_id: SessionId, door: DoorDep,
             "it to /api/v1/sessions/import to continue elsewhere, bit for bit. The unfinished "
             "pass (trace) is not exported. Allowed at any cursor; changes nothing.")
 async def export_session(session_id: SessionId, door: DoorDep) -> dict[str, Any]:
-    return await door.apply(session_id, "export")
+    return await door.apply(session_id, "export",
+                            cost=lambda s: session_state_cost(s, None, None, 0))
 
 
 @router.post("/sessions/import", status_code=201, response_model=schemas.SessionState,

@@ -29,6 +29,7 @@ from app.deps import DoorDep, PollsDep, SettingsDep
 from app.lan import lan_urls, server_port
 from app.sessions import links
 from app.sessions.door import Door, summary
+from app.sessions.render_budget import session_state_cost
 from app.sessions.store import SessionBusy, SessionNotFound, StoreUnavailable
 
 router = APIRouter(prefix="/api/v1", tags=["teaching"])
@@ -116,8 +117,9 @@ async def watch_state(watch_id: WatchId, door: DoorDep, settings: SettingsDep,
     tolerance, status, answers, and only once revealed truth and right_answer. Any cursor;
     changes nothing. 404 for an unknown or revoked link, or when the session expired."""
     points = history_points(history, settings)
-    sid_state = await door.watched(watch_id, lambda s: (s.id, render(s, settings, samples,
-                                                                     points)))
+    sid_state = await door.watched(
+        watch_id, lambda s: (s.id, render(s, settings, samples, points)),
+        lambda s: session_state_cost(s, samples, points, settings.trace_default_max))
     sid, state = sid_state
     return respond({**state, "id": watch_id, "poll": await polls.current(sid)})
 

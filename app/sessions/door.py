@@ -23,6 +23,7 @@ from app.sessions import data_edits, polls, runs, service, undo
 from app.sessions.config import ConfigError
 from app.sessions.events import Hub, Subscriber
 from app.sessions.model import Session, build_data, spec_of
+from app.sessions.render_budget import RenderBudget
 from app.sessions.snapshots import Snapshots
 from app.sessions.store import SessionBusy, SessionNotFound, SessionStore, StoreUnavailable
 
@@ -245,15 +246,20 @@ class Door:
         # Watchers' renders take turns in one thread of their own: never the slots above.
         self.readers = CapacityLimiter(1)
         self.snapshots = Snapshots(store, settings.watch_cache_bytes // 2)
+        # What renders and replies hold at once (app/sessions/render_budget.py).
+        self.renders = RenderBudget(settings.render_memory_budget, settings.render_wait)
 
     async def apply(
         self, sid: str, name: str, *args: Any,
         view: Callable[[Session, Outcome[Any]], R] | None = None,
         expected: tuple[type[Exception], ...] = (),
         before: Callable[[Session], Any] | None = None,
+        cost: Callable[[Session], int] | None = None,
     ) -> R | Any:
         """Apply operation ``name`` to session ``sid``; return ``view(session, outcome)`` (run
-        in the same thread, under the same lock) or else the operation's result."""
+        in the same thread, under the same lock) or else the operation's result. ``cost``: the
+        view's estimated peak bytes, held from the render budget before the operation runs
+        (RenderBusy, nothing changed, if it cannot be had in time)."""
         op = OPERATIONS[name]
         settings = self.settings
         changed: dict[str, Any] | None = None
@@ -283,8 +289,9 @@ class Door:
                     s.version += 1
                     changed, watch_id = summary(s), s.watch_id
                 return view(s, outcome) if view else outcome.result
-            result = await anyio.to_thread.run_sync(
-                work, limiter=None if op.long else self.limiter)
+            async with self.renders.hold(cost(s) if cost else 0):
+                result = await anyio.to_thread.run_sync(
+                    work, limiter=None if op.long else self.limiter)
         # Saved (the store saves on leaving the block): now watchers may read it.
         if changed is not None and watch_id is not None:
             try:
@@ -295,7 +302,8 @@ class Door:
                 log.warning("could not publish a change event for a watched session")
         return result
 
-    async def watched(self, watch_id: str, view: Callable[[Session], R]) -> R:
+    async def watched(self, watch_id: str, view: Callable[[Session], R],
+                      cost: Callable[[Session], int] | None = None) -> R:
         """``view(session)`` of the session behind a live watch link, read-only (else
         SessionNotFound, which never names the session). Watchers read the last saved state
         (app/sessions/snapshots.py), never waiting for the session's lock nor holding it while
@@ -312,7 +320,8 @@ class Door:
         if s.watch_id != watch_id:
             self.hub.forget(watch_id)
             raise SessionNotFound(watch_id)
-        return await anyio.to_thread.run_sync(view, s, limiter=self.readers)
+        async with self.renders.hold(cost(s) if cost else 0):  # as in apply
+            return await anyio.to_thread.run_sync(view, s, limiter=self.readers)
 
     async def next_change(self, sub: Subscriber, watch_id: str) -> dict[str, Any] | None:
         """The next change event of a followed session, or None once its link is revoked or

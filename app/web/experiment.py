@@ -20,6 +20,7 @@ from app.sessions.config import ConfigError, SessionConfig, normalize
 from app.sessions.door import Door, Outcome
 from app.sessions.model import Session
 from app.sessions.normalized import InlineData, NormalizedConfig
+from app.sessions.render_budget import page_cost
 from app.web import forms, i18n, page_errors, polls, share
 from app.web.session_pages import TIMELINE, announcement
 from app.web.templating import base_ctx, is_htmx, lang_of, render, respond
@@ -115,7 +116,8 @@ async def _render(request: Request, settings: Settings, door: Door, sid: str, vs
 
     html: str = await door.apply(
         sid, name, *args, view=view, expected=(ConfigError, ValidationError),
-        before=lambda s: check_page(s.config, settings.max_reply_bytes))
+        before=lambda s: check_page(s.config, settings.max_reply_bytes),
+        cost=lambda s: page_cost(s.config))
     return html
 
 

@@ -25,6 +25,7 @@ from app.sessions.budget import check_page
 from app.sessions.config import ConfigError
 from app.sessions.door import Door, NothingToUndo, Outcome
 from app.sessions.model import Session
+from app.sessions.render_budget import page_cost
 from app.web import forms, i18n, polls, share, train_run
 from app.web import tick as play_tick
 from app.web.flash import Flash
@@ -115,7 +116,7 @@ async def session_html(request: Request, settings: Settings, door: Door, sid: st
         return capture_update(s, vs.sel) if capture else None
 
     page: Page = await door.apply(sid, name, *args, view=view, expected=expected,
-                                  before=before)
+                                  before=before, cost=lambda s: page_cost(s.config))
     if select:
         await door.apply(sid, "select", vs.sel)
     return page

@@ -29,6 +29,7 @@ from app.deps import StoreDep
 from app.sessions.budget import check_page
 from app.sessions.door import Door, Outcome
 from app.sessions.model import Session
+from app.sessions.render_budget import page_cost
 from app.sessions.runs import Chunk
 from app.sessions.store import SessionNotFound
 from app.web import forms, heatcache, heatmaps, i18n, train_run
@@ -245,7 +246,8 @@ async def tick(request: Request, sid: str, render: Any, base_ctx: Any, settings:
     try:
         html, body, stop, timing = await door.apply(
             sid, *op, view=view,
-            before=lambda s: check_page(s.config, settings.max_reply_bytes))
+            before=lambda s: check_page(s.config, settings.max_reply_bytes),
+            cost=lambda s: page_cost(s.config))  # the regions that changed: at most the page
     except SessionNotFound:
         return Response(status_code=286)
     r: Response = respond(request, "" if body is not None else html, 286 if stop else 200,

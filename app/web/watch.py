@@ -22,6 +22,7 @@ from app.sessions import service
 from app.sessions.config import ConfigError
 from app.sessions.door import Door
 from app.sessions.model import Session
+from app.sessions.render_budget import page_cost
 from app.sessions.store import SessionBusy, SessionNotFound, StoreUnavailable
 from app.web import forms, i18n, landing, polls, train_run
 from app.web.templating import base_ctx, is_htmx, render, respond
@@ -59,7 +60,7 @@ async def watch_page(request: Request, watch_id: str, settings: SettingsDep,
         ctx.update(polls.student_ctx(watch_id, poll, _))
         return render("watch.html", ctx, block)
 
-    html = await door.watched(watch_id, page)
+    html = await door.watched(watch_id, page, lambda s: page_cost(s.config))
     return respond(request, html)
 
 
@@ -101,7 +102,9 @@ async def frame(request: Request, door: Door, watch_id: str, sid: str, hint: int
         return s.version, html
 
     try:
-        version, html = await door.watched(watch_id, build)
+        version, html = await door.watched(  # a frame in the cache costs nothing
+            watch_id, build, lambda s: 0 if (sid, s.version, lang, vs.log) in _frames
+            else page_cost(s.config))
         future.set_result(html)
     except BaseException as e:
         future.set_exception(e)
