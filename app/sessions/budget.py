@@ -164,7 +164,8 @@ def config_floats(config: NormalizedConfig) -> int:
 
 
 PAGE_BASE = 120_000  # the page around the diagram: controls, formulas, tables, loss curve
-PAGE_EDGE = 640  # one connection of the diagram (measured ~580 bytes: line, title, label)
+PAGE_EDGE = 1050  # one connection of the diagram (measured up to ~1,010 bytes after a backward
+# pass: line, title, w and Σ∂ labels; issue #23: 640 let an 11 MB page past max_reply_bytes)
 PAGE_POINT = 150  # one data point on the heatmap
 
 
