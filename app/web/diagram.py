@@ -17,6 +17,7 @@ from app.web.active import LayerTable, active_values, layer_table
 from app.web.fmt import diverging, diverging_many, fixed, num, signed
 from app.web.forms import option_label
 from app.web.layout import (
+    CANDIDATES,
     HEAT,
     MONO,
     SANS,
@@ -425,6 +426,7 @@ def place_labels(edges: list[Edge], nodes: list[Node], columns: list[Column], fz
     no card, title, bias and no label placed before it. A label that fits nowhere is shown
     only on hover, focus or selection (beside its edge, over the rest)."""
     placed: list[Box] = []
+    aboxes = [n.abox for n in nodes if n.abox is not None]
     for n in nodes:
         if n.abox is not None:
             placed.append(n.abox)
@@ -438,8 +440,16 @@ def place_labels(edges: list[Edge], nodes: list[Node], columns: list[Column], fz
     for e in edges:
         if live and not e.wanted:  # Play frames draw no labels on demand
             continue
-        # Shown-on-demand position: the middle of the edge.
+        # Shown-on-demand position: the middle of the edge, or the first point along it clear
+        # of the active layer's value boxes (which are drawn over the edges).
         box = _label_box(e, 0.5, fz)
+        if aboxes and not e.wanted:
+            for t in CANDIDATES:
+                b = _label_box(e, t, fz)
+                if not any(min(b[2], a[2]) > max(b[0], a[0]) and min(b[3], a[3]) > max(b[1], a[1])
+                           for a in aboxes):
+                    box = b
+                    break
         e.lx, e.ly = round((box[0] + box[2]) / 2, 1), round(box[1] + fz.label + 1, 1)
         e.box = box
         if e.wanted:
