@@ -64,9 +64,10 @@ def wanted(state: dict[str, Any], l: int, row: int, forward: bool) -> dict[str, 
     return out
 
 
+@pytest.mark.parametrize("lang", ["en", "ko"])
 @pytest.mark.parametrize("preset", ["spiral", "deep-sigmoid"])
 def test_the_active_layer_shows_its_numbers(server: str, web: tuple[Page, Any],
-                                            preset: str) -> None:
+                                            preset: str, lang: str) -> None:
     p, problems = web
     sid = p.request.post(f"{server}/api/v1/sessions", data={"preset": preset}).json()["id"]
     api = f"{server}/api/v1/sessions/{sid}"
@@ -77,7 +78,7 @@ def test_the_active_layer_shows_its_numbers(server: str, web: tuple[Page, Any],
             assert p.request.post(f"{api}/step").ok
             done += 1
         state = p.request.get(api).json()
-        p.goto(f"{server}/s/{sid}?projector=1")
+        p.goto(f"{server}/s/{sid}?projector=1&lang={lang}")
         assert p.locator("svg.net.lecture").count() == 0  # the compact diagram
         texts = p.evaluate(TEXTS)
         by_ref = {t["ref"]: t for t in texts if t["ref"]}
