@@ -13,9 +13,11 @@ from markupsafe import Markup, escape
 
 from app.nn import features as feats
 from app.sessions.normalized import NormalizedConfig
+from app.web.active import LayerTable, active_values, layer_table
 from app.web.fmt import diverging, diverging_many, fixed, num, signed
 from app.web.forms import option_label
 from app.web.layout import (
+    CANDIDATES,
     HEAT,
     MONO,
     SANS,
@@ -51,6 +53,10 @@ class Node:
     flow: str = ""  # "forward" / "backward": the last step computed this layer
     line_h: float = 17.0
     label: str = ""  # an input tile's name, drawn left of it (x₁², sin x₁)
+    # The layer the last step computed, drawn as tiles: its values as text on the tile
+    # (key, ref, text, key x, value x, baseline y) over an opaque box (#19).
+    active: list[tuple[str, str, str, float, float, float]] = field(default_factory=list)
+    abox: tuple[float, float, float, float] | None = None
 
     @property
     def kx(self) -> float:
@@ -153,6 +159,7 @@ class Diagram:
     bare: list[tuple[bool, str]] = field(default_factory=list)  # live: (negative, <path>)
     sprites: list[str] = field(default_factory=list)  # live: a layer's pictures in one image
     sprite_grid: int = 0
+    layer_table: LayerTable | None = None  # the weights into the layer just computed
 
     @property
     def edges_svg(self) -> Markup:
@@ -350,6 +357,11 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
                 else:
                     e.highlight = sel_node in (f"{l - 1}-{i}", f"{l}-{j}")
                 edges.append(e)
+    if not live and flow_layer is not None and not detailed[flow_layer]:
+        gaps = [abs(xs[k] - xs[flow_layer]) for k in (flow_layer - 1, flow_layer + 1)
+                if 0 <= k <= L]
+        active_values(nodes, layers[flow_layer - 1], row, flow_layer, flow or "", fz,
+                      min(gaps) - tile / 2 - 4, width)
     place_labels(edges, nodes, columns, fz, title_h, bias_h, top, live)
     # The selected and highlighted edges are drawn last so that they are on top.
     edges.sort(key=lambda e: (e.selected, e.highlight, bool(e.flow)))
@@ -361,6 +373,10 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
     dg.line_h, dg.title_h = line_h, title_h
     dg.has_sel = sel is not None and sel in ids
     dg.bare = bare
+    if not live and flow_layer is not None and not all(
+            e.shown for e in edges if e.id.startswith(f"w-{flow_layer}-")):
+        dg.layer_table = layer_table(layers[flow_layer - 1], flow_layer, flow or "", symbols,
+                                     L, grad_key)
     return dg
 
 
@@ -410,7 +426,10 @@ def place_labels(edges: list[Edge], nodes: list[Node], columns: list[Column], fz
     no card, title, bias and no label placed before it. A label that fits nowhere is shown
     only on hover, focus or selection (beside its edge, over the rest)."""
     placed: list[Box] = []
+    aboxes = [n.abox for n in nodes if n.abox is not None]
     for n in nodes:
+        if n.abox is not None:
+            placed.append(n.abox)
         below = bias_h + 6 if n.bias is not None and n.detailed else 3
         above = title_h + 2 if n.detailed else 3
         placed.append((n.x - 3, n.y - above, n.x + n.w + 3, n.y + n.h + below))
@@ -421,8 +440,16 @@ def place_labels(edges: list[Edge], nodes: list[Node], columns: list[Column], fz
     for e in edges:
         if live and not e.wanted:  # Play frames draw no labels on demand
             continue
-        # Shown-on-demand position: the middle of the edge.
+        # Shown-on-demand position: the middle of the edge, or the first point along it clear
+        # of the active layer's value boxes (which are drawn over the edges).
         box = _label_box(e, 0.5, fz)
+        if aboxes and not e.wanted:
+            for t in CANDIDATES:
+                b = _label_box(e, t, fz)
+                if not any(min(b[2], a[2]) > max(b[0], a[0]) and min(b[3], a[3]) > max(b[1], a[1])
+                           for a in aboxes):
+                    box = b
+                    break
         e.lx, e.ly = round((box[0] + box[2]) / 2, 1), round(box[1] + fz.label + 1, 1)
         e.box = box
         if e.wanted:

@@ -323,6 +323,81 @@
   }
   document.addEventListener("htmx:afterSettle", fitMath);
 
+  // --- projector: a derivation taller than the inspector is shown in parts that each fit
+  // (#19: nothing scrolls or clips at 1280 × 720), with ◀ part i of n ▶ buttons; the part
+  // shown stays while the same element is selected (steps and Play redraw the inspector). ---
+  var part = {key: null, i: 0};
+  function pageInspector() {
+    var insp = document.getElementById("inspector");
+    if (!insp) return;
+    var old = insp.querySelector(".inspector-pager");
+    if (old) old.parentNode.removeChild(old);
+    var figs = Array.prototype.slice.call(insp.querySelectorAll("figure.formula"));
+    figs.forEach(function (f) { f.hidden = false; });
+    insp.classList.remove("paged");
+    fitMath();  // widths first: a scaled line is shorter
+    if (!document.documentElement.classList.contains("projector") || figs.length < 2) return;
+    if (insp.scrollHeight <= insp.clientHeight + 1) return;
+    var full = insp.clientHeight;  // the inspector's height at its limit (it overflows now)
+    var pager = document.createElement("nav");
+    pager.className = "inspector-pager";
+    pager.setAttribute("aria-label", insp.getAttribute("data-text-parts") || "");
+    var prev = document.createElement("button"), next = document.createElement("button");
+    var say = document.createElement("span");
+    prev.type = next.type = "button";
+    prev.textContent = "◀";
+    next.textContent = "▶";
+    prev.setAttribute("aria-label", insp.getAttribute("data-text-prev") || "");
+    next.setAttribute("aria-label", insp.getAttribute("data-text-next") || "");
+    say.setAttribute("role", "status");
+    pager.appendChild(prev); pager.appendChild(say); pager.appendChild(next);
+    figs[0].parentNode.insertBefore(pager, figs[0]);
+    insp.classList.add("paged");
+    // Greedy: as many whole figures per part as the room below the pager holds.
+    figs.forEach(function (f) { f.hidden = true; });
+    var room = full - insp.scrollHeight;
+    var pages = [], cur = [], used = 0;
+    figs.forEach(function (f) {
+      f.hidden = false;
+      var cs = getComputedStyle(f);
+      var h = f.offsetHeight + parseFloat(cs.marginTop) + parseFloat(cs.marginBottom);
+      f.hidden = true;
+      if (cur.length && used + h > room) { pages.push(cur); cur = []; used = 0; }
+      cur.push(f);
+      used += h;
+    });
+    pages.push(cur);
+    var title = insp.querySelector("h3");
+    var key = (title ? title.textContent : "") + "|" + pages.length;
+    if (key !== part.key) part = {key: key, i: 0};
+    function show(i) {
+      part.i = Math.max(0, Math.min(pages.length - 1, i));
+      pages.forEach(function (pg, k) {
+        pg.forEach(function (f) { f.hidden = k !== part.i; });
+      });
+      say.textContent = (insp.getAttribute("data-text-part") || "{i} / {n}")
+        .replace("{i}", String(part.i + 1)).replace("{n}", String(pages.length));
+      prev.disabled = part.i === 0;
+      next.disabled = part.i === pages.length - 1;
+      fitMath();
+      // A figure taller than the room on its own (a sum over many paths or samples): smaller.
+      pages[part.i].forEach(function (f) { f.style.zoom = ""; });
+      var over = insp.scrollHeight - insp.clientHeight;
+      if (over > 1) {
+        var h = 0;
+        pages[part.i].forEach(function (f) { h += f.offsetHeight; });
+        var k = Math.max(0.6, (h - over - 4) / h);
+        pages[part.i].forEach(function (f) { f.style.zoom = String(k); });
+        fitMath();
+      }
+    }
+    prev.addEventListener("click", function () { show(part.i - 1); });
+    next.addEventListener("click", function () { show(part.i + 1); });
+    show(part.i);
+  }
+  document.addEventListener("htmx:afterSettle", pageInspector);
+  window.addEventListener("resize", pageInspector);
+
   // --- adding points: the chosen class (or target) stays chosen across the page's swaps ---
   var addY = null;
   document.addEventListener("change", function (ev) {
@@ -433,6 +508,7 @@
   function ready() {
     syncShortcutSwitch();
     fitMath();
+    pageInspector();
     syncPredict();
   }
   if (document.readyState === "loading") {

@@ -6,6 +6,7 @@ labels overlapping and no sideways scroll, after each of F1, F2, B2, B1."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -194,7 +195,8 @@ def test_play_keeps_the_lecture_layout_still(server: str, web: tuple[Page, Any])
     assert problems.console == [] and problems.csp == []
 
 
-FITS = """() => [...document.querySelectorAll('#inspector .eq')].map(eq => {
+FITS = """() => [...document.querySelectorAll('#inspector .eq')]
+    .filter(eq => eq.offsetParent !== null).map(eq => {
   const box = document.querySelector('#inspector').getBoundingClientRect();
   const m = eq.querySelector('math').getBoundingClientRect();
   return [eq.textContent.slice(0, 40), eq.scrollWidth <= eq.clientWidth + 1,
@@ -216,11 +218,68 @@ def test_the_inspector_never_clips(server: str, chromium_browser: Any,
             p.request.post(f"{server}/api/v1/sessions/{sid}/step")
         for sel in ("w-1-0-0", "w-1-1-0", "n-2-0", "w-2-0-0", "loss"):
             p.goto(f"{server}/s/{sid}?projector={proj}&sel={sel}")
-            lines = p.evaluate(FITS)
+            lines = []
+            for _part in parts(p):  # a paged derivation (projector): every part
+                lines += p.evaluate(FITS)
             assert len(lines) >= 3, (preset, sel)
             bad = [line for line in lines if not (line[1] and line[2])]
             assert bad == [], (preset, sel, w, bad)
     ctx.close()
+
+
+def parts(p: Page) -> Iterator[int]:
+    """The inspector's parts in turn (one when it is not paged): ▶ until it is disabled."""
+    k = 0
+    yield k
+    nxt = p.locator("#inspector .inspector-pager button").last
+    while p.locator("#inspector .inspector-pager").count() and nxt.is_enabled():
+        nxt.click()
+        k += 1
+        yield k
+
+
+INSPECTOR = """() => { const i = document.querySelector('#inspector');
+  const r = i.getBoundingClientRect();
+  const figs = [...i.querySelectorAll('figure.formula')];
+  return {scroll: i.scrollHeight, client: i.clientHeight, bottom: r.bottom,
+          shown: figs.map((f, k) => f.offsetParent !== null ? k : -1).filter(k => k >= 0),
+          n: figs.length,
+          small: Math.min(...[...i.querySelectorAll('figure.formula math')]
+            .filter(m => m.offsetParent !== null)
+            .map(m => parseFloat(getComputedStyle(m).fontSize)
+                      * (parseFloat(getComputedStyle(m.closest('figure')).zoom) || 1)))}; }"""
+
+
+@pytest.mark.parametrize("preset", ["worked-example", "spiral"])
+def test_a_long_derivation_fits_the_projector_without_scrolling(
+        server: str, web: tuple[Page, Any], preset: str) -> None:
+    """A layer-1 weight after B1 at 1280 × 720 projector: the derivation is shown in parts
+    (◀ part i of n ▶), each wholly inside the inspector, which does not scroll and ends
+    inside the screen; every figure is in exactly one part; formulas stay ≥ 12 px."""
+    p, problems = web
+    sid = p.request.post(f"{server}/api/v1/sessions", data={"preset": preset}).json()["id"]
+    L = len(p.request.get(f"{server}/api/v1/sessions/{sid}").json()["layers"])
+    for _ in range(2 * L):  # forward through, backward to layer 1
+        p.request.post(f"{server}/api/v1/sessions/{sid}/step")
+    p.goto(f"{server}/s/{sid}?projector=1&sel=w-1-0-0")
+    seen: list[int] = []
+    n = 0
+    for k in parts(p):
+        got = p.evaluate(INSPECTOR)
+        n = got["n"]
+        assert got["scroll"] <= got["client"] + 1, (preset, k, got)
+        assert got["bottom"] <= 720, (preset, k, got)
+        assert got["shown"], (preset, k)
+        assert got["small"] >= 12, (preset, k, got)
+        seen += got["shown"]
+        assert p.evaluate(FITS) and all(line[1] and line[2] for line in p.evaluate(FITS))
+    assert n >= 5 and sorted(seen) == list(range(n)), (preset, seen, n)
+    # ◀ goes back to the first part.
+    prev = p.locator("#inspector .inspector-pager button").first
+    while prev.is_enabled():
+        prev.click()
+    assert p.evaluate(INSPECTOR)["shown"][0] == 0
+    assert problems.console == [] and problems.csp == []
 
 
 def test_the_chain_rule_is_one_product_of_the_right_factors(server: str,
@@ -375,6 +434,9 @@ def test_predict_mode_hides_the_next_values_and_says_how_far(
         p.request.post(f"{server}/api/v1/sessions/{sid}/step")
     p.goto(f"{server}/s/{sid}?projector=1&sel=w-1-0-0")
     spoiler = p.locator("#inspector .formula.spoiler")
+    for _part in parts(p):  # projector: the update is in a later part of the derivation
+        if spoiler.is_visible():
+            break
     assert spoiler.locator(".predict-q").is_visible()
     assert not spoiler.locator(".math").is_visible() or spoiler.locator(".math").evaluate(
         "e => getComputedStyle(e).visibility") == "hidden"
