@@ -73,6 +73,9 @@ def test_train_30000_runs_to_the_end_is_one_step_and_cancels_at_once(
     assert api_state(p, fast_server)["epoch"] == 0
 
     # A second run, cancelled midway with Escape: its epochs stay, and nothing trains after.
+    # (The undo redrew the toolbar, whose Epochs field shows its default again: ask for 30,000
+    # once more, else a 1,000-epoch run can end before the loop below sees 500.)
+    p.locator("#epochs").fill("30000")
     p.get_by_role("button", name="Train", exact=True).click()
     expect(bar).to_be_visible()
     expect(p.locator("#run-cancel")).to_be_visible()
