@@ -14,15 +14,14 @@ from typing import Any
 import numpy as np
 
 from app.web import charts
-from app.web.charts import NormChart, Series, Tick
+from app.web.charts import MB, ML, MR, MT, NormChart, Series, Tick
 from app.web.fmt import num
 
 # A and B: blue and orange (ColorBrewer, distinguishable with every common colour-vision
 # deficiency), and a shape at each line's end (A a circle, B a square), so colour is never the
 # only cue; the test curve of each is dashed.
 COLORS = {"a": "#2166ac", "b": "#d95f02"}
-W, H = 640, 250
-ML, MR, MT, MB = 62, 14, 12, 40
+W, H = 640, 250  # the margins are the single chart's (charts.ML …); 10 units shorter
 
 
 @dataclass

@@ -5,9 +5,7 @@ while their replies are rendered."""
 from __future__ import annotations
 
 import os
-import re
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -22,36 +20,18 @@ from fastapi import FastAPI
 
 from app.config import Settings
 from app.main import create_app
+from tests.packaging.server import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 API = "/api/v1"
 
 
 @pytest.fixture(scope="module")
-def cli_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+def cli_server() -> Iterator[int]:
     """`python -m app --port 0` with a 1 s header deadline; its port."""
-    log = tmp_path_factory.mktemp("stalls") / "server.log"
     env = {**os.environ, "BACKPROP_LAB_STORE": "memory", "BACKPROP_LAB_HEADER_READ_TIMEOUT": "1"}
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "app", "--port", "0"], cwd=ROOT,
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        port = 0
-        while not port:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server did not start:\n" + log.read_text()[-2000:])
-            m = re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", log.read_text())
-            port = int(m.group(1)) if m else 0
-            time.sleep(0.05)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    with serving([sys.executable, "-m", "app", "--port", "0"], ROOT, env) as base:
+        yield int(base.rsplit(":", 1)[1])
 
 
 def _closed_after(sock: socket.socket, trickle: bytes, limit: float,
