@@ -27,7 +27,10 @@ def _token(n: int | None = 16) -> str:
     return f"id{next(_counter):04d}x".ljust(max(8, (n or 16)), "x")
 
 
-TIMES = re.compile(rb"\"(created|revealed|answered_at|closed)\": ?[0-9.e]+|\d+(\.\d+)? ?ms\b|\"(render_ms|elapsed_ms|took_ms|ms)\": ?[0-9.e-]+")
+TIMES = re.compile(
+    rb"\"(created|revealed|answered_at|closed)\": ?[0-9.e]+"  # wall-clock stamps
+    rb"|\d{4}-\d\d-\d\dT[0-9:.]+\+00:00"  # the CSV's answer times
+    rb"|\d+(\.\d+)? ?ms\b|\"(render_ms|elapsed_ms|took_ms|ms)\": ?[0-9.e-]+")
 
 
 def main(out: Path) -> int:
@@ -35,7 +38,6 @@ def main(out: Path) -> int:
     secrets.token_hex = _token  # type: ignore[assignment]
     from app.config import Settings
     from app.main import create_app
-
     from app.nn import kernel_slot
 
     kernel_slot.wait_for("compiled", 600)  # the same replies whenever numba finished
