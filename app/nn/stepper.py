@@ -19,121 +19,20 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
-from numpy.typing import NDArray
 
 from app.nn.activations import Array
+from app.nn.history import History
 from app.nn.kernel import Chunk
 from app.nn.kernel_slot import KernelName, make_kernel
 from app.nn.network import Network, all_finite, quiet, quiet_math
 from app.nn.norms import grad_norms
 from app.nn.optimizers import SGD, Optimizer, OptState
+from app.nn.trace import CursorError, Data, IntArray, Phase, Status, Stopped, Trace
 
-Phase = Literal["forward", "backward", "update"]
-Status = Literal["ok", "diverged"]  # diverged: the last step was refused as non-finite
-Stopped = Literal["diverged", "time_budget"]  # why a run ended early
-IntArray = NDArray[np.int64]
-
-
-class CursorError(Exception):
-    """The requested step is not the one the cursor is at (HTTP 409)."""
-
-    def __init__(self, requested: str, phase: str) -> None:
-        super().__init__(f"cannot {requested}: the cursor is at {phase!r}")
-        self.requested = requested
-        self.phase = phase
-
-
-@dataclass
-class Data:
-    X: Array
-    Y: Array
-    X_test: Array | None = None
-    Y_test: Array | None = None
-
-
-@dataclass
-class Trace:
-    """The values of the pass in progress over the current batch; None until computed."""
-
-    indices: IntArray
-    z: list[Array | None]
-    a: list[Array | None]
-    delta: list[Array | None]
-    grad_W: list[Array | None]
-    grad_b: list[Array | None]
-    loss: float | None = None
-    per_sample_loss: Array | None = None
-
-    @classmethod
-    def empty(cls, L: int, indices: IntArray) -> Trace:
-        return cls(indices, [None] * L, [None] * L, [None] * L, [None] * L, [None] * L)
-
-
-Columns = tuple[IntArray, Array, Array, Array]
-
-
-def _concat(a: Columns, b: Columns) -> Columns:
-    return (np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]]),
-            np.concatenate([a[2], b[2]]), np.concatenate([a[3], b[3]]))
-
-
-@dataclass
-class History:
-    epoch: list[int] = field(default_factory=list)
-    loss: list[float] = field(default_factory=list)
-    test_loss: list[float | None] = field(default_factory=list)
-    # ‖∂L/∂W_l‖ (Frobenius) per layer at the epoch's last batch; None where not recorded.
-    grad_norm: list[list[float] | None] = field(default_factory=list)
-    # The columns as arrays for the first n points (see columns()), kept with the list they
-    # were made from: the lists only grow in place, and anything else replaces them.
-    _columns: tuple[list[int], int, Columns] | None = field(
-        default=None, repr=False, compare=False)
-
-    def append(self, epoch: int, loss: float, test_loss: float | None,
-               grad_norm: list[float] | None = None) -> None:
-        self.epoch.append(epoch)
-        self.loss.append(loss)
-        self.test_loss.append(test_loss)
-        self.grad_norm.append(grad_norm)
-
-    def columns(self, L: int) -> Columns:
-        """epoch, loss, test loss (NaN where none) and the L gradient norms (NaN rows where
-        none) as arrays, for saving: converted once, then only the points added since (a
-        session playing for ten minutes has ~24,000 points, saved after every tick with the
-        Redis store)."""
-        n = len(self.epoch)
-        c = self._columns
-        if c is not None and c[0] is self.epoch and c[1] <= n and c[2][3].shape[1] == L:
-            k, old = c[1], c[2]
-            cols = old if k == n else _concat(old, self._convert(k, n, L))
-        else:
-            cols = self._convert(0, n, L)
-        self._columns = (self.epoch, n, cols)
-        return cols
-
-    def remember_columns(self, cols: Columns) -> None:
-        """``cols`` are this history's columns (as loaded): the next save starts from them."""
-        self._columns = (self.epoch, len(self.epoch), cols)
-
-    def _convert(self, k: int, n: int, L: int) -> Columns:
-        return (np.array(self.epoch[k:n], dtype=np.int64),
-                np.array(self.loss[k:n], dtype=np.float64),
-                np.array([np.nan if v is None else v for v in self.test_loss[k:n]],
-                         dtype=np.float64),
-                np.array([[np.nan] * L if g is None else g for g in self.grad_norm[k:n]],
-                         dtype=np.float64).reshape(-1, L))
-
-    def compact(self, limit: int) -> None:
-        """Keep at most ``limit`` points by dropping every other one (first and last kept)."""
-        while len(self.epoch) > limit:
-            keep = [*range(0, len(self.epoch) - 1, 2), len(self.epoch) - 1]
-            self.epoch = [self.epoch[i] for i in keep]
-            self.loss = [self.loss[i] for i in keep]
-            self.test_loss = [self.test_loss[i] for i in keep]
-            self.grad_norm = [self.grad_norm[i] for i in keep]
+# The pieces moved to their own modules (trace.py, history.py), importable from here as before.
+__all__ = ["CursorError", "Data", "History", "Phase", "Status", "Stopped", "Trace", "Trainer"]
 
 
 @functools.lru_cache(maxsize=64)
