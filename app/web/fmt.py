@@ -121,3 +121,17 @@ def diverging_rgb(values: NDArray[np.float64], lo: float, mid: float, hi: float
     m, p, n = (np.array(c, dtype=np.float64) for c in (MID, POS, NEG))
     rgb = m + (p - m) * t_pos + (n - m) * t_neg
     return np.clip(np.round(rgb), 0, 255).astype(np.uint8)
+
+
+SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def sub(k: int) -> str:
+    """k as subscript digits: x₁₂."""
+    return str(k).translate(SUBSCRIPTS)
+
+
+def sup(k: int) -> str:
+    """k as superscript digits: h⁽¹²⁾."""
+    return str(k).translate(SUPERSCRIPTS)

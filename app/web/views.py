@@ -12,17 +12,18 @@ from dataclasses import dataclass, replace
 from typing import TypedDict, Unpack
 from urllib.parse import urlencode
 
-import numpy as np
-
 from app.config import Settings
 from app.nn import features as feats
-from app.nn.activations import Array
-from app.sessions.model import Session, raw_data
-from app.sessions.state import CursorState, SessionState, metrics, session_state
-from app.web import charts, diagram, formulas, heatcache, heatmaps, lecture
-from app.web.fmt import fixed, num, signed
+from app.sessions.model import Session
+from app.sessions.state import CursorState, SessionState, session_state
+from app.web import charts, diagram, formulas, heatmaps, lecture
+from app.web.data_panel import RawPoints, data_panel, raw_points
+from app.web.fmt import fixed, num
+from app.web.passes import Computed
 
-TABLE_MAX = 32
+# The data panel moved to app/web/data_panel.py; tick.py imports raw_points from here.
+__all__ = ["RawPoints", "ViewState", "capture_update", "raw_points", "session_view", "show_batch"]
+
 LOSS_FORMULAS = {("squared_error", "sum"): "½Σ(ŷ−y)²", ("squared_error", "mean"): "(1/N)Σ½(ŷ−y)²"}
 LIVE_CURVE_POINTS = 100  # the charts while playing: a third of the points and bytes
 PLAY_SPEEDS = (1, 10, 100, 1000)
@@ -210,8 +211,9 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
     def href(sel: str) -> str:  # selecting the selected element again deselects it
         return plain if vs.sel == sel else joiner + sel
 
+    computed = Computed(s, whole_sets=not live)  # the engine's work for this render, once
     if vs.play and state["layers"][0]["z"] is None:
-        show_batch(s, state)
+        show_batch(s, state, computed)
     # Without a selection the inspector only invites one; with one, Play shows it live too.
     insp = formulas.Builder(state, row, all_rows, _, last_update).build(vs.sel) \
         if vs.sel or not live else None
@@ -248,7 +250,7 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
         "inspector": insp,
         "maps": maps,
         "inspector_heat": inspector_heat(maps, vs.sel),
-        "data": data_panel(s, state, row, all_rows, focus_pos, raw, live),
+        "data": data_panel(s, state, computed, row, all_rows, focus_pos, raw, live),
         "raw_points": raw,  # the input plane's points (Play frames link to their image)
         "curve": charts.loss_curve(state["history"], vs.log),
         "grad_chart": charts.grad_norm_chart(state["history"]),
@@ -266,44 +268,28 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
     }
 
 
-RawPoints = tuple[Array, Array, Array | None, Array | None]
 EXPERIMENT_DATASETS = ("xor", "and", "or", "circle", "xor_scatter", "gauss", "spiral", "plane",
                        "multi_gauss")
 
 
-def show_batch(s: Session, state: SessionState) -> None:
+def show_batch(s: Session, state: SessionState, computed: Computed | None = None) -> None:
     """During Play no pass is in progress (training runs whole epochs): fill the state's
-    z, a, δ and gradients with a forward and backward pass over the current batch at the
-    current weights, for the page only, so the mechanics stay visible. The session is
+    z, a, δ and gradients with the render's forward and backward pass over the current batch
+    at the current weights, for the page only, so the mechanics stay visible. The session is
     unchanged."""
-    t = s.trainer
-    idx = t.batch_indices()
-    X, Y = t.data.X[idx], t.data.Y[idx]
-    rows = state["batch"]["positions"]
-    with np.errstate(all="ignore"):
-        zs, acts = t.net.forward(X)
-        deltas, gWs, gbs = t.net.backward(zs, acts, Y)
-    if not all(np.isfinite(g).all() for g in gWs):
+    computed = Computed(s, whole_sets=False) if computed is None else computed
+    grads = computed.gradients()
+    if grads is None:
         return
+    b = computed.batch()
+    rows = state["batch"]["positions"]
     for l, layer in enumerate(state["layers"]):
-        layer["z"] = zs[l][rows].tolist()
-        layer["a"] = acts[l + 1][rows].tolist()
-        layer["delta"] = deltas[l][rows].tolist()
-        layer["grad_W"] = gWs[l].tolist()
-        gb = gbs[l]
+        layer["z"] = b.zs[l][rows].tolist()
+        layer["a"] = b.acts[l + 1][rows].tolist()
+        layer["delta"] = grads.deltas[l][rows].tolist()
+        layer["grad_W"] = grads.grad_W[l].tolist()
+        gb = grads.grad_b[l]
         layer["grad_b"] = None if gb is None else gb.tolist()
-
-
-def raw_points(s: Session) -> RawPoints | None:
-    """(X, Y, X_test, Y_test) in the input plane's own coordinates, for 2-D data; else None."""
-    fs = s.config.features
-    d = s.trainer.data
-    if feats.is_default(fs):
-        if d.X.shape[1] != 2:
-            return None
-        return d.X, d.Y, d.X_test, d.Y_test
-    r, _task = raw_data(s.config)
-    return r.X, r.Y, r.X_test, r.Y_test
 
 
 def inspector_heat(maps: heatmaps.NeuronMaps | None, sel: str | None
@@ -321,92 +307,3 @@ def inspector_heat(maps: heatmaps.NeuronMaps | None, sel: str | None
     lo, hi = (-maps.input_max[j], maps.input_max[j]) if l == 0 else (scale.lo, scale.hi)
     return {"image": image, "layer": l, "j": j, "lo": num(lo, 3), "hi": num(hi, 3),
             "domain": [num(v, 3) for v in maps.domain]}
-
-
-def input_names(state: SessionState) -> list[str]:
-    """The inputs' names as the diagram shows them: x₁, x₂, or the features (x₁², sin x₁)."""
-    n = int(state["config"].layers[0])
-    fs = state["config"].features
-    return [feats.SYMBOLS.get(f, f) for f in fs] if len(fs) == n else [
-        f"x{diagram._sub(j + 1)}" for j in range(n)]
-
-
-def focus_values(state: SessionState, row: int | None) -> str:
-    """The focus sample's inputs and target, e.g. "x₁ = 1, x₂ = 0, y = 1"."""
-    if row is None:
-        return ""
-    x, y = state["batch"]["X"][row], state["batch"]["Y"][row]
-    names = input_names(state)
-    parts = [f"{n}\u00a0=\u00a0{num(v)}" for n, v in zip(names, x, strict=True)]
-    ys = ["y" if len(y) == 1 else f"y{diagram._sub(k + 1)}" for k in range(len(y))]
-    parts += [f"{n}\u00a0=\u00a0{num(v)}" for n, v in zip(ys, y, strict=True)]
-    return ", ".join(parts)
-
-
-def split_metrics(s: Session) -> dict[str, str | None]:
-    """Accuracy (classification) or MSE (regression) over the whole training and test sets at
-    the current weights, not over the last batch."""
-    t = s.trainer
-    out: dict[str, str | None] = {"train": None, "test": None}
-    for key, X, Y in (("train", t.data.X, t.data.Y), ("test", t.data.X_test, t.data.Y_test)):
-        if X is None or Y is None or len(X) == 0:
-            continue
-        with np.errstate(all="ignore"):
-            m = metrics(t.net.predict(X), Y, s.task)
-        if s.task == "classification" and m["accuracy"] is not None:
-            out[key] = f"{m['accuracy'] * 100:.1f}\u00a0%"  # NBSP: never "50.0 |%"
-        elif m["mse"] is not None:
-            out[key] = fixed(m["mse"])
-    return out
-
-
-def data_panel(s: Session, state: SessionState, row: int | None, all_rows: bool,
-               focus_pos: int, raw: RawPoints | None = None, live: bool = False
-               ) -> dict[str, object]:
-    """``live``: Play frames show the plot and the counts, not the batch table."""
-    t = s.trainer
-    batch = state["batch"]
-    X, Y = batch["X"], batch["Y"]
-    fresh = state["output"] is None
-    out, ell = state["output"], state["per_sample_loss"]
-    if fresh and not live:  # no forward pass yet: what the current weights predict
-        idx = np.array(batch["indices"], dtype=np.int64)
-        with np.errstate(all="ignore"):
-            zs, acts = t.net.forward(t.data.X[idx])
-            out = acts[-1].tolist()
-            ell = t.net.per_sample_loss(acts[-1], t.data.Y[idx], zs[-1]).tolist()
-    rows = []
-    for k, p in enumerate([] if live else batch["positions"]):
-        rows.append({
-            "pos": p, "index": batch["indices"][k],
-            "x": [num(v) for v in X[k]], "y": [num(v) for v in Y[k]],
-            # computed values keep their digits (0.5000, not 0.5); the data as given
-            "y_hat": [fixed(v) for v in out[k]] if out is not None else [],
-            "loss": fixed(ell[k]) if ell is not None else "—",
-            "focus": p == focus_pos,
-        })
-    heat = None
-    if raw is not None:
-        heat = heatcache.heatmap(t.net, raw, list(state["config"].features),
-                                 state["config"].output_activation, s.task, live)
-    m = state["metrics"]
-    split = {"train": None, "test": None} if live else split_metrics(s)
-    return {
-        "split": split,
-        "rows": rows if len(rows) <= TABLE_MAX else rows[:1],
-        "table": all_rows and len(rows) <= TABLE_MAX,
-        "fresh": fresh,
-        "size": batch["size"],
-        "n_train": len(t.data.X),
-        "n_test": 0 if t.data.X_test is None else len(t.data.X_test),
-        "inputs": len(X[0]) if X else 0,
-        "input_names": input_names(state),
-        "outputs": len(Y[0]) if Y else 0,
-        "heat": heat,
-        "mse": fixed(m["mse"]), "accuracy": None if m["accuracy"] is None else
-        f"{m['accuracy'] * 100:.1f}\u00a0%",
-        # Samples are numbered from 1 on the page, like neurons (x₁, h₁); the API from 0.
-        "focus_index": batch["indices"][row] + 1 if row is not None else None,
-        "focus_values": focus_values(state, row),
-        "signed": signed,
-    }
