@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.web.fmt import fixed
+from app.web.fmt import fixed, sub, sup
 from app.web.layout import MONO, Sizes
 
 TABLE_MAX_COLS = 2  # the weights table's narrow side (two numbers per weight when computed)
@@ -78,8 +78,8 @@ def layer_table(lay: Mapping[str, Any], l: int, flow: str, symbols: Sequence[str
     """None when both sides are wider than TABLE_MAX_COLS (e.g. 8 × 8: select a neuron)."""
     W, gW, b, gb = lay["W"], lay["grad_W"], lay["b"], lay["grad_b"]
     n_prev, n = len(W), len(W[0])
-    src = list(symbols) if l == 1 else [f"h{_sub(i + 1)}⁽{_sup(l - 1)}⁾" for i in range(n_prev)]
-    dst = [f"{'ŷ' if l == L else 'h'}{_sub(j + 1)}" + ("" if l == L else f"⁽{_sup(l)}⁾")
+    src = list(symbols) if l == 1 else [f"h{sub(i + 1)}⁽{sup(l - 1)}⁾" for i in range(n_prev)]
+    dst = [f"{'ŷ' if l == L else 'h'}{sub(j + 1)}" + ("" if l == L else f"⁽{sup(l)}⁾")
            for j in range(n)]
 
     def cell(i: int, j: int) -> tuple[str, str, str, str]:
@@ -112,11 +112,3 @@ def layer_table(lay: Mapping[str, Any], l: int, flow: str, symbols: Sequence[str
     across = 5 + sum((w + g + 3) if t.split else (max(w, g) + 1.5) for w, g in lens)
     down = len(t.rows) * (2 if gW is not None and not t.split else 1)
     return t if across <= TABLE_MAX_CHARS and down <= TABLE_MAX_LINES else None
-
-
-def _sub(k: int) -> str:
-    return str(k).translate(str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉"))
-
-
-def _sup(k: int) -> str:
-    return str(k).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))

@@ -1,37 +1,42 @@
-"""The loss curve (SVG geometry with axes and ticks) and the output heatmap (a small PNG).
-
-One module: the page's small plots (loss curve, gradient norms, output heatmap) share the
-tick, path and colour helpers."""
+"""The page's charts over epochs: the loss curve and the gradient norms per layer (SVG geometry
+with axes and ticks). One module: both share the scale, path, label and axis helpers. The input
+plane's output heatmap is app/web/plane.py."""
 
 from __future__ import annotations
 
-import base64
 import itertools
 import math
-import struct
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from markupsafe import Markup, escape
-from numpy.typing import NDArray
 
-from app.nn.activations import ACTIVATIONS
-from app.web.fmt import diverging_rgb, num
+from app.web.axes import MAX_TICKS, Tick, nice_ticks
+from app.web.fmt import num
+from app.web.plane import (
+    GRID,
+    NEG_DARK,
+    PLAY_GRID,
+    POS_DARK,
+    Heatmap,
+    heatmap,
+    marks,
+    plot_domain,
+    plot_values,
+    value_range,
+)
+from app.web.png import PALETTE, SHADES, png_data_uri, png_palette_uri, shade_index
 
-POS_DARK = (8, 48, 107)  # class 1: ColorBrewer Blues' darkest
-NEG_DARK = (127, 39, 4)  # class 0: Oranges' darkest
+# The axes' ticks (axes.py), the input plane (plane.py) and the PNG encoder (png.py) were
+# split out of this module; their names stay importable from here.
+__all__ = ["GRID", "MAX_TICKS", "NEG_DARK", "PALETTE", "PLAY_GRID", "POS_DARK", "SHADES",
+           "Heatmap", "Tick", "heatmap", "marks", "nice_ticks", "plot_domain", "plot_values",
+           "png_data_uri", "png_palette_uri", "shade_index", "value_range"]
 
 CURVE_POINTS = 300  # history points requested from session_state (decimated, ends kept)
 W, H = 640, 260
 ML, MR, MT, MB = 62, 14, 12, 40
-
-
-@dataclass
-class Tick:
-    pos: float
-    label: str
 
 
 @dataclass
@@ -54,41 +59,6 @@ class Curve:
     empty: bool = True
     dot: tuple[float, float] | None = None  # a single point is drawn as a point
     dot_test: tuple[float, float] | None = None
-
-
-MAX_TICKS = 12
-
-
-def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    """Round tick values covering [lo, hi]: at most MAX_TICKS, for any finite input (a span
-    that overflows, a step below the spacing of floats near lo, a single point)."""
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return []
-    if hi <= lo:
-        hi = lo + max(1.0, abs(lo) * 1e-9)
-        if not math.isfinite(hi) or hi <= lo:
-            return [lo]
-    raw = (hi / count) - (lo / count)  # divided first: hi - lo may overflow
-    if not (math.isfinite(raw) and raw > 0):
-        return [lo]
-    mag = 10.0 ** math.floor(math.log10(raw))
-    step = next((m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw), 10 * mag)
-    if not (math.isfinite(step) and step > 0):
-        return [lo]
-    start = math.ceil(lo / step) * step
-    if not math.isfinite(start):
-        return [lo]
-    out: list[float] = []
-    for i in range(MAX_TICKS):  # bounded: start + i·step, never an accumulating sum
-        v = start + i * step
-        if not math.isfinite(v) or v > hi + step * 1e-9:
-            break
-        short = float(f"{v:.12g}")  # 0.30000000000000004 → 0.3, at any magnitude
-        v = short if not out or short > out[-1] else v
-        if out and v <= out[-1]:
-            break
-        out.append(v)
-    return out or [lo]
 
 
 def loss_curve(history: list[dict[str, Any]], log: bool) -> Curve:
@@ -298,157 +268,3 @@ def _path(points: list[tuple[float, float]]) -> str:
     return "M" + "L".join(POINT(x, y) for x, y in points)
 
 
-# --- heatmap -------------------------------------------------------------------------------
-GRID = 40
-PLAY_GRID = 24  # while playing: a third of the grid points, redrawn every tick
-
-
-@dataclass
-class Heatmap:
-    image: str
-    size: int
-    points: Markup  # the SVG marks, built here: numbers and our own colours only
-    count: int
-    lo: float
-    hi: float
-    domain: tuple[float, float]
-    ticks: list[Tick]
-
-
-def _hex(rgb: tuple[int, int, int]) -> str:
-    return "#{:02x}{:02x}{:02x}".format(*rgb)
-
-
-def _chunk(tag: bytes, data: bytes) -> bytes:
-    return (struct.pack(">I", len(data)) + tag + data
-            + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
-
-
-def _png_uri(w: int, h: int, colour_type: int, rows: bytes, palette: bytes = b"") -> str:
-    """An 8-bit PNG (``rows``: each row after its filter byte 0) as a data: URI (the CSP
-    allows img-src data:)."""
-    png = (b"\x89PNG\r\n\x1a\n"
-           + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, colour_type, 0, 0, 0)) + palette
-           + _chunk(b"IDAT", zlib.compress(rows, 6)) + _chunk(b"IEND", b""))
-    return "data:image/png;base64," + base64.b64encode(png).decode()
-
-
-def png_data_uri(rgb: NDArray[np.uint8]) -> str:
-    """A tiny RGB PNG as a data: URI."""
-    h, w, _ = rgb.shape
-    return _png_uri(w, h, 2, b"".join(b"\x00" + rgb[r].tobytes() for r in range(h)))
-
-
-# While Play runs every tick redraws every picture: they are quantised to SHADES colours of the
-# same scale (as TF Playground's heatmaps, numShades = 30) and written as 8-bit palette PNGs,
-# a third of the bytes of RGB and one vectorised pass for a whole layer.
-SHADES = 31
-PALETTE = _chunk(b"PLTE", diverging_rgb(np.linspace(-1.0, 1.0, SHADES), -1.0, 0.0, 1.0)
-                 .tobytes())
-
-
-def shade_index(values: NDArray[np.float64], lo: Any, mid: Any, hi: Any) -> NDArray[np.uint8]:
-    """The palette entry of each value: the same scale as diverging_rgb (lo → orange, mid →
-    white, hi → blue), rounded to the nearest of SHADES steps; lo/mid/hi may be per column."""
-    with np.errstate(all="ignore"):
-        v = np.where(np.isnan(values), mid, values)  # ±inf saturate below
-        t_pos = np.clip((v - mid) / np.maximum(hi - mid, 1e-12), 0.0, 1.0)
-        t_neg = np.clip((mid - v) / np.maximum(mid - lo, 1e-12), 0.0, 1.0)
-    index: NDArray[np.uint8] = np.rint((1.0 + t_pos - t_neg) * ((SHADES - 1) / 2)).astype(
-        np.uint8)
-    return index
-
-
-def png_palette_uri(index: NDArray[np.uint8]) -> str:
-    """A palette PNG (colour type 3, the SHADES palette) of shade indices, as a data: URI."""
-    h, w = index.shape
-    rows = np.zeros((h, w + 1), dtype=np.uint8)  # filter byte 0 before every row
-    rows[:, 1:] = index
-    return _png_uri(w, h, 3, rows.tobytes(), PALETTE)
-
-
-def plot_domain(X: NDArray[np.float64], X_test: NDArray[np.float64] | None
-                ) -> tuple[float, float]:
-    """[-6, 6] for the generated sets, the data's box ± 0.5 for the truth tables."""
-    allx = X if X_test is None else np.vstack([X, X_test])
-    if allx.size == 0 or np.max(np.abs(allx)) > 2:
-        return -6.0, 6.0
-    return float(allx.min()) - 0.5, float(allx.max()) + 0.5
-
-
-def value_range(output_activation: str, task: str, Y: NDArray[np.float64]
-                ) -> tuple[float, float]:
-    """The output plot's colour scale: 0 … 1 for regression and for an output bounded there,
-    the output activation's own bounds, else the targets' range with 0 and 1."""
-    if task == "regression":
-        return 0.0, 1.0
-    bounds = ACTIVATIONS[output_activation].bounds
-    if bounds is not None:
-        return bounds
-    return float(min(Y.min(), 0.0)), float(max(Y.max(), 1.0))
-
-
-def plot_values(predict: Any, domain: tuple[float, float], grid: int = GRID
-                ) -> NDArray[np.float64]:
-    """The output (class 1's probability for two outputs) over the grid × grid plane."""
-    g = np.linspace(domain[0], domain[1], grid)
-    gx, gy = np.meshgrid(g, g[::-1])
-    out = predict(np.stack([gx.ravel(), gy.ravel()], axis=1))
-    value = out[:, 1] if out.shape[1] == 2 else out[:, 0]
-    return np.asarray(value, dtype=np.float64).reshape(grid, grid)
-
-
-def heatmap(predict: Any, X: NDArray[np.float64], Y: NDArray[np.float64],
-            X_test: NDArray[np.float64] | None, Y_test: NDArray[np.float64] | None,
-            output_activation: str, task: str, size: int = 300, live: bool = False) -> Heatmap:
-    """The network's output over the input plane ([-6, 6]², or the data's box for truth
-    tables) with the training (filled) and test (hollow) points. ``live`` (Play frames): the
-    image in SHADES colours and no marks (the page keeps them as a separate, cached image)."""
-    lo_d, hi_d = domain = plot_domain(X, X_test)
-    value = plot_values(predict, domain, PLAY_GRID if live else GRID)
-    lo, hi = value_range(output_activation, task, Y)
-    if live:
-        image = png_palette_uri(shade_index(value, lo, (lo + hi) / 2, hi))
-        points, count = Markup(""), 0
-    else:
-        image = png_data_uri(diverging_rgb(value, lo, (lo + hi) / 2, hi))
-        points, count = marks(X, Y, X_test, Y_test, task, domain, (lo, hi), size)
-    scale = size / (hi_d - lo_d)
-    ticks = [Tick(round((v - lo_d) * scale, 1), num(v, 3)) for v in nice_ticks(lo_d, hi_d, 4)]
-    return Heatmap(image, size, points, count, lo, hi, domain, ticks)
-
-
-def marks(X: NDArray[np.float64], Y: NDArray[np.float64], X_test: NDArray[np.float64] | None,
-          Y_test: NDArray[np.float64] | None, task: str, domain: tuple[float, float],
-          value_lo_hi: tuple[float, float], size: int = 300) -> tuple[Markup, int]:
-    """The samples as SVG marks over the plot: numbers and our own colours only."""
-    lo_d, hi_d = domain
-    lo, hi = value_lo_hi
-    scale = size / (hi_d - lo_d)
-    out: list[str] = []
-    for data, targets, test in ((X, Y, False), (X_test, Y_test, True)):
-        if data is None or targets is None:
-            continue
-        px = np.round((data[:, 0] - lo_d) * scale, 1)
-        py = np.round((hi_d - data[:, 1]) * scale, 1)
-        t = targets[:, 1] if targets.shape[1] == 2 else targets[:, 0]
-        if task == "classification":
-            # Darker than the background's own blue and orange, with a white outline, so a
-            # point never vanishes into the region of its class.
-            fills = np.where(t > 0.5, _hex(POS_DARK), _hex(NEG_DARK))
-        else:
-            rgb = diverging_rgb(t, lo, (lo + hi) / 2, hi)
-            fills = np.array([_hex((int(r), int(g), int(b))) for r, g, b in rgb])
-        cls = "pt test" if test else "pt"
-        for x, y, f, pos in zip(px.tolist(), py.tolist(), fills.tolist(), (t > 0.5).tolist(),
-                                strict=True):
-            if test:
-                paint = f'fill="#fff" stroke="{f}"'
-            else:
-                paint = f'fill="{f}" stroke="{"#fff" if task == "classification" else "#111"}"'
-            if task == "classification" and not pos:  # class 0: a square
-                out.append(f'<rect class="{cls}" x="{x - 4:.1f}" y="{y - 4:.1f}" width="8" '
-                           f'height="8" {paint}/>')
-            else:
-                out.append(f'<circle class="{cls}" cx="{x}" cy="{y}" r="4.4" {paint}/>')
-    return Markup("\n".join(out)), len(out)

@@ -16,10 +16,10 @@ import numpy as np
 
 from app.nn import features as feats
 from app.nn.network import Network
-from app.web import charts
+from app.web import plane
 from app.web.heatmaps import LRU
 
-CACHE: LRU[charts.Heatmap] = LRU(256)  # heatmaps kept (tens of KB each)
+CACHE: LRU[plane.Heatmap] = LRU(256)  # heatmaps kept (tens of KB each)
 
 
 Raw = tuple[Any, Any, Any, Any]  # X, Y, X_test, Y_test in the input plane's coordinates
@@ -45,7 +45,7 @@ def key(net: Network, raw: Raw, features: list[str], output_activation: str, tas
 
 
 def heatmap(net: Network, raw: Raw, features: list[str], output_activation: str, task: str,
-            live: bool = False) -> charts.Heatmap:
+            live: bool = False) -> plane.Heatmap:
     """The network's output over the input plane of the raw (pre-feature) data; ``live``:
     the Play frame's version (palette image, no marks: see :func:`points`), not cached: its
     weights change with every tick."""
@@ -58,7 +58,7 @@ def heatmap(net: Network, raw: Raw, features: list[str], output_activation: str,
         with np.errstate(all="ignore"):
             return net.predict(feats.apply(features, G))
 
-    heat = charts.heatmap(predict, raw[0], raw[1], raw[2], raw[3], output_activation, task,
+    heat = plane.heatmap(predict, raw[0], raw[1], raw[2], raw[3], output_activation, task,
                           live=live)
     if k is not None:
         CACHE.put(k, heat)
@@ -79,9 +79,9 @@ def points(raw: Raw, output_activation: str, task: str) -> tuple[bytes, str]:
     if hit is not None:
         return hit
     X, Y, X_test, Y_test = raw
-    domain = charts.plot_domain(X, X_test)
-    marks, _count = charts.marks(X, Y, X_test, Y_test, task, domain,
-                                 charts.value_range(output_activation, task, Y))
+    domain = plane.plot_domain(X, X_test)
+    marks, _count = plane.marks(X, Y, X_test, Y_test, task, domain,
+                                 plane.value_range(output_activation, task, Y))
     size = 300
     doc = (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" '
            f'width="{size}" height="{size}"><style>.pt{{stroke-width:1}}'

@@ -21,8 +21,9 @@ from numpy.typing import NDArray
 from app.nn import features as feats
 from app.nn.activations import ACTIVATIONS
 from app.nn.network import Network
-from app.web.charts import plot_domain, png_data_uri, png_palette_uri, shade_index
 from app.web.fmt import diverging_rgb
+from app.web.plane import plot_domain
+from app.web.png import png_data_uri, png_palette_uri, shade_index
 
 GRID = 32  # pixels per side: 1,024 grid points, one forward pass
 PLAY_GRID = 16  # while Play runs: every tick redraws every image, so a quarter of the bytes
