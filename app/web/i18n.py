@@ -8,6 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from babel import negotiate_locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -46,10 +47,16 @@ def negotiate(query: str | None, cookie: str | None, accept_language: str | None
     for choice in (query, cookie):
         if choice in LANGUAGES:
             return choice
-    best, best_q = DEFAULT, 0.0
+    best = negotiate_locale(preferred(accept_language), list(LANGUAGES), sep="-", aliases={})
+    return best.lower() if best else DEFAULT
+
+
+def preferred(accept_language: str | None) -> list[str]:
+    """The header's language tags by falling q (stable: the first of equals first), without
+    those at q=0 or with an unreadable q. Babel matches them (a tag or its primary subtag)."""
+    tags: list[tuple[str, float]] = []
     for part in (accept_language or "").split(","):
         pieces = part.strip().split(";")
-        tag = pieces[0].strip().lower().split("-")[0]
         q = 1.0
         for p in pieces[1:]:
             key, _, value = p.strip().partition("=")
@@ -58,9 +65,9 @@ def negotiate(query: str | None, cookie: str | None, accept_language: str | None
                     q = float(value)
                 except ValueError:
                     q = 0.0
-        if tag in LANGUAGES and q > best_q:
-            best, best_q = tag, q
-    return best
+        if q > 0:
+            tags.append((pieces[0].strip(), q))
+    return [tag for tag, _q in sorted(tags, key=lambda t: -t[1])]
 
 
 def gettext_for(lang: str) -> Any:
