@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import numpy as np
+from cachetools import LRUCache
 from numpy.typing import NDArray
 
 from app.nn import features as feats
@@ -80,30 +80,38 @@ V = TypeVar("V")
 
 
 class LRU(Generic[V]):
-    """A small thread-safe LRU (the page renders run in a thread pool)."""
+    """cachetools' LRUCache behind a lock (the page renders run in a thread pool), counting
+    hits and misses. ``size`` may change (the heatmap_cache setting): the cache starts over."""
 
     def __init__(self, size: int) -> None:
-        self.size = size
-        self._d: OrderedDict[bytes, V] = OrderedDict()
         self._lock = threading.Lock()
+        self._size = size
+        self._d: Any = LRUCache(maxsize=max(size, 1))
         self.hits = self.misses = 0
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @size.setter
+    def size(self, size: int) -> None:
+        with self._lock:
+            if size != self._size:
+                self._size, self._d = size, LRUCache(maxsize=max(size, 1))
 
     def get(self, key: bytes) -> V | None:
         with self._lock:
-            v = self._d.get(key)
+            v: V | None = self._d.get(key)
             if v is None:
                 self.misses += 1
-                return None
-            self.hits += 1
-            self._d.move_to_end(key)
+            else:
+                self.hits += 1
             return v
 
     def put(self, key: bytes, value: V) -> None:
         with self._lock:
-            self._d[key] = value
-            self._d.move_to_end(key)
-            while len(self._d) > self.size:
-                self._d.popitem(last=False)
+            if self._size > 0:  # size 0 keeps nothing
+                self._d[key] = value
 
     def clear(self) -> None:
         with self._lock:

@@ -217,3 +217,16 @@ def test_play_ticks_show_values_of_the_batch(client: TestClient) -> None:
     insp = section(r.text, "inspector")
     m = re.search(r'<img src="(data:image/png;base64,[^"]+)"', insp)
     assert m and decode_png(m.group(1)).shape == (heatmaps.PLAY_GRID, heatmaps.PLAY_GRID, 3)
+
+
+def test_the_lru_drops_the_least_recently_used_and_size_zero_keeps_nothing() -> None:
+    cache: heatmaps.LRU[int] = heatmaps.LRU(2)
+    cache.put(b"a", 1)
+    cache.put(b"b", 2)
+    assert cache.get(b"a") == 1  # a is now the most recently used
+    cache.put(b"c", 3)  # evicts b
+    assert (cache.get(b"b"), cache.get(b"a"), cache.get(b"c")) == (None, 1, 3)
+    assert (cache.hits, cache.misses) == (3, 1)
+    cache.size = 0  # the heatmap_cache setting at 0: nothing is kept
+    cache.put(b"d", 4)
+    assert cache.get(b"d") is None and cache.get(b"a") is None
