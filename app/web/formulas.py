@@ -7,65 +7,31 @@ numbers; split by element they would repeat them."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal, TypedDict
+from typing import Literal
 
 import numpy as np
-from markupsafe import Markup
 
 from app.nn.activations import ACTIVATIONS
 from app.nn.losses import LOSSES, PENALTIES
 from app.sessions.state import SessionState
-from app.web import chain, optformulas
+from app.web import chain
 from app.web.fmt import tex
+from app.web.inspector_items import (
+    EXPAND_MAX,
+    Inspector,
+    Item,
+    LastUpdate,
+    ParamKey,
+    _sum,
+    a_sym,
+    up,
+)
 from app.web.mathml import mathml
+from app.web.update_formulas import update_items
 
-EXPAND_MAX = 6  # write out sums with up to this many terms
-
-
-ParamKey = tuple[str | int, ...]  # ("W", l, i, j) or ("b", l, j)
-
-
-class LastUpdate(TypedDict):
-    """The selected weight or bias just before an update, to show old → new after it."""
-
-    old: dict[ParamKey, float]
-    grad: dict[ParamKey, float]
-    lr: float
-    # The optimizer's moments before the update (where it keeps them) and the update's t.
-    m: dict[ParamKey, float]
-    v: dict[ParamKey, float]
-    t: int
-
-
-@dataclass
-class Item:
-    caption: str
-    math: Markup
-    note: str = ""
-    spoiler: bool = False  # what the next step computes: hidden in predict mode
-
-
-@dataclass
-class Inspector:
-    title: str
-    kind: str
-    items: list[Item] = field(default_factory=list)
-    hint: str = ""
-
-
-def up(l: int) -> str:
-    return f"^{{({l})}}"
-
-
-def a_sym(l: int, i: str) -> str:
-    return f"x_{{{i}}}" if l == 0 else f"a_{{{i}}}{up(l)}"
-
-
-def _sum(terms: list[str]) -> str:
-    if len(terms) > EXPAND_MAX:
-        terms = [*terms[:2], r"\cdots", terms[-1]]
-    return " + ".join(terms) if terms else "0"
+# The inspector's vocabulary (inspector_items.py) and the Update step's formulas
+# (update_formulas.py) were split out of this module; their names stay importable from here.
+__all__ = ["EXPAND_MAX", "Builder", "Inspector", "Item", "LastUpdate", "ParamKey", "a_sym", "up"]
 
 
 class Builder:
@@ -342,62 +308,7 @@ class Builder:
         return ins
 
     def _update(self, sym: str, value: float, g: float | None, key: ParamKey) -> list[Item]:
-        _ = self._
-        if self.cfg.optimizer.name != "sgd":
-            return self._opt_update(sym, value, g, key)
-        grad = rf"\frac{{\partial L}}{{\partial {sym}}}"
-        latex = rf"{sym} \leftarrow {sym} - \eta\,{grad}"
-        if g is not None:
-            new = value - self.lr * g
-            latex += rf" = {tex(value)} - {tex(self.lr)} \cdot {tex(g, paren=True)} = {tex(new)}"
-            return [Item(_("Update (gradient descent)"), mathml(latex),
-                         _("Applied when you press Update."), spoiler=True)]
-        last = self.last_update
-        if last is not None:
-            old, g_old = last["old"].get(key), last["grad"].get(key)
-            if old is not None and g_old is not None:
-                latex += (rf" = {tex(old)} - {tex(last['lr'])} \cdot {tex(g_old, paren=True)}"
-                          rf" = {tex(value)}")
-                return [Item(_("Update (gradient descent)"), mathml(latex),
-                             _("Just applied: old value → new value."))]
-        return [Item(_("Update (gradient descent)"), mathml(latex))]
-
-    def _moments(self, key: ParamKey) -> tuple[float | None, float | None]:
-        """The optimizer's m and v of this weight or bias now (None where it keeps none)."""
-        kind, l, *ij = key
-        assert isinstance(l, int)
-        opt = self.s["layers"][l - 1]["optimizer"]
-        out: list[float | None] = []
-        for name in ("m", "v"):
-            rows = opt[f"{name}_{kind}"]  # type: ignore[literal-required]
-            if rows is None:
-                out.append(None)
-            else:
-                out.append(float(rows[ij[0]][ij[1]] if kind == "W" else rows[ij[0]]))
-        return out[0], out[1]
-
-    def _opt_update(self, sym: str, value: float, g: float | None, key: ParamKey
-                    ) -> list[Item]:
-        """The optimizer's equations with this weight's numbers: before the update (from the
-        gradient and the moments now) or just after it (from what was captured before)."""
-        _, opt = self._, self.cfg.optimizer
-        n, applied = None, False
-        if g is not None:
-            m, v = self._moments(key)
-            n = optformulas.Numbers(value, g, m, v, self.s["optimizer_step"] + 1, self.lr)
-        elif self.last_update is not None and key in self.last_update["old"]:
-            last = self.last_update
-            n = optformulas.Numbers(last["old"][key], last["grad"][key], last["m"].get(key),
-                                    last["v"].get(key), last["t"], last["lr"])
-            applied = True
-        if n is None:
-            name = optformulas.NAMES[opt.name]
-            return [Item(_("Update ({name})").format(name=name),
-                         mathml(rf"{sym} \leftarrow {sym} - \eta\,\Delta"),
-                         _("The optimizer's equations appear with this weight's numbers once "
-                           "Backward has computed its gradient."))]
-        return [Item(line.caption, mathml(line.latex), line.note)
-                for line in optformulas.lines(opt, sym, n, _, applied)]
+        return update_items(self.s, sym, value, g, key, self.last_update, self._)
 
     def loss(self) -> Inspector:
         _ = self._
