@@ -59,6 +59,10 @@ def per_image(fn: Callable[[], object], repeat: int = 2000) -> float:
 
 
 def main() -> None:
+    try:
+        import PIL  # noqa: F401
+    except ImportError:
+        raise SystemExit("Pillow is not installed: python3 -m pip install pillow") from None
     print(f"{'image':34} {'ours B':>7} {'Pillow B':>8} {'ours µs':>8} {'Pillow µs':>9}")
     for n in (16, 24, 32, 40):  # heatmaps.PLAY_GRID, charts.PLAY_GRID, heatmaps.GRID, charts.GRID
         v = smooth(n, n)
