@@ -1,8 +1,8 @@
 """View-models of the session page: everything the templates show, computed under the
-session's lock from one SessionState (the dict the JSON API returns) plus the heatmap.
+session's lock from one SessionState (the dict the JSON API returns), the render's engine
+pass (app/web/passes.py: at most one forward and one backward) and the heatmaps.
 
-One module: every region's view-model is built from the same SessionState under one lock,
-by session_view and the small helpers beside it."""
+session_view gathers every region; the data panel's is app/web/data_panel.py."""
 
 from __future__ import annotations
 
