@@ -8,7 +8,10 @@ over the batch. The session is unchanged.
 
 The forward pass runs once over everything the render needs: with the whole sets (the split
 metrics), over the training set followed by the test set, the batch being its rows; without them
-(Play frames), over the batch alone, as a forward step would.
+(Play frames), over the batch alone, as a forward step would. Rows read from a larger pass
+equal a pass over those rows alone to the digits the page shows, not always to the last bit
+(BLAS may round a row's sums differently for a different number of rows): the exact values are
+the ones a forward step stores and the API returns.
 """
 
 from __future__ import annotations
