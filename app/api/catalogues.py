@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, TypedDict
 
 from fastapi import APIRouter
 from pydantic import BaseModel
@@ -15,18 +15,36 @@ from app.sessions.config import GENERATED_DEFAULTS, PRESETS
 router = APIRouter()  # included by app/api/routes.py after the session routes (their order)
 
 
+class PresetItem(TypedDict):
+    """An entry of GET /presets (schemas.Preset)."""
+
+    name: str
+    description: str
+    config: dict[str, Any]  # the wire form of a SessionConfig
+
+
+class DatasetItem(TypedDict):
+    """An entry of GET /datasets (schemas.DatasetInfo)."""
+
+    name: str
+    kind: Literal["truth_table", "classification", "regression", "inline"]
+    inputs: int | None
+    parameters: dict[str, float | int | None]
+    description: str
+
+
 def _catalogue(path: str, item: type[BaseModel], name: str, summary: str, text: str,
-               data: Callable[[], list[dict[str, Any]]]) -> None:
+               data: Callable[[], Sequence[PresetItem | DatasetItem]]) -> None:
     """A read-only list a config may name from (presets, data sets)."""
 
-    async def catalogue() -> list[dict[str, Any]]:
+    async def catalogue() -> Sequence[PresetItem | DatasetItem]:
         return data()
 
     router.get(path, response_model=list[item], tags=["catalogues"],  # type: ignore[valid-type]
                name=name, summary=summary, description=text)(catalogue)
 
 
-def presets_data() -> list[dict[str, Any]]:
+def presets_data() -> list[PresetItem]:
     return [{"name": name, "description": p["description"], "config": p["config"]}
             for name, p in PRESETS.items()]
 
@@ -47,12 +65,14 @@ DATASET_DESCRIPTIONS = {
 }
 
 
-def list_datasets_data() -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def list_datasets_data() -> list[DatasetItem]:
+    out: list[DatasetItem] = []
     for name in datasets.NAMES:
-        kind = ("truth_table" if name in datasets.TRUTH_TABLES else
-                "classification" if name in datasets.CLASSIFICATION else "regression")
-        params = {} if kind == "truth_table" else dict(GENERATED_DEFAULTS)
+        kind: Literal["truth_table", "classification", "regression"] = (
+            "truth_table" if name in datasets.TRUTH_TABLES else
+            "classification" if name in datasets.CLASSIFICATION else "regression")
+        params: dict[str, float | int | None] = (
+            {} if kind == "truth_table" else dict(GENERATED_DEFAULTS))
         out.append({"name": name, "kind": kind, "inputs": 2, "parameters": params,
                     "description": DATASET_DESCRIPTIONS[name]})
     out.append({"name": "inline", "kind": "inline", "inputs": None,

@@ -38,8 +38,12 @@ register_url_convertor("session_id", SessionIdConvertor())
 SESSION = "/sessions/{session_id:session_id}"
 
 
+# A route's documented responses, as FastAPI's ``responses`` takes them (OpenAPI objects).
+Responses = dict[int | str, dict[str, Any]]
+
+
 def _documented(code: int, description: str, model: type[schemas.ErrorMessage]
-                = schemas.ErrorMessage) -> dict[int | str, dict[str, Any]]:
+                = schemas.ErrorMessage) -> Responses:
     return {code: {"model": model, "description": description}}
 
 
@@ -52,7 +56,7 @@ BODY_ERRORS = {**_documented(413, "request body over max_body_bytes"),
              **_documented(400, "the body could not be read as UTF-8 JSON")}
 CURSOR = _documented(409, "the cursor is not at this step: the reply names where it is",
                      schemas.CursorConflict)
-INVALID: dict[int | str, dict[str, Any]] = {422: {"model": schemas.ValidationErrorReply,
+INVALID: Responses = {422: {"model": schemas.ValidationErrorReply,
                  "description": "a field or query parameter is out of its limits; `loc` names "
                  "it and `msg` the limit"}}
 CREATION = {**_documented(429, "more than create_rate_limit new sessions a minute from this "

@@ -26,6 +26,7 @@ from app.api.operate import (
     WITH_BODY,
     HistoryQ,
     OperateDep,
+    Responses,
     SamplesQ,
     SessionId,
     history_points,
@@ -140,7 +141,7 @@ _pass_route(
     "the cursor is at update. `{\"through\": \"all\"}` finishes the pass.")
 
 
-def _step_route(name: Literal["update", "step"], responses: dict[int | str, dict[str, Any]],
+def _step_route(name: Literal["update", "step"], responses: Responses,
                 summary: str, text: str) -> None:
     """The stepping routes that take no body: update, and step (whatever is next)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, TypedDict
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -18,6 +18,7 @@ from app.api.operate import (
     UNAVAILABLE,
     HistoryQ,
     OperateDep,
+    Responses,
     SamplesQ,
     SessionId,
     _documented,
@@ -134,7 +135,7 @@ async def watch_target(watch_id: WatchId, request: Request, door: DoorDep) -> tu
     return sid, client
 
 
-def _as_json(responses: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
+def _as_json(responses: Responses) -> Responses:
     """Error responses of a stream are JSON, not text/event-stream (FastAPI would document
     them with the route's media type)."""
     ref = {"$ref": "#/components/schemas/ErrorMessage"}
