@@ -111,18 +111,18 @@ def _first_and_its_link(client: TestClient) -> tuple[str, dict[str, Any], str]:
 def _refused_everywhere(client: TestClient, doc: dict[str, Any], watch_id: str) -> None:
     """API create, API import and the watch page's copy: all refused with 503, nothing
     added."""
-    store = client.app.state.store  # type: ignore[attr-defined]
     replies = [client.post(S, json={"preset": "seed-xor"}),
                client.post(f"{S}/import", json=doc),
                client.post(f"/w/{watch_id}/copy", follow_redirects=False)]
     for r in replies:
         assert r.status_code == 503, (r.request.url, r.status_code, r.text[:200])
-    assert asyncio.run(store.count()) == 1
+    assert client.get("/healthz").json()["sessions"] == 1  # nothing added
 
 
 def test_one_create_path_keeps_the_session_cap_for_all(
-        make_client: Callable[..., TestClient], creations: list[str]) -> None:
-    client = make_client(max_sessions=1, active_window=600)  # the first stays (in use)
+        make_client: Callable[..., TestClient], store_url: str, creations: list[str]) -> None:
+    # The first session stays (in active use): a second cannot evict it.
+    client = make_client(store=store_url, max_sessions=1, active_window=600)
     _sid, doc, watch_id = _first_and_its_link(client)
     _refused_everywhere(client, doc, watch_id)
     assert creations == ["Create", "Create", "Import", "Fork"]
