@@ -1,6 +1,6 @@
 """The one door: every write to a session, from the API or the pages, goes through here.
 
-Each operation is a typed command (app/sessions/commands.py). :meth:`Door.apply` takes the
+Each operation is a typed command (app/sessions/commands/). :meth:`Door.apply` takes the
 session's lock, runs the command off the event loop, and for a change: records a restore
 point (undo), bumps the session's version, saves, and publishes a change event for watchers;
 the watch link's hub entry is made (Watch) or revoked (Unwatch, Delete) here too.

@@ -1,4 +1,4 @@
-"""The typed commands (app/sessions/commands.py) through the door: each returns its own
+"""The typed commands (app/sessions/commands/) through the door: each returns its own
 result, Watch / Unwatch / Delete keep the hub's link in step, and every new session (API
 create, API import, "make my own copy", the pages) comes through the one create path, which
 keeps the session cap and the memory budget for all of them."""
