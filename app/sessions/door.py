@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Generic, TypeVar, overload
 
 import anyio.to_thread
@@ -27,6 +28,7 @@ from app.sessions.commands import (
     Creation,
     Delete,
     Fork,
+    Import,
     Known,
     NothingToUndo,
     Unchanged,
@@ -187,8 +189,10 @@ class Door:
         and memory_budget: StoreFull / MemoryBudgetFull). Its id, with the view if any."""
         settings = self.settings
         build: Callable[[], Session]
-        if isinstance(command, Fork):
+        if isinstance(command, Fork):  # the teacher's last saved state, as an export
             doc = await self.watched(command.watch_id, service.export)
+        elif isinstance(command, Import):
+            doc = command.doc
         if admit is not None:
             await admit()
         if isinstance(command, Create):
@@ -196,10 +200,9 @@ class Door:
             normalized = cfg if isinstance(cfg, NormalizedConfig) else normalize(cfg, settings)
             if command.drawable is not None:
                 drawable(normalized, settings, command.drawable)
-            build = lambda: Session.create(normalized, settings)  # noqa: E731
+            build = partial(Session.create, normalized, settings)
         else:
-            source = doc if isinstance(command, Fork) else command.doc
-            build = lambda: service.import_session(source, settings)  # noqa: E731
+            build = partial(service.import_session, doc, settings)
 
         def work() -> tuple[Session, Any]:
             s = build()
