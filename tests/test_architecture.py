@@ -1,7 +1,8 @@
 """The layering of app/, read from the source with ``ast``: no import cycle among app's modules
 (imports inside functions count too, so a cycle cannot hide behind a late import), the
-engine (app/nn) imports nothing from the layers built on it, and the API and the pages
-(app/api, app/web) import nothing from each other."""
+engine (app/nn) imports nothing from the layers built on it, the API and the pages
+(app/api, app/web) import nothing from each other, and only the door writes to the session
+store."""
 
 from __future__ import annotations
 
@@ -107,3 +108,50 @@ def test_the_api_and_the_pages_import_nothing_from_each_other(side: str, other: 
     bad = {(m, t) for m, ts in import_graph().items() if m.startswith(side + ".")
            for t in ts if t.startswith(other + ".")}
     assert not bad, f"{side} imports {other}: {sorted(bad)}"
+
+
+# --- only the door writes to the session store -------------------------------------------------
+STORE_WRITES = {"add", "delete", "use"}
+# The door, and the stores themselves (their protocol and the two implementations).
+STORE_WRITERS = {"app.sessions.door", "app.sessions.store", "app.sessions.store_base",
+                 "app.sessions.redis_store"}
+
+
+def _names_a_store(node: ast.expr) -> bool:
+    """``store``, ``session_store``, ``self.store``, ``request.app.state.store``, …"""
+    if isinstance(node, ast.Name):
+        return node.id == "store" or node.id.endswith("_store")
+    return isinstance(node, ast.Attribute) and (node.attr == "store"
+                                                or node.attr.endswith("_store"))
+
+
+def store_writes(source: str) -> list[tuple[int, str]]:
+    """(line, method) of every ``<store>.add / .delete / .use`` in ``source``, called or not
+    (taking the bound method to call later is a write all the same)."""
+    return sorted((node.lineno, node.attr) for node in ast.walk(ast.parse(source))
+                  if isinstance(node, ast.Attribute) and node.attr in STORE_WRITES
+                  and _names_a_store(node.value))
+
+
+def test_store_writes_finds_a_planted_write() -> None:
+    planted = """
+async def route(store, door, request):
+    await store.add(session)
+    async with request.app.state.store.use(sid, write=False) as s:
+        pass
+    remove = self.session_store.delete
+    await door.apply(sid, Delete())  # the door's own: not a write here
+    seen.add(1)  # a set, not a store
+"""
+    assert store_writes(planted) == [(3, "add"), (4, "use"), (6, "delete")]
+
+
+def test_only_the_door_writes_to_the_session_store() -> None:
+    """Every write (create, import, fork, delete, watch links, Play ticks) is a command through
+    app/sessions/door.py: nothing else adds, deletes or takes a session from the store."""
+    files = {_module_name(p): p for p in APP.rglob("*.py")}
+    assert set(files) >= STORE_WRITERS
+    found = {m: store_writes(p.read_text(encoding="utf-8")) for m, p in files.items()}
+    assert found["app.sessions.door"], "the door's own writes should be seen"
+    bad = {m: w for m, w in found.items() if w and m not in STORE_WRITERS}
+    assert not bad, f"store writes outside the door: {bad}"

@@ -91,7 +91,7 @@ def operation_id(route: APIRoute) -> str:
 
 def _examples(settings: Settings) -> dict[str, Any]:
     """Replies of the lesson's network (preset seed-xor), made by the code that serves them."""
-    from app.api.routes import list_datasets_data, presets_data
+    from app.api.catalogues import list_datasets_data, presets_data
     from app.sessions import data_edits, service
     from app.sessions.config import SessionConfig, normalize
     from app.sessions.model import Session
@@ -158,23 +158,23 @@ def _teaching_examples(out: dict[str, Any], fresh: Callable[[], Any],
     """Undo, redo, watch and link replies, made as the door makes them (restore point,
     version), on the lesson's network."""
     from app.sessions import links, undo
-    from app.sessions.door import OPERATIONS, label, summary
+    from app.sessions.commands import Command, Forward, Redo, Undo
+    from app.sessions.door import summary
 
-    def apply(s: Any, name: str, *args: Any) -> None:
-        op = OPERATIONS[name]
-        point = undo.capture(s) if op.kind == "change" else None
-        step_label = label(name, s, args)
-        op.run(s, settings, *args)
+    def apply(s: Any, command: Command[Any]) -> None:
+        point = undo.capture(s) if command.kind == "change" else None
+        step_label = command.label(s)
+        command.run(s, settings)
         if point is not None:
             s.undo.push(undo.point_after(s, point, step_label), settings.undo_depth,
                         settings.undo_max_bytes)
         s.version += 1
 
     s = fresh()
-    apply(s, "forward")
-    apply(s, "undo")
+    apply(s, Forward())
+    apply(s, Undo())
     out["undo"] = state(s)
-    apply(s, "redo")
+    apply(s, Redo())
     out["redo"] = state(s)
     out["watch_state"] = {**state(s), "id": WATCH_ID}
     out["watch_events"] = summary(s)

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Reques
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
-from app.api.routes import BODY_ERRORS, INVALID, ON_SESSION, SESSION, UNAVAILABLE, SessionId
-from app.api.routes import _documented as documented
+from app.api.operate import BODY_ERRORS, INVALID, ON_SESSION, SESSION, UNAVAILABLE, SessionId
+from app.api.operate import _documented as documented
 from app.api.teaching import WATCH_NOT_FOUND, WatchId
 from app.deps import PollsDep, SettingsDep
 from app.sessions.poll_store import PollNotFound

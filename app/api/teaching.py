@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, TypedDict
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from app.api import schemas
-from app.api.routes import (
+from app.api.operate import (
     ON_SESSION,
     SESSION,
     UNAVAILABLE,
     HistoryQ,
     OperateDep,
+    Responses,
     SamplesQ,
     SessionId,
     _documented,
@@ -28,7 +29,8 @@ from app.api.routes import (
 from app.deps import DoorDep, PollsDep, SettingsDep
 from app.lan import lan_urls, server_port
 from app.sessions import links
-from app.sessions.door import Door, summary
+from app.sessions.commands import Redo, State, Undo, Unwatch, Watch
+from app.sessions.door import summary
 from app.sessions.render_budget import session_state_cost
 from app.sessions.store import SessionBusy, SessionNotFound, StoreUnavailable
 
@@ -55,7 +57,7 @@ async def undo(op: OperateDep, steps: StepsQ = 1) -> JSONResponse:
     and config. Any cursor. The undone operations can be redone until a new operation is
     applied. Changes: `version` +1, `undo.back` −steps, `undo.forward` +steps. 409 when fewer
     than `steps` operations are recorded (at most undo_depth, within undo_max_bytes)."""
-    return await op("undo", steps)
+    return await op(Undo(steps))
 
 
 @router.post(f"{SESSION}/redo", response_model=schemas.SessionState,
@@ -65,30 +67,32 @@ async def redo(op: OperateDep, steps: StepsQ = 1) -> JSONResponse:
     produced. Any cursor. Changes: `version` +1, `undo.forward` −steps, `undo.back` +steps.
     409 when fewer than `steps` undone operations wait (a new operation after an undo drops
     them)."""
-    return await op("redo", steps)
+    return await op(Redo(steps))
 
 
 # --- watch links ---------------------------------------------------------------------------
+class WatchReply(TypedDict):
+    """POST …/watch's reply (schemas.WatchLink)."""
+
+    watch_id: str
+    url: str
+    lan_urls: list[str]
+
+
 def watch_url(watch_id: str) -> str:
     return f"/w/{watch_id}"
 
 
-async def start_watch(door: Door, session_id: str) -> str:
-    watch_id: str = await door.apply(session_id, "watch")
-    await door.hub.link(watch_id, session_id)
-    return watch_id
-
-
 @router.post(f"{SESSION}/watch", response_model=schemas.WatchLink,
              responses=ON_SESSION, summary="The session's watch link (read-only)")
-async def watch(session_id: SessionId, door: DoorDep, request: Request) -> dict[str, Any]:
+async def watch(session_id: SessionId, door: DoorDep, request: Request) -> WatchReply:
     """Returns the session's watch link: a read-only capability to follow it (the page
     /w/{watch_id}, GET /api/v1/watch/{watch_id} and its event stream). The same link each time
     until it is revoked; it cannot be turned into the session id. `lan_urls`: the page's
     absolute URLs on this machine's network addresses, for students in the room (empty when
     the server listens on loopback only). Any cursor; the session's state and version do not
     change."""
-    watch_id = await start_watch(door, session_id)
+    watch_id = await door.apply(session_id, Watch())  # (linked in the hub by the door)
     return {"watch_id": watch_id, "url": watch_url(watch_id),
             "lan_urls": lan_urls(door.settings.listen_host, server_port(request),
                                  watch_url(watch_id))}
@@ -100,9 +104,7 @@ async def unwatch(session_id: SessionId, door: DoorDep) -> Response:
     """Revokes the session's watch link: the link answers 404 from now on and every open
     stream on it ends. Any cursor; the session's state and version do not change. 204 also
     when there was no link. The next POST …/watch makes a new link."""
-    old = await door.apply(session_id, "unwatch")
-    if old is not None:
-        await door.hub.revoke(old, session_id)
+    await door.apply(session_id, Unwatch())  # (revoked in the hub by the door)
     return Response(status_code=204)
 
 
@@ -133,7 +135,7 @@ async def watch_target(watch_id: WatchId, request: Request, door: DoorDep) -> tu
     return sid, client
 
 
-def _as_json(responses: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
+def _as_json(responses: Responses) -> Responses:
     """Error responses of a stream are JSON, not text/event-stream (FastAPI would document
     them with the route's media type)."""
     ref = {"$ref": "#/components/schemas/ErrorMessage"}
@@ -197,7 +199,6 @@ async def setup_link(session_id: SessionId, door: DoorDep) -> dict[str, str]:
     batch size, regularization) with the same initial weights. Weights set later (training,
     PUT weights) are not part of it: use the export for those. Any cursor; changes nothing.
     422 when inline data would make the link longer than 2,000 characters."""
-    url: str = await door.apply(session_id, "state",
-                                view=lambda s, _: links.setup_url(s.config))
+    url = await door.apply(session_id, State(), view=lambda s, _: links.setup_url(s.config))
     return {"url": url}
 

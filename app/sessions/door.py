@@ -1,220 +1,57 @@
-"""The one door: every operation on a session, from the API or the pages, is applied here.
+"""The one door: every write to a session, from the API or the pages, goes through here.
 
-``OPERATIONS`` names each operation, what it runs, what kind of change it is and which
-settings bound it. :meth:`Door.apply` takes the session's lock, runs the operation off the
-event loop, and for a change: records a restore point (undo), bumps the session's version,
-saves, and publishes a change event for watchers. Routes never take a lock themselves.
+Each operation is a typed command (app/sessions/commands/). :meth:`Door.apply` takes the
+session's lock, runs the command off the event loop, and for a change: records a restore
+point (undo), bumps the session's version, saves, and publishes a change event for watchers;
+the watch link's hub entry is made (Watch) or revoked (Unwatch, Delete) here too.
+:meth:`Door.create` is the one way a session comes to be (Create, Import, Fork). Routes never
+take a lock, nor touch the store, themselves (tests/test_architecture.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from functools import partial
+from typing import Any, Generic, TypeVar, overload
 
 import anyio.to_thread
 from anyio import CapacityLimiter
 
 from app.config import Settings
-from app.nn.kernel_slot import KernelWarming
-from app.sessions import data_edits, polls, runs, service, undo
-from app.sessions.config import ConfigError
+from app.sessions import service, undo
+from app.sessions.commands import (
+    Command,
+    Create,
+    Creation,
+    Delete,
+    Fork,
+    Import,
+    Known,
+    NothingToUndo,
+    Unchanged,
+    Unwatch,
+    Watch,
+    drawable,
+)
+from app.sessions.config import normalize
 from app.sessions.events import Hub, Subscriber
-from app.sessions.model import Session, build_data, spec_of
+from app.sessions.model import Session
+from app.sessions.normalized import NormalizedConfig
 from app.sessions.render_budget import RenderBudget
-from app.sessions.snapshots import Snapshots
 from app.sessions.store import SessionBusy, SessionNotFound, SessionStore, StoreUnavailable
+from app.sessions.watch_copies import WatchCopies
 
-# read: changes nothing. change: a state change (restore point, version, event).
-# history: undo/redo, view: what the teacher shows (version and event, no restore point).
-# meta: saved, not a state change (the watch link).
-Kind = Literal["read", "change", "history", "view", "meta"]
+__all__ = ["Door", "Known", "NothingToUndo", "Outcome", "Unchanged", "summary"]
+
 R = TypeVar("R")
+V = TypeVar("V")
+E = TypeVar("E", bound=Exception)
+Admit = Callable[[], Awaitable[None]]
 log = logging.getLogger("backprop_lab.door")
-
-
-class NothingToUndo(Exception):
-    """Undo (or redo) with nothing on that side (HTTP 409)."""
-
-    def __init__(self, direction: str) -> None:
-        super().__init__(f"nothing to {direction}")
-        self.direction = direction
-
-
-class Unchanged:
-    """Returned by an operation that decided to change nothing (a Play tick on a diverged
-    network): no restore point, no new version."""
-
-
-@dataclass(frozen=True)
-class Operation:
-    name: str
-    run: Callable[..., Any]  # (session, settings, *args) -> result
-    kind: Kind
-    limits: tuple[str, ...] = ()  # the settings that bound it
-    # May run for seconds (a time budget of its own): it does not wait for, nor hold up, the
-    # short operations' turns (Door.limiter), so a long train never stalls a class's Play.
-    long: bool = False
-    # Its restore point folds into the newest one when both carry the same label (the chunks
-    # of one long training run: one undoable step).
-    folds: bool = False
-
-    @property
-    def writes(self) -> bool:
-        return self.kind != "read"
-
-
-def _train(s: Session, settings: Settings, epochs: int, budget: float | None = None
-           ) -> Any:
-    if budget is not None:
-        if s.trainer.status == "diverged":
-            return Unchanged()
-        settings = settings.model_copy(update={"train_time_budget": min(
-            budget, settings.train_time_budget)})
-        try:  # a tick waits for the compiled kernel within its own budget only
-            return service.train(s, epochs, settings, wait=settings.train_time_budget)
-        except KernelWarming:  # a Play tick trains nothing yet; the page polls again
-            return Unchanged()
-    return service.train(s, epochs, settings)
-
-
-def _train_to(s: Session, settings: Settings, target: int) -> Any:
-    """Train until the session's epoch is ``target`` (a script's loop: the same call until
-    nothing remains); nothing to do is no change."""
-    left = target - s.trainer.epoch
-    if left <= 0:
-        return Unchanged()
-    if left > settings.max_epochs:
-        raise ConfigError(("target_epoch",), f"target_epoch may be at most max_epochs "
-                          f"({settings.max_epochs}) beyond the session's epoch "
-                          f"{s.trainer.epoch}; got {target}")
-    return service.train(s, left, settings)
-
-
-def _run(s: Session, settings: Settings, run_id: str, total: int | None, budget: float
-         ) -> Any:
-    result = runs.chunk(s, settings, run_id, total, budget)
-    return Unchanged() if result is None else result
-
-
-def _cancel(s: Session, settings: Settings) -> Any:
-    result = runs.cancel(s, settings)
-    return Unchanged() if result is None else result
-
-
-def _step_back(s: Session, settings: Settings, steps: int = 1) -> int:
-    """Undo ``steps`` operations (negative: redo), one restore point at a time; all or
-    nothing: if a point cannot be applied, the session and both stacks stay as they were."""
-    ring = s.undo
-    want = abs(steps)
-    src, dst = (ring.back, ring.forward) if steps > 0 else (ring.forward, ring.back)
-    if want == 0 or len(src) < want:
-        raise NothingToUndo("undo" if steps > 0 else "redo")
-    saved = (s.config, s.task, s.trainer, list(src), list(dst))
-    try:
-        for _ in range(want):
-            p = src[-1].get()
-            inverse = undo.restore(s, p, build_data, spec_of)
-            src.pop()
-            dst.append(undo.Entry.of(inverse))
-    except BaseException:
-        # restore() assigns the session only when complete: put back the state and the
-        # points of the steps already applied.
-        s.config, s.task, s.trainer = saved[:3]
-        src[:], dst[:] = saved[3], saved[4]
-        raise
-    ring.bound(settings.undo_depth, settings.undo_max_bytes)
-    return want
-
-
-def _watch(s: Session, settings: Settings) -> str:
-    if s.watch_id is None:
-        s.watch_id = service.new_watch_id()
-    return s.watch_id
-
-
-def _select(s: Session, settings: Settings, sel: str | None) -> Unchanged | None:
-    if s.view_sel == sel:
-        return Unchanged()
-    s.view_sel = sel
-    return None
-
-
-class Known(Unchanged):
-    """A poll's value the session had already computed: nothing ran."""
-
-    def __init__(self, found: polls.Revealed) -> None:
-        self.found = found
-
-
-def _reveal(s: Session, settings: Settings, q: polls.Quantity, iteration: int
-            ) -> polls.Revealed | Known:
-    """A poll's reveal: exactly the steps that compute its quantity (one restore point)."""
-    found = polls.reveal_steps(s.trainer, q, iteration)
-    return found if found.steps else Known(found)
-
-
-def _unwatch(s: Session, settings: Settings) -> str | None:
-    old, s.watch_id = s.watch_id, None
-    return old
-
-
-OPERATIONS: dict[str, Operation] = {op.name: op for op in (
-    Operation("state", lambda s, st: None, "read"),
-    Operation("export", lambda s, st: service.export(s, st), "read"),
-    Operation("gradcheck", lambda s, st, eps, cancelled=None: service.gradcheck(
-        s, eps, st, cancelled), "read",
-              ("gradcheck_max_work", "gradcheck_time_budget"), long=True),
-    Operation("forward", lambda s, st, through=False: service.forward(s, through), "change"),
-    Operation("backward", lambda s, st, through=False: service.backward(s, through), "change"),
-    Operation("update", lambda s, st: service.update(s), "change"),
-    Operation("step", lambda s, st: service.step(s), "change"),
-    Operation("train", _train, "change", ("max_epochs", "train_time_budget"), long=True),
-    Operation("tick", _train, "change", ("tick_budget",)),
-    Operation("train_to", _train_to, "change", ("max_epochs", "train_time_budget"), long=True),
-    # A chunk of a long run on the page (app/sessions/runs.py): its own time budget, one
-    # restore point for the whole run.
-    Operation("run", _run, "change", ("max_epochs", "train_time_budget", "run_chunk_budget"),
-              long=True, folds=True),
-    Operation("cancel", _cancel, "view"),
-    Operation("patch", lambda s, st, changes: service.patch(s, changes, st), "change",
-              ("max_learning_rate", "max_regularization_rate")),
-    Operation("weights", lambda s, st, layers: service.set_weights(s, layers, st), "change",
-              ("max_abs_value",)),
-    Operation("reset", lambda s, st, config=None: service.reset(s, config, st), "change"),
-    Operation("points", lambda s, st, x1, x2, y: data_edits.add_point(s, x1, x2, y, st),
-              "change", ("max_added_points",)),
-    # A new configuration built from the current one (the page's "change the experiment"):
-    # new weights, same id; undoable like reset.
-    Operation("reconfigure", lambda s, st, build: service.reset(s, build(s.config), st),
-              "change"),
-    Operation("undo", lambda s, st, steps=1: _step_back(s, st, steps), "history",
-              ("undo_depth", "undo_max_bytes")),
-    Operation("redo", lambda s, st, steps=1: _step_back(s, st, -steps), "history",
-              ("undo_depth", "undo_max_bytes")),
-    Operation("reveal", _reveal, "change"),
-    Operation("select", _select, "view"),
-    Operation("watch", _watch, "meta"),
-    Operation("unwatch", _unwatch, "meta"),
-)}
-
-
-def label(name: str, s: Session, args: tuple[Any, ...]) -> str:
-    """What the timeline calls a step: F2 / B1 / update for single steps, else the name."""
-    t = s.trainer
-    if name == "step" or (name in ("forward", "backward") and not (args and args[0])):
-        if t.phase == "update":
-            return "update"
-        return f"{'F' if t.phase == 'forward' else 'B'}{t.layer}"
-    if name == "train" and args and args[0] == 1:
-        return "epoch"
-    if name == "run":
-        return runs.label(s, args)
-    if name == "train_to":
-        return "train"  # the timeline names it as any train call
-    return name
+_NO_RESULT: Any = None
 
 
 def summary(s: Session) -> dict[str, Any]:
@@ -229,7 +66,7 @@ class Outcome(Generic[R]):
     """What a view sees: the session after the operation, its result, or the expected error
     it raised (then the session is unchanged), and what ``before`` returned."""
 
-    result: Any = None
+    result: R = _NO_RESULT  # (None when the command raised an expected error)
     error: Exception | None = None
     before: Any = None
 
@@ -245,44 +82,64 @@ class Door:
         self.limiter = CapacityLimiter(settings.parallel_operations)
         # Watchers' renders take turns in one thread of their own: never the slots above.
         self.readers = CapacityLimiter(1)
-        self.snapshots = Snapshots(store, settings.watch_cache_bytes // 2)
+        self.copies = WatchCopies(store, settings.watch_cache_bytes // 2)
         # What renders and replies hold at once (app/sessions/render_budget.py).
         self.renders = RenderBudget(settings.render_memory_budget, settings.render_wait)
 
+    @overload
+    async def apply(self, sid: str, command: Command[R], *, view: None = None,
+                    before: Callable[[Session], Any] | None = None,
+                    cost: Callable[[Session], int] | None = None) -> R: ...
+
+    @overload
+    async def apply(self, sid: str, command: Command[R], *, view: None = None,
+                    expected: tuple[type[E], ...],
+                    before: Callable[[Session], Any] | None = None,
+                    cost: Callable[[Session], int] | None = None) -> R | E: ...
+
+    @overload
+    async def apply(self, sid: str, command: Command[R], *,
+                    view: Callable[[Session, Outcome[R]], V],
+                    expected: tuple[type[Exception], ...] = (),
+                    before: Callable[[Session], Any] | None = None,
+                    cost: Callable[[Session], int] | None = None) -> V: ...
+
     async def apply(
-        self, sid: str, name: str, *args: Any,
-        view: Callable[[Session, Outcome[Any]], R] | None = None,
+        self, sid: str, command: Command[Any], *,
+        view: Callable[[Session, Outcome[Any]], Any] | None = None,
         expected: tuple[type[Exception], ...] = (),
         before: Callable[[Session], Any] | None = None,
         cost: Callable[[Session], int] | None = None,
-    ) -> R | Any:
-        """Apply operation ``name`` to session ``sid``; return ``view(session, outcome)`` (run
-        in the same thread, under the same lock) or else the operation's result. ``cost``: the
-        view's estimated peak bytes, held from the render budget before the operation runs
-        (RenderBusy, nothing changed, if it cannot be had in time)."""
-        op = OPERATIONS[name]
+    ) -> Any:
+        """Apply ``command`` to session ``sid``; return ``view(session, outcome)`` (run in the
+        same thread, under the same lock) or else the command's result (or the ``expected``
+        error it raised). ``cost``: the view's estimated peak bytes, held from the render
+        budget before the command runs (RenderBusy, nothing changed, if it cannot be had in
+        time)."""
         settings = self.settings
         changed: dict[str, Any] | None = None
         watch_id: str | None = None
-        async with self.store.use(sid, write=op.writes) as s:
+        kind = command.kind
+        outcome: Outcome[Any] = Outcome()
+        async with self.store.use(sid, write=command.writes) as s:
             def work() -> Any:
                 nonlocal changed, watch_id
-                outcome: Outcome[Any] = Outcome(before=before(s) if before else None)
-                point_before = undo.capture(s) if op.kind == "change" else None
-                step_label = label(name, s, args)
+                outcome.before = before(s) if before else None
+                point_before = undo.capture(s) if kind == "change" else None
+                step_label = command.label(s)
                 try:
-                    outcome.result = op.run(s, settings, *args)
+                    outcome.result = command.run(s, settings)
                 except expected as e:
                     outcome.error = e
                     return view(s, outcome) if view else e
-                if op.kind in ("change", "history") and not op.folds:
+                if kind in ("change", "history") and not command.folds:
                     s.run = None  # another step between two chunks: the run is over
-                if op.kind in ("change", "history", "view") and not isinstance(outcome.result,
-                                                                        Unchanged):
+                if kind in ("change", "history", "view") and not isinstance(outcome.result,
+                                                                     Unchanged):
                     if point_before is not None and settings.undo_depth > 0:
                         point = undo.point_after(s, point_before, step_label)
                         ring = s.undo
-                        if op.folds and ring.back and ring.back[-1].label == step_label:
+                        if command.folds and ring.back and ring.back[-1].label == step_label:
                             ring.fold(point, settings.undo_depth, settings.undo_max_bytes)
                         else:
                             ring.push(point, settings.undo_depth, settings.undo_max_bytes)
@@ -291,7 +148,7 @@ class Door:
                 return view(s, outcome) if view else outcome.result
             async with self.renders.hold(cost(s) if cost else 0):
                 result = await anyio.to_thread.run_sync(
-                    work, limiter=None if op.long else self.limiter)
+                    work, limiter=None if command.long else self.limiter)
         # Saved (the store saves on leaving the block): now watchers may read it.
         if changed is not None and watch_id is not None:
             try:
@@ -300,20 +157,73 @@ class Door:
                 # The change is saved; watchers catch up with the next one (frames are
                 # states). The teacher's request must not fail for it.
                 log.warning("could not publish a change event for a watched session")
+        if outcome.error is None:
+            await self._links(sid, command, outcome.result)
         return result
+
+    async def _links(self, sid: str, command: Command[Any], result: Any) -> None:
+        """The hub's side of the watch link, once the session is saved: linked on Watch,
+        revoked (its watchers' streams end) on Unwatch and Delete."""
+        if isinstance(command, Watch):
+            await self.hub.link(result, sid)
+        elif isinstance(command, Delete):
+            if not await self.store.delete(sid):
+                raise SessionNotFound(sid)
+            if result is not None:
+                await self.hub.revoke(result, sid)
+        elif isinstance(command, Unwatch) and result is not None:
+            await self.hub.revoke(result, sid)
+
+    @overload
+    async def create(self, command: Creation, *, admit: Admit | None = None) -> str: ...
+
+    @overload
+    async def create(self, command: Creation, *, admit: Admit | None = None,
+                     view: Callable[[Session], V]) -> tuple[str, V]: ...
+
+    async def create(self, command: Creation, *, admit: Admit | None = None,
+                     view: Callable[[Session], Any] | None = None) -> str | tuple[str, Any]:
+        """The one way a new session comes to be: ``admit`` (the client's creation count,
+        429), the config normalized and checked, the session built off the event loop and
+        ``view(session)`` rendered there, then added to the store (which keeps max_sessions
+        and memory_budget: StoreFull / MemoryBudgetFull). Its id, with the view if any."""
+        settings = self.settings
+        build: Callable[[], Session]
+        if isinstance(command, Fork):  # the teacher's last saved state, as an export
+            doc = await self.watched(command.watch_id, service.export)
+        elif isinstance(command, Import):
+            doc = command.doc
+        if admit is not None:
+            await admit()
+        if isinstance(command, Create):
+            cfg = command.config
+            normalized = cfg if isinstance(cfg, NormalizedConfig) else normalize(cfg, settings)
+            if command.drawable is not None:
+                drawable(normalized, settings, command.drawable)
+            build = partial(Session.create, normalized, settings)
+        else:
+            build = partial(service.import_session, doc, settings)
+
+        def work() -> tuple[Session, Any]:
+            s = build()
+            return s, view(s) if view else None
+
+        session, shown = await anyio.to_thread.run_sync(work)
+        await self.store.add(session)
+        return session.id if view is None else (session.id, shown)
 
     async def watched(self, watch_id: str, view: Callable[[Session], R],
                       cost: Callable[[Session], int] | None = None) -> R:
         """``view(session)`` of the session behind a live watch link, read-only (else
         SessionNotFound, which never names the session). Watchers read the last saved state
-        (app/sessions/snapshots.py), never waiting for the session's lock nor holding it while
+        (app/sessions/watch_copies.py), never waiting for the session's lock nor holding it while
         their reply is rendered, and render in their own thread (``readers``), so a class
         following a big session cannot hold up the teacher's next step."""
         sid = await self.hub.resolve(watch_id) if len(watch_id) <= 64 else None
         if sid is None:
             raise SessionNotFound(watch_id)
         try:
-            s = await self.snapshots.get(sid)
+            s = await self.copies.get(sid)
         except SessionNotFound:
             self.hub.forget(watch_id)  # expired or revoked: the link leads nowhere any more
             raise

@@ -19,7 +19,8 @@ from typing import Any
 
 from app.config import Settings
 from app.sessions import polls
-from app.sessions.door import Door, Known, Outcome
+from app.sessions.commands import Known, Reveal, State
+from app.sessions.door import Door, Outcome
 from app.sessions.model import Session
 from app.sessions.poll_store import Poll, PollNotFound, PollStore
 from app.sessions.polls import PollConflict, PollError, Quantity
@@ -107,7 +108,7 @@ class PollService:
                                     f"entries of its row: give {n} choices (or none)")
             return q, t.iteration, labels
 
-        q, iteration, labels = await self.door.apply(sid, "state", view=check)
+        q, iteration, labels = await self.door.apply(sid, State(), view=check)
         poll: Poll = {
             "poll_id": secrets.token_urlsafe(6), "quantity": q.to_dict(), "kind": kind,
             "choices": labels or [], "tolerance": tolerance,
@@ -125,12 +126,12 @@ class PollService:
         return poll
 
     async def get(self, sid: str, pid: str) -> dict[str, Any]:
-        await self.door.apply(sid, "state")  # 404 for an unknown session
+        await self.door.apply(sid, State())  # 404 for an unknown session
         poll = await self._poll(sid, pid)
         return self.teacher(poll, await self.store.answers(sid, pid))
 
     async def all(self, sid: str) -> list[dict[str, Any]]:
-        await self.door.apply(sid, "state")
+        await self.door.apply(sid, State())
         out = []
         for poll in await self.store.all(sid):
             out.append(self.teacher(poll, await self.store.answers(sid, poll["poll_id"])))
@@ -159,7 +160,7 @@ class PollService:
                                else "this poll is being revealed")
         q = Quantity.of(poll["quantity"])
         try:
-            found = await self.door.apply(sid, "reveal", q, int(poll["iteration"]))
+            found = await self.door.apply(sid, Reveal(q, int(poll["iteration"])))
         except BaseException:
             await self.store.reopen(sid, pid)  # nothing ran: answers may go on
             raise
@@ -177,7 +178,7 @@ class PollService:
         return self.teacher(poll, answers)
 
     async def csv(self, sid: str, pid: str) -> str:
-        await self.door.apply(sid, "state")
+        await self.door.apply(sid, State())
         poll = await self._poll(sid, pid)
         answers = await self.store.answers(sid, pid)
         out = io.StringIO()

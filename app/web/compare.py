@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,12 +27,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from app.config import Settings
-from app.deps import DoorDep, SettingsDep, StoreDep, check_creation
+from app.deps import DoorDep, SettingsDep, check_creation
 from app.nn.stepper import CursorError
 from app.sessions import service
 from app.sessions.budget import check_page
+from app.sessions.commands import Command, Create, Reset, State, Step, Tick, Train, drawable
 from app.sessions.config import ConfigError
-from app.sessions.door import Door, Outcome
+from app.sessions.door import Admit, Door, Outcome
 from app.sessions.limits import RateLimited
 from app.sessions.model import Session
 from app.sessions.normalized import NormalizedConfig
@@ -115,7 +117,7 @@ async def sides(door: Door, settings: Settings, pair: tuple[str, str], vs: ViewS
     def view(s: Session, outcome: Outcome[Any]) -> Side:
         return side_of(s, settings, vs, _)
 
-    return [await door.apply(sid, "state", view=view,
+    return [await door.apply(sid, State(), view=view,
                              before=lambda s: check_page(s.config, settings.max_reply_bytes))
             for sid in pair]
 
@@ -181,7 +183,7 @@ async def compare_page(request: Request, settings: SettingsDep, door: DoorDep) -
 
 async def epochs_of(door: Door, pair: tuple[str, str]) -> list[tuple[int, bool]]:
     """Each session's epoch and whether it diverged."""
-    return [await door.apply(sid, "state", view=lambda s, o: (
+    return [await door.apply(sid, State(), view=lambda s, o: (
         s.trainer.epoch, s.trainer.status == "diverged")) for sid in pair]
 
 
@@ -201,9 +203,8 @@ async def lockstep(door: Door, settings: Settings, pair: tuple[str, str], epochs
             k = min(target - e, settings.max_epochs)
             if k <= 0 or diverged:
                 continue
-            args: tuple[Any, ...] = (k, settings.tick_budget) if playing else (k,)
-            r = await door.apply(sid, "tick" if playing else "train", *args,
-                                 expected=(ConfigError,))
+            command: Command[Any] = Tick(k, settings.tick_budget) if playing else Train(k)
+            r = await door.apply(sid, command, expected=(ConfigError,))
             if isinstance(r, ConfigError):
                 errors.append(r)
         if playing or errors or time.monotonic() - t0 >= 2 * settings.train_time_budget:
@@ -242,7 +243,8 @@ async def compare_do(request: Request, settings: SettingsDep, door: DoorDep) -> 
                 error = error_text(lang, errors[0])
         elif name in ("step", "reset"):
             for sid in pair:
-                await door.apply(sid, name, expected=(CursorError,))
+                await door.apply(sid, Step() if name == "step" else Reset(),
+                                 expected=(CursorError,))
     except ConfigError as e:
         error = error_text(lang, e)
     html = await page(request, settings, door, pair, vs, error=error,
@@ -286,20 +288,21 @@ def refusal(lang: str, e: ConfigError | ValidationError) -> str:
 
 
 @router.post("/s/{sid}/compare", response_class=HTMLResponse)
-async def fork(request: Request, sid: str, settings: SettingsDep, store: StoreDep,
-               door: DoorDep) -> Response:
+async def fork(request: Request, sid: str, settings: SettingsDep, door: DoorDep) -> Response:
     """Compare with…: a new session with the form's one change (same seeds), beside this one
     if it is still as created, else beside a fresh copy of its setup (both start together)."""
     form = forms.Form.parse(await request.body(), settings.max_form_fields)
-    cfg_a, pristine = await door.apply(sid, "state",
+    cfg_a, pristine = await door.apply(sid, State(),
                                        view=lambda s, o: (s.config, s.version == 0))
     try:
         changes = compare_setup.fork_changes(form, cfg_a)
-        cfg_b = landing.drawable(compare_setup.fork_config(cfg_a, changes, settings), settings,
-                                 next(iter(changes)))
-        await check_creation(request)
-        a = sid if pristine else await landing.add(settings, store, cfg_a)
-        b = await landing.add(settings, store, cfg_b)
+        cfg_b = drawable(compare_setup.fork_config(cfg_a, changes, settings), settings,
+                         next(iter(changes)))
+        admit: Admit | None = partial(check_creation, request)
+        a = sid
+        if not pristine:
+            a, admit = await door.create(Create(cfg_a), admit=admit), None
+        b = await door.create(Create(cfg_b), admit=admit)
     except (ConfigError, ValidationError) as e:
         p = await session_pages.session_html(request, settings, door, sid, ViewState(),
                                              error=refusal(lang_of(request), e))
@@ -310,17 +313,15 @@ async def fork(request: Request, sid: str, settings: SettingsDep, store: StoreDe
 
 
 @router.get("/compare/new")
-async def compare_new(request: Request, settings: SettingsDep, store: StoreDep,
+async def compare_new(request: Request, settings: SettingsDep, door: DoorDep,
                       a: str | None = None, b: str | None = None, pa: str | None = None,
                       pb: str | None = None) -> Response:
     """Both sessions of a comparison from setup-link codes (a, b) or presets (pa, pb)."""
     try:
-        cfgs = [landing.drawable(compare_setup.config_of(settings, code, preset, field),
-                                 settings, field)
+        cfgs = [drawable(compare_setup.config_of(settings, code, preset, field), settings, field)
                 for code, preset, field in ((a, pa, "a"), (b, pb, "b"))]
-        await check_creation(request)
-        first = await landing.add(settings, store, cfgs[0])
-        second = await landing.add(settings, store, cfgs[1])
+        first = await door.create(Create(cfgs[0]), admit=partial(check_creation, request))
+        second = await door.create(Create(cfgs[1]))
     except (ConfigError, ValidationError) as e:
         return landing.landing(request, settings, refusal(lang_of(request), e))
     except (RateLimited, StoreFull) as e:

@@ -15,7 +15,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.config import Settings
-from app.deps import DoorDep, HubDep, SettingsDep
+from app.deps import DoorDep, SettingsDep
+from app.sessions.commands import Watch
 from app.sessions.door import Door
 from app.sessions.store import SessionNotFound
 from app.web import compare, i18n
@@ -77,12 +78,10 @@ async def watch_frame(request: Request, settings: SettingsDep, door: DoorDep) ->
 
 
 @router.post("/compare/share")
-async def share_both(request: Request, settings: SettingsDep, door: DoorDep,
-                     hub: HubDep) -> Response:
+async def share_both(request: Request, settings: SettingsDep, door: DoorDep) -> Response:
     """Start sharing both sessions (a session already shared keeps its link)."""
     pair = compare.ids(request)
     for sid in pair:
-        watch_id = await door.apply(sid, "watch")
-        await hub.link(watch_id, sid)
+        await door.apply(sid, Watch())  # (linked in the hub by the door)
     return RedirectResponse(f"/compare?{urlencode({'a': pair[0], 'b': pair[1]})}"
                             "#compare-share", status_code=303)

@@ -16,6 +16,7 @@ from app.deps import DoorDep, SettingsDep
 from app.nn import datasets
 from app.nn import features as feats
 from app.sessions.budget import check_page
+from app.sessions.commands import AddPoint, Command, Reconfigure, State
 from app.sessions.config import ConfigError, SessionConfig, normalize
 from app.sessions.door import Door, Outcome
 from app.sessions.model import Session
@@ -93,8 +94,8 @@ def field_errors(lang: str, e: ConfigError | ValidationError) -> dict[str, str]:
 
 
 async def _render(request: Request, settings: Settings, door: Door, sid: str, vs: ViewState,
-                  name: str, args: tuple[Any, ...], errors: dict[str, str]) -> str:
-    """Operation ``name`` through the door (undoable, versioned, seen by watchers), then the
+                  command: Command[Any], errors: dict[str, str]) -> str:
+    """``command`` through the door (undoable, versioned, seen by watchers), then the
     page with each error next to its field."""
     ctx = base_ctx(request)
     _ = i18n.gettext_for(ctx["lang"])
@@ -114,17 +115,16 @@ async def _render(request: Request, settings: Settings, door: Door, sid: str, vs
         ctx["swap"] = True
         return render("session.html", ctx, "workspace" if is_htmx(request) else None)
 
-    html: str = await door.apply(
-        sid, name, *args, view=view, expected=(ConfigError, ValidationError),
+    return await door.apply(
+        sid, command, view=view, expected=(ConfigError, ValidationError),
         before=lambda s: check_page(s.config, settings.max_reply_bytes),
         cost=lambda s: page_cost(s.config))
-    return html
 
 
 async def _respond(request: Request, settings: Settings, door: Door, sid: str, vs: ViewState,
-                   name: str, args: tuple[Any, ...]) -> Response:
+                   command: Command[Any]) -> Response:
     errors: dict[str, str] = {}
-    html = await _render(request, settings, door, sid, vs, name, args, errors)
+    html = await _render(request, settings, door, sid, vs, command, errors)
     if errors:
         return respond(request, html, 422)
     if is_htmx(request):
@@ -145,7 +145,7 @@ async def change_experiment(request: Request, sid: str, settings: SettingsDep,
         check_page(normalized, settings.max_reply_bytes)
         return normalized
 
-    return await _respond(request, settings, door, sid, vs, "reconfigure", (build,))
+    return await _respond(request, settings, door, sid, vs, Reconfigure(build))
 
 
 @router.post("/s/{sid}/point", response_class=HTMLResponse)
@@ -162,6 +162,6 @@ async def add_point(request: Request, sid: str, settings: SettingsDep,
             raise ConfigError(("y",) if y is None else ("x1",), "missing")
     except ConfigError as e:  # not even numbers: the page says which field, nothing changes
         errors = field_errors(lang_of(request), e)
-        html = await _render(request, settings, door, sid, vs, "state", (), errors)
+        html = await _render(request, settings, door, sid, vs, State(), errors)
         return respond(request, html, 422)
-    return await _respond(request, settings, door, sid, vs, "points", (x1, x2, y))
+    return await _respond(request, settings, door, sid, vs, AddPoint(x1, x2, y))

@@ -5,24 +5,23 @@ why, in the page's language."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
-from app.deps import SettingsDep, StoreDep, check_creation
+from app.deps import DoorDep, SettingsDep, check_creation
 from app.nn import datasets
-from app.sessions import links, service
-from app.sessions.budget import PageTooLarge, check_page
-from app.sessions.config import ConfigError, SessionConfig, normalize
+from app.sessions import links
+from app.sessions.commands import Create, Import, drawable
+from app.sessions.config import ConfigError, SessionConfig
 from app.sessions.documents import ExportDocument
+from app.sessions.door import Door
 from app.sessions.limits import RateLimited
-from app.sessions.model import Session
-from app.sessions.normalized import NormalizedConfig
-from app.sessions.store import SessionStore, StoreFull
+from app.sessions.store import StoreFull
 from app.web import compare_setup, forms, i18n
 from app.web.page_errors import error_text
 from app.web.templating import base_ctx, is_htmx, lang_of, remember, render, respond
@@ -61,27 +60,11 @@ def refused(request: Request, settings: Settings, e: RateLimited | StoreFull) ->
                    headers={"Retry-After": str(e.retry_after)})
 
 
-def drawable(normalized: NormalizedConfig, settings: Settings, field: str) -> NormalizedConfig:
-    """A network created from the pages must be drawable within the reply budget."""
-    try:
-        check_page(normalized, settings.max_reply_bytes)
-    except PageTooLarge as e:
-        raise ConfigError((field,), str(e)) from None
-    return normalized
-
-
-async def add(settings: Settings, store: SessionStore, normalized: NormalizedConfig) -> str:
-    session = await run_in_threadpool(Session.create, normalized, settings)
-    await store.add(session)
-    return session.id
-
-
-async def create(request: Request, settings: Settings, store: SessionStore,
-                 cfg: SessionConfig) -> str:
+async def create(request: Request, door: Door, cfg: SessionConfig) -> str:
     """A new session from the form's or a preset's config; its id. The client's creation
     count is checked first (a refused config counts, as on the API)."""
-    await check_creation(request)
-    return await add(settings, store, drawable(normalize(cfg, settings), settings, "layers"))
+    return await door.create(Create(cfg, drawable="layers"),
+                             admit=partial(check_creation, request))
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -91,7 +74,7 @@ async def index(request: Request, settings: SettingsDep) -> HTMLResponse:
 
 
 @router.post("/", response_class=HTMLResponse)
-async def index_post(request: Request, settings: SettingsDep, store: StoreDep) -> Response:
+async def index_post(request: Request, settings: SettingsDep, door: DoorDep) -> Response:
     form = forms.Form.parse(await request.body(), settings.max_form_fields)
     nf = forms.NetworkForm.from_form(form, settings)
     action = form.one("action", "start")
@@ -100,8 +83,7 @@ async def index_post(request: Request, settings: SettingsDep, store: StoreDep) -
         ctx = index_ctx(request, settings, nf, None)
         return respond(request, render("index.html", ctx, "custom" if is_htmx(request) else None))
     try:
-        sid = await create(request, settings, store,
-                           SessionConfig.model_validate(nf.to_config(form)))
+        sid = await create(request, door, SessionConfig.model_validate(nf.to_config(form)))
     except (ConfigError, ValidationError) as e:
         ctx = index_ctx(request, settings, nf, error_text(lang_of(request), e))
         return respond(request, render("index.html", ctx), 422)
@@ -111,7 +93,7 @@ async def index_post(request: Request, settings: SettingsDep, store: StoreDep) -
 
 
 @router.get("/new")
-async def new(request: Request, settings: SettingsDep, store: StoreDep,
+async def new(request: Request, settings: SettingsDep, door: DoorDep,
               preset: str = "seed-xor", c: str | None = None) -> Response:
     """A new session from a preset, or from a setup link (``c``: GET /api/v1/…/link)."""
     try:
@@ -119,10 +101,9 @@ async def new(request: Request, settings: SettingsDep, store: StoreDep,
             if len(c) > 4 * links.MAX_URL:
                 raise ConfigError(("c",), "the setup link is too long")
             normalized = drawable(links.config_from_link(c, settings), settings, "c")
-            await check_creation(request)
-            sid = await add(settings, store, normalized)
+            sid = await door.create(Create(normalized), admit=partial(check_creation, request))
         else:
-            sid = await create(request, settings, store, SessionConfig(preset=preset))
+            sid = await create(request, door, SessionConfig(preset=preset))
     except (ConfigError, ValidationError) as e:
         return landing(request, settings, error_text(lang_of(request), e))
     except (RateLimited, StoreFull) as e:
@@ -133,7 +114,7 @@ async def new(request: Request, settings: SettingsDep, store: StoreDep,
 
 
 @router.post("/open", response_class=HTMLResponse)
-async def open_lesson(request: Request, settings: SettingsDep, store: StoreDep) -> Response:
+async def open_lesson(request: Request, settings: SettingsDep, door: DoorDep) -> Response:
     """Open a lesson file (the export JSON), pasted or read from a file by the page's script."""
     form = forms.Form.parse(await request.body())
     try:
@@ -147,13 +128,11 @@ async def open_lesson(request: Request, settings: SettingsDep, store: StoreDep) 
             raise ConfigError(("lesson", *loc), "not a lesson file (the JSON of Download "
                               f"lesson file): {'.'.join(loc) or 'the document'}: "
                               f"{err['msg']}") from None
-        await check_creation(request)
-        session = await run_in_threadpool(service.import_session, doc.model_dump(), settings)
+        sid = await door.create(Import(doc.model_dump()), admit=partial(check_creation, request))
     except ConfigError as e:
         return landing(request, settings, e.msg)
     except (ValueError, KeyError, TypeError):  # (a gap in the importer's checks: never a 500)
         return landing(request, settings, "not a lesson file (the JSON of Download lesson file)")
     except (RateLimited, StoreFull) as e:
         return refused(request, settings, e)
-    await store.add(session)
-    return RedirectResponse(f"/s/{session.id}", status_code=303)
+    return RedirectResponse(f"/s/{sid}", status_code=303)

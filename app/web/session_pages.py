@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from app.config import Settings
 from app.deps import DoorDep, SettingsDep
 from app.nn.stepper import CursorError
+from app.sessions import commands as cmd
 from app.sessions import runs, service
 from app.sessions.budget import check_page
 from app.sessions.config import ConfigError
@@ -58,6 +59,9 @@ def announcement(ctx: dict[str, Any], _: Callable[[str], str], ran: bool) -> str
         next=ctx["next_text"], epoch=state["epoch"], loss=ctx["loss_text"])
 
 
+READ = cmd.State()  # a plain view of the page
+
+
 @dataclass(frozen=True)
 class Page:
     """A rendered session page: its HTML, the operation's message, whether the operation was
@@ -70,11 +74,11 @@ class Page:
 
 
 async def session_html(request: Request, settings: Settings, door: Door, sid: str,
-                       vs: ViewState, name: str = "state", args: tuple[Any, ...] = (), *,
+                       vs: ViewState, command: cmd.Command[Any] = READ, *,
                        block: str | None = None, error: str | None = None,
                        capture: bool = False,
                        expected: tuple[type[Exception], ...] = (CursorError,)) -> Page:
-    """Through the door: operation ``name``, then the page (or one block of it) rendered under
+    """Through the door: ``command``, then the page (or one block of it) rendered under
     the same lock."""
     ctx = base_ctx(request)
     _ = i18n.gettext_for(ctx["lang"])
@@ -83,11 +87,11 @@ async def session_html(request: Request, settings: Settings, door: Door, sid: st
 
     def view(s: Session, outcome: Outcome[Any]) -> Page:
         nonlocal select
-        flash = Flash.of(name, outcome)
+        flash = Flash.of(command.name, outcome)
         chunk = outcome.result
         # A run's chunk answered to htmx goes on by itself: the player polls for the next.
         live = (block is not None and isinstance(chunk, runs.Chunk) and not chunk.finished
-                and name == "run")
+                and isinstance(command, cmd.RunChunk))
         if live:
             flash = Flash.running(chunk)
         t0 = time.perf_counter()
@@ -106,7 +110,7 @@ async def session_html(request: Request, settings: Settings, door: Door, sid: st
                           else None)
         ctx["error"] = (error_text(lang_of(request), err)
                         if isinstance(err, (ConfigError, ValidationError)) else error)
-        ctx["announce"] = announcement(ctx, _, name != "state" or capture)
+        ctx["announce"] = announcement(ctx, _, not isinstance(command, cmd.State) or capture)
         ctx["swap"] = block is not None
         html = render("session.html", ctx, block)
         return Page(html, flash, err is not None, (time.perf_counter() - t0) * 1000)
@@ -115,10 +119,10 @@ async def session_html(request: Request, settings: Settings, door: Door, sid: st
         check_page(s.config, settings.max_reply_bytes)  # 413 before anything changes
         return capture_update(s, vs.sel) if capture else None
 
-    page: Page = await door.apply(sid, name, *args, view=view, expected=expected,
-                                  before=before, cost=lambda s: page_cost(s.config))
+    page = await door.apply(sid, command, view=view, expected=expected,
+                            before=before, cost=lambda s: page_cost(s.config))
     if select:
-        await door.apply(sid, "select", vs.sel)
+        await door.apply(sid, cmd.Select(vs.sel))
     return page
 
 
@@ -133,17 +137,17 @@ async def session_page(request: Request, sid: str, settings: SettingsDep,
 
 
 def operation(name: str, form: forms.Form, settings: Settings, vs: ViewState, htmx: bool
-              ) -> tuple[str, tuple[Any, ...]] | None:
-    """The door's operation (and its arguments) for a toolbar button."""
+              ) -> cmd.Command[Any] | None:
+    """The door's command for a toolbar button."""
     if name in ("undo", "redo"):  # the timeline jumps several steps at once
         steps = forms.as_int(form, "steps", ("steps",), 1) or 1
         if not 1 <= steps <= settings.undo_depth:
             raise ConfigError(("steps",), f"steps must be 1 to {settings.undo_depth}")
-        return name, (steps,)
-    if name in ("forward", "backward", "update", "step"):
-        return name, ()
-    if name == "reset":
-        return "reset", ()
+        return cmd.Undo(steps) if name == "undo" else cmd.Redo(steps)
+    single = {"forward": cmd.Forward(), "backward": cmd.Backward(), "update": cmd.Update(),
+              "step": cmd.Step(), "reset": cmd.Reset()}
+    if name in single:
+        return single[name]
     # Train (and Continue) is a long run: with htmx the page asks for the next chunks by
     # itself (app/web/train_run.py); without, each press is one call's worth.
     budget = settings.run_chunk_budget if htmx else settings.train_time_budget
@@ -153,12 +157,12 @@ def operation(name: str, form: forms.Form, settings: Settings, vs: ViewState, ht
         assert epochs is not None
         service.check_epochs(epochs, settings)
         if name == "train":
-            return "run", (runs.new_id(), epochs, budget)
-        return "train", (epochs,)
+            return cmd.RunChunk(runs.new_id(), epochs, budget)
+        return cmd.Train(epochs)
     if name == "continue":
-        return "run", ((form.one("run") or "")[:32], None, budget)
+        return cmd.RunChunk((form.one("run") or "")[:32], None, budget)
     if name == "cancel" or (name == "pause" and form.one("run")):
-        return "cancel", ()  # Pause during a run (the form names it) cancels it
+        return cmd.Cancel()  # Pause during a run (the form names it) cancels it
     return None  # play (with htmx) and pause only change what the page shows
 
 
@@ -178,11 +182,10 @@ async def do(request: Request, sid: str, settings: SettingsDep, door: DoorDep) -
     vs = ViewState(vs.sel, vs.log, name == "play" and htmx, vs.n)
     error = None
     try:
-        op = operation(name, form, settings, vs, htmx)
+        command = operation(name, form, settings, vs, htmx)
     except ConfigError as e:
-        op, error = None, error_text(lang_of(request), e)
-    op_name, args = op or ("state", ())
-    page = await session_html(request, settings, door, sid, vs, op_name, args,
+        command, error = None, error_text(lang_of(request), e)
+    page = await session_html(request, settings, door, sid, vs, command or cmd.State(),
                               block="workspace" if htmx else None, error=error,
                               capture=name == "update", expected=(CursorError, NothingToUndo))
     if htmx or error:
@@ -203,7 +206,7 @@ async def change_settings(request: Request, sid: str, settings: SettingsDep,
     try:
         # The regularization fields merge into the session's own (service.patch).
         changes = forms.settings_changes(form)
-        page = await session_html(request, settings, door, sid, vs, "patch", (changes,),
+        page = await session_html(request, settings, door, sid, vs, cmd.Patch(changes),
                                   block=block, expected=(ConfigError, ValidationError))
     except ConfigError as e:  # a field that is not even a number
         page = await session_html(request, settings, door, sid, vs, block=block,

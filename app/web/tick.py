@@ -23,10 +23,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from markupsafe import Markup, escape
-from starlette.concurrency import run_in_threadpool
 
-from app.deps import StoreDep
+from app.deps import DoorDep
 from app.sessions.budget import check_page
+from app.sessions.commands import Command, RunChunk, State, Tick
 from app.sessions.door import Door, Outcome
 from app.sessions.model import Session
 from app.sessions.render_budget import page_cost
@@ -241,11 +241,11 @@ async def tick(request: Request, sid: str, render: Any, base_ctx: Any, settings:
         body = gzip.compress(html.encode(), compresslevel=1) if gzip_ok else None
         return html, body, stop, timing
 
-    op: tuple[Any, ...] = (("tick", vs.n, settings.tick_budget) if run_id is None else
-                           ("run", run_id, None, settings.run_chunk_budget))
+    command: Command[Any] = (Tick(vs.n, settings.tick_budget) if run_id is None else
+                             RunChunk(run_id, None, settings.run_chunk_budget))
     try:
         html, body, stop, timing = await door.apply(
-            sid, *op, view=view,
+            sid, command, view=view,
             before=lambda s: check_page(s.config, settings.max_reply_bytes),
             cost=lambda s: page_cost(s.config))  # the regions that changed: at most the page
     except SessionNotFound:
@@ -267,16 +267,16 @@ def points_url(s: Session, raw: heatcache.Raw) -> str:
 
 
 @router.get("/s/{sid}/points.svg")
-async def points(store: StoreDep, sid: str, v: str = "") -> Response:
+async def points(door: DoorDep, sid: str, v: str = "") -> Response:
     """The sample points of a session's heatmap; immutable when ``v`` is their current hash."""
+    def draw(s: Session, _: Outcome[None]) -> tuple[bytes, str] | None:
+        raw = raw_points(s)  # the input plane, before the input features
+        if raw is None:
+            return None
+        return heatcache.points(raw, s.config.output_activation, s.task)
+
     try:
-        async with store.use(sid, write=False) as s:
-            def draw() -> tuple[bytes, str] | None:
-                raw = raw_points(s)  # the input plane, before the input features
-                if raw is None:
-                    return None
-                return heatcache.points(raw, s.config.output_activation, s.task)
-            found = await run_in_threadpool(draw)
+        found = await door.apply(sid, State(), view=draw)
     except SessionNotFound:
         found = None
     if found is None:

@@ -9,16 +9,16 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
-from app.deps import DoorDep, HubDep, PollsDep, SettingsDep, StoreDep, check_creation
-from app.sessions import service
+from app.deps import DoorDep, PollsDep, SettingsDep, check_creation
+from app.sessions.commands import Fork, Unwatch, Watch
 from app.sessions.config import ConfigError
 from app.sessions.door import Door
 from app.sessions.model import Session
@@ -163,29 +163,21 @@ async def watch_stream(request: Request, watch_id: str, door: DoorDep,
 
 
 @router.post("/w/{watch_id}/copy")
-async def make_copy(request: Request, watch_id: str, settings: SettingsDep, store: StoreDep,
+async def make_copy(request: Request, watch_id: str, settings: SettingsDep,
                     door: DoorDep) -> Response:
     """Fork the teacher's current state (config, weights, history) into a new session."""
-    doc = await door.watched(watch_id, service.export)
-    await check_creation(request)
     try:
-        session = await run_in_threadpool(service.import_session, doc, settings)
+        sid = await door.create(Fork(watch_id), admit=partial(check_creation, request))
     except ConfigError as e:  # (every export imports; if one ever did not: a page, not JSON)
         return landing.landing(request, settings, e.msg)  # (as /open says it)
-    await store.add(session)
-    return RedirectResponse(f"/s/{session.id}", status_code=303)
+    return RedirectResponse(f"/s/{sid}", status_code=303)
 
 
 # --- the Share panel on the session page ------------------------------------------------------
 @router.post("/s/{sid}/share", response_class=HTMLResponse)
-async def share(request: Request, sid: str, door: DoorDep, hub: HubDep) -> Response:
-    """Start (or stop) sharing the session with a watch link."""
+async def share(request: Request, sid: str, door: DoorDep) -> Response:
+    """Start (or stop) sharing the session with a watch link (the door links or revokes it
+    in the hub)."""
     form = forms.Form.parse(await request.body())
-    if form.one("action") == "stop":
-        old = await door.apply(sid, "unwatch")
-        if old is not None:
-            await hub.revoke(old, sid)
-    else:
-        watch_id = await door.apply(sid, "watch")
-        await hub.link(watch_id, sid)
+    await door.apply(sid, Unwatch() if form.one("action") == "stop" else Watch())
     return RedirectResponse(f"/s/{sid}#share", status_code=303)

@@ -13,8 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
+from app.sessions.commands import COMMANDS, Export, GradCheck, State, Step, Tick, Train
 from app.sessions.config import SessionConfig, normalize
-from app.sessions.door import OPERATIONS, Door
+from app.sessions.door import Door
 from app.sessions.events import Hub
 from app.sessions.model import Session
 from app.sessions.store import MemoryStore
@@ -106,13 +107,13 @@ def test_reads_change_nothing(any_store_client: TestClient) -> None:
 
 
 def test_the_table_names_kinds_and_limits() -> None:
-    writes = {n for n, op in OPERATIONS.items() if op.kind == "change"}
+    writes = {c.name for c in COMMANDS if c.kind == "change"}
     # reveal: a class poll's steps up to its value (app/sessions/poll_service.py)
     assert writes == {"forward", "backward", "update", "step", "train", "tick", "patch",
                       "weights", "reset", "points", "reconfigure", "train_to", "run",
                       "reveal"}
-    assert not OPERATIONS["state"].writes and not OPERATIONS["export"].writes
-    assert "max_epochs" in OPERATIONS["train"].limits
+    assert not State().writes and not Export().writes
+    assert "max_epochs" in Train.limits
 
 
 async def door_with_sessions(settings: Settings, preset: str, n: int
@@ -150,7 +151,7 @@ def test_operations_run_at_most_parallel_operations_at_once_in_arrival_order(lim
 
     async def run() -> list[str]:
         door, store, ids = await door_with_sessions(settings, "seed-xor", 3)
-        await asyncio.gather(*(door.apply(sid, "state", view=view) for sid in ids))
+        await asyncio.gather(*(door.apply(sid, State(), view=view) for sid in ids))
         await store.close()
         return ids
 
@@ -164,21 +165,21 @@ def test_a_long_operation_never_holds_up_the_short_ones() -> None:
     """A train of up to train_time_budget seconds (or a gradient check) does not take one of
     the ``parallel_operations`` turns: with a single turn, a Play-sized read of another session
     finishes while the train still runs."""
-    settings = Settings(parallel_operations=1, kernel="numpy")
-    assert OPERATIONS["train"].long and OPERATIONS["gradcheck"].long
-    assert not OPERATIONS["tick"].long and not OPERATIONS["step"].long
+    settings = Settings(parallel_operations=1, kernel="numpy", train_time_budget=0.5)
+    assert Train.long and GradCheck.long
+    assert not Tick.long and not Step.long
     done: dict[str, float] = {}
 
     async def run() -> None:
         door, store, ids = await door_with_sessions(settings, "spiral", 2)
 
         async def train() -> None:
-            await door.apply(ids[0], "train", 100_000, 0.5)  # stops at its 0.5 s budget
+            await door.apply(ids[0], Train(100_000))  # stops at its 0.5 s budget
             done["train"] = time.perf_counter()
 
         async def read() -> None:
             await asyncio.sleep(0.05)  # the train has started
-            await door.apply(ids[1], "state")
+            await door.apply(ids[1], State())
             done["read"] = time.perf_counter()
 
         await asyncio.gather(train(), read())

@@ -13,6 +13,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from app.config import Settings
+from app.sessions.commands import Step
 from tests.hardening.test_stalls import serve
 from tests.teaching.helpers import S
 
@@ -78,7 +79,7 @@ def test_a_slow_watcher_render_does_not_hold_up_the_teacher(
         watchers = [asyncio.ensure_future(door.watched(wid, slow_view)) for _ in range(8)]
         await asyncio.sleep(0.1)
         t0 = time.monotonic()
-        await door.apply(sid, "step")
+        await door.apply(sid, Step())
         took = time.monotonic() - t0
         versions = await asyncio.gather(*watchers)
         return took, min(versions)

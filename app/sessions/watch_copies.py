@@ -21,7 +21,7 @@ from app.sessions.store import SessionStore
 MAX_COPIES = 64  # sessions whose copy is kept, whatever their size
 
 
-class Snapshots:
+class WatchCopies:
     def __init__(self, store: SessionStore, max_bytes: int) -> None:
         self.store = store
         self.max_bytes = max_bytes
