@@ -155,3 +155,17 @@ def test_only_the_door_writes_to_the_session_store() -> None:
     assert found["app.sessions.door"], "the door's own writes should be seen"
     bad = {m: w for m, w in found.items() if w and m not in STORE_WRITERS}
     assert not bad, f"store writes outside the door: {bad}"
+
+
+@pytest.mark.parametrize("folder", ["drawing", "inspector", "views", "infra"])
+def test_only_the_routers_import_the_routers(folder: str) -> None:
+    """app/web's folders (tests/tools/move_web.py): the pictures, the derivations, the view-models
+    and the page machinery know nothing of the routers (app/web/routes) built on them."""
+    lower = f"app.web.{folder}"
+    graph = import_graph()
+    modules = [m for m in graph if m.startswith(lower + ".")]
+    if not modules:
+        pytest.skip(f"{lower} does not exist yet: python3 -m tests.tools.move_web makes it")
+    bad = {(m, t) for m in modules for t in graph[m]
+           if t == "app.web.routes" or t.startswith("app.web.routes.")}
+    assert not bad, f"{lower} imports the routers: {sorted(bad)}"
