@@ -146,9 +146,11 @@ def inputs_key(region: str, ctx: dict[str, Any], view: ViewState) -> tuple[Any, 
 
 
 def frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str], stop: bool,
-          settings: Any, vs: ViewState, _: Any) -> tuple[str, float]:
+          settings: Any, vs: ViewState, _: Any, echo: bool = True) -> tuple[str, float]:
     """The reply — changed regions (lean while playing, full when stopping) and the new
-    hashes — and the ms spent in templates and hashing (after building the view)."""
+    hashes — and the ms spent in templates and hashing (after building the view). ``held``
+    is updated to what the client holds after it; ``echo``: the hashes go back in the reply
+    (the polling page echoes them; a stream remembers them itself)."""
     view = ViewState(vs.sel, vs.log, not stop, vs.n)
     ctx.update(session_view(s, settings, view, _, projector=ctx["projector"], live=not stop),
                oob=True)
@@ -164,14 +166,15 @@ def frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str], st
         raw = ctx["raw_points"]
         ctx["points_url"] = "" if raw is None else points_url(s, raw)
         names = {"data": "partials/data_live.html"}
-    parts, now = [], []
+    parts: list[str] = []
+    now: dict[str, str] = {}
     for region in REGIONS:
         if stop and region == "undo":
             continue  # the controls sent below carry the undo bar
         key = None if stop else inputs_key(region, ctx, view)
         if key is not None:  # known by what it shows: drawn only if the client lacks it
             h = digest(repr(key))
-            now.append(f"{region}:{h}")
+            now[region] = h
             if held.get(region) != h:
                 html = REGION_CACHE.get(h.encode())
                 if html is None:
@@ -183,14 +186,16 @@ def frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str], st
         if not stop and region in ("diagram", "data"):  # indentation between SVG tags
             html = BETWEEN_TAGS.sub("><", html)
         h = digest(html)
-        now.append(f"{region}:{h}")
+        now[region] = h
         if held.get(region) != h:
             parts.append(html)
+    held.clear()
+    held.update(now)
     if stop:
         parts.append(render("partials/controls.html", ctx))
         parts.append(render("partials/player.html", ctx))
-    else:
-        have = ",".join(now)
+    elif echo:
+        have = ",".join(f"{k}:{h}" for k, h in now.items())
         parts.append(f'<input type="hidden" id="tick-have" name="have" value="{have}" '
                      'hx-swap-oob="true">')
     return "".join(parts), (time.perf_counter() - t_view) * 1000
@@ -214,7 +219,7 @@ async def tick(request: Request, sid: str, render: Any, base_ctx: Any, settings:
     def view(s: Session, outcome: Outcome[Any]) -> tuple[str, bytes | None, bool, str]:
         chunk = outcome.result
         if run_id is None:
-            stop = s.trainer.status == "diverged"
+            stop = stops(s)
         else:  # the run is done, diverged, or ended by something else (Unchanged)
             stop = not isinstance(chunk, Chunk) or chunk.finished
             ctx["run"] = train_run.progress(s, settings, _, live=not stop)
@@ -257,6 +262,22 @@ async def tick(request: Request, sid: str, render: Any, base_ctx: Any, settings:
         r.headers["content-length"] = str(len(body))
         r.headers["content-encoding"] = "gzip"
     return r
+
+
+def stops(s: Session) -> bool:
+    """Play ends by itself when the network diverged (the reply is the full page regions)."""
+    return s.trainer.status == "diverged"
+
+
+def play_frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str],
+               settings: Any, vs: ViewState, _: Any, timeline: int) -> tuple[str, bool]:
+    """One Play frame as the stream (app/web/play.py) sends it: the regions that changed
+    since ``held`` (updated in place with what the client now holds), or the full regions,
+    the controls and the player once Play stops."""
+    stop = stops(s)
+    ctx["timeline"] = train_run.timeline(s.undo, timeline, _)
+    html, _ms = frame(s, ctx, render, held, stop, settings, vs, _, echo=False)
+    return html, stop
 
 
 def points_url(s: Session, raw: heatcache.Raw) -> str:
