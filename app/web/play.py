@@ -88,15 +88,20 @@ async def stream(request: Request, sid: str, settings: Settings, door: Door, ren
 
 
 class Tick:
-    """What one page's stream keeps between ticks, and the door's callbacks of a tick."""
+    """What one page's stream keeps between ticks, and the door's callbacks of a tick. The
+    frame is formatted and compressed in the tick's worker thread (zlib lets go of the GIL),
+    not on the event loop."""
 
     def __init__(self, settings: Settings, render: Any, vs: ViewState, _: Any,
-                 timeline: int) -> None:
+                 timeline: int, encode: Encoder) -> None:
         self.settings, self.render, self.vs, self._, self.timeline = (
             settings, render, vs, _, timeline)
+        self.encode = encode
         self.held: dict[str, str] = {}  # region → hash of what the page now holds
         self.version: int | None = None  # the session's version after this stream's tick
         self.ctx: dict[str, Any] = {}
+        self.stamp = ""
+        self.encoded = False  # this tick's frame went into the compressor
 
     @staticmethod
     def cost(s: Session) -> int:
@@ -107,11 +112,15 @@ class Tick:
         if self.version is not None and s.version != self.version:
             raise Interrupted
 
-    def view(self, s: Session, outcome: Outcome[Any]) -> tuple[str, bool]:
+    def view(self, s: Session, outcome: Outcome[Any]) -> tuple[bytes, bool]:
         html, stop = tick.play_frame(s, self.ctx, self.render, self.held, self.settings,
                                      self.vs, self._, self.timeline)
         self.version = s.version
-        return html, stop
+        if not html and not stop:
+            return b"", False  # nothing changed (the kernel still compiling)
+        self.encoded = True
+        data = self.encode(event("stop" if stop else "frame", html, self.stamp))
+        return (data + self.encode.end() if stop else data), stop
 
     def stopped(self, s: Session, outcome: Outcome[Any]) -> str:
         """The page as the session now is, in full (Play ends)."""
@@ -127,19 +136,20 @@ async def frames(request: Request, sid: str, settings: Settings, door: Door, ren
         yield encode(event("poll")) + encode.end()
         return
     base = base_ctx(request)
-    t = Tick(settings, render, vs, i18n.gettext_for(base["lang"]), timeline)
+    t = Tick(settings, render, vs, i18n.gettext_for(base["lang"]), timeline, encode)
     Streams.open += 1
     try:
         due = time.monotonic()
         while True:
             # The comment: when this tick was due (wall clock), for benchmarks/classroom.py.
-            stamp = f"due {time.time() - (time.monotonic() - due):.4f}"
-            t.ctx = dict(base)
+            t.stamp = f"due {time.time() - (time.monotonic() - due):.4f}"
+            t.ctx, t.encoded = dict(base), False
             try:
-                html, stop = await door.apply(sid, "tick", vs.n, settings.tick_budget,
+                data, stop = await door.apply(sid, "tick", vs.n, settings.tick_budget,
                                               view=t.view, before=t.before, cost=t.cost)
             except (SessionNotFound, PageTooLarge):
-                yield encode(event("stop")) + encode.end()
+                if not t.encoded:
+                    yield encode(event("stop")) + encode.end()
                 return
             except Interrupted:  # something else changed the session: Play ends here
                 try:
@@ -149,12 +159,16 @@ async def frames(request: Request, sid: str, settings: Settings, door: Door, ren
                 yield encode(event("stop", html)) + encode.end()
                 return
             except (SessionBusy, StoreUnavailable):
-                html, stop = "", False  # this tick is skipped; the next one tries again
-            if html or stop:
-                yield encode(event("stop" if stop else "frame", html, stamp))
-                if stop:
-                    yield encode.end()
+                if t.encoded:
+                    # A frame went into the compressor but not out (the save failed after
+                    # it): the rest of this gzip stream would not decode. End it; the
+                    # page's EventSource reconnects to a new one.
                     return
+                data, stop = b"", False  # this tick is skipped; the next one tries again
+            if data:
+                yield data
+            if stop:
+                return
             due = max(due + settings.play_interval, time.monotonic())
             await asyncio.sleep(due - time.monotonic())
     finally:

@@ -64,7 +64,8 @@ def new_session(client: TestClient, **body: object) -> str:
 def test_frames_send_only_what_changed_and_train_each_tick(
         make_client: Callable[..., TestClient]) -> None:
     # A budget no loaded machine reaches: every tick trains its 10 epochs.
-    client = make_client(tick_budget=30.0, play_interval=0.05)
+    # Ticks 0.5 s apart: the stream is closed (after the third) long before a fourth is due.
+    client = make_client(tick_budget=30.0, play_interval=0.5)
     sid = new_session(client, preset="spiral")
     frames = play(client, sid, 3)
     assert [name for name, _ in frames] == ["frame"] * 3
