@@ -93,9 +93,9 @@ class Settings(BaseSettings):
         0.25, ge=0.05, le=5, description="seconds from one Play tick's start to the next on a "
         "playing page's stream (4 ticks a second)")
     play_max_streams: int = Field(
-        1000, ge=0, description="open Play streams per worker; a page beyond it plays by "
-        "polling (one request per tick) instead: nobody is refused, a class behind one "
-        "address included")
+        500, ge=0, description="open Play streams per worker (each holds a gzip compressor "
+        "of about 160 KB); a page beyond it plays by polling (one request per tick) instead: "
+        "nobody is refused, a class behind one address included")
     # Train N on the page with JavaScript: a run of chunks, each one request (app/sessions/
     # runs.py); the page asks for the next chunk this often (a chunk still in flight: as soon
     # as it returns), so the diagram and loss curve move at about Play's pace.
