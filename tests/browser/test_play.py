@@ -78,6 +78,31 @@ def test_focus_stays_where_it_was_while_frames_arrive(server: str,
     clean(problems)
 
 
+def test_a_hidden_tab_does_not_play(server: str, web: tuple[Page, Any]) -> None:
+    """A tab in the background closes its stream (the server stops training it) and opens a
+    new one when it is shown again."""
+    p, problems = web
+    p.add_init_script(COUNT_FRAMES)
+    p.goto(f"{server}/new?preset=spiral")
+    p.get_by_role("button", name="Play", exact=True).click()
+    expect(p.locator("#curve-epoch")).not_to_have_text("0", timeout=10_000)
+    hide = ("h => { Object.defineProperty(document, 'hidden', {value: h, configurable: true});"
+            " document.dispatchEvent(new Event('visibilitychange')); }")
+    p.evaluate(hide, True)
+    p.wait_for_timeout(400)
+    sid = p.url.split("/s/")[1].split("?")[0]
+    epoch = p.request.get(f"{server}/api/v1/sessions/{sid}").json()["epoch"]
+    p.wait_for_timeout(800)
+    assert p.request.get(f"{server}/api/v1/sessions/{sid}").json()["epoch"] == epoch
+    n = frames(p)
+    p.evaluate(hide, False)
+    p.wait_for_timeout(1200)
+    assert frames(p) - n >= 2 and p.evaluate("window.playStreams") == 2
+    p.get_by_role("button", name="Pause", exact=True).click()
+    expect(p.get_by_role("button", name="Play", exact=True)).to_be_visible()
+    clean(problems)
+
+
 def test_divergence_brings_the_play_button_back(server: str, web: tuple[Page, Any]) -> None:
     p, problems = web
     sid = p.request.post(f"{server}/api/v1/sessions",
