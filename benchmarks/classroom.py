@@ -31,13 +31,20 @@ import contextlib
 import os
 import re
 import statistics
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from benchmarks.servers import app_server, exit_on_sigterm, group_cpu_seconds, redis_server
+from benchmarks.servers import (
+    ROOT,
+    app_server,
+    exit_on_sigterm,
+    group_cpu_seconds,
+    redis_server,
+)
 
 POLL = 0.25
 TARGET_RATE, TARGET_P99 = 3.5, 0.250
@@ -224,6 +231,26 @@ def wait_for_kernel(base: str, timeout: float = 120.0) -> None:
         time.sleep(0.05)
 
 
+def commit() -> str:
+    """The checkout's commit (what docs/performance.md names with each figure)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} CPUs ({model})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", default="30,60,80,100",
@@ -247,8 +274,8 @@ def main() -> None:
     redis_sizes = [int(s) for s in args.redis_students.split(",")]
     if args.quick:
         sizes, redis_sizes, args.seconds, args.warmup, args.bisect = [5], [5], 3.0, 1.0, 0
-    print(f"transport: {args.transport}; load average before: {os.getloadavg()[0]:.2f} "
-          f"on {os.cpu_count()} CPUs")
+    print(f"commit {commit()}; {machine()}; transport: {args.transport}; load average "
+          f"before: {os.getloadavg()[0]:.2f}")
     print(HEADER)
     if args.compare:  # the same class on another checkout first, under the same load
         with app_server("memory", 1, root=Path(args.compare)) as (base, proc):
