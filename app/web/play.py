@@ -22,7 +22,7 @@ import asyncio
 import time
 import zlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
@@ -41,13 +41,27 @@ HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 class Streams:
-    """The Play streams open on this worker (play_max_streams)."""
+    """The Play streams open on this worker (play_max_streams), by session."""
 
     open = 0
+    of: ClassVar[dict[str, set[Tick]]] = {}
+
+
+def pause(sid: str) -> None:
+    """Pause pressed on the page: this worker's streams of the session train no more. The
+    page closes its stream before Pause leaves, but the server may notice that after a tick
+    has started; a tick checks this under the session's lock, so Pause (which waits for the
+    lock) shows the state where training stopped."""
+    for t in Streams.of.get(sid, ()):
+        t.paused = True
 
 
 class Interrupted(Exception):
     """Something other than this stream changed the session since its last tick."""
+
+
+class Paused(Exception):
+    """Pause was pressed: the page has closed (or is closing) this stream."""
 
 
 def event(name: str, html: str = "", comment: str | None = None) -> bytes:
@@ -102,6 +116,7 @@ class Tick:
         self.ctx: dict[str, Any] = {}
         self.stamp = ""
         self.encoded = False  # this tick's frame went into the compressor
+        self.paused = False  # Pause was pressed (pause())
 
     @staticmethod
     def cost(s: Session) -> int:
@@ -109,6 +124,8 @@ class Tick:
 
     def before(self, s: Session) -> None:
         check_page(s.config, self.settings.max_reply_bytes)
+        if self.paused:
+            raise Paused
         if self.version is not None and s.version != self.version:
             raise Interrupted
 
@@ -138,6 +155,7 @@ async def frames(request: Request, sid: str, settings: Settings, door: Door, ren
     base = base_ctx(request)
     t = Tick(settings, render, vs, i18n.gettext_for(base["lang"]), timeline, encode)
     Streams.open += 1
+    Streams.of.setdefault(sid, set()).add(t)
     try:
         due = time.monotonic()
         while True:
@@ -147,6 +165,8 @@ async def frames(request: Request, sid: str, settings: Settings, door: Door, ren
             try:
                 data, stop = await door.apply(sid, "tick", vs.n, settings.tick_budget,
                                               view=t.view, before=t.before, cost=t.cost)
+            except Paused:
+                return
             except (SessionNotFound, PageTooLarge):
                 if not t.encoded:
                     yield encode(event("stop")) + encode.end()
@@ -173,3 +193,7 @@ async def frames(request: Request, sid: str, settings: Settings, door: Door, ren
             await asyncio.sleep(due - time.monotonic())
     finally:
         Streams.open -= 1
+        mine = Streams.of.get(sid, set())
+        mine.discard(t)
+        if not mine:
+            Streams.of.pop(sid, None)

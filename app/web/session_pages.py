@@ -175,6 +175,8 @@ async def do(request: Request, sid: str, settings: SettingsDep, door: DoorDep) -
     if name not in OPS:
         name = "step"
     htmx = is_htmx(request)
+    if name == "pause":
+        play.pause(sid)  # a Play stream's tick that has not started yet will not start
     vs = ViewState(vs.sel, vs.log, name == "play" and htmx, vs.n)
     error = None
     try:

@@ -108,6 +108,30 @@ def test_closing_the_stream_stops_training(make_client: Callable[..., TestClient
     assert state(client, f"/s/{sid}")["epoch"] == epoch
 
 
+def test_pause_stops_the_stream_where_the_page_shows_it(
+        make_client: Callable[..., TestClient]) -> None:
+    """Pause reaches the server while the stream is still open (the page has closed it, the
+    server has not noticed yet): no tick starts after Pause, and Pause's page shows the epoch
+    where training stopped."""
+    client = make_client(play_interval=0.05)
+    sid = new_session(client, preset="spiral")
+    shown: list[str] = []
+
+    def press_pause(i: int) -> None:
+        if i == 2:
+            r = client.post(f"/s/{sid}/do", data={"op": "pause"}, headers={"HX-Request": "true"})
+            m = re.search(r'id="epoch"[^>]*>(\d+)<', r.text)
+            assert m, "the page shows the epoch"
+            shown.append(m.group(1))
+
+    frames = play(client, sid, 50, between=press_pause)
+    assert [name for name, _ in frames] in (["frame"] * 2, ["frame"] * 3)  # then it ended
+    epoch = state(client, f"/s/{sid}")["epoch"]
+    assert shown == [str(epoch)]
+    time.sleep(0.3)
+    assert state(client, f"/s/{sid}")["epoch"] == epoch
+
+
 def test_divergence_stops_with_the_full_regions(client: TestClient) -> None:
     sid = new_session(client, preset="plane-regression", learning_rate=100)
     frames = play(client, sid, 50, n=1000)
