@@ -8,7 +8,8 @@ which region hashes it sent, so nothing is echoed back. It ends with an event ``
 full regions, the controls and the player, as the polled tick's 286 reply) when the network
 diverges or something else changes the session (a step in another tab, the API), with an
 empty ``stop`` when the session is gone, and when the page closes it (Pause and every other
-toolbar request close it before they leave). Beyond ``play_max_streams`` open streams the
+toolbar request close it before they leave; Pause also marks it paused: ``pause``). Beyond
+``play_max_streams`` open streams the
 page is told (event ``poll``) to play by polling POST /s/{id}/tick as before.
 
 The stream is gzipped as one deflate stream, flushed after each event: consecutive frames
