@@ -299,7 +299,9 @@
     me.src.addEventListener("stop", function (ev) {
       if (play !== me) return;
       stopPlay();
-      swapFrame(ev.data);
+      // The full regions and a player that does not play; nothing when the session is gone
+      // (the page stays as it is, and does not open the stream again).
+      if (ev.data) swapFrame(ev.data); else p.removeAttribute("data-play");
       syncPlay();
     });
     me.src.addEventListener("poll", function () {

@@ -5,6 +5,7 @@ is still a form post."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -101,6 +102,23 @@ def test_a_hidden_tab_does_not_play(server: str, web: tuple[Page, Any]) -> None:
     assert frames(p) - n >= 2 and p.evaluate("window.playStreams") == 2
     p.get_by_role("button", name="Pause", exact=True).click()
     expect(p.get_by_role("button", name="Play", exact=True)).to_be_visible()
+    clean(problems)
+
+
+def test_a_session_deleted_while_playing_ends_play(server: str, web: tuple[Page, Any]) -> None:
+    """The stream ends (an empty stop) and the page does not open it again."""
+    p, problems = web
+    p.add_init_script(COUNT_FRAMES)
+    p.goto(f"{server}/new?preset=spiral")
+    p.get_by_role("button", name="Play", exact=True).click()
+    expect(p.locator("#curve-epoch")).not_to_have_text("0", timeout=10_000)
+    sid = p.url.split("/s/")[1].split("?")[0]
+    assert p.request.delete(f"{server}/api/v1/sessions/{sid}").status == 204
+    p.wait_for_timeout(1500)
+    n = frames(p)
+    p.wait_for_timeout(1000)
+    assert frames(p) == n and p.evaluate("window.playStreams") == 1
+    expect(p.locator("#player")).not_to_have_attribute("data-play", re.compile("."))
     clean(problems)
 
 
