@@ -87,6 +87,15 @@ class Settings(BaseSettings):
         "capped at lock_timeout − train_time_budget − 1). A Play tick waits within tick_budget, "
         "then trains nothing that tick")
     tick_budget: float = Field(0.05, gt=0, description="seconds of training per Play tick")
+    # Play on the page with JavaScript: one stream per playing page (app/web/play.py) pushes a
+    # frame every play_interval; beyond play_max_streams the page polls POST /tick instead.
+    play_interval: float = Field(
+        0.25, ge=0.05, le=5, description="seconds from one Play tick's start to the next on a "
+        "playing page's stream (4 ticks a second)")
+    play_max_streams: int = Field(
+        500, ge=0, description="open Play streams per worker (each holds a gzip compressor "
+        "of about 160 KB); a page beyond it plays by polling (one request per tick) instead: "
+        "nobody is refused, a class behind one address included")
     # Train N on the page with JavaScript: a run of chunks, each one request (app/sessions/
     # runs.py); the page asks for the next chunk this often (a chunk still in flight: as soon
     # as it returns), so the diagram and loss curve move at about Play's pace.

@@ -44,12 +44,12 @@ from app.web import (
     compare_charts,
     compare_setup,
     diagram,
+    diagram_svg,
     forms,
     i18n,
     landing,
     session_pages,
     share,
-    tick,
     views,
 )
 from app.web.fmt import num
@@ -92,7 +92,7 @@ def side_of(s: Session, settings: Settings, vs: ViewState, _: Callable[[str], st
     dg = diagram.build(state, row, None, lambda sel: "#", _, None, False, live=True)
     return Side(s.id, s.config, s.trainer.epoch, num(state["loss"], 6), s.trainer.status,
                 views.next_text(state["cursor"], _), state["history"], dg,
-                tick.edges_svg(dg), tick.nodes_svg(dg), s.watch_id)
+                diagram_svg.edges_svg(dg), diagram_svg.nodes_svg(dg, live=True), s.watch_id)
 
 
 def ids(request: Request) -> tuple[str, str]:

@@ -27,7 +27,7 @@ from app.sessions.config import ConfigError
 from app.sessions.door import Door, NothingToUndo, Outcome
 from app.sessions.model import Session
 from app.sessions.render_budget import page_cost
-from app.web import forms, i18n, polls, share, train_run
+from app.web import forms, i18n, play, polls, share, train_run
 from app.web import tick as play_tick
 from app.web.flash import Flash
 from app.web.page_errors import error_text
@@ -179,6 +179,8 @@ async def do(request: Request, sid: str, settings: SettingsDep, door: DoorDep) -
     if name not in OPS:
         name = "step"
     htmx = is_htmx(request)
+    if name == "pause":
+        play.pause(sid)  # a Play stream's tick that has not started yet will not start
     vs = ViewState(vs.sel, vs.log, name == "play" and htmx, vs.n)
     error = None
     try:
@@ -225,3 +227,10 @@ async def tick(request: Request, sid: str, settings: SettingsDep, door: DoorDep)
     only the regions that changed."""
     return await play_tick.tick(request, sid, render, base_ctx, settings, door, respond,
                                 TIMELINE)
+
+
+@router.get("/s/{sid}/play")
+async def play_stream(request: Request, sid: str, settings: SettingsDep,
+                      door: DoorDep) -> Response:
+    """Play's frames pushed over one stream while the page plays (app/web/play.py)."""
+    return await play.stream(request, sid, settings, door, render, base_ctx, TIMELINE)

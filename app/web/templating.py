@@ -16,7 +16,7 @@ from jinja2_fragments import render_block
 
 from app.resources import TEMPLATES
 from app.sessions.config import PRESETS
-from app.web import charts, diagram, forms, i18n, typeset, views
+from app.web import charts, diagram, diagram_svg, forms, i18n, typeset, views
 from app.web.fmt import num
 
 # auto_reload off: templates do not change under a running server, and checking each file's
@@ -28,6 +28,7 @@ env.filters["num"] = num
 env.filters["grid_svg"] = charts.grid_svg
 env.filters["epoch_axes_svg"] = charts.epoch_axes_svg
 env.globals["clickable"] = diagram.clickable
+env.globals["nodes_svg"] = diagram_svg.nodes_svg
 
 
 @pass_context

@@ -22,7 +22,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from markupsafe import Markup, escape
+from markupsafe import escape
 
 from app.deps import DoorDep
 from app.sessions.budget import check_page
@@ -32,7 +32,7 @@ from app.sessions.model import Session
 from app.sessions.render_budget import page_cost
 from app.sessions.runs import Chunk
 from app.sessions.store import SessionNotFound
-from app.web import forms, heatcache, heatmaps, i18n, train_run
+from app.web import diagram_svg, forms, heatcache, heatmaps, i18n, train_run
 from app.web.flash import Flash
 from app.web.views import ViewState, raw_points, session_view
 
@@ -56,77 +56,6 @@ def parse_have(value: str | None) -> dict[str, str]:
     return held
 
 
-def edges_svg(diagram: Any) -> Markup:
-    """The edges as bare paths (diagram.py's Diagram.edges_svg without the links); the dashed
-    (negative) ones in one group, so the dash pattern is written once."""
-    solid = [p for neg, p in diagram.bare if not neg]
-    dashed = [p for neg, p in diagram.bare if neg]
-    for e in diagram.edges:
-        (dashed if e.negative else solid).append(
-            f'<path d="M{e.x1:g} {e.y1:g} {e.x2:g} {e.y2:g}" stroke="{e.color}" '
-            f'stroke-width="{e.width:.2g}"/>')
-    return Markup("".join(solid) + '<g stroke-dasharray="7 4">' + "".join(dashed) + "</g>")
-
-
-def nodes_svg(d: Any) -> Markup:
-    """The neurons as diagram_live.html used to draw them in Jinja (a card with its picture,
-    key/value lines and bias, or a tile), written here: per-attribute escaping made the
-    template the larger part of a tick's rendering. Titles, keys and values are our own
-    symbols and formatted numbers; escaped all the same."""
-    z = d.sizes
-    g, pad = d.sprite_grid, heatmaps.SPRITE_PAD
-    out = ["<defs>"]
-    for l, uri in enumerate(d.sprites):  # drawn once per layer, shown tile by tile below
-        rows = sum(1 for n in d.nodes if n.id.startswith(f"n-{l}-")) * (g + 2 * pad)
-        out.append(f'<image id="hs-{l}" href="{uri}" width="{g}" height="{rows}" '
-                   'preserveAspectRatio="none"/>')
-    out.append("</defs>")
-
-    def picture(n: Any, cls: str, x: float, y: float, w: float, h: float) -> str:
-        if not d.sprites:
-            return (f'<image class="{cls}" href="{n.heat}" x="{x}" y="{y}" width="{w}" '
-                    f'height="{h}" preserveAspectRatio="none"/>')
-        _n, l, j = n.id.split("-")
-        top = int(j) * (g + 2 * pad) + pad
-        return (f'<svg class="{cls}" x="{x}" y="{y}" width="{w}" height="{h}" '
-                f'viewBox="0 {top} {g} {g}" preserveAspectRatio="none">'
-                f'<use href="#hs-{l}"/></svg>')
-
-    for n in d.nodes:
-        out.append(f'<g id="{n.id}" class="node">')
-        if n.detailed:
-            out.append(f'<rect class="card" x="{n.x}" y="{n.y}" width="{n.w}" height="{n.h}" '
-                       f'rx="8" fill="{n.fill}"/>')
-            if n.heat:
-                out.append(picture(n, "nheat", n.x + 5, n.hy, d.heat_px, d.heat_px))
-            out.append(f'<text class="ntitle" x="{n.x + 6}" y="{n.y - 4}" '
-                       f'font-size="{z.title}">{escape(n.title)}</text>')
-            y0 = n.y + (n.h - d.line_h * len(n.lines)) / 2 + d.line_h * 0.78
-            for i, (k, v) in enumerate(n.lines):
-                y = y0 + i * d.line_h
-                out.append(f'<text class="nkey" x="{n.kx}" y="{y}" font-size="{z.key}">'
-                           f'{escape(k)}</text><text class="nval" data-k="{escape(k)}" '
-                           f'x="{n.x + n.w - 8}" y="{y}" font-size="{z.value}" '
-                           f'text-anchor="end">{escape(v)}</text>')
-            b = n.bias
-            if b:
-                out.append(f'<g class="bias{" neg" if b.negative else ""}"><rect x="{b.x}" '
-                           f'y="{b.y}" width="{n.w}" height="{z.label * 1.5}" rx="9"/>'
-                           f'<text x="{b.x + n.w / 2}" y="{b.y + z.label * 1.1}" '
-                           f'font-size="{z.label}" text-anchor="middle">{escape(b.text)}'
-                           "</text></g>")
-        elif n.heat:
-            out.append(picture(n, "dotheat", n.x, n.y, n.w, n.h))
-        if n.label:  # an input tile's name, as diagram.html draws it
-            out.append(f'<text class="inlabel" x="{n.x - 5}" y="{n.y + n.h / 2 + z.label * 0.35}" '
-                       f'font-size="{z.label}" text-anchor="end">{escape(n.label)}</text>')
-        else:
-            out.append(f'<circle class="dot" cx="{n.x + n.w / 2}" cy="{n.y + n.h / 2}" '
-                       f'r="{n.w / 2}" fill="{n.fill}"/>')
-        out.append("</g>")
-    return Markup("".join(out))
-
-
 REGION_CACHE: heatmaps.LRU[str] = heatmaps.LRU(512)
 
 
@@ -146,17 +75,19 @@ def inputs_key(region: str, ctx: dict[str, Any], view: ViewState) -> tuple[Any, 
 
 
 def frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str], stop: bool,
-          settings: Any, vs: ViewState, _: Any) -> tuple[str, float]:
+          settings: Any, vs: ViewState, _: Any, echo: bool = True) -> tuple[str, float]:
     """The reply — changed regions (lean while playing, full when stopping) and the new
-    hashes — and the ms spent in templates and hashing (after building the view)."""
+    hashes — and the ms spent in templates and hashing (after building the view). ``held``
+    is updated to what the client holds after it; ``echo``: the hashes go back in the reply
+    (the polling page echoes them; a stream remembers them itself)."""
     view = ViewState(vs.sel, vs.log, not stop, vs.n)
     ctx.update(session_view(s, settings, view, _, projector=ctx["projector"], live=not stop),
                oob=True)
     t_view = time.perf_counter()
     names = {"diagram": "partials/diagram.html", "data": "partials/data.html"}
     if not stop and not getattr(ctx["diagram"], "lecture", False):
-        ctx["live_edges"] = edges_svg(ctx["diagram"])
-        ctx["live_nodes"] = nodes_svg(ctx["diagram"])
+        ctx["live_edges"] = diagram_svg.edges_svg(ctx["diagram"])
+        ctx["live_nodes"] = diagram_svg.nodes_svg(ctx["diagram"], live=True)
         raw = ctx["raw_points"]  # from session_view: not drawn a second time
         ctx["points_url"] = "" if raw is None else points_url(s, raw)
         names = {"diagram": "partials/diagram_live.html", "data": "partials/data_live.html"}
@@ -164,14 +95,15 @@ def frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str], st
         raw = ctx["raw_points"]
         ctx["points_url"] = "" if raw is None else points_url(s, raw)
         names = {"data": "partials/data_live.html"}
-    parts, now = [], []
+    parts: list[str] = []
+    now: dict[str, str] = {}
     for region in REGIONS:
         if stop and region == "undo":
             continue  # the controls sent below carry the undo bar
         key = None if stop else inputs_key(region, ctx, view)
         if key is not None:  # known by what it shows: drawn only if the client lacks it
             h = digest(repr(key))
-            now.append(f"{region}:{h}")
+            now[region] = h
             if held.get(region) != h:
                 html = REGION_CACHE.get(h.encode())
                 if html is None:
@@ -183,14 +115,16 @@ def frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str], st
         if not stop and region in ("diagram", "data"):  # indentation between SVG tags
             html = BETWEEN_TAGS.sub("><", html)
         h = digest(html)
-        now.append(f"{region}:{h}")
+        now[region] = h
         if held.get(region) != h:
             parts.append(html)
+    held.clear()
+    held.update(now)
     if stop:
         parts.append(render("partials/controls.html", ctx))
         parts.append(render("partials/player.html", ctx))
-    else:
-        have = ",".join(now)
+    elif echo:
+        have = ",".join(f"{k}:{h}" for k, h in now.items())
         parts.append(f'<input type="hidden" id="tick-have" name="have" value="{have}" '
                      'hx-swap-oob="true">')
     return "".join(parts), (time.perf_counter() - t_view) * 1000
@@ -214,7 +148,7 @@ async def tick(request: Request, sid: str, render: Any, base_ctx: Any, settings:
     def view(s: Session, outcome: Outcome[Any]) -> tuple[str, bytes | None, bool, str]:
         chunk = outcome.result
         if run_id is None:
-            stop = s.trainer.status == "diverged"
+            stop = stops(s)
         else:  # the run is done, diverged, or ended by something else (Unchanged)
             stop = not isinstance(chunk, Chunk) or chunk.finished
             ctx["run"] = train_run.progress(s, settings, _, live=not stop)
@@ -257,6 +191,22 @@ async def tick(request: Request, sid: str, render: Any, base_ctx: Any, settings:
         r.headers["content-length"] = str(len(body))
         r.headers["content-encoding"] = "gzip"
     return r
+
+
+def stops(s: Session) -> bool:
+    """Play ends by itself when the network diverged (the reply is the full page regions)."""
+    return s.trainer.status == "diverged"
+
+
+def play_frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str],
+               settings: Any, vs: ViewState, _: Any, timeline: int) -> tuple[str, bool]:
+    """One Play frame as the stream (app/web/play.py) sends it: the regions that changed
+    since ``held`` (updated in place with what the client now holds), or the full regions,
+    the controls and the player once Play stops."""
+    stop = stops(s)
+    ctx["timeline"] = train_run.timeline(s.undo, timeline, _)
+    html, _ms = frame(s, ctx, render, held, stop, settings, vs, _, echo=False)
+    return html, stop
 
 
 def points_url(s: Session, raw: heatcache.Raw) -> str:

@@ -248,6 +248,7 @@
   document.addEventListener("htmx:beforeRequest", function (ev) {
     var src = ev.detail && ev.detail.elt;
     if (!src || !src.closest || !src.closest("#controls, #undo, #run")) return;
+    stopPlay();  // the stream closes before this request leaves: no tick after it
     var player = document.getElementById("player");
     if (!player || !player.classList.contains("playing")) return;
     var idle = document.createElement("div");
@@ -256,6 +257,71 @@
     if (have) idle.appendChild(have.cloneNode(false));
     player.replaceWith(idle);  // htmx stops polling an element that left the page
   });
+
+  // --- Play: the page holds one stream (GET /s/{id}/play) and the server pushes each tick's
+  // frame (the regions that changed, out of band), 4 a second; not one request per tick. The
+  // stream is open while #player carries data-play and the tab is visible; an event "stop"
+  // (diverged, or the session changed elsewhere) brings the full regions and the Play button.
+  // A server with too many streams says "poll": the page then polls POST /tick as before. --
+  var play = null;  // {el, src, timer}
+
+  function stopPlay() {
+    if (!play) return;
+    if (play.src) play.src.close();
+    play = null;
+  }
+
+  function swapFrame(html) {
+    var p = document.getElementById("player");
+    if (html && p && window.htmx) window.htmx.swap(p, html, { swapStyle: "none" });
+  }
+
+  function pollTicks(p) {
+    // The page before streams: htmx posts a tick 250 ms after each reply (286 stops it).
+    p.setAttribute("hx-post", p.getAttribute("data-tick"));
+    p.setAttribute("hx-trigger", "every 250ms");
+    p.setAttribute("hx-swap", "none");
+    p.setAttribute("hx-include", "#tick-have");
+    p.removeAttribute("data-play");
+    window.htmx.process(p);
+  }
+
+  function syncPlay() {
+    var p = document.getElementById("player");
+    var url = p && p.getAttribute("data-play");
+    if (play && (play.el !== p || !url || document.hidden)) stopPlay();
+    if (play || !url || document.hidden || !window.htmx) return;
+    if (!window.EventSource) { pollTicks(p); return; }
+    var me = play = { el: p, src: new window.EventSource(url) };
+    me.src.addEventListener("frame", function (ev) {
+      if (play === me) swapFrame(ev.data);
+    });
+    me.src.addEventListener("stop", function (ev) {
+      if (play !== me) return;
+      stopPlay();
+      // The full regions and a player that does not play; nothing when the session is gone
+      // (the page stays as it is, and does not open the stream again).
+      if (ev.data) swapFrame(ev.data); else p.removeAttribute("data-play");
+      syncPlay();
+    });
+    me.src.addEventListener("poll", function () {
+      if (play !== me) return;
+      stopPlay();
+      pollTicks(p);
+    });
+    // A dropped connection reconnects by itself (EventSource); one that cannot be opened at
+    // all (an old proxy) falls back to polling.
+    me.src.addEventListener("error", function () {
+      if (play === me && me.src.readyState === window.EventSource.CLOSED) {
+        stopPlay();
+        pollTicks(p);
+      }
+    });
+  }
+  document.addEventListener("htmx:afterSettle", syncPlay);
+  // A hidden tab does not play (as the polling page's timers slowed down there): the stream
+  // closes and opens again when the tab is shown.
+  document.addEventListener("visibilitychange", syncPlay);
 
   // --- focus and open panels survive every swap (main and out-of-band) ------------------
   var saved = null;
@@ -506,6 +572,7 @@
   document.addEventListener("htmx:afterSettle", syncPredict);
 
   function ready() {
+    syncPlay();
     syncShortcutSwitch();
     fitMath();
     pageInspector();
