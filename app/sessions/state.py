@@ -5,77 +5,197 @@ whose attributes the pages read."""
 from __future__ import annotations
 
 import math
-from typing import Any, TypedDict
+from functools import cache
+from typing import Annotated, Literal
 
 import numpy as np
+from pydantic import (
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    TypeAdapter,
+    WithJsonSchema,
+)
+from typing_extensions import NotRequired, TypedDict
 
 from app.nn.activations import Array
 from app.sessions import budget
 from app.sessions.config import FieldPath
 from app.sessions.model import Session
-from app.sessions.normalized import NormalizedConfig
+from app.nn.stepper import Phase, Status, Stopped
+from app.sessions.normalized import ConfigDocument, NormalizedConfig
 
 Rows = list[list[float]]
+# The state's enums (app/nn/stepper.py); mypy reads them as the engine's strings.
+Task = Literal["classification", "regression"]
 
 
-class CursorState(TypedDict):
-    next: str  # forward, backward or update
-    layer: int | None
+class Cursor(TypedDict):
+    """Where the session is in its pass: what the next forward/backward/update call does."""
+
+    next: Annotated[Phase, Field(description="the step that is allowed next")]
+    layer: Annotated[int | None, Field(description="1-based layer; null at update")]
+
+
+CursorState = Cursor
 
 
 class LayerOptimizerState(TypedDict):
-    """The optimizer's moments of one layer (None where the optimizer keeps none)."""
+    """The optimizer's state of one layer (docs/api.md, Optimizers): null where the chosen
+    optimizer keeps no such moment."""
 
-    m_W: Rows | None
-    v_W: Rows | None
-    m_b: list[float] | None
-    v_b: list[float] | None
+    m_W: NotRequired[Annotated[Rows | None, Field(
+        description="momentum's velocity or Adam's first moment m of W[l]")]]
+    v_W: NotRequired[Annotated[Rows | None, Field(
+        description="RMSprop's or Adam's second moment v of W[l]")]]
+    m_b: NotRequired[Annotated[list[float] | None, Field(description="m of b[l]")]]
+    v_b: NotRequired[Annotated[list[float] | None, Field(description="v of b[l]")]]
 
 
 class LayerState(TypedDict):
-    W: Rows
-    b: list[float] | None
-    z: Rows | None  # the selected rows of the batch
-    a: Rows | None
-    delta: Rows | None
-    grad_W: Rows | None
-    grad_b: list[float] | None
-    optimizer: LayerOptimizerState
+    """One layer l: its parameters and, once computed in the current pass, its trace (rows
+    for the selected samples only)."""
+
+    W: Annotated[Rows, Field(description="W[l], n_{l-1} × n_l")]
+    b: Annotated[list[float] | None, Field(description="b[l], length n_l; null without biases")]
+    z: Annotated[Rows | None, Field(description="z[l] = a[l-1] W[l] + b[l], one row per "
+                                    "selected sample; null until this pass computed it")]
+    a: Annotated[Rows | None, Field(description="a[l] = f(z[l]); null until computed")]
+    delta: Annotated[Rows | None, Field(description="delta[l] = ∂L/∂z[l]; null until the "
+                                        "backward pass reached this layer")]
+    grad_W: Annotated[Rows | None, Field(description="∂L/∂W[l] = a[l-1]ᵀ delta[l] (+ the "
+                                         "regularization gradient), over the whole batch")]
+    grad_b: Annotated[list[float] | None, Field(description="∂L/∂b[l] = Σ_n delta[l]; null "
+                                                "without biases or until computed")]
+    optimizer: NotRequired[Annotated[LayerOptimizerState, Field(
+        description="the optimizer's moments of this layer's W and b")]]
 
 
-class BatchState(TypedDict):
-    indices: list[int]  # of the selected rows, in the training data
-    positions: list[int]  # of the selected rows, in the batch
-    size: int
-    X: Rows
-    Y: Rows
+class Batch(TypedDict):
+    """The current batch and the samples of it the trace shows."""
+
+    indices: Annotated[list[int], Field(description="dataset rows of the selected trace "
+                                        "samples")]
+    positions: Annotated[list[int], Field(description="their positions in the batch")]
+    size: Annotated[int, Field(description="samples in the whole batch")]
+    X: Annotated[Rows, Field(description="the selected samples' inputs, one row each")]
+    Y: Annotated[Rows, Field(description="their targets, one row each")]
+
+
+BatchState = Batch
 
 
 class Metrics(TypedDict):
-    mse: float | None
-    accuracy: float | None
+    """Measures of the last completed forward pass."""
+
+    mse: Annotated[float | None, Field(
+        description="mean((ŷ − y)²) at the last completed forward pass")]
+    accuracy: Annotated[float | None, Field(description="null for regression")]
+
+
+class HistoryPoint(TypedDict):
+    """The loss of one finished epoch."""
+
+    epoch: Annotated[int, Field(description="0-based epoch number (the lesson prints Epoch 0 "
+                                "first)")]
+    loss: Annotated[float, Field(description="the objective L over the epoch (mean of its "
+                                 "batch losses)")]
+    test_loss: Annotated[float | None, Field(description="L on the test split at the weights "
+                                             "the epoch started with; null without a test "
+                                             "split")]
+    grad_norm: NotRequired[Annotated[list[float] | None, Field(
+        description="‖∂L/∂W_l‖ (Frobenius) per layer at the epoch's last batch, before its "
+        "update (regularization term included); null when not recorded")]]
+    mse: NotRequired[Annotated[float | None, Field(
+        description="the lesson's number: mean((ŷ − y)²) over the epoch's samples and "
+        "outputs, i.e. loss · 2 / (B·K) with reduction sum (loss is ½Σ over a batch of B) or "
+        "loss · 2 / K with mean. Null for other losses, with a regularization penalty, when "
+        "the last batch is smaller, for epochs before the batch size, data or penalty last "
+        "changed, or where it would exceed the largest float")]]
+
+
+class UndoCounts(TypedDict):
+    """How far undo and redo can go: restore points kept each way (at most undo_depth)."""
+
+    back: Annotated[int, Field(description="operations that can be undone")]
+    forward: Annotated[int, Field(description="undone operations that can be redone")]
+
+
+@cache
+def _config_documents() -> TypeAdapter[list[ConfigDocument]]:
+    # (a list: TypeAdapter takes a config only for a type that has none of its own)
+    return TypeAdapter(list[ConfigDocument], config=ConfigDict(extra="forbid", strict=True))
+
+
+def _config_in(v: object) -> NormalizedConfig:
+    """The state's config read back (a reply checked in the tests): the session's own, or its
+    wire form, checked key for key."""
+    if isinstance(v, NormalizedConfig):
+        return v
+    return NormalizedConfig.from_dict(_config_documents().validate_python([v])[0])
+
+
+# The pages read the session's NormalizedConfig; the JSON API sends its wire form
+# (``to_dict``, a ConfigDocument), which the schema shows as an open object.
+StateConfig = Annotated[
+    NormalizedConfig,
+    PlainValidator(_config_in),
+    PlainSerializer(NormalizedConfig.to_dict),
+    WithJsonSchema({"additionalProperties": True, "type": "object"}),
+]
 
 
 class SessionState(TypedDict):
-    id: str
-    config: NormalizedConfig
-    epoch: int
-    iteration: int
-    cursor: CursorState
-    layers: list[LayerState]
-    batch: BatchState
-    output: Rows | None
-    per_sample_loss: list[float] | None
-    loss: float | None
-    metrics: Metrics
-    history: list[dict[str, Any]]  # {epoch, loss, test_loss, grad_norm, mse} (app/web/charts)
-    history_length: int
-    test_loss: float | None
-    task: str
-    status: str
-    version: int
-    undo: dict[str, int]
-    optimizer_step: int  # the optimizer's t: updates made since its state was fresh
+    """Everything about a session: its config, weights, cursor, the trace of the current pass,
+    the loss and the (decimated) loss history. See docs/api.md."""
+
+    id: Annotated[str, Field(description="the session's id, for the URLs")]
+    config: Annotated[StateConfig, Field(description="the normalized config, every field "
+                                         "present")]
+    epoch: Annotated[int, Field(description="epochs finished")]
+    iteration: Annotated[int, Field(description="updates applied (one per batch)")]
+    cursor: Annotated[Cursor, Field(description="the next allowed step")]
+    layers: Annotated[list[LayerState], Field(description="layers[l-1] holds layer l")]
+    batch: Annotated[Batch, Field(description="the current batch and the samples the trace "
+                                  "shows")]
+    output: Annotated[Rows | None, Field(description="ŷ of the current pass, once computed")]
+    per_sample_loss: Annotated[list[float] | None, Field(description="ℓ_n of the current "
+                                                         "pass")]
+    loss: Annotated[float | None, Field(description="the objective L at the last completed "
+                                        "forward pass")]
+    metrics: Annotated[Metrics, Field(description="mse and accuracy of the last completed "
+                                      "forward pass")]
+    history: Annotated[list[HistoryPoint], Field(
+        description="one point per finished epoch, evenly decimated to the ?history limit "
+        "(250 by default), first and last kept")]
+    history_length: Annotated[int, Field(description="stored history points before ?history "
+                                         "decimation")]
+    test_loss: Annotated[float | None, Field(description="the latest epoch's test loss; null "
+                                             "without a test split or before the first "
+                                             "epoch")]
+    task: Annotated[Task, Field(description="regression when the targets are not class "
+                                "labels (no accuracy)")]
+    status: Annotated[Status, Field(description="diverged: the last step gave a non-finite "
+                                    "value and was not applied")]
+    version: Annotated[int, Field(description="increases with every state change (undo/redo "
+                                  "included)")]
+    undo: Annotated[UndoCounts, Field(description="how many operations can be undone and "
+                                      "redone")]
+    optimizer_step: NotRequired[Annotated[int, Field(
+        0, description="the optimizer's step count t: updates made since its state was last "
+        "fresh (Adam's bias correction)")]]
+
+
+class TrainState(SessionState):
+    """The state after a train call, with what the call did."""
+
+    ran: Annotated[int, Field(description="epochs finished by this call")]
+    stopped: Annotated[Stopped | None, Field(
+        description="why it stopped before `epochs`: a step diverged, or the call reached "
+        "train_time_budget; null when it ran them all")]
+    remaining: Annotated[int, Field(
+        description="epochs still to go: of `epochs`, or up to `target_epoch`; 0 when done")]
 
 
 class StateQueryError(ValueError):
@@ -88,12 +208,20 @@ class StateQueryError(ValueError):
         self.msg = msg
 
 
-def _list(x: Array | None) -> Any:
+def _matrix(x: Array | None) -> Rows | None:
+    return None if x is None else x.tolist()
+
+
+def _vector(x: Array | None) -> list[float] | None:
     return None if x is None else x.tolist()
 
 
 def _finite_list(v: list[float] | None) -> list[float] | None:
     return None if v is None or not all(math.isfinite(x) for x in v) else v
+
+
+def _undo_counts(c: dict[str, int]) -> UndoCounts:
+    return {"back": c["back"], "forward": c["forward"]}
 
 
 def parse_samples(spec: str | None, batch_len: int, focus: int, default_max: int) -> list[int]:
@@ -227,8 +355,8 @@ def session_state(
     assert opt is not None
     L = net.spec.L
 
-    def moment(xs: tuple[Array, ...] | None, i: int) -> Any:
-        return None if xs is None or i >= len(xs) else xs[i].tolist()
+    def moment(xs: tuple[Array, ...] | None, i: int) -> Array | None:
+        return None if xs is None or i >= len(xs) else xs[i]
 
     for l in range(L):
         def rows_of(x: Array | None) -> Rows | None:
@@ -240,10 +368,11 @@ def session_state(
             "z": rows_of(trace.z[l]) if trace else None,
             "a": rows_of(trace.a[l]) if trace else None,
             "delta": rows_of(trace.delta[l]) if trace else None,
-            "grad_W": _list(trace.grad_W[l]) if trace else None,
-            "grad_b": _list(trace.grad_b[l]) if trace else None,
-            "optimizer": {"m_W": moment(opt.m, l), "v_W": moment(opt.v, l),
-                          "m_b": moment(opt.m, L + l), "v_b": moment(opt.v, L + l)},
+            "grad_W": _matrix(trace.grad_W[l]) if trace else None,
+            "grad_b": _vector(trace.grad_b[l]) if trace else None,
+            "optimizer": {"m_W": _matrix(moment(opt.m, l)), "v_W": _matrix(moment(opt.v, l)),
+                          "m_b": _vector(moment(opt.m, L + l)),
+                          "v_b": _vector(moment(opt.v, L + l))},
         })
     idx_sel = indices[sel]
     output = None
@@ -255,7 +384,7 @@ def session_state(
     h = t.history
     keep = decimate(len(h.epoch), history)
     divisor, since = mse_divisor(session), t.mse_since
-    hist = [{"epoch": h.epoch[i], "loss": h.loss[i], "test_loss": h.test_loss[i],
+    hist: list[HistoryPoint] = [{"epoch": h.epoch[i], "loss": h.loss[i], "test_loss": h.test_loss[i],
              "grad_norm": _finite_list(h.grad_norm[i]),
              "mse": None if divisor is None or h.epoch[i] < since
              else _finite(h.loss[i] * 2 / divisor)}
@@ -281,9 +410,9 @@ def session_state(
         "history": hist,
         "history_length": len(h.epoch),
         "test_loss": h.test_loss[-1] if h.test_loss else None,
-        "task": session.task,
+        "task": "regression" if session.task == "regression" else "classification",
         "status": t.status,
         "version": session.version,
-        "undo": session.undo.counts(),
+        "undo": _undo_counts(session.undo.counts()),
         "optimizer_step": opt.step,
     }

@@ -6,7 +6,7 @@ code, app/sessions/links.py) and the landing page's ready-made comparisons."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
@@ -115,10 +115,11 @@ def differences(a: NormalizedConfig, b: NormalizedConfig, _: Callable[[str], str
                 ) -> tuple[str, str]:
     """Short words naming what differs (e.g. "sigmoid, Xavier (Glorot)" / "ReLU, He"); the
     same words for both when nothing does."""
-    da, db = a.to_dict(), b.to_dict()
+    da: Mapping[str, object] = a.to_dict()
+    db: Mapping[str, object] = b.to_dict()
     keys = [k for k in da if k not in ("preset", "focus", "kernel") and da[k] != db.get(k)]
     # The layer sizes follow the features: name the features only.
-    if "features" in keys and "layers" in keys and da["layers"][1:] == db["layers"][1:]:
+    if "features" in keys and "layers" in keys and a.layers[1:] == b.layers[1:]:
         keys.remove("layers")
     if not keys:
         same = _("the same setup")
