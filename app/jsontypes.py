@@ -10,5 +10,5 @@ from __future__ import annotations
 from typing_extensions import TypeAliasType
 
 # TypeAliasType (not a plain alias) so that pydantic can resolve the recursion at run time too.
-JSON = TypeAliasType("JSON", "str | int | float | bool | None | list[JSON] | dict[str, JSON]")
+JSON = TypeAliasType("JSON", "str | int | float | bool | list[JSON] | dict[str, JSON] | None")
 JSONObject = dict[str, JSON]

@@ -26,9 +26,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NotRequired
 
 import numpy as np
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from app.nn.activations import Array
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Literal, TypeAlias, final
+from typing import TYPE_CHECKING, ClassVar, Literal, NotRequired, TypeAlias, final
 
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from app.nn import choices
 from app.nn.kernel_slot import SessionKernel

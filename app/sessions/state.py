@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from functools import cache
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NotRequired
 
 import numpy as np
 from pydantic import (
@@ -17,14 +17,15 @@ from pydantic import (
     TypeAdapter,
     WithJsonSchema,
 )
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from app.nn.activations import Array
+from app.nn.stepper import Phase, Status, Stopped
 from app.sessions import budget
 from app.sessions.config import FieldPath
 from app.sessions.model import Session
-from app.nn.stepper import Phase, Status, Stopped
 from app.sessions.normalized import ConfigDocument, NormalizedConfig
+from app.sessions.polls import PublicPoll
 
 Rows = list[list[float]]
 # The state's enums (app/nn/stepper.py); mypy reads them as the engine's strings.
@@ -196,6 +197,13 @@ class TrainState(SessionState):
         "train_time_budget; null when it ran them all")]
     remaining: Annotated[int, Field(
         description="epochs still to go: of `epochs`, or up to `target_epoch`; 0 when done")]
+
+
+class WatchState(SessionState):
+    """The state a watch link shows (GET /watch/{watch_id}), with the poll its students see
+    (docs/api.md, Class polls). Its schema in /openapi.json is still SessionState's."""
+
+    poll: PublicPoll | None
 
 
 class StateQueryError(ValueError):
@@ -384,11 +392,12 @@ def session_state(
     h = t.history
     keep = decimate(len(h.epoch), history)
     divisor, since = mse_divisor(session), t.mse_since
-    hist: list[HistoryPoint] = [{"epoch": h.epoch[i], "loss": h.loss[i], "test_loss": h.test_loss[i],
-             "grad_norm": _finite_list(h.grad_norm[i]),
-             "mse": None if divisor is None or h.epoch[i] < since
-             else _finite(h.loss[i] * 2 / divisor)}
-            for i in keep]
+    hist: list[HistoryPoint] = [
+        {"epoch": h.epoch[i], "loss": h.loss[i], "test_loss": h.test_loss[i],
+         "grad_norm": _finite_list(h.grad_norm[i]),
+         "mse": None if divisor is None or h.epoch[i] < since
+         else _finite(h.loss[i] * 2 / divisor)}
+        for i in keep]
     return {
         "id": session.id,
         "config": session.config,

@@ -20,7 +20,16 @@ from app.sessions import polls
 from app.sessions.model import Session
 from app.sessions.poll_service import PollService
 from app.sessions.poll_store import Poll, PollNotFound
-from app.sessions.polls import PollConflict, PollError, Quantity
+from app.sessions.polls import (
+    CountBin,
+    PollConflict,
+    PollError,
+    PublicPoll,
+    Quantity,
+    QuantityDocument,
+    RangeBin,
+    TeacherPoll,
+)
 from app.sessions.store_base import SessionNotFound
 from app.web import forms, i18n
 from app.web.fmt import num
@@ -115,11 +124,11 @@ def encode(q: Quantity) -> str:
     return f"{q.field}|{q.layer or ''}|{','.join(str(i) for i in q.index)}"
 
 
-def decode(text: str) -> dict[str, Any]:
+def decode(text: str) -> QuantityDocument:
     try:
         f, layer, index = text.split("|")
         if f == "loss":
-            return {"field": "loss"}
+            return {"field": "loss", "layer": None, "index": None}
         return {"field": f, "layer": int(layer),
                 "index": [int(i) for i in index.split(",")] if index else []}
     except ValueError:
@@ -127,10 +136,10 @@ def decode(text: str) -> dict[str, Any]:
 
 
 # --- the histogram ----------------------------------------------------------------------------
-def chart(poll: dict[str, Any], _: Gettext) -> dict[str, Any] | None:
+def chart(poll: TeacherPoll, _: Gettext) -> dict[str, Any] | None:
     """The answers as SVG bars (numbers binned; signs and choices counted), the true value
     marked by a line and a label (never by colour alone) and the right bars patterned."""
-    bins = poll["histogram"]
+    bins: list[CountBin | RangeBin] = [*poll["histogram"]]
     if not bins:
         return None
     top = max(b["count"] for b in bins) or 1
@@ -150,14 +159,16 @@ def chart(poll: dict[str, Any], _: Gettext) -> dict[str, Any] | None:
                      "y": round(BASE_Y - h, 2), "h": round(h, 2), "count": b["count"],
                      "label": label, "ok": ok, "cx": round(k * width + width / 2, 2)})
     truth_x = None
-    if isinstance(right, float) and bins and "lo" in bins[0]:
-        lo, hi = bins[0]["lo"], bins[-1]["hi"]
+    first, last = bins[0], bins[-1]
+    numeric = "lo" in first and "hi" in last  # (all bins are ranges, or none)
+    if isinstance(right, float) and "lo" in first and "hi" in last:
+        lo, hi = first["lo"], last["hi"]
         frac = 0.5 if not hi > lo else (right - lo) / (hi - lo)
         truth_x = round(min(max(frac, 0.0), 1.0) * CHART_W, 2)
     return {"bars": bars, "truth_x": truth_x, "w": CHART_W, "h": CHART_H, "base": BASE_Y,
-            "numeric": "lo" in bins[0],
-            "range": (num(bins[0]["lo"], 4), num(bins[-1]["hi"], 4)) if "lo" in bins[0]
-            else None}
+            "numeric": numeric,
+            "range": (num(first["lo"], 4), num(last["hi"], 4))
+            if "lo" in first and "hi" in last else None}
 
 
 def shown(v: Any) -> str:
@@ -174,7 +185,7 @@ def percent(part: int, whole: int) -> str:
 
 
 def teacher_ctx(s: Session, vs: ViewState, focus_pos: int, panel: tuple[
-        list[Poll], int, dict[str, Any] | None], _: Gettext) -> dict[str, Any]:
+        list[Poll], int, TeacherPoll | None], _: Gettext) -> dict[str, Any]:
     """The poll panel of the session page."""
     found, count, latest = panel
     open_poll = next((p for p in found if p["status"] != "revealed"), None)
@@ -199,15 +210,15 @@ def teacher_ctx(s: Session, vs: ViewState, focus_pos: int, panel: tuple[
             "watch_id": s.watch_id}
 
 
-async def panel_data(request: Request, sid: str) -> tuple[list[Poll], int,
-                                                         dict[str, Any] | None]:
+async def panel_data(request: Request, sid: str
+                     ) -> tuple[list[Poll], int, TeacherPoll | None]:
     """The poll panel's data, fetched before the session page is rendered under the lock."""
     service: PollService = request.app.state.polls
     return await service.panel(sid)
 
 
 def page_ctx(request: Request, s: Session, vs: ViewState, focus_pos: int, panel: tuple[
-        list[Poll], int, dict[str, Any] | None], _: Gettext) -> dict[str, Any]:
+        list[Poll], int, TeacherPoll | None], _: Gettext) -> dict[str, Any]:
     """What the session page's poll panel reads (its context keys)."""
     return {"polls": teacher_ctx(s, vs, focus_pos, panel, _),
             "poll_message": message(request.query_params.get("pollmsg"), _)}
@@ -273,7 +284,7 @@ def message(code: str | None, _: Gettext) -> str | None:
 
 
 # --- the students' region ------------------------------------------------------------------------
-async def student_poll(service: PollsDep, watch_id: str) -> dict[str, Any] | None:
+async def student_poll(service: PollsDep, watch_id: str) -> PublicPoll | None:
     try:
         sid = await service.session_of(watch_id)
     except SessionNotFound:
@@ -281,7 +292,7 @@ async def student_poll(service: PollsDep, watch_id: str) -> dict[str, Any] | Non
     return await service.current(sid)
 
 
-def student_html(request: Request, watch_id: str, poll: dict[str, Any] | None,
+def student_html(request: Request, watch_id: str, poll: PublicPoll | None,
                  oob: bool) -> str:
     """The poll region of the watch page (the same for every student: polls.js adds each
     student's own answer and result)."""
@@ -299,7 +310,7 @@ def student_html(request: Request, watch_id: str, poll: dict[str, Any] | None,
     return html
 
 
-def student_ctx(watch_id: str, poll: dict[str, Any] | None, _: Gettext) -> dict[str, Any]:
+def student_ctx(watch_id: str, poll: PublicPoll | None, _: Gettext) -> dict[str, Any]:
     if poll is None:
         return {"poll": None, "watch_id": watch_id}
     base = f"/api/v1/watch/{watch_id}/polls/{poll['poll_id']}"
