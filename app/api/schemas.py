@@ -5,8 +5,9 @@ refer to one another."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
+from fastapi.openapi.models import Example
 from pydantic import BaseModel, Field
 
 from app.nn.kernel_slot import Implementation
@@ -51,7 +52,7 @@ DEFAULT_CONFIG = SessionConfig()
 ONE_LAYER = Through()
 ONE_EPOCH = TrainRequest()
 
-CONFIG_EXAMPLES: dict[str, Any] = {
+CONFIG_EXAMPLES: dict[str, Example] = {
     "lesson": {"summary": "the lesson's network", "value": {"preset": "seed-xor"}},
     "preset-override": {"summary": "a preset with a field changed",
                         "value": {"preset": "seed-xor", "learning_rate": 0.5}},
@@ -65,21 +66,21 @@ CONFIG_EXAMPLES: dict[str, Any] = {
                "value": {"layers": [2, 3, 1], "dataset": {"X": [[0, 0], [0, 1], [1, 0], [1, 1]],
                                                           "Y": [[0], [1], [1], [1]]}}},
 }
-RESET_EXAMPLES: dict[str, Any] = {
+RESET_EXAMPLES: dict[str, Example] = {
     "same": {"summary": "start over with the same config", "value": {}},
     **CONFIG_EXAMPLES,
 }
-THROUGH_EXAMPLES: dict[str, Any] = {
+THROUGH_EXAMPLES: dict[str, Example] = {
     "one-layer": {"summary": "one layer (the same as no body)", "value": {}},
     "all": {"summary": "finish the pass", "value": {"through": "all"}},
 }
-POINT_EXAMPLES: dict[str, Any] = {
+POINT_EXAMPLES: dict[str, Example] = {
     "centre": {"summary": "a point in the middle of the XOR square, labelled 0",
                "value": {"x1": 0.5, "x2": 0.5, "y": 0}},
     "corner": {"summary": "a point near the (0, 1) corner, labelled 1",
                "value": {"x1": 0.1, "x2": 0.9, "y": 1}},
 }
-TRAIN_EXAMPLES: dict[str, Any] = {
+TRAIN_EXAMPLES: dict[str, Example] = {
     "one": {"summary": "one epoch (the same as no body)", "value": {}},
     "lesson": {"summary": "the rest of the lesson's 10,000 epochs", "value": {"epochs": 9999}},
     "target": {"summary": "up to epoch 100,000, one bounded call at a time",
@@ -147,7 +148,7 @@ class Preset(BaseModel):
 
     name: str = Field(description="what POST /sessions takes as preset")
     description: str = Field(description="what the preset shows")
-    config: dict[str, Any] = Field(description="the complete config it stands for")
+    config: dict[str, object] = Field(description="the complete config it stands for")
 
 
 class DatasetInfo(BaseModel):
@@ -158,7 +159,7 @@ class DatasetInfo(BaseModel):
         description="truth tables are fixed; the others are generated from the parameters "
         "(inline: your own X and Y)")
     inputs: int | None = Field(description="input width; null for inline (yours)")
-    parameters: dict[str, Any] = Field(description="the dataset fields it takes, with their "
+    parameters: dict[str, object] = Field(description="the dataset fields it takes, with their "
                                        "defaults")
     description: str = Field(description="what the data looks like")
 
