@@ -107,3 +107,18 @@ def test_the_api_and_the_pages_import_nothing_from_each_other(side: str, other: 
     bad = {(m, t) for m, ts in import_graph().items() if m.startswith(side + ".")
            for t in ts if t.startswith(other + ".")}
     assert not bad, f"{side} imports {other}: {sorted(bad)}"
+
+
+# Issue #18: known shapes get TypedDicts, arbitrary JSON the alias of app/jsontypes.py. The
+# OpenAPI customisation (app/api/openapi.py) edits FastAPI's untyped document and is exempt.
+# Lower the bound as the remaining modules are typed; the issue's goal is 20.
+MAX_UNTYPED_DICTS = 64
+
+
+def test_untyped_dicts_stay_few() -> None:
+    found = {str(p.relative_to(APP.parent)): n for p in sorted(APP.rglob("*.py"))
+             if p.name != "openapi.py" or p.parent.name != "api"
+             if (n := p.read_text(encoding="utf-8").count("dict[str, Any]"))}
+    total = sum(found.values())
+    assert total <= MAX_UNTYPED_DICTS, f"{total} dict[str, Any] in app/ (at most " \
+        f"{MAX_UNTYPED_DICTS}): {sorted(found.items(), key=lambda kv: -kv[1])}"
