@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from app.config import Settings
+from app.jsontypes import JSONObject
 from app.nn import features as feats
 from app.sessions import links
 from app.sessions.config import ConfigError, SessionConfig, normalize, renormalize
@@ -36,7 +37,7 @@ class ForkError(ConfigError):
         self.text, self.params = text, params
 
 
-def fork_changes(form: forms.Form, cfg: NormalizedConfig) -> dict[str, Any]:
+def fork_changes(form: forms.Form, cfg: NormalizedConfig) -> JSONObject:
     """The config fields the form's one change sets (ConfigError naming the field)."""
     what = form.one("change")
     if what not in CHANGES:
@@ -74,7 +75,7 @@ def fork_changes(form: forms.Form, cfg: NormalizedConfig) -> dict[str, Any]:
     return {"features": list(chosen), "layers": [len(chosen), *cfg.layers[1:]]}
 
 
-def fork_config(cfg: NormalizedConfig, changes: dict[str, Any], settings: Settings
+def fork_config(cfg: NormalizedConfig, changes: JSONObject, settings: Settings
                 ) -> NormalizedConfig:
     """``cfg`` with the change (same seeds, so the same weights where the shapes agree); no
     preset name, which would no longer describe it."""
