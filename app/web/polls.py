@@ -10,10 +10,11 @@ import math
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NotRequired
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from typing_extensions import TypedDict
 
 from app.deps import PollsDep, SettingsDep
 from app.sessions import polls
@@ -42,6 +43,73 @@ Gettext = Callable[[str], str]
 DIGITS = 6
 # Bar chart geometry (SVG user units; CSS scales it).
 CHART_W, CHART_H, BASE_Y = 320, 150, 120
+
+
+# What the templates read (partials/poll_*.html).
+class Bar(TypedDict):
+    x: float
+    w: float
+    y: float
+    h: float
+    count: int
+    label: str
+    ok: bool
+    cx: float
+
+
+class PollChart(TypedDict):
+    bars: list[Bar]
+    truth_x: float | None
+    w: int
+    h: int
+    base: int
+    numeric: bool
+    range: tuple[str, str] | None
+
+
+class PollRow(TypedDict):
+    id: str
+    prompt: str
+    kind: str
+    status: str
+    answers: int | None
+    share: str
+    csv: str
+
+
+class PollResult(TypedDict):
+    poll: TeacherPoll
+    chart: PollChart | None
+    truth: str
+    right: str
+    share: str
+    correct: int
+    answers: int
+    tolerance: str
+
+
+class PollPanel(TypedDict):
+    open: Poll | None
+    count: int
+    result: PollResult | None
+    rows: list[PollRow]
+    options: list[Option]
+    watch_id: str | None
+
+
+class PagePolls(TypedDict):
+    polls: PollPanel
+    poll_message: str | None
+
+
+class StudentPanel(TypedDict):
+    poll: PublicPoll | None
+    watch_id: str
+    answer_url: NotRequired[str]  # from here on: when there is a poll
+    result_url: NotRequired[str]
+    truth: NotRequired[str]
+    right: NotRequired[str]
+    tolerance: NotRequired[str]
 _rendered: OrderedDict[tuple[Any, ...], str] = OrderedDict()  # student regions, per poll state
 
 
@@ -136,7 +204,7 @@ def decode(text: str) -> QuantityDocument:
 
 
 # --- the histogram ----------------------------------------------------------------------------
-def chart(poll: TeacherPoll, _: Gettext) -> dict[str, Any] | None:
+def chart(poll: TeacherPoll, _: Gettext) -> PollChart | None:
     """The answers as SVG bars (numbers binned; signs and choices counted), the true value
     marked by a line and a label (never by colour alone) and the right bars patterned."""
     bins: list[CountBin | RangeBin] = [*poll["histogram"]]
@@ -146,7 +214,7 @@ def chart(poll: TeacherPoll, _: Gettext) -> dict[str, Any] | None:
     width = CHART_W / len(bins)
     right = poll.get("right_answer")
     tol = float(poll["tolerance"])
-    bars = []
+    bars: list[Bar] = []
     for k, b in enumerate(bins):
         h = (BASE_Y - 16) * b["count"] / top
         if "answer" in b:
@@ -185,11 +253,11 @@ def percent(part: int, whole: int) -> str:
 
 
 def teacher_ctx(s: Session, vs: ViewState, focus_pos: int, panel: tuple[
-        list[Poll], int, TeacherPoll | None], _: Gettext) -> dict[str, Any]:
+        list[Poll], int, TeacherPoll | None], _: Gettext) -> PollPanel:
     """The poll panel of the session page."""
     found, count, latest = panel
     open_poll = next((p for p in found if p["status"] != "revealed"), None)
-    rows = []
+    rows: list[PollRow] = []
     for p in reversed(found):
         tally = p.get("tally")
         rows.append({"id": p["poll_id"], "prompt": p["prompt"], "kind": p["kind"],
@@ -197,7 +265,7 @@ def teacher_ctx(s: Session, vs: ViewState, focus_pos: int, panel: tuple[
                      "answers": tally["answers"] if tally else None,
                      "share": percent(tally["correct"], tally["answers"]) if tally else "—",
                      "csv": f"/api/v1/sessions/{s.id}/polls/{p['poll_id']}/answers.csv"})
-    result = None
+    result: PollResult | None = None
     if latest is not None:
         result = {"poll": latest, "chart": chart(latest, _),
                   "truth": shown(latest.get("truth")),
@@ -218,7 +286,7 @@ async def panel_data(request: Request, sid: str
 
 
 def page_ctx(request: Request, s: Session, vs: ViewState, focus_pos: int, panel: tuple[
-        list[Poll], int, TeacherPoll | None], _: Gettext) -> dict[str, Any]:
+        list[Poll], int, TeacherPoll | None], _: Gettext) -> PagePolls:
     """What the session page's poll panel reads (its context keys)."""
     return {"polls": teacher_ctx(s, vs, focus_pos, panel, _),
             "poll_message": message(request.query_params.get("pollmsg"), _)}
@@ -310,7 +378,7 @@ def student_html(request: Request, watch_id: str, poll: PublicPoll | None,
     return html
 
 
-def student_ctx(watch_id: str, poll: PublicPoll | None, _: Gettext) -> dict[str, Any]:
+def student_ctx(watch_id: str, poll: PublicPoll | None, _: Gettext) -> StudentPanel:
     if poll is None:
         return {"poll": None, "watch_id": watch_id}
     base = f"/api/v1/watch/{watch_id}/polls/{poll['poll_id']}"
