@@ -1,7 +1,7 @@
 """JSON values, for the few places where a value really is arbitrary JSON (a stored document
 read back, a user's answer, a request body before validation): typed as JSON, not ``Any``, so
 mypy still checks what is done with them. Known shapes have TypedDicts of their own (the
-session state in app/sessions/state.py, config documents in app/sessions/normalized.py).
+session state in app/sessions/state_model.py, config documents in app/sessions/normalized.py).
 
 Its own module so that every layer (engine aside) may import it."""
 

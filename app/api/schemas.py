@@ -21,9 +21,9 @@ from app.sessions.config import (
     Strict,
 )
 from app.sessions.documents import ExportDocument, ExportHistoryPoint
-from app.sessions.state import Cursor, SessionState, TrainState
+from app.sessions.state_model import Cursor, SessionState, TrainState
 
-# The session state is defined once, as the TypedDicts of app/sessions/state.py that the
+# The session state is defined once, as the TypedDicts of app/sessions/state_model.py that the
 # pages read too; FastAPI derives its schema from them (the same documented fields).
 __all__ = ["Cursor", "ExportDocument", "ExportHistoryPoint", "SessionConfig", "SessionState",
            "TrainState"]

@@ -1,8 +1,8 @@
-"""The one reply model (app/sessions/state.py, issue #18): every endpoint that answers a session
-state answers exactly the SessionState TypedDict (TrainState for train, WatchState for a watch
-link) — no key more, none missing, every value of its declared type — on every preset with
-every optimizer, at every place of the cursor; the poll endpoints answer the TypedDicts of
-app/sessions/polls.py; and the check itself fails on a planted extra or missing key.
+"""The one reply model (app/sessions/state_model.py, issue #18): every endpoint that answers a
+session state answers exactly the SessionState TypedDict (TrainState for train, WatchState for
+a watch link) — no key more, none missing, every value of its declared type — on every preset
+with every optimizer, at every place of the cursor; the poll endpoints answer the TypedDicts
+of app/sessions/polls.py; and the check itself fails on a planted extra or missing key.
 
 The routes skip FastAPI's response validation (``respond()``, for speed): this is where the
 replies meet the model."""
@@ -19,7 +19,7 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from app.nn.optimizers import NAMES as OPTIMIZERS
 from app.sessions.config import PRESETS
 from app.sessions.polls import Receipt, StudentResult, TeacherPoll
-from app.sessions.state import SessionState, TrainState, WatchState
+from app.sessions.state_model import SessionState, TrainState, WatchState
 from tests.api.helpers import SESSIONS, Api, module_api
 from tests.conftest import API
 

@@ -1,7 +1,7 @@
 """docs/api.md against /openapi.json and the state model (issue #18): the endpoint list of
 section 4.1 and the OpenAPI paths name the same operations (method, path, operation id) both
-ways, and section 3 names every field of the state (app/sessions/state.py), nested ones too,
-with its table listing exactly the top-level ones. Each check is a function of the texts,
+ways, and section 3 names every field of the state (app/sessions/state_model.py), nested ones
+too, with its table listing exactly the top-level ones. Each check is a function of the texts,
 shown here to fail on a planted mismatch."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from typing_extensions import get_type_hints, is_typeddict
 
 from app.main import create_app
-from app.sessions.state import SessionState
+from app.sessions.state_model import SessionState
 
 ROOT = Path(__file__).resolve().parents[2]
 API_MD = (ROOT / "docs" / "api.md").read_text()
