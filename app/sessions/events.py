@@ -14,7 +14,7 @@ import contextlib
 import json
 from collections import Counter
 from collections.abc import Awaitable
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, final
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
@@ -32,6 +32,7 @@ PREFIX = "backprop-lab:"
 LINK_CACHE = 10_000  # watch links remembered per worker (Redis)
 
 
+@final
 class WatchSummary(TypedDict):
     """What a watcher's state event carries (SSE data): enough to tell states apart."""
 
@@ -42,6 +43,7 @@ class WatchSummary(TypedDict):
     loss: float | None
 
 
+@final
 class PollEvent(TypedDict):
     """A poll was asked or revealed: what its students see."""
 
@@ -49,6 +51,7 @@ class PollEvent(TypedDict):
     poll: PublicPoll
 
 
+@final
 class CountEvent(TypedDict):
     """The open poll's answer count (for the teacher's page)."""
 
@@ -57,6 +60,7 @@ class CountEvent(TypedDict):
     answers: int
 
 
+# (final: ``"type" in event`` tells a poll or count event from a state summary)
 Event = WatchSummary | PollEvent | CountEvent
 
 
