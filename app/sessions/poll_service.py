@@ -38,7 +38,6 @@ from app.sessions.polls import (
 from app.sessions.store_base import SessionNotFound, StoreUnavailable
 
 log = logging.getLogger("backprop_lab.polls")
-KINDS: dict[object, Kind] = {k: k for k in polls.KINDS}
 TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
@@ -71,7 +70,9 @@ class PollService:
     def _check_form(self, kind: object, choices: object, tolerance: object, prompt: object
                     ) -> tuple[Kind, list[str] | None, float, str | None]:
         st = self.settings
-        if kind not in KINDS:
+        # (a tuple, not a dict: a list or object from the JSON body is not hashable)
+        known = [k for k in polls.KINDS if k == kind]
+        if not known:
             raise PollError(("kind",), 'kind must be "number", "sign" or "choice"')
         if tolerance is None:
             tolerance = 0.01
@@ -96,7 +97,7 @@ class PollService:
                                 "poll_max_choices)")
             choices = [c.strip() for c in choices]
         text = (prompt.strip() or None) if isinstance(prompt, str) and prompt else None
-        return KINDS[kind], choices, float(tolerance), text
+        return known[0], choices, float(tolerance), text
 
     async def create(self, sid: str, quantity: object, kind: object, choices: object = None,
                      tolerance: object = None, prompt: object = None) -> TeacherPoll:
