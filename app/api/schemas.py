@@ -215,16 +215,6 @@ class WatchLink(BaseModel):
         "on loopback only (start it with `backprop-lab --lan`)")
 
 
-class WatchSummary(BaseModel):
-    """What a watcher's event carries: enough to tell states apart."""
-
-    version: int = Field(description="the session's version (also the event id)")
-    epoch: int = Field(description="epochs finished")
-    iteration: int = Field(description="updates applied")
-    cursor: Cursor = Field(description="the next allowed step")
-    loss: float | None = Field(description="the objective at the last completed forward pass")
-
-
 class SetupLink(BaseModel):
     """A link that recreates a session's setup."""
 

@@ -36,11 +36,11 @@ LINK_CACHE = 10_000  # watch links remembered per worker (Redis)
 class WatchSummary(TypedDict):
     """What a watcher's state event carries (SSE data): enough to tell states apart."""
 
-    version: int
-    epoch: int
-    iteration: int
-    cursor: Cursor
-    loss: float | None
+    version: int  # the session's version (also the event id)
+    epoch: int  # epochs finished
+    iteration: int  # updates applied
+    cursor: Cursor  # the next allowed step
+    loss: float | None  # the objective at the last completed forward pass
 
 
 @final
