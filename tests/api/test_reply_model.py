@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, get_args
 
 import pytest
-from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
+from app.api import schemas
 from app.nn.optimizers import NAMES as OPTIMIZERS
 from app.sessions.config import PRESETS
 from app.sessions.polls import Receipt, StudentResult, TeacherPoll
@@ -162,3 +163,46 @@ def test_poll_replies_are_their_models(api: Api, kind: str) -> None:
         check({**revealed, "truth_x": 1}, RESULT)
     with pytest.raises(ValidationError):
         check({k: v for k, v in poll.items() if k != "histogram"}, TEACHER)
+
+
+def _keys_within(model: type[BaseModel], reply: Any, where: str) -> None:
+    """No key the model does not declare, nested models included (their extras would pass
+    pydantic's default validation unseen)."""
+    assert isinstance(reply, dict), where
+    extra = set(reply) - set(model.model_fields)
+    assert not extra, f"{where}: {sorted(extra)} not in {model.__name__}"
+    for name, field in model.model_fields.items():
+        inner = [a for a in (field.annotation, *get_args(field.annotation))
+                 if isinstance(a, type) and issubclass(a, BaseModel)]
+        for arg in get_args(field.annotation):  # list[Model] (and list[Model] | None)
+            inner += [a for a in get_args(arg) if isinstance(a, type) and issubclass(a, BaseModel)]
+        value = reply.get(name)
+        for sub in inner[:1]:
+            for i, item in enumerate(value if isinstance(value, list) else [value]):
+                if item is not None:
+                    _keys_within(sub, item, f"{where}.{name}[{i}]")
+
+
+@pytest.mark.parametrize("preset", ["seed-xor", "spiral"])
+def test_the_other_replies_are_their_documented_models(api: Api, preset: str) -> None:
+    """The replies that are not a state, against their pydantic models (app/api/schemas.py,
+    app/sessions/documents.py): valid, and no undeclared key at any depth."""
+    sid = api.create(preset=preset, optimizer={"name": "adam"})["id"]
+    api.train(sid, 2)
+    replies: list[tuple[type[BaseModel], Any]] = [
+        (schemas.ExportDocument, api.call("GET", f"{SESSIONS}/{sid}/export")),
+        (schemas.Gradcheck, api.call("GET", f"{SESSIONS}/{sid}/gradcheck")),
+        (schemas.WatchLink, api.call("POST", f"{SESSIONS}/{sid}/watch")),
+        (schemas.SetupLink, api.call("GET", f"{SESSIONS}/{sid}/link")),
+        (schemas.Health, api.call("GET", "/healthz")),
+        *[(schemas.Preset, p) for p in api.call("GET", f"{API}/presets")],
+        *[(schemas.DatasetInfo, d) for d in api.call("GET", f"{API}/datasets")],
+    ]
+    for model, reply in replies:
+        model.model_validate(reply)
+        _keys_within(model, reply, model.__name__)
+    with pytest.raises(AssertionError):
+        _keys_within(schemas.Gradcheck, {**replies[1][1], "bonus": 1}, "planted")
+    with pytest.raises(AssertionError):
+        layer = {**replies[1][1]["layers"][0], "bonus": 1}
+        _keys_within(schemas.Gradcheck, {**replies[1][1], "layers": [layer]}, "planted")
