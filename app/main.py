@@ -8,7 +8,6 @@ import json
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
@@ -24,6 +23,7 @@ from app.api.schemas import Health
 from app.config import Settings, get_settings
 from app.csrf import CrossSiteGuard
 from app.deps import StoreDep
+from app.jsontypes import JSON, JSONObject
 from app.nn import numba_kernel
 from app.resources import STATIC
 from app.sessions.door import Door
@@ -240,7 +240,7 @@ class HeadAsGet:
         get.result()  # (its errors are the GET's)
 
 
-def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def _no_repeats(pairs: list[tuple[str, JSON]]) -> JSONObject:
     out = dict(pairs)
     if len(out) != len(pairs):
         raise _RepeatedKey

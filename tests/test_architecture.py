@@ -169,3 +169,18 @@ def test_only_the_routers_import_the_routers(folder: str) -> None:
     bad = {(m, t) for m in modules for t in graph[m]
            if t == "app.web.routes" or t.startswith("app.web.routes.")}
     assert not bad, f"{lower} imports the routers: {sorted(bad)}"
+
+
+# Issue #18: known shapes get TypedDicts, arbitrary JSON the alias of app/jsontypes.py. The
+# OpenAPI customisation (app/api/openapi.py) edits FastAPI's untyped document and is exempt.
+# Lower the bound as the remaining modules are typed; the issue's goal is 20.
+MAX_UNTYPED_DICTS = 46
+
+
+def test_untyped_dicts_stay_few() -> None:
+    found = {str(p.relative_to(APP.parent)): n for p in sorted(APP.rglob("*.py"))
+             if p.name != "openapi.py" or p.parent.name != "api"
+             if (n := p.read_text(encoding="utf-8").count("dict[str, Any]"))}
+    total = sum(found.values())
+    assert total <= MAX_UNTYPED_DICTS, f"{total} dict[str, Any] in app/ (at most " \
+        f"{MAX_UNTYPED_DICTS}): {sorted(found.items(), key=lambda kv: -kv[1])}"

@@ -14,15 +14,17 @@ import asyncio
 import importlib
 import json
 import multiprocessing
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from app.api.errors import parse_body
+from app.jsontypes import JSON, JSONObject
 
 M = TypeVar("M", bound=BaseModel)
 _pool: ProcessPoolExecutor | None = None
@@ -41,14 +43,14 @@ class _Repeated(ValueError):
     pass
 
 
-def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def _no_repeats(pairs: list[tuple[str, JSON]]) -> JSONObject:
     out = dict(pairs)
     if len(out) != len(pairs):
         raise _Repeated
     return out
 
 
-def _check(module: str, name: str, body: bytes) -> list[dict[str, Any]] | None:
+def _check(module: str, name: str, body: bytes) -> list[Mapping[str, object]] | None:
     """In the child: the 422 errors of ``body`` as that model, None when it is valid."""
     model = getattr(importlib.import_module(module), name)
     try:

@@ -72,7 +72,8 @@ def list_datasets_data() -> list[DatasetItem]:
             "truth_table" if name in datasets.TRUTH_TABLES else
             "classification" if name in datasets.CLASSIFICATION else "regression")
         params: dict[str, float | int | None] = (
-            {} if kind == "truth_table" else dict(GENERATED_DEFAULTS))
+            {} if kind == "truth_table" else {k: v for k, v in GENERATED_DEFAULTS.items()}  # type: ignore[misc]
+            )
         out.append({"name": name, "kind": kind, "inputs": 2, "parameters": params,
                     "description": DATASET_DESCRIPTIONS[name]})
     out.append({"name": "inline", "kind": "inline", "inputs": None,

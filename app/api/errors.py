@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from itertools import islice
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -16,6 +16,7 @@ from markupsafe import escape
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from typing_extensions import TypedDict
 
 from app.nn.kernel_slot import KernelUnavailable, KernelWarming
 from app.nn.stepper import CursorError
@@ -71,8 +72,16 @@ class BodyTooLarge(Exception):
 Where = Literal["body", "query"]
 
 
+class FieldErrorDetail(TypedDict):
+    """One entry of a 422's detail (schemas.FieldError in the OpenAPI document)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
 def config_error_detail(e: ConfigError | StateQueryError, where: Where = "body"
-                        ) -> list[dict[str, Any]]:
+                        ) -> list[FieldErrorDetail]:
     """FastAPI's 422 detail: the part of the request the field was in, then its path."""
     return [{"loc": [where, *e.path], "msg": e.msg, "type": "value_error"}]
 
@@ -95,12 +104,14 @@ def query_fields() -> Iterator[None]:
         raise InQuery(e) from None
 
 
-def _clean(errors: list[dict[str, Any]] | Any) -> list[dict[str, Any]]:
+def _clean(errors: Iterable[Mapping[str, object]]) -> list[FieldErrorDetail]:
     # Keep loc/msg/type only: "input" may hold NaN/inf (unserialisable) or a huge body.
-    out = []
+    out: list[FieldErrorDetail] = []
     for err in islice(errors, MAX_ERRORS):
+        loc = err.get("loc", ())
         out.append({
-            "loc": [p if isinstance(p, (str, int)) else str(p) for p in err.get("loc", ())],
+            "loc": [p if isinstance(p, (str, int)) else str(p)
+                    for p in (loc if isinstance(loc, list | tuple) else ())],
             "msg": str(err.get("msg", "")),
             "type": str(err.get("type", "value_error")),
         })

@@ -5,12 +5,13 @@ refer to one another."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
+from fastapi.openapi.models import Example
 from pydantic import BaseModel, Field
 
 from app.nn.kernel_slot import Implementation
-from app.nn.stepper import Phase, Status, Stopped
+from app.nn.stepper import Phase
 from app.sessions.config import (
     LayerWeights,
     Matrix,
@@ -20,8 +21,12 @@ from app.sessions.config import (
     Strict,
 )
 from app.sessions.documents import ExportDocument, ExportHistoryPoint
+from app.sessions.state_model import Cursor, SessionState, TrainState
 
-__all__ = ["ExportDocument", "ExportHistoryPoint", "SessionConfig"]
+# The session state is defined once, as the TypedDicts of app/sessions/state_model.py that the
+# pages read too; FastAPI derives its schema from them (the same documented fields).
+__all__ = ["Cursor", "ExportDocument", "ExportHistoryPoint", "SessionConfig", "SessionState",
+           "TrainState"]
 
 
 class Through(Strict):
@@ -47,7 +52,7 @@ DEFAULT_CONFIG = SessionConfig()
 ONE_LAYER = Through()
 ONE_EPOCH = TrainRequest()
 
-CONFIG_EXAMPLES: dict[str, Any] = {
+CONFIG_EXAMPLES: dict[str, Example] = {
     "lesson": {"summary": "the lesson's network", "value": {"preset": "seed-xor"}},
     "preset-override": {"summary": "a preset with a field changed",
                         "value": {"preset": "seed-xor", "learning_rate": 0.5}},
@@ -61,21 +66,21 @@ CONFIG_EXAMPLES: dict[str, Any] = {
                "value": {"layers": [2, 3, 1], "dataset": {"X": [[0, 0], [0, 1], [1, 0], [1, 1]],
                                                           "Y": [[0], [1], [1], [1]]}}},
 }
-RESET_EXAMPLES: dict[str, Any] = {
+RESET_EXAMPLES: dict[str, Example] = {
     "same": {"summary": "start over with the same config", "value": {}},
     **CONFIG_EXAMPLES,
 }
-THROUGH_EXAMPLES: dict[str, Any] = {
+THROUGH_EXAMPLES: dict[str, Example] = {
     "one-layer": {"summary": "one layer (the same as no body)", "value": {}},
     "all": {"summary": "finish the pass", "value": {"through": "all"}},
 }
-POINT_EXAMPLES: dict[str, Any] = {
+POINT_EXAMPLES: dict[str, Example] = {
     "centre": {"summary": "a point in the middle of the XOR square, labelled 0",
                "value": {"x1": 0.5, "x2": 0.5, "y": 0}},
     "corner": {"summary": "a point near the (0, 1) corner, labelled 1",
                "value": {"x1": 0.1, "x2": 0.9, "y": 1}},
 }
-TRAIN_EXAMPLES: dict[str, Any] = {
+TRAIN_EXAMPLES: dict[str, Example] = {
     "one": {"summary": "one epoch (the same as no body)", "value": {}},
     "lesson": {"summary": "the rest of the lesson's 10,000 epochs", "value": {"epochs": 9999}},
     "target": {"summary": "up to epoch 100,000, one bounded call at a time",
@@ -116,129 +121,6 @@ class WeightsRequest(Strict):
     layers: list[LayerWeights] = Field(description="one entry per layer, layer 1 first")
 
 
-class Cursor(BaseModel):
-    """Where the session is in its pass: what the next forward/backward/update call does."""
-
-    next: Phase = Field(
-        description="the step that is allowed next")
-    layer: int | None = Field(description="1-based layer; null at update")
-
-
-class LayerOptimizerState(BaseModel):
-    """The optimizer's state of one layer (docs/api.md, Optimizers): null where the chosen
-    optimizer keeps no such moment."""
-
-    m_W: Matrix | None = Field(None, description="momentum's velocity or Adam's first moment "
-                               "m of W[l]")
-    v_W: Matrix | None = Field(None, description="RMSprop's or Adam's second moment v of W[l]")
-    m_b: list[float] | None = Field(None, description="m of b[l]")
-    v_b: list[float] | None = Field(None, description="v of b[l]")
-
-
-class LayerState(BaseModel):
-    """One layer l: its parameters and, once computed in the current pass, its trace (rows
-    for the selected samples only)."""
-
-    W: Matrix = Field(description="W[l], n_{l-1} × n_l")
-    b: list[float] | None = Field(description="b[l], length n_l; null without biases")
-    z: Matrix | None = Field(description="z[l] = a[l-1] W[l] + b[l], one row per selected "
-                             "sample; null until this pass computed it")
-    a: Matrix | None = Field(description="a[l] = f(z[l]); null until computed")
-    delta: Matrix | None = Field(description="delta[l] = ∂L/∂z[l]; null until the backward "
-                                 "pass reached this layer")
-    grad_W: Matrix | None = Field(description="∂L/∂W[l] = a[l-1]ᵀ delta[l] (+ the "
-                                  "regularization gradient), over the whole batch")
-    grad_b: list[float] | None = Field(description="∂L/∂b[l] = Σ_n delta[l]; null without "
-                                       "biases or until computed")
-    optimizer: LayerOptimizerState = Field(
-        default_factory=LayerOptimizerState, description="the optimizer's moments of this "
-        "layer's W and b")
-
-
-class Batch(BaseModel):
-    """The current batch and the samples of it the trace shows."""
-
-    indices: list[int] = Field(description="dataset rows of the selected trace samples")
-    positions: list[int] = Field(description="their positions in the batch")
-    size: int = Field(description="samples in the whole batch")
-    X: Matrix = Field(description="the selected samples' inputs, one row each")
-    Y: Matrix = Field(description="their targets, one row each")
-
-
-class Metrics(BaseModel):
-    """Measures of the last completed forward pass."""
-
-    mse: float | None = Field(description="mean((ŷ − y)²) at the last completed forward pass")
-    accuracy: float | None = Field(description="null for regression")
-
-
-class HistoryPoint(BaseModel):
-    """The loss of one finished epoch."""
-
-    epoch: int = Field(description="0-based epoch number (the lesson prints Epoch 0 first)")
-    loss: float = Field(description="the objective L over the epoch (mean of its batch losses)")
-    test_loss: float | None = Field(description="L on the test split at the weights the epoch "
-                                    "started with; null without a test split")
-    grad_norm: list[float] | None = Field(
-        None, description="‖∂L/∂W_l‖ (Frobenius) per layer at the epoch's last batch, before "
-        "its update (regularization term included); null when not recorded")
-    mse: float | None = Field(
-        None, description="the lesson's number: mean((ŷ − y)²) over the epoch's samples and "
-        "outputs, i.e. loss · 2 / (B·K) with reduction sum (loss is ½Σ over a batch of B) or "
-        "loss · 2 / K with mean. Null for other losses, with a regularization penalty, when "
-        "the last batch is smaller, for epochs before the batch size, data or penalty last "
-        "changed, or where it would exceed the largest float")
-
-
-class UndoCounts(BaseModel):
-    """How far undo and redo can go: restore points kept each way (at most undo_depth)."""
-
-    back: int = Field(description="operations that can be undone")
-    forward: int = Field(description="undone operations that can be redone")
-
-
-class SessionState(BaseModel):
-    """Everything about a session: its config, weights, cursor, the trace of the current pass,
-    the loss and the (decimated) loss history. See docs/api.md."""
-
-    id: str = Field(description="the session's id, for the URLs")
-    config: dict[str, Any] = Field(description="the normalized config, every field present")
-    epoch: int = Field(description="epochs finished")
-    iteration: int = Field(description="updates applied (one per batch)")
-    cursor: Cursor = Field(description="the next allowed step")
-    layers: list[LayerState] = Field(description="layers[l-1] holds layer l")
-    batch: Batch = Field(description="the current batch and the samples the trace shows")
-    output: Matrix | None = Field(description="ŷ of the current pass, once computed")
-    per_sample_loss: list[float] | None = Field(description="ℓ_n of the current pass")
-    loss: float | None = Field(description="the objective L at the last completed forward pass")
-    metrics: Metrics = Field(description="mse and accuracy of the last completed forward pass")
-    history: list[HistoryPoint] = Field(description="one point per finished epoch, evenly "
-                                        "decimated to the ?history limit (250 by default), "
-                                        "first and last kept")
-    history_length: int = Field(description="stored history points before ?history decimation")
-    test_loss: float | None = Field(description="the latest epoch's test loss; null without "
-                                    "a test split or before the first epoch")
-    task: Literal["classification", "regression"] = Field(
-        description="regression when the targets are not class labels (no accuracy)")
-    status: Status = Field(
-        description="diverged: the last step gave a non-finite value and was not applied")
-    version: int = Field(description="increases with every state change (undo/redo included)")
-    undo: UndoCounts = Field(description="how many operations can be undone and redone")
-    optimizer_step: int = Field(0, description="the optimizer's step count t: updates made "
-                                "since its state was last fresh (Adam's bias correction)")
-
-
-class TrainState(SessionState):
-    """The state after a train call, with what the call did."""
-
-    ran: int = Field(description="epochs finished by this call")
-    stopped: Stopped | None = Field(
-        description="why it stopped before `epochs`: a step diverged, or the call reached "
-        "train_time_budget; null when it ran them all")
-    remaining: int = Field(
-        description="epochs still to go: of `epochs`, or up to `target_epoch`; 0 when done")
-
-
 class GradcheckLayer(BaseModel):
     """Backprop's gradient of one layer beside the finite-difference one."""
 
@@ -266,7 +148,7 @@ class Preset(BaseModel):
 
     name: str = Field(description="what POST /sessions takes as preset")
     description: str = Field(description="what the preset shows")
-    config: dict[str, Any] = Field(description="the complete config it stands for")
+    config: dict[str, object] = Field(description="the complete config it stands for")
 
 
 class DatasetInfo(BaseModel):
@@ -277,7 +159,7 @@ class DatasetInfo(BaseModel):
         description="truth tables are fixed; the others are generated from the parameters "
         "(inline: your own X and Y)")
     inputs: int | None = Field(description="input width; null for inline (yours)")
-    parameters: dict[str, Any] = Field(description="the dataset fields it takes, with their "
+    parameters: dict[str, object] = Field(description="the dataset fields it takes, with their "
                                        "defaults")
     description: str = Field(description="what the data looks like")
 
@@ -331,16 +213,6 @@ class WatchLink(BaseModel):
         default_factory=list, description="the watch page's absolute URLs on this machine's "
         "network addresses (what students open in a classroom); empty when the server listens "
         "on loopback only (start it with `backprop-lab --lan`)")
-
-
-class WatchSummary(BaseModel):
-    """What a watcher's event carries: enough to tell states apart."""
-
-    version: int = Field(description="the session's version (also the event id)")
-    epoch: int = Field(description="epochs finished")
-    iteration: int = Field(description="updates applied")
-    cursor: Cursor = Field(description="the next allowed step")
-    loss: float | None = Field(description="the objective at the last completed forward pass")
 
 
 class SetupLink(BaseModel):

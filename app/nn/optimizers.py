@@ -24,10 +24,12 @@ an update makes new arrays, so a captured state stays as it was.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import NotRequired
 
 import numpy as np
+from typing_extensions import TypedDict
 
 from app.nn.activations import Array
 
@@ -38,12 +40,24 @@ SGD_CODE, MOMENTUM_CODE, RMSPROP_CODE, ADAM_CODE = range(4)
 
 # The parameters each optimizer has, with PyTorch's defaults but for momentum's μ (0 in
 # torch: here the point of choosing momentum).
-DEFAULTS: dict[str, dict[str, Any]] = {
+DEFAULTS: dict[str, dict[str, float | bool]] = {
     "sgd": {},
     "momentum": {"momentum": 0.9, "nesterov": False},
     "rmsprop": {"alpha": 0.99, "eps": 1e-8},
     "adam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
 }
+
+
+class OptimizerDocument(TypedDict):
+    """An optimizer's wire form: its name and its own parameters only."""
+
+    name: str
+    momentum: NotRequired[float]
+    nesterov: NotRequired[bool]
+    alpha: NotRequired[float]
+    eps: NotRequired[float]
+    beta1: NotRequired[float]
+    beta2: NotRequired[float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,16 +86,36 @@ class Optimizer:
         """Whether it keeps a second moment (RMSprop's and Adam's v)."""
         return self.name in ("rmsprop", "adam")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> OptimizerDocument:
         """The wire form: the name and this optimizer's own parameters only."""
-        return {"name": self.name, **{k: getattr(self, k) for k in DEFAULTS[self.name]}}
+        if self.name == "momentum":
+            return {"name": self.name, "momentum": self.momentum, "nesterov": self.nesterov}
+        if self.name == "rmsprop":
+            return {"name": self.name, "alpha": self.alpha, "eps": self.eps}
+        if self.name == "adam":
+            return {"name": self.name, "beta1": self.beta1, "beta2": self.beta2,
+                    "eps": self.eps}
+        return {"name": self.name}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> Optimizer:
+    def from_dict(cls, d: Mapping[str, object] | None) -> Optimizer:
+        """From the wire form or a checked request (a parameter left out or null: its
+        default; another optimizer's parameters: ignored)."""
         if not d:
             return cls()
-        name = d.get("name") or "sgd"
-        return cls(name, **{k: d[k] for k in DEFAULTS[name] if d.get(k) is not None})
+        name = str(d.get("name") or "sgd")
+        own, base = DEFAULTS[name], cls()
+
+        def num(k: str, default: float) -> float:
+            v = d.get(k)
+            return v if k in own and isinstance(v, int | float) else default
+
+        nesterov = d.get("nesterov")
+        return cls(name, momentum=num("momentum", base.momentum),
+                   nesterov=nesterov if "nesterov" in own and isinstance(nesterov, bool)
+                   else base.nesterov,
+                   alpha=num("alpha", base.alpha), eps=num("eps", base.eps),
+                   beta1=num("beta1", base.beta1), beta2=num("beta2", base.beta2))
 
 
 SGD = Optimizer()

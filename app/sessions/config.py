@@ -1,46 +1,62 @@
-"""The session configuration: the input model (every field optional), presets, and
-normalisation into a complete config checked against the limits in Settings.
+"""Normalisation: a request's config (app/sessions/config_input.py) over a preset or the base
+(app/sessions/presets.py) into a complete NormalizedConfig, every field checked against the
+limits in Settings (ConfigError naming the field and the limit otherwise).
 
-One module: the input model, the presets and ``normalize`` are one contract: every field's
-default, limit and check in one place."""
+The input models and presets are imported from here too (``from app.sessions.config import
+SessionConfig, PRESETS``): together they are the config's contract."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Annotated, Any
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import TypeVar, cast
 
 from app.config import Settings
+from app.jsontypes import JSON, JSONObject
 from app.nn import datasets, kernel_slot
 from app.nn import features as feats
-from app.nn.kernel_slot import SessionKernel
 from app.nn.losses import LOSSES
 from app.nn.optimizers import DEFAULTS as OPTIMIZER_DEFAULTS
 from app.nn.optimizers import Optimizer
 from app.sessions import budget
+from app.sessions.config_input import (
+    DatasetConfig,
+    DatasetInput,
+    InitConfig,
+    InitInput,
+    LayerWeights,
+    Matrix,
+    Merged,
+    OptimizerConfig,
+    RegularizationConfig,
+    SessionConfig,
+    Strict,
+)
 from app.sessions.normalized import (
-    Activation,
     Dataset,
-    FeatureName,
     GeneratedData,
     InitialWeights,
     InitParams,
-    InitScheme,
     InlineData,
-    LossName,
     NormalizedConfig,
-    OptimizerName,
-    OutputActivation,
-    Reduction,
-    RegularizationKind,
     RegularizationParams,
     TruthTable,
+    WeightsDocument,
     rows,
 )
+from app.sessions.presets import BASE, GENERATED_DEFAULTS, INIT_DEFAULTS, PRESETS
 
-Matrix = list[list[float]]
+__all__ = ["BASE", "GENERATED_DEFAULTS", "PRESETS", "ConfigError", "DatasetConfig",
+           "FieldPath", "InitConfig", "LayerWeights", "Matrix", "OptimizerConfig",
+           "RegularizationConfig", "SessionConfig", "Strict", "check_memory", "normalize",
+           "renormalize"]
+
+T = TypeVar("T")
+
+
+def _or(value: T | None, default: T) -> T:
+    return default if value is None else value
 
 
 FieldPath = tuple[str | int, ...]  # ("layers", 2), ("dataset", "X", 0, 1), ("epochs",)
@@ -55,222 +71,20 @@ class ConfigError(ValueError):
         self.path = path
         self.msg = msg
 
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-
-
-class InitConfig(Strict):
-    scheme: InitScheme | None = Field(
-        None, description="uniform (low, high), normal (std), xavier (Glorot uniform), he"
-    )
-    low: float | None = Field(None, description="uniform: lower bound")
-    high: float | None = Field(None, description="uniform: upper bound (exclusive)")
-    std: float | None = Field(None, ge=0, description="normal: standard deviation")
-    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="RandomState seed")
-    bias: float | None = Field(None, description="constant initial bias")
-
-
-class DatasetConfig(Strict):
-    name: str | None = Field(
-        None, max_length=64, description="xor, and, or, circle, xor_scatter, gauss, spiral, plane, "
-        "multi_gauss; omit (or 'inline') with X and Y"
-    )
-    samples: int | None = Field(None, ge=2, description="generated sets: number of points")
-    noise: float | None = Field(None, ge=0, le=1, description="generated sets: noise 0–1")
-    test_ratio: float | None = Field(None, ge=0, lt=1, description="share held out for test")
-    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="generator seed")
-    X: Matrix | None = Field(None, description="inline inputs, one sample per row")
-    Y: Matrix | None = Field(None, description="inline targets, one sample per row")
-    X_test: Matrix | None = None
-    Y_test: Matrix | None = None
-    extra: Matrix | None = Field(
-        None, description="points added to the training data (POST …/points): rows "
-        "[x₁, x₂, y] in raw input coordinates"
-    )
-
-
-class RegularizationConfig(Strict):
-    kind: RegularizationKind = "none"
-    rate: float = Field(0.0, ge=0)
-
-
-class OptimizerConfig(Strict):
-    """The optimizer and its parameters (docs/api.md, Optimizers); a parameter left out takes
-    its default, one another optimizer has is refused."""
-
-    name: OptimizerName | None = Field(
-        None, description="sgd (default), momentum, rmsprop or adam")
-    momentum: float | None = Field(None, ge=0, lt=1, description="momentum: μ (default 0.9)")
-    nesterov: bool | None = Field(None, description="momentum: Nesterov's form (default false)")
-    alpha: float | None = Field(None, ge=0, lt=1, description="rmsprop: α, the decay of the "
-                                "squared-gradient average (default 0.99)")
-    eps: float | None = Field(None, gt=0, le=1, description="rmsprop, adam: ε in the "
-                              "denominator (default 1e-8)")
-    beta1: float | None = Field(None, ge=0, lt=1, description="adam: β₁ (default 0.9)")
-    beta2: float | None = Field(None, ge=0, lt=1, description="adam: β₂ (default 0.999)")
-
-
-class LayerWeights(Strict):
-    W: Matrix = Field(description="n_{l-1} × n_l")
-    b: list[float] | None = Field(None, description="length n_l; omit without biases")
-
-
-class SessionConfig(Strict):
-    """Every field is optional: a preset supplies defaults and fields beside it override them."""
-
-    model_config = ConfigDict(
-        extra="forbid", strict=True, allow_inf_nan=False,
-        json_schema_extra={"examples": [{"preset": "seed-xor"},
-                                        {"layers": [2, 8, 1], "dataset": {"name": "spiral"}}]},
-    )
-
-    preset: str | None = Field(None, max_length=64,
-                               description="a name from GET /api/v1/presets")
-    layers: list[int] | None = Field(None, description="neurons per layer, input first")
-    hidden_activation: Activation | None = None
-    output_activation: OutputActivation | None = None
-    loss: LossName | None = None
-    reduction: Reduction | None = None
-    learning_rate: Annotated[float, Field(gt=0)] | None = Field(None, description="η")
-    bias: bool | None = Field(None, description="whether the layers have biases")
-    train_bias: bool | None = Field(None, description="whether updates change the biases")
-    init: InitConfig | None = None
-    weights: list[LayerWeights] | None = Field(None, description="explicit initial weights")
-    dataset: DatasetConfig | None = None
-    batch_size: Annotated[int, Field(ge=1)] | None = Field(None, description="null: full batch")
-    regularization: RegularizationConfig | None = None
-    focus: Annotated[int, Field(ge=0)] | None = Field(None, description="sample index to trace")
-    features: list[FeatureName] | None = Field(
-        None, description="input features for 2-D data, as in TensorFlow Playground "
-        "(default [\"x1\", \"x2\"]); layers[0] must equal their number"
-    )
-    kernel: SessionKernel | None = Field(
-        None, description="the training kernel, fixed for the session's life: numpy (bit for "
-        "bit the step-through arithmetic and the lesson's own loop) or compiled (numba: "
-        "faster; agrees to ~1e-15 relative per step). Default: numpy for the lesson preset "
-        "(seed-xor), else compiled where the server has numba (setting kernel)")
-    optimizer: OptimizerConfig | None = Field(
-        None, description='how a gradient becomes a step; default {"name": "sgd"}')
-
-
-# ---------------------------------------------------------------------------------------------
-INIT_DEFAULTS: dict[str, Any] = {"low": 0.0, "high": 1.0, "std": 1.0, "seed": 0, "bias": 0.0}
-GENERATED_DEFAULTS: dict[str, Any] = {"samples": 200, "noise": 0.1, "test_ratio": 0.5, "seed": 0}
-
-BASE: dict[str, Any] = {
-    "layers": [2, 4, 1],
-    "hidden_activation": "sigmoid",
-    "output_activation": "sigmoid",
-    "loss": "squared_error",
-    "reduction": "sum",
-    "learning_rate": 0.1,
-    "bias": True,
-    "train_bias": True,
-    "init": {"scheme": "xavier", "seed": 1},
-    "weights": None,
-    "dataset": {"name": "xor"},
-    "batch_size": None,
-    "regularization": {"kind": "none", "rate": 0.0},
-    "focus": None,  # resolved in normalize(): an informative sample
-    "features": ["x1", "x2"],
-    "optimizer": {"name": "sgd"},
-}
-
-def _deep(hidden: str, scheme: str) -> dict[str, Any]:
-    """The deep-sigmoid / deep-relu pair: one network, two hidden activations."""
-    return {**BASE, "layers": [2, 6, 6, 6, 6, 6, 1], "hidden_activation": hidden,
-            "loss": "binary_cross_entropy", "reduction": "mean", "learning_rate": 0.3,
-            "init": {"scheme": scheme, "seed": 0}, "dataset": {"name": "circle"},
-            "batch_size": 10}
-
-
-PRESETS: dict[str, dict[str, Any]] = {
-    "seed-xor": {
-        "description": "The lesson's network exactly: 2-4-1 sigmoid, ½Σ squared error, η = 0.1, "
-        "no biases, uniform [0, 1) weights from seed 1, XOR, full batch.",
-        # NumPy: bit for bit the lesson's own loop, so its printed losses match to the last digit.
-        "config": {**BASE, "bias": False, "init": {"scheme": "uniform", "low": 0.0, "high": 1.0,
-                                                   "seed": 1}, "kernel": "numpy"},
-    },
-    "xor-bias": {
-        "description": "XOR with biases and tanh hidden units: learns in a few hundred epochs.",
-        "config": {**BASE, "layers": [2, 3, 1], "hidden_activation": "tanh",
-                   "learning_rate": 0.5, "init": {"scheme": "xavier", "seed": 3}},
-    },
-    "and-perceptron": {
-        "description": "One sigmoid neuron learns AND: the smallest network with a gradient.",
-        "config": {**BASE, "layers": [2, 1], "learning_rate": 1.0, "dataset": {"name": "and"}},
-    },
-    "worked-example": {
-        "description": "Matt Mazur's 2-2-2 step-by-step example (weights, biases, targets 0.01 / "
-        "0.99, η = 0.5): one update reproduces his published numbers. Biases are frozen, as "
-        "in his walk-through.",
-        "config": {
-            **BASE,
-            "layers": [2, 2, 2],
-            "learning_rate": 0.5,
-            "train_bias": False,
-            "weights": [
-                {"W": [[0.15, 0.25], [0.20, 0.30]], "b": [0.35, 0.35]},
-                {"W": [[0.40, 0.50], [0.45, 0.55]], "b": [0.60, 0.60]},
-            ],
-            "dataset": {"name": "inline", "X": [[0.05, 0.10]], "Y": [[0.01, 0.99]]},
-        },
-    },
-    "circle": {
-        "description": "Inside or outside a circle: 2-4-1 tanh, binary cross-entropy.",
-        "config": {**BASE, "layers": [2, 4, 1], "hidden_activation": "tanh",
-                   "loss": "binary_cross_entropy", "reduction": "mean", "learning_rate": 0.3,
-                   "dataset": {"name": "circle"}, "batch_size": 10},
-    },
-    "spiral": {
-        "description": "Two interleaved spirals: a deeper tanh network, mini-batches of 10.",
-        "config": {**BASE, "layers": [2, 8, 8, 1], "hidden_activation": "tanh",
-                   "loss": "binary_cross_entropy", "reduction": "mean", "learning_rate": 0.1,
-                   "dataset": {"name": "spiral", "samples": 400}, "batch_size": 10},
-    },
-    "gauss-softmax": {
-        "description": "Two Gaussian clusters, two softmax outputs and cross-entropy.",
-        "config": {**BASE, "layers": [2, 3, 2], "hidden_activation": "relu",
-                   "output_activation": "softmax", "loss": "cross_entropy",
-                   "reduction": "mean", "learning_rate": 0.1, "init": {"scheme": "he", "seed": 0},
-                   "dataset": {"name": "gauss"}},
-    },
-    "deep-sigmoid": {
-        "description": "Vanishing gradients: five sigmoid hidden layers on the circle. The "
-        "gradient-norm chart shows ‖∂L/∂W‖ shrinking layer by layer towards the input; "
-        "compare deep-relu, the same network with ReLU.",
-        "config": _deep("sigmoid", "xavier"),
-    },
-    "deep-relu": {
-        "description": "The deep-sigmoid network with ReLU hidden units and He initialisation: "
-        "the gradient norms of all layers stay within the same order of magnitude.",
-        "config": _deep("relu", "he"),
-    },
-    "plane-regression": {
-        "description": "Regression of a tilted plane with a linear output.",
-        "config": {**BASE, "layers": [2, 3, 1], "hidden_activation": "tanh",
-                   "output_activation": "linear", "reduction": "mean", "learning_rate": 0.05,
-                   "dataset": {"name": "plane"}, "batch_size": 20},
-    },
-}
-
-
-def default_focus(dataset: dict[str, Any] | None) -> int:
+def default_focus(dataset: JSON) -> int:
     """The sample the diagram follows by default. For the truth tables, (1, 0) (row 2): with
     (0, 0) every hidden z of a bias-free net is 0 and every a is 0.5, a dull first picture;
     (1, 0) has a target of 1 for XOR and OR and 0 for AND, and non-zero sums everywhere."""
-    if dataset is not None and dataset.get("name") in datasets.TRUTH_TABLES:
+    if isinstance(dataset, dict) and dataset.get("name") in datasets.TRUTH_TABLES:
         return 2
     return 0
 
 
-def _merge_nested(base: dict[str, Any] | None, given: dict[str, Any], key: str) -> dict[str, Any]:
+def _merge_nested(base: JSON, given: JSONObject, key: str) -> JSONObject:
     """Overlay ``given`` on ``base`` unless the kind changes (another init scheme or dataset),
     in which case the base's parameters no longer apply (an init's seed and constant bias are
     not scheme parameters: they stay)."""
-    base = dict(base or {})
+    base = dict(base) if isinstance(base, dict) else {}
     if key in given and given[key] is not None and given[key] != base.get(key):
         base = {k: v for k, v in base.items() if key == "scheme" and k in ("seed", "bias")}
     base.update({k: v for k, v in given.items() if v is not None})
@@ -295,8 +109,9 @@ def _check_matrix(
 
 def normalize(cfg: SessionConfig, settings: Settings) -> NormalizedConfig:
     """The complete config (every field present), or ConfigError naming the field and limit."""
-    given = cfg.model_dump(exclude_unset=True)
-    preset = given.pop("preset", None)
+    given: JSONObject = cfg.model_dump(exclude_unset=True)
+    preset = cfg.preset
+    given.pop("preset", None)
     if preset is not None:
         if preset not in PRESETS:
             raise ConfigError(("preset",), "unknown preset; one of "
@@ -304,12 +119,13 @@ def normalize(cfg: SessionConfig, settings: Settings) -> NormalizedConfig:
         base = dict(PRESETS[preset]["config"])
     else:
         base = dict(BASE)
-    out: dict[str, Any] = {**base}
+    out: JSONObject = {**base}
     for key, value in given.items():
-        if key in ("init", "regularization", "optimizer") and value is not None:
+        # (the nested fields are models: model_dump gives each as a dict or None)
+        if key in ("init", "regularization", "optimizer") and isinstance(value, dict):
             sub = {"init": "scheme", "regularization": "kind", "optimizer": "name"}[key]
             out[key] = _merge_nested(base.get(key), value, sub)
-        elif key == "dataset" and value is not None:
+        elif key == "dataset" and isinstance(value, dict):
             inline = value.get("X") is not None or value.get("name") == "inline"
             out[key] = value if inline else _merge_nested(base.get(key), value, "name")
         else:
@@ -326,32 +142,37 @@ def normalize(cfg: SessionConfig, settings: Settings) -> NormalizedConfig:
             out[key] = BASE[key]
     if out.get("focus") is None:
         out["focus"] = default_focus(out.get("dataset"))
-    if out.get("layers") is None:
-        out["layers"] = list(BASE["layers"])
-    if out.get("regularization") is None:
-        out["regularization"] = dict(BASE["regularization"])
-    if out.get("optimizer") is None:
-        out["optimizer"] = dict(BASE["optimizer"])
-    return _check(out, settings)
+    for key in ("layers", "regularization", "optimizer"):
+        if out.get(key) is None:
+            out[key] = _copy(BASE[key])
+    # Every top-level field is present now, each of SessionConfig's type (its model checked
+    # the request's; the presets are written so): the shape _check reads.
+    return _check(cast(Merged, out), settings)
 
 
-def check_optimizer(d: dict[str, Any]) -> Optimizer:
+def _copy(v: JSON) -> JSON:
+    """A base's list or dict, copied (one level, as before: the base is never changed)."""
+    return list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v
+
+
+def check_optimizer(d: Mapping[str, object]) -> Optimizer:
     """The optimizer a (merged) config names, its parameters defaulted; ConfigError naming
     the field for a parameter of another optimizer or Nesterov without momentum."""
-    name = d.get("name") or "sgd"
+    name = str(d.get("name") or "sgd")
     own = OPTIMIZER_DEFAULTS[name]
     for key, value in d.items():
         if key != "name" and value is not None and key not in own:
             allowed = ", ".join(own) or "none"
             raise ConfigError(("optimizer", key), f"{name} has no parameter {key} (its "
                               f"parameters: {allowed})")
-    params = {**own, **{k: v for k, v in d.items() if k in own and v is not None}}
-    if params.get("nesterov") and params["momentum"] <= 0:
+    opt = Optimizer.from_dict({"name": name, **own,
+                               **{k: v for k, v in d.items() if k in own and v is not None}})
+    if opt.name == "momentum" and opt.nesterov and opt.momentum <= 0:
         raise ConfigError(("optimizer", "nesterov"), "Nesterov momentum needs momentum > 0")
-    return Optimizer(name, **params)
+    return opt
 
 
-def _check(c: dict[str, Any], s: Settings) -> NormalizedConfig:
+def _check(c: Merged, s: Settings) -> NormalizedConfig:
     """The merged fields, checked in order (the first problem is the one reported) and typed."""
     layers = c["layers"]
     if not s.min_layers <= len(layers) <= s.max_layers:
@@ -378,18 +199,21 @@ def _check(c: dict[str, Any], s: Settings) -> NormalizedConfig:
     if not 0 <= reg.rate <= s.max_regularization_rate:
         raise ConfigError(("regularization", "rate"), "regularization rate must be in [0, "
                           f"{s.max_regularization_rate:g}]")
-    # init
-    init = {**INIT_DEFAULTS, **{k: v for k, v in (c.get("init") or {}).items() if v is not None}}
-    if init.get("scheme") is None:
-        init["scheme"] = "xavier"
-    if init["scheme"] == "uniform" and not init["low"] < init["high"]:
+    # init: each field given, else its default
+    given_init: InitInput = c["init"] or {}
+    d0 = INIT_DEFAULTS
+    init = InitParams(_or(given_init.get("scheme"), d0.scheme), _or(given_init.get("low"), d0.low),
+                      _or(given_init.get("high"), d0.high), _or(given_init.get("std"), d0.std),
+                      _or(given_init.get("seed"), d0.seed), _or(given_init.get("bias"), d0.bias))
+    if init.scheme == "uniform" and not init.low < init.high:
         raise ConfigError(("init", "high"), "uniform init needs low < high")
-    for key in ("low", "high", "std", "bias"):
-        if abs(init[key]) > s.max_abs_value:
+    for key, v in (("low", init.low), ("high", init.high), ("std", init.std),
+                   ("bias", init.bias)):
+        if abs(v) > s.max_abs_value:
             raise ConfigError(("init", key), f"|{key}| must be ≤ {s.max_abs_value:g}")
     # explicit weights
-    weights = None if c.get("weights") is None else _check_weights(c["weights"], layers,
-                                                                   c["bias"], s)
+    ws = c["weights"]
+    weights = None if ws is None else _check_weights(ws, layers, c["bias"], s)
     # features, then the dataset
     fs = list(c["features"])
     if not fs or len(set(fs)) != len(fs):
@@ -411,7 +235,7 @@ def _check(c: dict[str, Any], s: Settings) -> NormalizedConfig:
     config = NormalizedConfig(
         layers=tuple(layers), hidden_activation=c["hidden_activation"],
         output_activation=out_act, loss=loss, reduction=c["reduction"], learning_rate=lr,
-        bias=c["bias"], train_bias=c["train_bias"], init=InitParams.from_dict(init),
+        bias=c["bias"], train_bias=c["train_bias"], init=init,
         weights=weights, dataset=dataset, batch_size=bs, regularization=reg,
         focus=c["focus"], features=tuple(fs), preset=c["preset"], kernel=kernel,
         optimizer=check_optimizer(c["optimizer"]))
@@ -419,7 +243,7 @@ def _check(c: dict[str, Any], s: Settings) -> NormalizedConfig:
     return config
 
 
-def _check_weights(ws: list[dict[str, Any]], layers: list[int], bias: bool, s: Settings
+def _check_weights(ws: list[WeightsDocument], layers: list[int], bias: bool, s: Settings
                    ) -> tuple[InitialWeights, ...]:
     if len(ws) != len(layers) - 1:
         raise ConfigError(("weights",), f"weights needs {len(layers) - 1} layers for "
@@ -457,7 +281,7 @@ def check_memory(c: NormalizedConfig, s: Settings, history_points: int = 0) -> N
 
 
 def _check_dataset(
-    d: dict[str, Any], n_in: int, n_out: int, out_act: str, s: Settings,
+    d: DatasetInput, n_in: int, n_out: int, out_act: str, s: Settings,
     raw_in: int | None = None,
 ) -> Dataset:
     """``raw_in``: the columns of the raw inputs when features map them (2), else layers[0]."""
@@ -481,8 +305,9 @@ def _check_dataset(
         x_cols = raw_in or n_in
         if extra is not None and x_cols != 2:
             raise ConfigError(("dataset", "extra"), "points can be added only to 2-D data")
-        for key, cols in (("X", x_cols), ("Y", n_out), ("X_test", x_cols), ("Y_test", n_out)):
-            m = d.get(key)
+        for key, m, cols in (("X", d.get("X"), x_cols), ("Y", d.get("Y"), n_out),
+                             ("X_test", d.get("X_test"), x_cols),
+                             ("Y_test", d.get("Y_test"), n_out)):
             if m is None:
                 out[key] = None
                 continue
@@ -521,21 +346,21 @@ def _check_dataset(
                           "with 1 (or 2 with a softmax output for a classification set)")
     if name in datasets.TRUTH_TABLES:
         return TruthTable(name, added)
-    gen: dict[str, Any] = {**GENERATED_DEFAULTS,
-                           **{k: v for k, v in d.items() if v is not None
-                              and k in GENERATED_DEFAULTS}}
-    if gen["samples"] > s.max_samples:
+    g = GENERATED_DEFAULTS
+    samples = _or(d.get("samples"), g["samples"])
+    if samples > s.max_samples:
         raise ConfigError(("dataset", "samples"), f"at most {s.max_samples} samples; got "
-                          f"{gen['samples']}")
-    return GeneratedData(name, gen["samples"], gen["noise"], gen["test_ratio"], gen["seed"],
-                         added)
+                          f"{samples}")
+    return GeneratedData(name, samples, _or(d.get("noise"), g["noise"]),
+                         _or(d.get("test_ratio"), g["test_ratio"]),
+                         _or(d.get("seed"), g["seed"]), added)
 
 
-def renormalize(config: NormalizedConfig, changes: dict[str, Any], settings: Settings
+def renormalize(config: NormalizedConfig, changes: Mapping[str, object], settings: Settings
                 ) -> NormalizedConfig:
     """``config`` with these fields replaced, checked again as a whole (the input model's
     bounds, then normalize's limits and shapes); the preset name stays."""
-    fields = {k: v for k, v in config.to_dict().items() if k != "preset"}
+    fields: dict[str, object] = {k: v for k, v in config.to_dict().items() if k != "preset"}
     fields.update(changes)
     return replace(normalize(SessionConfig.model_validate(fields), settings),
                    preset=config.preset)

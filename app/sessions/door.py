@@ -37,7 +37,7 @@ from app.sessions.commands import (
     drawable,
 )
 from app.sessions.config import normalize
-from app.sessions.events import Hub, Subscriber
+from app.sessions.events import Event, Hub, Subscriber, WatchSummary
 from app.sessions.model import Session
 from app.sessions.normalized import NormalizedConfig
 from app.sessions.render_budget import RenderBudget
@@ -54,7 +54,7 @@ log = logging.getLogger("backprop_lab.door")
 _NO_RESULT: Any = None
 
 
-def summary(s: Session) -> dict[str, Any]:
+def summary(s: Session) -> WatchSummary:
     """The small event a watcher receives (SSE data)."""
     t = s.trainer
     return {"version": s.version, "epoch": t.epoch, "iteration": t.iteration,
@@ -117,7 +117,7 @@ class Door:
         budget before the command runs (RenderBusy, nothing changed, if it cannot be had in
         time)."""
         settings = self.settings
-        changed: dict[str, Any] | None = None
+        changed: WatchSummary | None = None
         watch_id: str | None = None
         kind = command.kind
         outcome: Outcome[Any] = Outcome()
@@ -233,7 +233,7 @@ class Door:
         async with self.renders.hold(cost(s) if cost else 0):  # as in apply
             return await anyio.to_thread.run_sync(view, s, limiter=self.readers)
 
-    async def next_change(self, sub: Subscriber, watch_id: str) -> dict[str, Any] | None:
+    async def next_change(self, sub: Subscriber, watch_id: str) -> Event | None:
         """The next change event of a followed session, or None once its link is revoked or
         the session is gone: a quiet stream checks every watch_check_interval seconds, so the
         streams of an expired, evicted or deleted session end and free their slots."""

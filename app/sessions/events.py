@@ -13,16 +13,55 @@ import asyncio
 import contextlib
 import json
 from collections import Counter
-from typing import Any
+from collections.abc import Awaitable
+from typing import Literal, TypeVar, final
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
+from typing_extensions import TypedDict
 
 from app.config import Settings
+from app.sessions.polls import PublicPoll
+from app.sessions.state import Cursor
 from app.sessions.store import SessionStore, StoreUnavailable
+
+T = TypeVar("T")
 
 PREFIX = "backprop-lab:"
 LINK_CACHE = 10_000  # watch links remembered per worker (Redis)
+
+
+@final
+class WatchSummary(TypedDict):
+    """What a watcher's state event carries (SSE data): enough to tell states apart."""
+
+    version: int  # the session's version (also the event id)
+    epoch: int  # epochs finished
+    iteration: int  # updates applied
+    cursor: Cursor  # the next allowed step
+    loss: float | None  # the objective at the last completed forward pass
+
+
+@final
+class PollEvent(TypedDict):
+    """A poll was asked or revealed: what its students see."""
+
+    type: Literal["poll"]
+    poll: PublicPoll
+
+
+@final
+class CountEvent(TypedDict):
+    """The open poll's answer count (for the teacher's page)."""
+
+    type: Literal["answers"]
+    poll_id: str
+    answers: int
+
+
+# (final: ``"type" in event`` tells a poll or count event from a state summary)
+Event = WatchSummary | PollEvent | CountEvent
 
 
 class WatchLimit(Exception):
@@ -48,15 +87,15 @@ class Subscriber:
     def __init__(self, sid: str, watch_id: str, client: str, counts: bool = False) -> None:
         self.sid, self.watch_id, self.client = sid, watch_id, client
         self.counts = counts
-        self.latest: dict[str, Any] | None = None
-        self.poll: dict[str, Any] | None = None
-        self.count: dict[str, Any] | None = None
+        self.latest: WatchSummary | None = None
+        self.poll: PollEvent | None = None
+        self.count: CountEvent | None = None
         self.closed = False
         self.reserved = 0  # bytes of frames this stream may hold (Hub.reserve)
         self._ready = asyncio.Event()
 
-    def offer_poll(self, event: dict[str, Any]) -> None:
-        if event.get("type") == "answers":
+    def offer_poll(self, event: PollEvent | CountEvent) -> None:
+        if event["type"] == "answers":
             if not self.counts:
                 return
             self.count = event
@@ -65,7 +104,7 @@ class Subscriber:
             self.count = None  # the poll event carries its count
         self._ready.set()
 
-    def offer(self, summary: dict[str, Any]) -> None:
+    def offer(self, summary: WatchSummary) -> None:
         # Newest wins: an older summary not yet sent is simply replaced.
         if self.latest is None or summary["version"] >= self.latest["version"]:
             self.latest = summary
@@ -75,7 +114,7 @@ class Subscriber:
         self.closed = True
         self._ready.set()
 
-    async def next(self) -> dict[str, Any] | None:
+    async def next(self) -> Event | None:
         """The newest summary not yet taken (a state, else a poll event, else an answer
         count: see ``type``); None once the stream is revoked."""
         while not self.closed:
@@ -84,11 +123,15 @@ class Subscriber:
             self._ready.clear()
             if self.closed:
                 break
-            for slot in ("latest", "poll", "count"):
-                taken = getattr(self, slot)
-                if taken is not None:
-                    setattr(self, slot, None)
-                    return taken  # type: ignore[no-any-return]
+            taken: Event | None = self.latest or self.poll or self.count
+            if self.latest is not None:
+                self.latest = None
+            elif self.poll is not None:
+                self.poll = None
+            else:
+                self.count = None
+            if taken is not None:
+                return taken
         return None
 
 
@@ -187,10 +230,10 @@ class Hub:
     def watchers(self, sid: str) -> int:
         return len(self._subs.get(sid, ()))
 
-    async def publish(self, sid: str, summary: dict[str, Any]) -> None:
+    async def publish(self, sid: str, summary: WatchSummary) -> None:
         self._deliver(sid, summary)
 
-    def _deliver(self, sid: str, summary: dict[str, Any]) -> None:
+    def _deliver(self, sid: str, summary: WatchSummary) -> None:
         subs = self._subs.get(sid)
         if not subs:
             return
@@ -198,11 +241,11 @@ class Hub:
         for sub in subs:
             sub.offer(summary)
 
-    async def publish_poll(self, sid: str, event: dict[str, Any]) -> None:
+    async def publish_poll(self, sid: str, event: PollEvent | CountEvent) -> None:
         """A poll event (``type`` "poll" or "answers") to the session's watchers."""
         self._deliver_poll(sid, event)
 
-    def _deliver_poll(self, sid: str, event: dict[str, Any]) -> None:
+    def _deliver_poll(self, sid: str, event: PollEvent | CountEvent) -> None:
         for sub in self._subs.get(sid, ()):
             sub.offer_poll(event)
 
@@ -241,7 +284,7 @@ class RedisHub(Hub):
         if self._sub_conn is not None:
             await self._sub_conn.aclose()
 
-    async def _listen(self, pubsub: Any) -> None:
+    async def _listen(self, pubsub: PubSub) -> None:
         try:
             while True:
                 try:
@@ -265,7 +308,7 @@ class RedisHub(Hub):
             with contextlib.suppress(RedisError, OSError):
                 await pubsub.aclose()
 
-    async def _run(self, call: Any) -> Any:
+    async def _run(self, call: Awaitable[T]) -> T:
         try:
             return await call
         except (RedisError, OSError) as e:
@@ -306,10 +349,10 @@ class RedisHub(Hub):
         await self._run(self.redis.publish(PREFIX + "ev:" + sid,
                                            json.dumps({"revoked": watch_id})))
 
-    async def publish(self, sid: str, summary: dict[str, Any]) -> None:
+    async def publish(self, sid: str, summary: WatchSummary) -> None:
         await self._run(self.redis.publish(PREFIX + "ev:" + sid, json.dumps(summary)))
 
-    async def publish_poll(self, sid: str, event: dict[str, Any]) -> None:
+    async def publish_poll(self, sid: str, event: PollEvent | CountEvent) -> None:
         await self._run(self.redis.publish(PREFIX + "ev:" + sid, json.dumps(event)))
 
 

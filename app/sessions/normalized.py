@@ -5,13 +5,15 @@ what the config has always been on the wire."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
+from typing import TYPE_CHECKING, ClassVar, Literal, NotRequired, TypeAlias, final
+
+from typing_extensions import TypedDict
 
 from app.nn import choices
 from app.nn.kernel_slot import SessionKernel
-from app.nn.optimizers import SGD, Optimizer
+from app.nn.optimizers import SGD, Optimizer, OptimizerDocument
 
 # The schema's enums, built from the registries' names (app/nn/choices.py). mypy reads a
 # Literal's values from the source only, so to it these are plain strings.
@@ -35,6 +37,78 @@ else:
     OptimizerName = Literal[choices.OPTIMIZERS]
 
 Rows = tuple[tuple[float, ...], ...]  # a matrix, one tuple per row
+Lists = list[list[float]]  # a matrix on the wire
+
+
+# The wire form (``to_dict``), key for key. A data set's ``extra`` (points added on the page)
+# is there only when it has any; a weights entry's ``b`` only when the input listed it.
+class InitDocument(TypedDict):
+    low: float
+    high: float
+    std: float
+    seed: int
+    bias: float
+    scheme: InitScheme
+
+
+class RegularizationDocument(TypedDict):
+    kind: RegularizationKind
+    rate: float
+
+
+class WeightsDocument(TypedDict):
+    W: Lists
+    b: NotRequired[list[float] | None]
+
+
+@final
+class InlineDocument(TypedDict):
+    name: Literal["inline"]
+    X: Lists
+    Y: Lists
+    X_test: Lists | None
+    Y_test: Lists | None
+    extra: NotRequired[Lists]
+
+
+@final
+class TruthTableDocument(TypedDict):
+    name: str
+    extra: NotRequired[Lists]
+
+
+@final
+class GeneratedDocument(TypedDict):
+    name: str
+    samples: int
+    noise: float
+    test_ratio: float
+    seed: int
+    extra: NotRequired[Lists]
+
+
+DatasetDocument = InlineDocument | GeneratedDocument | TruthTableDocument
+
+
+class ConfigDocument(TypedDict):
+    layers: list[int]
+    hidden_activation: Activation
+    output_activation: OutputActivation
+    loss: LossName
+    reduction: Reduction
+    learning_rate: float
+    bias: bool
+    train_bias: bool
+    init: InitDocument
+    weights: list[WeightsDocument] | None
+    dataset: DatasetDocument
+    batch_size: int | None
+    regularization: RegularizationDocument
+    focus: int
+    features: list[FeatureName]
+    optimizer: OptimizerDocument
+    preset: str | None
+    kernel: SessionKernel
 
 
 def rows(m: Sequence[Sequence[float]]) -> Rows:
@@ -64,12 +138,12 @@ class InitParams:
     seed: int
     bias: float  # the constant initial bias
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> InitDocument:
         return {"low": self.low, "high": self.high, "std": self.std, "seed": self.seed,
                 "bias": self.bias, "scheme": self.scheme}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> InitParams:
+    def from_dict(cls, d: InitDocument) -> InitParams:
         return cls(d["scheme"], d["low"], d["high"], d["std"], d["seed"], d["bias"])
 
 
@@ -78,11 +152,11 @@ class RegularizationParams:
     kind: RegularizationKind
     rate: float
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> RegularizationDocument:
         return {"kind": self.kind, "rate": self.rate}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> RegularizationParams:
+    def from_dict(cls, d: RegularizationDocument) -> RegularizationParams:
         return cls(d["kind"], d["rate"])
 
 
@@ -95,23 +169,16 @@ class InitialWeights:
     # Whether the input listed b (as null, with bias off): the wire form keeps the key or not.
     b_listed: bool = True
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"W": _lists(self.W)}
+    def to_dict(self) -> WeightsDocument:
+        out: WeightsDocument = {"W": _lists(self.W)}
         if self.b is not None or self.b_listed:
             out["b"] = None if self.b is None else list(self.b)
         return out
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> InitialWeights:
+    def from_dict(cls, d: WeightsDocument) -> InitialWeights:
         b = d.get("b")
         return cls(rows(d["W"]), None if b is None else tuple(b), "b" in d)
-
-
-def _with_extra(out: dict[str, Any], extra: Rows | None) -> dict[str, Any]:
-    """A data set's added points go last, and only when it has the key at all."""
-    if extra is not None:
-        out["extra"] = _lists(extra)
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +192,13 @@ class InlineData:
     extra: Rows | None = None
     name: ClassVar[str] = "inline"
 
-    def to_dict(self) -> dict[str, Any]:
-        return _with_extra({"name": "inline", "X": _lists(self.X), "Y": _lists(self.Y),
-                            "X_test": _lists_or_none(self.X_test),
-                            "Y_test": _lists_or_none(self.Y_test)}, self.extra)
+    def to_dict(self) -> InlineDocument:
+        out: InlineDocument = {"name": "inline", "X": _lists(self.X), "Y": _lists(self.Y),
+                               "X_test": _lists_or_none(self.X_test),
+                               "Y_test": _lists_or_none(self.Y_test)}
+        if self.extra is not None:
+            out["extra"] = _lists(self.extra)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +208,11 @@ class TruthTable:
     name: str
     extra: Rows | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return _with_extra({"name": self.name}, self.extra)
+    def to_dict(self) -> TruthTableDocument:
+        out: TruthTableDocument = {"name": self.name}
+        if self.extra is not None:
+            out["extra"] = _lists(self.extra)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,17 +226,21 @@ class GeneratedData:
     seed: int
     extra: Rows | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return _with_extra({"name": self.name, "samples": self.samples, "noise": self.noise,
-                            "test_ratio": self.test_ratio, "seed": self.seed}, self.extra)
+    def to_dict(self) -> GeneratedDocument:
+        out: GeneratedDocument = {"name": self.name, "samples": self.samples,
+                                  "noise": self.noise, "test_ratio": self.test_ratio,
+                                  "seed": self.seed}
+        if self.extra is not None:
+            out["extra"] = _lists(self.extra)
+        return out
 
 
 Dataset = InlineData | TruthTable | GeneratedData
 
 
-def dataset_from_dict(d: Mapping[str, Any]) -> Dataset:
+def dataset_from_dict(d: DatasetDocument) -> Dataset:
     extra = _rows_or_none(d.get("extra"))
-    if d["name"] == "inline":
+    if "X" in d:  # (only the inline form has X)
         return InlineData(rows(d["X"]), rows(d["Y"]), _rows_or_none(d.get("X_test")),
                           _rows_or_none(d.get("Y_test")), extra)
     if "samples" in d:
@@ -203,7 +280,7 @@ class NormalizedConfig:
         hidden: tuple[OutputActivation, ...] = (self.hidden_activation,) * (len(self.layers) - 2)
         return (*hidden, self.output_activation)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ConfigDocument:
         return {
             "layers": list(self.layers),
             "hidden_activation": self.hidden_activation,
@@ -226,7 +303,7 @@ class NormalizedConfig:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> NormalizedConfig:
+    def from_dict(cls, d: ConfigDocument) -> NormalizedConfig:
         """A config as ``to_dict`` wrote it (a stored session, a restore point): trusted, not
         checked again (user input goes through ``normalize``). Sessions stored before input
         features, the focus sample and optimizers existed have none: the plane's x1, x2,

@@ -15,15 +15,27 @@ import secrets
 import time
 from collections import OrderedDict
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from app.config import Settings
 from app.sessions import polls
 from app.sessions.commands import Known, Reveal, State
 from app.sessions.door import Door, Outcome
+from app.sessions.events import CountEvent, PollEvent
 from app.sessions.model import Session
-from app.sessions.poll_store import Poll, PollNotFound, PollStore
-from app.sessions.polls import PollConflict, PollError, Quantity
+from app.sessions.poll_store import PollNotFound, PollStore
+from app.sessions.polls import (
+    AnswerRecord,
+    Kind,
+    Poll,
+    PollConflict,
+    PollError,
+    PublicPoll,
+    Quantity,
+    Receipt,
+    StudentResult,
+    TeacherPoll,
+)
 from app.sessions.store_base import SessionNotFound, StoreUnavailable
 
 log = logging.getLogger("backprop_lab.polls")
@@ -34,7 +46,7 @@ def default_prompt(q: Quantity) -> str:
     return "What will the loss be?" if q.field == "loss" else f"What will {q.label()} be?"
 
 
-def check_token(token: Any) -> str:
+def check_token(token: object) -> str:
     if not isinstance(token, str) or not 8 <= len(token) <= 64 or not set(token) <= TOKEN_CHARS:
         raise PollError(("student",), "student must be a random token of 8 to 64 letters, "
                         "digits, '-' or '_' (the same for every answer from one browser)")
@@ -56,10 +68,12 @@ class PollService:
         self._kinds: OrderedDict[tuple[str, str], tuple[str, list[str]]] = OrderedDict()
 
     # --- the teacher ---------------------------------------------------------------------
-    def _check_form(self, kind: Any, choices: Any, tolerance: Any, prompt: Any
-                    ) -> tuple[str, list[str] | None, float, str | None]:
+    def _check_form(self, kind: object, choices: object, tolerance: object, prompt: object
+                    ) -> tuple[Kind, list[str] | None, float, str | None]:
         st = self.settings
-        if kind not in polls.KINDS:
+        # (a tuple, not a dict: a list or object from the JSON body is not hashable)
+        known = [k for k in polls.KINDS if k == kind]
+        if not known:
             raise PollError(("kind",), 'kind must be "number", "sign" or "choice"')
         if tolerance is None:
             tolerance = 0.01
@@ -83,10 +97,11 @@ class PollService:
                                 "different texts of 1 to 40 characters (setting "
                                 "poll_max_choices)")
             choices = [c.strip() for c in choices]
-        return kind, choices, float(tolerance), (prompt.strip() or None) if prompt else None
+        text = (prompt.strip() or None) if isinstance(prompt, str) and prompt else None
+        return known[0], choices, float(tolerance), text
 
-    async def create(self, sid: str, quantity: Any, kind: Any, choices: Any = None,
-                     tolerance: Any = None, prompt: Any = None) -> dict[str, Any]:
+    async def create(self, sid: str, quantity: object, kind: object, choices: object = None,
+                     tolerance: object = None, prompt: object = None) -> TeacherPoll:
         """A new open poll (PollError 422, PollConflict 409, SessionNotFound 404)."""
         kind, choices, tolerance, prompt = self._check_form(kind, choices, tolerance, prompt)
         if not isinstance(quantity, dict):
@@ -125,19 +140,19 @@ class PollService:
             raise PollNotFound(pid)
         return poll
 
-    async def get(self, sid: str, pid: str) -> dict[str, Any]:
+    async def get(self, sid: str, pid: str) -> TeacherPoll:
         await self.door.apply(sid, State())  # 404 for an unknown session
         poll = await self._poll(sid, pid)
         return self.teacher(poll, await self.store.answers(sid, pid))
 
-    async def all(self, sid: str) -> list[dict[str, Any]]:
+    async def all(self, sid: str) -> list[TeacherPoll]:
         await self.door.apply(sid, State())
         out = []
         for poll in await self.store.all(sid):
             out.append(self.teacher(poll, await self.store.answers(sid, poll["poll_id"])))
         return out
 
-    async def panel(self, sid: str) -> tuple[list[Poll], int, dict[str, Any] | None]:
+    async def panel(self, sid: str) -> tuple[list[Poll], int, TeacherPoll | None]:
         """For the teacher's page: every poll (with its tally once revealed), the open one's
         live count, and the latest poll in full (its histogram) when it is revealed."""
         found = await self.store.all(sid)
@@ -151,7 +166,7 @@ class PollService:
                 latest = self.teacher(last, await self.store.answers(sid, last["poll_id"]))
         return found, count, latest
 
-    async def reveal(self, sid: str, pid: str) -> dict[str, Any]:
+    async def reveal(self, sid: str, pid: str) -> TeacherPoll:
         """Close the poll, run the steps to its value (the door), keep the result."""
         poll = await self._poll(sid, pid)
         before = await self.store.close(sid, pid)
@@ -194,37 +209,38 @@ class PollService:
         return out.getvalue()
 
     # --- views -----------------------------------------------------------------------------
-    def teacher(self, poll: Poll, answers: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    def teacher(self, poll: Poll, answers: dict[str, AnswerRecord]) -> TeacherPoll:
         """The whole poll: its definition, its count and histogram, and once revealed the
         true value, the right answer and how many answers were within tolerance."""
         given = [rec["a"] for rec in answers.values()]
-        out = {k: poll[k] for k in ("poll_id", "quantity", "kind", "choices", "tolerance",
-                                    "prompt", "status", "created")}
-        out["answers"] = len(given)
-        out["histogram"] = polls.histogram(poll, given)
+        out: TeacherPoll = {
+            "poll_id": poll["poll_id"], "quantity": poll["quantity"], "kind": poll["kind"],
+            "choices": poll["choices"], "tolerance": poll["tolerance"],
+            "prompt": poll["prompt"], "status": poll["status"], "created": poll["created"],
+            "answers": len(given), "histogram": polls.histogram(poll, given)}
         if poll["status"] == "revealed":
-            ok = [polls.is_correct(poll, a) for a in given]
+            correct = sum(1 for a in given if polls.is_correct(poll, a))
             out["truth"] = poll.get("truth")
             out["right_answer"] = polls.right_answer(poll)
-            out["correct"] = sum(1 for x in ok if x)
-            out["share_correct"] = (out["correct"] / len(given)) if given else None
+            out["correct"] = correct
+            out["share_correct"] = (correct / len(given)) if given else None
             out["steps"] = poll.get("steps", 0)
             out["revealed"] = poll.get("revealed")
         return out
 
-    def public(self, poll: Poll, count: int) -> dict[str, Any]:
+    def public(self, poll: Poll, count: int) -> PublicPoll:
         """What a student sees: no truth before the reveal."""
-        status = "open" if poll["status"] in ("open", "closing") else poll["status"]
-        out: dict[str, Any] = {"poll_id": poll["poll_id"], "kind": poll["kind"],
-                               "prompt": poll["prompt"], "choices": poll["choices"],
-                               "tolerance": poll["tolerance"], "status": status,
-                               "answers": count}
+        out: PublicPoll = {"poll_id": poll["poll_id"], "kind": poll["kind"],
+                           "prompt": poll["prompt"], "choices": poll["choices"],
+                           "tolerance": poll["tolerance"],
+                           "status": "revealed" if poll["status"] == "revealed" else "open",
+                           "answers": count}
         if poll["status"] == "revealed":
             out["truth"] = poll.get("truth")
             out["right_answer"] = polls.right_answer(poll)
         return out
 
-    async def _publish(self, sid: str, event: dict[str, Any]) -> None:
+    async def _publish(self, sid: str, event: PollEvent | CountEvent) -> None:
         try:
             await self.door.hub.publish_poll(sid, event)
         except StoreUnavailable:
@@ -238,7 +254,7 @@ class PollService:
             raise SessionNotFound(watch_id)
         return sid
 
-    async def current(self, sid: str) -> dict[str, Any] | None:
+    async def current(self, sid: str) -> PublicPoll | None:
         """The open poll, else the latest one (a student's page shows it)."""
         found = await self.store.all(sid)
         if not found:
@@ -246,8 +262,8 @@ class PollService:
         poll = next((p for p in found if p["status"] != "revealed"), found[-1])
         return self.public(poll, await self.store.count(sid, poll["poll_id"]))
 
-    async def answer(self, watch_id: str, pid: str, token: Any, answer: Any,
-                     nickname: Any = None) -> dict[str, Any]:
+    async def answer(self, watch_id: str, pid: str, token: object, answer: object,
+                     nickname: object = None) -> Receipt:
         sid = await self.session_of(watch_id)
         token = check_token(token)
         if nickname is not None and (not isinstance(nickname, str) or len(nickname) > 40):
@@ -259,7 +275,8 @@ class PollService:
             while len(self._kinds) > 1024:
                 self._kinds.popitem(last=False)
         value = polls.check_answer(known[0], known[1], answer)
-        record = {"a": value, "t": time.time(), "n": nickname or None}
+        record: AnswerRecord = {"a": value, "t": time.time(),
+                                "n": nickname if isinstance(nickname, str) and nickname else None}
         n = await self.store.answer(sid, pid, token, record)
         await self._publish_count(sid, pid, n)
         return {"poll_id": pid, "status": "open", "answer": value, "answers": n}
@@ -303,14 +320,16 @@ class PollService:
         finally:
             self._count_due.pop((sid, pid), None)
 
-    async def result(self, watch_id: str, pid: str, token: Any) -> dict[str, Any]:
+    async def result(self, watch_id: str, pid: str, token: object) -> StudentResult:
         """A student's own answer; after the reveal also the truth and whether it was right."""
         sid = await self.session_of(watch_id)
         token = check_token(token)
         poll = await self._poll(sid, pid)
         rec = await self.store.one(sid, pid, token)
-        out = self.public(poll, await self.store.count(sid, pid))
-        out["answer"] = rec["a"] if rec else None
+        # (a cast: mypy wants every key of a TypedDict built with ** named, even one the
+        # reply has only after the reveal)
+        out = cast(StudentResult, {**self.public(poll, await self.store.count(sid, pid)),
+                                   "answer": rec["a"] if rec else None})
         if poll["status"] == "revealed":
             out["correct"] = polls.is_correct(poll, rec["a"]) if rec else None
         return out

@@ -15,18 +15,21 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from app.config import Settings
-from app.sessions.polls import PollConflict
+from app.sessions.polls import AnswerRecord, PollConflict, Status
+from app.sessions.polls import Poll as Poll  # (its home is polls.py; importers read it here)
 from app.sessions.store_base import StoreUnavailable
 
 PREFIX = "backprop-lab:"
-Poll = dict[str, Any]
+T = TypeVar("T")
+STATUSES: dict[str, Status] = {"open": "open", "closing": "closing", "revealed": "revealed"}
 
 OPEN_ONE = ("a poll is open already: reveal it before asking another (one open poll per "
             "session)")
@@ -62,13 +65,13 @@ class PollStore(Protocol):
 
     async def all(self, sid: str) -> list[Poll]: ...
 
-    async def answer(self, sid: str, pid: str, token: str, record: dict[str, Any]) -> int: ...
+    async def answer(self, sid: str, pid: str, token: str, record: AnswerRecord) -> int: ...
 
     async def count(self, sid: str, pid: str) -> int: ...
 
-    async def one(self, sid: str, pid: str, token: str) -> dict[str, Any] | None: ...
+    async def one(self, sid: str, pid: str, token: str) -> AnswerRecord | None: ...
 
-    async def answers(self, sid: str, pid: str) -> dict[str, dict[str, Any]]: ...
+    async def answers(self, sid: str, pid: str) -> dict[str, AnswerRecord]: ...
 
     async def close(self, sid: str, pid: str) -> str: ...
 
@@ -80,7 +83,7 @@ class PollStore(Protocol):
 @dataclass
 class _Polls:
     polls: dict[str, Poll] = field(default_factory=dict)
-    answers: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    answers: dict[str, dict[str, AnswerRecord]] = field(default_factory=dict)
     open: str | None = None
     used: float = 0.0
 
@@ -113,20 +116,20 @@ class MemoryPolls:
         limit = self.settings.poll_max_per_session
         if len(entry.polls) >= limit:
             raise PollConflict(_too_many(limit))
-        entry.polls[poll["poll_id"]] = dict(poll)
+        entry.polls[poll["poll_id"]] = poll.copy()
         entry.answers[poll["poll_id"]] = {}
         entry.open = poll["poll_id"]
 
     async def get(self, sid: str, pid: str) -> Poll | None:
         entry = self._of(sid)
         poll = entry.polls.get(pid) if entry else None
-        return dict(poll) if poll is not None else None
+        return poll.copy() if poll is not None else None
 
     async def all(self, sid: str) -> list[Poll]:
         entry = self._of(sid)
-        return [dict(p) for p in entry.polls.values()] if entry else []
+        return [p.copy() for p in entry.polls.values()] if entry else []
 
-    async def answer(self, sid: str, pid: str, token: str, record: dict[str, Any]) -> int:
+    async def answer(self, sid: str, pid: str, token: str, record: AnswerRecord) -> int:
         entry = self._of(sid)
         if entry is None or pid not in entry.polls:
             raise PollNotFound(pid)
@@ -144,11 +147,11 @@ class MemoryPolls:
         entry = self._of(sid)
         return len(entry.answers.get(pid, {})) if entry else 0
 
-    async def one(self, sid: str, pid: str, token: str) -> dict[str, Any] | None:
+    async def one(self, sid: str, pid: str, token: str) -> AnswerRecord | None:
         entry = self._of(sid)
         return entry.answers.get(pid, {}).get(token) if entry else None
 
-    async def answers(self, sid: str, pid: str) -> dict[str, dict[str, Any]]:
+    async def answers(self, sid: str, pid: str) -> dict[str, AnswerRecord]:
         entry = self._of(sid)
         return dict(entry.answers.get(pid, {})) if entry else {}
 
@@ -157,7 +160,7 @@ class MemoryPolls:
         if entry is None or pid not in entry.polls:
             raise PollNotFound(pid)
         poll = entry.polls[pid]
-        status: str = poll["status"]
+        status = poll["status"]
         now = time.time()
         if status == "closing" and now - poll.get("closing_at", now) > self._stale():
             status = "open"  # its reveal died mid-way (see CLOSE): take it over
@@ -263,14 +266,14 @@ class RedisPolls:
     def _keys(sid: str, pid: str = "") -> list[str]:
         return [f"{PREFIX}polls:{sid}", f"{PREFIX}answers:{sid}:{pid}"]
 
-    async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+    async def _run(self, name: str, keys: list[str], args: list[str | int]) -> int | str:
         try:
             reply = await self._scripts[name](keys=keys, args=args)
         except (RedisError, OSError) as e:
             raise StoreUnavailable(f"poll store error: {type(e).__name__}") from None
         return reply.decode() if isinstance(reply, bytes) else reply
 
-    async def _call(self, call: Any) -> Any:
+    async def _call(self, call: Awaitable[T]) -> T:
         try:
             return await call
         except (RedisError, OSError) as e:
@@ -287,7 +290,7 @@ class RedisPolls:
     def _parse(self, raw: bytes | str, status: bytes | str | None) -> Poll:
         poll: Poll = json.loads(raw)
         if status is not None:
-            poll["status"] = status.decode() if isinstance(status, bytes) else status
+            poll["status"] = STATUSES[status.decode() if isinstance(status, bytes) else status]
         return poll
 
     async def get(self, sid: str, pid: str) -> Poll | None:
@@ -295,7 +298,9 @@ class RedisPolls:
         return None if raw is None else self._parse(raw, status)
 
     async def all(self, sid: str) -> list[Poll]:
-        found: dict[bytes, bytes] = await self._call(self.redis.hgetall(self._keys(sid)[0]))
+        # (the client does not decode replies: keys and values are bytes)
+        found = cast(dict[bytes, bytes],
+                     await self._call(self.redis.hgetall(self._keys(sid)[0])))
         polls = [self._parse(v, found.get(b"st:" + k)) for k, v in found.items()
                  if not k.startswith((b"st:", b"cl:")) and k != b"open"]
         if polls:  # the teacher's page reads them: they live as long as the session is used
@@ -306,7 +311,7 @@ class RedisPolls:
             await self._call(pipe.execute())
         return sorted(polls, key=lambda p: float(p["created"]))
 
-    async def answer(self, sid: str, pid: str, token: str, record: dict[str, Any]) -> int:
+    async def answer(self, sid: str, pid: str, token: str, record: AnswerRecord) -> int:
         reply = await self._run("answer", self._keys(sid, pid), [
             pid, token, json.dumps(record), self.settings.poll_max_answers, self.ttl_ms])
         if isinstance(reply, int):
@@ -320,12 +325,13 @@ class RedisPolls:
     async def count(self, sid: str, pid: str) -> int:
         return int(await self._call(self.redis.hlen(self._keys(sid, pid)[1])))
 
-    async def one(self, sid: str, pid: str, token: str) -> dict[str, Any] | None:
+    async def one(self, sid: str, pid: str, token: str) -> AnswerRecord | None:
         raw = await self._call(self.redis.hget(self._keys(sid, pid)[1], token))
         return None if raw is None else json.loads(raw)
 
-    async def answers(self, sid: str, pid: str) -> dict[str, dict[str, Any]]:
-        found = await self._call(self.redis.hgetall(self._keys(sid, pid)[1]))
+    async def answers(self, sid: str, pid: str) -> dict[str, AnswerRecord]:
+        found = cast(dict[bytes, bytes],
+                     await self._call(self.redis.hgetall(self._keys(sid, pid)[1])))
         return {k.decode(): json.loads(v) for k, v in found.items()}
 
     async def close(self, sid: str, pid: str) -> str:

@@ -15,22 +15,136 @@ entries of that row and the right one is the entry of largest magnitude.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal, NotRequired, final
 
 import numpy as np
+from typing_extensions import TypedDict
 
 from app.nn.activations import Array
 from app.nn.stepper import Trainer
 
 FIELDS = ("z", "a", "delta", "grad_W", "grad_b", "W", "b", "loss")
 Kind = Literal["number", "sign", "choice"]
-KINDS = ("number", "sign", "choice")
+KINDS: tuple[Kind, ...] = ("number", "sign", "choice")
 SIGNS = ("+", "-", "0")
 # Fields whose value lives in the trace of the pass, per sample (rows) or per layer.
 ROWS = ("z", "a", "delta")
 MATRICES = ("grad_W", "W")
 VECTORS = ("grad_b", "b")
+
+
+Status = Literal["open", "closing", "revealed"]  # closing: a reveal is running its steps
+Answer = float | str  # a number, or a sign or choice
+Truth = float | list[float] | None  # the value (a choice poll's whole row); None: not found
+
+
+class QuantityDocument(TypedDict):
+    field: str
+    layer: int | None
+    index: list[int] | None  # None for the loss
+
+
+class Tally(TypedDict):
+    answers: int
+    correct: int
+
+
+class Poll(TypedDict):
+    """A poll as the poll store keeps it (app/sessions/poll_store.py)."""
+
+    poll_id: str
+    quantity: QuantityDocument
+    kind: Kind
+    choices: list[str]
+    tolerance: float
+    prompt: str
+    status: Status
+    created: float  # wall-clock seconds
+    iteration: int  # the session's, when asked: the pass the poll is about
+    closing_at: NotRequired[float]  # (memory store) when its reveal began
+    truth: NotRequired[Truth]  # from here on: once revealed
+    steps: NotRequired[int]
+    revealed: NotRequired[float]
+    tally: NotRequired[Tally]
+
+
+class AnswerRecord(TypedDict):
+    """One student's answer as stored: the answer, when (wall-clock seconds), the nickname."""
+
+    a: Answer
+    t: float
+    n: str | None
+
+
+@final
+class CountBin(TypedDict):
+    """How many gave this sign or choice."""
+
+    answer: str
+    count: int
+
+
+@final
+class RangeBin(TypedDict):
+    """How many numbers fell in [lo, hi)."""
+
+    lo: float
+    hi: float
+    count: int
+
+
+class PublicPoll(TypedDict):
+    """What a student sees: no truth before the reveal."""
+
+    poll_id: str
+    kind: Kind
+    prompt: str
+    choices: list[str]
+    tolerance: float
+    status: Literal["open", "revealed"]
+    answers: int
+    truth: NotRequired[Truth]  # both once revealed
+    right_answer: NotRequired[Answer | None]
+
+
+class StudentResult(PublicPoll):
+    """A student's own answer (None: none given); after the reveal whether it was right."""
+
+    answer: Answer | None
+    correct: NotRequired[bool | None]
+
+
+class Receipt(TypedDict):
+    """The reply to an answer."""
+
+    poll_id: str
+    status: Literal["open"]
+    answer: Answer
+    answers: int
+
+
+class TeacherPoll(TypedDict):
+    """The whole poll: its definition, count and histogram; once revealed the true value, the
+    right answer and how many answers were within tolerance."""
+
+    poll_id: str
+    quantity: QuantityDocument
+    kind: Kind
+    choices: list[str]
+    tolerance: float
+    prompt: str
+    status: Status
+    created: float
+    answers: int
+    histogram: list[CountBin] | list[RangeBin]
+    truth: NotRequired[Truth]  # from here on: once revealed
+    right_answer: NotRequired[Answer | None]
+    correct: NotRequired[int]
+    share_correct: NotRequired[float | None]
+    steps: NotRequired[int]
+    revealed: NotRequired[float | None]
 
 
 class PollError(ValueError):
@@ -52,12 +166,12 @@ class Quantity:
     layer: int | None = None
     index: tuple[int, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> QuantityDocument:
         return {"field": self.field, "layer": self.layer,
                 "index": list(self.index) if self.field != "loss" else None}
 
     @classmethod
-    def of(cls, d: dict[str, Any]) -> Quantity:
+    def of(cls, d: QuantityDocument) -> Quantity:
         return cls(d["field"], d.get("layer"), tuple(d.get("index") or ()))
 
     def label(self) -> str:
@@ -67,7 +181,7 @@ class Quantity:
         return f"{self.field}[{self.layer}][{', '.join(str(i) for i in self.index)}]"
 
 
-def check_quantity(t: Trainer, raw: dict[str, Any], kind: str) -> Quantity:
+def check_quantity(t: Trainer, raw: Mapping[str, object], kind: str) -> Quantity:
     """The quantity, checked against the session's shapes (PollError naming the field)."""
     field = raw.get("field")
     if field not in FIELDS:
@@ -196,7 +310,7 @@ def reveal_steps(t: Trainer, q: Quantity, iteration: int) -> Revealed:
 
 
 # --- answers -------------------------------------------------------------------------------
-def check_answer(kind: str, choices: list[str], answer: Any) -> float | str:
+def check_answer(kind: str, choices: list[str], answer: object) -> Answer:
     """The answer in its stored form (PollError naming ``answer``)."""
     if kind == "number":
         if isinstance(answer, bool) or not isinstance(answer, int | float) \
@@ -216,20 +330,18 @@ def sign_of(x: float) -> str:
     return "+" if x > 0 else "-" if x < 0 else "0"
 
 
-def right_answer(poll: dict[str, Any]) -> float | str | None:
+def right_answer(poll: Poll) -> Answer | None:
     """What a right answer is: the number, its sign, or the choice of largest magnitude."""
     truth = poll.get("truth")
     if truth is None:
         return None
-    if poll["kind"] == "number":
-        return float(truth)
-    if poll["kind"] == "sign":
-        return sign_of(float(truth))
+    if isinstance(truth, float | int):  # a number or sign poll
+        return float(truth) if poll["kind"] == "number" else sign_of(float(truth))
     mags = [abs(v) for v in truth]
     return str(poll["choices"][int(np.argmax(mags))])
 
 
-def is_correct(poll: dict[str, Any], answer: float | str) -> bool | None:
+def is_correct(poll: Poll, answer: Answer) -> bool | None:
     """Within tolerance: |answer − truth| ≤ tolerance·|truth| (a number), the same sign, or
     the right choice. None before the reveal (or with no value)."""
     right = right_answer(poll)
@@ -244,22 +356,28 @@ def is_correct(poll: dict[str, Any], answer: float | str) -> bool | None:
 BINS = 10
 
 
-def histogram(poll: dict[str, Any], answers: list[float | str]) -> list[dict[str, Any]]:
+def histogram(poll: Poll, answers: list[Answer]) -> list[CountBin] | list[RangeBin]:
     """Numbers in equal-width bins over the answers (and the truth, once revealed); signs and
     choices counted, every option listed."""
+    counted: list[CountBin]
     if poll["kind"] == "sign":
-        return [{"answer": s, "count": sum(1 for a in answers if a == s)} for s in SIGNS]
+        counted = [{"answer": s, "count": sum(1 for a in answers if a == s)} for s in SIGNS]
+        return counted
     if poll["kind"] == "choice":
-        return [{"answer": c, "count": sum(1 for a in answers if a == c)}
-                for c in poll["choices"]]
+        counted = [{"answer": c, "count": sum(1 for a in answers if a == c)}
+                   for c in poll["choices"]]
+        return counted
     xs = [float(a) for a in answers]
     right = right_answer(poll)
     span = xs + ([right] if isinstance(right, float) else [])
+    bins: list[RangeBin] = []
     if not span:
-        return []
+        return bins
     lo, hi = min(span), max(span)
     if not hi > lo or not math.isfinite(hi - lo):
-        return [{"lo": lo, "hi": hi, "count": len(xs)}]
+        bins.append({"lo": lo, "hi": hi, "count": len(xs)})
+        return bins
     counts, edges = np.histogram(np.array(xs, dtype=np.float64), bins=BINS, range=(lo, hi))
-    return [{"lo": float(edges[k]), "hi": float(edges[k + 1]), "count": int(counts[k])}
+    bins = [{"lo": float(edges[k]), "hi": float(edges[k + 1]), "count": int(counts[k])}
             for k in range(BINS)]
+    return bins

@@ -4,7 +4,18 @@ own module so the session model can hold it without importing the operations."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from typing_extensions import TypedDict
+
+
+class RunDocument(TypedDict):
+    """A run as the session's stored header keeps it."""
+
+    id: str
+    total: int
+    target: int
+    start_epoch: int
+    started: float
 
 
 @dataclass(frozen=True)
@@ -18,12 +29,12 @@ class Run:
     def done(self, epoch: int) -> int:
         return max(0, min(self.total, epoch - self.start_epoch))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> RunDocument:
         return {"id": self.id, "total": self.total, "target": self.target,
                 "start_epoch": self.start_epoch, "started": self.started}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> Run | None:
+    def from_dict(cls, d: RunDocument | None) -> Run | None:
         if not d:
             return None
         return cls(str(d["id"]), int(d["total"]), int(d["target"]), int(d["start_epoch"]),

@@ -1,11 +1,10 @@
-"""The session state (docs/api.md, section 3) as plain JSON-ready data (every float finite),
-but for ``config``: the session's NormalizedConfig, whose ``to_dict()`` the JSON API sends and
-whose attributes the pages read."""
+"""The session state (docs/api.md, section 3) built from a session: which samples and how much
+history a reply carries, whether it fits the reply budget, and the state itself, of the one
+model in app/sessions/state_model.py (whose names are imported from here too)."""
 
 from __future__ import annotations
 
 import math
-from typing import Any, TypedDict
 
 import numpy as np
 
@@ -13,70 +12,25 @@ from app.nn.activations import Array
 from app.sessions import budget
 from app.sessions.config import FieldPath
 from app.sessions.model import Session
-from app.sessions.normalized import NormalizedConfig
+from app.sessions.state_model import (
+    Batch,
+    BatchState,
+    Cursor,
+    CursorState,
+    HistoryPoint,
+    LayerOptimizerState,
+    LayerState,
+    Metrics,
+    Rows,
+    SessionState,
+    TrainState,
+    UndoCounts,
+    WatchState,
+)
 
-Rows = list[list[float]]
-
-
-class CursorState(TypedDict):
-    next: str  # forward, backward or update
-    layer: int | None
-
-
-class LayerOptimizerState(TypedDict):
-    """The optimizer's moments of one layer (None where the optimizer keeps none)."""
-
-    m_W: Rows | None
-    v_W: Rows | None
-    m_b: list[float] | None
-    v_b: list[float] | None
-
-
-class LayerState(TypedDict):
-    W: Rows
-    b: list[float] | None
-    z: Rows | None  # the selected rows of the batch
-    a: Rows | None
-    delta: Rows | None
-    grad_W: Rows | None
-    grad_b: list[float] | None
-    optimizer: LayerOptimizerState
-
-
-class BatchState(TypedDict):
-    indices: list[int]  # of the selected rows, in the training data
-    positions: list[int]  # of the selected rows, in the batch
-    size: int
-    X: Rows
-    Y: Rows
-
-
-class Metrics(TypedDict):
-    mse: float | None
-    accuracy: float | None
-
-
-class SessionState(TypedDict):
-    id: str
-    config: NormalizedConfig
-    epoch: int
-    iteration: int
-    cursor: CursorState
-    layers: list[LayerState]
-    batch: BatchState
-    output: Rows | None
-    per_sample_loss: list[float] | None
-    loss: float | None
-    metrics: Metrics
-    history: list[dict[str, Any]]  # {epoch, loss, test_loss, grad_norm, mse} (app/web/charts)
-    history_length: int
-    test_loss: float | None
-    task: str
-    status: str
-    version: int
-    undo: dict[str, int]
-    optimizer_step: int  # the optimizer's t: updates made since its state was fresh
-
+__all__ = ["Batch", "BatchState", "Cursor", "CursorState", "HistoryPoint",
+           "LayerOptimizerState", "LayerState", "Metrics", "SessionState", "StateQueryError",
+           "TrainState", "UndoCounts", "WatchState", "session_state"]
 
 class StateQueryError(ValueError):
     """An unanswerable question about the state (which samples, how much history): ``path``
@@ -88,12 +42,20 @@ class StateQueryError(ValueError):
         self.msg = msg
 
 
-def _list(x: Array | None) -> Any:
+def _matrix(x: Array | None) -> Rows | None:
+    return None if x is None else x.tolist()
+
+
+def _vector(x: Array | None) -> list[float] | None:
     return None if x is None else x.tolist()
 
 
 def _finite_list(v: list[float] | None) -> list[float] | None:
     return None if v is None or not all(math.isfinite(x) for x in v) else v
+
+
+def _undo_counts(c: dict[str, int]) -> UndoCounts:
+    return {"back": c["back"], "forward": c["forward"]}
 
 
 def parse_samples(spec: str | None, batch_len: int, focus: int, default_max: int) -> list[int]:
@@ -227,8 +189,8 @@ def session_state(
     assert opt is not None
     L = net.spec.L
 
-    def moment(xs: tuple[Array, ...] | None, i: int) -> Any:
-        return None if xs is None or i >= len(xs) else xs[i].tolist()
+    def moment(xs: tuple[Array, ...] | None, i: int) -> Array | None:
+        return None if xs is None or i >= len(xs) else xs[i]
 
     for l in range(L):
         def rows_of(x: Array | None) -> Rows | None:
@@ -240,10 +202,11 @@ def session_state(
             "z": rows_of(trace.z[l]) if trace else None,
             "a": rows_of(trace.a[l]) if trace else None,
             "delta": rows_of(trace.delta[l]) if trace else None,
-            "grad_W": _list(trace.grad_W[l]) if trace else None,
-            "grad_b": _list(trace.grad_b[l]) if trace else None,
-            "optimizer": {"m_W": moment(opt.m, l), "v_W": moment(opt.v, l),
-                          "m_b": moment(opt.m, L + l), "v_b": moment(opt.v, L + l)},
+            "grad_W": _matrix(trace.grad_W[l]) if trace else None,
+            "grad_b": _vector(trace.grad_b[l]) if trace else None,
+            "optimizer": {"m_W": _matrix(moment(opt.m, l)), "v_W": _matrix(moment(opt.v, l)),
+                          "m_b": _vector(moment(opt.m, L + l)),
+                          "v_b": _vector(moment(opt.v, L + l))},
         })
     idx_sel = indices[sel]
     output = None
@@ -255,11 +218,12 @@ def session_state(
     h = t.history
     keep = decimate(len(h.epoch), history)
     divisor, since = mse_divisor(session), t.mse_since
-    hist = [{"epoch": h.epoch[i], "loss": h.loss[i], "test_loss": h.test_loss[i],
-             "grad_norm": _finite_list(h.grad_norm[i]),
-             "mse": None if divisor is None or h.epoch[i] < since
-             else _finite(h.loss[i] * 2 / divisor)}
-            for i in keep]
+    hist: list[HistoryPoint] = [
+        {"epoch": h.epoch[i], "loss": h.loss[i], "test_loss": h.test_loss[i],
+         "grad_norm": _finite_list(h.grad_norm[i]),
+         "mse": None if divisor is None or h.epoch[i] < since
+         else _finite(h.loss[i] * 2 / divisor)}
+        for i in keep]
     return {
         "id": session.id,
         "config": session.config,
@@ -281,9 +245,9 @@ def session_state(
         "history": hist,
         "history_length": len(h.epoch),
         "test_loss": h.test_loss[-1] if h.test_loss else None,
-        "task": session.task,
+        "task": "regression" if session.task == "regression" else "classification",
         "status": t.status,
         "version": session.version,
-        "undo": session.undo.counts(),
+        "undo": _undo_counts(session.undo.counts()),
         "optimizer_step": opt.step,
     }

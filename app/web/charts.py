@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from markupsafe import Markup, escape
 
+from app.sessions.state_model import HistoryPoint
 from app.web.axes import MAX_TICKS, Tick, nice_ticks
 from app.web.fmt import num
 from app.web.plane import (
@@ -61,7 +62,7 @@ class Curve:
     dot_test: tuple[float, float] | None = None
 
 
-def loss_curve(history: list[dict[str, Any]], log: bool) -> Curve:
+def loss_curve(history: list[HistoryPoint], log: bool) -> Curve:
     c = Curve(log=log)
     pts = [(h["epoch"], h["loss"], h["test_loss"]) for h in history
            if h["loss"] is not None and math.isfinite(h["loss"])
@@ -122,10 +123,10 @@ def loss_curve(history: list[dict[str, Any]], log: bool) -> Curve:
                 for e in nice_ticks(x0, x1) if x0 <= e <= x1 and float(e).is_integer()]
     c.train = _path([(X(e), Y(v)) for e, v, _ in pts])
     if len(pts) == 1:
-        e, v, t = pts[0]
+        e, v, test = pts[0]
         c.dot = (round(X(e), 1), round(Y(v), 1))
-        if t is not None and math.isfinite(t):
-            c.dot_test = (round(X(e), 1), round(Y(t), 1))
+        if test is not None and math.isfinite(test):
+            c.dot_test = (round(X(e), 1), round(Y(test), 1))
     c.test = _path([(X(e), Y(t)) for e, _, t in pts if t is not None and math.isfinite(t)])
     return c
 
@@ -180,9 +181,9 @@ NORM_DASHES = ("", "8 4", "2 3", "10 3 2 3", "4 4", "1 2", "12 4", "6 2 2 2", "3
 NORM_POINTS = 100  # points per layer line (the chart is about 600 px wide)
 
 
-def grad_norm_chart(history: list[dict[str, Any]]) -> NormChart | None:
+def grad_norm_chart(history: list[HistoryPoint]) -> NormChart | None:
     """‖∂L/∂W_l‖ per layer and epoch on a log scale; None before any epoch recorded one."""
-    pts = [(h["epoch"], h["grad_norm"]) for h in history if h.get("grad_norm")]
+    pts = [(h["epoch"], g) for h in history if (g := h.get("grad_norm"))]
     if not pts:
         return None
     if len(pts) > NORM_POINTS:  # evenly thinned, first and last kept: a few KB per frame

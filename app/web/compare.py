@@ -37,7 +37,7 @@ from app.sessions.door import Admit, Door, Outcome
 from app.sessions.limits import RateLimited
 from app.sessions.model import Session
 from app.sessions.normalized import NormalizedConfig
-from app.sessions.state import session_state
+from app.sessions.state import HistoryPoint, session_state
 from app.sessions.store import SessionNotFound, StoreFull
 from app.web import (
     charts,
@@ -72,7 +72,7 @@ class Side:
     loss: str
     status: str
     next_text: str
-    history: list[dict[str, Any]]
+    history: list[HistoryPoint]
     diagram: diagram.Diagram
     edges: Any
     nodes: Any

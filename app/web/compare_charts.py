@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
+from app.sessions.state import HistoryPoint
 from app.web import charts
 from app.web.charts import MB, ML, MR, MT, NormChart, Series, Tick
 from app.web.fmt import num
@@ -55,7 +55,7 @@ class PairCurve:
     last: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
 
-def _points(history: list[dict[str, Any]]) -> list[tuple[float, float, float | None]]:
+def _points(history: list[HistoryPoint]) -> list[tuple[float, float, float | None]]:
     out = []
     for h in history:
         e, v, t = h["epoch"], h["loss"], h["test_loss"]
@@ -66,7 +66,7 @@ def _points(history: list[dict[str, Any]]) -> list[tuple[float, float, float | N
     return out
 
 
-def pair_curve(histories: dict[str, list[dict[str, Any]]], log: bool) -> PairCurve:
+def pair_curve(histories: dict[str, list[HistoryPoint]], log: bool) -> PairCurve:
     """The loss of both networks (train solid, test dashed) against the epoch, one x and one
     y scale for all four curves: linear from 0 (5 % headroom), or log10 by whole decades."""
     c = PairCurve(log=log)
@@ -127,13 +127,13 @@ def pair_curve(histories: dict[str, list[dict[str, Any]]], log: bool) -> PairCur
     return c
 
 
-def pair_norm_charts(histories: dict[str, list[dict[str, Any]]]
+def pair_norm_charts(histories: dict[str, list[HistoryPoint]]
                      ) -> dict[str, NormChart | None]:
     """‖∂L/∂W_l‖ per layer of each network, log scale, both charts on the same epoch and
     decade range (None for a network with no epoch recorded yet)."""
     pts: dict[str, list[tuple[float, list[float]]]] = {}
     for who, history in histories.items():
-        p = [(float(h["epoch"]), h["grad_norm"]) for h in history if h.get("grad_norm")]
+        p = [(float(h["epoch"]), g) for h in history if (g := h.get("grad_norm"))]
         if len(p) > charts.NORM_POINTS:  # evenly thinned, first and last kept
             step = (len(p) - 1) / (charts.NORM_POINTS - 1)
             p = [p[round(i * step)] for i in range(charts.NORM_POINTS)]

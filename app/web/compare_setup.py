@@ -6,12 +6,13 @@ code, app/sessions/links.py) and the landing page's ready-made comparisons."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
 from app.config import Settings
+from app.jsontypes import JSONObject
 from app.nn import features as feats
 from app.sessions import links
 from app.sessions.config import ConfigError, SessionConfig, normalize, renormalize
@@ -36,7 +37,7 @@ class ForkError(ConfigError):
         self.text, self.params = text, params
 
 
-def fork_changes(form: forms.Form, cfg: NormalizedConfig) -> dict[str, Any]:
+def fork_changes(form: forms.Form, cfg: NormalizedConfig) -> JSONObject:
     """The config fields the form's one change sets (ConfigError naming the field)."""
     what = form.one("change")
     if what not in CHANGES:
@@ -74,7 +75,7 @@ def fork_changes(form: forms.Form, cfg: NormalizedConfig) -> dict[str, Any]:
     return {"features": list(chosen), "layers": [len(chosen), *cfg.layers[1:]]}
 
 
-def fork_config(cfg: NormalizedConfig, changes: dict[str, Any], settings: Settings
+def fork_config(cfg: NormalizedConfig, changes: JSONObject, settings: Settings
                 ) -> NormalizedConfig:
     """``cfg`` with the change (same seeds, so the same weights where the shapes agree); no
     preset name, which would no longer describe it."""
@@ -115,10 +116,11 @@ def differences(a: NormalizedConfig, b: NormalizedConfig, _: Callable[[str], str
                 ) -> tuple[str, str]:
     """Short words naming what differs (e.g. "sigmoid, Xavier (Glorot)" / "ReLU, He"); the
     same words for both when nothing does."""
-    da, db = a.to_dict(), b.to_dict()
+    da: Mapping[str, object] = a.to_dict()
+    db: Mapping[str, object] = b.to_dict()
     keys = [k for k in da if k not in ("preset", "focus", "kernel") and da[k] != db.get(k)]
     # The layer sizes follow the features: name the features only.
-    if "features" in keys and "layers" in keys and da["layers"][1:] == db["layers"][1:]:
+    if "features" in keys and "layers" in keys and a.layers[1:] == b.layers[1:]:
         keys.remove("layers")
     if not keys:
         same = _("the same setup")

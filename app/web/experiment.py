@@ -20,7 +20,7 @@ from app.sessions.commands import AddPoint, Command, Reconfigure, State
 from app.sessions.config import ConfigError, SessionConfig, normalize
 from app.sessions.door import Door, Outcome
 from app.sessions.model import Session
-from app.sessions.normalized import InlineData, NormalizedConfig
+from app.sessions.normalized import GeneratedData, InlineData, NormalizedConfig
 from app.sessions.render_budget import page_cost
 from app.web import forms, i18n, page_errors, polls, share
 from app.web.session_pages import TIMELINE, announcement
@@ -46,28 +46,36 @@ def hidden_sizes(form: forms.Form, config: NormalizedConfig, settings: Settings)
 
 
 def new_config(form: forms.Form, config: NormalizedConfig, settings: Settings
-               ) -> dict[str, Any]:
+               ) -> dict[str, object]:
     """The session's config with the form's changes, in the API's input shape."""
-    cfg = {k: v for k, v in config.to_dict().items() if k not in ("preset", "weights")}
+    cfg: dict[str, object] = {k: v for k, v in config.to_dict().items()
+                              if k not in ("preset", "weights")}
     hidden = hidden_sizes(form, config, settings)
     if form.one("hidden_activation"):
         cfg["hidden_activation"] = form.one("hidden_activation")
     two_d = is_two_d(config)
+    features = list(config.features)
     if two_d and "has_features" in form:
-        cfg["features"] = [f for f in feats.NAMES if f in form.get("features", [])]
-    n_in = len(cfg["features"]) if two_d else config.layers[0]
+        features = [f for f in feats.NAMES if f in form.get("features", [])]
+        cfg["features"] = features
+    n_in = len(features) if two_d else config.layers[0]
     cfg["layers"] = [max(n_in, 1), *hidden, config.layers[-1]]
-    ds = config.dataset.to_dict()
-    name = form.one("dataset", ds["name"])
-    if name != ds["name"]:
+    ds: dict[str, object] = dict(config.dataset.to_dict())
+    name = form.one("dataset", config.dataset.name)
+    # (the generator's values stay only while the data set does)
+    same = config.dataset if name == config.dataset.name else None
+    if same is None:
         ds = {"name": name}
         if name not in datasets.GENERATED:
-            cfg["features"] = cfg.get("features") or list(feats.DEFAULT)
+            cfg["features"] = features or list(feats.DEFAULT)
     if name in datasets.GENERATED:
-        ds["noise"] = forms.as_float(form, "noise", ("dataset", "noise"), ds.get("noise"))
+        gen = same if isinstance(same, GeneratedData) else None
+        ds["noise"] = forms.as_float(form, "noise", ("dataset", "noise"),
+                                     None if gen is None else gen.noise)
         ds["test_ratio"] = forms.as_float(form, "test_ratio", ("dataset", "test_ratio"),
-                                          ds.get("test_ratio"))
-        ds["seed"] = forms.as_int(form, "data_seed", ("dataset", "seed"), ds.get("seed"))
+                                          None if gen is None else gen.test_ratio)
+        ds["seed"] = forms.as_int(form, "data_seed", ("dataset", "seed"),
+                                  None if gen is None else gen.seed)
     elif name == "inline":
         ds = {k: v for k, v in ds.items() if v is not None}
     cfg["dataset"] = {k: v for k, v in ds.items() if v is not None}

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import parse_qsl
 
 from app.config import Settings
+from app.jsontypes import JSONObject
 from app.nn import choices, datasets
 from app.sessions.budget import FormTooLarge
 from app.sessions.config import GENERATED_DEFAULTS, ConfigError
@@ -166,9 +167,9 @@ class NetworkForm:
         elif verb == "remove" and self.hidden:
             self.hidden.pop()
 
-    def to_config(self, form: Form) -> dict[str, Any]:
+    def to_config(self, form: Form) -> JSONObject:
         n_out = 2 if self.output_activation == "softmax" else 1
-        cfg: dict[str, Any] = {
+        cfg: JSONObject = {
             "layers": [2, *self.hidden, n_out],
             "hidden_activation": self.hidden_activation,
             "output_activation": self.output_activation,
@@ -182,7 +183,7 @@ class NetworkForm:
                                "rate": as_float(form, "reg_rate", ("regularization", "rate"),
                                                 0.0)},
         }
-        init: dict[str, Any] = {"scheme": self.init_scheme,
+        init: JSONObject = {"scheme": self.init_scheme,
                                 "seed": as_int(form, "init_seed", ("init", "seed"), 0)}
         if self.init_scheme == "uniform":
             init["low"] = as_float(form, "init_low", ("init", "low"), 0.0)
@@ -190,7 +191,7 @@ class NetworkForm:
         elif self.init_scheme == "normal":
             init["std"] = as_float(form, "init_std", ("init", "std"), 1.0)
         cfg["init"] = init
-        ds: dict[str, Any] = {"name": self.dataset}
+        ds: JSONObject = {"name": self.dataset}
         if self.dataset in datasets.GENERATED:
             ds["samples"] = as_int(form, "samples", ("dataset", "samples"))
             ds["noise"] = as_float(form, "noise", ("dataset", "noise"))
@@ -200,16 +201,16 @@ class NetworkForm:
         return {k: v for k, v in cfg.items() if v is not None}
 
 
-def settings_changes(form: Form) -> dict[str, Any]:
+def settings_changes(form: Form) -> JSONObject:
     """The PATCH-able fields present in the session page's settings form (a regularization
     change names only what the form has; the PATCH merges it into the session's)."""
-    changes: dict[str, Any] = {}
+    changes: JSONObject = {}
     if "learning_rate" in form:
         changes["learning_rate"] = as_float(form, "learning_rate", ("learning_rate",))
     if "batch_size" in form:
         changes["batch_size"] = as_int(form, "batch_size", ("batch_size",))
     if "reg_kind" in form or "reg_rate" in form:
-        reg: dict[str, Any] = {}
+        reg: JSONObject = {}
         if "reg_kind" in form:
             reg["kind"] = form.one("reg_kind")
         if "reg_rate" in form:
@@ -226,11 +227,11 @@ def settings_changes(form: Form) -> dict[str, Any]:
     return changes
 
 
-def optimizer_change(form: Form) -> dict[str, Any]:
+def optimizer_change(form: Form) -> JSONObject:
     """The chosen optimizer with the fields of its own parameters (the form shows every
     optimizer's; the others' are ignored). An empty field takes the default."""
     name = form.one("opt_name")
-    out: dict[str, Any] = {"name": name}
+    out: JSONObject = {"name": name}
     for param, key in OPTIMIZER_FIELDS.get(name, {}).items():
         value = as_float(form, key, ("optimizer", param))
         if value is not None:

@@ -171,20 +171,21 @@ PYDANTIC: dict[str, tuple[str, str | None, str | None]] = {
 class PageError:
     code: str
     loc: tuple[str, ...] = ()
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, object] = field(default_factory=dict)  # the message's {names}
 
     def render(self, _: Callable[[str], str]) -> str:
         label = FIELDS.get(".".join(self.loc)) or FIELDS.get(self.loc[0] if self.loc else "")
         shown = dict(self.params)
         if self.code == "focus_range":  # the engine counts samples from 0, the page from 1
-            shown = {k: int(float(v)) + 1 for k, v in shown.items() if k in ("high", "got")}
+            shown = {k: int(float(str(v))) + 1 for k, v in shown.items()
+                     if k in ("high", "got")}
         params = {"low": "", "high": "", "got": "", "setting": "max_reply_bytes",
                   **{k: _number(v) for k, v in shown.items()},
                   "field": _(label) if label else _("This value")}
         return _(MESSAGES.get(self.code, MESSAGES["invalid"])).format(**params)
 
 
-def _number(v: Any) -> Any:
+def _number(v: object) -> object:
     """0.0 -> 0, 1e+06 stays: limits read like the form's own numbers."""
     if isinstance(v, float):
         return f"{v:g}"
@@ -209,7 +210,7 @@ def from_config_error(e: ConfigError) -> PageError:
             continue
         m = pattern.search(e.msg)
         if m:
-            params: dict[str, Any] = dict(zip(names, m.groups(), strict=False))
+            params: dict[str, object] = dict(zip(names, m.groups(), strict=False))
             if "low" not in params and code in DEFAULT_LOW:
                 params["low"] = DEFAULT_LOW[code]
             return PageError(code, loc, params)
@@ -222,8 +223,8 @@ def from_validation_error(e: ValidationError) -> list[PageError]:
         loc = _loc(err.get("loc", ()))
         code, low, high = PYDANTIC.get(str(err.get("type")), ("invalid", None, None))
         ctx = err.get("ctx") or {}
-        params = {"low": ctx.get(low, "") if low else "", "high": ctx.get(high, "") if high
-                  else "", "got": ""}
+        params: dict[str, object] = {"low": ctx.get(low, "") if low else "",
+                                     "high": ctx.get(high, "") if high else "", "got": ""}
         out.append(PageError(code, loc, params))
     return out
 

@@ -10,17 +10,27 @@ import math
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NotRequired
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from typing_extensions import TypedDict
 
 from app.deps import PollsDep, SettingsDep
 from app.sessions import polls
 from app.sessions.model import Session
 from app.sessions.poll_service import PollService
 from app.sessions.poll_store import Poll, PollNotFound
-from app.sessions.polls import PollConflict, PollError, Quantity
+from app.sessions.polls import (
+    CountBin,
+    PollConflict,
+    PollError,
+    PublicPoll,
+    Quantity,
+    QuantityDocument,
+    RangeBin,
+    TeacherPoll,
+)
 from app.sessions.store_base import SessionNotFound
 from app.web import forms, i18n
 from app.web.fmt import num
@@ -33,6 +43,73 @@ Gettext = Callable[[str], str]
 DIGITS = 6
 # Bar chart geometry (SVG user units; CSS scales it).
 CHART_W, CHART_H, BASE_Y = 320, 150, 120
+
+
+# What the templates read (partials/poll_*.html).
+class Bar(TypedDict):
+    x: float
+    w: float
+    y: float
+    h: float
+    count: int
+    label: str
+    ok: bool
+    cx: float
+
+
+class PollChart(TypedDict):
+    bars: list[Bar]
+    truth_x: float | None
+    w: int
+    h: int
+    base: int
+    numeric: bool
+    range: tuple[str, str] | None
+
+
+class PollRow(TypedDict):
+    id: str
+    prompt: str
+    kind: str
+    status: str
+    answers: int | None
+    share: str
+    csv: str
+
+
+class PollResult(TypedDict):
+    poll: TeacherPoll
+    chart: PollChart | None
+    truth: str
+    right: str
+    share: str
+    correct: int
+    answers: int
+    tolerance: str
+
+
+class PollPanel(TypedDict):
+    open: Poll | None
+    count: int
+    result: PollResult | None
+    rows: list[PollRow]
+    options: list[Option]
+    watch_id: str | None
+
+
+class PagePolls(TypedDict):
+    polls: PollPanel
+    poll_message: str | None
+
+
+class StudentPanel(TypedDict):
+    poll: PublicPoll | None
+    watch_id: str
+    answer_url: NotRequired[str]  # from here on: when there is a poll
+    result_url: NotRequired[str]
+    truth: NotRequired[str]
+    right: NotRequired[str]
+    tolerance: NotRequired[str]
 _rendered: OrderedDict[tuple[Any, ...], str] = OrderedDict()  # student regions, per poll state
 
 
@@ -115,11 +192,11 @@ def encode(q: Quantity) -> str:
     return f"{q.field}|{q.layer or ''}|{','.join(str(i) for i in q.index)}"
 
 
-def decode(text: str) -> dict[str, Any]:
+def decode(text: str) -> QuantityDocument:
     try:
         f, layer, index = text.split("|")
         if f == "loss":
-            return {"field": "loss"}
+            return {"field": "loss", "layer": None, "index": None}
         return {"field": f, "layer": int(layer),
                 "index": [int(i) for i in index.split(",")] if index else []}
     except ValueError:
@@ -127,17 +204,17 @@ def decode(text: str) -> dict[str, Any]:
 
 
 # --- the histogram ----------------------------------------------------------------------------
-def chart(poll: dict[str, Any], _: Gettext) -> dict[str, Any] | None:
+def chart(poll: TeacherPoll, _: Gettext) -> PollChart | None:
     """The answers as SVG bars (numbers binned; signs and choices counted), the true value
     marked by a line and a label (never by colour alone) and the right bars patterned."""
-    bins = poll["histogram"]
+    bins: list[CountBin | RangeBin] = [*poll["histogram"]]
     if not bins:
         return None
     top = max(b["count"] for b in bins) or 1
     width = CHART_W / len(bins)
     right = poll.get("right_answer")
     tol = float(poll["tolerance"])
-    bars = []
+    bars: list[Bar] = []
     for k, b in enumerate(bins):
         h = (BASE_Y - 16) * b["count"] / top
         if "answer" in b:
@@ -150,14 +227,16 @@ def chart(poll: dict[str, Any], _: Gettext) -> dict[str, Any] | None:
                      "y": round(BASE_Y - h, 2), "h": round(h, 2), "count": b["count"],
                      "label": label, "ok": ok, "cx": round(k * width + width / 2, 2)})
     truth_x = None
-    if isinstance(right, float) and bins and "lo" in bins[0]:
-        lo, hi = bins[0]["lo"], bins[-1]["hi"]
+    first, last = bins[0], bins[-1]
+    numeric = "lo" in first and "hi" in last  # (all bins are ranges, or none)
+    if isinstance(right, float) and "lo" in first and "hi" in last:
+        lo, hi = first["lo"], last["hi"]
         frac = 0.5 if not hi > lo else (right - lo) / (hi - lo)
         truth_x = round(min(max(frac, 0.0), 1.0) * CHART_W, 2)
     return {"bars": bars, "truth_x": truth_x, "w": CHART_W, "h": CHART_H, "base": BASE_Y,
-            "numeric": "lo" in bins[0],
-            "range": (num(bins[0]["lo"], 4), num(bins[-1]["hi"], 4)) if "lo" in bins[0]
-            else None}
+            "numeric": numeric,
+            "range": (num(first["lo"], 4), num(last["hi"], 4))
+            if "lo" in first and "hi" in last else None}
 
 
 def shown(v: Any) -> str:
@@ -174,11 +253,11 @@ def percent(part: int, whole: int) -> str:
 
 
 def teacher_ctx(s: Session, vs: ViewState, focus_pos: int, panel: tuple[
-        list[Poll], int, dict[str, Any] | None], _: Gettext) -> dict[str, Any]:
+        list[Poll], int, TeacherPoll | None], _: Gettext) -> PollPanel:
     """The poll panel of the session page."""
     found, count, latest = panel
     open_poll = next((p for p in found if p["status"] != "revealed"), None)
-    rows = []
+    rows: list[PollRow] = []
     for p in reversed(found):
         tally = p.get("tally")
         rows.append({"id": p["poll_id"], "prompt": p["prompt"], "kind": p["kind"],
@@ -186,7 +265,7 @@ def teacher_ctx(s: Session, vs: ViewState, focus_pos: int, panel: tuple[
                      "answers": tally["answers"] if tally else None,
                      "share": percent(tally["correct"], tally["answers"]) if tally else "—",
                      "csv": f"/api/v1/sessions/{s.id}/polls/{p['poll_id']}/answers.csv"})
-    result = None
+    result: PollResult | None = None
     if latest is not None:
         result = {"poll": latest, "chart": chart(latest, _),
                   "truth": shown(latest.get("truth")),
@@ -199,15 +278,15 @@ def teacher_ctx(s: Session, vs: ViewState, focus_pos: int, panel: tuple[
             "watch_id": s.watch_id}
 
 
-async def panel_data(request: Request, sid: str) -> tuple[list[Poll], int,
-                                                         dict[str, Any] | None]:
+async def panel_data(request: Request, sid: str
+                     ) -> tuple[list[Poll], int, TeacherPoll | None]:
     """The poll panel's data, fetched before the session page is rendered under the lock."""
     service: PollService = request.app.state.polls
     return await service.panel(sid)
 
 
 def page_ctx(request: Request, s: Session, vs: ViewState, focus_pos: int, panel: tuple[
-        list[Poll], int, dict[str, Any] | None], _: Gettext) -> dict[str, Any]:
+        list[Poll], int, TeacherPoll | None], _: Gettext) -> PagePolls:
     """What the session page's poll panel reads (its context keys)."""
     return {"polls": teacher_ctx(s, vs, focus_pos, panel, _),
             "poll_message": message(request.query_params.get("pollmsg"), _)}
@@ -273,7 +352,7 @@ def message(code: str | None, _: Gettext) -> str | None:
 
 
 # --- the students' region ------------------------------------------------------------------------
-async def student_poll(service: PollsDep, watch_id: str) -> dict[str, Any] | None:
+async def student_poll(service: PollsDep, watch_id: str) -> PublicPoll | None:
     try:
         sid = await service.session_of(watch_id)
     except SessionNotFound:
@@ -281,7 +360,7 @@ async def student_poll(service: PollsDep, watch_id: str) -> dict[str, Any] | Non
     return await service.current(sid)
 
 
-def student_html(request: Request, watch_id: str, poll: dict[str, Any] | None,
+def student_html(request: Request, watch_id: str, poll: PublicPoll | None,
                  oob: bool) -> str:
     """The poll region of the watch page (the same for every student: polls.js adds each
     student's own answer and result)."""
@@ -299,7 +378,7 @@ def student_html(request: Request, watch_id: str, poll: dict[str, Any] | None,
     return html
 
 
-def student_ctx(watch_id: str, poll: dict[str, Any] | None, _: Gettext) -> dict[str, Any]:
+def student_ctx(watch_id: str, poll: PublicPoll | None, _: Gettext) -> StudentPanel:
     if poll is None:
         return {"poll": None, "watch_id": watch_id}
     base = f"/api/v1/watch/{watch_id}/polls/{poll['poll_id']}"

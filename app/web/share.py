@@ -4,10 +4,10 @@ and the lesson file's address."""
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
 
 import segno
 from fastapi import Request
+from typing_extensions import TypedDict
 
 from app import lan
 from app.sessions import links
@@ -39,21 +39,34 @@ def site_root(request: Request, public_base_url: str = "") -> str:
     return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
-def share_ctx(request: Request, s: Session, public_base_url: str = "") -> dict[str, Any]:
+class ShareBox(TypedDict):
+    """What the share box reads: the watch link (on the network where the server listens
+    there), its QR code, the setup link (or why there is none) and the export."""
+
+    watch_url: str | None
+    qr: str | None
+    setup_url: str | None
+    setup_error: str | None
+    export_url: str
+    local_only: bool
+    lan_urls: list[str]
+
+
+def share_ctx(request: Request, s: Session, public_base_url: str = "") -> ShareBox:
     root = site_root(request, public_base_url)
-    out: dict[str, Any] = {"watch_url": None, "qr": None, "setup_url": None,
-                           "setup_error": None, "export_url": f"/api/v1/sessions/{s.id}/export"}
     listen = request.app.state.settings.listen_host
-    out["local_only"] = lan.loopback_only(listen)
-    out["lan_urls"] = []
+    out: ShareBox = {"watch_url": None, "qr": None, "setup_url": None, "setup_error": None,
+                     "export_url": f"/api/v1/sessions/{s.id}/export",
+                     "local_only": lan.loopback_only(listen), "lan_urls": []}
     if s.watch_id is not None:
-        out["watch_url"] = f"{root}/w/{s.watch_id}"
+        watch_url = f"{root}/w/{s.watch_id}"
         # In a classroom the link on the machine's network address, not the teacher's
         # localhost: students' phones can open it.
         out["lan_urls"] = lan.lan_urls(listen, lan.server_port(request), f"/w/{s.watch_id}")
         if out["lan_urls"]:
-            out["watch_url"] = out["lan_urls"][0]
-        out["qr"] = qr_svg(out["watch_url"])
+            watch_url = out["lan_urls"][0]
+        out["watch_url"] = watch_url
+        out["qr"] = qr_svg(watch_url)
     try:
         out["setup_url"] = root + links.setup_url(s.config)
     except ConfigError as e:

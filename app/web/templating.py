@@ -5,6 +5,7 @@ the context every template reads (``base_ctx``), rendering a page or one block o
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -51,7 +52,7 @@ env.filters["grouped"] = views.grouped
 env.filters["glue"] = typeset.glue  # "deep-relu" never breaks after its hyphen
 
 
-def render(name: str, ctx: dict[str, Any], block: str | None = None) -> str:
+def render(name: str, ctx: Mapping[str, object], block: str | None = None) -> str:
     """The template ``name``, or only its ``block`` (an htmx swap of one region)."""
     if block is not None:
         return render_block(env, name, block, ctx)

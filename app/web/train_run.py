@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from typing_extensions import TypedDict
+
 from app.config import Settings
 from app.sessions import runs
 from app.sessions.run_state import Run
@@ -41,8 +43,21 @@ def run_label(total: int, _: Gettext) -> str:
     return _("Train ×{n}").format(n=count(total))
 
 
+class Progress(TypedDict):
+    """The progress bar of a long run (the page's and the Play frame's)."""
+
+    id: str
+    total: int
+    done: int
+    live: bool
+    percent: int
+    label: str
+    text: str
+    poll_ms: int
+
+
 def progress(s: Any, settings: Settings, _: Gettext, live: bool, watching: bool = False
-             ) -> dict[str, Any] | None:
+             ) -> Progress | None:
     """The progress bar's numbers for the session's run (None: no run). ``live``: this reply
     drives the run (the player polls for the next chunk); the pace and time left are shown
     then, and to watchers (a frame per chunk)."""

@@ -154,6 +154,8 @@ async def watch_stream(request: Request, watch_id: str, door: DoorDep,
                     return  # revoked, or the session is gone
                 if "type" not in event:
                     break
+                if event["type"] != "poll":
+                    continue  # (a count: this stream does not ask for them)
                 # A poll asked or revealed: the poll region, the same for every student.
                 html = polls.student_html(request, watch_id, event["poll"], oob=True)
                 yield ServerSentEvent(event="poll", raw_data=html)

@@ -1,5 +1,4 @@
-"""Capture the app's outward surface, for a reshaping that must change nothing (issue #18; a Play tick gets a budget long enough
-that it always trains the epochs it asks for, whatever the load):
+"""Capture the app's outward surface, for a reshaping that must change nothing (issue #18):
 ``/openapi.json`` and a fixed walk through the pages and the API, written one file per request
 into a folder. Run it before and after, then ``diff -r`` the two folders.
 
@@ -7,7 +6,8 @@ into a folder. Run it before and after, then ``diff -r`` the two folders.
 
 Random ids (sessions, watch links, runs, polls) come from a counter instead of ``secrets``, and
 the figures that are measured times (render ms) are masked, so two runs of the same code give
-the same bytes.
+the same bytes. A Play tick gets a budget long enough that it always trains the epochs it asks
+for, whatever the machine's load.
 """
 
 from __future__ import annotations
