@@ -270,7 +270,8 @@ def update(opt, hp, lr, t, p, g, m, v, new):  # type: ignore[no-untyped-def]
     """The optimizer's step for update t: app/nn/optimizers.py ``rule``, expression for
     expression, for every optimizer (plain SGD included). New p, m, v into new[0], new[1],
     new[2]; False (new partly written, p, m, v untouched) as soon as a new value is not
-    finite. hp = (μ, nesterov, α, ε, β₁, β₂). A new optimizer is one more branch here."""
+    finite. hp: the parameters in optimizers.PARAMS's order (μ, nesterov, α, ε, β₁, β₂).
+    A new optimizer is one more branch here."""
     mu, nesterov, alpha, eps, beta1, beta2 = hp[0], hp[1] != 0.0, hp[2], hp[3], hp[4], hp[5]
     step_size, sqrt_bc2 = lr, 1.0
     if opt == ADAM_CODE:  # (only here: β^t underflows on long runs, a slow path in libm)

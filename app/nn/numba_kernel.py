@@ -30,7 +30,7 @@ from app.nn.kernel import Chunk, IntArray
 from app.nn.losses import LOSSES, REG_KINDS
 from app.nn.network import Network
 from app.nn.norms import norms_from_squares
-from app.nn.optimizers import SGD, Optimizer, OptState
+from app.nn.optimizers import PARAMS, SGD, Optimizer, OptState
 from app.nn.shapes import ShapeError, check_data, check_order
 
 compiled: ModuleType | None = None  # app.nn.compiled, once warm() has imported it
@@ -196,8 +196,7 @@ class NumbaKernel:
         # weights' layout (zeros where it keeps none), scratch for the new values.
         self.opt = optimizer
         self.opt_code = optimizer.code
-        self.hp = np.array([optimizer.momentum, float(optimizer.nesterov), optimizer.alpha,
-                            optimizer.eps, optimizer.beta1, optimizer.beta2])
+        self.hp = np.array([float(getattr(optimizer, k)) for k in PARAMS])
         state = opt_state or OptState.zeros(optimizer, net.param_shapes())
         self.t = state.step
         n_W = len(net.W)

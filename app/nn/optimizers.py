@@ -87,6 +87,9 @@ class Optimizer:
 
 
 SGD = Optimizer()
+# Every optimizer's parameters as numbers, in the order the compiled kernel reads them (its
+# ``hp`` vector, unpacked in compiled.update).
+PARAMS = ("momentum", "nesterov", "alpha", "eps", "beta1", "beta2")
 
 
 @dataclass(frozen=True)
