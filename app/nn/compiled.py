@@ -1,7 +1,9 @@
 """The compiled training kernel: whole runs of mini-batches in numba, no per-batch Python.
 
-One module: numba compiles these functions into one cached kernel; they call one another
-and share the array layout below, so they change together.
+One module, though over the ~400 lines the project aims at: numba compiles these functions into
+one cached kernel, and its on-disk cache is invalidated by changes to this file only, not to a
+function it inlines from another one (numba's "Notes on Caching", cache limitations), so a helper
+moved out could leave stale machine code behind. They also share the array layout below.
 
 One function covers every network: the layer widths, activations, loss, reduction,
 regularization, bias mode and optimizer are data (integer codes and flat arrays), so numba
