@@ -206,6 +206,21 @@ def _forward(x, n, layers, acts, W, woff, b, boff, has_b, z, a, cap, coff):  # t
         n_in, n_out = layers[l], layers[l + 1]
         wo, zo = woff[l], cap * coff[l]
         src, so = (x, 0) if l == 0 else (a, cap * coff[l - 1])
+        if n == 1:  # one row (batches of one sample): the inner loops run over the units
+            zr = z[zo : zo + n_out]
+            v, wr = src[so], W[wo : wo + n_out]
+            for j in range(n_out):
+                zr[j] = v * wr[j]
+            for k in range(1, n_in):
+                v, wr = src[so + k], W[wo + k * n_out : wo + k * n_out + n_out]
+                for j in range(n_out):
+                    zr[j] += v * wr[j]
+            if has_b:
+                br = b[boff[l] : boff[l] + n_out]
+                for j in range(n_out):
+                    zr[j] += br[j]
+            _activate(acts[l], z, a, zo, n, n_out)
+            continue
         for j in range(n_out):
             zj, w, sk = z[zo + j * n : zo + j * n + n], W[wo + j], src[so : so + n]
             for i in range(n):
@@ -406,6 +421,11 @@ def _backward(xb, n, layers, acts, reg, rate, train_b, W, woff, boff, z, a, delt
         wo, do = woff[l], cap * coff[l]
         src, so = (xb, 0) if l == 0 else (a, cap * coff[l - 1])
         for p in range(n_in):
+            if n == 1:  # an outer product, row by row (0.0 + …: _dot's bits, signed zeros too)
+                v, gr, dr = src[so + p], gW[wo + p * n_o : wo + p * n_o + n_o], delta[do : do + n_o]
+                for q in range(n_o):
+                    gr[q] = 0.0 + v * dr[q]
+                continue
             for q in range(n_o):
                 gW[wo + p * n_o + q] = _dot(src, so + p * n, delta, do + q * n, n)
         if reg == REG_L2 and rate != 0.0:
@@ -420,15 +440,24 @@ def _backward(xb, n, layers, acts, reg, rate, train_b, W, woff, boff, z, a, delt
                 gb[boff[l] + q] = _sum(delta, do + q * n, n)
         if l > 0:
             po = cap * coff[l - 1]
-            for p in range(n_in):
-                dp, dq = delta[po + p * n : po + p * n + n], delta[do : do + n]
-                w = W[wo + p * n_o]
-                for i in range(n):
-                    dp[i] = dq[i] * w
-                for q in range(1, n_o):
-                    w, dq = W[wo + p * n_o + q], delta[do + q * n : do + q * n + n]
+            if n == 1:  # delta·Wᵀ as dot products over the units, in the same q order
+                dr = delta[do : do + n_o]
+                for p in range(n_in):
+                    wr = W[wo + p * n_o : wo + p * n_o + n_o]
+                    t = dr[0] * wr[0]
+                    for q in range(1, n_o):
+                        t += dr[q] * wr[q]
+                    delta[po + p] = t
+            else:
+                for p in range(n_in):
+                    dp, dq = delta[po + p * n : po + p * n + n], delta[do : do + n]
+                    w = W[wo + p * n_o]
                     for i in range(n):
-                        dp[i] += dq[i] * w
+                        dp[i] = dq[i] * w
+                    for q in range(1, n_o):
+                        w, dq = W[wo + p * n_o + q], delta[do + q * n : do + q * n + n]
+                        for i in range(n):
+                            dp[i] += dq[i] * w
             _times_prime(acts[l - 1], z, a, delta, po, n * n_in)
 
 
