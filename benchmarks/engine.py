@@ -7,7 +7,8 @@
 2. TensorFlow Playground's default problem (circle data, 250 training + 250 test points,
    2-4-2-1 tanh, batch 10, learning rate 0.03, mean squared error, train and test loss every
    epoch): a plain NumPy mini-batch loop (the reference) against Trainer.run on each kernel,
-   checked to agree to 1e-9.
+   checked to agree to 1e-9, with the load average and the time as a fraction of the reference's
+   and of TF Playground's own nn.ts (301 µs/epoch, measured once; issue #22 aims at ≤ 0.2×).
 3. Each optimizer (momentum, Nesterov, RMSprop, Adam) against plain SGD on the spiral preset,
    compiled kernel (benchmarks/optimizers.py): the time per epoch as a ratio to SGD's.
 
@@ -87,7 +88,10 @@ def make_api() -> Callable[[], tuple[Any, Any, list[float]]]:
 
     def api() -> tuple[Any, Any, list[float]]:
         # Timed: what a script does to train (a one-point history keeps the reply small).
-        sid = client.post("/api/v1/sessions", json={"preset": "seed-xor"}).json()["id"]
+        # (the preset trains on NumPy by default, to match the lesson's script to the last
+        # digit: ask for the compiled kernel, which this row measures)
+        sid = client.post("/api/v1/sessions",
+                          json={"preset": "seed-xor", "kernel": "compiled"}).json()["id"]
         r = client.post(f"/api/v1/sessions/{sid}/train", json={"epochs": EPOCHS},
                         params={"history": 1})
         assert r.json()["ran"] == EPOCHS, r.json()["stopped"]

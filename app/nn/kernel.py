@@ -101,7 +101,7 @@ class Kernel:
         self._sq: dict[int, Array] = {}
         self.ones = np.full_like(self.grads, 2.0**-60)
         # Per-layer ‖∂L/∂W_l‖ of the last step, computed only when asked (the history's
-        # learning-dynamics chart); the update below scales the gradient buffer in place.
+        # learning-dynamics chart).
         self.record_norms = False
         self.grad_sq: Array | None = None  # Σ (∂L/∂W_l)² per layer, one reduceat call
         self._w_size = sum(W.size for W in net.W)
@@ -203,23 +203,16 @@ class Kernel:
         if self.record_norms:
             g = self.grads[: self._w_size]
             self.grad_sq = np.add.reduceat(np.square(g, out=self._sq_buf), self._w_offsets)
-        # update into the spare buffer; keep it only if finite
+        # the optimizer's update (app/nn/optimizers.py) into the spare buffer; kept if finite
         nxt = 1 - self.cur
-        if self.opt.name == "sgd":
-            self.grads *= self.lr
-            new = np.subtract(self.params[self.cur], self.grads, self.params[nxt])
-            m = v = None
-        else:  # the step-through's own rule (app/nn/optimizers.py), over the flat arrays
-            new, m, v = rule(self.opt, self.lr, self.t + 1, self.params[self.cur], self.grads,
-                             self.m, self.v)
+        new, m, v = rule(self.opt, self.lr, self.t + 1, self.params[self.cur], self.grads,
+                         self.m, self.v, out=self.params[nxt])
         # One dot product with 2⁻⁶⁰ everywhere: an inf or nan anywhere makes it non-finite,
         # and scaled down, finite weights (even 1.7e308 each) cannot overflow the sum.
         if not all(math.isfinite(float(x.dot(self.ones))) for x in (new, m, v)
                    if x is not None):
             return None
-        if new is not self.params[nxt]:
-            self.params[nxt][...] = new
-            self.m, self.v = m, v
+        self.m, self.v = m, v
         self.t += 1
         self.cur = nxt
         self._bind()

@@ -6,7 +6,8 @@ back from ``weights()``; the trainer assigns them to its network explicitly when
 * ``numpy`` (app/nn/kernel.py): the per-layer arithmetic with buffers reused; bit for bit the
   step-through path.
 * ``numba`` (app/nn/compiled.py): whole runs of mini-batches in compiled code; agrees with the
-  step-through path to ~1e-15 relative per step (not bit for bit: sums in another order).
+  step-through path to ~1e-15 relative per step (not bit for bit: sums in another order, and
+  its own vectorized tanh).
 
 Sessions: results are a function of the requests alone. Each session's kernel is fixed when
 it is created (its config's ``kernel``: "numpy" or "compiled", see :func:`session_default`) and

@@ -30,7 +30,7 @@ from app.nn.kernel import Chunk, IntArray
 from app.nn.losses import LOSSES, REG_KINDS
 from app.nn.network import Network
 from app.nn.norms import norms_from_squares
-from app.nn.optimizers import SGD, Optimizer, OptState
+from app.nn.optimizers import PARAMS, SGD, Optimizer, OptState
 from app.nn.shapes import ShapeError, check_data, check_order
 
 compiled: ModuleType | None = None  # app.nn.compiled, once warm() has imported it
@@ -184,18 +184,19 @@ class NumbaKernel:
             self.Xt, self.Yt = _plain(X_test), _plain(Y_test)
         else:
             self.Xt, self.Yt = np.zeros((0, X.shape[1])), np.zeros((0, Y.shape[1]))
-        self.test_rows = np.arange(len(self.Xt), dtype=np.int64)
-        self.zt, self.at = np.empty((len(self.Xt), total)), np.empty((len(self.Xt), total))
+        # feature-major, as the compiled loops read a batch (one unit's rows contiguous)
+        self.n_test = len(self.Xt)
+        self.XtT, self.YtT = (np.ascontiguousarray(A.T).ravel() for A in (self.Xt, self.Yt))
+        self.zt, self.at = np.empty(self.n_test * total), np.empty(self.n_test * total)
         self.total_width = total
-        self.bufs: dict[int, tuple[Array, Array, Array, Array]] = {}
+        self.bufs: dict[int, tuple[Array, ...]] = {}
         self.work_per_row = sum(a * b for a, b in zip(spec.layers, spec.layers[1:], strict=False))
         self._last: tuple[float, Array, Array] | None = None
         # The optimizer: its code and parameters as data, its moments as flat arrays in the
         # weights' layout (zeros where it keeps none), scratch for the new values.
         self.opt = optimizer
         self.opt_code = optimizer.code
-        self.hp = np.array([optimizer.momentum, float(optimizer.nesterov), optimizer.alpha,
-                            optimizer.eps, optimizer.beta1, optimizer.beta2])
+        self.hp = np.array([float(getattr(optimizer, k)) for k in PARAMS])
         state = opt_state or OptState.zeros(optimizer, net.param_shapes())
         self.t = state.step
         n_W = len(net.W)
@@ -211,12 +212,15 @@ class NumbaKernel:
         self.vb = flat(state.v, slice(n_W, None), self.b)
         self.newW, self.newb = np.empty((3, len(self.W))), np.empty((3, len(self.b)))
 
-    def _buffers(self, bs: int) -> tuple[Array, Array, Array, Array]:
+    def _buffers(self, bs: int) -> tuple[Array, ...]:
+        """Flat scratch for batches of up to bs rows: xb, yb (the batch's inputs and targets),
+        z, a, delta (every layer's block) and ŷ of the last accepted batch."""
         bufs = self.bufs.get(bs)
         if bufs is None:
-            w = self.total_width
-            bufs = self.bufs[bs] = (np.empty((bs, w)), np.empty((bs, w)), np.empty((bs, w)),
-                                    np.empty((bs, int(self.layers[-1]))))
+            n_in, n_out, w = int(self.layers[0]), int(self.layers[-1]), self.total_width
+            bufs = self.bufs[bs] = (np.empty(bs * n_in), np.empty(bs * n_out),
+                                    np.empty(bs * w), np.empty(bs * w), np.empty(bs * w),
+                                    np.empty(bs * n_out))
         return bufs
 
     def batches_per_chunk(self, batch_size: int) -> int:
@@ -228,25 +232,28 @@ class NumbaKernel:
         assert compiled is not None
         bs = min(batch_size, len(order))
         check_order(order, len(self.X), bs, n_batches, start, stop)
-        z, a, delta, last_out = self._buffers(bs)
+        xb, yb, z, a, delta, last_out = self._buffers(bs)
         n = stop - start
         losses, tests = np.empty(n), np.empty(n)
         grad_sq = np.full((n, len(self.woff) - 1), np.nan)
         order = np.require(order, np.int64, ["C", "W"])
         done, status, last_rows, last_j, last_loss = compiled.train_batches(
-            self.X, self.Y, order, bs, n_batches, start, stop,
+            self.X.ravel(), self.Y.ravel(), order, bs, n_batches, start, stop,
             self.layers, self.acts, self.loss, self.fused, self.mean, self.reg, self.rate,
             self.lr, self.has_b, self.train_b,
-            self.W, self.woff, self.b, self.boff, z, a, delta, self.coff, self.gW, self.gb,
-            self.Xt, self.Yt, self.test_rows, test_first, self.zt, self.at,
-            losses, tests, last_out, grad_sq,
+            self.W, self.woff, self.b, self.boff, xb, yb, z, a, delta, self.coff, self.gW,
+            self.gb, self.XtT, self.YtT, self.n_test, test_first, self.zt,
+            self.at, losses, tests, last_out, grad_sq,
             self.opt_code, self.hp, self.t, self.mW, self.vW, self.mb, self.vb, self.newW,
             self.newb)
         self.t += done
         if last_j >= 0:
             r0 = (last_j // n_batches) * len(self.X) % len(order) + (last_j % n_batches) * bs
             idx = order[r0 : r0 + last_rows]
-            self._last = (float(last_loss), last_out[:last_rows].copy(), self.Y[idx])
+            n_out = int(self.layers[-1])
+            self._last = (float(last_loss),
+                          last_out[: last_rows * n_out].reshape(last_rows, n_out).copy(),
+                          self.Y[idx])
         diverged = status != 0
         ends = [(start + i) % n_batches == n_batches - 1 for i in range(done)]
         rows = [i for i in range(done) if ends[i]]

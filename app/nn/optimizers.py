@@ -12,9 +12,11 @@ number t = 1, 2, … (docs/api.md, Optimizers):
   p ← p − (η / (1 − β₁ᵗ))·m / (√v / √(1 − β₂ᵗ) + ε)   (torch.optim.Adam, bias-corrected:
   the same as p − η·m̂ / (√v̂ + ε) with m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ))
 
-:func:`rule` is the one elementwise formula: the step-through update (per layer) and the NumPy
-kernel (over one flat array) both call it, so they agree bit for bit; the compiled kernel
-(app/nn/compiled.py) writes the same expressions in the same order.
+:func:`rule` is the one elementwise formula: the step-through update (per layer, through
+:func:`apply` and Network.updated) and the NumPy kernel (over one flat array) both call it, so
+they agree bit for bit; the compiled kernel's one update function (``update`` in
+app/nn/compiled.py: numba cannot call NumPy code) writes the same expressions in the same
+order.
 
 The state (m, v, the step count t) lives beside the weights, one array per parameter array in
 the order W₁…W_L then b₁…b_L (b only when the network has biases). It is never changed in place:
@@ -119,6 +121,9 @@ class Optimizer:
 
 
 SGD = Optimizer()
+# Every optimizer's parameters as numbers, in the order the compiled kernel reads them (its
+# ``hp`` vector, unpacked in compiled.update).
+PARAMS = ("momentum", "nesterov", "alpha", "eps", "beta1", "beta2")
 
 
 @dataclass(frozen=True)
@@ -173,27 +178,30 @@ def bias_corrections(opt: Optimizer, t: int) -> tuple[float, float]:
 
 
 def rule(opt: Optimizer, lr: float, t: int, p: Array, g: Array, m: Array | None,
-         v: Array | None) -> tuple[Array, Array | None, Array | None]:
-    """(new p, new m, new v) for update number t (1-based); new arrays, inputs untouched."""
+         v: Array | None, out: Array | None = None
+         ) -> tuple[Array, Array | None, Array | None]:
+    """(new p, new m, new v) for update number t (1-based): new arrays (the new p written into
+    ``out`` if given, as the NumPy kernel's spare buffer), inputs untouched. The one update rule
+    of the NumPy side; a new optimizer is one more branch here (and in compiled.update)."""
     name = opt.name
     if name == "sgd":
-        return p - lr * g, None, None
+        return np.subtract(p, lr * g, out=out), None, None
     if name == "momentum":
         assert m is not None
         # torch.optim.SGD: the buffer starts as the first gradient itself.
         m_new = g.copy() if t == 1 else opt.momentum * m + g
         d = g + opt.momentum * m_new if opt.nesterov else m_new
-        return p - lr * d, m_new, None
+        return np.subtract(p, lr * d, out=out), m_new, None
     if name == "rmsprop":
         assert v is not None
         v_new = opt.alpha * v + (1.0 - opt.alpha) * (g * g)
-        return p - lr * (g / (np.sqrt(v_new) + opt.eps)), None, v_new
+        return np.subtract(p, lr * (g / (np.sqrt(v_new) + opt.eps)), out=out), None, v_new
     assert m is not None and v is not None
     m_new = opt.beta1 * m + (1.0 - opt.beta1) * g
     v_new = opt.beta2 * v + (1.0 - opt.beta2) * (g * g)
     bc1, bc2 = bias_corrections(opt, t)
     denom = np.sqrt(v_new) / math.sqrt(bc2) + opt.eps
-    return p - (lr / bc1) * (m_new / denom), m_new, v_new
+    return np.subtract(p, (lr / bc1) * (m_new / denom), out=out), m_new, v_new
 
 
 def _finite(xs: list[Array] | tuple[Array, ...] | None) -> bool:
