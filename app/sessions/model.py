@@ -198,10 +198,13 @@ class Session:
         return snapshot.dumps(self, history)
 
     @classmethod
-    def from_bytes(cls, raw: bytes, settings: Settings, history: History | None = None
-                   ) -> Session:
-        """The session ``raw`` holds; ``history`` when its bytes leave the history out."""
-        p = snapshot.loads(raw)
+    def from_bytes(cls, raw: bytes, settings: Settings) -> Session:
+        return cls.from_stored(snapshot.loads(raw), settings)
+
+    @classmethod
+    def from_stored(cls, p: snapshot.Stored, settings: Settings,
+                    history: History | None = None) -> Session:
+        """The session of a read snapshot; ``history`` when it was stored apart."""
         h = p.header
         if p.history is not None:
             history = p.history

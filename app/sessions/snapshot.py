@@ -274,10 +274,20 @@ def history_rows(h: History, L: int, start: int, stop: int) -> bytes:
     return rows.tobytes()
 
 
-def history_from_rows(raw: bytes, L: int) -> History:
+def history_from_rows(raw: bytes, L: int, base: History | None = None,
+                      base_rows: int = 0) -> History:
+    """The history ``raw``'s rows hold, after the first ``base_rows`` points of ``base`` (a
+    copy that already holds those rows: only the newer ones were read). A new object."""
     rows = np.frombuffer(raw, dtype="<f8").reshape(-1, 3 + L)
-    return _history(rows[:, 0].astype(np.int64), rows[:, 1].copy(), rows[:, 2].copy(),
-                    rows[:, 3:].copy(), L)
+    cols = (rows[:, 0].astype(np.int64), rows[:, 1].copy(), rows[:, 2].copy(),
+            rows[:, 3:].copy())
+    if base is not None and base_rows:
+        old = base.columns(L)
+        cols = (np.concatenate([old[0][:base_rows], cols[0]]),
+                np.concatenate([old[1][:base_rows], cols[1]]),
+                np.concatenate([old[2][:base_rows], cols[2]]),
+                np.concatenate([old[3][:base_rows], cols[3]]))
+    return _history(*cols, L)
 
 
 # --- restore points: diffs of snapshots ----------------------------------------------------
