@@ -56,9 +56,10 @@ def write(session: Session, mark: Mark | None) -> Written:
 
 
 def read(core: bytes, g: bytes, rows: bytes, off: int, base: tuple[Mark, Session] | None,
-         settings: Settings) -> tuple[Session, Mark | None]:
+         settings: Settings, take: bool = False) -> tuple[Session, Mark | None]:
     """The session of a stored core and the history rows from byte ``off`` on (``base``: the
-    copy that holds the rows before ``off``, when ``off`` > 0)."""
+    copy that holds the rows before ``off``, when ``off`` > 0; ``take``: a copy being dropped,
+    whose history lists the new session takes over)."""
     p = snapshot.loads(core)
     if p.history is not None:  # saved with its history inside (before the rows were apart)
         return Session.from_stored(p, settings), None
@@ -66,9 +67,9 @@ def read(core: bytes, g: bytes, rows: bytes, off: int, base: tuple[Mark, Session
     n = int(p.header["history"])
     if off:
         assert base is not None and base[0].offset() == off and base[0].L == L
-        history = snapshot.history_from_rows(
-            rows[: (n - base[0].n) * snapshot.row_width(L)], L,
-            base[1].trainer.history, base[0].n)
+        history = snapshot.history_after(
+            base[1].trainer.history, base[0].n,
+            rows[: (n - base[0].n) * snapshot.row_width(L)], L, take)
     else:
         history = snapshot.history_from_rows(rows[: n * snapshot.row_width(L)], L)
     session = Session.from_stored(p, settings, history)
@@ -83,12 +84,12 @@ async def write_off_loop(session: Session, mark: Mark | None) -> Written:
 
 
 async def read_off_loop(reply: list[Any], base: tuple[Mark, Session] | None,
-                        settings: Settings, always: bool = False
+                        settings: Settings, always: bool = False, take: bool = False
                         ) -> tuple[Session, Mark | None]:
     """The session of a LOAD or PEEK reply ``{version, core, generation, rows, off}``
     (app/sessions/redis_scripts.py); in a worker thread when large (or ``always``)."""
     core, g, rows, off = bytes(reply[1]), bytes(reply[2]), bytes(reply[3]), int(reply[4])
-    args = (core, g, rows, off, base if off else None, settings)
+    args = (core, g, rows, off, base if off else None, settings, take)
     if always or len(core) + len(rows) > OFFLOAD_BYTES:
         return await asyncio.to_thread(read, *args)
     return read(*args)

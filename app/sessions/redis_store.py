@@ -186,7 +186,8 @@ class RedisStore:
 
     async def _parse(self, reply: list[Any], base: tuple[Mark, Session] | None
                      ) -> tuple[Session, Mark | None]:
-        return await redis_history.read_off_loop(reply, base, self.settings)
+        # The stale cached copy is dropped now: the new one takes its history's lists.
+        return await redis_history.read_off_loop(reply, base, self.settings, take=True)
 
     @staticmethod
     def _known(base: tuple[Mark, Session] | None) -> list[Any]:

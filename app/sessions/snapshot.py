@@ -4,9 +4,11 @@ Every form a session's state takes outside the process goes through here: the st
 (an npz of arrays with a JSON header; never pickle), the history rows the Redis store appends
 (fixed-width float64 rows), the undo ring's restore points (diffs of snapshots: only the parts
 an operation changed), the export document and the setup links' code. A part of a session is
-named once, in :class:`Counters` or among the arrays below, and so is stored, exported, undone
-and restored everywhere (tests/sessions/test_snapshot.py; tests/test_architecture.py checks
-that no other session module serialises).
+named once (app/sessions/parts.py: Counters, OptState's moments; or among the arrays below),
+and so is stored, exported, undone and restored everywhere (tests/sessions/test_snapshot.py; tests/test_architecture.py checks
+that no other session module serialises). One module on purpose, a little over 400 lines: the
+forms share their helpers (hex floats, the packing of arrays) and the rule "only here" is what
+keeps them in step.
 """
 
 from __future__ import annotations
@@ -23,8 +25,16 @@ import numpy as np
 
 from app.nn.activations import Array
 from app.nn.optimizers import OptState
-from app.nn.stepper import Data, History, Phase, Status, Trace, Trainer
+from app.nn.stepper import Data, History, Trace, Trainer
 from app.sessions.normalized import NormalizedConfig
+from app.sessions.parts import (
+    FRESH,
+    MOMENTS,
+    Counters,
+    HistoryTail,
+    RestorePoint,
+    moments_of,
+)
 from app.sessions.run_state import Run
 
 FORMAT = "backprop-lab-session/1"
@@ -36,42 +46,15 @@ _LEGACY = ("epoch", "iteration", "batch_pos", "epoch_loss_sum", "epoch_test_loss
            "shuffle_seed", "mse_since")
 
 
-@dataclass(frozen=True, slots=True)
-class Counters:
-    """The trainer's progress: its cursor, counters and partial sums (a few scalars)."""
-
-    epoch: int
-    iteration: int
-    batch_pos: int
-    epoch_loss_sum: float
-    epoch_test_loss: float | None
-    phase: Phase
-    layer: int | None
-    status: Status
-    last_loss: float | None
-    mse_since: int
-
-    @classmethod
-    def of(cls, t: Trainer) -> Counters:
-        return cls(*(getattr(t, f.name) for f in fields(cls)))
-
-    def put(self, t: Trainer) -> None:
-        for f in fields(self):
-            setattr(t, f.name, getattr(self, f.name))
-
-    def dump(self) -> dict[str, Any]:
-        # Floats as hex: exact.
-        return {f.name: _hex(getattr(self, f.name)) for f in fields(self)}
-
-    @classmethod
-    def load(cls, d: dict[str, Any], default: Counters | None = None) -> Counters:
-        """``default`` supplies a counter a point saved before it existed lacks."""
-        return cls(*(_unhex(d[f.name]) if f.name in d or default is None
-                     else getattr(default, f.name) for f in fields(cls)))
+def dump_counters(c: Counters) -> dict[str, Any]:
+    # Floats as hex: exact.
+    return {f.name: _hex(getattr(c, f.name)) for f in fields(c)}
 
 
-# A new trainer's counters: what a snapshot saved before a counter existed gets for it.
-FRESH = Counters(0, 0, 0, 0.0, None, "forward", 1, "ok", None, 0)
+def load_counters(d: dict[str, Any], default: Counters) -> Counters:
+    """``default`` supplies a counter a snapshot saved before it existed lacks."""
+    return Counters(*(_unhex(d[f.name]) if f.name in d else getattr(default, f.name)
+                      for f in fields(Counters)))
 
 
 def _hex(v: Any) -> Any:
@@ -85,14 +68,6 @@ def _unhex(v: Any) -> Any:
 def hex_float(raw: Any) -> float:
     """A hex float as exported (TypeError, ValueError or OverflowError when it is not)."""
     return float.fromhex(raw)
-
-
-# --- the optimizer's state: its step and its moments, per parameter array ------------------
-MOMENTS = tuple(f.name for f in fields(OptState) if f.name != "step")
-
-
-def moments_of(opt: OptState) -> dict[str, tuple[Array, ...] | None]:
-    return {k: getattr(opt, k) for k in MOMENTS}
 
 
 # --- the session's bytes ------------------------------------------------------------------
@@ -177,7 +152,7 @@ def dumps(s: SessionLike, history: bool = True) -> bytes:
         for i, x in enumerate(xs or ()):
             arrays[f"opt_{key}{i}"] = x
     header = {"format": FORMAT, "id": s.id, "config": s.config.to_dict(), "task": s.task,
-              "last_used": s.last_used, **Counters.of(t).dump(), "opt_step": opt.step,
+              "last_used": s.last_used, **dump_counters(Counters.of(t)), "opt_step": opt.step,
               "trace": None if t.trace is None else {
                   "loss": None if t.trace.loss is None else t.trace.loss.hex()},
               "history": None if history else len(t.history.epoch),
@@ -228,7 +203,7 @@ def loads(raw: bytes) -> Stored:
 
     # A session stored before optimizers existed has none: fresh state (Trainer's check).
     opt = OptState(int(h.get("opt_step", 0)), **{k: moments(k) for k in MOMENTS})
-    counters = Counters.load(_stored_counters(h), FRESH)
+    counters = load_counters(_stored_counters(h), FRESH)
     undo = arrays.get("undo")
     return Stored(h, config, Ws, bs, data, history, trace, counters,
                   arrays.get("last_output"), arrays.get("last_targets"), opt,
@@ -267,67 +242,42 @@ def row_width(L: int) -> int:
 
 
 def history_rows(h: History, L: int, start: int, stop: int) -> bytes:
-    e, loss, test, gnorm = h.columns(L)
+    """Rows ``start``…``stop`` of the history (converted from its lists: only those rows)."""
     rows = np.empty((stop - start, 3 + L), dtype="<f8")
-    rows[:, 0], rows[:, 1], rows[:, 2] = e[start:stop], loss[start:stop], test[start:stop]
-    rows[:, 3:] = gnorm[start:stop]
+    if stop <= start:
+        return b""
+    rows[:, 0] = h.epoch[start:stop]
+    rows[:, 1] = h.loss[start:stop]
+    rows[:, 2] = [np.nan if v is None else v for v in h.test_loss[start:stop]]
+    rows[:, 3:] = [[np.nan] * L if g is None else g for g in h.grad_norm[start:stop]]
     return rows.tobytes()
 
 
-def history_from_rows(raw: bytes, L: int, base: History | None = None,
-                      base_rows: int = 0) -> History:
-    """The history ``raw``'s rows hold, after the first ``base_rows`` points of ``base`` (a
-    copy that already holds those rows: only the newer ones were read). A new object."""
+def history_from_rows(raw: bytes, L: int) -> History:
     rows = np.frombuffer(raw, dtype="<f8").reshape(-1, 3 + L)
-    cols = (rows[:, 0].astype(np.int64), rows[:, 1].copy(), rows[:, 2].copy(),
-            rows[:, 3:].copy())
-    if base is not None and base_rows:
-        old = base.columns(L)
-        cols = (np.concatenate([old[0][:base_rows], cols[0]]),
-                np.concatenate([old[1][:base_rows], cols[1]]),
-                np.concatenate([old[2][:base_rows], cols[2]]),
-                np.concatenate([old[3][:base_rows], cols[3]]))
-    return _history(*cols, L)
+    return _history(rows[:, 0].astype(np.int64), rows[:, 1].copy(), rows[:, 2].copy(),
+                    rows[:, 3:].copy(), L)
+
+
+def history_after(base: History, n: int, raw: bytes, L: int, take: bool) -> History:
+    """The first ``n`` points of ``base`` (a copy that holds them), then ``raw``'s rows: only
+    the new rows are converted. ``take``: ``base`` is being dropped, so its lists are taken
+    and extended in place (no copy: the cost does not grow with the history)."""
+    new = history_from_rows(raw, L)
+    if take and len(base.epoch) == n:
+        lists = (base.epoch, base.loss, base.test_loss, base.grad_norm)
+    else:
+        lists = (base.epoch[:n], base.loss[:n], base.test_loss[:n], base.grad_norm[:n])
+    for old, more in zip(lists, (new.epoch, new.loss, new.test_loss, new.grad_norm),
+                         strict=True):
+        old.extend(more)  # type: ignore[attr-defined]
+    return History(*lists)
 
 
 # --- restore points: diffs of snapshots ----------------------------------------------------
-Norms = list[float] | None
-HistoryTail = tuple[tuple[int, ...], tuple[float, ...], tuple[float | None, ...],
-                    tuple[Norms, ...]]
-NO_TAIL: HistoryTail = ((), (), (), ())
-Weights = tuple[list[Array], list[Array] | None]
-
-
-@dataclass(slots=True)
-class RestorePoint:
-    """The parts of a snapshot an operation changed (None: as the state it is applied to),
-    with the counters always and the history as "keep the first k points, then these"."""
-
-    label: str  # the operation it undoes (or redoes), for the timeline
-    at: float  # when that operation ran (seconds since the epoch)
-    version: int  # the session's version this point restores
-    counters: Counters
-    task: str
-    history_keep: int
-    history_tail: HistoryTail
-    config: NormalizedConfig | None = None
-    weights: Weights | None = None
-    last: tuple[Array | None, Array | None] | None = None  # (last_output, last_targets)
-    opt: OptState | None = None  # the optimizer's state, when the operation changed it
-
-    def arrays(self) -> list[Array]:
-        out: list[Array] = []
-        if self.weights is not None:
-            out += self.weights[0] + (self.weights[1] or [])
-        if self.last is not None:
-            out += [x for x in self.last if x is not None]
-        if self.opt is not None:
-            for xs in moments_of(self.opt).values():
-                out += list(xs or ())
-        return out
-
-    def config_bytes(self) -> int:
-        return 0 if self.config is None else len(json.dumps(self.config.to_dict()))
+def config_bytes(config: NormalizedConfig | None) -> int:
+    """A restore point's config, as its bytes count it."""
+    return 0 if config is None else len(json.dumps(config.to_dict()))
 
 
 class _Pack:
@@ -374,7 +324,7 @@ def encode_point(p: RestorePoint) -> bytes:
                                       for k, xs in moments_of(p.opt).items()}}
     header = json.dumps({
         "label": p.label, "at": p.at, "version": p.version, "task": p.task,
-        "counters": p.counters.dump(), "keep": p.history_keep, "history": hist,
+        "counters": dump_counters(p.counters), "keep": p.history_keep, "history": hist,
         "config": None if p.config is None else p.config.to_dict(),
         "weights": weights, "last": last, "opt": opt,
         # Gradient norms (a list per point, or null) as hex floats: exact, small.
@@ -406,9 +356,9 @@ def decode_point(blob: bytes) -> RestorePoint:
         opt = OptState(int(o["step"]), **{k: None if o.get(k) is None else tuple(
             _get(data, r) for r in o[k]) for k in MOMENTS})
     if "counters" in h:
-        counters = Counters.load(h["counters"], FRESH)
+        counters = load_counters(h["counters"], FRESH)
     else:
-        counters = Counters.load(dict(zip(_LEGACY, h["scalars"], strict=False)), FRESH)
+        counters = load_counters(dict(zip(_LEGACY, h["scalars"], strict=False)), FRESH)
     return RestorePoint(h["label"], h["at"], h["version"], counters, h["task"], h["keep"],
                         tail, config=None if h["config"] is None
                         else NormalizedConfig.from_dict(h["config"]), weights=weights, last=last,

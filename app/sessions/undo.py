@@ -29,16 +29,8 @@ from app.nn.network import Network
 from app.nn.optimizers import OptState
 from app.nn.stepper import History
 from app.sessions.normalized import NormalizedConfig
-from app.sessions.snapshot import (
-    NO_TAIL,
-    Counters,
-    HistoryTail,
-    Norms,
-    RestorePoint,
-    Weights,
-    decode_point,
-    encode_point,
-)
+from app.sessions.parts import NO_TAIL, Counters, HistoryTail, Norms, RestorePoint, Weights
+from app.sessions.snapshot import config_bytes, decode_point, encode_point
 
 __all__ = ["NO_TAIL", "Before", "HistoryTail", "RestorePoint", "UndoRing", "capture",
            "compose", "point_after", "restore"]
@@ -50,7 +42,7 @@ def point_bytes(p: RestorePoint) -> int:
     n = 700 + 80 * len(p.history_tail[0])
     n += sum(60 + 30 * len(g) for g in p.history_tail[3] if g)
     n += sum(120 + x.nbytes for x in p.arrays())
-    return n + p.config_bytes()
+    return n + config_bytes(p.config)
 
 
 @dataclass

@@ -16,7 +16,7 @@ import numpy as np
 
 from app.config import Settings
 from app.nn.optimizers import OptState
-from app.sessions import service, snapshot, undo
+from app.sessions import parts, service, undo
 from app.sessions.model import Session, build_data, spec_of
 from tests.sessions.conftest import new_session, opened
 
@@ -56,7 +56,7 @@ def step_back(s: Session, redo: bool = False) -> None:
 def test_the_snapshot_names_every_moment_of_the_optimizer_state() -> None:
     # A new moment added to OptState is a new field there: the snapshot stores, exports and
     # undoes it without another change.
-    assert set(snapshot.MOMENTS) == {f.name for f in fields(OptState)} - {"step"}
+    assert set(parts.MOMENTS) == {f.name for f in fields(OptState)} - {"step"}
 
 
 def test_adam_moments_round_trip_through_store_export_and_undo(
@@ -101,7 +101,7 @@ def state(s: Session) -> tuple[Any, ...]:
     t = s.trainer
     h = t.history
     cols = h.columns(t.L)
-    return (list(h.epoch), [c.tobytes() for c in cols], snapshot.Counters.of(t),
+    return (list(h.epoch), [c.tobytes() for c in cols], parts.Counters.of(t),
             [W.tobytes() for W in t.net.W], [b.tobytes() for b in t.net.b or []], moments(s),
             s.undo.counts(), s.version, s.config)
 
