@@ -5,9 +5,9 @@ Every form a session's state takes outside the process goes through here: the st
 (fixed-width float64 rows), the undo ring's restore points (diffs of snapshots: only the parts
 an operation changed), the export document and the setup links' code. A part of a session is
 named once (app/sessions/parts.py: Counters, OptState's moments; or among the arrays below),
-and so is stored, exported, undone and restored everywhere (tests/sessions/test_snapshot.py; tests/test_architecture.py checks
-that no other session module serialises). One module on purpose, a little over 400 lines: the
-forms share their helpers (hex floats, the packing of arrays) and the rule "only here" is what
+and so is stored, exported, undone and restored everywhere (tests/sessions/test_snapshot.py;
+tests/test_architecture.py checks that no other session module serialises). One module on
+purpose, a little over 400 lines: the forms share their helpers (hex floats, the packing of arrays) and the rule "only here" is what
 keeps them in step.
 """
 
