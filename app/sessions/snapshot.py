@@ -7,8 +7,8 @@ an operation changed), the export document and the setup links' code. A part of 
 named once (app/sessions/parts.py: Counters, OptState's moments; or among the arrays below),
 and so is stored, exported, undone and restored everywhere (tests/sessions/test_snapshot.py;
 tests/test_architecture.py checks that no other session module serialises). One module on
-purpose, a little over 400 lines: the forms share their helpers (hex floats, the packing of arrays) and the rule "only here" is what
-keeps them in step.
+purpose, a little over 400 lines: the forms share their helpers (hex floats, the packing of
+arrays), and "only here" is what keeps them in step.
 """
 
 from __future__ import annotations
