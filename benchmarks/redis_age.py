@@ -10,13 +10,17 @@ and of the whole tick, with one worker (its cache is current: only the save) and
 workers taking turns (each tick also reads the session afresh: the core and only the rows it
 lacks); the bytes each save sends; MEMORY USAGE of the session's two keys (core and history).
 
-Run: ``python -m benchmarks.redis_age`` (``--quick``: 20,000 epochs instead of 100,000).
+With ``--http`` also the whole Play tick over HTTP (an app worker on that Redis, the page's
+frame rendered): a session at epoch 100 and one at 101,000, ticked in turn.
+
+Run: ``python -m benchmarks.redis_age [--http]`` (``--quick``: 20,000 epochs, 20 ticks).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import statistics
 import time
 from typing import Any
@@ -30,6 +34,8 @@ from app.sessions.config import SessionConfig, normalize
 from app.sessions.model import Session
 from app.sessions.redis_store import PREFIX, RedisStore
 from benchmarks.servers import redis_server
+
+HAVE = re.compile(r'id="tick-have" name="have" value="([^"]*)"')
 
 
 def counting(store: RedisStore, sizes: list[int]) -> None:
@@ -132,6 +138,10 @@ async def run(url: str, age: int, ticks: int) -> None:
             v = r[key]
             print(f"{key}: epoch {age:,} / epoch 100 = {v[2] / v[0]:.2f}; "
                   f"/ epoch 3,000 = {v[2] / v[1]:.2f}")
+        for k, a in enumerate(ages):  # what every save sent before the rows were apart
+            async with stores[0].use(sids[k], write=False) as live:
+                print(f"epoch {a:,}: the whole snapshot (Session.to_bytes(), what a save sent "
+                      f"before the history was appended) is {len(live.to_bytes()):,} bytes")
         epochs = 2 * ticks * 10
         for k, a in enumerate(ages):
             grown = sum(after[k][:2]) - sum(before[k][:2])
@@ -143,6 +153,53 @@ async def run(url: str, age: int, ticks: int) -> None:
             await store.close()
 
 
+def http_ticks(url: str, age: int, ticks: int) -> None:
+    """The whole Play tick over HTTP (one app worker on the Redis store, rendering included):
+    a session at epoch 100 and one at ``age``, POST /s/{id}/tick?n=10 in turn."""
+    import httpx
+
+    from benchmarks.servers import app_server
+
+    with app_server(store=url, workers=1) as (base, _), httpx.Client(
+            base_url=base, timeout=120) as http:
+        sids = []
+        for target in (100, age):
+            r = http.post("/api/v1/sessions", json={"preset": "spiral", "init": {"seed": 1}})
+            r.raise_for_status()
+            sid = r.json()["id"]
+            while True:  # train_time_budget per call: repeat until the target
+                r = http.post(f"/api/v1/sessions/{sid}/train", json={"target_epoch": target})
+                if r.status_code == 503:  # the compiled kernel still compiling
+                    time.sleep(1)
+                    continue
+                r.raise_for_status()
+                if r.json().get("remaining", 0) == 0:
+                    break
+            sids.append(sid)
+        have = ["", ""]
+        took: list[list[float]] = [[], []]
+        sizes: list[list[int]] = [[], []]
+        for _ in range(ticks):
+            for k, sid in enumerate(sids):
+                t0 = time.perf_counter()
+                r = http.post(f"/s/{sid}/tick?n=10", data={"have": have[k]},
+                              headers={"HX-Request": "true"})
+                took[k].append(time.perf_counter() - t0)
+                r.raise_for_status()
+                sizes[k].append(len(r.content))
+                m = HAVE.search(r.text)
+                have[k] = m.group(1) if m else ""
+    print(f"\nPlay ticks over HTTP ({ticks} each, in turn; one worker on Redis):")
+    print("| epoch at start | tick p50 (ms) | tick p90 (ms) | frame (B, median) |")
+    print("|---|---|---|---|")
+    for k, a in enumerate((100, age)):
+        q = statistics.quantiles(took[k], n=10)
+        print(f"| {a:,} | {statistics.median(took[k]) * 1000:.1f} | {q[8] * 1000:.1f} | "
+              f"{statistics.median(sizes[k]):,.0f} |")
+    print(f"tick p50: epoch {age:,} / epoch 100 = "
+          f"{statistics.median(took[1]) / statistics.median(took[0]):.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="age 20,000 epochs, 20 ticks")
@@ -150,10 +207,14 @@ def main() -> None:
     # rewrite of its rows, once): the ticks measured append only.
     ap.add_argument("--age", type=int, default=101_000)
     ap.add_argument("--ticks", type=int, default=60)
+    ap.add_argument("--http", action="store_true",
+                    help="also the whole Play tick over HTTP, page rendering included")
     a = ap.parse_args()
     age, ticks = (20_000, 20) if a.quick else (a.age, a.ticks)
     with redis_server() as url:
         asyncio.run(run(url, age, ticks))
+        if a.http:
+            http_ticks(url, age, ticks)
 
 
 if __name__ == "__main__":
