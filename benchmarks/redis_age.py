@@ -167,14 +167,15 @@ def http_ticks(url: str, age: int, ticks: int) -> None:
             r = http.post("/api/v1/sessions", json={"preset": "spiral", "init": {"seed": 1}})
             r.raise_for_status()
             sid = r.json()["id"]
-            while True:  # train_time_budget per call: repeat until the target
-                r = http.post(f"/api/v1/sessions/{sid}/train", json={"target_epoch": target})
+            epoch = 0
+            while epoch < target:  # train_time_budget per call: repeat until the target
+                r = http.post(f"/api/v1/sessions/{sid}/train",
+                              json={"target_epoch": min(target, epoch + 90_000)})
                 if r.status_code == 503:  # the compiled kernel still compiling
                     time.sleep(1)
                     continue
                 r.raise_for_status()
-                if r.json().get("remaining", 0) == 0:
-                    break
+                epoch = r.json()["epoch"]
             sids.append(sid)
         have = ["", ""]
         took: list[list[float]] = [[], []]
