@@ -11,6 +11,7 @@ import redis
 
 from app.config import Settings
 from app.sessions import service, snapshot
+from app.sessions.model import Session
 from app.sessions.redis_store import PREFIX, RedisStore
 from tests.sessions.conftest import new_session, opened
 
@@ -105,3 +106,31 @@ def test_a_session_saved_with_its_history_inside_still_loads(redis_url: str) -> 
 
     want, got = asyncio.run(scenario())
     assert len(want) == 15 and got == want
+
+
+def test_the_lessons_10000_epochs_come_back_bit_for_bit(redis_url: str) -> None:
+    # seed-xor's 10,000 epochs, trained in 1,000-epoch calls by two workers taking turns (each
+    # reads only the rows it lacks), equal a session that never left memory, bit for bit.
+    settings = Settings(store=redis_url)
+    ref = new_session(settings, preset="seed-xor")
+    s = Session.from_bytes(ref.to_bytes(), settings)
+    service.train(ref, 10_000, settings)
+
+    async def scenario() -> Session:
+        async with opened(settings) as a, opened(settings) as b:
+            await a.add(s)
+            for i in range(10):
+                async with (a, b)[i % 2].use(s.id) as live:
+                    service.train(live, 1_000, settings)
+        async with opened(settings) as c:
+            _, copy = await c.saved(s.id, None)
+        assert copy is not None
+        return copy
+
+    got = asyncio.run(scenario())
+    h, want = got.trainer.history, ref.trainer.history
+    assert len(h.epoch) == 10_000 and h.epoch == want.epoch
+    L = ref.trainer.L
+    assert all(x.tobytes() == y.tobytes()
+               for x, y in zip(h.columns(L), want.columns(L), strict=True))
+    assert got.trainer.epoch == 10_000
