@@ -210,11 +210,13 @@ def main() -> None:
     ap.add_argument("--ticks", type=int, default=60)
     ap.add_argument("--http", action="store_true",
                     help="also the whole Play tick over HTTP, page rendering included")
+    ap.add_argument("--http-only", action="store_true", help="only the ticks over HTTP")
     a = ap.parse_args()
     age, ticks = (20_000, 20) if a.quick else (a.age, a.ticks)
     with redis_server() as url:
-        asyncio.run(run(url, age, ticks))
-        if a.http:
+        if not a.http_only:
+            asyncio.run(run(url, age, ticks))
+        if a.http or a.http_only:
             http_ticks(url, age, ticks)
 
 
