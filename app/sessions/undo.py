@@ -1,12 +1,13 @@
 """Undo and redo: a bounded ring of compact restore points kept inside the Session.
 
-One module: capturing, restoring and (de)serialising a restore point are halves of one
-format and must change together.
+Capturing and restoring a restore point live here; what a point holds is named in
+app/sessions/parts.py and its bytes are app/sessions/snapshot.py's (one snapshot: a part of a
+session added there is undone here without another change).
 
-A restore point holds what an operation changed and nothing it can recompute: the counters and
-cursor (always; a few scalars), the config only when the operation replaced it, the weights
-and the last completed forward pass's output only when they changed, and the loss history as
-"keep the first k points, then append these" (so a step that appended one point costs one
+A restore point is a diff of snapshots: what an operation changed and nothing it can
+recompute: the counters and cursor (always; ``Counters``), the config only when the operation
+replaced it, the weights and the last completed forward pass's output only when they changed,
+and the loss history as "keep the first k points, then append these" (so a step that appended one point costs one
 point, and only a compaction or a reset stores the whole earlier curve). The trace of a pass in
 progress is never stored: restoring replays the forward/backward steps up to the cursor, which
 is deterministic, so the trace comes back bit for bit.
