@@ -9,8 +9,8 @@ recompute: the counters and cursor (always; ``Counters``), the config only when 
 replaced it, the weights and the last completed forward pass's output only when they changed,
 and the loss history as "keep the first k points, then append these" (so a step that appended
 one point costs one point, and only a compaction or a reset stores the whole earlier curve).
-The trace of a pass in progress is never stored: restoring replays the forward/backward steps up to the cursor, which
-is deterministic, so the trace comes back bit for bit.
+The trace of a pass in progress is never stored: restoring replays the forward/backward steps
+up to the cursor, which is deterministic, so the trace comes back bit for bit.
 
 Applying a point returns its inverse (the point that goes back), which is how undo feeds redo
 and redo feeds undo. Both stacks are bounded by ``undo_depth`` points and ``undo_max_bytes``;
