@@ -84,11 +84,11 @@ def engine(p: dict[str, Any], kernel: str, epochs: int = EPOCHS) -> tuple[list[A
                                                                           list[float]]:
     from app.nn.losses import Regularization
     from app.nn.network import Network, Spec
-    from app.nn.stepper import Data, Trainer
+    from app.nn.stepper import Data, Hyper, Trainer
 
     spec = Spec(p["layers"], "tanh", "tanh", "squared_error", "mean", True, Regularization())
     t = Trainer(Network(spec, [W.copy() for W in p["Ws"]], [b.copy() for b in p["bs"]]),
-                Data(p["X"], p["Y"], p["X_test"], p["Y_test"]), 0.03, batch_size=10)
+                Data(p["X"], p["Y"], p["X_test"], p["Y_test"]), Hyper(0.03, batch_size=10))
     ran, stopped = t.run(epochs, kernel=kernel)  # type: ignore[arg-type]
     assert (ran, stopped) == (epochs, None)
     return t.net.W, t.history.loss, [v or 0.0 for v in t.history.test_loss]

@@ -184,3 +184,58 @@ def test_untyped_dicts_stay_few() -> None:
     total = sum(found.values())
     assert total <= MAX_UNTYPED_DICTS, f"{total} dict[str, Any] in app/ (at most " \
         f"{MAX_UNTYPED_DICTS}): {sorted(found.items(), key=lambda kv: -kv[1])}"
+
+# --- one snapshot (#18): only app/sessions/snapshot.py turns a session into bytes ---------
+SNAPSHOT = "app.sessions.snapshot"
+# Anywhere in app/: the calls that write or read a session's bytes or exact floats.
+_BYTES_CALLS = {("np", "savez"), ("np", "savez_compressed"), ("np", "load"),
+                ("np", "frombuffer"), ("float", "fromhex"), ("pickle", "dumps"),
+                ("pickle", "loads")}
+# In the session layer: text and compression codecs too. poll_store and events write their
+# own records (a poll, a hub message), never a session's state.
+_CODEC_MODULES = {"json", "zlib", "base64", "pickle", "marshal"}
+_CODEC_EXEMPT = {"app.sessions.poll_store", "app.sessions.events"}
+
+
+def serialisers(source: str, session_layer: bool) -> list[str]:
+    """The serialising calls in ``source``: ``np.savez``-like calls and ``x.hex()`` anywhere,
+    plus any json/zlib/base64 call in the session layer."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            continue
+        owner = node.func.value
+        name = owner.id if isinstance(owner, ast.Name) else None
+        attr = node.func.attr
+        if (name, attr) in _BYTES_CALLS or (attr == "hex" and not node.args) or (
+                session_layer and name in _CODEC_MODULES):
+            found.append(f"{name or '…'}.{attr} (line {node.lineno})")
+    return found
+
+
+def test_the_serialiser_check_finds_a_planted_violation() -> None:
+    planted = ("import io, json\nimport numpy as np\n"
+               "def save(s):\n    buf = io.BytesIO()\n    np.savez(buf, W0=s.trainer.net.W[0])\n"
+               "    return json.dumps({'sum': s.trainer.epoch_loss_sum.hex()})\n")
+    assert serialisers(planted, session_layer=True) == [
+        "np.savez (line 5)", "json.dumps (line 6)", "….hex (line 6)"]
+    assert serialisers(planted, session_layer=False) == ["np.savez (line 5)", "….hex (line 6)"]
+    assert serialisers("import numpy as np\nx = np.load(f)\n", session_layer=False) == [
+        "np.load (line 2)"]
+
+
+def test_only_the_snapshot_module_serialises_a_session() -> None:
+    offenders = {}
+    for path in APP.rglob("*.py"):
+        module = _module_name(path)
+        if module == SNAPSHOT:
+            continue
+        layer = module.startswith("app.sessions.") and module not in _CODEC_EXEMPT
+        found = serialisers(path.read_text(encoding="utf-8"), layer)
+        if found:
+            offenders[module] = found
+    assert not offenders, f"serialise a session in {SNAPSHOT} only: {offenders}"
+    # And the snapshot module itself sits below the session's other modules (no cycle): it
+    # imports only the parts it serialises.
+    below = {"app.sessions.normalized", "app.sessions.run_state", "app.sessions.parts"}
+    assert {m for m in import_graph()[SNAPSHOT] if m.startswith("app.sessions.")} <= below

@@ -19,6 +19,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -45,14 +46,35 @@ def _shuffle(seed: int, epoch: int, n: int) -> IntArray:
     return order
 
 
-@dataclass
-class Trainer:
-    net: Network
-    data: Data
+class Hyperparameters(Protocol):
+    """What a Trainer reads from its config: the session's normalized config is one; the
+    Trainer keeps no copies, so a changed config is the only thing to replace."""
+
+    @property
+    def learning_rate(self) -> float: ...
+    @property
+    def batch_size(self) -> int | None: ...  # None: full batch
+    @property
+    def train_bias(self) -> bool: ...
+    @property
+    def shuffle_seed(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Hyper:
+    """Hyperparameters on their own (the engine's tests and benchmarks have no session)."""
+
     learning_rate: float
     batch_size: int | None = None
     train_bias: bool = True
     shuffle_seed: int = 0
+
+
+@dataclass
+class Trainer:
+    net: Network
+    data: Data
+    hyper: Hyperparameters
     history_limit: int = 100_000
     # progress
     epoch: int = 0
@@ -80,6 +102,22 @@ class Trainer:
         if self.opt_state is None or not self.opt_state.fits(self.optimizer,
                                                              self.net.param_shapes()):
             self.reset_optimizer()
+
+    @property
+    def learning_rate(self) -> float:
+        return self.hyper.learning_rate
+
+    @property
+    def batch_size(self) -> int | None:
+        return self.hyper.batch_size
+
+    @property
+    def train_bias(self) -> bool:
+        return self.hyper.train_bias
+
+    @property
+    def shuffle_seed(self) -> int:
+        return self.hyper.shuffle_seed
 
     def reset_optimizer(self, optimizer: Optimizer | None = None) -> None:
         """Fresh state (t = 0, zero moments), for ``optimizer`` if given."""

@@ -1,15 +1,23 @@
 """The export document (GET …/export, POST …/sessions/import, the pages' lesson files): one
 model, here below the API and the pages, so that every door a document comes in by validates it
-the same way before the importer reads it (issue 23: the page's /open passed raw JSON on)."""
+the same way before the importer reads it (issue 23: the page's /open passed raw JSON on);
+and the export's half (the document's values come from app/sessions/snapshot.py), with the
+checks of the import's counters (the import itself: app/sessions/service.py)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.config import Settings
 from app.nn.stepper import Status
-from app.sessions.config import LayerWeights
+from app.sessions import snapshot
+from app.sessions.config import ConfigError, LayerWeights
+from app.sessions.model import Session
+
+EXPORT_FORMAT = snapshot.EXPORT_FORMAT
 
 
 class ExportHistoryPoint(BaseModel):
@@ -68,3 +76,50 @@ class ExportDocument(BaseModel):
     version: int = Field(0, ge=0, description="the session's version when exported")
     optimizer_state: ExportOptimizerState | None = Field(
         None, description="the optimizer's state; left out: fresh (t = 0, zero moments)")
+
+
+def history_cap(L: int, settings: Settings) -> int:
+    """The most history points an export carries: half of max_import_bytes at the longest a
+    point can be written (``{"epoch": …, "loss": …, "test_loss": …, "grad_norm": [L floats]}``,
+    a float at most 24 characters), so that every export imports again (issue 23: 100,000
+    points of a 10-layer network wrote 27.6 MB). The other half holds the weights (10 × 64 ×
+    64 at most: ~1 MB), the config and its inline data (≤ max_body_bytes when created)."""
+    per_point = 114 + 26 * L
+    return max(16, (settings.max_import_bytes // 2) // per_point)
+
+
+def _thinned(n: int, limit: int) -> list[int]:
+    """Which of n history points an export keeps: every other one until at most ``limit``
+    (first and last kept), the rule History.compact uses in the session itself."""
+    idx = list(range(n))
+    while len(idx) > limit:
+        idx = [*idx[0 : len(idx) - 1 : 2], idx[-1]]
+    return idx
+
+
+def export(s: Session, settings: Settings | None = None) -> dict[str, Any]:
+    """The session as a document POST /sessions/import takes back. With ``settings`` a history
+    longer than ``history_cap`` is thinned as History.compact does (the curve's shape kept,
+    every other point dropped), so the document fits max_import_bytes."""
+    t = s.trainer
+    n = len(t.history.epoch)
+    keep = range(n) if settings is None or n <= history_cap(t.L, settings) else _thinned(
+        n, history_cap(t.L, settings))
+    return snapshot.document(s, keep)
+
+
+def counter(doc: dict[str, Any], key: str, limit: int) -> int:
+    v = doc.get(key, 0)
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= limit:
+        raise ConfigError((key,), f"{key} must be a whole number in 0..{limit}")
+    return v
+
+
+def hex_float(raw: Any, key: str, limit: float) -> float:
+    try:
+        value = snapshot.hex_float(raw)
+    except (TypeError, ValueError, OverflowError):  # "0x1p+1024" overflows
+        raise ConfigError((key,), f"{key} must be a hex float (as exported)") from None
+    if not (math.isfinite(value) and abs(value) <= limit):
+        raise ConfigError((key,), f"{key} must be finite with |value| ≤ {limit:g}")
+    return value

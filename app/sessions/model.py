@@ -1,16 +1,13 @@
 """A Session: the normalized config plus a Trainer (network, data, cursor, trace, history),
-and its exact serialisation (np.savez bytes with a JSON header; never pickle)."""
+and its exact serialisation (app/sessions/snapshot.py)."""
 
 from __future__ import annotations
 
-import io
-import json
 import secrets
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.typing import NDArray
 
 from app.config import Settings
 from app.nn import datasets
@@ -19,14 +16,12 @@ from app.nn.activations import Array
 from app.nn.init import init_weights
 from app.nn.losses import LOSSES, Regularization
 from app.nn.network import Network, Spec
-from app.nn.optimizers import OptState
-from app.nn.stepper import Data, History, Trace, Trainer
+from app.nn.stepper import Data, History, Trainer
+from app.sessions import snapshot
 from app.sessions.config import ConfigError
 from app.sessions.normalized import GeneratedData, InlineData, NormalizedConfig, Rows
 from app.sessions.run_state import Run
 from app.sessions.undo import UndoRing
-
-FORMAT = "backprop-lab-session/1"
 
 
 def new_id() -> str:
@@ -141,7 +136,7 @@ def check_targets(config: NormalizedConfig, data: Data) -> None:
 @dataclass
 class Session:
     id: str
-    config: NormalizedConfig
+    # The config lives in the trainer (it reads its hyperparameters there): ``config`` below.
     trainer: Trainer
     task: str
     last_used: float = field(default_factory=time.time)
@@ -153,6 +148,16 @@ class Session:
     view_sel: str | None = None  # what the teacher's inspector shows (watchers see it too)
     run: Run | None = None  # a long training run in progress (app/sessions/runs.py)
 
+    @property
+    def config(self) -> NormalizedConfig:
+        config = self.trainer.hyper
+        assert isinstance(config, NormalizedConfig)  # (a session's trainer reads its config)
+        return config
+
+    @config.setter
+    def config(self, config: NormalizedConfig) -> None:
+        self.trainer.hyper = config
+
     @classmethod
     def create(cls, config: NormalizedConfig, settings: Settings, id: str | None = None
                ) -> Session:
@@ -162,14 +167,11 @@ class Session:
         trainer = Trainer(
             net=initial_network(config),
             data=data,
-            learning_rate=config.learning_rate,
-            batch_size=config.batch_size,
-            train_bias=config.train_bias,
-            shuffle_seed=config.init.seed,
+            hyper=config,
             history_limit=settings.history_limit,
             optimizer=config.optimizer,
         )
-        return cls(id or new_id(), config, trainer, task)
+        return cls(id or new_id(), trainer, task)
 
     @property
     def focus(self) -> int:
@@ -191,139 +193,31 @@ class Session:
     def apply_settings(self, settings: Settings) -> None:
         self.trainer.history_limit = settings.history_limit
 
-    # --- serialisation -------------------------------------------------------------------
-    def to_bytes(self) -> bytes:
-        t = self.trainer
-        arrays: dict[str, Array | NDArray[np.int64] | NDArray[np.uint8]] = {}
-        for l, W in enumerate(t.net.W):
-            arrays[f"W{l}"] = W
-        for l, b in enumerate(t.net.b or []):
-            arrays[f"b{l}"] = b
-        for key in ("X", "Y", "X_test", "Y_test"):
-            v = getattr(t.data, key)
-            if v is not None:
-                arrays[f"data_{key}"] = v
-        (arrays["h_epoch"], arrays["h_loss"], arrays["h_test"],
-         arrays["h_gnorm"]) = t.history.columns(t.net.spec.L)
-        # The last completed forward pass (the state's loss and metrics).
-        if t.last_output is not None and t.last_targets is not None:
-            arrays["last_output"] = t.last_output
-            arrays["last_targets"] = t.last_targets
-        if t.trace is not None:
-            arrays["tr_indices"] = t.trace.indices
-            if t.trace.per_sample_loss is not None:
-                arrays["tr_ell"] = t.trace.per_sample_loss
-            for name in ("z", "a", "delta", "grad_W", "grad_b"):
-                for l, v in enumerate(getattr(t.trace, name)):
-                    if v is not None:
-                        arrays[f"tr_{name}{l}"] = v
-        # The optimizer's moments, per parameter array (W₁…W_L, then b₁…b_L).
-        opt = t.opt_state
-        assert opt is not None
-        for key, xs in (("m", opt.m), ("v", opt.v)):
-            for i, x in enumerate(xs or ()):
-                arrays[f"opt_{key}{i}"] = x
-        header = {
-            "format": FORMAT,
-            "id": self.id,
-            "config": self.config.to_dict(),
-            "task": self.task,
-            "last_used": self.last_used,
-            "learning_rate": t.learning_rate,
-            "batch_size": t.batch_size,
-            "train_bias": t.train_bias,
-            "shuffle_seed": t.shuffle_seed,
-            "epoch": t.epoch,
-            "iteration": t.iteration,
-            "batch_pos": t.batch_pos,
-            "mse_since": t.mse_since,
-            "epoch_loss_sum": t.epoch_loss_sum.hex(),  # exact
-            "epoch_test_loss": None if t.epoch_test_loss is None else t.epoch_test_loss.hex(),
-            "phase": t.phase,
-            "layer": t.layer,
-            "status": t.status,
-            "last_loss": None if t.last_loss is None else t.last_loss.hex(),
-            "opt_step": opt.step,
-            "trace": None if t.trace is None else {
-                "loss": None if t.trace.loss is None else t.trace.loss.hex()
-            },
-        }
-        header["version"] = self.version
-        header["watch_id"] = self.watch_id
-        header["view_sel"] = self.view_sel
-        header["run"] = None if self.run is None else self.run.to_dict()
-        header["undo"], arrays["undo"] = self.undo.dump()
-        arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
-        buf = io.BytesIO()
-        np.savez(buf, allow_pickle=False, **arrays)
-        return buf.getvalue()
+    # --- bytes: app/sessions/snapshot.py ---------------------------------------------------
+    def to_bytes(self, history: bool = True) -> bytes:
+        return snapshot.dumps(self, history)
 
     @classmethod
     def from_bytes(cls, raw: bytes, settings: Settings) -> Session:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-        h = json.loads(arrays.pop("header").tobytes().decode())
-        if h.get("format") != FORMAT:
-            raise ValueError("not a Backprop Lab session")
-        config = NormalizedConfig.from_dict(h["config"])
-        spec = spec_of(config)
-        Ws = [arrays[f"W{l}"] for l in range(spec.L)]
-        bs = [arrays[f"b{l}"] for l in range(spec.L)] if spec.bias else None
-        data = Data(arrays["data_X"], arrays["data_Y"], arrays.get("data_X_test"),
-                    arrays.get("data_Y_test"))
-        # Whole columns at once (a long history is thousands of rows, loaded on every request
-        # with the Redis store); NaN marks a missing test loss or gradient norm.
-        h_test = arrays["h_test"]
-        h_gnorm = arrays.get("h_gnorm", np.full((len(arrays["h_epoch"]), spec.L), np.nan))
-        history = History(
-            arrays["h_epoch"].tolist(),
-            arrays["h_loss"].tolist(),
-            [None if gap else v
-             for v, gap in zip(h_test.tolist(), np.isnan(h_test).tolist(), strict=True)],
-            [None if gap else row for row, gap in zip(
-                h_gnorm.tolist(), np.isnan(h_gnorm).any(axis=1).tolist(), strict=True)],
-        )
-        history.remember_columns((arrays["h_epoch"].astype(np.int64), arrays["h_loss"], h_test,
-                                  h_gnorm.reshape(-1, spec.L)))
-        trace = None
-        if h["trace"] is not None:
-            L = spec.L
+        return cls.from_stored(snapshot.loads(raw), settings)
 
-            def layer_list(name: str) -> list[Array | None]:
-                return [arrays.get(f"tr_{name}{l}") for l in range(L)]
-
-            trace = Trace(
-                arrays["tr_indices"], layer_list("z"), layer_list("a"), layer_list("delta"),
-                layer_list("grad_W"), layer_list("grad_b"),
-                None if h["trace"]["loss"] is None else float.fromhex(h["trace"]["loss"]),
-                arrays.get("tr_ell"),
-            )
-        n_params = spec.L * (2 if spec.bias else 1)
-
-        def moments(key: str) -> tuple[Array, ...] | None:
-            if f"opt_{key}0" not in arrays:
-                return None
-            return tuple(arrays[f"opt_{key}{i}"] for i in range(n_params))
-
-        # A session stored before optimizers existed has none: fresh state (Trainer's check).
-        opt_state = OptState(int(h.get("opt_step", 0)), moments("m"), moments("v"))
+    @classmethod
+    def from_stored(cls, p: snapshot.Stored, settings: Settings,
+                    history: History | None = None) -> Session:
+        """The session of a read snapshot; ``history`` when it was stored apart."""
+        h = p.header
+        if p.history is not None:
+            history = p.history
+        elif history is None:
+            raise ValueError("the session's history is stored apart")
         trainer = Trainer(
-            net=Network(spec, Ws, bs), data=data, learning_rate=h["learning_rate"],
-            batch_size=h["batch_size"], train_bias=h["train_bias"],
-            shuffle_seed=h["shuffle_seed"], history_limit=settings.history_limit,
-            epoch=h["epoch"], iteration=h["iteration"], batch_pos=h["batch_pos"],
-            mse_since=h.get("mse_since", 0),
-            epoch_loss_sum=float.fromhex(h["epoch_loss_sum"]),
-            epoch_test_loss=None if h["epoch_test_loss"] is None
-            else float.fromhex(h["epoch_test_loss"]),
-            phase=h["phase"], layer=h["layer"], status=h["status"], history=history,
-            trace=trace,
-            last_loss=None if h.get("last_loss") is None else float.fromhex(h["last_loss"]),
-            last_output=arrays.get("last_output"), last_targets=arrays.get("last_targets"),
-            optimizer=config.optimizer, opt_state=opt_state,
+            net=Network(spec_of(p.config), p.Ws, p.bs), data=p.data, hyper=p.config,
+            history_limit=settings.history_limit, history=history, trace=p.trace,
+            last_output=p.last_output, last_targets=p.last_targets,
+            optimizer=p.config.optimizer, opt_state=p.opt_state,
         )
-        return cls(h["id"], config, trainer, h["task"], h["last_used"],
+        p.counters.put(trainer)
+        return cls(h["id"], trainer, h["task"], h["last_used"],
                    version=int(h.get("version", 0)),
-                   undo=UndoRing.load(h.get("undo"), arrays.get("undo")),
-                   watch_id=h.get("watch_id"), view_sel=h.get("view_sel"),
-                   run=Run.from_dict(h.get("run")))
+                   undo=UndoRing.load(p.undo_index, p.undo_blob),
+                   watch_id=h.get("watch_id"), view_sel=h.get("view_sel"), run=p.run)

@@ -273,6 +273,10 @@ class NormalizedConfig:
     kernel: SessionKernel = "numpy"
     optimizer: Optimizer = SGD  # app/nn/optimizers.py; plain SGD unless chosen
 
+    @property
+    def shuffle_seed(self) -> int:
+        """The mini-batch shuffle's seed (the Trainer reads it here): the init seed."""
+        return self.init.seed
 
     @property
     def activations(self) -> tuple[OutputActivation, ...]:

@@ -31,10 +31,13 @@ from app.sessions.config import (
     normalize,
     renormalize,
 )
+from app.sessions.documents import EXPORT_FORMAT, counter, export, hex_float, history_cap
 from app.sessions.model import Session, check_focus, spec_of
 from app.sessions.normalized import NormalizedConfig
 
-EXPORT_FORMAT = "backprop-lab-export/1"
+# export is the document's other half (app/sessions/documents.py), kept here by name.
+__all__ = ["export", "history_cap", "import_session"]
+
 
 
 def new_watch_id() -> str:
@@ -109,18 +112,13 @@ def patch(s: Session, changes: dict[str, Any], settings: Settings) -> None:
     normalized = renormalize(s.config, changes, settings)
     t = s.trainer
     check_focus(normalized, t.n_samples)
-    restart = (
-        normalized.regularization != s.config.regularization
-        or normalized.batch_size != s.config.batch_size
-    )
+    new_batches = normalized.batch_size != s.config.batch_size
+    restart = normalized.regularization != s.config.regularization or new_batches
     if normalized.optimizer != s.config.optimizer:
         t.reset_optimizer(normalized.optimizer)
-    s.config = normalized
-    t.learning_rate = normalized.learning_rate
-    t.train_bias = normalized.train_bias
+    s.config = normalized  # the trainer reads learning_rate, train_bias, batch_size there
     t.net.spec = spec_of(normalized)
-    if normalized.batch_size != t.batch_size:
-        t.batch_size = normalized.batch_size
+    if new_batches:
         # The epoch's batches change: start the epoch's batches afresh.
         t.batch_pos, t.epoch_loss_sum, t.epoch_test_loss = 0, 0.0, None
     if restart:
@@ -241,73 +239,6 @@ def gradcheck(s: Session, epsilon: float, settings: Settings,
             "layers": layers, "max_rel_error": overall}
 
 
-def history_cap(L: int, settings: Settings) -> int:
-    """The most history points an export carries: half of max_import_bytes at the longest a
-    point can be written (``{"epoch": …, "loss": …, "test_loss": …, "grad_norm": [L floats]}``,
-    a float at most 24 characters), so that every export imports again (issue 23: 100,000
-    points of a 10-layer network wrote 27.6 MB). The other half holds the weights (10 × 64 ×
-    64 at most: ~1 MB), the config and its inline data (≤ max_body_bytes when created)."""
-    per_point = 114 + 26 * L
-    return max(16, (settings.max_import_bytes // 2) // per_point)
-
-
-def _thinned(n: int, limit: int) -> list[int]:
-    """Which of n history points an export keeps: every other one until at most ``limit``
-    (first and last kept), the rule History.compact uses in the session itself."""
-    idx = list(range(n))
-    while len(idx) > limit:
-        idx = [*idx[0 : len(idx) - 1 : 2], idx[-1]]
-    return idx
-
-
-def export(s: Session, settings: Settings | None = None) -> dict[str, Any]:
-    """The session as a document POST /sessions/import takes back. With ``settings`` a history
-    longer than ``history_cap`` is thinned as History.compact does (the curve's shape kept,
-    every other point dropped), so the document fits max_import_bytes."""
-    t = s.trainer
-    h = t.history
-    n = len(h.epoch)
-    keep = range(n) if settings is None or n <= history_cap(t.L, settings) else _thinned(
-        n, history_cap(t.L, settings))
-    return {
-        "format": EXPORT_FORMAT,
-        "config": s.config.to_dict(),
-        "weights": [
-            {"W": W.tolist(), "b": None if t.net.b is None else t.net.b[l].tolist()}
-            for l, W in enumerate(t.net.W)
-        ],
-        "epoch": t.epoch,
-        "iteration": t.iteration,
-        "batch_pos": t.batch_pos,
-        "mse_since": t.mse_since,
-        # Exact partial-epoch sums, as hex floats, so an import continues bit for bit.
-        "epoch_loss_sum": t.epoch_loss_sum.hex(),
-        "epoch_test_loss": None if t.epoch_test_loss is None else t.epoch_test_loss.hex(),
-        "status": t.status,
-        "history": [
-            {"epoch": h.epoch[i], "loss": h.loss[i], "test_loss": h.test_loss[i],
-             "grad_norm": h.grad_norm[i]}
-            for i in keep
-        ],
-        "version": s.version,
-        "optimizer_state": _export_opt(s),
-    }
-
-
-def _export_opt(s: Session) -> dict[str, Any]:
-    t = s.trainer
-    opt = t.opt_state
-    assert opt is not None
-    L = t.net.spec.L
-
-    def moment(xs: tuple[np.ndarray, ...] | None, i: int) -> Any:
-        return None if xs is None or i >= len(xs) else xs[i].tolist()
-
-    return {"step": opt.step, "layers": [
-        {"m_W": moment(opt.m, l), "v_W": moment(opt.v, l), "m_b": moment(opt.m, L + l),
-         "v_b": moment(opt.v, L + l)} for l in range(L)]}
-
-
 def _import_opt(s: Session, doc: Any, settings: Settings) -> None:
     """The exported optimizer state, checked against the config's optimizer and the shapes."""
     t = s.trainer
@@ -315,7 +246,7 @@ def _import_opt(s: Session, doc: Any, settings: Settings) -> None:
         return
     opt = t.optimizer
     try:
-        step = _counter(doc, "step", settings.max_iteration)
+        step = counter(doc, "step", settings.max_iteration)
     except ConfigError as e:
         raise ConfigError(("optimizer_state", *e.path), e.msg) from None
     layers = doc.get("layers") or []
@@ -381,16 +312,16 @@ def import_session(doc: dict[str, Any], settings: Settings) -> Session:
     except ConfigError as e:  # set_weights names its body's "layers"; here they are "weights"
         raise ConfigError(("weights", *e.path[1:]), e.msg) from None
     t = s.trainer
-    t.epoch = _counter(doc, "epoch", settings.max_history_epoch)
-    t.iteration = _counter(doc, "iteration", settings.max_iteration)
-    t.batch_pos = _counter(doc, "batch_pos", max(0, t.n_batches - 1))
-    t.mse_since = _counter(doc, "mse_since", settings.max_history_epoch)
+    t.epoch = counter(doc, "epoch", settings.max_history_epoch)
+    t.iteration = counter(doc, "iteration", settings.max_iteration)
+    t.batch_pos = counter(doc, "batch_pos", max(0, t.n_batches - 1))
+    t.mse_since = counter(doc, "mse_since", settings.max_history_epoch)
     loss_max = settings.max_history_loss
     for key in ("epoch_loss_sum", "epoch_test_loss"):
         raw = doc.get(key, "0x0p+0" if key == "epoch_loss_sum" else None)
         # A partial epoch's sum holds at most n_batches losses.
         limit = loss_max * (t.n_batches if key == "epoch_loss_sum" else 1)
-        setattr(t, key, None if raw is None else _hex_float(raw, key, limit))
+        setattr(t, key, None if raw is None else hex_float(raw, key, limit))
     history = doc.get("history") or []
     if not isinstance(history, list):
         raise ConfigError(("history",), "history must be a list of {epoch, loss, test_loss}")
@@ -434,20 +365,3 @@ def import_session(doc: dict[str, Any], settings: Settings) -> Session:
     t.status = "diverged" if doc.get("status") == "diverged" else "ok"
     _import_opt(s, doc.get("optimizer_state"), settings)
     return s
-
-
-def _counter(doc: dict[str, Any], key: str, limit: int) -> int:
-    v = doc.get(key, 0)
-    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= limit:
-        raise ConfigError((key,), f"{key} must be a whole number in 0..{limit}")
-    return v
-
-
-def _hex_float(raw: Any, key: str, limit: float) -> float:
-    try:
-        value = float.fromhex(raw)
-    except (TypeError, ValueError, OverflowError):  # "0x1p+1024" overflows
-        raise ConfigError((key,), f"{key} must be a hex float (as exported)") from None
-    if not (math.isfinite(value) and abs(value) <= limit):
-        raise ConfigError((key,), f"{key} must be finite with |value| ≤ {limit:g}")
-    return value

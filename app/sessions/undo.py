@@ -1,15 +1,16 @@
 """Undo and redo: a bounded ring of compact restore points kept inside the Session.
 
-One module: capturing, restoring and (de)serialising a restore point are halves of one
-format and must change together.
+Capturing and restoring a restore point live here; what a point holds is named in
+app/sessions/parts.py and its bytes are app/sessions/snapshot.py's (one snapshot: a part of a
+session added there is undone here without another change).
 
-A restore point holds what an operation changed and nothing it can recompute: the counters and
-cursor (always; a few scalars), the config only when the operation replaced it, the weights
-and the last completed forward pass's output only when they changed, and the loss history as
-"keep the first k points, then append these" (so a step that appended one point costs one
-point, and only a compaction or a reset stores the whole earlier curve). The trace of a pass in
-progress is never stored: restoring replays the forward/backward steps up to the cursor, which
-is deterministic, so the trace comes back bit for bit.
+A restore point is a diff of snapshots: what an operation changed and nothing it can
+recompute: the counters and cursor (always; ``Counters``), the config only when the operation
+replaced it, the weights and the last completed forward pass's output only when they changed,
+and the loss history as "keep the first k points, then append these" (so a step that appended
+one point costs one point, and only a compaction or a reset stores the whole earlier curve).
+The trace of a pass in progress is never stored: restoring replays the forward/backward steps
+up to the cursor, which is deterministic, so the trace comes back bit for bit.
 
 Applying a point returns its inverse (the point that goes back), which is how undo feeds redo
 and redo feeds undo. Both stacks are bounded by ``undo_depth`` points and ``undo_max_bytes``;
@@ -20,60 +21,29 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
-
-import numpy as np
 
 from app.nn.activations import Array
 from app.nn.network import Network
 from app.nn.optimizers import OptState
 from app.nn.stepper import History
 from app.sessions.normalized import NormalizedConfig
+from app.sessions.parts import NO_TAIL, Counters, HistoryTail, Norms, RestorePoint, Weights
+from app.sessions.snapshot import config_bytes, decode_point, encode_point
 
-SCALARS = ("epoch", "iteration", "batch_pos", "epoch_loss_sum", "epoch_test_loss", "phase",
-           "layer", "status", "last_loss", "learning_rate", "batch_size", "train_bias",
-           "shuffle_seed", "mse_since")
-
-
-Norms = list[float] | None
-HistoryTail = tuple[tuple[int, ...], tuple[float, ...], tuple[float | None, ...],
-                    tuple[Norms, ...]]
-NO_TAIL: HistoryTail = ((), (), (), ())
+__all__ = ["NO_TAIL", "Before", "HistoryTail", "RestorePoint", "UndoRing", "capture",
+           "compose", "point_after", "restore"]
 
 
-@dataclass(slots=True)
-class RestorePoint:
-    label: str  # the operation it undoes (or redoes), for the timeline
-    at: float  # when that operation ran (seconds since the epoch)
-    version: int  # the session's version this point restores
-    scalars: tuple[Any, ...]  # the values of SCALARS, in that order
-    task: str
-    history_keep: int
-    history_tail: HistoryTail
-    config: NormalizedConfig | None = None  # None: the same as the state it is applied to
-    weights: tuple[list[Array], list[Array] | None] | None = None
-    last: tuple[Array | None, Array | None] | None = None  # (last_output, last_targets)
-    opt: OptState | None = None  # the optimizer's state, when the operation changed it
-
-    def nbytes(self) -> int:
-        """What the point costs in memory, Python objects included (measured: a point of a
-        step, 2-4-1, is about 1 KB)."""
-        n = 700 + 80 * len(self.history_tail[0])
-        n += sum(60 + 30 * len(g) for g in self.history_tail[3] if g)
-        arrays: list[Array] = []
-        if self.weights is not None:
-            arrays += self.weights[0] + (self.weights[1] or [])
-        if self.last is not None:
-            arrays += [x for x in self.last if x is not None]
-        if self.opt is not None:
-            arrays += list(self.opt.m or ()) + list(self.opt.v or ())
-        n += sum(120 + x.nbytes for x in arrays)
-        if self.config is not None:
-            n += len(json.dumps(self.config.to_dict()))
-        return n
+def point_bytes(p: RestorePoint) -> int:
+    """What a point costs in memory, Python objects included (measured: a point of a step,
+    2-4-1, is about 1 KB)."""
+    n = 700 + 80 * len(p.history_tail[0])
+    n += sum(60 + 30 * len(g) for g in p.history_tail[3] if g)
+    n += sum(120 + x.nbytes for x in p.arrays())
+    return n + config_bytes(p.config)
 
 
 @dataclass
@@ -82,10 +52,10 @@ class Before:
     copied, everything else is referenced; the config, history lists and last output are
     replaced, never mutated, by the operations, except that history lists grow in place)."""
 
-    scalars: tuple[Any, ...]
+    counters: Counters
     task: str
     config: NormalizedConfig
-    weights: tuple[list[Array], list[Array] | None]
+    weights: Weights
     last: tuple[Array | None, Array | None]
     history: tuple[list[int], list[float], list[float | None], list[Norms]]  # the lists
     history_len: int
@@ -93,12 +63,11 @@ class Before:
     opt: OptState | None = None  # referenced: an update replaces the state, never mutates it
 
 
-def _weights(net: Network) -> tuple[list[Array], list[Array] | None]:
+def _weights(net: Network) -> Weights:
     return [W.copy() for W in net.W], None if net.b is None else [b.copy() for b in net.b]
 
 
-def _same_weights(a: tuple[list[Array], list[Array] | None],
-                  b: tuple[list[Array], list[Array] | None]) -> bool:
+def _same_weights(a: Weights, b: Weights) -> bool:
     if (a[1] is None) != (b[1] is None) or len(a[0]) != len(b[0]):
         return False
     pairs = list(zip(a[0], b[0], strict=True)) + list(zip(a[1] or [], b[1] or [], strict=True))
@@ -107,7 +76,7 @@ def _same_weights(a: tuple[list[Array], list[Array] | None],
 
 def capture(s: Any) -> Before:
     t = s.trainer
-    return Before(tuple(getattr(t, k) for k in SCALARS), s.task, s.config, _weights(t.net),
+    return Before(Counters.of(t), s.task, s.config, _weights(t.net),
                   (t.last_output, t.last_targets),
                   (t.history.epoch, t.history.loss, t.history.test_loss, t.history.grad_norm),
                   len(t.history.epoch),
@@ -134,7 +103,7 @@ def point_after(s: Any, before: Before, label: str) -> RestorePoint:
     last_changed = now[0] is not before.last[0] or now[1] is not before.last[1]
     weights = None if _same_weights(before.weights, (t.net.W, t.net.b)) else before.weights
     return RestorePoint(
-        label, time.time(), before.version, before.scalars, before.task, keep, tail,
+        label, time.time(), before.version, before.counters, before.task, keep, tail,
         config=None if s.config is before.config else before.config,
         weights=weights,
         last=(_copy(before.last[0]), _copy(before.last[1])) if last_changed else None,
@@ -157,7 +126,7 @@ def compose(newer: RestorePoint, older: RestorePoint) -> RestorePoint:
         tail = (ne[:cut] + oe, nl[:cut] + ol, nt[:cut] + ot, ng[:cut] + og)
         keep = k2
     return RestorePoint(
-        older.label, older.at, older.version, older.scalars, older.task, keep, tail,
+        older.label, older.at, older.version, older.counters, older.task, keep, tail,
         config=older.config if older.config is not None else newer.config,
         weights=older.weights if older.weights is not None else newer.weights,
         last=older.last if older.last is not None else newer.last,
@@ -175,7 +144,7 @@ def restore(s: Any, p: RestorePoint, build_data: Any, spec_of: Any) -> RestorePo
     h = old.history
     k = p.history_keep
     inverse = RestorePoint(
-        p.label, p.at, s.version, tuple(getattr(old, key) for key in SCALARS), s.task, k,
+        p.label, p.at, s.version, Counters.of(old), s.task, k,
         (tuple(h.epoch[k:]), tuple(h.loss[k:]), tuple(h.test_loss[k:]),
          tuple(h.grad_norm[k:])),
         config=None if p.config is None else s.config,
@@ -200,17 +169,14 @@ def restore(s: Any, p: RestorePoint, build_data: Any, spec_of: Any) -> RestorePo
     tail = p.history_tail
     t.history = History(h.epoch[:k] + list(tail[0]), h.loss[:k] + list(tail[1]),
                         h.test_loss[:k] + list(tail[2]), h.grad_norm[:k] + list(tail[3]))
-    # Points saved before mse_since existed have one scalar fewer: it keeps its value then.
-    scalars = dict(zip(SCALARS, p.scalars, strict=False))
-    for key, value in scalars.items():
-        setattr(t, key, value)
+    t.hyper = config  # (the trainer reads its hyperparameters from the config)
+    p.counters.put(t)
     check_consistent(config, t)
     last = p.last if p.last is not None else (old.last_output, old.last_targets)
     _replay(t)
-    for key, value in scalars.items():  # the replay may have touched counters
-        setattr(t, key, value)
+    p.counters.put(t)  # the replay may have touched counters
     t.last_output, t.last_targets = _copy(last[0]), _copy(last[1])
-    s.config, s.task, s.trainer = config, p.task, t
+    s.task, s.trainer = p.task, t
     return inverse
 
 
@@ -251,18 +217,18 @@ class Entry:
 
     @classmethod
     def of(cls, p: RestorePoint) -> Entry:
-        return cls(p.label, p.at, p.nbytes(), p)
+        return cls(p.label, p.at, point_bytes(p), p)
 
     def get(self) -> RestorePoint:
         if self.point is None:
             assert self.blob is not None
-            self.point = _decode(self.blob)
+            self.point = decode_point(self.blob)
         return self.point
 
     def encoded(self) -> bytes:
         if self.blob is None:  # once per point: it never changes
             assert self.point is not None
-            self.blob = _encode(self.point)
+            self.blob = encode_point(self.point)
         return self.blob
 
 
@@ -309,126 +275,23 @@ class UndoRing:
                   for i, e in enumerate(self.forward)][::-1][:limit]
         return past + future
 
-    # --- serialisation: the points' bytes in one uint8 array, their index in the header ----
-    def dump(self) -> tuple[dict[str, Any], np.ndarray]:
+    # --- serialisation (app/sessions/snapshot.py): the points' bytes, their index -----------
+    def dump(self) -> tuple[dict[str, Any], bytes]:
         blobs: list[bytes] = []
         header: dict[str, Any] = {}
         for side, stack in (("back", self.back), ("forward", self.forward)):
             header[side] = [[e.label, e.at, e.size, len(e.encoded())] for e in stack]
             blobs += [e.encoded() for e in stack]
-        return header, np.frombuffer(b"".join(blobs), dtype=np.uint8)
+        return header, b"".join(blobs)
 
     @classmethod
-    def load(cls, header: dict[str, Any] | None, data: np.ndarray | None) -> UndoRing:
+    def load(cls, header: dict[str, Any] | None, raw: bytes | None) -> UndoRing:
         ring = cls()
-        if not header or data is None:
+        if not header or raw is None:
             return ring
-        raw = data.tobytes()
         at = 0
         for side, stack in (("back", ring.back), ("forward", ring.forward)):
             for label, when, size, n in header.get(side, []):
                 stack.append(Entry(label, when, size, None, raw[at:at + n]))
                 at += n
         return ring
-
-
-def _encode(p: RestorePoint) -> bytes:
-    """The point's JSON header, then its arrays as float64 bytes (the header says where each
-    array starts; the ring's index says where the header ends)."""
-    pack = _Pack()
-    header = json.dumps(_dump_point(p, pack)).encode()
-    return len(header).to_bytes(4, "little") + header + pack.array().tobytes()
-
-
-def _decode(blob: bytes) -> RestorePoint:
-    n = int.from_bytes(blob[:4], "little")
-    header = json.loads(blob[4:4 + n].decode())
-    return _load_point(header, np.frombuffer(blob[4 + n:], dtype=np.float64))
-
-
-class _Pack:
-    """Many small arrays in one float64 buffer (one npz entry instead of hundreds): every
-    value stored here is a float64, or an int64 well inside float64's exact range."""
-
-    def __init__(self) -> None:
-        self.parts: list[np.ndarray] = []
-        self.size = 0
-
-    def put(self, x: np.ndarray) -> list[Any]:
-        flat = np.ascontiguousarray(x, dtype=np.float64).ravel()
-        ref = [self.size, list(x.shape)]
-        self.parts.append(flat)
-        self.size += flat.size
-        return ref
-
-    def array(self) -> np.ndarray:
-        return np.concatenate(self.parts) if self.parts else np.zeros(0)
-
-
-def _get(data: np.ndarray, ref: list[Any]) -> np.ndarray:
-    start, shape = ref
-    n = int(np.prod(shape)) if shape else 1
-    return data[start:start + n].reshape(shape).copy()
-
-
-def _hex(v: Any) -> Any:
-    return {"hex": v.hex()} if isinstance(v, float) else v
-
-
-def _unhex(v: Any) -> Any:
-    return float.fromhex(v["hex"]) if isinstance(v, dict) else v
-
-
-def _dump_point(p: RestorePoint, pack: _Pack) -> dict[str, Any]:
-    # Floats as hex (exact); a None test loss as NaN, as the session stores its history.
-    hist = [pack.put(np.array(p.history_tail[0], dtype=np.float64)),
-            pack.put(np.array(p.history_tail[1], dtype=np.float64)),
-            pack.put(np.array([np.nan if v is None else v for v in p.history_tail[2]],
-                              dtype=np.float64))]
-    weights = None
-    if p.weights is not None:
-        weights = [[pack.put(W) for W in p.weights[0]],
-                   None if p.weights[1] is None else [pack.put(b) for b in p.weights[1]]]
-    last = None
-    if p.last is not None:
-        last = [None if x is None else pack.put(x) for x in p.last]
-    return {"label": p.label, "at": p.at, "version": p.version, "task": p.task,
-            "scalars": [_hex(v) for v in p.scalars], "keep": p.history_keep,
-            "history": hist, "config": None if p.config is None else p.config.to_dict(),
-            "weights": weights, "last": last,
-            "opt": None if p.opt is None else {
-                "step": p.opt.step,
-                "m": None if p.opt.m is None else [pack.put(x) for x in p.opt.m],
-                "v": None if p.opt.v is None else [pack.put(x) for x in p.opt.v]},
-            # Gradient norms (a list per point, or null) as hex floats: exact, small.
-            "norms": [None if g is None else [v.hex() for v in g] for g in p.history_tail[3]]}
-
-
-def _load_point(h: dict[str, Any], data: np.ndarray) -> RestorePoint:
-    he, hl, ht = (_get(data, ref) for ref in h["history"])
-    norms = h.get("norms") or [None] * len(he)
-    tail: HistoryTail = (tuple(int(v) for v in he), tuple(hl.tolist()),
-                         tuple(None if np.isnan(v) else float(v) for v in ht),
-                         tuple(None if g is None else [float.fromhex(v) for v in g]
-                               for g in norms))
-    weights = None
-    if h["weights"] is not None:
-        Ws, bs = h["weights"]
-        weights = ([_get(data, r) for r in Ws], None if bs is None else [_get(data, r) for r in bs])
-    last = None
-    if h["last"] is not None:
-        lo, lt = h["last"]
-        last = (None if lo is None else _get(data, lo), None if lt is None else _get(data, lt))
-    opt = None
-    if h.get("opt") is not None:
-        o = h["opt"]
-
-        def arrays(refs: list[Any] | None) -> tuple[Array, ...] | None:
-            return None if refs is None else tuple(_get(data, r) for r in refs)
-
-        opt = OptState(int(o["step"]), arrays(o["m"]), arrays(o["v"]))
-    return RestorePoint(h["label"], h["at"], h["version"],
-                        tuple(_unhex(v) for v in h["scalars"]), h["task"], h["keep"],
-                        tail, config=None if h["config"] is None
-                        else NormalizedConfig.from_dict(h["config"]), weights=weights, last=last,
-                        opt=opt)

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.nn.stepper import History
-from app.sessions.service import _thinned, history_cap
+from app.sessions.documents import _thinned, history_cap
 from tests.conftest import API
 
 S = f"{API}/sessions"

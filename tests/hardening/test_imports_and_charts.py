@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.nn.network import Network, Spec, all_finite
-from app.nn.stepper import Data, Trainer
+from app.nn.stepper import Data, Hyper, Trainer
 from app.web.charts import MAX_TICKS, loss_curve, nice_ticks
 from tests.conftest import API
 
@@ -182,7 +182,7 @@ def huge_but_fine() -> Trainer:
     spec = Spec(layers=(1, 2, 1), hidden_activation="linear", output_activation="linear",
                 bias=False)
     net = Network(spec, [np.array([[1e308, 1e308]]), np.array([[1e-308], [1e-308]])], None)
-    return Trainer(net=net, data=Data(np.array([[1.0]]), np.array([[2.0]])), learning_rate=0.1)
+    return Trainer(net=net, data=Data(np.array([[1.0]]), np.array([[2.0]])), hyper=Hyper(0.1))
 
 
 def test_a_step_and_train_agree_on_large_finite_weights() -> None:

@@ -24,7 +24,7 @@ from app.nn import kernel_slot
 from app.nn.datasets import truth_table
 from app.nn.init import init_weights
 from app.nn.network import Network, Spec
-from app.nn.stepper import Data, Trainer
+from app.nn.stepper import Data, Hyper, Trainer
 from app.sessions.config import SessionConfig, normalize
 from app.sessions.model import Session
 
@@ -115,7 +115,7 @@ def seed_xor_trainer() -> Trainer:
     spec = Spec((2, 4, 1), "sigmoid", "sigmoid", "squared_error", "sum", bias=False)
     Ws, bs = init_weights((2, 4, 1), "uniform", seed=1, low=0.0, high=1.0, bias=False)
     xor = truth_table("xor")
-    return Trainer(Network(spec, Ws, bs), Data(xor.X, xor.Y), learning_rate=0.1)
+    return Trainer(Network(spec, Ws, bs), Data(xor.X, xor.Y), Hyper(0.1))
 
 
 @pytest.fixture(scope="module")

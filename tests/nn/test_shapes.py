@@ -13,7 +13,7 @@ from app.nn import numba_kernel
 from app.nn.kernel import Kernel
 from app.nn.network import Network, Spec
 from app.nn.shapes import ShapeError
-from app.nn.stepper import Data, Trainer
+from app.nn.stepper import Data, Hyper, Trainer
 
 KERNELS: list[Any] = [Kernel, pytest.param(
     numba_kernel.NumbaKernel, marks=pytest.mark.skipif(not numba_kernel.available(),
@@ -70,8 +70,8 @@ def test_orders_outside_the_rows_are_refused(kind: Any, order: list[int], bs: in
     not numba_kernel.available(), reason="numba not installed"))])
 def test_a_trainer_with_rows_wider_than_its_inputs_does_not_train(kind: Any) -> None:
     """The issue's corruption: 3 values per row under a 2-input network."""
-    t = Trainer(net=net(), data=Data(np.ones((5, 3)), np.ones((5, 1))), learning_rate=0.1,
-                batch_size=2)
+    t = Trainer(net=net(), data=Data(np.ones((5, 3)), np.ones((5, 1))), hyper=Hyper(0.1,
+                batch_size=2))
     W0 = [W.copy() for W in t.net.W]
     with pytest.raises(ShapeError):
         t.run(3, kernel=kind)

@@ -7,6 +7,7 @@ fails these tests outright.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -279,7 +280,7 @@ def test_status_recovers_after_a_good_step():
     cfg = Cfg((1, 1), output="linear", bias=False)
     t = trainer(cfg, [[[1.0]]], None, [[1e150]], [[0.0]], lr=1e10)
     assert t.run(1) == (0, "diverged")
-    t.learning_rate = 1e-301  # η·grad = 1e-301·1e300 = 0.1 → w = 0.9
+    t.hyper = replace(t.hyper, learning_rate=1e-301)  # η·grad = 1e-301·1e300 = 0.1 → w = 0.9
     assert t.run(1) == (1, None)
     assert t.status == "ok"
     assert t.net.W[0][0, 0] == pytest.approx(0.9, rel=1e-12)

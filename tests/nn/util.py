@@ -6,7 +6,7 @@ import numpy as np
 
 from app.nn.losses import Regularization
 from app.nn.network import Network, Spec
-from app.nn.stepper import Data, Trainer
+from app.nn.stepper import Data, Hyper, Trainer
 from tests.nn.reference import Cfg
 
 
@@ -32,10 +32,13 @@ def network(cfg: Cfg, Ws, bs) -> Network:
 
 def trainer(cfg: Cfg, Ws, bs, X, Y, lr: float, **kw) -> Trainer:
     X_test, Y_test = kw.pop("X_test", None), kw.pop("Y_test", None)
+    # The hyperparameters the Trainer reads (it keeps no copies of them).
+    hyper = Hyper(lr, **{k: kw.pop(k) for k in ("batch_size", "train_bias", "shuffle_seed")
+                         if k in kw})
     return Trainer(
         net=network(cfg, Ws, bs),
         data=Data(np.array(X, dtype=np.float64), np.array(Y, dtype=np.float64), X_test, Y_test),
-        learning_rate=lr,
+        hyper=hyper,
         **kw,
     )
 

@@ -215,11 +215,12 @@ def test_sessions_survive_a_restart_and_every_key_expires(redis_url: str) -> Non
     sid, before = asyncio.run(first_run())
     assert asyncio.run(second_run(sid)) == before
     with redis.Redis.from_url(redis_url) as r:
-        ttl = r.pttl(PREFIX + "s:" + sid)
-        assert 0 < ttl <= 60_000
+        for key in (PREFIX + "s:" + sid, PREFIX + "h:" + sid):  # the core, the history rows
+            assert 0 < r.pttl(key) <= 60_000
         assert r.keys(PREFIX + "lock:*") == []  # no lock left behind
         keys = {k.decode() for k in r.keys("*")}
-        assert keys == {PREFIX + "s:" + sid, PREFIX + "lru", PREFIX + "bytes", PREFIX + "total",
+        assert keys == {PREFIX + "s:" + sid, PREFIX + "h:" + sid, PREFIX + "lru",
+                        PREFIX + "bytes", PREFIX + "total",
                         PREFIX + "saved:" + sid}  # (the save receipts: issue 23)
         # the memory budget's sum and the receipts expire too
         for key in (PREFIX + "bytes", PREFIX + "total", PREFIX + "saved:" + sid):

@@ -170,7 +170,7 @@ def test_compose_takes_each_field_from_the_older_point_first() -> None:
     older.weights = ([W_old], None)
     both = compose(newer, older)
     assert both.weights == ([W_old], None)
-    assert (both.label, both.at, both.version, both.scalars, both.task) == (
+    assert (both.label, both.at, both.version, both.counters, both.task) == (
         "run:5:x", 0.0, 0, (), "t")
 
 

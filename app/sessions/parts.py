@@ -1,0 +1,86 @@
+"""The parts of a session's state, named once: the trainer's progress (:class:`Counters`), the
+optimizer's moments (``OptState``'s fields, read by :data:`MOMENTS`) and a restore point (the
+parts an operation changed). app/sessions/snapshot.py turns them into bytes; a new counter or
+moment is one field here or in ``OptState``, and is then stored, exported, undone and restored
+everywhere."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from app.nn.activations import Array
+from app.nn.optimizers import OptState
+from app.nn.stepper import Phase, Status, Trainer
+from app.sessions.normalized import NormalizedConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """The trainer's progress: its cursor, counters and partial sums (a few scalars)."""
+
+    epoch: int
+    iteration: int
+    batch_pos: int
+    epoch_loss_sum: float
+    epoch_test_loss: float | None
+    phase: Phase
+    layer: int | None
+    status: Status
+    last_loss: float | None
+    mse_since: int
+
+    @classmethod
+    def of(cls, t: Trainer) -> Counters:
+        return cls(*(getattr(t, f.name) for f in fields(cls)))
+
+    def put(self, t: Trainer) -> None:
+        for f in fields(self):
+            setattr(t, f.name, getattr(self, f.name))
+
+
+# A new trainer's counters: what a snapshot saved before a counter existed gets for it.
+FRESH = Counters(0, 0, 0, 0.0, None, "forward", 1, "ok", None, 0)
+
+
+# --- the optimizer's state: its step and its moments, per parameter array ------------------
+MOMENTS = tuple(f.name for f in fields(OptState) if f.name != "step")
+
+
+def moments_of(opt: OptState) -> dict[str, tuple[Array, ...] | None]:
+    return {k: getattr(opt, k) for k in MOMENTS}
+
+
+Norms = list[float] | None
+HistoryTail = tuple[tuple[int, ...], tuple[float, ...], tuple[float | None, ...],
+                    tuple[Norms, ...]]
+NO_TAIL: HistoryTail = ((), (), (), ())
+Weights = tuple[list[Array], list[Array] | None]
+
+
+@dataclass(slots=True)
+class RestorePoint:
+    """The parts of a snapshot an operation changed (None: as the state it is applied to),
+    with the counters always and the history as "keep the first k points, then these"."""
+
+    label: str  # the operation it undoes (or redoes), for the timeline
+    at: float  # when that operation ran (seconds since the epoch)
+    version: int  # the session's version this point restores
+    counters: Counters
+    task: str
+    history_keep: int
+    history_tail: HistoryTail
+    config: NormalizedConfig | None = None
+    weights: Weights | None = None
+    last: tuple[Array | None, Array | None] | None = None  # (last_output, last_targets)
+    opt: OptState | None = None  # the optimizer's state, when the operation changed it
+
+    def arrays(self) -> list[Array]:
+        out: list[Array] = []
+        if self.weights is not None:
+            out += self.weights[0] + (self.weights[1] or [])
+        if self.last is not None:
+            out += [x for x in self.last if x is not None]
+        if self.opt is not None:
+            for xs in moments_of(self.opt).values():
+                out += list(xs or ())
+        return out
