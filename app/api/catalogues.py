@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, TypedDict
+from typing import Literal, TypedDict
 
 from fastapi import APIRouter
 from pydantic import BaseModel
 
 from app.api import schemas
+from app.jsontypes import JSONObject
 from app.nn import datasets
 from app.sessions.config import GENERATED_DEFAULTS, PRESETS
 
@@ -20,7 +21,7 @@ class PresetItem(TypedDict):
 
     name: str
     description: str
-    config: dict[str, Any]  # the wire form of a SessionConfig
+    config: JSONObject  # the wire form of a SessionConfig
 
 
 class DatasetItem(TypedDict):

@@ -4,7 +4,7 @@ route's command through the door."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
@@ -39,7 +39,7 @@ SESSION = "/sessions/{session_id:session_id}"
 
 
 # A route's documented responses, as FastAPI's ``responses`` takes them (OpenAPI objects).
-Responses = dict[int | str, dict[str, Any]]
+Responses = dict[int | str, dict[str, object]]
 
 
 def _documented(code: int, description: str, model: type[schemas.ErrorMessage]
@@ -106,7 +106,8 @@ def location_of(request: Request, settings: Settings, sid: str) -> str:
     return settings.public_base_url.rstrip("/") + str(path)
 
 
-def render(s: Session, settings: Settings, samples: str | None, points: int) -> dict[str, Any]:
+def render(s: Session, settings: Settings, samples: str | None, points: int
+           ) -> dict[str, object]:
     state = session_state(s, samples=samples, history=points,
                           default_max=settings.trace_default_max,
                           max_bytes=settings.max_reply_bytes)
@@ -122,7 +123,7 @@ def prechecked(settings: Settings, samples: str | None, points: int
     return check
 
 
-def respond(content: dict[str, Any], status_code: int = 200,
+def respond(content: Mapping[str, object], status_code: int = 200,
             headers: dict[str, str] | None = None) -> JSONResponse:
     """The state as JSON, skipping FastAPI's re-validation against the response model: the
     state is built from plain Python values (every float finite, checked by the engine) and

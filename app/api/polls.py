@@ -87,7 +87,7 @@ CSV_EXAMPLE = ("poll,quantity,kind,answer,correct,time\r\n"
                'SXVT7H7_,"delta[1][0, 1]",number,-0.042,false,2026-12-07T13:19:25.430+00:00\r\n')
 
 
-def replies(code: int, description: str, example: Any) -> dict[int | str, dict[str, Any]]:
+def replies(code: int, description: str, example: object) -> dict[int | str, dict[str, object]]:
     return {code: {"description": description,
                    "content": {"application/json": {"example": example}}}}
 

@@ -42,7 +42,9 @@ from app.sessions.commands import Create, Delete, Import, Trained, Unchanged
 from app.sessions.config import ConfigError, normalize
 from app.sessions.door import Outcome
 from app.sessions.model import Session
+from app.sessions.parts import ExportDoc, LayerDoc
 from app.sessions.render_budget import session_state_cost
+from app.sessions.service import GradcheckReport
 
 router = APIRouter(prefix="/api/v1")
 
@@ -208,7 +210,7 @@ async def put_weights(body: schemas.WeightsRequest, op: OperateDep) -> JSONRespo
     the layers and every value lie within ±max_abs_value (10⁶). Allowed at any cursor: the
     current pass is discarded (cursor → forward, layer 1); epoch, iteration and history
     stay."""
-    return await op(commands.SetWeights([w.model_dump() for w in body.layers]))
+    return await op(commands.SetWeights([LayerDoc(W=w.W, b=w.b) for w in body.layers]))
 
 
 @_change("POST", f"{SESSION}/points", "Add a point to the training data")
@@ -245,7 +247,7 @@ async def gradcheck(request: Request, session_id: SessionId, door: DoorDep,
                     epsilon: Annotated[float, Query(
                         ge=1e-10, le=0.1, allow_inf_nan=False,
                         description="the finite-difference step ε")] = 1e-6
-                    ) -> dict[str, Any]:
+                    ) -> GradcheckReport:
     gone = threading.Event()  # set when the client disconnects: the check stops early
 
     async def watch() -> None:
@@ -267,7 +269,7 @@ async def gradcheck(request: Request, session_id: SessionId, door: DoorDep,
             "iteration, the whole stored history and the state of a partly done epoch: POST "
             "it to /api/v1/sessions/import to continue elsewhere, bit for bit. The unfinished "
             "pass (trace) is not exported. Allowed at any cursor; changes nothing.")
-async def export_session(session_id: SessionId, door: DoorDep) -> dict[str, Any]:
+async def export_session(session_id: SessionId, door: DoorDep) -> ExportDoc:
     return await door.apply(session_id, commands.Export(),
                             cost=lambda s: session_state_cost(s, None, None, 0))
 

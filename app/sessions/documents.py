@@ -7,6 +7,7 @@ checks of the import's counters (the import itself: app/sessions/service.py)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,6 +17,7 @@ from app.nn.stepper import Status
 from app.sessions import snapshot
 from app.sessions.config import ConfigError, LayerWeights
 from app.sessions.model import Session
+from app.sessions.parts import ExportDoc
 
 EXPORT_FORMAT = snapshot.EXPORT_FORMAT
 
@@ -97,7 +99,7 @@ def _thinned(n: int, limit: int) -> list[int]:
     return idx
 
 
-def export(s: Session, settings: Settings | None = None) -> dict[str, Any]:
+def export(s: Session, settings: Settings | None = None) -> ExportDoc:
     """The session as a document POST /sessions/import takes back. With ``settings`` a history
     longer than ``history_cap`` is thinned as History.compact does (the curve's shape kept,
     every other point dropped), so the document fits max_import_bytes."""
@@ -108,7 +110,7 @@ def export(s: Session, settings: Settings | None = None) -> dict[str, Any]:
     return snapshot.document(s, keep)
 
 
-def counter(doc: dict[str, Any], key: str, limit: int) -> int:
+def counter(doc: Mapping[str, object], key: str, limit: int) -> int:
     v = doc.get(key, 0)
     if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= limit:
         raise ConfigError((key,), f"{key} must be a whole number in 0..{limit}")

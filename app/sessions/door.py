@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Generic, TypeVar, overload
@@ -189,6 +189,7 @@ class Door:
         and memory_budget: StoreFull / MemoryBudgetFull). Its id, with the view if any."""
         settings = self.settings
         build: Callable[[], Session]
+        doc: Mapping[str, object]  # an export document, checked by service.import_session
         if isinstance(command, Fork):  # the teacher's last saved state, as an export
             doc = await self.watched(command.watch_id, service.export)
         elif isinstance(command, Import):

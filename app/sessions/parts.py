@@ -7,11 +7,13 @@ everywhere."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import TypedDict
 
+from app.jsontypes import JSON
 from app.nn.activations import Array
 from app.nn.optimizers import OptState
 from app.nn.stepper import Phase, Status, Trainer
-from app.sessions.normalized import NormalizedConfig
+from app.sessions.normalized import ConfigDocument, NormalizedConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,3 +86,60 @@ class RestorePoint:
             for xs in moments_of(self.opt).values():
                 out += list(xs or ())
         return out
+
+
+# The undo ring's index in a snapshot's header: per stored point (oldest first) its label, when
+# it ran, its size as the byte budget counts it and its encoded length (JSON arrays).
+IndexRow = tuple[str, float, int, int]
+
+
+class UndoIndex(TypedDict, total=False):
+    back: list[IndexRow]
+    forward: list[IndexRow]
+
+
+class TimelineEntry(TypedDict):
+    """An operation on the undo timeline: ``jump`` undo (negative) or redo (positive) steps
+    lead to the state right after it."""
+
+    label: str
+    at: float
+    jump: int
+    past: bool
+
+
+# --- the export document (app/sessions/documents.py's ExportDocument validates it back) -----
+class LayerDoc(TypedDict):
+    """A layer's weights as lists: exported, and taken by service.set_weights (its caller's
+    body validated them; set_weights checks the shapes)."""
+
+    W: list[list[float]]
+    b: list[float] | None
+
+
+class ExportPoint(TypedDict):
+    epoch: int
+    loss: float
+    test_loss: float | None
+    grad_norm: list[float] | None
+
+
+class ExportOptimizerState(TypedDict):
+    step: int
+    layers: list[dict[str, JSON]]  # per layer: m_W, v_W, m_b, v_b (null: not kept)
+
+
+class ExportDoc(TypedDict):
+    format: str
+    config: ConfigDocument
+    weights: list[LayerDoc]
+    epoch: int
+    iteration: int
+    batch_pos: int
+    mse_since: int
+    epoch_loss_sum: str  # hex floats: exact
+    epoch_test_loss: str | None
+    status: Status
+    history: list[ExportPoint]
+    version: int
+    optimizer_state: ExportOptimizerState

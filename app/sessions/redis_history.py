@@ -64,7 +64,8 @@ def read(core: bytes, g: bytes, rows: bytes, off: int, base: tuple[Mark, Session
     if p.history is not None:  # saved with its history inside (before the rows were apart)
         return Session.from_stored(p, settings), None
     L = len(p.config.layers) - 1
-    n = int(p.header["history"])
+    n = p.header["history"]
+    assert n is not None  # the history's length: its rows are stored apart
     if off:
         assert base is not None and base[0].offset() == off and base[0].L == L
         history = snapshot.history_after(

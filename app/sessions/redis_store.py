@@ -48,6 +48,7 @@ from urllib.parse import urlsplit
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -114,7 +115,7 @@ class RedisStore:
         self._peeked: OrderedDict[str, tuple[bytes, Mark, Session]] = OrderedDict()
         self._local = LocalLocks()
         self._redis: aioredis.Redis | None = None
-        self._scripts: dict[str, Any] = {}
+        self._scripts: dict[str, AsyncScript] = {}
 
     # --- lifecycle -----------------------------------------------------------------------
     async def open(self) -> None:
@@ -160,7 +161,7 @@ class RedisStore:
     def _script(self, name: str, keys: list[str], args: list[Any]) -> Awaitable[Any]:
         if not self._scripts:
             raise StoreUnavailable("the Redis session store is not open")
-        return self._scripts[name](keys=keys, args=args)  # type: ignore[no-any-return]
+        return self._scripts[name](keys=keys, args=args)
 
     # --- the local cache -----------------------------------------------------------------
     def _cache_put(self, sid: str, version: bytes, session: Session, size: int,

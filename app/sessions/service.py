@@ -9,14 +9,15 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, cast
 
 import numpy as np
 from pydantic import ValidationError
 
 from app.config import Settings
+from app.jsontypes import JSONObject
 from app.nn import kernel_slot
 from app.nn.gradcheck import GradcheckStopped, n_evaluations
 from app.nn.gradcheck import gradcheck as run_gradcheck
@@ -34,6 +35,7 @@ from app.sessions.config import (
 from app.sessions.documents import EXPORT_FORMAT, counter, export, hex_float, history_cap
 from app.sessions.model import Session, check_focus, spec_of
 from app.sessions.normalized import NormalizedConfig
+from app.sessions.parts import LayerDoc
 
 # export is the document's other half (app/sessions/documents.py), kept here by name.
 __all__ = ["export", "history_cap", "import_session"]
@@ -97,19 +99,21 @@ def train(
                  kernel=kernel_slot.implementation(s.config.kernel))
 
 
-def patch(s: Session, changes: dict[str, Any], settings: Settings) -> None:
+def patch(s: Session, changes: JSONObject, settings: Settings) -> None:
     """Change learning_rate, regularization, batch_size, focus, train_bias, optimizer; weights
-    untouched. Another optimizer (or other parameters) starts its state afresh."""
-    if changes.get("regularization") is not None:  # a field left out keeps its value
-        changes = {**changes, "regularization": {**s.config.regularization.to_dict(),
-                                                 **changes["regularization"]}}
+    untouched. Another optimizer (or other parameters) starts its state afresh. ``changes``
+    (PATCH's body, the settings form) are checked by renormalize."""
+    merged: dict[str, object] = dict(changes)
+    reg = changes.get("regularization")
+    if isinstance(reg, dict):  # a field left out keeps its value
+        merged["regularization"] = {**s.config.regularization.to_dict(), **reg}
     opt = changes.get("optimizer")
-    if opt is not None and opt.get("name") in (None, s.config.optimizer.name):
+    if isinstance(opt, dict) and opt.get("name") in (None, s.config.optimizer.name):
         # The same optimizer: a parameter left out keeps its value.
-        changes = {**changes, "optimizer": {**s.config.optimizer.to_dict(),
-                                            **{k: v for k, v in opt.items() if v is not None}}}
+        merged["optimizer"] = {**s.config.optimizer.to_dict(),
+                               **{k: v for k, v in opt.items() if v is not None}}
     # Validate the whole config as it would be after the change (limits, shapes).
-    normalized = renormalize(s.config, changes, settings)
+    normalized = renormalize(s.config, merged, settings)
     t = s.trainer
     check_focus(normalized, t.n_samples)
     new_batches = normalized.batch_size != s.config.batch_size
@@ -129,7 +133,7 @@ def patch(s: Session, changes: dict[str, Any], settings: Settings) -> None:
     t.status = "ok"
 
 
-def set_weights(s: Session, layers: list[dict[str, Any]], settings: Settings, *,
+def set_weights(s: Session, layers: list[LayerDoc], settings: Settings, *,
                 limit: bool = True) -> None:
     """Every weight at once (the pass restarts). ``limit=False`` (import) checks finiteness
     only: training may legitimately have grown weights beyond max_abs_value."""
@@ -183,8 +187,24 @@ def reset(s: Session, config: NormalizedConfig | None, settings: Settings) -> No
     s.config, s.trainer, s.task = fresh.config, fresh.trainer, fresh.task
 
 
+class GradcheckLayer(TypedDict):
+    layer: int  # 1-based
+    grad_W: list[list[float]]
+    grad_W_numeric: list[list[float | None]]  # NaN (a difference that overflowed): None
+    grad_b: list[float] | None
+    grad_b_numeric: list[float | None] | None
+    max_rel_error: float | None
+
+
+class GradcheckReport(TypedDict):
+    epsilon: float
+    batch_indices: list[int]
+    layers: list[GradcheckLayer]
+    max_rel_error: float | None  # None: some layer's is not finite
+
+
 def gradcheck(s: Session, epsilon: float, settings: Settings,
-              cancelled: Callable[[], bool] | None = None) -> dict[str, Any]:
+              cancelled: Callable[[], bool] | None = None) -> GradcheckReport:
     """Finite differences against backprop; stops (ConfigError, 422) after
     gradcheck_time_budget seconds, and as soon as ``cancelled()`` (the client went away)."""
     if not (math.isfinite(epsilon) and 1e-10 <= epsilon <= 1e-1):
@@ -225,14 +245,14 @@ def gradcheck(s: Session, epsilon: float, settings: Settings,
     def finite(x: np.ndarray | None) -> Any:
         return None if x is None else np.where(np.isfinite(x), x, np.nan).tolist()
 
-    layers = [{
-        "layer": l + 1,
-        "grad_W": c.grad_W.tolist(),
-        "grad_W_numeric": finite(c.grad_W_numeric),
-        "grad_b": None if c.grad_b is None else c.grad_b.tolist(),
-        "grad_b_numeric": finite(c.grad_b_numeric),
-        "max_rel_error": c.max_rel_error if math.isfinite(c.max_rel_error) else None,
-    } for l, c in enumerate(checks)]
+    layers = [GradcheckLayer(
+        layer=l + 1,
+        grad_W=c.grad_W.tolist(),
+        grad_W_numeric=finite(c.grad_W_numeric),
+        grad_b=None if c.grad_b is None else c.grad_b.tolist(),
+        grad_b_numeric=finite(c.grad_b_numeric),
+        max_rel_error=c.max_rel_error if math.isfinite(c.max_rel_error) else None,
+    ) for l, c in enumerate(checks)]
     errs = [c.max_rel_error for c in checks]
     overall = max(errs) if errs and all(math.isfinite(e) for e in errs) else None
     return {"epsilon": epsilon, "batch_indices": t.current_batch()[0].tolist(),
@@ -285,17 +305,22 @@ def _import_opt(s: Session, doc: Any, settings: Settings) -> None:
                            tuple(v) if opt.uses_v else None)
 
 
-def import_session(doc: dict[str, Any], settings: Settings) -> Session:
+def import_session(doc: Mapping[str, object], settings: Settings) -> Session:
+    """A new session from an export document (checked here: a lesson file, a fork's export
+    or POST …/import's body)."""
     if doc.get("format") != EXPORT_FORMAT:
         raise ConfigError(("format",), f"format must be {EXPORT_FORMAT!r}")
-    raw_config = dict(doc.get("config") or {})
+    config_doc = doc.get("config")
+    if not isinstance(config_doc, dict):  # (ExportDocument checked it: a dict, or left out)
+        config_doc = {}
+    raw_config = dict(config_doc)
     raw_config.pop("preset", None)
     try:
         cfg = SessionConfig.model_validate(raw_config)
     except ValidationError as e:
         err = e.errors()[0]
         raise ConfigError(("config", *err["loc"]), f"invalid config: {err['msg']}") from None
-    preset = (doc.get("config") or {}).get("preset")
+    preset = config_doc.get("preset")
     if preset is not None and (not isinstance(preset, str) or preset not in PRESETS):
         raise ConfigError(("config", "preset"), "preset must be null or one of "
                           + ", ".join(PRESETS))
@@ -308,7 +333,8 @@ def import_session(doc: dict[str, Any], settings: Settings) -> Session:
     if not isinstance(weights, list):
         raise ConfigError(("weights",), "weights must be a list of {W, b} per layer")
     try:
-        set_weights(s, weights, settings, limit=False)
+        # The document's layers as set_weights takes them (it checks their shapes).
+        set_weights(s, cast(list[LayerDoc], weights), settings, limit=False)
     except ConfigError as e:  # set_weights names its body's "layers"; here they are "weights"
         raise ConfigError(("weights", *e.path[1:]), e.msg) from None
     t = s.trainer
@@ -331,7 +357,9 @@ def import_session(doc: dict[str, Any], settings: Settings) -> Session:
     check_memory(normalized, settings, len(history))
     previous = -1
     for i, point in enumerate(history):
-        epoch = point.get("epoch") if isinstance(point, dict) else None
+        if not isinstance(point, dict):
+            point = {}  # no epoch: refused below
+        epoch = point.get("epoch")
         if isinstance(epoch, bool) or not isinstance(epoch, int) or not (
             previous < epoch < t.epoch
         ):
@@ -361,7 +389,8 @@ def import_session(doc: dict[str, Any], settings: Settings) -> Session:
                 and v >= 0 for v in g)):
             raise ConfigError(("history", i, "grad_norm"), f"grad_norm must list "
                               f"{t.net.spec.L} finite norms ≥ 0 (one per layer)")
-        t.history.append(epoch, loss, values[1], None if g is None else [float(v) for v in g])
+        t.history.append(epoch, loss, values[1], None if g is None else [
+            float(v) for v in g if isinstance(v, (int, float))])
     t.status = "diverged" if doc.get("status") == "diverged" else "ok"
     _import_opt(s, doc.get("optimizer_state"), settings)
     return s

@@ -17,25 +17,29 @@ import base64
 import io
 import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Protocol
+from typing import Any, NotRequired, Protocol, TypedDict
 
 import numpy as np
 
+from app.jsontypes import JSON, JSONObject
 from app.nn.activations import Array
 from app.nn.optimizers import OptState
 from app.nn.stepper import Data, History, Trace, Trainer
-from app.sessions.normalized import NormalizedConfig
+from app.sessions.normalized import ConfigDocument, NormalizedConfig
 from app.sessions.parts import (
     FRESH,
     MOMENTS,
     Counters,
+    ExportDoc,
+    ExportOptimizerState,
     HistoryTail,
     RestorePoint,
+    UndoIndex,
     moments_of,
 )
-from app.sessions.run_state import Run
+from app.sessions.run_state import Run, RunDocument
 
 FORMAT = "backprop-lab-session/1"
 EXPORT_FORMAT = "backprop-lab-export/1"
@@ -46,12 +50,12 @@ _LEGACY = ("epoch", "iteration", "batch_pos", "epoch_loss_sum", "epoch_test_loss
            "shuffle_seed", "mse_since")
 
 
-def dump_counters(c: Counters) -> dict[str, Any]:
+def dump_counters(c: Counters) -> JSONObject:
     # Floats as hex: exact.
     return {f.name: _hex(getattr(c, f.name)) for f in fields(c)}
 
 
-def load_counters(d: dict[str, Any], default: Counters) -> Counters:
+def load_counters(d: Mapping[str, object], default: Counters) -> Counters:
     """``default`` supplies a counter a snapshot saved before it existed lacks."""
     return Counters(*(_unhex(d[f.name]) if f.name in d else getattr(default, f.name)
                       for f in fields(Counters)))
@@ -72,7 +76,7 @@ def hex_float(raw: Any) -> float:
 
 # --- the session's bytes ------------------------------------------------------------------
 class UndoDump(Protocol):
-    def dump(self) -> tuple[dict[str, Any], bytes]: ...
+    def dump(self) -> tuple[UndoIndex, bytes]: ...
 
 
 class SessionLike(Protocol):
@@ -98,11 +102,34 @@ class SessionLike(Protocol):
     def undo(self) -> UndoDump: ...
 
 
+class TraceHeader(TypedDict):
+    loss: str | None  # hex float
+
+
+class Header(TypedDict):
+    """A snapshot's JSON header as read back (besides these, the counters: load_counters).
+    The keys not required are missing from sessions stored before they existed."""
+
+    format: str
+    id: str
+    config: ConfigDocument
+    task: str
+    last_used: float
+    trace: TraceHeader | None
+    history: NotRequired[int | None]  # the history's length when it is stored apart
+    opt_step: NotRequired[int]
+    version: NotRequired[int]
+    watch_id: NotRequired[str | None]
+    view_sel: NotRequired[str | None]
+    run: NotRequired[RunDocument | None]
+    undo: NotRequired[UndoIndex]
+
+
 @dataclass
 class Stored:
     """A session's parts as read back from its bytes (app/sessions/model.py assembles them)."""
 
-    header: dict[str, Any]
+    header: Header
     config: NormalizedConfig
     Ws: list[Array]
     bs: list[Array] | None
@@ -114,7 +141,7 @@ class Stored:
     last_targets: Array | None
     opt_state: OptState
     run: Run | None
-    undo_index: dict[str, Any] | None
+    undo_index: UndoIndex | None
     undo_blob: bytes | None
 
 
@@ -151,13 +178,14 @@ def dumps(s: SessionLike, history: bool = True) -> bytes:
     for key, xs in moments_of(opt).items():
         for i, x in enumerate(xs or ()):
             arrays[f"opt_{key}{i}"] = x
-    header = {"format": FORMAT, "id": s.id, "config": s.config.to_dict(), "task": s.task,
-              "last_used": s.last_used, **dump_counters(Counters.of(t)), "opt_step": opt.step,
-              "trace": None if t.trace is None else {
-                  "loss": None if t.trace.loss is None else t.trace.loss.hex()},
-              "history": None if history else len(t.history.epoch),
-              "version": s.version, "watch_id": s.watch_id, "view_sel": s.view_sel,
-              "run": None if s.run is None else s.run.to_dict()}
+    header: dict[str, object] = {
+        "format": FORMAT, "id": s.id, "config": s.config.to_dict(), "task": s.task,
+        "last_used": s.last_used, **dump_counters(Counters.of(t)), "opt_step": opt.step,
+        "trace": None if t.trace is None else {
+            "loss": None if t.trace.loss is None else t.trace.loss.hex()},
+        "history": None if history else len(t.history.epoch),
+        "version": s.version, "watch_id": s.watch_id, "view_sel": s.view_sel,
+        "run": None if s.run is None else s.run.to_dict()}
     header["undo"], undo = s.undo.dump()
     arrays["undo"] = np.frombuffer(undo, dtype=np.uint8)
     arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
@@ -169,7 +197,7 @@ def dumps(s: SessionLike, history: bool = True) -> bytes:
 def loads(raw: bytes) -> Stored:
     with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
-    h = json.loads(arrays.pop("header").tobytes().decode())
+    h: Header = json.loads(arrays.pop("header").tobytes().decode())
     if h.get("format") != FORMAT:
         raise ValueError("not a Backprop Lab session")
     config = NormalizedConfig.from_dict(h["config"])
@@ -211,7 +239,7 @@ def loads(raw: bytes) -> Stored:
                   None if undo is None else undo.tobytes())
 
 
-def _stored_counters(h: dict[str, Any]) -> dict[str, Any]:
+def _stored_counters(h: Mapping[str, object]) -> dict[str, object]:
     # Sessions stored before Counters wrote the partial sums as bare hex strings.
     out = dict(h)
     for key in ("epoch_loss_sum", "epoch_test_loss", "last_loss"):
@@ -366,7 +394,7 @@ def decode_point(blob: bytes) -> RestorePoint:
 
 
 # --- the export document ------------------------------------------------------------------
-def document(s: SessionLike, keep: Sequence[int]) -> dict[str, Any]:
+def document(s: SessionLike, keep: Sequence[int]) -> ExportDoc:
     """The session as an export document (history points ``keep``)."""
     t = s.trainer
     h = t.history
@@ -391,12 +419,12 @@ def document(s: SessionLike, keep: Sequence[int]) -> dict[str, Any]:
     }
 
 
-def _document_opt(t: Trainer) -> dict[str, Any]:
+def _document_opt(t: Trainer) -> ExportOptimizerState:
     opt = t.opt_state
     assert opt is not None
     L = t.net.spec.L
 
-    def moment(xs: tuple[Array, ...] | None, i: int) -> Any:
+    def moment(xs: tuple[Array, ...] | None, i: int) -> JSON:
         return None if xs is None or i >= len(xs) else xs[i].tolist()
 
     ms = moments_of(opt)

@@ -30,7 +30,17 @@ from app.nn.network import Network
 from app.nn.optimizers import OptState
 from app.nn.stepper import History
 from app.sessions.normalized import NormalizedConfig
-from app.sessions.parts import NO_TAIL, Counters, HistoryTail, Norms, RestorePoint, Weights
+from app.sessions.parts import (
+    NO_TAIL,
+    Counters,
+    HistoryTail,
+    IndexRow,
+    Norms,
+    RestorePoint,
+    TimelineEntry,
+    UndoIndex,
+    Weights,
+)
 from app.sessions.snapshot import config_bytes, decode_point, encode_point
 
 __all__ = ["NO_TAIL", "Before", "HistoryTail", "RestorePoint", "UndoRing", "capture",
@@ -266,32 +276,32 @@ class UndoRing:
     def counts(self) -> dict[str, int]:
         return {"back": len(self.back), "forward": len(self.forward)}
 
-    def timeline(self, limit: int) -> list[dict[str, Any]]:
+    def timeline(self, limit: int) -> list[TimelineEntry]:
         """Recent operations, oldest first, each with ``jump``: the undo (negative) or redo
         (positive) steps that lead to the state right after it (0: the current state)."""
-        past = [{"label": e.label, "at": e.at, "jump": -(len(self.back) - 1 - i), "past": True}
+        past = [TimelineEntry(label=e.label, at=e.at, jump=-(len(self.back) - 1 - i), past=True)
                 for i, e in enumerate(self.back)][-limit:]
-        future = [{"label": e.label, "at": e.at, "jump": len(self.forward) - i, "past": False}
+        future = [TimelineEntry(label=e.label, at=e.at, jump=len(self.forward) - i, past=False)
                   for i, e in enumerate(self.forward)][::-1][:limit]
         return past + future
 
     # --- serialisation (app/sessions/snapshot.py): the points' bytes, their index -----------
-    def dump(self) -> tuple[dict[str, Any], bytes]:
-        blobs: list[bytes] = []
-        header: dict[str, Any] = {}
-        for side, stack in (("back", self.back), ("forward", self.forward)):
-            header[side] = [[e.label, e.at, e.size, len(e.encoded())] for e in stack]
-            blobs += [e.encoded() for e in stack]
-        return header, b"".join(blobs)
+    def dump(self) -> tuple[UndoIndex, bytes]:
+        def rows(stack: list[Entry]) -> list[IndexRow]:
+            return [(e.label, e.at, e.size, len(e.encoded())) for e in stack]
+
+        header: UndoIndex = {"back": rows(self.back), "forward": rows(self.forward)}
+        return header, b"".join(e.encoded() for e in (*self.back, *self.forward))
 
     @classmethod
-    def load(cls, header: dict[str, Any] | None, raw: bytes | None) -> UndoRing:
+    def load(cls, header: UndoIndex | None, raw: bytes | None) -> UndoRing:
         ring = cls()
         if not header or raw is None:
             return ring
         at = 0
-        for side, stack in (("back", ring.back), ("forward", ring.forward)):
-            for label, when, size, n in header.get(side, []):
+        for index, stack in ((header.get("back", []), ring.back),
+                             (header.get("forward", []), ring.forward)):
+            for label, when, size, n in index:
                 stack.append(Entry(label, when, size, None, raw[at:at + n]))
                 at += n
         return ring

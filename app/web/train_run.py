@@ -19,6 +19,7 @@ from typing_extensions import TypedDict
 
 from app.config import Settings
 from app.sessions import runs
+from app.sessions.parts import TimelineEntry
 from app.sessions.run_state import Run
 from app.sessions.runs import Chunk
 from app.sessions.undo import UndoRing
@@ -77,7 +78,7 @@ def progress(s: Any, settings: Settings, _: Gettext, live: bool, watching: bool 
             "text": " · ".join(parts), "poll_ms": round(settings.run_poll_interval * 1000)}
 
 
-def timeline(ring: UndoRing, limit: int, _: Gettext) -> list[dict[str, Any]]:
+def timeline(ring: UndoRing, limit: int, _: Gettext) -> list[TimelineEntry]:
     """The undo timeline with each run named "Train ×N" (its chunks are one step)."""
     out = ring.timeline(limit)
     for t in out:

@@ -6,19 +6,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from app.config import Settings
+from app.jsontypes import JSONObject
 from app.sessions import data_edits, polls, service, undo
 from app.sessions.commands.base import Command, Known, NothingToUndo, Unchanged
 from app.sessions.model import Session, build_data, spec_of
 from app.sessions.normalized import NormalizedConfig
+from app.sessions.parts import LayerDoc
 
 
 # --- changes ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Patch(Command[None]):
-    changes: dict[str, Any]  # the hyperparameters sent (PATCH's body, the settings form)
+    changes: JSONObject  # the hyperparameters sent (PATCH's body, the settings form)
 
     name = "patch"
     kind = "change"
@@ -30,7 +31,7 @@ class Patch(Command[None]):
 
 @dataclass(frozen=True)
 class SetWeights(Command[None]):
-    layers: list[dict[str, Any]]  # each layer's W (and b)
+    layers: list[LayerDoc]  # each layer's W (and b)
 
     name = "weights"
     kind = "change"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from app.config import Settings
+from app.jsontypes import JSONObject
 from app.sessions.budget import PageTooLarge, check_page
 from app.sessions.config import ConfigError, SessionConfig
 from app.sessions.normalized import NormalizedConfig
@@ -33,7 +33,7 @@ class Create:
 class Import:
     """A new session from an export document (GET …/export, a lesson file)."""
 
-    doc: dict[str, Any]
+    doc: JSONObject  # before validation: service.import_session checks it
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from app.config import Settings
 from app.nn.kernel_slot import KernelWarming
@@ -12,6 +11,8 @@ from app.sessions import runs, service
 from app.sessions.commands.base import Command, Trained, Unchanged, cursor_label
 from app.sessions.config import ConfigError
 from app.sessions.model import Session
+from app.sessions.parts import ExportDoc
+from app.sessions.service import GradcheckReport
 
 
 # --- reads -----------------------------------------------------------------------------------
@@ -27,16 +28,16 @@ class State(Command[None]):
 
 
 @dataclass(frozen=True)
-class Export(Command[dict[str, Any]]):
+class Export(Command[ExportDoc]):
     name = "export"
     kind = "read"
 
-    def run(self, s: Session, settings: Settings) -> dict[str, Any]:
+    def run(self, s: Session, settings: Settings) -> ExportDoc:
         return service.export(s, settings)
 
 
 @dataclass(frozen=True)
-class GradCheck(Command[dict[str, Any]]):
+class GradCheck(Command[GradcheckReport]):
     epsilon: float
     cancelled: Callable[[], bool] | None = None  # the client went away: stop early
 
@@ -45,7 +46,7 @@ class GradCheck(Command[dict[str, Any]]):
     long = True
     limits = ("gradcheck_max_work", "gradcheck_time_budget")
 
-    def run(self, s: Session, settings: Settings) -> dict[str, Any]:
+    def run(self, s: Session, settings: Settings) -> GradcheckReport:
         return service.gradcheck(s, self.epsilon, settings, self.cancelled)
 
 
