@@ -2,18 +2,20 @@
 optimizer's moments (``OptState``'s fields, read by :data:`MOMENTS`) and a restore point (the
 parts an operation changed). app/sessions/snapshot.py turns them into bytes; a new counter or
 moment is one field here or in ``OptState``, and is then stored, exported, undone and restored
-everywhere."""
+everywhere. The JSON forms snapshot writes are typed here too (a snapshot's header, the undo
+ring's index and timeline, the export document), so their readers need no ``Any``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from app.jsontypes import JSON
 from app.nn.activations import Array
 from app.nn.optimizers import OptState
 from app.nn.stepper import Phase, Status, Trainer
 from app.sessions.normalized import ConfigDocument, NormalizedConfig
+from app.sessions.run_state import RunDocument
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,30 @@ IndexRow = tuple[str, float, int, int]
 class UndoIndex(TypedDict, total=False):
     back: list[IndexRow]
     forward: list[IndexRow]
+
+
+# --- a snapshot's JSON header (app/sessions/snapshot.py writes and reads it) --------------
+class TraceHeader(TypedDict):
+    loss: str | None  # hex float
+
+
+class Header(TypedDict):
+    """A snapshot's JSON header as read back (besides these, the counters: load_counters).
+    The keys not required are missing from sessions stored before they existed."""
+
+    format: str
+    id: str
+    config: ConfigDocument
+    task: str
+    last_used: float
+    trace: TraceHeader | None
+    history: NotRequired[int | None]  # the history's length when it is stored apart
+    opt_step: NotRequired[int]
+    version: NotRequired[int]
+    watch_id: NotRequired[str | None]
+    view_sel: NotRequired[str | None]
+    run: NotRequired[RunDocument | None]
+    undo: NotRequired[UndoIndex]
 
 
 class TimelineEntry(TypedDict):

@@ -19,7 +19,7 @@ import json
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, NotRequired, Protocol, TypedDict
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -27,19 +27,20 @@ from app.jsontypes import JSON, JSONObject
 from app.nn.activations import Array
 from app.nn.optimizers import OptState
 from app.nn.stepper import Data, History, Trace, Trainer
-from app.sessions.normalized import ConfigDocument, NormalizedConfig
+from app.sessions.normalized import NormalizedConfig
 from app.sessions.parts import (
     FRESH,
     MOMENTS,
     Counters,
     ExportDoc,
     ExportOptimizerState,
+    Header,
     HistoryTail,
     RestorePoint,
     UndoIndex,
     moments_of,
 )
-from app.sessions.run_state import Run, RunDocument
+from app.sessions.run_state import Run
 
 FORMAT = "backprop-lab-session/1"
 EXPORT_FORMAT = "backprop-lab-export/1"
@@ -100,29 +101,6 @@ class SessionLike(Protocol):
     def run(self) -> Run | None: ...
     @property
     def undo(self) -> UndoDump: ...
-
-
-class TraceHeader(TypedDict):
-    loss: str | None  # hex float
-
-
-class Header(TypedDict):
-    """A snapshot's JSON header as read back (besides these, the counters: load_counters).
-    The keys not required are missing from sessions stored before they existed."""
-
-    format: str
-    id: str
-    config: ConfigDocument
-    task: str
-    last_used: float
-    trace: TraceHeader | None
-    history: NotRequired[int | None]  # the history's length when it is stored apart
-    opt_step: NotRequired[int]
-    version: NotRequired[int]
-    watch_id: NotRequired[str | None]
-    view_sel: NotRequired[str | None]
-    run: NotRequired[RunDocument | None]
-    undo: NotRequired[UndoIndex]
 
 
 @dataclass
