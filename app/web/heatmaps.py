@@ -8,6 +8,7 @@ change reuse them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from collections.abc import Sequence
@@ -144,10 +145,19 @@ def grid_points(domain: tuple[float, float], grid: int = GRID) -> NDArray[np.flo
     return np.stack([gx.ravel(), gy.ravel()], axis=1)
 
 
+@functools.lru_cache(maxsize=64)
+def grid_features(features: tuple[str, ...], domain: tuple[float, float], grid: int
+                  ) -> NDArray[np.float64]:
+    """φ of the grid points: the same for every tick of a session (read-only: shared)."""
+    phi = feats.apply(features, grid_points(domain, grid))
+    phi.setflags(write=False)
+    return phi
+
+
 def compute(net: Network, features: Sequence[str], domain: tuple[float, float],
             grid: int = GRID, live: bool = False) -> NeuronMaps:
     """``live`` (Play frames): SHADES-colour palette images, one vectorised pass per layer."""
-    phi = feats.apply(features, grid_points(domain, grid))
+    phi = grid_features(tuple(features), domain, grid)
     with np.errstate(all="ignore"):
         _zs, acts = net.forward(phi)
     spec = net.spec
