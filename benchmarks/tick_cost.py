@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import time
 from typing import Any
 
@@ -64,6 +65,8 @@ def main() -> None:
     ap.add_argument("--ticks", type=int, default=40, help="measured ticks per student")
     ap.add_argument("--warmup", type=int, default=5, help="ticks per student before")
     ap.add_argument("--profile", default=None)
+    ap.add_argument("--freeze", action="store_true",
+                    help="gc.freeze() after creating the sessions (as app/main.py's start-up)")
     args = ap.parse_args()
     settings = Settings(create_rate_limit=0)
     with TestClient(create_app(settings)) as client:
@@ -89,6 +92,17 @@ def main() -> None:
             for s, t in streams:
                 tick(s, settings, t, times)
         times = [0.0, 0.0, 0.0]
+        if args.freeze:
+            gc.collect()
+            gc.freeze()
+        gc_time = [0.0, 0.0]
+
+        def gc_timer(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                gc_time[1] = time.process_time()
+            else:
+                gc_time[0] += time.process_time() - gc_time[1]
+        gc.callbacks.append(gc_timer)
         prof = cProfile.Profile() if args.profile else None
         w0 = time.perf_counter()
         if prof is not None:
@@ -100,11 +114,13 @@ def main() -> None:
             prof.disable()
             prof.dump_stats(args.profile)
         wall = time.perf_counter() - w0
+        gc.callbacks.remove(gc_timer)
     n = args.ticks * args.students
     train, frame, recount = (1000 * x / n for x in times)
     print(f"{n} ticks ({args.students} sessions): CPU ms per tick {train + frame + recount:.2f} "
           f"= train {train:.2f} + frame {frame:.2f} + resident-bytes recount {recount:.2f}; "
-          f"wall {1000 * wall / n:.2f} ms per tick")
+          f"wall {1000 * wall / n:.2f} ms per tick; of which garbage collection "
+          f"{1000 * gc_time[0] / n:.3f} ms")
 
 
 def _gettext() -> Any:
