@@ -22,7 +22,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from markupsafe import escape
+from markupsafe import Markup, escape
 
 from app.deps import DoorDep
 from app.sessions.budget import check_page
@@ -57,6 +57,7 @@ def parse_have(value: str | None) -> dict[str, str]:
 
 
 REGION_CACHE: heatmaps.LRU[str] = heatmaps.LRU(512)
+HEAD_CACHE: heatmaps.LRU[str] = heatmaps.LRU(512)
 
 
 def inputs_key(region: str, ctx: dict[str, Any], view: ViewState) -> tuple[Any, ...] | None:
@@ -74,6 +75,20 @@ def inputs_key(region: str, ctx: dict[str, Any], view: ViewState) -> tuple[Any, 
     return None
 
 
+def diagram_head(ctx: dict[str, Any], render: Any) -> Markup:
+    """The diagram's heading and sample note (partials/diagram_head.html), rendered once for
+    what it reads: the same for tick after tick of a session. Keep in step with the template."""
+    cfg, data = ctx["cfg"], ctx["data"]
+    key = digest(repr(("diagram_head", ctx["lang"], tuple(cfg.layers), cfg.loss, cfg.reduction,
+                       cfg.learning_rate, cfg.optimizer.name, data["focus_index"],
+                       data["focus_values"], data["size"]))).encode()
+    html = HEAD_CACHE.get(key)
+    if html is None:
+        html = render("partials/diagram_head.html", ctx)
+        HEAD_CACHE.put(key, html)
+    return Markup(html)
+
+
 def frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str], stop: bool,
           settings: Any, vs: ViewState, _: Any, echo: bool = True) -> tuple[str, float]:
     """The reply — changed regions (lean while playing, full when stopping) and the new
@@ -86,6 +101,7 @@ def frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str], st
     t_view = time.perf_counter()
     names = {"diagram": "partials/diagram.html", "data": "partials/data.html"}
     if not stop and not getattr(ctx["diagram"], "lecture", False):
+        ctx["diagram_head"] = diagram_head(ctx, render)
         ctx["live_edges"] = diagram_svg.edges_svg(ctx["diagram"])
         ctx["live_nodes"] = diagram_svg.nodes_svg(ctx["diagram"], live=True)
         raw = ctx["raw_points"]  # from session_view: not drawn a second time
