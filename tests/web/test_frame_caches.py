@@ -29,6 +29,7 @@ def empty_caches() -> None:
     tick.REGION_CACHE.clear()
     heatmaps.CACHE.clear()
     for cached in (diagram._path_heads, diagram._names, heatmaps.grid_features,
+                   heatmaps._input_max, heatmaps._input_sprite,
                    plane.plane_points, plane._ticks, views._query):
         cached.cache_clear()
 
@@ -62,7 +63,7 @@ def test_frames_drawn_with_warm_caches_equal_frames_drawn_cold(
         sids[name] = client.post(f"{API}/sessions", json=body).json()["id"]
         client.post(f"{API}/sessions/{sids[name]}/train", json={"epochs": 15}).raise_for_status()
     views_to_draw = [(name, lang, sel) for name in CASES for lang in ("en", "ko")
-                     for sel in (None, "n-1-0")]
+                     for sel in (None, "n-1-0", "n-0-1")]
     cold = {}
     for v in views_to_draw:
         empty_caches()
