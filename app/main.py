@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import sys
 from collections.abc import AsyncIterator
@@ -261,6 +262,9 @@ def _repeats_a_key(body: bytes) -> bool:
     return False
 
 
+GC_YOUNG = 5000  # allocations between two young-generation collections (Python's: 700)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -286,9 +290,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Compile (or load from numba's cache) off the event loop; "auto" uses NumPy meanwhile.
         warm = (asyncio.create_task(asyncio.to_thread(numba_kernel.warm))
                 if settings.kernel != "numpy" and numba_kernel.available() else None)
+        # What start-up made (modules, templates, tables) lives as long as the process:
+        # frozen, the collector stops walking it at every full collection. A Play frame
+        # allocates tens of thousands of short-lived objects (freed by reference counting):
+        # at the default 700 allocations per young collection the collector took ~0.3 ms of
+        # every tick, at GC_YOUNG ~0.07 ms (benchmarks/tick_cost.py, docs/performance.md).
+        thresholds = gc.get_threshold()
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(GC_YOUNG, *thresholds[1:])
         try:
             yield
         finally:
+            gc.set_threshold(*thresholds)
+            gc.unfreeze()
             await app.state.polls.close()
             await hub.close()
             bodies.shutdown()

@@ -121,13 +121,25 @@ def loss_curve(history: list[HistoryPoint], log: bool) -> Curve:
         t.pos = round(Y(v) if not log else c.bottom - (v - y0) * sy, 1)
     c.xticks = [Tick(round(X(e), 1), _epoch_label(e))
                 for e in nice_ticks(x0, x1) if x0 <= e <= x1 and float(e).is_integer()]
-    c.train = _path([(X(e), Y(v)) for e, v, _ in pts])
+    # Every point at once: the same operations as X and Y, in the same order, element by
+    # element (the log scale's log10 stays math's, point by point).
+    with np.errstate(all="ignore"):
+        xs = (c.left + (np.array([float(e) for e, _v, _t in pts]) / 2 - x0 / 2) * sx * 2
+              ).tolist()
+        ys = (c.bottom - (np.array([fy(v) for _e, v, _t in pts]) / 2 - y0 / 2) * sy * 2
+              ).tolist()
+        tested = [(k, t) for k, (_e, _v, t) in enumerate(pts)
+                  if t is not None and math.isfinite(t)]
+        tests = [k for k, _t in tested]
+        yt = (c.bottom - (np.array([fy(t) for _k, t in tested], dtype=np.float64) / 2
+                          - y0 / 2) * sy * 2).tolist()
+    c.train = "M" + "L".join(map(POINT, xs, ys))
     if len(pts) == 1:
         e, v, test = pts[0]
         c.dot = (round(X(e), 1), round(Y(v), 1))
         if test is not None and math.isfinite(test):
             c.dot_test = (round(X(e), 1), round(Y(test), 1))
-    c.test = _path([(X(e), Y(t)) for e, _, t in pts if t is not None and math.isfinite(t)])
+    c.test = "M" + "L".join(map(POINT, [xs[k] for k in tests], yt)) if tests else ""
     return c
 
 

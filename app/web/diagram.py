@@ -4,6 +4,7 @@ Where things go (sizes, columns, free spots for labels) is app/web/layout.py."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -13,7 +14,7 @@ from app.nn import features as feats
 from app.sessions.normalized import NormalizedConfig
 from app.web.active import active_values, layer_table
 from app.web.diagram_model import Bias, Clickable, Column, Diagram, Edge, Node, clickable
-from app.web.fmt import diverging, diverging_many, fixed, num, signed, sub, sup
+from app.web.fmt import diverging_many, fixed, num, signed, sub, sup
 from app.web.forms import option_label
 from app.web.layout import (
     CANDIDATES,
@@ -89,6 +90,7 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
     flow, flow_layer = flow_of(state["cursor"], L)
 
     nodes: list[Node] = []
+    values: list[float | None] = []  # each node's value, coloured below in one pass
     columns: list[Column] = []
     for l in range(L + 1):
         title, subtitle = col_names[l]
@@ -119,8 +121,9 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
                     visible=visible, layer=title, j=j + 1)
             w = card_w if detailed[l] else tile
             h = card_h[l] if detailed[l] else tile
+            values.append(value)
             node = Node(nid, nid, xs[l] - w / 2, cy - h / 2, w, h, detailed[l], name,
-                        lines, diverging(value, amax, 0.0, 0.55), aria,
+                        lines, "", aria,
                         "" if live else href(nid), sel == nid,
                         computed=computed, col=2 * l, row=2 * j,
                         heat=None if heat is None else heat[l][j])
@@ -137,8 +140,16 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
                                  "" if live else href(bid), sel == bid, b < 0)
             nodes.append(node)
 
+    fills = diverging_many(np.array([np.nan if v is None else v for v in values],
+                                    dtype=np.float64), amax, 0.0, 0.55)
+    for node, fill in zip(nodes, fills, strict=True):
+        node.fill = fill
     edges: list[Edge] = []
     bare: list[tuple[bool, str]] = []
+    # Every layer's edge colours in one vectorised pass (the same arithmetic per element).
+    all_colours = diverging_many(np.concatenate([Wl.ravel() for Wl in Ws]) if Ws else
+                                 np.zeros(0), wmax, 0.35, 1.0)
+    start = 0
     by_id = {n.id: n for n in nodes}
     # Edge gradients are the batch's sum: say so when the batch has more than one sample.
     grad_key = "Σ∂" if int(state["batch"]["size"]) > 1 else "∂"
@@ -148,7 +159,8 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
         n_prev, n = sizes[l - 1], sizes[l]
         labelled = n_prev * n <= EDGE_LABELS_MAX
         Wa = Ws[l - 1]
-        colours = diverging_many(Wa, wmax, 0.35, 1.0)
+        colours = all_colours[start:start + Wa.size]
+        start += Wa.size
         if live and not labelled:  # bare paths, no Edge objects: most of a Play frame's edges
             bare.extend(_bare_paths(Wa, wmax, colours, [by_id[f"n-{l - 1}-{i}"]
                                                         for i in range(n_prev)],
@@ -216,31 +228,43 @@ def _bare_paths(W: Any, wmax: float, colours: list[str], src: list[Node], dst: l
     and width as its Edge."""
     widths = np.round(1.0 + 5.0 * np.minimum(np.abs(W) / wmax, 1.0), 2).ravel().tolist()
     neg = (W < 0).ravel().tolist()
-    out = []
-    n = len(dst)
-    for i, a in enumerate(src):
-        x1, y1 = a.x + a.w, a.y + a.h / 2
-        for j, b in enumerate(dst):
-            k = i * n + j
-            out.append((neg[k], f'<path d="M{x1:g} {y1:g} {b.x:g} {b.y + b.h / 2:g}" '
-                                f'stroke="{colours[k]}" stroke-width="{widths[k]:.2g}"/>'))
-    return out
+    heads = _path_heads(tuple((a.x + a.w, a.y + a.h / 2) for a in src),
+                        tuple((b.x, b.y + b.h / 2) for b in dst))
+    return [(n, f'{head}{c}" stroke-width="{w:.2g}"/>')
+            for n, head, c, w in zip(neg, heads, colours, widths, strict=True)]
+
+
+@functools.lru_cache(maxsize=256)
+def _path_heads(starts: tuple[tuple[float, float], ...], ends: tuple[tuple[float, float], ...]
+                ) -> tuple[str, ...]:
+    """Each edge's path up to its colour: where the edges go depends on the layout only, so
+    Play's ticks reuse it."""
+    return tuple(f'<path d="M{x1:g} {y1:g} {x2:g} {y2:g}" stroke="'
+                 for x1, y1 in starts for x2, y2 in ends)
 
 
 def _column_names(cfg: NormalizedConfig, L: int, _: Callable[[str], str], short: bool = False
                   ) -> list[tuple[str, str]]:
+    return list(_names(L, cfg.dataset.name, cfg.output_activation, cfg.hidden_activation, _,
+                       short))
+
+
+@functools.lru_cache(maxsize=256)
+def _names(L: int, dataset: str, output_activation: str, hidden_activation: str,
+           _: Callable[[str], str], short: bool) -> tuple[tuple[str, str], ...]:
+    """The column titles: the same for every tick of a session (kept per language)."""
     out = []
     for l in range(L + 1):
         if l == 0:
             out.append((_("Input") if short else _("Input layer"),
-                        "" if short else _(option_label(cfg.dataset.name))))
+                        "" if short else _(option_label(dataset))))
         elif l == L:
             out.append((_("Output") if short else _("Output layer"),
-                        _(option_label(cfg.output_activation))))
+                        _(option_label(output_activation))))
         else:
             out.append(((_("Hidden {l}") if short else _("Hidden layer {l}")).format(l=l),
-                        _(option_label(cfg.hidden_activation))))
-    return out
+                        _(option_label(hidden_activation))))
+    return tuple(out)
 
 
 def _label_box(e: Edge, t: float, fz: Sizes) -> Box:

@@ -8,6 +8,7 @@ change reuse them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from collections.abc import Sequence
@@ -144,10 +145,49 @@ def grid_points(domain: tuple[float, float], grid: int = GRID) -> NDArray[np.flo
     return np.stack([gx.ravel(), gy.ravel()], axis=1)
 
 
+@functools.lru_cache(maxsize=64)
+def grid_features(features: tuple[str, ...], domain: tuple[float, float], grid: int
+                  ) -> NDArray[np.float64]:
+    """φ of the grid points: the same for every tick of a session (read-only: shared)."""
+    phi = feats.apply(features, grid_points(domain, grid))
+    phi.setflags(write=False)
+    return phi
+
+
+@functools.lru_cache(maxsize=64)
+def _input_max(features: tuple[str, ...], domain: tuple[float, float], grid: int
+               ) -> tuple[float, ...]:
+    """max |φ_j| over the plane, per input feature (1 where φ_j is 0 everywhere)."""
+    phi = grid_features(features, domain, grid)
+    return tuple(float(np.max(np.abs(phi[:, j]))) or 1.0 for j in range(phi.shape[1]))
+
+
+@functools.lru_cache(maxsize=64)
+def _input_sprite(features: tuple[str, ...], domain: tuple[float, float], grid: int
+                  ) -> tuple[str, NDArray[np.uint8]]:
+    """A live map's input layer (its sprite and tiles): a function of the plane alone."""
+    phi = grid_features(features, domain, grid)
+    m = np.array(_input_max(features, domain, grid))
+    sprite, tiles = _sprite(shade_index(phi, -m, np.zeros_like(m), m), grid)
+    tiles.setflags(write=False)
+    return sprite, tiles
+
+
+def _sprite(index: NDArray[np.uint8], grid: int) -> tuple[str, NDArray[np.uint8]]:
+    """A layer's shade indices (one column per neuron) as tiles stacked in one palette image,
+    each padded with its first and last rows (SPRITE_PAD)."""
+    n = index.shape[1]
+    tiles = index.T.reshape(n, grid, grid)
+    pad = SPRITE_PAD
+    padded = np.concatenate([tiles[:, :1].repeat(pad, 1), tiles,
+                             tiles[:, -1:].repeat(pad, 1)], axis=1)
+    return png_palette_uri(padded.reshape(n * (grid + 2 * pad), grid)), tiles
+
+
 def compute(net: Network, features: Sequence[str], domain: tuple[float, float],
             grid: int = GRID, live: bool = False) -> NeuronMaps:
     """``live`` (Play frames): SHADES-colour palette images, one vectorised pass per layer."""
-    phi = feats.apply(features, grid_points(domain, grid))
+    phi = grid_features(tuple(features), domain, grid)
     with np.errstate(all="ignore"):
         _zs, acts = net.forward(phi)
     spec = net.spec
@@ -155,11 +195,17 @@ def compute(net: Network, features: Sequence[str], domain: tuple[float, float],
     images: list[list[str]] = []
     sprites: list[str] = []
     tiles_of: list[NDArray[np.uint8]] = []
-    input_max = [float(np.max(np.abs(acts[0][:, j]))) or 1.0 for j in range(acts[0].shape[1])]
+    input_max = list(_input_max(tuple(features), domain, grid))
     for l, a in enumerate(acts):
         lo: Any
         mid: Any
         hi: Any
+        if l == 0 and live:  # the input features' pictures: the same for every tick
+            sprite, tiles = _input_sprite(tuple(features), domain, grid)
+            sprites.append(sprite)
+            tiles_of.append(tiles)
+            images.append([SPRITE] * a.shape[1])
+            continue
         if l == 0:  # each input feature on its own symmetric scale
             m = np.array(input_max)
             lo, mid, hi = -m, np.zeros_like(m), m
@@ -167,14 +213,10 @@ def compute(net: Network, features: Sequence[str], domain: tuple[float, float],
             s = output if l == spec.L else hidden
             lo, mid, hi = s.lo, s.mid, s.hi
         if live:
-            n = a.shape[1]
-            tiles = shade_index(a, lo, mid, hi).T.reshape(n, grid, grid)
-            pad = SPRITE_PAD
-            padded = np.concatenate([tiles[:, :1].repeat(pad, 1), tiles,
-                                     tiles[:, -1:].repeat(pad, 1)], axis=1)
-            sprites.append(png_palette_uri(padded.reshape(n * (grid + 2 * pad), grid)))
+            sprite, tiles = _sprite(shade_index(a, lo, mid, hi), grid)
+            sprites.append(sprite)
             tiles_of.append(tiles)
-            images.append([SPRITE] * n)
+            images.append([SPRITE] * a.shape[1])
             continue
         row = []
         for j in range(a.shape[1]):

@@ -3,6 +3,7 @@ samples as SVG marks, on the same square as the data panel's plot."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,11 +62,26 @@ def value_range(output_activation: str, task: str, Y: NDArray[np.float64]
 def plot_values(predict: Any, domain: tuple[float, float], grid: int = GRID
                 ) -> NDArray[np.float64]:
     """The output (class 1's probability for two outputs) over the grid × grid plane."""
-    g = np.linspace(domain[0], domain[1], grid)
-    gx, gy = np.meshgrid(g, g[::-1])
-    out = predict(np.stack([gx.ravel(), gy.ravel()], axis=1))
+    out = predict(plane_points(domain, grid))
     value = out[:, 1] if out.shape[1] == 2 else out[:, 0]
     return np.asarray(value, dtype=np.float64).reshape(grid, grid)
+
+
+@functools.lru_cache(maxsize=64)
+def plane_points(domain: tuple[float, float], grid: int) -> NDArray[np.float64]:
+    """The grid × grid points, row by row from the top: the same for every tick (read-only:
+    shared)."""
+    g = np.linspace(domain[0], domain[1], grid)
+    gx, gy = np.meshgrid(g, g[::-1])
+    points = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    points.setflags(write=False)
+    return points
+
+
+@functools.lru_cache(maxsize=64)
+def _ticks(lo_d: float, hi_d: float, size: int) -> tuple[tuple[float, str], ...]:
+    scale = size / (hi_d - lo_d)
+    return tuple((round((v - lo_d) * scale, 1), num(v, 3)) for v in nice_ticks(lo_d, hi_d, 4))
 
 
 def heatmap(predict: Any, X: NDArray[np.float64], Y: NDArray[np.float64],
@@ -83,8 +99,7 @@ def heatmap(predict: Any, X: NDArray[np.float64], Y: NDArray[np.float64],
     else:
         image = png_data_uri(diverging_rgb(value, lo, (lo + hi) / 2, hi))
         points, count = marks(X, Y, X_test, Y_test, task, domain, (lo, hi), size)
-    scale = size / (hi_d - lo_d)
-    ticks = [Tick(round((v - lo_d) * scale, 1), num(v, 3)) for v in nice_ticks(lo_d, hi_d, 4)]
+    ticks = [Tick(pos, label) for pos, label in _ticks(lo_d, hi_d, size)]
     return Heatmap(image, size, points, count, lo, hi, domain, ticks)
 
 

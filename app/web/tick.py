@@ -18,11 +18,14 @@ import gzip
 import hashlib
 import re
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from markupsafe import escape
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup, escape
 
 from app.deps import DoorDep
 from app.sessions.budget import check_page
@@ -57,6 +60,7 @@ def parse_have(value: str | None) -> dict[str, str]:
 
 
 REGION_CACHE: heatmaps.LRU[str] = heatmaps.LRU(512)
+HEAD_CACHE: heatmaps.LRU[str] = heatmaps.LRU(512)
 
 
 def inputs_key(region: str, ctx: dict[str, Any], view: ViewState) -> tuple[Any, ...] | None:
@@ -74,6 +78,58 @@ def inputs_key(region: str, ctx: dict[str, Any], view: ViewState) -> tuple[Any, 
     return None
 
 
+PHRASES: dict[tuple[Any, ...], Markup] = {}
+PHRASES_MAX = 4096  # languages × template phrases (and plural counts): started over beyond
+
+
+@pass_context
+def phrase(ctx: Context, message: str, **variables: Any) -> str:
+    """The templates' ``_()`` in a frame: jinja2.ext's gettext (the translation as Markup, then
+    %-formatted), remembered per language and message: every frame asks for the same phrases."""
+    gettext = cast(Callable[..., str], ctx.environment.globals["gettext"])
+    if variables or not ctx.eval_ctx.autoescape:  # as jinja2.ext's, not remembered
+        return cast(str, ctx.call(gettext, message, **variables))
+    key = ("_", ctx.get("lang"), message)
+    hit = PHRASES.get(key)
+    if hit is None:
+        hit = _remember(key, ctx.call(gettext, message))
+    return hit
+
+
+@pass_context
+def plural(ctx: Context, singular: str, plural: str, n: int, **variables: Any) -> str:
+    """The templates' ``ngettext()`` in a frame, remembered as :func:`phrase`."""
+    ngettext = cast(Callable[..., str], ctx.environment.globals["ngettext"])
+    if variables or not ctx.eval_ctx.autoescape:
+        return cast(str, ctx.call(ngettext, singular, plural, n, **variables))
+    key = ("n", ctx.get("lang"), singular, plural, n)
+    hit = PHRASES.get(key)
+    if hit is None:
+        hit = _remember(key, ctx.call(ngettext, singular, plural, n))
+    return hit
+
+
+def _remember(key: tuple[Any, ...], value: Any) -> Markup:
+    if len(PHRASES) >= PHRASES_MAX:
+        PHRASES.clear()
+    PHRASES[key] = m = Markup(value)
+    return m
+
+
+def diagram_head(ctx: dict[str, Any], render: Any) -> Markup:
+    """The diagram's heading and sample note (partials/diagram_head.html), rendered once for
+    what it reads: the same for tick after tick of a session. Keep in step with the template."""
+    cfg, data = ctx["cfg"], ctx["data"]
+    key = digest(repr(("diagram_head", ctx["lang"], tuple(cfg.layers), cfg.loss, cfg.reduction,
+                       cfg.learning_rate, cfg.optimizer.name, data["focus_index"],
+                       data["focus_values"], data["size"]))).encode()
+    html = HEAD_CACHE.get(key)
+    if html is None:
+        html = render("partials/diagram_head.html", ctx)
+        HEAD_CACHE.put(key, html)
+    return Markup(html)
+
+
 def frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str], stop: bool,
           settings: Any, vs: ViewState, _: Any, echo: bool = True) -> tuple[str, float]:
     """The reply — changed regions (lean while playing, full when stopping) and the new
@@ -81,11 +137,13 @@ def frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str], st
     is updated to what the client holds after it; ``echo``: the hashes go back in the reply
     (the polling page echoes them; a stream remembers them itself)."""
     view = ViewState(vs.sel, vs.log, not stop, vs.n)
+    ctx["_"], ctx["ngettext"] = phrase, plural
     ctx.update(session_view(s, settings, view, _, projector=ctx["projector"], live=not stop),
                oob=True)
     t_view = time.perf_counter()
     names = {"diagram": "partials/diagram.html", "data": "partials/data.html"}
     if not stop and not getattr(ctx["diagram"], "lecture", False):
+        ctx["diagram_head"] = diagram_head(ctx, render)
         ctx["live_edges"] = diagram_svg.edges_svg(ctx["diagram"])
         ctx["live_nodes"] = diagram_svg.nodes_svg(ctx["diagram"], live=True)
         raw = ctx["raw_points"]  # from session_view: not drawn a second time

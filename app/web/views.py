@@ -6,6 +6,7 @@ session_view gathers every region; the data panel's is app/web/data_panel.py."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -58,17 +59,22 @@ class ViewState:
                    params.get("play") in ("1", "on", "true"), n if n in PLAY_SPEEDS else 10)
 
     def query(self, **changes: Unpack[ViewChanges]) -> str:
-        v = replace(self, **changes)
-        q: dict[str, str | int] = {}
-        if v.sel:
-            q["sel"] = v.sel
-        if v.log:
-            q["log"] = 1
-        if v.play:
-            q["play"] = 1
-        if v.n != 10:
-            q["n"] = v.n
-        return ("?" + urlencode(q)) if q else ""
+        # Pages and Play frames ask for the same few queries again and again.
+        return _query(replace(self, **changes) if changes else self)
+
+
+@functools.lru_cache(maxsize=1024)
+def _query(v: ViewState) -> str:
+    q: dict[str, str | int] = {}
+    if v.sel:
+        q["sel"] = v.sel
+    if v.log:
+        q["log"] = 1
+    if v.play:
+        q["play"] = 1
+    if v.n != 10:
+        q["n"] = v.n
+    return ("?" + urlencode(q)) if q else ""
 
 
 def grouped(timeline: list[dict[str, object]]) -> list[dict[str, object]]:
