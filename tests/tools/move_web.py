@@ -44,6 +44,7 @@ MAPPING: dict[str, str] = {
     "landing": "routes.landing",
     "experiment": "routes.experiment",
     "tick": "routes.tick",
+    "play": "routes.play",  # the Play stream's frames (its route is in session.py)
     "watch": "routes.watch",
     "compare": "routes.compare",
     "compare_watch": "routes.compare_watch",
@@ -59,6 +60,7 @@ MAPPING: dict[str, str] = {
     # SVG and PNG pictures.
     "diagram": "drawing.diagram",
     "diagram_model": "drawing.diagram_model",
+    "diagram_svg": "drawing.diagram_svg",
     "layout": "drawing.layout",
     "active": "drawing.active",
     "lecture": "drawing.lecture",
