@@ -87,8 +87,8 @@ class Settings(BaseSettings):
         "capped at lock_timeout − train_time_budget − 1). A Play tick waits within tick_budget, "
         "then trains nothing that tick")
     tick_budget: float = Field(0.05, gt=0, description="seconds of training per Play tick")
-    # Play on the page with JavaScript: one stream per playing page (app/web/play.py) pushes a
-    # frame every play_interval; beyond play_max_streams the page polls POST /tick instead.
+    # Play on the page with JavaScript: one stream per playing page (app/web/routes/play.py) pushes
+    # a frame every play_interval; beyond play_max_streams the page polls POST /tick instead.
     play_interval: float = Field(
         0.25, ge=0.05, le=5, description="seconds from one Play tick's start to the next on a "
         "playing page's stream (4 ticks a second)")

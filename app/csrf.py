@@ -117,7 +117,7 @@ class CrossSiteGuard:
 
 
 def _page(request: Request, status: int, reason: str) -> str:
-    """The error page in the visitor's language (app/web/page_errors.py holds its text)."""
-    from app.web.page_errors import cross_site_page
+    """The error page in the visitor's language (app/web/infra/page_errors.py holds its text)."""
+    from app.web.infra.page_errors import cross_site_page
 
     return cross_site_page(request, status)

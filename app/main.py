@@ -163,7 +163,7 @@ class SecurityHeaders:
                     {"detail": str(e)}, status_code=429,
                     headers={"Retry-After": str(e.retry_after), "Connection": "close"})
             else:
-                from app.web.landing import refused
+                from app.web.routes.landing import refused
 
                 response = refused(Request(scope), app.state.settings, e)  # type: ignore[union-attr]
                 response.headers["Connection"] = "close"

@@ -2,7 +2,7 @@
 its own initial weights), each page playing at 10 epochs per tick as the browser does:
 
 - ``--transport stream`` (the default, the page today): one GET /s/{id}/play?n=10 stream per
-  student, gzipped, the server pushing a frame every 250 ms (app/web/play.py). A tick's
+  student, gzipped, the server pushing a frame every 250 ms (app/web/routes/play.py). A tick's
   latency is from when the server's schedule had it due (the ``: due`` comment of each frame,
   wall clock: the load generator runs on the same machine) to its frame's arrival;
 - ``--transport poll`` (the page before issue #22, still the fallback): POST

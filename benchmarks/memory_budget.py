@@ -5,9 +5,10 @@ read their stream. Against a real server (memory store, 1 worker).
 
 What the worker may hold: its resting RSS, plus ``memory_budget`` (sessions, with their undo
 rings and histories, as counted by the store), plus ``watch_cache_bytes`` (watchers' copies and
-frames), plus ``watch_buffer_bytes`` (frames held for slow watchers), plus ``render_memory_budget`` (what page renders, watchers'
-frames and state replies hold while they are built: app/sessions/render_budget.py). The figures: RSS growth against that sum, the store's own count
-against ``memory_budget``, and how many sessions the budget evicted.
+frames), plus ``watch_buffer_bytes`` (frames held for slow watchers), plus
+``render_memory_budget`` (what page renders, watchers' frames and state replies hold while they
+are built: app/sessions/render_budget.py). The figures: RSS growth against that sum, the
+store's own count against ``memory_budget``, and how many sessions the budget evicted.
 
 Run: ``python -m benchmarks.memory_budget`` (``--sessions 40 --trains 30 --watchers 30``).
 """

@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.config import Settings
 from app.main import create_app
-from app.web import heatmaps, mathml
+from app.web.drawing import heatmaps
+from app.web.inspector import mathml
 
 API = "/api/v1"
 HX = {"HX-Request": "true"}

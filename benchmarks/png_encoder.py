@@ -1,4 +1,4 @@
-"""The pages' PNG encoder (app/web/png.py) against Pillow's, on the images the pages draw:
+"""The pages' PNG encoder (app/web/drawing/png.py) against Pillow's, on the images the pages draw:
 bytes and time per image. Pillow is not a dependency: install it to run this
 (``python3 -m pip install pillow``).
 
@@ -15,8 +15,8 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from app.web.fmt import diverging_rgb
-from app.web.png import PALETTE, SHADES, png_data_uri, png_palette_uri, shade_index
+from app.web.drawing.png import PALETTE, SHADES, png_data_uri, png_palette_uri, shade_index
+from app.web.infra.fmt import diverging_rgb
 
 
 def smooth(n: int, seed: int) -> NDArray[np.float64]:

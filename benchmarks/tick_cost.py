@@ -1,5 +1,5 @@
 """Server CPU of one Play tick, without the network: what the door does for a stream's tick
-(train, the restore point, the watcher event), the frame (app/web/play.py's Tick.view: view,
+(train, the restore point, the watcher event), the frame (app/web/routes/play.py's Tick.view: view,
 templates, hashing, gzip) and the memory store's recount of the session's resident bytes.
 
     python3 -m benchmarks.tick_cost [--students 10] [--ticks 40] [--profile out.prof]
@@ -26,10 +26,10 @@ from app.sessions import undo
 from app.sessions.commands import Tick as TickCommand
 from app.sessions.door import Outcome, summary
 from app.sessions.model import Session
-from app.web import play
-from app.web.session_pages import TIMELINE
-from app.web.templating import base_ctx, render
-from app.web.views import ViewState
+from app.web.infra.templating import base_ctx, render
+from app.web.routes import play
+from app.web.routes.session import TIMELINE
+from app.web.views.session import ViewState
 
 
 def tick(s: Session, settings: Settings, t: play.Tick, times: list[float]) -> None:
@@ -124,7 +124,7 @@ def main() -> None:
 
 
 def _gettext() -> Any:
-    from app.web import i18n
+    from app.web.infra import i18n
     return i18n.gettext_for(i18n.DEFAULT)
 
 

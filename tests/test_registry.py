@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 from app.nn import choices, init, numba_kernel
 from app.nn.activations import ACTIVATIONS, Activation
 from app.nn.losses import LOSSES, PENALTIES, REDUCTIONS, REG_KINDS
-from app.web import forms
-from app.web.fmt import tex
+from app.web.infra import forms
+from app.web.infra.fmt import tex
 from tests.nn import reference
 from tests.web.helpers import new_page
 

@@ -1,5 +1,5 @@
 """The names a config may choose, each list taken from its registry, in the order the API's
-schema (app/sessions/config.py) and the page's forms (app/web/forms.py) show them."""
+schema (app/sessions/config.py) and the page's forms (app/web/infra/forms.py) show them."""
 
 from __future__ import annotations
 

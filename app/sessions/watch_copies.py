@@ -6,7 +6,7 @@ A copy is made once per saved version (``store.saved``: from Redis without any l
 memory store by serialising under the lock for a few milliseconds, once per version, however
 many watchers ask), then every watcher renders from it outside the lock. Copies are never
 changed. Kept per worker, least recently used first out, within ``watch_cache_bytes`` (the
-copies' estimated resident bytes, with the rendered frames of app/web/watch.py).
+copies' estimated resident bytes, with the rendered frames of app/web/routes/watch.py).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 # Every in-word "/", "-" or "–" in rendered text that wraps, and whether the line breaks there
-# (the characters around it on two lines). The word joiners of app/web/typeset.py forbid it.
+# (the characters around it on two lines). The word joiners of app/web/infra/typeset.py forbid it.
 BROKEN = r"""() => {
   const out = [];
   const skip = "code, kbd, math, svg, script, style, .nowrap, [translate=no], [hidden]";

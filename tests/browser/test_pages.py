@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from app.web.fmt import num, signed
+from app.web.infra.fmt import num, signed
 from tests.browser.frames import COUNT_FRAMES, frames
 
 pytestmark = pytest.mark.browser
@@ -33,7 +33,7 @@ def clean(problems: Any) -> None:
 
 def four(v: float) -> str:
     """A computed value as the diagram prints it: 4 significant digits, trailing zeros kept,
-    a real minus sign (written here independently of app/web/fmt.py)."""
+    a real minus sign (written here independently of app/web/infra/fmt.py)."""
     return f"{v:#.4g}".replace("-", "\u2212")
 
 

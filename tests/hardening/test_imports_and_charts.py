@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from app.nn.network import Network, Spec, all_finite
 from app.nn.stepper import Data, Hyper, Trainer
-from app.web.charts import MAX_TICKS, loss_curve, nice_ticks
+from app.web.drawing.charts import MAX_TICKS, loss_curve, nice_ticks
 from tests.conftest import API
 
 SESSIONS = f"{API}/sessions"

@@ -9,8 +9,8 @@ from collections.abc import Callable
 import segno
 from fastapi.testclient import TestClient
 
-from app.web.share import qr_svg
-from app.web.templating import site_path
+from app.web.infra.templating import site_path
+from app.web.views.share import qr_svg
 from tests.conftest import API
 from tests.web.helpers import new_page
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.web import i18n
+from app.web.infra import i18n
 
 
 def reference(header: str | None) -> str:
-    """The matcher before Babel, as it was written in app/web/i18n.py."""
+    """The matcher before Babel, as it was written in app/web/infra/i18n.py."""
     best, best_q = "en", 0.0
     for part in (header or "").split(","):
         pieces = part.strip().split(";")

@@ -1,11 +1,11 @@
-"""The weights table of the layer just computed (app/web/active.py), from hand-made layers:
+"""The weights table of the layer just computed (app/web/drawing/active.py), from hand-made layers:
 which way round it is, what each cell holds, and when it is left out."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from app.web.active import layer_table
+from app.web.drawing.active import layer_table
 
 
 def lay(n_prev: int, n: int, grads: bool) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
-from app.web import compare_watch
+from app.web.routes import compare_watch
 from tests.web.helpers import API, HX, new_page
 from tests.web.test_korean import check
 

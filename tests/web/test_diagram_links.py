@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 
 from fastapi.testclient import TestClient
 
-from app.web.diagram import clickable
+from app.web.drawing.diagram import clickable
 from tests.web.helpers import new_page, section
 
 

@@ -17,8 +17,8 @@ from app.config import Settings
 from app.nn.network import Network
 from app.sessions.config import SessionConfig, normalize
 from app.sessions.model import Session
-from app.web import charts, heatmaps
-from app.web.views import ViewState, session_view
+from app.web.drawing import charts, heatmaps
+from app.web.views.session import ViewState, session_view
 from tests.web.helpers import API
 
 GRIDS = {heatmaps.GRID**2, heatmaps.PLAY_GRID**2, charts.GRID**2, charts.PLAY_GRID**2}

@@ -9,8 +9,8 @@ import pytest
 
 from app.nn.stepper import CursorError
 from app.sessions.door import NothingToUndo, Outcome
-from app.web import i18n
-from app.web.flash import Flash, Kind
+from app.web.infra import i18n
+from app.web.views.flash import Flash, Kind
 
 FLASHES = [Flash(Kind.CURSOR, phase="backward"), Flash(Kind.NOTHING, direction="undo"),
            Flash(Kind.NOTHING, direction="redo"), Flash(Kind.TRAINED, ran=1),

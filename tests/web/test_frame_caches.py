@@ -11,8 +11,11 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from app.web import diagram, heatmaps, i18n, plane, templating, tick, views
-from app.web.views import ViewState
+from app.web.drawing import diagram, heatmaps, plane
+from app.web.infra import i18n, templating
+from app.web.routes import tick
+from app.web.views import session as views
+from app.web.views.session import ViewState
 from tests.web.helpers import API
 
 CASES: dict[str, dict[str, Any]] = {

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.sessions.config import SessionConfig, normalize
 from app.sessions.model import Session
-from app.web import heatmaps
-from app.web.fmt import NEG, POS, num
+from app.web.drawing import heatmaps
+from app.web.infra.fmt import NEG, POS, num
 from tests.api.helpers import XOR_X, XOR_Y, lesson_weights, ref_sigmoid_pass
 from tests.web.helpers import HX, new_page, op, section, state, text
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
 
-from app.web import catalog, i18n
-from app.web.charts import loss_curve, nice_ticks
+from app.web.drawing.charts import loss_curve, nice_ticks
+from app.web.infra import catalog, i18n
 from tests.web.helpers import API, HX, element, new_page, op, section, state
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from app.web.fmt import num
-from app.web.mathml import split_top
+from app.web.infra.fmt import num
+from app.web.inspector.mathml import split_top
 from tests.web.helpers import API, HX, new_page, op, section, state, text
 
 

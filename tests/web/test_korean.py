@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.sessions.config import PRESETS
-from app.web import forms, i18n, page_errors
-from app.web.page_errors import PageError
+from app.web.infra import forms, i18n, page_errors
+from app.web.infra.page_errors import PageError
 from tests.web.helpers import HX, new_page, op
 
 # Proper names, formula symbols and abbreviations that stay as they are in a Korean class.
@@ -94,7 +94,7 @@ class Visible(HTMLParser):
 
 def latin_words(text: str) -> set[str]:
     """The Latin-letter words of ``text`` outside the allow-list, with their digits ("F1")."""
-    text = text.replace("\u2060", "")  # word joiners (app/web/typeset.py) glue, never split
+    text = text.replace("\u2060", "")  # word joiners (app/web/infra/typeset.py) glue, never split
     for name in CODES:  # API values and setting names, whole names only
         text = re.sub(rf"(?<![A-Za-z0-9_-]){re.escape(name)}(?![A-Za-z0-9_-])", " ", text)
     text = re.sub(r"\d(?:\.\d+)?e[+\-−]?\d+", " ", text)  # 1.5e-05, 8.1e−06
@@ -151,7 +151,7 @@ def test_every_korean_translation_uses_only_allowed_latin_words() -> None:
     symbol or an API value (placeholders aside); the report lists every other one at once."""
     from babel.messages.pofile import read_po
 
-    from app.web import catalog
+    from app.web.infra import catalog
 
     with catalog.po_path("ko").open("rb") as f:
         po = read_po(f, locale="ko")
@@ -315,7 +315,7 @@ def test_every_page_error_code_has_a_message_and_renders() -> None:
 def test_the_catalogue_follows_the_glossary() -> None:
     from babel.messages.pofile import read_po
 
-    from app.web import catalog
+    from app.web.infra import catalog
 
     glossary = (catalog.ROOT / "docs" / "glossary-ko.md").read_text(encoding="utf-8")
     terms = glossary.split("## Terms")[1].split("\n## ")[0]

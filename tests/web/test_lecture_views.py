@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from app.web.views import grouped
+from app.web.views.session import grouped
 from tests.web.helpers import new_page
 
 

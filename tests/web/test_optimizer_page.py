@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from app.web.fmt import num
+from app.web.infra.fmt import num
 from tests.web.helpers import API, HX, new_page, op, section, state, text
 
 

@@ -1,4 +1,4 @@
-"""Play pushed over one stream (GET /s/{id}/play, app/web/play.py): frames with only what
+"""Play pushed over one stream (GET /s/{id}/play, app/web/routes/play.py): frames with only what
 changed, the frame size bound, Pause (the page closes the stream), divergence, the tick budget,
 a change made elsewhere, a session that is gone, the server's stream limit (the page polls
 instead), gzip, and watchers following a session that plays."""

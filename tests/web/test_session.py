@@ -7,13 +7,13 @@ import re
 
 from fastapi.testclient import TestClient
 
-from app.web.fmt import num, signed
+from app.web.infra.fmt import num, signed
 from tests.web.helpers import API, HX, element, new_page, node_values, op, section, state, text
 
 
 def four(v: float) -> str:
     """A computed value as the page prints it: 4 significant digits, trailing zeros kept
-    (0.5000, never 0.5), a real minus sign (written here independently of app/web/fmt.py)."""
+    (0.5000, never 0.5), a real minus sign (written here independently of app/web/infra/fmt.py)."""
     return f"{v:#.4g}".replace("-", "\u2212")
 
 
@@ -158,7 +158,8 @@ def test_play_pause_and_the_tick_endpoint(client: TestClient) -> None:
     path = new_page(client)
     frag = op(client, path, "play", n="100")
     attrs, _ = element(frag, "player")
-    # The page plays over its stream (app/web/play.py), POST /tick as the fallback (issue #22).
+    # The page plays over its stream (app/web/routes/play.py), POST /tick as the fallback (issue
+    # #22).
     assert attrs["data-play"] == f"{path}/play?n=100"
     assert attrs["data-tick"] == f"{path}/tick?n=100"
     assert ">Pause</button>" in frag

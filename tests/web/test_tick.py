@@ -1,5 +1,5 @@
-"""Play ticks (app/web/tick.py): lean frames, regions the client already holds not re-sent, the
-per-tick training budget, the cached point image, and full regions again when Play stops."""
+"""Play ticks (app/web/routes/tick.py): lean frames, regions the client already holds not re-sent,
+the per-tick training budget, the cached point image, and full regions again when Play stops."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def test_points_image_is_cached_and_redrawn_when_missing(client: TestClient) -> 
     assert "immutable" in r.headers["cache-control"]
     n = state(client, path)["config"]["dataset"]["samples"]
     assert r.text.count("<circle") + r.text.count("<rect") == n  # every sample, train and test
-    from app.web import heatcache
+    from app.web.drawing import heatcache
 
     heatcache.POINTS.clear()  # as on another worker: drawn again from the session
     again = client.get(m.group(1))
@@ -110,7 +110,7 @@ def test_heatmaps_are_cached_per_weights_version() -> None:
     import numpy as np
 
     from app.nn.network import Network, Spec
-    from app.web import charts, heatcache
+    from app.web.drawing import charts, heatcache
 
     rng = np.random.default_rng(3)
     net = Network(Spec((2, 3, 1), "tanh", "sigmoid"), [rng.normal(size=(2, 3)),

@@ -1,4 +1,4 @@
-"""Train N on the page (app/web/train_run.py): with htmx a run of chunks with a progress bar,
+"""Train N on the page (app/web/views/train_run.py): with htmx a run of chunks with a progress bar,
 Cancel and a live region that speaks at the start, every tenth at most and the end; without
 JavaScript one call's worth per press, the message saying how many remain, and Continue; in
 Korean; and watchers see the same progress."""
