@@ -33,7 +33,7 @@ def _cell(rows: Any, row: int | None, j: int) -> float | None:
     return float(rows[row][j])
 
 
-def flow_of(cursor: dict[str, Any], L: int) -> tuple[str | None, int | None]:
+def flow_of(cursor: Mapping[str, Any], L: int) -> tuple[str | None, int | None]:
     """Which layer the last step computed: ("forward", l), ("backward", l) or (None, None)."""
     phase, layer = cursor["next"], cursor.get("layer")
     if phase == "forward" and layer and layer > 1:

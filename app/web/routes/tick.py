@@ -18,7 +18,7 @@ import gzip
 import hashlib
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from fastapi import APIRouter, Request
@@ -65,7 +65,7 @@ REGION_CACHE: heatmaps.LRU[str] = heatmaps.LRU(512)
 HEAD_CACHE: heatmaps.LRU[str] = heatmaps.LRU(512)
 
 
-def inputs_key(region: str, ctx: dict[str, Any], view: ViewState) -> tuple[Any, ...] | None:
+def inputs_key(region: str, ctx: Mapping[str, Any], view: ViewState) -> tuple[Any, ...] | None:
     """Everything a region's template reads, for the regions that rarely change while
     playing (the undo bar once its timeline is all Play steps; the inspector with nothing
     selected): equal keys, equal HTML, so neither is rendered again. Keep in step with
@@ -118,7 +118,7 @@ def _remember(key: tuple[Any, ...], value: Any) -> Markup:
     return m
 
 
-def diagram_head(ctx: dict[str, Any], render: Any) -> Markup:
+def diagram_head(ctx: Mapping[str, Any], render: Any) -> Markup:
     """The diagram's heading and sample note (partials/diagram_head.html), rendered once for
     what it reads: the same for tick after tick of a session. Keep in step with the template."""
     cfg, data = ctx["cfg"], ctx["data"]
