@@ -19,12 +19,12 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 
 from app.nn.activations import Array
 from app.nn.history import History
+from app.nn.hyper import Hyper, Hyperparameters
 from app.nn.kernel import Chunk
 from app.nn.kernel_slot import KernelName, make_kernel
 from app.nn.network import Network, all_finite, quiet, quiet_math
@@ -32,8 +32,9 @@ from app.nn.norms import grad_norms
 from app.nn.optimizers import SGD, Optimizer, OptState
 from app.nn.trace import CursorError, Data, IntArray, Phase, Status, Stopped, Trace
 
-# The pieces moved to their own modules (trace.py, history.py), importable from here as before.
-__all__ = ["CursorError", "Data", "History", "Phase", "Status", "Stopped", "Trace", "Trainer"]
+# The pieces moved to their own modules (trace, history, hyper), importable from here as before.
+__all__ = ["CursorError", "Data", "History", "Hyper", "Hyperparameters", "Phase", "Status",
+           "Stopped", "Trace", "Trainer"]
 
 
 @functools.lru_cache(maxsize=64)
@@ -44,30 +45,6 @@ def _shuffle(seed: int, epoch: int, n: int) -> IntArray:
     order = np.random.default_rng([seed, epoch]).permutation(n)
     order.flags.writeable = False
     return order
-
-
-class Hyperparameters(Protocol):
-    """What a Trainer reads from its config: the session's normalized config is one; the
-    Trainer keeps no copies, so a changed config is the only thing to replace."""
-
-    @property
-    def learning_rate(self) -> float: ...
-    @property
-    def batch_size(self) -> int | None: ...  # None: full batch
-    @property
-    def train_bias(self) -> bool: ...
-    @property
-    def shuffle_seed(self) -> int: ...
-
-
-@dataclass(frozen=True)
-class Hyper:
-    """Hyperparameters on their own (the engine's tests and benchmarks have no session)."""
-
-    learning_rate: float
-    batch_size: int | None = None
-    train_bias: bool = True
-    shuffle_seed: int = 0
 
 
 @dataclass

@@ -19,7 +19,7 @@ from app.nn import kernel_slot, numba_kernel
 from app.nn.losses import Regularization
 from app.nn.network import Network, Spec
 from app.nn.optimizers import Optimizer
-from app.nn.stepper import Data, Trainer
+from app.nn.stepper import Data, Hyper, Trainer
 
 pytestmark = pytest.mark.skipif(not numba_kernel.available(), reason="numba not installed")
 
@@ -45,8 +45,8 @@ def problem() -> dict[str, Any]:
 def trainer(p: dict[str, Any]) -> Trainer:
     spec = Spec(LAYERS, "tanh", "tanh", "squared_error", "mean", True, Regularization())
     net = Network(spec, [W.copy() for W in p["Ws"]], [b.copy() for b in p["bs"]])
-    return Trainer(net, Data(p["X"], p["Y"], p["Xt"], p["Yt"]), LR, batch_size=BATCH,
-                   shuffle_seed=SEED)
+    return Trainer(net, Data(p["X"], p["Y"], p["Xt"], p["Yt"]),
+                   Hyper(LR, batch_size=BATCH, shuffle_seed=SEED))
 
 
 def step(Ws: list[Any], bs: list[Any], X: Any, Y: Any) -> float:
