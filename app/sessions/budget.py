@@ -115,7 +115,7 @@ def held_bytes(root: Any, skip: tuple[Any, ...] = (), depth: int = 6,
     def visit(x: Any, d: int) -> bool:
         """Counts ``x``; whether its subtree is deeply immutable (memoisable)."""
         nonlocal total
-        if x is None or isinstance(x, (int, float, str, bytes, bool)):
+        if _scalar(x):
             return True
         if id(x) in seen:
             if memo is not None:
@@ -156,8 +156,11 @@ def held_bytes(root: Any, skip: tuple[Any, ...] = (), depth: int = 6,
             return False
         if hasattr(x, "__dict__") or hasattr(x, "__slots__"):
             names = list(getattr(x, "__dict__", {})) + list(getattr(x, "__slots__", ()))
-            fixed = all([visit(getattr(x, name, None), d - 1) for name in names]) and _frozen(x)
-            if fixed and memo is not None:
+            values = [getattr(x, name, None) for name in names]
+            fixed = all([visit(v, d - 1) for v in values]) and _frozen(x)
+            # Only a subtree with more than scalars is worth it: a frozen object of scalars
+            # (the optimizer's state, replaced by every update) would only fill the memo.
+            if fixed and memo is not None and not all(map(_scalar, values)):
                 if len(memo) >= MEMO_SIZE:
                     memo.clear()
                 mine = frozenset(added[a0:])
@@ -167,6 +170,10 @@ def held_bytes(root: Any, skip: tuple[Any, ...] = (), depth: int = 6,
 
     visit(root, depth)
     return total
+
+
+def _scalar(x: Any) -> bool:
+    return x is None or isinstance(x, (int, float, str, bytes, bool))
 
 
 def _frozen(x: Any) -> bool:
