@@ -44,6 +44,18 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 DOCS_CSP = CSP + "; worker-src 'self' blob:"
 
 
+def _security_headers(csp: str) -> tuple[tuple[bytes, bytes], ...]:
+    """What SecurityHeaders adds to a response that does not set them itself (encoded once)."""
+    return ((b"content-security-policy", csp.encode()),
+            (b"referrer-policy", b"no-referrer"),
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"))
+
+
+PAGE_HEADERS = _security_headers(CSP)
+DOCS_HEADERS = _security_headers(DOCS_CSP)
+
+
 class SecurityHeaders:
     """Adds the security headers to every response, and reads each request body before the
     app sees it: refused over the size limit (413, by Content-Length or while streaming), when
@@ -67,21 +79,17 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        csp = DOCS_CSP if path in ("/docs", "/redoc") else CSP
+        extra = DOCS_HEADERS if path in ("/docs", "/redoc") else PAGE_HEADERS
         imports = scope.get("method") == "POST" and path in self.IMPORT_PATHS
         limit, setting = ((self.max_import, "max_import_bytes") if imports
                           else (self.max_body, "max_body_bytes"))
 
         async def send_with_headers(message: Message) -> None:
+            # Only the start is touched: a stream's body messages (a Play frame each) go
+            # straight through.
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}
-                extra = [
-                    (b"content-security-policy", csp.encode()),
-                    (b"referrer-policy", b"no-referrer"),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"x-frame-options", b"DENY"),
-                ]
                 headers += [(k, v) for k, v in extra if k not in names]
                 message["headers"] = headers
             await send(message)

@@ -82,49 +82,103 @@ def history_point_bytes(weight_layers: int) -> int:
     return HISTORY_POINT_BASE + HISTORY_POINT_PER_LAYER * max(1, weight_layers)
 
 
-def held_bytes(root: Any, skip: tuple[Any, ...] = (), depth: int = 6) -> int:
+# A memoised subtree: (the object, its depth, its bytes, the ids it counts, the ids outside
+# it that it met already counted).
+HeldMemo = dict[int, tuple[Any, int, int, frozenset[int], frozenset[int]]]
+MEMO_SIZE = 64  # memoised subtrees a session keeps (a config edit leaves old ones behind)
+
+
+def held_bytes(root: Any, skip: tuple[Any, ...] = (), depth: int = 6,
+               memo: HeldMemo | None = None) -> int:
     """Bytes of the NumPy arrays reachable from ``root`` (through attributes, lists, tuples
     and dicts, ``depth`` levels down), each array counted once, views of a counted array not
     at all; long lists of numbers as Python floats. What a session really holds, after it was
     made, rather than the worst case of its shapes (issue #23: the worst case locked everyone
-    out while the real memory was small)."""
+    out while the real memory was small).
+
+    ``memo`` (kept by the caller between calls): the bytes of deeply immutable subtrees (a
+    frozen dataclass holding only scalars, tuples and frozen dataclasses: the config, the
+    network's spec), so that the next count (every Play tick) adds them without walking them
+    again. Exact: a subtree is reused only when it is the very same object at the same depth,
+    none of its objects is counted yet, and those it met already counted are counted again
+    (then its walk would count and skip the very same objects)."""
     seen: set[int] = {id(x) for x in skip}
+    added: list[int] = []  # ids counted, in order (kept only with a memo)
+    skipped: list[int] = []  # ids met again, already counted
     total = 0
 
-    def visit(x: Any, d: int) -> None:
+    def count(i: int) -> None:
+        seen.add(i)
+        if memo is not None:
+            added.append(i)
+
+    def visit(x: Any, d: int) -> bool:
+        """Counts ``x``; whether its subtree is deeply immutable (memoisable)."""
         nonlocal total
-        if id(x) in seen or x is None or isinstance(x, (int, float, str, bytes, bool)):
-            return
-        seen.add(id(x))
+        if _scalar(x):
+            return True
+        if id(x) in seen:
+            if memo is not None:
+                skipped.append(id(x))
+            return isinstance(x, tuple) or _frozen(x)
+        if memo is not None:
+            hit = memo.get(id(x))
+            if (hit is not None and hit[0] is x and hit[1] == d and seen.isdisjoint(hit[3])
+                    and hit[4] <= seen):
+                seen.update(hit[3])
+                added.extend(hit[3])
+                skipped.extend(hit[4])
+                total += hit[2]
+                return True
+        a0, s0, before = len(added), len(skipped), total
+        count(id(x))
         if isinstance(x, np.ndarray):
             base = x.base if isinstance(x.base, np.ndarray) else None
             if base is not None and id(base) in seen:
-                return
+                return False
             if base is not None:
-                seen.add(id(base))
+                count(id(base))
                 total += base.nbytes + 112
             else:
                 total += x.nbytes + 112
-            return
+            return False
         if d <= 0:
-            return
+            return False
         if isinstance(x, (list, tuple)):
             total += 56 + 8 * len(x)
             if len(x) > 64 and not isinstance(x[0], (np.ndarray, list, tuple)):
                 total += PYFLOAT * len(x)  # a long list of numbers
-                return
-            for v in x:
-                visit(v, d - 1)
-        elif isinstance(x, dict):
+                return False
+            return all([visit(v, d - 1) for v in x]) and isinstance(x, tuple)
+        if isinstance(x, dict):
             for v in x.values():
                 visit(v, d - 1)
-        elif hasattr(x, "__dict__") or hasattr(x, "__slots__"):
+            return False
+        if hasattr(x, "__dict__") or hasattr(x, "__slots__"):
             names = list(getattr(x, "__dict__", {})) + list(getattr(x, "__slots__", ()))
-            for name in names:
-                visit(getattr(x, name, None), d - 1)
+            values = [getattr(x, name, None) for name in names]
+            fixed = all([visit(v, d - 1) for v in values]) and _frozen(x)
+            # Only a subtree with more than scalars is worth it: a frozen object of scalars
+            # (the optimizer's state, replaced by every update) would only fill the memo.
+            if fixed and memo is not None and not all(map(_scalar, values)):
+                if len(memo) >= MEMO_SIZE:
+                    memo.clear()
+                mine = frozenset(added[a0:])
+                memo[id(x)] = (x, d, total - before, mine, frozenset(skipped[s0:]) - mine)
+            return fixed
+        return False
 
     visit(root, depth)
     return total
+
+
+def _scalar(x: Any) -> bool:
+    return x is None or isinstance(x, (int, float, str, bytes, bool))
+
+
+def _frozen(x: Any) -> bool:
+    params = getattr(type(x), "__dataclass_params__", None)
+    return params is not None and bool(params.frozen)
 
 
 def undo_bytes(ring: Any) -> int:

@@ -17,7 +17,7 @@ from app.nn.init import init_weights
 from app.nn.losses import LOSSES, Regularization
 from app.nn.network import Network, Spec
 from app.nn.stepper import Data, History, Trainer
-from app.sessions import snapshot
+from app.sessions import budget, snapshot
 from app.sessions.config import ConfigError
 from app.sessions.normalized import GeneratedData, InlineData, NormalizedConfig, Rows
 from app.sessions.run_state import Run
@@ -147,6 +147,8 @@ class Session:
     watch_id: str | None = None  # the read-only capability to follow this session
     view_sel: str | None = None  # what the teacher's inspector shows (watchers see it too)
     run: Run | None = None  # a long training run in progress (app/sessions/runs.py)
+    # What resident_bytes() need not walk again (the config, the spec): it runs on every write.
+    held_memo: budget.HeldMemo = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def config(self) -> NormalizedConfig:
@@ -181,11 +183,9 @@ class Session:
         """Bytes held between requests (the server-wide memory budget's unit), from what it
         really holds: its arrays (weights, gradients, data, a pass's trace), its history at
         its measured size per point, its undo ring, its config's inline numbers."""
-        from app.sessions import budget
-
         t = self.trainer
         h = t.history
-        return (budget.RESIDENT_OVERHEAD + budget.held_bytes(t, skip=(h,))
+        return (budget.RESIDENT_OVERHEAD + budget.held_bytes(t, skip=(h,), memo=self.held_memo)
                 + len(h.epoch) * budget.history_point_bytes(len(t.net.W))
                 + budget.undo_bytes(self.undo)
                 + budget.PYFLOAT * budget.config_floats(self.config))
