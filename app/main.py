@@ -273,6 +273,10 @@ def _repeats_a_key(body: bytes) -> bool:
 GC_YOUNG = 5000  # allocations between two young-generation collections (Python's: 700)
 
 
+class _startup:  # a namespace for one process-wide flag
+    frozen = False  # start-up objects frozen out of the collector's walks (once per process)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -303,15 +307,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # allocates tens of thousands of short-lived objects (freed by reference counting):
         # at the default 700 allocations per young collection the collector took ~0.3 ms of
         # every tick, at GC_YOUNG ~0.07 ms (benchmarks/tick_cost.py, docs/performance.md).
+        # Once per process: a server has one app, but a process that makes many (the test
+        # suite: one per test) paid a full collection of its whole heap at every start.
         thresholds = gc.get_threshold()
-        gc.collect()
-        gc.freeze()
+        if not _startup.frozen:
+            gc.collect()
+            gc.freeze()
+            _startup.frozen = True
         gc.set_threshold(GC_YOUNG, *thresholds[1:])
         try:
             yield
         finally:
             gc.set_threshold(*thresholds)
-            gc.unfreeze()
             await app.state.polls.close()
             await hub.close()
             bodies.shutdown()
