@@ -185,8 +185,38 @@ def test_a_session_that_is_gone_ends_the_stream(make_client: Callable[..., TestC
     # (A frame already made before the delete may still arrive.) Nothing to show: the page
     # stays as it is.
     assert frames[-1] == ("stop", "") and len(frames) <= 3
-    # Opened for a session that does not exist: the same, no error page in an event stream.
-    assert play(client, "nope", 5) == [("stop", "")]
+    # Opened for a session that does not exist: 404 (the page's EventSource then fails and
+    # falls back to POST /tick, which answers 286: Play stops there too).
+    for sid_ in (sid, "nope", "x" * 5000):
+        with client.stream("GET", f"/s/{sid_}/play?n=10") as r:
+            assert r.status_code == 404
+            assert not r.headers["content-type"].startswith("text/event-stream")
+    assert client.post(f"/s/{sid}/tick?n=10", headers={"HX-Request": "true"}).status_code == 286
+
+
+def test_hostile_queries_play_at_the_defaults(make_client: Callable[..., TestClient]) -> None:
+    """Whatever the query, a stream plays within its bounds: a bad ``n`` plays at 10 epochs a
+    tick, a bad ``sel`` selects nothing; no 500, no hang."""
+    client = make_client(play_interval=0.05)
+    sid = new_session(client, preset="spiral")
+    epoch = 0
+    for query in ("n=abc", "n=-5", "n=999999999", "n=" + "9" * 5000, "n=1e400", "n=",
+                  "sel=" + "w" * 10_000, "sel=%00%ff", "sel=n-9-9", "log=2&play=0&n=10&n=20",
+                  "junk=" + "x" * 2000):
+        with client.stream("GET", f"/s/{sid}/play?{query}") as r:
+            assert r.status_code == 200, query
+            got = []
+            for e in events(r.iter_lines()):
+                got.append(e)
+                if len(got) == 2:
+                    break
+        assert [name for name, _ in got] == ["frame", "frame"], query
+        assert "Internal Server Error" not in got[0][1]
+        now = state(client, sid)["epoch"]
+        if not query.startswith("sel=n-9") and not query.startswith("log="):
+            # Two ticks at the default speed (a third may have started before the close).
+            assert now - epoch in (20, 30), (query, now - epoch)
+        epoch = now
 
 
 def test_beyond_the_stream_limit_the_page_polls(make_client: Callable[..., TestClient]

@@ -7,9 +7,9 @@ for watchers), and pushes the regions that changed as an event ``frame``. The st
 which region hashes it sent, so nothing is echoed back. It ends with an event ``stop`` (the
 full regions, the controls and the player, as the polled tick's 286 reply) when the network
 diverges or something else changes the session (a step in another tab, the API), with an
-empty ``stop`` when the session is gone, and when the page closes it (Pause and every other
-toolbar request close it before they leave; Pause also marks it paused: ``pause``). Beyond
-``play_max_streams`` open streams the
+empty ``stop`` when the session is gone (a 404 if it is gone before the stream opens), and
+when the page closes it (Pause and every other toolbar request close it before they leave;
+Pause also marks it paused: ``pause``). Beyond ``play_max_streams`` open streams the
 page is told (event ``poll``) to play by polling POST /s/{id}/tick as before.
 
 The stream is gzipped as one deflate stream, flushed after each event: consecutive frames
@@ -93,6 +93,9 @@ class Encoder:
 
 async def stream(request: Request, sid: str, settings: Settings, door: Door, render: Any,
                  base_ctx: Any, timeline: int) -> Response:
+    # An unknown (expired, deleted) session is a 404 before the stream starts, as on every
+    # page; the page's EventSource then fails, falls back to POST /tick, which says 286 (stop).
+    await door.apply(sid, State(), view=_exists)
     vs = ViewState.parse(request.query_params)
     vs = ViewState(vs.sel, vs.log, True, vs.n)
     encode = Encoder("gzip" in request.headers.get("accept-encoding", ""))
@@ -104,6 +107,10 @@ async def stream(request: Request, sid: str, settings: Settings, door: Door, ren
     return StreamingResponse(frames(request, sid, settings, door, render, base_ctx, timeline,
                                     vs, encode),
                              media_type="text/event-stream", headers=headers)
+
+
+def _exists(s: Session, outcome: Outcome[Any]) -> None:
+    return None
 
 
 class Tick:
