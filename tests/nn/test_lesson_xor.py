@@ -228,10 +228,11 @@ def test_exactness_under_every_openblas_kernel(core_type):
     """The exactness tests again, in a fresh process with OpenBLAS forced onto another CPU
     kernel (AVX-512, AVX2+FMA, SSE3 without FMA): the engine must still match the lesson's loop
     bit for bit on whatever machine it runs."""
-    env = {**os.environ, "OPENBLAS_CORETYPE": core_type, "OPENBLAS_VERBOSE": "2",
-           "BACKPROP_LAB_KERNEL": "numpy"}
+    # (Not the parent's pytest-xdist worker variables: the child runs in its own process, -n 0.)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")},
+           "OPENBLAS_CORETYPE": core_type, "OPENBLAS_VERBOSE": "2", "BACKPROP_LAB_KERNEL": "numpy"}
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", "-q", "-s", "-n", "0", "-p", "no:cacheprovider",
          "tests/nn/test_lesson_xor.py", "tests/nn/test_stepping.py"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
     )
