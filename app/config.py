@@ -113,6 +113,11 @@ class Settings(BaseSettings):
         0.001, gt=0, le=0.1,
         description="seconds a thread may hold Python's GIL while another waits for it "
         "(Python's default is 0.005): a tick whose compiled training ends gets it back sooner")
+    accept_batch: int = Field(
+        1, ge=1, le=10_000,
+        description="connections a worker accepts per turn of its event loop: with --workers "
+        "N a busy worker leaves new connections (a class opening its pages at once) to the "
+        "others (app/fair_accept.py)")
     max_added_points: int = Field(500, ge=0, description="points a session may add to its data")
     heatmap_cache: int = Field(256, ge=0, description="per-neuron heatmap sets kept (LRU)")
     # Content-Security-Policy and other headers are fixed; see app/main.py.

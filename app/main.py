@@ -24,6 +24,7 @@ from app.api.schemas import Health
 from app.config import Settings, get_settings
 from app.csrf import CrossSiteGuard
 from app.deps import StoreDep
+from app.fair_accept import listen_on_own_socket, share_accepts
 from app.jsontypes import JSON, JSONObject
 from app.nn import numba_kernel
 from app.resources import STATIC
@@ -299,6 +300,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # class added tens of ms to each tick.
         switch = sys.getswitchinterval()
         sys.setswitchinterval(settings.gil_switch_interval)
+        # Before uvicorn starts serving: new connections shared between the workers.
+        share_accepts(asyncio.get_running_loop(), settings.accept_batch)
+        listen_on_own_socket(asyncio.get_running_loop())
         # Compile (or load from numba's cache) off the event loop; "auto" uses NumPy meanwhile.
         warm = (asyncio.create_task(asyncio.to_thread(numba_kernel.warm))
                 if settings.kernel != "numpy" and numba_kernel.available() else None)

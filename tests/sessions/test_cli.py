@@ -17,7 +17,7 @@ import httpx
 import pytest
 import redis
 
-from app.cli import main, tcp_nodelay_for_workers
+from app.cli import main, worker_sockets
 from app.config import get_settings
 from tests.redis_fixture import free_port
 
@@ -64,8 +64,8 @@ def test_worker_sockets_get_tcp_nodelay(monkeypatch: pytest.MonkeyPatch) -> None
     from uvicorn.config import Config
 
     monkeypatch.setattr(Config, "bind_socket", Config.bind_socket)  # restored after the test
-    tcp_nodelay_for_workers()
-    tcp_nodelay_for_workers()  # idempotent
+    worker_sockets()
+    worker_sockets()  # idempotent
     listener = Config(app="app.main:app", host="127.0.0.1", port=0).bind_socket()
     with listener:
         assert listener.proto == socket.IPPROTO_TCP
@@ -145,3 +145,102 @@ def test_two_workers_serve_one_session_exactly(two_workers: tuple[str, str]) -> 
                     else local.post(f"/api/v1/sessions/{ref}/step")).json()
             assert {**state, "id": None} == {**want, "id": None}, f"request {i}"
     assert states[-1]["epoch"] >= 12
+
+
+def _listening(port: int) -> int:
+    """Listening TCP sockets on the local ``port`` (Linux: /proc/net/tcp)."""
+    return sum(line.split()[3] == "0A" and int(line.split()[1].split(":")[1], 16) == port
+               for line in Path("/proc/net/tcp").read_text().splitlines()[1:])
+
+
+def _connections_by_process(port: int) -> dict[int, int]:
+    """Established TCP connections on the local ``port``, counted per process holding them
+    (Linux: /proc/net/tcp for the sockets, /proc/<pid>/fd for their owners)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, state, inode = fields[1], fields[3], fields[9]
+        if state == "01" and int(local.split(":")[1], 16) == port:
+            inodes.add(f"socket:[{inode}]")
+    counts: dict[int, int] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            held = sum(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir())
+        except OSError:
+            continue  # gone, or not ours to read
+        if held:
+            counts[int(proc.name)] = held
+    return counts
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT sharing: Linux")
+def test_a_burst_of_connections_is_shared_between_the_workers(
+        two_workers: tuple[str, str]) -> None:
+    """A class opening its pages at once: 40 connections made before any is accepted. With
+    one shared listening socket the first worker to wake took them all (asyncio accepts
+    everything pending); each worker now listens on its own SO_REUSEPORT socket and the kernel
+    spreads them (app/fair_accept.py)."""
+    base, _ = two_workers
+    port = int(base.rsplit(":", 1)[1])
+    deadline = time.monotonic() + 30
+    while _listening(port) < 2:  # the second worker may still be starting
+        assert time.monotonic() < deadline, "the second worker did not start listening"
+        time.sleep(0.05)
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(40)]
+    try:
+        for s in socks:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        for s in socks:
+            assert s.recv(65536).startswith(b"HTTP/1.1 200")  # each one answered, kept open
+        counts = _connections_by_process(port)
+        listening = _listening(port)
+    finally:
+        for s in socks:
+            s.close()
+    assert sum(counts.values()) == 40, counts
+    assert len(counts) == 2 and min(counts.values()) >= 8, counts
+    assert listening == 2  # a socket of each worker's (the supervisor's is never listened on)
+
+
+def test_a_turn_of_the_loop_accepts_at_most_accept_batch_connections() -> None:
+    """share_accepts: one readiness of the listening socket accepts ``batch`` connections
+    and leaves the others queued in the kernel for whichever worker turns its loop next."""
+    import asyncio
+
+    from app.fair_accept import share_accepts
+
+    loop = asyncio.new_event_loop()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+    clients = [socket.create_connection(listener.getsockname()) for _ in range(5)]
+    try:
+        assert share_accepts(loop, 2) and share_accepts(loop, 2)  # (once is enough)
+        accepted: list[asyncio.BaseTransport] = []
+
+        class Accepted(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                accepted.append(transport)
+
+        loop._accept_connection(Accepted, listener, backlog=100)  # type: ignore[attr-defined]
+        loop.run_until_complete(asyncio.sleep(0.05))
+        assert len(accepted) == 2
+        for transport in accepted:
+            transport.close()
+        loop.run_until_complete(asyncio.sleep(0))
+        left = 0
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except BlockingIOError:
+                break
+            conn.close()
+            left += 1
+        assert left == 3
+    finally:
+        for c in clients:
+            c.close()
+        listener.close()
+        loop.close()
