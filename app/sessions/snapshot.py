@@ -1,14 +1,14 @@
 """One snapshot: how a session becomes bytes and back, and the only module that does it.
 
 Every form a session's state takes outside the process goes through here: the stores' bytes
-(an npz of arrays with a JSON header; never pickle), the history rows the Redis store appends
-(fixed-width float64 rows), the undo ring's restore points (diffs of snapshots: only the parts
-an operation changed), the export document and the setup links' code. A part of a session is
-named once (app/sessions/parts.py: Counters, OptState's moments; or among the arrays below),
-and so is stored, exported, undone and restored everywhere (tests/sessions/test_snapshot.py;
-tests/test_architecture.py checks that no other session module serialises). One module on
-purpose, a little over 400 lines: the forms share their helpers (hex floats, the packing of
-arrays), and "only here" is what keeps them in step.
+(arrays in a small container with a JSON header; never pickle), the history rows the Redis
+store appends (fixed-width float64 rows), the undo ring's restore points (diffs of snapshots:
+only the parts an operation changed), the export document and the setup links' code. A part
+of a session is named once (app/sessions/parts.py: Counters, OptState's moments; or among the
+arrays below), and so is stored, exported, undone and restored everywhere
+(tests/sessions/test_snapshot.py; tests/test_architecture.py checks that no other session
+module serialises). One module on purpose, a little over 400 lines: the forms share their
+helpers (hex floats, the packing of arrays), and "only here" is what keeps them in step.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 from app.jsontypes import JSON, JSONObject
 from app.nn.activations import Array
@@ -167,14 +168,61 @@ def dumps(s: SessionLike, history: bool = True) -> bytes:
     header["undo"], undo = s.undo.dump()
     arrays["undo"] = np.frombuffer(undo, dtype=np.uint8)
     arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
-    buf = io.BytesIO()
-    np.savez(buf, allow_pickle=False, **arrays)
-    return buf.getvalue()
+    return _pack(arrays)
+
+
+# The stores' container: an index (name → dtype, shape, offset) and the arrays' bytes. It
+# replaced np.savez's zip, which took 0.23 of a tick's 0.30 ms of saving on the Redis store
+# (this: 0.02); what np.savez saved is still read.
+_MAGIC = b"BPLSNAP1"
+
+
+def _pack(arrays: Mapping[str, NDArray[Any]]) -> bytes:
+    index: dict[str, tuple[str, tuple[int, ...], int]] = {}
+    parts: list[bytes] = []
+    offset = 0
+    for name, a in arrays.items():
+        b = a.tobytes()  # C order, whatever the array's layout
+        index[name] = (a.dtype.str, a.shape, offset)
+        parts.append(b)
+        offset += len(b)
+    head = json.dumps(index).encode()
+    return _MAGIC + len(head).to_bytes(4, "little") + head + b"".join(parts)
+
+
+def _unpack(raw: bytes) -> dict[str, NDArray[Any]]:
+    """The arrays of a store's bytes; ValueError for anything else (never pickle: numbers and
+    bytes only)."""
+    if raw[:2] == b"PK":  # np.savez's zip, as saved before the container
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    if raw[:8] != _MAGIC or len(raw) < 12:
+        raise ValueError("not a Backprop Lab session")
+    n = int.from_bytes(raw[8:12], "little")
+    if 12 + n > len(raw):
+        raise ValueError("not a Backprop Lab session")
+    body = memoryview(raw)[12 + n:]
+    out: dict[str, NDArray[Any]] = {}
+    try:
+        index = json.loads(bytes(raw[12:12 + n]).decode())
+        for name, (dt, shape, offset) in index.items():
+            dtype = np.dtype(dt)
+            count = int(np.prod(shape, dtype=np.int64))
+            if (dtype.kind not in "biuf" or not 0 <= offset <= len(body) or count < 0
+                    or offset + count * dtype.itemsize > len(body)):
+                raise ValueError(name)
+            # A copy: aligned and writable, as np.load's (numba compiles read-only arrays
+            # as another type).
+            out[str(name)] = np.frombuffer(body, dtype, count, offset).reshape(shape).copy()
+    except (TypeError, ValueError, UnicodeDecodeError, AttributeError) as e:
+        raise ValueError("not a Backprop Lab session") from e
+    return out
 
 
 def loads(raw: bytes) -> Stored:
-    with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-        arrays = {k: npz[k] for k in npz.files}
+    arrays = _unpack(raw)
+    if "header" not in arrays:
+        raise ValueError("not a Backprop Lab session")
     h: Header = json.loads(arrays.pop("header").tobytes().decode())
     if h.get("format") != FORMAT:
         raise ValueError("not a Backprop Lab session")

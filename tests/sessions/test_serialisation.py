@@ -111,5 +111,45 @@ def test_from_bytes_refuses_other_data() -> None:
     header = np.frombuffer(json.dumps({"format": "something-else"}).encode(), np.uint8)
     with pytest.raises(ValueError, match="not a Backprop Lab session"):
         Session.from_bytes(_npz(header=header), SETTINGS)
-    with pytest.raises(ValueError, match="pickle"):  # refused, not unpickled
+    with pytest.raises(ValueError, match="not a Backprop Lab session"):
         Session.from_bytes(b"\x00garbage" * 10, SETTINGS)
+
+
+def _container(index: object, body: bytes = b"") -> bytes:
+    head = json.dumps(index).encode()
+    return b"BPLSNAP1" + len(head).to_bytes(4, "little") + head + body
+
+
+@pytest.mark.parametrize("blob", [
+    b"BPLSNAP1",  # truncated
+    _container({"W0": ["|O", [1], 0]}, b"\0" * 8),  # objects: never
+    _container({"W0": ["<f8", [4], 0]}, b"\0" * 8),  # more than the bytes hold
+    _container({"W0": ["<f8", [1], -8]}, b"\0" * 8),
+    _container({"W0": ["<f8", [-1], 0]}, b"\0" * 8),
+    _container({"W0": ["<U4", [1], 0]}, b"\0" * 16),  # text: not a number
+    _container({"W0": ["nonsense", [1], 0]}, b"\0" * 8),
+    _container(["not", "an", "index"]),
+    b"BPLSNAP1" + (10**6).to_bytes(4, "little") + b"{}",
+    b"BPLSNAP1\x02\x00\x00\x00\xff\xfe",
+])
+def test_a_damaged_or_hostile_container_is_refused(blob: bytes) -> None:
+    with pytest.raises(ValueError, match="not a Backprop Lab session"):
+        Session.from_bytes(blob, SETTINGS)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_bytes_saved_as_an_npz_before_the_container_still_load(preset: str) -> None:
+    """Stores written before the container (np.savez's zip) are read as they were."""
+    from app.sessions.snapshot import _unpack
+
+    s = new_session(SETTINGS, preset=preset)
+    service.train(s, 3, SETTINGS)
+    service.step(s)
+    raw = s.to_bytes()
+    assert raw.startswith(b"BPLSNAP1")
+    old = _npz(**_unpack(raw))
+    assert old.startswith(b"PK")
+    for blob in (raw, old):
+        back = Session.from_bytes(blob, SETTINGS)
+        assert back.to_bytes() == raw
+        assert session_state(back) == session_state(s)
