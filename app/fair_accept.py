@@ -95,8 +95,14 @@ def listen_on_own_socket(loop: asyncio.AbstractEventLoop) -> None:
     async def create_server(*args: Any, **kwargs: Any) -> asyncio.Server:
         sock = kwargs.get("sock")
         if sock is not None and is_shared_port(sock):
-            kwargs["sock"] = own = reuse_port_socket(sock.family, sock.getsockname())
-            own.set_inheritable(False)
+            try:
+                own = reuse_port_socket(sock.family, sock.getsockname())
+            except OSError as e:  # serve the shared socket, as uvicorn would
+                log.warning("could not open this worker's own listening socket (%s): "
+                            "connections are accepted from the shared one", e)
+            else:
+                own.set_inheritable(False)
+                kwargs["sock"] = own
         return await create(*args, **kwargs)
 
     create_server.own_socket = True  # type: ignore[attr-defined]

@@ -244,3 +244,36 @@ def test_a_turn_of_the_loop_accepts_at_most_accept_batch_connections() -> None:
             c.close()
         listener.close()
         loop.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT sharing: Linux")
+@pytest.mark.parametrize("own_fails", [False, True])
+def test_a_worker_listens_on_its_own_socket_or_else_the_shared_one(
+        monkeypatch: pytest.MonkeyPatch, own_fails: bool) -> None:
+    """listen_on_own_socket: a server asked to serve the supervisor's port (SO_REUSEPORT, not
+    listening) gets a new socket bound to the same address; if that cannot be had, it serves
+    the shared one (a worker never fails to start for it)."""
+    import asyncio
+
+    from app import fair_accept
+
+    shared = fair_accept.reuse_port_socket(socket.AF_INET, ("127.0.0.1", 0))
+    assert fair_accept.is_shared_port(shared)
+    if own_fails:
+        def refuse(family: int, address: Any) -> socket.socket:
+            raise OSError("refused")
+        monkeypatch.setattr(fair_accept, "reuse_port_socket", refuse)
+    loop = asyncio.new_event_loop()
+    try:
+        fair_accept.listen_on_own_socket(loop)
+        fair_accept.listen_on_own_socket(loop)  # (once is enough)
+        server = loop.run_until_complete(loop.create_server(asyncio.Protocol, sock=shared))
+        (served,) = server.sockets
+        assert served.getsockname() == shared.getsockname()
+        assert (served.fileno() == shared.fileno()) is own_fails
+        assert not fair_accept.is_shared_port(served)  # listening now
+        server.close()
+        loop.run_until_complete(server.wait_closed())
+    finally:
+        shared.close()
+        loop.close()
