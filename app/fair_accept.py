@@ -29,10 +29,11 @@ def share_accepts(loop: asyncio.AbstractEventLoop, batch: int) -> bool:
     """Accept at most ``batch`` pending connections per turn of ``loop`` (before its servers
     start). Returns whether the loop could be told so."""
     accept = getattr(loop, "_accept_connection", None)
-    if accept is None or getattr(accept, "batch", None) is not None:
-        if accept is None:
-            log.info("this event loop accepts connections its own way: accept_batch unused")
-        return accept is not None
+    if accept is None:
+        log.info("this event loop accepts connections its own way: accept_batch unused")
+        return False
+    if getattr(accept, "batch", None) is not None:
+        return True  # already shared
 
     def _accept_connection(protocol_factory: Any, sock: Any, sslcontext: Any = None,
                            server: Any = None, backlog: int = 100, *args: Any,

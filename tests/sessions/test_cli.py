@@ -147,21 +147,21 @@ def test_two_workers_serve_one_session_exactly(two_workers: tuple[str, str]) -> 
     assert states[-1]["epoch"] >= 12
 
 
+def _tcp_sockets(port: int, state: str) -> list[str]:
+    """The inodes of the TCP sockets on the local ``port`` in ``state`` (Linux /proc/net/tcp:
+    "0A" listening, "01" established)."""
+    rows = (line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:])
+    return [f[9] for f in rows if f[3] == state and int(f[1].split(":")[1], 16) == port]
+
+
 def _listening(port: int) -> int:
-    """Listening TCP sockets on the local ``port`` (Linux: /proc/net/tcp)."""
-    return sum(line.split()[3] == "0A" and int(line.split()[1].split(":")[1], 16) == port
-               for line in Path("/proc/net/tcp").read_text().splitlines()[1:])
+    return len(_tcp_sockets(port, "0A"))
 
 
 def _connections_by_process(port: int) -> dict[int, int]:
     """Established TCP connections on the local ``port``, counted per process holding them
-    (Linux: /proc/net/tcp for the sockets, /proc/<pid>/fd for their owners)."""
-    inodes = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local, state, inode = fields[1], fields[3], fields[9]
-        if state == "01" and int(local.split(":")[1], 16) == port:
-            inodes.add(f"socket:[{inode}]")
+    (their sockets' owners from /proc/<pid>/fd)."""
+    inodes = {f"socket:[{inode}]" for inode in _tcp_sockets(port, "01")}
     counts: dict[int, int] = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) == os.getpid():

@@ -95,7 +95,7 @@ async def stream(request: Request, sid: str, settings: Settings, door: Door, ren
                  base_ctx: Any, timeline: int) -> Response:
     # An unknown (expired, deleted) session is a 404 before the stream starts, as on every
     # page; the page's EventSource then fails, falls back to POST /tick, which says 286 (stop).
-    await door.apply(sid, State(), view=_exists)
+    await door.apply(sid, State())
     vs = ViewState.parse(request.query_params)
     vs = ViewState(vs.sel, vs.log, True, vs.n)
     encode = Encoder("gzip" in request.headers.get("accept-encoding", ""))
@@ -107,10 +107,6 @@ async def stream(request: Request, sid: str, settings: Settings, door: Door, ren
     return StreamingResponse(frames(request, sid, settings, door, render, base_ctx, timeline,
                                     vs, encode),
                              media_type="text/event-stream", headers=headers)
-
-
-def _exists(s: Session, outcome: Outcome[Any]) -> None:
-    return None
 
 
 class Tick:
