@@ -97,11 +97,7 @@ def weight_chain(state: Any, row: int | None, l: int, i: int, j: int,
         chain = Chain(lhs, [Factor(dl, g), Factor(frac(rf"\hat{{y}}_{{{J}}}",
                                                             f"z_{{{J}}}{up(l)}"), fp), dz_dw])
         if cfg.preset == MAZUR:
-            o = f"o_{{{J}}}"
-            chain.mazur = (frac("E_{total}", mazur_weight(l, i, j)) + " = "
-                           + r" \cdot ".join([frac("E_{total}", f"out_{{{o}}}"),
-                                              frac(f"out_{{{o}}}", f"net_{{{o}}}"),
-                                              frac(f"net_{{{o}}}", mazur_weight(l, i, j))]))
+            chain.mazur = _mazur_chain(l, i, j, f"o_{{{J}}}")
         return chain
     W_next = layers[l]["W"]
     d_next = layers[l]["delta"]
@@ -122,12 +118,18 @@ def weight_chain(state: Any, row: int | None, l: int, i: int, j: int,
     chain = Chain(lhs, [Factor(frac(r"\ell", a_sym), S),
                         Factor(frac(a_sym, f"z_{{{J}}}{up(l)}"), fp), dz_dw], paths)
     if cfg.preset == MAZUR:
-        h = f"h_{{{J}}}"
-        chain.mazur = (frac("E_{total}", mazur_weight(l, i, j)) + " = "
-                       + r" \cdot ".join([frac("E_{total}", f"out_{{{h}}}"),
-                                          frac(f"out_{{{h}}}", f"net_{{{h}}}"),
-                                          frac(f"net_{{{h}}}", mazur_weight(l, i, j))]))
+        chain.mazur = _mazur_chain(l, i, j, f"h_{{{J}}}")
     return chain
+
+
+def _mazur_chain(l: int, i: int, j: int, unit: str) -> str:
+    """Mazur's chain for a weight into ``unit`` (o₁, h₁): ∂E/∂w = ∂E/∂out · ∂out/∂net ·
+    ∂net/∂w."""
+    w = mazur_weight(l, i, j)
+    return (frac("E_{total}", w) + " = "
+            + r" \cdot ".join([frac("E_{total}", f"out_{{{unit}}}"),
+                               frac(f"out_{{{unit}}}", f"net_{{{unit}}}"),
+                               frac(f"net_{{{unit}}}", w)]))
 
 
 def mazur_title(cfg: Any, kind: str, nums: list[int], _: Callable[[str], str]) -> str:
