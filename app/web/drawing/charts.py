@@ -62,11 +62,22 @@ class Curve:
     dot_test: tuple[float, float] | None = None
 
 
+# (epoch, loss, test loss) and (epoch, gradient norms per layer) of the points to draw: read
+# from the session's History lists directly (app/web/views/session.py), no dict per point.
+LossPoint = tuple[Any, Any, Any]
+NormPoint = tuple[Any, Any]
+
+
 def loss_curve(history: list[HistoryPoint], log: bool) -> Curve:
+    return loss_curve_of([(h["epoch"], h["loss"], h["test_loss"]) for h in history], log)
+
+
+def loss_curve_of(points: list[LossPoint], log: bool) -> Curve:
+    """The curve of (epoch, loss, test loss) points; those without a finite loss and epoch are
+    left out, test losses that are None or not finite too."""
     c = Curve(log=log)
-    pts = [(h["epoch"], h["loss"], h["test_loss"]) for h in history
-           if h["loss"] is not None and math.isfinite(h["loss"])
-           and _finite_epoch(h["epoch"])]
+    pts = [(e, v, t) for e, v, t in points
+           if v is not None and math.isfinite(v) and _finite_epoch(e)]
     if not pts:
         return c
     c.empty, c.points = False, len(pts)
@@ -194,8 +205,14 @@ NORM_POINTS = 100  # points per layer line (the chart is about 600 px wide)
 
 
 def grad_norm_chart(history: list[HistoryPoint]) -> NormChart | None:
-    """‖∂L/∂W_l‖ per layer and epoch on a log scale; None before any epoch recorded one."""
-    pts = [(h["epoch"], g) for h in history if (g := h.get("grad_norm"))]
+    return grad_norm_chart_of([(h["epoch"], h.get("grad_norm")) for h in history])
+
+
+def grad_norm_chart_of(points: list[NormPoint]) -> NormChart | None:
+    """‖∂L/∂W_l‖ per layer and epoch on a log scale, from (epoch, norms) points (norms None,
+    empty or not all finite: left out); None before any epoch recorded one."""
+    isfinite = math.isfinite
+    pts = [(e, g) for e, g in points if g and all(map(isfinite, g))]
     if not pts:
         return None
     if len(pts) > NORM_POINTS:  # evenly thinned, first and last kept: a few KB per frame

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from app.config import Settings
 from app.nn import features as feats
 from app.sessions.model import Session
-from app.sessions.state import CursorState, SessionState, session_state
+from app.sessions.state import CursorState, SessionState, decimate, session_state
 from app.web.drawing import charts, diagram, heatmaps, lecture
 from app.web.infra.fmt import fixed, num
 from app.web.inspector import formulas
@@ -200,8 +200,8 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
                  base: str | None = None, live: bool = False) -> dict[str, object]:
     """``base``: the page's own path (the watch page's, so no link names the session).
     ``live``: a Play frame (app/web/routes/tick.py): only what its lean templates show."""
-    state = session_state(s, history=LIVE_CURVE_POINTS if live else charts.CURVE_POINTS,
-                          default_max=settings.trace_default_max)
+    # The charts read the history's lists below (no dict per point): the state carries none.
+    state = session_state(s, history=0, default_max=settings.trace_default_max)
     cfg = state["config"]
     batch = state["batch"]
     size = int(batch["size"])
@@ -225,6 +225,8 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
     insp = formulas.Builder(state, row, all_rows, _, last_update).build(vs.sel) \
         if vs.sel or not live else None
     L = len(cfg.layers) - 1
+    h = s.trainer.history
+    keep = decimate(len(h.epoch), LIVE_CURVE_POINTS if live else charts.CURVE_POINTS)
     raw = raw_points(s)
     maps = None
     if raw is not None:
@@ -259,8 +261,9 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
         "inspector_heat": inspector_heat(maps, vs.sel),
         "data": data_panel(s, state, computed, row, all_rows, focus_pos, raw, live),
         "raw_points": raw,  # the input plane's points (Play frames link to their image)
-        "curve": charts.loss_curve(state["history"], vs.log),
-        "grad_chart": charts.grad_norm_chart(state["history"]),
+        "curve": charts.loss_curve_of(
+            [(h.epoch[i], h.loss[i], h.test_loss[i]) for i in keep], vs.log),
+        "grad_chart": charts.grad_norm_chart_of([(h.epoch[i], h.grad_norm[i]) for i in keep]),
         "feature_names": feats.NAMES, "feature_symbols": feats.SYMBOLS,
         "experiment_datasets": EXPERIMENT_DATASETS,
         "speeds": PLAY_SPEEDS,
