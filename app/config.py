@@ -110,9 +110,10 @@ class Settings(BaseSettings):
         description="short session operations (and their page renders) run at once per "
         "process; the others wait in arrival order (train and gradcheck run beside them)")
     gil_switch_interval: float = Field(
-        0.001, gt=0, le=0.1,
+        0.005, gt=0, le=0.1,
         description="seconds a thread may hold Python's GIL while another waits for it "
-        "(Python's default is 0.005): a tick whose compiled training ends gets it back sooner")
+        "(Python's default, 0.005: a class on one process got more ticks per CPU second from "
+        "it than from 0.001; docs/performance.md)")
     accept_batch: int = Field(
         1, ge=1, le=10_000,
         description="connections a worker accepts per turn of its event loop: with --workers "
