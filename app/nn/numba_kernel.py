@@ -35,9 +35,9 @@ from app.nn.shapes import ShapeError, check_data, check_order
 
 compiled: ModuleType | None = None  # app.nn.compiled, once warm() has imported it
 
-# Multiply-adds per compiled call before returning to Python (~0.5 ms), so the caller can read
+# Multiply-adds per compiled call before returning to Python (~2 ms), so the caller can read
 # the clock between calls.
-CHUNK_WORK = 400_000
+CHUNK_WORK = 2_000_000
 
 _ready = threading.Event()
 _lock = threading.Lock()
