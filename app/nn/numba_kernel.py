@@ -34,6 +34,7 @@ from app.nn.optimizers import PARAMS, SGD, Optimizer, OptState
 from app.nn.shapes import ShapeError, check_data, check_order
 
 compiled: ModuleType | None = None  # app.nn.compiled, once warm() has imported it
+orders: ModuleType | None = None  # app.nn.compiled_rng (the epochs' orders), the same
 
 # Multiply-adds per compiled call before returning to Python (~2 ms), so the caller can read
 # the clock between calls.
@@ -79,27 +80,27 @@ def wait(timeout: float) -> bool:
     return _ready.wait(max(0.0, timeout))
 
 
-def _import_compiled() -> ModuleType:
-    """app.nn.compiled, with numba's on-disk cache where one is writable. numba refuses to
+def _import_compiled(name: str = "app.nn.compiled") -> ModuleType:
+    """A compiled module, with numba's on-disk cache where one is writable. numba refuses to
     decorate a ``cache=True`` function when no cache location is writable; then point it at a
     temporary directory and import again."""
     try:
-        return importlib.import_module("app.nn.compiled")
+        return importlib.import_module(name)
     except RuntimeError as e:
         if "cannot cache" not in str(e):
             raise
-    sys.modules.pop("app.nn.compiled", None)
+    sys.modules.pop(name, None)
     os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="backprop-lab-numba-")
     from numba.core import config
 
     config.reload_config()  # type: ignore[no-untyped-call]
-    return importlib.import_module("app.nn.compiled")
+    return importlib.import_module(name)
 
 
 def warm() -> bool:
     """Compile (or load from cache) the kernel by training a tiny net once; True if ready.
     Safe to call from several threads: one compiles, the others wait."""
-    global compiled
+    global compiled, orders
     if not available():
         return False
     with _lock:
@@ -118,6 +119,10 @@ def warm() -> bool:
                 Y = np.eye(2)[[0, 1, 0, 1, 1, 0]]
                 k = NumbaKernel(net, 0.1, True, X, Y, X[:3], Y[:3])
                 k.run_batches(np.arange(6), 4, 2, 0, 2, True)
+            order_rng = _import_compiled("app.nn.compiled_rng")
+            order = np.empty(3, np.int64)
+            order_rng.permutation(order_rng.entropy_words(0, 1), 3, order)
+            orders = order_rng
         except Exception as e:
             _error.append(repr(e))
             return False

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from app.nn import numba_kernel
 from app.nn.activations import Array
 from app.nn.history import History
 from app.nn.hyper import Hyper, Hyperparameters
@@ -40,9 +41,15 @@ __all__ = ["CursorError", "Data", "History", "Hyper", "Hyperparameters", "Phase"
 @functools.lru_cache(maxsize=64)
 def _shuffle(seed: int, epoch: int, n: int) -> IntArray:
     """An epoch's order, remembered: a Play tick asks for the current epoch's several times
-    (the batch shown, its rows, the state), and seeding a generator costs more than the
-    shuffle. Read-only, as it is shared."""
-    order = np.random.default_rng([seed, epoch]).permutation(n)
+    (the batch shown, its rows, the state). NumPy's ``default_rng([seed, epoch])
+    .permutation(n)``: compiled (app/nn/compiled_rng.py, the same numbers at a sixth of the
+    cost) once the kernel is warm, NumPy's own before. Read-only, as it is shared."""
+    compiled = numba_kernel.orders  # default_rng([seed, epoch]).permutation(n), bit for bit
+    if compiled is not None and seed >= 0 and epoch >= 0:
+        order = np.empty(n, dtype=np.int64)
+        compiled.permutation(compiled.entropy_words(seed, epoch), n, order)
+    else:
+        order = np.random.default_rng([seed, epoch]).permutation(n)
     order.flags.writeable = False
     return order
 
