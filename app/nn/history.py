@@ -13,9 +13,14 @@ from app.nn.trace import IntArray
 Columns = tuple[IntArray, Array, Array, Array]
 
 
-def _concat(a: Columns, b: Columns) -> Columns:
-    return (np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]]),
-            np.concatenate([a[2], b[2]]), np.concatenate([a[3], b[3]]))
+def _grown(a: Columns, n: int, capacity: int) -> Columns:
+    """New buffers of ``capacity`` rows holding the first ``n`` rows of ``a``."""
+    out: list[np.ndarray] = []
+    for col in a:
+        b = np.empty((capacity, *col.shape[1:]), dtype=col.dtype)
+        b[:n] = col[:n]
+        out.append(b)
+    return (out[0], out[1], out[2], out[3])
 
 
 @dataclass
@@ -26,7 +31,8 @@ class History:
     # ‖∂L/∂W_l‖ (Frobenius) per layer at the epoch's last batch; None where not recorded.
     grad_norm: list[list[float] | None] = field(default_factory=list)
     # The columns as arrays for the first n points (see columns()), kept with the list they
-    # were made from: the lists only grow in place, and anything else replaces them.
+    # were made from: the lists only grow in place, and anything else replaces them. The
+    # buffers may hold more rows than n (they grow by doubling).
     _columns: tuple[list[int], int, Columns] | None = field(
         default=None, repr=False, compare=False)
 
@@ -39,18 +45,25 @@ class History:
 
     def columns(self, L: int) -> Columns:
         """epoch, loss, test loss (NaN where none) and the L gradient norms (NaN rows where
-        none) as arrays, for saving: converted once, then only the points added since (a
-        session playing for ten minutes has ~24,000 points, saved after every tick with the
-        Redis store)."""
+        none) as arrays, for saving and for the charts: converted once, then only the points
+        added since (a session playing for ten minutes has ~24,000 points, saved after every
+        tick with the Redis store, drawn in every Play frame), into buffers that grow by
+        doubling, so a tick's cost does not grow with the history. The arrays returned are
+        views of the first n rows: rows added later do not change them."""
         n = len(self.epoch)
         c = self._columns
         if c is not None and c[0] is self.epoch and c[1] <= n and c[2][3].shape[1] == L:
-            k, old = c[1], c[2]
-            cols = old if k == n else _concat(old, self._convert(k, n, L))
+            k, bufs = c[1], c[2]
+            if k < n:
+                new = self._convert(k, n, L)
+                if len(bufs[0]) < n:
+                    bufs = _grown(bufs, k, max(n, 2 * len(bufs[0])))
+                for b, v in zip(bufs, new, strict=True):
+                    b[k:n] = v
         else:
-            cols = self._convert(0, n, L)
-        self._columns = (self.epoch, n, cols)
-        return cols
+            bufs = self._convert(0, n, L)
+        self._columns = (self.epoch, n, bufs)
+        return (bufs[0][:n], bufs[1][:n], bufs[2][:n], bufs[3][:n])
 
     def remember_columns(self, cols: Columns) -> None:
         """``cols`` are this history's columns (as loaded): the next save starts from them."""

@@ -58,3 +58,23 @@ def test_incremental_columns_are_the_columns_from_scratch() -> None:
     loaded.trainer.run(2)
     assert same(loaded.trainer.history.columns(L),
                 from_scratch(loaded.trainer.history, L))
+
+
+def test_columns_grow_in_place_and_earlier_views_keep_their_rows() -> None:
+    """The buffers grow by doubling (a tick converts only its new points, whatever the age):
+    columns taken before more points were added still read the rows they had."""
+    h = History()
+    L = 2
+    taken = []
+    for e in range(300):
+        h.append(e, 1.0 / (e + 1), None if e % 3 else 2.0 / (e + 1),
+                 None if e % 5 == 0 else [float(e), float(-e)])
+        cols = h.columns(L)
+        if e in (0, 7, 100, 299):
+            taken.append((e + 1, tuple(c.copy() for c in cols), cols))
+        assert same(cols, from_scratch(h, L))
+    for n, copy, view in taken:
+        assert all(len(c) == n for c in view)
+        assert same(view, copy)
+    capacity = len(h._columns[2][0])  # type: ignore[index]
+    assert 300 <= capacity < 600  # doubling: at most twice the points, not one per append

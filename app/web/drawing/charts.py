@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from markupsafe import Markup, escape
+from numpy.typing import NDArray
 
 from app.sessions.state_model import HistoryPoint
 from app.web.drawing.axes import MAX_TICKS, Tick, nice_ticks
@@ -75,17 +76,40 @@ def loss_curve(history: list[HistoryPoint], log: bool) -> Curve:
 def loss_curve_of(points: list[LossPoint], log: bool) -> Curve:
     """The curve of (epoch, loss, test loss) points; those without a finite loss and epoch are
     left out, test losses that are None or not finite too."""
-    c = Curve(log=log)
     pts = [(e, v, t) for e, v, t in points
            if v is not None and math.isfinite(v) and _finite_epoch(e)]
     if not pts:
-        return c
-    c.empty, c.points = False, len(pts)
-    c.last_epoch, c.last_loss, c.last_test = pts[-1]
-    values = [p[1] for p in pts] + [p[2] for p in pts
-                                    if p[2] is not None and math.isfinite(p[2])]
-    x0 = float(pts[0][0])
-    x1 = max(float(pts[-1][0]), x0 + 1.0)
+        return Curve(log=log)
+    return _loss_curve(np.array([float(e) for e, _v, _t in pts]),
+                       np.array([v for _e, v, _t in pts], dtype=np.float64),
+                       np.array([np.nan if t is None else t for _e, _v, t in pts],
+                                dtype=np.float64), pts[-1][0], pts[-1][2], log)
+
+
+def loss_curve_columns(epoch: NDArray[np.int64], loss: NDArray[np.float64],
+                       test: NDArray[np.float64], log: bool) -> Curve:
+    """The same curve from the history's columns (app/nn/history.py; test NaN where none)."""
+    ok = np.isfinite(loss)
+    if not ok.all():
+        epoch, loss, test = epoch[ok], loss[ok], test[ok]
+    if not len(loss):
+        return Curve(log=log)
+    last_test = float(test[-1])
+    return _loss_curve(epoch.astype(np.float64), loss, test, int(epoch[-1]),
+                       None if math.isnan(last_test) else last_test, log)
+
+
+def _loss_curve(xe: NDArray[np.float64], v: NDArray[np.float64], t: NDArray[np.float64],
+                last_epoch: Any, last_test: Any, log: bool) -> Curve:
+    """``xe``, ``v``, ``t``: the points' epochs (as floats), losses (finite) and test losses
+    (NaN or not finite where none is drawn)."""
+    c = Curve(log=log)
+    c.empty, c.points = False, len(v)
+    c.last_epoch, c.last_loss, c.last_test = last_epoch, float(v[-1]), last_test
+    tested = np.isfinite(t)
+    values = np.concatenate([v, t[tested]])
+    x0 = float(xe[0])
+    x1 = max(float(xe[-1]), x0 + 1.0)
     if not x1 > x0:  # beyond 2**53 x0 + 1 == x0: the next float up instead
         x1 = math.nextafter(x0, math.inf)
     y0: float
@@ -93,63 +117,61 @@ def loss_curve_of(points: list[LossPoint], log: bool) -> Curve:
     yt_vals: list[float]
     if log:
         floor = 1e-12
-        lv = [math.log10(max(v, floor)) for v in values]
+        lv = [math.log10(max(x, floor)) for x in values.tolist()]
         y0, y1 = float(math.floor(min(lv))), float(math.ceil(max(lv)))
         if y1 == y0:
             y1 = y0 + 1
 
-        def fy(v: float) -> float:
-            return float(math.log10(max(v, floor)))
+        def fy(x: float) -> float:
+            return float(math.log10(max(x, floor)))
         step = max(1, math.ceil((y1 - y0) / 6))
         exps = range(int(y0), int(y1) + 1, step)
         c.yticks = [Tick(0, f"1e{e}" if e not in (0, 1) else str(10 ** e)) for e in exps]
         yt_vals = [float(e) for e in exps]
     else:
-        top = max(values)
+        top = float(values.max())
         # 5 % headroom, without overflowing near the largest float; at least 1e-300 so the
         # scale (pixels per unit) stays finite for subnormal losses
         y0, y1 = 0.0, max(top * 1.05 if top < 1e307 else top, 1e-300) if top > 0 else 1.0
 
-        def fy(v: float) -> float:
-            return float(v)
-        yt_vals = [v for v in nice_ticks(y0, y1) if v <= y1 * 1.5 or y1 < 0]
+        def fy(x: float) -> float:
+            return float(x)
+        yt_vals = [x for x in nice_ticks(y0, y1) if x <= y1 * 1.5 or y1 < 0]
         if yt_vals:
             y1 = max(y1, yt_vals[-1])
-        if min(values) < 0:
-            y0 = min(values)
-            yt_vals = [v for v in yt_vals if v >= y0]
-        c.yticks = [Tick(0, num(v, 3)) for v in yt_vals]
+        low = float(values.min())
+        if low < 0:
+            y0 = low
+            yt_vals = [x for x in yt_vals if x >= y0]
+        c.yticks = [Tick(0, num(x, 3)) for x in yt_vals]
     sx = _scale(c.right - c.left, x0, x1)
     sy = _scale(c.bottom - c.top, y0, y1)
 
     def X(e: float) -> float:
         return c.left + (float(e) / 2 - x0 / 2) * sx * 2  # halves: no overflow on the way
 
-    def Y(v: float) -> float:
-        return c.bottom - (fy(v) / 2 - y0 / 2) * sy * 2
+    def Y(x: float) -> float:
+        return c.bottom - (fy(x) / 2 - y0 / 2) * sy * 2
 
-    for t, v in zip(c.yticks, yt_vals, strict=True):
-        t.pos = round(Y(v) if not log else c.bottom - (v - y0) * sy, 1)
+    for tick, x in zip(c.yticks, yt_vals, strict=True):
+        tick.pos = round(Y(x) if not log else c.bottom - (x - y0) * sy, 1)
     c.xticks = [Tick(round(X(e), 1), _epoch_label(e))
                 for e in nice_ticks(x0, x1) if x0 <= e <= x1 and float(e).is_integer()]
     # Every point at once: the same operations as X and Y, in the same order, element by
     # element (the log scale's log10 stays math's, point by point).
     with np.errstate(all="ignore"):
-        xs = (c.left + (np.array([float(e) for e, _v, _t in pts]) / 2 - x0 / 2) * sx * 2
-              ).tolist()
-        ys = (c.bottom - (np.array([fy(v) for _e, v, _t in pts]) / 2 - y0 / 2) * sy * 2
-              ).tolist()
-        tested = [(k, t) for k, (_e, _v, t) in enumerate(pts)
-                  if t is not None and math.isfinite(t)]
-        tests = [k for k, _t in tested]
-        yt = (c.bottom - (np.array([fy(t) for _k, t in tested], dtype=np.float64) / 2
-                          - y0 / 2) * sy * 2).tolist()
+        xs = (c.left + (xe / 2 - x0 / 2) * sx * 2).tolist()
+        fv = np.array([fy(x) for x in v.tolist()]) if log else v
+        ys = (c.bottom - (fv / 2 - y0 / 2) * sy * 2).tolist()
+        tests = np.flatnonzero(tested).tolist()
+        ft = (np.array([fy(x) for x in t[tested].tolist()], dtype=np.float64) if log
+              else t[tested])
+        yt = (c.bottom - (ft / 2 - y0 / 2) * sy * 2).tolist()
     c.train = "M" + "L".join(map(POINT, xs, ys))
-    if len(pts) == 1:
-        e, v, test = pts[0]
-        c.dot = (round(X(e), 1), round(Y(v), 1))
-        if test is not None and math.isfinite(test):
-            c.dot_test = (round(X(e), 1), round(Y(test), 1))
+    if len(v) == 1:
+        c.dot = (round(X(xe[0]), 1), round(Y(v[0]), 1))
+        if tested[0]:
+            c.dot_test = (round(X(xe[0]), 1), round(Y(t[0]), 1))
     c.test = "M" + "L".join(map(POINT, [xs[k] for k in tests], yt)) if tests else ""
     return c
 
@@ -218,17 +240,40 @@ def grad_norm_chart_of(points: list[NormPoint]) -> NormChart | None:
     if len(pts) > NORM_POINTS:  # evenly thinned, first and last kept: a few KB per frame
         step = (len(pts) - 1) / (NORM_POINTS - 1)
         pts = [pts[round(i * step)] for i in range(NORM_POINTS)]
-    c = NormChart()
-    c.points = len(pts)
     L = len(pts[0][1])
-    floor = 1e-12
     full = [(e, g) for e, g in pts if len(g) == L]
+    return _norm_chart(np.array([float(e) for e, _g in full]),
+                       np.array([g for _e, g in full], dtype=np.float64), pts[0][0],
+                       pts[-1][0], len(pts), list(pts[-1][1]))
+
+
+def grad_norm_chart_columns(epoch: NDArray[np.int64], grad_norm: NDArray[np.float64]
+                            ) -> NormChart | None:
+    """The same chart from the history's columns (rows of NaN where none was recorded)."""
+    ok = np.isfinite(grad_norm).all(axis=1) if grad_norm.shape[1] else np.zeros(len(epoch), bool)
+    epoch, grad_norm = epoch[ok], grad_norm[ok]
+    if not len(epoch):
+        return None
+    if len(epoch) > NORM_POINTS:  # as above: round() and np.round both round half to even
+        step = (len(epoch) - 1) / (NORM_POINTS - 1)
+        pick = np.round(np.arange(NORM_POINTS) * step).astype(np.int64)
+        epoch, grad_norm = epoch[pick], grad_norm[pick]
+    return _norm_chart(epoch.astype(np.float64), grad_norm, int(epoch[0]), int(epoch[-1]),
+                       len(epoch), grad_norm[-1].tolist())
+
+
+def _norm_chart(xe: NDArray[np.float64], norms: NDArray[np.float64], first: Any, last: Any,
+                points: int, latest: list[float]) -> NormChart:
+    c = NormChart()
+    c.points = points
+    L = norms.shape[1]
+    floor = 1e-12
     # Every point of every layer at once: log10 of the norms (the floor keeps 0 finite).
-    logs = np.log10(np.maximum(np.array([g for _e, g in full], dtype=np.float64), floor))
+    logs = np.log10(np.maximum(norms, floor))
     y0, y1 = float(math.floor(logs.min())), float(math.ceil(logs.max()))
     if y1 == y0:
         y1 = y0 + 1
-    x0, x1 = float(pts[0][0]), float(max(pts[-1][0], pts[0][0] + 1))
+    x0, x1 = float(first), float(max(last, first + 1))
     sx = (c.right - c.left) / (x1 - x0)
     sy = (c.bottom - c.top) / (y1 - y0)
     step = max(1, math.ceil((y1 - y0) / 5))
@@ -236,7 +281,7 @@ def grad_norm_chart_of(points: list[NormPoint]) -> NormChart | None:
                      else str(10 ** e)) for e in range(int(y0), int(y1) + 1, step)]
     c.xticks = [Tick(round(c.left + (e - x0) * sx, 1), _epoch_label(e))
                 for e in nice_ticks(x0, x1) if x0 <= e <= x1 and float(e).is_integer()]
-    xs = (c.left + (np.array([float(e) for e, _g in full]) - x0) * sx).tolist()
+    xs = (c.left + (xe - x0) * sx).tolist()
     ys = (c.bottom - (logs - y0) * sy).T.tolist()
     for l in range(L):
         path = "M" + "L".join(map(POINT, xs, ys[l])) if len(xs) > 1 else ""
@@ -245,7 +290,7 @@ def grad_norm_chart_of(points: list[NormPoint]) -> NormChart | None:
                                NORM_COLORS[l % len(NORM_COLORS)], round(xs[-1], 1),
                                round(ys[l][-1], 1)))
     _spread_labels(c.series, 14.0)
-    c.last = [num(v, 3) for v in pts[-1][1]]
+    c.last = [num(v, 3) for v in latest]
     return c
 
 

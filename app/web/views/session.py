@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 from typing import TypedDict, Unpack
 from urllib.parse import urlencode
 
+import numpy as np
+
 from app.config import Settings
 from app.nn import features as feats
 from app.sessions.model import Session
@@ -225,8 +227,11 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
     insp = formulas.Builder(state, row, all_rows, _, last_update).build(vs.sel) \
         if vs.sel or not live else None
     L = len(cfg.layers) - 1
-    h = s.trainer.history
-    keep = decimate(len(h.epoch), LIVE_CURVE_POINTS if live else charts.CURVE_POINTS)
+    # The charts: the history's columns (arrays kept beside its lists, extended by the points
+    # added since the last frame) at the decimated points.
+    epochs, losses, tests, norms = s.trainer.history.columns(s.trainer.net.spec.L)
+    keep = np.array(decimate(len(epochs), LIVE_CURVE_POINTS if live else charts.CURVE_POINTS),
+                    dtype=np.int64)
     raw = raw_points(s)
     maps = None
     if raw is not None:
@@ -261,9 +266,8 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
         "inspector_heat": inspector_heat(maps, vs.sel),
         "data": data_panel(s, state, computed, row, all_rows, focus_pos, raw, live),
         "raw_points": raw,  # the input plane's points (Play frames link to their image)
-        "curve": charts.loss_curve_of(
-            [(h.epoch[i], h.loss[i], h.test_loss[i]) for i in keep], vs.log),
-        "grad_chart": charts.grad_norm_chart_of([(h.epoch[i], h.grad_norm[i]) for i in keep]),
+        "curve": charts.loss_curve_columns(epochs[keep], losses[keep], tests[keep], vs.log),
+        "grad_chart": charts.grad_norm_chart_columns(epochs[keep], norms[keep]),
         "feature_names": feats.NAMES, "feature_symbols": feats.SYMBOLS,
         "experiment_datasets": EXPERIMENT_DATASETS,
         "speeds": PLAY_SPEEDS,
