@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import re
+import string
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, cast
@@ -111,10 +112,39 @@ def plural(ctx: Context, singular: str, plural: str, n: int, **variables: Any) -
     return hit
 
 
+class Phrase(Markup):
+    """A remembered phrase whose fields are all plain (``{n}``, ``{}``, ``{0}``: no attribute,
+    index, conversion or format spec): ``.format()`` escapes each value and fills the fields
+    with ``str.format``. The result is markupsafe's own (its EscapeFormatter formats a plain
+    field as ``str(value)``, escaped, and a Markup value as itself), without its Python-level
+    formatter: a frame fills about ten phrases."""
+
+    __slots__ = ()
+
+    # A plain Markup, not a Phrase: its text now holds values, not checked fields.
+    def format(self, *args: Any, **kwargs: Any) -> Markup:  # type: ignore[override]
+        try:
+            return Markup(str.format(self, *map(escape, args),
+                                     **{k: escape(v) for k, v in kwargs.items()}))
+        except (IndexError, KeyError, ValueError):  # markupsafe's own says what is wrong
+            return super().format(*args, **kwargs)
+
+
+def _plain_fields(text: str) -> bool:
+    try:
+        return all(conversion is None and not spec
+                   and (name == "" or name.isidentifier() or name.isdigit())
+                   for _lit, name, spec, conversion in string.Formatter().parse(text)
+                   if name is not None)
+    except ValueError:  # unbalanced braces: markupsafe's formatter says so, as before
+        return False
+
+
 def _remember(key: tuple[Any, ...], value: Any) -> Markup:
     if len(PHRASES) >= PHRASES_MAX:
         PHRASES.clear()
-    PHRASES[key] = m = Markup(value)
+    m = Markup(value)
+    PHRASES[key] = m = Phrase(m) if _plain_fields(m) else m
     return m
 
 
