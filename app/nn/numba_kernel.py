@@ -26,7 +26,7 @@ from types import ModuleType
 import numpy as np
 
 from app.nn.activations import Array
-from app.nn.kernel import Chunk, IntArray
+from app.nn.kernel import Chunk, IntArray, Norms
 from app.nn.losses import LOSSES, REG_KINDS
 from app.nn.network import Network
 from app.nn.norms import norms_from_squares
@@ -260,10 +260,12 @@ class NumbaKernel:
                           last_out[: last_rows * n_out].reshape(last_rows, n_out).copy(),
                           self.Y[idx])
         diverged = status != 0
-        ends = [(start + i) % n_batches == n_batches - 1 for i in range(done)]
-        rows = [i for i in range(done) if ends[i]]
-        roots = iter(norms_from_squares(grad_sq[rows]) if rows else [])
-        norms = [next(roots) if end else None for end in ends]
+        # The norms of each epoch's last batch (None for the others).
+        rows = np.flatnonzero((start + np.arange(done)) % n_batches == n_batches - 1)
+        norms: list[Norms] = [None] * done
+        if len(rows):
+            for i, root in zip(rows.tolist(), norms_from_squares(grad_sq[rows]), strict=True):
+                norms[i] = root
         return Chunk(losses[:done].tolist(), tests[: done + diverged].tolist(), diverged, norms)
 
     def last_output(self) -> tuple[float, Array, Array] | None:
