@@ -119,7 +119,7 @@ class Tick:
         self.settings, self.render, self.vs, self._, self.timeline = (
             settings, render, vs, _, timeline)
         self.encode = encode
-        self.held: dict[str, str] = {}  # region → hash of what the page now holds
+        self.held: dict[str, str] = {}  # region → what the page now holds (hash or HTML)
         self.version: int | None = None  # the session's version after this stream's tick
         self.ctx: dict[str, Any] = {}
         self.stamp = ""

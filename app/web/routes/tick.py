@@ -167,7 +167,8 @@ def frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str], st
     """The reply — changed regions (lean while playing, full when stopping) and the new
     hashes — and the ms spent in templates and hashing (after building the view). ``held``
     is updated to what the client holds after it; ``echo``: the hashes go back in the reply
-    (the polling page echoes them; a stream remembers them itself)."""
+    (the polling page echoes them; a stream remembers them itself, or for the regions drawn
+    every tick the HTML it sent)."""
     view = ViewState(vs.sel, vs.log, not stop, vs.n)
     ctx["_"], ctx["ngettext"] = phrase, plural
     ctx.update(session_view(s, settings, view, _, projector=ctx["projector"], live=not stop),
@@ -204,7 +205,10 @@ def frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str], st
         html = render(names.get(region, f"partials/{region}.html"), ctx)
         if not stop and region in ("diagram", "data"):  # indentation between SVG tags
             html = BETWEEN_TAGS.sub("><", html)
-        h = digest(html)
+        # A stream remembers what it sent itself: the region's HTML, compared as a string
+        # (it differs within its first few hundred characters when it differs); a polling
+        # page is told a hash, which it echoes.
+        h = digest(html) if echo else html
         now[region] = h
         if held.get(region) != h:
             parts.append(html)
