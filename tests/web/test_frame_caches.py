@@ -1,5 +1,6 @@
 """A Play frame is a function of the session alone: what app/web keeps between ticks (per-layout
-geometry, grid points, column titles, the diagram's heading, the templates' phrases, queries)
+geometry, grid points, column titles, the diagram's heading, the templates' phrases, queries,
+the live regions' skeletons)
 never changes a byte of it. Each frame is compared with the same session drawn with every cache
 emptied, after other sessions of other layouts and languages have filled them, and with the
 templates' own gettext and include instead of the remembered ones."""
@@ -12,7 +13,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from app.web.drawing import diagram, heatmaps, plane
-from app.web.infra import i18n, templating
+from app.web.infra import i18n, skeleton, templating
 from app.web.routes import tick
 from app.web.views import session as views
 from app.web.views.session import ViewState
@@ -23,10 +24,14 @@ CASES: dict[str, dict[str, Any]] = {
     "xor": {"preset": "seed-xor"},
     "circle": {"layers": [2, 4, 2, 1], "hidden_activation": "tanh",
                "dataset": {"name": "circle"}},
+    # no accuracy (regression), and a one-sample data set of two outputs (Mazur's example)
+    "plane": {"preset": "plane-regression"},
+    "mazur": {"preset": "worked-example"},
 }
 
 
 def empty_caches() -> None:
+    skeleton.SKELETONS.clear()
     tick.PHRASES.clear()
     tick.HEAD_CACHE.clear()
     tick.REGION_CACHE.clear()

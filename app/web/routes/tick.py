@@ -38,6 +38,7 @@ from app.sessions.runs import Chunk
 from app.sessions.store import SessionNotFound
 from app.web.drawing import diagram_svg, heatcache, heatmaps
 from app.web.infra import forms, i18n
+from app.web.routes import live_regions
 from app.web.views import train_run
 from app.web.views.flash import Flash
 from app.web.views.session import ViewState, raw_points, session_view
@@ -63,6 +64,9 @@ def parse_have(value: str | None) -> dict[str, str]:
 
 
 REGION_CACHE: heatmaps.LRU[str] = heatmaps.LRU(512)
+# The regions only Play frames draw: filled skeletons (app/web/routes/live_regions.py).
+LIVE_REGIONS = {"partials/diagram_live.html": live_regions.diagram,
+                "partials/data_live.html": live_regions.data}
 HEAD_CACHE: heatmaps.LRU[str] = heatmaps.LRU(512)
 
 
@@ -202,7 +206,9 @@ def frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str], st
                     REGION_CACHE.put(h.encode(), html)
                 parts.append(html)
             continue
-        html = render(names.get(region, f"partials/{region}.html"), ctx)
+        name = names.get(region, f"partials/{region}.html")
+        live = LIVE_REGIONS.get(name)
+        html = live(render, ctx) if live is not None else render(name, ctx)
         if not stop and region in ("diagram", "data"):  # indentation between SVG tags
             html = BETWEEN_TAGS.sub("><", html)
         # A stream remembers what it sent itself: the region's HTML, compared as a string

@@ -1,0 +1,56 @@
+"""The two regions only Play frames draw (partials/diagram_live.html, partials/data_live.html)
+as filled skeletons (app/web/infra/skeleton.py): rendered once per layout, language and data,
+then filled with each tick's drawing, pictures and numbers. Keep each key in step with its
+template: it lists everything the template reads besides the slots."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from app.web.infra.skeleton import Slot, fill
+
+
+class _With:
+    """``obj`` with some attributes replaced (a Diagram with its labels left open)."""
+
+    def __init__(self, obj: Any, **overrides: Any) -> None:
+        self._obj, self._overrides = obj, overrides
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._overrides:
+            return self._overrides[name]
+        return getattr(self._obj, name)
+
+
+def diagram(render: Callable[[str, Mapping[str, Any]], str], ctx: Mapping[str, Any]) -> str:
+    d = ctx["diagram"]
+    z = d.sizes
+    key = (ctx["lang"], d.detailed, d.width, d.height, z.col, z.sub, z.label,
+           tuple((c.x, c.title, c.subtitle) for c in d.columns))
+    values = (ctx["diagram_head"], ctx["live_edges"], d.labels_svg, ctx["live_nodes"])
+
+    def slotted() -> Mapping[str, Any]:
+        return {**ctx, "diagram_head": Slot(0), "live_edges": Slot(1),
+                "diagram": _With(d, labels_svg=Slot(2)), "live_nodes": Slot(3)}
+
+    return fill(render, "partials/diagram_live.html", slotted, key, values)
+
+
+def data(render: Callable[[str, Mapping[str, Any]], str], ctx: Mapping[str, Any]) -> str:
+    dp = ctx["data"]
+    h = dp["heat"]
+    heat = None if h is None else (h.size, tuple((t.pos, t.label) for t in h.ticks), h.lo,
+                                   h.hi)
+    key = (ctx["lang"], ctx["cfg"].dataset.name, dp["n_train"], dp["n_test"], dp["size"],
+           dp["accuracy"] is None, heat, ctx["projector"], ctx["points_url"])
+    values = (dp["mse"], dp["accuracy"], None if h is None else h.image)
+
+    def slotted() -> Mapping[str, Any]:
+        open_dp = {**dp, "mse": Slot(0),
+                   "accuracy": None if dp["accuracy"] is None else Slot(1),
+                   "heat": None if h is None else replace(h, image=Slot(2))}
+        return {**ctx, "data": open_dp}
+
+    return fill(render, "partials/data_live.html", slotted, key, values)
