@@ -1,7 +1,8 @@
-"""The two regions only Play frames draw (partials/diagram_live.html, partials/data_live.html)
-as filled skeletons (app/web/infra/skeleton.py): rendered once per layout, language and data,
-then filled with each tick's drawing, pictures and numbers. Keep each key in step with its
-template: it lists everything the template reads besides the slots."""
+"""The regions Play frames draw every tick (partials/diagram_live.html, partials/data_live.html
+and, while playing, partials/status.html) as filled skeletons (app/web/infra/skeleton.py):
+rendered once per layout, language and data, then filled with each tick's drawing, pictures
+and numbers. Keep each key in step with its template: it lists everything the template reads
+besides the slots."""
 
 from __future__ import annotations
 
@@ -54,3 +55,23 @@ def data(render: Callable[[str, Mapping[str, Any]], str], ctx: Mapping[str, Any]
         return {**ctx, "data": open_dp}
 
     return fill(render, "partials/data_live.html", slotted, key, values)
+
+
+def status(render: Callable[[str, Mapping[str, Any]], str], ctx: Mapping[str, Any]) -> str:
+    state = ctx["state"]
+    cursor = state["cursor"]
+    key = (ctx["lang"], ctx["oob"], tuple((p["state"], p["text"]) for p in ctx["pipeline"]),
+           ctx["loss_formula"], state["loss"] is None, bool(ctx["mse_text"]),
+           cursor["next"], cursor["layer"], ctx["next_text"], state["status"],
+           ctx["message"], ctx["error"])
+    values = (state["epoch"], state["iteration"],
+              state["loss"] if state["loss"] is not None else "", ctx["loss_text"],
+              ctx["mse_text"])
+
+    def slotted() -> Mapping[str, Any]:
+        open_state = {**state, "epoch": Slot(0), "iteration": Slot(1),
+                      "loss": None if state["loss"] is None else Slot(2)}
+        return {**ctx, "state": open_state, "loss_text": Slot(3),
+                "mse_text": Slot(4) if ctx["mse_text"] else ""}
+
+    return fill(render, "partials/status.html", slotted, key, values)

@@ -66,7 +66,8 @@ def parse_have(value: str | None) -> dict[str, str]:
 REGION_CACHE: heatmaps.LRU[str] = heatmaps.LRU(512)
 # The regions only Play frames draw: filled skeletons (app/web/routes/live_regions.py).
 LIVE_REGIONS = {"partials/diagram_live.html": live_regions.diagram,
-                "partials/data_live.html": live_regions.data}
+                "partials/data_live.html": live_regions.data,
+                "partials/status.html": live_regions.status}
 HEAD_CACHE: heatmaps.LRU[str] = heatmaps.LRU(512)
 
 
@@ -207,7 +208,7 @@ def frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str], st
                 parts.append(html)
             continue
         name = names.get(region, f"partials/{region}.html")
-        live = LIVE_REGIONS.get(name)
+        live = None if stop else LIVE_REGIONS.get(name)
         html = live(render, ctx) if live is not None else render(name, ctx)
         if not stop and region in ("diagram", "data"):  # indentation between SVG tags
             html = BETWEEN_TAGS.sub("><", html)
