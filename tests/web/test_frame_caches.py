@@ -42,14 +42,14 @@ def empty_caches() -> None:
         cached.cache_clear()
 
 
-def draw(client: TestClient, sid: str, lang: str, sel: str | None = None
+def draw(client: TestClient, sid: str, lang: str, sel: str | None = None, log: bool = False
          ) -> tuple[str, dict[str, Any]]:
     """The session's Play frame with every region (nothing held), and its context."""
     s = client.app.state.store._sessions[sid]  # type: ignore[attr-defined]
     ctx = dict(templating.base_ctx(_request(client)))
     ctx["lang"] = lang
     html, _stop = tick.play_frame(s, ctx, templating.render, {}, s_settings(client),
-                                  ViewState(sel, False, True, 10), i18n.gettext_for(lang), 8)
+                                  ViewState(sel, log, True, 10), i18n.gettext_for(lang), 8)
     return html, ctx
 
 
@@ -70,16 +70,16 @@ def test_frames_drawn_with_warm_caches_equal_frames_drawn_cold(
     for name, body in CASES.items():
         sids[name] = client.post(f"{API}/sessions", json=body).json()["id"]
         client.post(f"{API}/sessions/{sids[name]}/train", json={"epochs": 15}).raise_for_status()
-    views_to_draw = [(name, lang, sel) for name in CASES for lang in ("en", "ko")
-                     for sel in (None, "n-1-0", "n-0-1")]
+    views_to_draw = [(name, lang, sel, log) for name in CASES for lang in ("en", "ko")
+                     for sel in (None, "n-1-0", "n-0-1") for log in (False, True)]
     cold = {}
     for v in views_to_draw:
         empty_caches()
-        cold[v] = draw(client, sids[v[0]], v[1], v[2])[0]
+        cold[v] = draw(client, sids[v[0]], v[1], v[2], v[3])[0]
     empty_caches()
     for _round in range(2):  # every other layout and language drawn in between
         for v in views_to_draw:
-            assert draw(client, sids[v[0]], v[1], v[2])[0] == cold[v], v
+            assert draw(client, sids[v[0]], v[1], v[2], v[3])[0] == cold[v], v
     assert len({cold[v] for v in views_to_draw}) == len(views_to_draw)  # they do differ
 
 
@@ -91,9 +91,9 @@ def test_remembered_phrases_and_heading_equal_the_templates_own(
     for body in CASES.values():
         sid = client.post(f"{API}/sessions", json=body).json()["id"]
         client.post(f"{API}/sessions/{sid}/train", json={"epochs": 5}).raise_for_status()
-        for lang in ("en", "ko"):
-            draw(client, sid, lang)  # warm
-            html, ctx = draw(client, sid, lang)
+        for lang, log in (("en", False), ("ko", False), ("en", True)):
+            draw(client, sid, lang, log=log)  # warm
+            html, ctx = draw(client, sid, lang, log=log)
             assert ctx["_"] is tick.phrase and "diagram_head" in ctx
             plain = {k: v for k, v in ctx.items()
                      if k not in ("_", "ngettext", "diagram_head")}

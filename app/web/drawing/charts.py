@@ -62,6 +62,22 @@ class Curve:
     dot: tuple[float, float] | None = None  # a single point is drawn as a point
     dot_test: tuple[float, float] | None = None
 
+    # What partials/loss.html writes (Play fills it from a skeleton: app/web/routes/live_regions.py)
+    @property
+    def last_loss_text(self) -> str:
+        return num(self.last_loss, 6)
+
+    @property
+    def last_test_text(self) -> str:
+        return num(self.last_test, 6)
+
+    @property
+    def grid(self) -> Markup:
+        return grid_svg(self)
+
+    def axes(self, title: str) -> Markup:
+        return epoch_axes_svg(self, title)
+
 
 # (epoch, loss, test loss) and (epoch, gradient norms per layer) of the points to draw: read
 # from the session's History lists directly (app/web/views/session.py), no dict per point.
@@ -200,6 +216,10 @@ class Series:
     end_x: float = 0.0
     end_y: float = 0.0
 
+    @property
+    def label_y(self) -> float:  # the layer's name, beside the line's end
+        return self.end_y + 4
+
 
 @dataclass
 class NormChart:
@@ -214,6 +234,18 @@ class NormChart:
     yticks: list[Tick] = field(default_factory=list)
     points: int = 0
     last: list[str] = field(default_factory=list)
+
+    # What partials/gradnorms.html writes (as Curve's)
+    @property
+    def last_text(self) -> Markup:
+        return Markup(", ").join(self.last)
+
+    @property
+    def grid(self) -> Markup:
+        return grid_svg(self)
+
+    def axes(self, title: str) -> Markup:
+        return epoch_axes_svg(self, title)
 
 
 # Layer lines: a sequential, colour-blind-safe ramp (viridis stops) and a dash per layer, so

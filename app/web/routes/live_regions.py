@@ -1,8 +1,8 @@
 """The regions Play frames draw every tick (partials/diagram_live.html, partials/data_live.html
-and, while playing, partials/status.html) as filled skeletons (app/web/infra/skeleton.py):
-rendered once per layout, language and data, then filled with each tick's drawing, pictures
-and numbers. Keep each key in step with its template: it lists everything the template reads
-besides the slots."""
+and, while playing, partials/status.html and partials/loss.html) as filled skeletons
+(app/web/infra/skeleton.py): rendered once per layout, language and data, then filled with
+each tick's drawing, pictures and numbers. Keep each key in step with its template: it lists
+everything the template reads besides the slots."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from markupsafe import Markup
+
+from app.web.infra import i18n
 from app.web.infra.skeleton import Slot, fill
 
 
@@ -75,3 +78,39 @@ def status(render: Callable[[str, Mapping[str, Any]], str], ctx: Mapping[str, An
                 "mse_text": Slot(4) if ctx["mse_text"] else ""}
 
     return fill(render, "partials/status.html", slotted, key, values)
+
+
+def loss(render: Callable[[str, Mapping[str, Any]], str], ctx: Mapping[str, Any]) -> str:
+    """The loss curve and the gradient norms (partials/loss.html, partials/gradnorms.html):
+    the curves, axes and latest values open. A curve of one point (drawn as a dot) or a
+    gradient line of one point is rare and drawn in full."""
+    c, g = ctx["curve"], ctx["grad_chart"]
+    name = "partials/loss.html"
+    if c.empty or c.dot is not None or (g is not None and not all(sr.path for sr in g.series)):
+        return render(name, ctx)
+    vs = ctx["vs"]
+    key = (ctx["lang"], ctx["oob"], ctx["base"], vs.log, vs.query(log=not vs.log), c.log,
+           c.points, c.width, c.height, c.top, c.bottom, c.last_test is None, bool(c.test),
+           ctx["state"]["status"],
+           None if g is None else (g.points, g.width, g.height, g.right,
+                                   tuple((sr.label, sr.color, sr.dash) for sr in g.series)))
+    # the axis title as the template's _("epoch") gives it: the translation, marked safe
+    title = Markup(i18n.gettext_for(ctx["lang"])("epoch"))
+    values: list[Any] = [c.last_epoch, c.last_loss_text, c.last_test_text, c.grid,
+                         c.axes(title), c.test, c.train]
+    if g is not None:
+        values += [g.last_text, g.grid, g.axes(title)]
+        for sr in g.series:
+            values += [sr.path, sr.end_x, sr.label_y]
+
+    def slotted() -> Mapping[str, Any]:
+        open_c = _With(c, last_epoch=Slot(0), last_loss_text=Slot(1), last_test_text=Slot(2),
+                       grid=Slot(3), axes=lambda _title: Slot(4), test=Slot(5) if c.test else "",
+                       train=Slot(6))
+        open_g = None if g is None else _With(
+            g, last_text=Slot(7), grid=Slot(8), axes=lambda _title: Slot(9),
+            series=[_With(sr, path=Slot(10 + 3 * i), end_x=Slot(11 + 3 * i),
+                          label_y=Slot(12 + 3 * i)) for i, sr in enumerate(g.series)])
+        return {**ctx, "curve": open_c, "grad_chart": open_g}
+
+    return fill(render, name, slotted, key, values)

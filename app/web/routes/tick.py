@@ -67,7 +67,8 @@ REGION_CACHE: heatmaps.LRU[str] = heatmaps.LRU(512)
 # The regions only Play frames draw: filled skeletons (app/web/routes/live_regions.py).
 LIVE_REGIONS = {"partials/diagram_live.html": live_regions.diagram,
                 "partials/data_live.html": live_regions.data,
-                "partials/status.html": live_regions.status}
+                "partials/status.html": live_regions.status,
+                "partials/loss.html": live_regions.loss}
 HEAD_CACHE: heatmaps.LRU[str] = heatmaps.LRU(512)
 
 
