@@ -35,6 +35,7 @@ from app.nn.shapes import ShapeError, check_data, check_order
 
 compiled: ModuleType | None = None  # app.nn.compiled, once warm() has imported it
 orders: ModuleType | None = None  # app.nn.compiled_rng (the epochs' orders), the same
+shades: ModuleType | None = None  # app.nn.compiled_shades (the pictures' palette), the same
 
 # Multiply-adds per compiled call before returning to Python (~2 ms), so the caller can read
 # the clock between calls.
@@ -100,7 +101,7 @@ def _import_compiled(name: str = "app.nn.compiled") -> ModuleType:
 def warm() -> bool:
     """Compile (or load from cache) the kernel by training a tiny net once; True if ready.
     Safe to call from several threads: one compiles, the others wait."""
-    global compiled, orders
+    global compiled, orders, shades
     if not available():
         return False
     with _lock:
@@ -122,7 +123,9 @@ def warm() -> bool:
             order_rng = _import_compiled("app.nn.compiled_rng")
             order = np.empty(3, np.int64)
             order_rng.permutation(order_rng.entropy_words(0, 1), 3, order)
-            orders = order_rng
+            palette = _import_compiled("app.nn.compiled_shades")
+            palette.shade(np.zeros(2), -1.0, 0.0, 1.0, 31, np.zeros(2, np.uint8))
+            orders, shades = order_rng, palette
         except Exception as e:
             _error.append(repr(e))
             return False

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from app.nn import numba_kernel
 from app.web.infra.fmt import diverging_rgb
 
 
@@ -51,7 +52,15 @@ PALETTE = _chunk(b"PLTE", diverging_rgb(np.linspace(-1.0, 1.0, SHADES), -1.0, 0.
 
 def shade_index(values: NDArray[np.float64], lo: Any, mid: Any, hi: Any) -> NDArray[np.uint8]:
     """The palette entry of each value: the same scale as diverging_rgb (lo → orange, mid →
-    white, hi → blue), rounded to the nearest of SHADES steps; lo/mid/hi may be per column."""
+    white, hi → blue), rounded to the nearest of SHADES steps; lo/mid/hi may be per column.
+    A scalar scale goes through the compiled form once the kernel is warm (the same bytes)."""
+    compiled = numba_kernel.shades
+    if (compiled is not None and np.ndim(lo) == np.ndim(mid) == np.ndim(hi) == 0
+            and values.dtype == np.float64):
+        out = np.empty(values.shape, dtype=np.uint8)
+        compiled.shade(np.ascontiguousarray(values).ravel(), float(lo), float(mid), float(hi),
+                       SHADES, out.ravel())
+        return out
     with np.errstate(all="ignore"):
         v = np.where(np.isnan(values), mid, values)  # ±inf saturate below
         t_pos = np.clip((v - mid) / np.maximum(hi - mid, 1e-12), 0.0, 1.0)
