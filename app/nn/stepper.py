@@ -386,7 +386,7 @@ class Trainer:
             h.epoch.extend(range(first, first + done))
             h.loss.extend(chunk.losses)
             h.test_loss.extend(tests[:done])
-            h.grad_norm.extend(norms)
+            h.grad_norm.extend(None if g is None else tuple(g) for g in norms)
         else:  # compact exactly when one epoch at a time would
             for i in range(done):
                 h.append(first + i, chunk.losses[i], tests[i], norms[i])

@@ -16,9 +16,10 @@ F64 = 8  # bytes of a NumPy float64
 PYFLOAT = 32  # a Python float in a list: the object (24) and its pointer (8)
 HISTORY_POINT = 3 * PYFLOAT + 24  # epoch, loss, test loss in three lists, plus slack
 # A history point held in memory, measured with tracemalloc (tests/sessions/test_budget_real.py):
-# its epoch, loss and test loss in three lists, its list of L gradient norms (one a weight
-# layer), and the columns' arrays kept for saving: ~258 B at L = 1, ~418 B at L = 5.
-HISTORY_POINT_BASE = 220
+# its epoch, loss and test loss in three lists, its tuple of L gradient norms (one a weight
+# layer), and the columns' arrays kept for saving: ~218 B at L = 1, ~377 B at L = 5 (the
+# columns' buffers grow by doubling: up to 8·(3 + L) B more, within the slack here).
+HISTORY_POINT_BASE = 200
 HISTORY_POINT_PER_LAYER = 44
 OVERHEAD = 32 * 1024  # the Session, Trainer and config objects, and an operation's temporaries
 RESIDENT_OVERHEAD = 4 * 1024  # measured: 3.7 KB per default session held (docs/performance.md)

@@ -54,7 +54,7 @@ def moments_of(opt: OptState) -> dict[str, tuple[Array, ...] | None]:
     return {k: getattr(opt, k) for k in MOMENTS}
 
 
-Norms = list[float] | None
+Norms = tuple[float, ...] | None  # as History keeps them
 HistoryTail = tuple[tuple[int, ...], tuple[float, ...], tuple[float | None, ...],
                     tuple[Norms, ...]]
 NO_TAIL: HistoryTail = ((), (), (), ())

@@ -281,7 +281,7 @@ def _history(e: np.ndarray, loss: Array, test: Array, gnorm: Array, L: int) -> H
         e.tolist(), loss.tolist(),
         [None if gap else v for v, gap in zip(test.tolist(), np.isnan(test).tolist(),
                                               strict=True)],
-        [None if gap else row for row, gap in zip(
+        [None if gap else tuple(row) for row, gap in zip(
             gnorm.tolist(), np.asarray(np.isnan(gnorm).any(axis=1)).tolist(), strict=True)],
     )
     history.remember_columns((e.astype(np.int64), loss, test, gnorm.reshape(-1, L)))
@@ -394,7 +394,7 @@ def decode_point(blob: bytes) -> RestorePoint:
     norms = h.get("norms") or [None] * len(he)
     tail: HistoryTail = (tuple(int(v) for v in he), tuple(hl.tolist()),
                          tuple(None if np.isnan(v) else float(v) for v in ht),
-                         tuple(None if g is None else [float.fromhex(v) for v in g]
+                         tuple(None if g is None else tuple(float.fromhex(v) for v in g)
                                for g in norms))
     weights = None
     if h["weights"] is not None:
@@ -439,7 +439,8 @@ def document(s: SessionLike, keep: Sequence[int]) -> ExportDoc:
         "epoch_test_loss": None if c.epoch_test_loss is None else c.epoch_test_loss.hex(),
         "status": c.status,
         "history": [{"epoch": h.epoch[i], "loss": h.loss[i], "test_loss": h.test_loss[i],
-                     "grad_norm": h.grad_norm[i]} for i in keep],
+                     "grad_norm": None if (g := h.grad_norm[i]) is None else list(g)}
+                    for i in keep],
         "version": s.version,
         "optimizer_state": _document_opt(t),
     }

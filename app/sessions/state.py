@@ -5,6 +5,7 @@ model in app/sessions/state_model.py (whose names are imported from here too).""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -50,8 +51,8 @@ def _vector(x: Array | None) -> list[float] | None:
     return None if x is None else x.tolist()
 
 
-def _finite_list(v: list[float] | None) -> list[float] | None:
-    return None if v is None or not all(math.isfinite(x) for x in v) else v
+def _finite_list(v: Sequence[float] | None) -> list[float] | None:
+    return None if v is None or not all(math.isfinite(x) for x in v) else list(v)
 
 
 def _undo_counts(c: dict[str, int]) -> UndoCounts:
