@@ -54,3 +54,16 @@ def test_columns_draw_what_the_list_of_points_draws(log: bool) -> None:
     n = charts.grad_norm_chart_columns(e, g)
     assert c.points == sum(math.isfinite(x) for x in h.loss) and c.train and c.test
     assert n is not None and n.points == charts.NORM_POINTS and len(n.series) == L
+
+
+def test_paths_written_in_one_call_are_written_point_by_point() -> None:
+    """The charts' paths: one %-formatting call with the x positions written once, as
+    POINT ("{:.1f} {:.1f}") writes each point, including halves, signed zeros and overflows."""
+    draw = np.random.default_rng(3)
+    for n in range(40):
+        xs = draw.uniform(-1e3, 1e3, n).tolist()
+        xs += [0.05, -0.05, 0.25, 0.35, 1e20, -0.0, 0.0, math.inf, -math.inf, math.nan][
+            :max(0, n - 30)]
+        ys = draw.uniform(-1e3, 1e3, len(xs)).tolist()
+        want = "M" + "L".join(charts.POINT(x, y) for x, y in zip(xs, ys, strict=True))
+        assert charts._points_path(charts._tenths(xs), ys) == want
