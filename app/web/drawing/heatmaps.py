@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -100,7 +100,7 @@ class LRU(Generic[V]):
             if size != self._size:
                 self._size, self._d = size, LRUCache(maxsize=max(size, 1))
 
-    def get(self, key: bytes) -> V | None:
+    def get(self, key: Hashable) -> V | None:
         with self._lock:
             v: V | None = self._d.get(key)
             if v is None:
@@ -109,7 +109,7 @@ class LRU(Generic[V]):
                 self.hits += 1
             return v
 
-    def put(self, key: bytes, value: V) -> None:
+    def put(self, key: Hashable, value: V) -> None:
         with self._lock:
             if self._size > 0:  # size 0 keeps nothing
                 self._d[key] = value

@@ -5,13 +5,12 @@ a live region's cost.
 
 A template may read a slotted value only by outputting it (``{{ v }}``) or as an argument of a
 translated phrase's ``.format()``: both escape it, as :func:`fill` does. Everything else it
-reads goes into the caller's key (a digest of their repr), or a cached skeleton would be
+reads goes into the caller's key (a hashable tuple), or a cached skeleton would be
 stale; tests/web/test_frame_caches.py compares filled regions with full renders.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -43,7 +42,7 @@ def fill(render: Callable[[str, Mapping[str, Any]], str], name: str,
     """The template ``name`` as ``render`` would draw it with ``values`` in its slots:
     ``slotted()`` is the context with ``Slot(k)`` in place of ``values[k]`` (called once per
     key), ``key`` everything else the template reads."""
-    digest = hashlib.blake2b(repr((name, key)).encode(), digest_size=16).digest()
+    digest = (name, key)  # a tuple of strings and numbers: hashed as is, no repr
     parts = SKELETONS.get(digest)
     if parts is None:
         parts = render(name, slotted()).split(MARK)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from app.web.infra import i18n
 from app.web.infra.skeleton import Slot, fill
@@ -66,7 +66,8 @@ def status(render: Callable[[str, Mapping[str, Any]], str], ctx: Mapping[str, An
     key = (ctx["lang"], ctx["oob"], tuple((p["state"], p["text"]) for p in ctx["pipeline"]),
            ctx["loss_formula"], state["loss"] is None, bool(ctx["mse_text"]),
            cursor["next"], cursor["layer"], ctx["next_text"], state["status"],
-           ctx["message"], ctx["error"])
+           # as the template writes them (a str and a Markup of one text are equal keys)
+           *(None if ctx[k] is None else str(escape(ctx[k])) for k in ("message", "error")))
     values = (state["epoch"], state["iteration"],
               state["loss"] if state["loss"] is not None else "", ctx["loss_text"],
               ctx["mse_text"])

@@ -296,7 +296,7 @@ def show_batch(s: Session, state: SessionState, computed: Computed | None = None
     if grads is None:
         return
     b = computed.batch()
-    rows = state["batch"]["positions"]
+    rows = np.asarray(state["batch"]["positions"], dtype=np.int64)  # converted once, not per use
     for l, layer in enumerate(state["layers"]):
         layer["z"] = b.zs[l][rows].tolist()
         layer["a"] = b.acts[l + 1][rows].tolist()
