@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from app.nn.activations import Array
+from app.nn.trace import IntArray
 from app.sessions import budget
 from app.sessions.config import FieldPath
 from app.sessions.model import Session
@@ -122,12 +123,16 @@ def precheck_reply(session: Session, samples: str | None, history: int | None,
 
 def decimate(n_points: int, limit: int | None) -> list[int]:
     """Evenly spaced indices, at most ``limit``, always keeping the first and the last."""
+    return [int(i) for i in decimate_array(n_points, limit).tolist()]
+
+
+def decimate_array(n_points: int, limit: int | None) -> IntArray:
+    """:func:`decimate` as an index array (the charts index the history's columns with it)."""
     if limit is None or n_points <= limit:
-        return list(range(n_points))
+        return np.arange(n_points, dtype=np.int64)
     if limit <= 1:
-        return [n_points - 1]
-    idx = np.unique(np.round(np.linspace(0, n_points - 1, limit)).astype(int))
-    return [int(i) for i in idx]
+        return np.array([n_points - 1], dtype=np.int64)
+    return np.unique(np.round(np.linspace(0, n_points - 1, limit)).astype(np.int64))
 
 
 def metrics(output: Array | None, targets: Array | None, task: str) -> Metrics:

@@ -18,7 +18,7 @@ import numpy as np
 from app.config import Settings
 from app.nn import features as feats
 from app.sessions.model import Session
-from app.sessions.state import CursorState, SessionState, decimate, session_state
+from app.sessions.state import CursorState, SessionState, decimate_array, session_state
 from app.web.drawing import charts, diagram, heatmaps, lecture
 from app.web.infra.fmt import fixed, num
 from app.web.inspector import formulas
@@ -230,8 +230,7 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
     # The charts: the history's columns (arrays kept beside its lists, extended by the points
     # added since the last frame) at the decimated points.
     epochs, losses, tests, norms = s.trainer.history.columns(s.trainer.net.spec.L)
-    keep = np.array(decimate(len(epochs), LIVE_CURVE_POINTS if live else charts.CURVE_POINTS),
-                    dtype=np.int64)
+    keep = decimate_array(len(epochs), LIVE_CURVE_POINTS if live else charts.CURVE_POINTS)
     raw = raw_points(s)
     maps = None
     if raw is not None:
