@@ -127,19 +127,72 @@ def _page(d: Any) -> Markup:
     return Markup("".join(out))
 
 
+# Play's neurons, kept per layout as a skeleton: their places, sizes and titles do not change
+# from tick to tick; the sprites, fills, values and biases do (about 200 numbers formatted per
+# frame otherwise). A skeleton is the drawing with those values left as MARK-numbered slots.
+MARK = "\x00"
+LIVE_SKELETONS: heatmaps.LRU[list[str]] = heatmaps.LRU(256)
+
+
 def _live(d: Any) -> Markup:
+    key = _live_key(d)
+    parts = LIVE_SKELETONS.get(key)
+    values = _live_values(d)
+    if parts is None:
+        slots: list[str] = []
+        parts = _live_drawing(d, slots).split(MARK)
+        assert slots == values, "_live_values out of step with _live_drawing"
+        LIVE_SKELETONS.put(key, parts)
+    out = parts[:]
+    for i in range(1, len(out), 2):
+        out[i] = values[int(out[i])]
+    return Markup("".join(out))
+
+
+def _live_key(d: Any) -> tuple[Any, ...]:
+    """Everything _live_drawing writes besides the slots."""
+    return (d.sizes, d.sprite_grid, len(d.sprites), d.heat_px, d.line_h, tuple(
+        (n.id, n.detailed, n.x, n.y, n.w, n.h, n.hy, n.title, n.label, bool(n.heat),
+         tuple(k for k, _v in n.lines),
+         None if n.bias is None else (n.bias.x, n.bias.y)) for n in d.nodes))
+
+
+def _live_values(d: Any) -> list[str]:
+    """The slots' values in _live_drawing's order, as it writes them."""
+    values = list(d.sprites)
+    for n in d.nodes:
+        if n.detailed:
+            values.append(n.fill)
+            if n.heat and not d.sprites:
+                values.append(n.heat)
+            values += [str(escape(v)) for _k, v in n.lines]
+            if n.bias:
+                values += [" neg" if n.bias.negative else "", str(escape(n.bias.text))]
+        elif n.heat and not d.sprites:
+            values.append(n.heat)
+        if not n.label:
+            values.append(n.fill)
+    return values
+
+
+def _live_drawing(d: Any, slots: list[str]) -> str:
     z = d.sizes
     g, pad = d.sprite_grid, heatmaps.SPRITE_PAD
+
+    def slot(value: str) -> str:
+        slots.append(value)
+        return f"{MARK}{len(slots) - 1}{MARK}"
+
     out = ["<defs>"]
     for l, uri in enumerate(d.sprites):  # drawn once per layer, shown tile by tile below
         rows = sum(1 for n in d.nodes if n.id.startswith(f"n-{l}-")) * (g + 2 * pad)
-        out.append(f'<image id="hs-{l}" href="{uri}" width="{g}" height="{rows}" '
+        out.append(f'<image id="hs-{l}" href="{slot(uri)}" width="{g}" height="{rows}" '
                    'preserveAspectRatio="none"/>')
     out.append("</defs>")
 
     def picture(n: Any, cls: str, x: float, y: float, w: float, h: float) -> str:
         if not d.sprites:
-            return (f'<image class="{cls}" href="{n.heat}" x="{x}" y="{y}" width="{w}" '
+            return (f'<image class="{cls}" href="{slot(n.heat)}" x="{x}" y="{y}" width="{w}" '
                     f'height="{h}" preserveAspectRatio="none"/>')
         _n, l, j = n.id.split("-")
         top = int(j) * (g + 2 * pad) + pad
@@ -150,24 +203,31 @@ def _live(d: Any) -> Markup:
     for n in d.nodes:
         out.append(f'<g id="{n.id}" class="node">')
         if n.detailed:
-            out.append(_card(n))
+            out.append(f'<rect class="card" x="{n.x}" y="{n.y}" width="{n.w}" height="{n.h}" '
+                       f'rx="8" fill="{slot(n.fill)}"/>')
             if n.heat:
                 out.append(picture(n, "nheat", n.x + 5, n.hy, d.heat_px, d.heat_px))
             out.append(_title(n, z))
             for (k, v), y in zip(n.lines, _lines_y(n, d), strict=True):
-                out.append(_key(n, z, k, y) + _value(n, z, k, v, y, ref=False))
+                out.append(_key(n, z, k, y) + _value(n, z, k, Markup(slot(str(escape(v)))), y,
+                                                     ref=False))
             b = n.bias
             if b:
-                out.append(f'<g class="bias{" neg" if b.negative else ""}"><rect x="{b.x}" '
+                neg = slot(" neg" if b.negative else "")
+                out.append(f'<g class="bias{neg}"><rect x="{b.x}" '
                            f'y="{b.y}" width="{n.w}" height="{z.label * 1.5}" rx="9"/>'
                            f'<text x="{b.x + n.w / 2}" y="{b.y + z.label * 1.1}" '
-                           f'font-size="{z.label}" text-anchor="middle">{escape(b.text)}'
-                           "</text></g>")
+                           f'font-size="{z.label}" text-anchor="middle">'
+                           f'{slot(str(escape(b.text)))}</text></g>')
         elif n.heat:
             out.append(picture(n, "dotheat", n.x, n.y, n.w, n.h))
-        out.append(_label(n, z) if n.label else _dot(n))
+        if n.label:
+            out.append(_label(n, z))
+        else:
+            out.append(f'<circle class="dot" cx="{n.x + n.w / 2}" cy="{n.y + n.h / 2}" '
+                       f'r="{n.w / 2}" fill="{slot(n.fill)}"/>')
         out.append("</g>")
-    return Markup("".join(out))
+    return "".join(out)
 
 
 def edges_svg(d: Any) -> Markup:
