@@ -19,13 +19,15 @@ from markupsafe import Markup, escape
 
 from app.web.drawing import heatmaps
 from app.web.drawing.diagram import clickable
+from app.web.infra.skeleton import MARK, interleave
 
 REF = {"x": "x", "z": "z", "a": "a", "δ": "d"}  # a value's data-ref prefix (predict mode)
 
 
-def _card(n: Any) -> str:
+def _card(n: Any, fill: str | None = None) -> str:
+    """``fill``: the card's colour, or a skeleton's slot for it (Play, below)."""
     return (f'<rect class="card" x="{n.x}" y="{n.y}" width="{n.w}" height="{n.h}" rx="8" '
-            f'fill="{n.fill}"/>')
+            f'fill="{n.fill if fill is None else fill}"/>')
 
 
 def _title(n: Any, z: Any) -> str:
@@ -48,9 +50,9 @@ def _label(n: Any, z: Any) -> str:
             f'font-size="{z.label}" text-anchor="end">{escape(n.label)}</text>')
 
 
-def _dot(n: Any) -> str:
+def _dot(n: Any, fill: str | None = None) -> str:
     return (f'<circle class="dot" cx="{n.x + n.w / 2}" cy="{n.y + n.h / 2}" r="{n.w / 2}" '
-            f'fill="{n.fill}"/>')
+            f'fill="{n.fill if fill is None else fill}"/>')
 
 
 def _lines_y(n: Any, d: Any) -> list[float]:
@@ -129,8 +131,8 @@ def _page(d: Any) -> Markup:
 
 # Play's neurons, kept per layout as a skeleton: their places, sizes and titles do not change
 # from tick to tick; the sprites, fills, values and biases do (about 200 numbers formatted per
-# frame otherwise). A skeleton is the drawing with those values left as MARK-numbered slots.
-MARK = "\x00"
+# frame otherwise). A skeleton is the drawing with those values left as slots (as the
+# templates' skeletons, app/web/infra/skeleton.py).
 LIVE_SKELETONS: heatmaps.LRU[list[str]] = heatmaps.LRU(256)
 
 
@@ -143,10 +145,7 @@ def _live(d: Any) -> Markup:
         parts = _live_drawing(d, slots).split(MARK)
         assert slots == values, "_live_values out of step with _live_drawing"
         LIVE_SKELETONS.put(key, parts)
-    out = parts[:]
-    for i in range(1, len(out), 2):
-        out[i] = values[int(out[i])]
-    return Markup("".join(out))
+    return Markup(interleave(parts, values))
 
 
 def _live_key(d: Any) -> tuple[Any, ...]:
@@ -203,8 +202,7 @@ def _live_drawing(d: Any, slots: list[str]) -> str:
     for n in d.nodes:
         out.append(f'<g id="{n.id}" class="node">')
         if n.detailed:
-            out.append(f'<rect class="card" x="{n.x}" y="{n.y}" width="{n.w}" height="{n.h}" '
-                       f'rx="8" fill="{slot(n.fill)}"/>')
+            out.append(_card(n, slot(n.fill)))
             if n.heat:
                 out.append(picture(n, "nheat", n.x + 5, n.hy, d.heat_px, d.heat_px))
             out.append(_title(n, z))
@@ -221,11 +219,7 @@ def _live_drawing(d: Any, slots: list[str]) -> str:
                            f'{slot(str(escape(b.text)))}</text></g>')
         elif n.heat:
             out.append(picture(n, "dotheat", n.x, n.y, n.w, n.h))
-        if n.label:
-            out.append(_label(n, z))
-        else:
-            out.append(f'<circle class="dot" cx="{n.x + n.w / 2}" cy="{n.y + n.h / 2}" '
-                       f'r="{n.w / 2}" fill="{slot(n.fill)}"/>')
+        out.append(_label(n, z) if n.label else _dot(n, slot(n.fill)))
         out.append("</g>")
     return "".join(out)
 

@@ -42,15 +42,21 @@ def fill(render: Callable[[str, Mapping[str, Any]], str], name: str,
     """The template ``name`` as ``render`` would draw it with ``values`` in its slots:
     ``slotted()`` is the context with ``Slot(k)`` in place of ``values[k]`` (called once per
     key), ``key`` everything else the template reads."""
-    digest = (name, key)  # a tuple of strings and numbers: hashed as is, no repr
-    parts = SKELETONS.get(digest)
+    cache_key = (name, key)  # a tuple of strings and numbers: hashed as is, no repr
+    parts = SKELETONS.get(cache_key)
     if parts is None:
         parts = render(name, slotted()).split(MARK)
         if len(parts) % 2 == 0 or not all(k.isdigit() and int(k) < len(values)
                                           for k in parts[1::2]):
             raise ValueError(f"{name}: a slot marker out of place")
-        SKELETONS.put(digest, parts)
-    out = parts[:]
+        SKELETONS.put(cache_key, parts)
+    return interleave(parts, [str(escape(v)) for v in values])
+
+
+def interleave(parts: Sequence[str], values: Sequence[str]) -> str:
+    """A skeleton (its text split on MARK: text, slot number, text, …) with each slot's
+    value, as written (already escaped where it must be)."""
+    out = list(parts)
     for i in range(1, len(out), 2):
-        out[i] = str(escape(values[int(out[i])]))
+        out[i] = values[int(out[i])]
     return "".join(out)
