@@ -204,7 +204,7 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
     dg = Diagram(width, height, nodes, edges, columns, all(detailed),
                  sel if sel in ids else "n-0-0")
     dg.sizes, dg.flow, dg.flow_layer, dg.top = fz, flow or "", flow_layer, top
-    dg.line_h, dg.title_h = line_h, title_h
+    dg.line_h, dg.title_h, dg.bias_h = line_h, title_h, bias_h
     dg.has_sel = sel is not None and sel in ids
     dg.bare = bare
     if not live and flow_layer is not None and not all(
@@ -266,13 +266,11 @@ def _label_box(e: Edge, t: float, fz: Sizes) -> Box:
     return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
 
 
-def place_labels(edges: list[Edge], nodes: list[Node], columns: list[Column], fz: Sizes,
-                 title_h: float, bias_h: float, top: float, live: bool = False) -> None:
-    """Greedy: each wanted edge label goes at the first point along its edge where it overlaps
-    no card, title, bias and no label placed before it. A label that fits nowhere is shown
-    only on hover, focus or selection (beside its edge, over the rest)."""
+def obstacles(nodes: list[Node], columns: list[Column], fz: Sizes, title_h: float,
+              bias_h: float, top: float) -> tuple[Box, ...]:
+    """What an edge label must not cover: the cards (their titles and biases), the tiles, the
+    active layer's value boxes and the column titles."""
     placed: list[Box] = []
-    aboxes = [n.abox for n in nodes if n.abox is not None]
     for n in nodes:
         if n.abox is not None:
             placed.append(n.abox)
@@ -282,6 +280,16 @@ def place_labels(edges: list[Edge], nodes: list[Node], columns: list[Column], fz
     for c in columns:
         half = max(len(c.title) * fz.col, len(c.subtitle) * fz.sub) * SANS / 2 + 4
         placed.append((c.x - half, 0, c.x + half, top))
+    return tuple(placed)
+
+
+def place_labels(edges: list[Edge], nodes: list[Node], columns: list[Column], fz: Sizes,
+                 title_h: float, bias_h: float, top: float, live: bool = False) -> None:
+    """Greedy: each wanted edge label goes at the first point along its edge where it overlaps
+    no card, title, bias and no label placed before it. A label that fits nowhere is shown
+    only on hover, focus or selection (beside its edge, over the rest)."""
+    placed = list(obstacles(nodes, columns, fz, title_h, bias_h, top))
+    aboxes = [n.abox for n in nodes if n.abox is not None]
     wanted: list[Edge] = []
     for e in edges:
         if live and not e.wanted:  # Play frames draw no labels on demand

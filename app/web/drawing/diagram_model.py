@@ -138,6 +138,7 @@ class Diagram:
     top: float = 0.0
     line_h: float = 17.0
     title_h: float = 16.0
+    bias_h: float = 0.0  # a bias badge's height (the boxes edge labels avoid)
     has_sel: bool = False
     bare: list[tuple[bool, str]] = field(default_factory=list)  # live: (negative, <path>)
     sprites: list[str] = field(default_factory=list)  # live: a layer's pictures in one image
@@ -173,15 +174,20 @@ class Diagram:
         return Markup("\n".join(out))  # every text part escaped above
 
     def _label_text(self, e: Edge) -> str:
-        fs = self.sizes.label if self.sizes else 12.0
-        lh = fs * 1.25
-        spans = "".join(
-            f'<tspan x="{e.lx}" dy="{0 if k == 0 else lh:.1f}" class="{"w" if k == 0 else "g"}">'
-            f"{escape(line)}</tspan>" for k, line in enumerate(e.label))
-        return (f'<text class="elabel{" sel" if e.selected else ""}" x="{e.lx}" y="{e.ly}" '
-                f'font-size="{fs}" text-anchor="middle">{spans}</text>')
+        return label_text(e.lx, e.ly, e.label, e.selected,
+                          self.sizes.label if self.sizes else 12.0)
 
     @property
     def labels_svg(self) -> Markup:
         """The edge labels that fit, drawn after every edge (so no line crosses them)."""
         return Markup("\n".join(self._label_text(e) for e in self.edges if e.shown))
+
+
+def label_text(lx: float, ly: float, label: list[str], selected: bool, fs: float) -> str:
+    """An edge's label: its weight, then its gradient (or old value), one line each."""
+    lh = fs * 1.25
+    spans = "".join(
+        f'<tspan x="{lx}" dy="{0 if k == 0 else lh:.1f}" class="{"w" if k == 0 else "g"}">'
+        f"{escape(line)}</tspan>" for k, line in enumerate(label))
+    return (f'<text class="elabel{" sel" if selected else ""}" x="{lx}" y="{ly}" '
+            f'font-size="{fs}" text-anchor="middle">{spans}</text>')

@@ -92,24 +92,46 @@ def diverging(v: float | None, vmax: float, floor: float = 0.0, ceil: float = 1.
     return _lerp(MID, POS if v >= 0 else NEG, t)
 
 
-HEX2 = tuple(f"{i:02x}" for i in range(256))
-
-
 def diverging_many(values: NDArray[np.float64], vmax: float, floor: float = 0.0,
                    ceil: float = 1.0) -> list[str]:
     """:func:`diverging` of every value at once (the same arithmetic, element by element, and
     the same half-to-even rounding): a layer's edges in one pass."""
+    return [f"#{c:06x}" for c in diverging_packed(values, vmax, floor, ceil).tolist()]
+
+
+def diverging_packed(values: NDArray[np.float64], vmax: float, floor: float = 0.0,
+                     ceil: float = 1.0) -> NDArray[np.int64]:
+    """The colours of :func:`diverging_many` as integers 0xRRGGBB (written "#%06x")."""
     v = np.asarray(values, dtype=np.float64).ravel()
+    mid = np.array(MID, np.float64)
     if vmax <= 0 or not v.size:
-        return [_lerp(MID, MID, 0)] * v.size
+        return np.full(v.size, MID[0] << 16 | MID[1] << 8 | MID[2], np.int64)
     finite = np.isfinite(v)
     with np.errstate(all="ignore"):
         t = floor + (ceil - floor) * np.minimum(np.abs(v) / vmax, 1.0)
     end = np.where((v >= 0)[:, None], np.array(POS, np.float64), np.array(NEG, np.float64))
-    mid = np.array(MID, np.float64)
     rgb = np.rint(mid + (end - mid) * t[:, None])
     rgb[~finite] = mid
-    return ["#" + HEX2[r] + HEX2[g] + HEX2[b] for r, g, b in rgb.astype(np.int64).tolist()]
+    c = rgb.astype(np.int64)
+    packed: NDArray[np.int64] = c[:, 0] << 16 | c[:, 1] << 8 | c[:, 2]
+    return packed
+
+
+def fixed_many(values: list[float], digits: int = DIAGRAM_DIGITS, signed: bool = False
+               ) -> list[str]:
+    """:func:`fixed` of each value (no width), the usual case (finite, non-zero, no exponent)
+    written in one formatting call."""
+    if not values:
+        return []
+    fmt = ("%+#." if signed else "%#.") + str(digits) + "g"
+    texts = ("|".join([fmt] * len(values)) % tuple(values)).split("|")
+    out = []
+    for v, text in zip(values, texts, strict=True):
+        if v == 0 or "e" in text or "n" in text:  # zero, exponents, inf, nan: as fixed()
+            out.append(_fixed(v, digits, signed))
+        else:
+            out.append(text.rstrip(".").replace("-", MINUS))
+    return out
 
 
 def diverging_rgb(values: NDArray[np.float64], lo: float, mid: float, hi: float

@@ -36,7 +36,7 @@ from app.sessions.model import Session
 from app.sessions.render_budget import page_cost
 from app.sessions.runs import Chunk
 from app.sessions.store import SessionNotFound
-from app.web.drawing import diagram_svg, heatcache, heatmaps
+from app.web.drawing import heatcache, heatmaps
 from app.web.infra import forms, i18n
 from app.web.routes import live_regions
 from app.web.views import train_run
@@ -183,8 +183,8 @@ def frame(s: Session, ctx: dict[str, Any], render: Any, held: dict[str, str], st
     names = {"diagram": "partials/diagram.html", "data": "partials/data.html"}
     if not stop and not getattr(ctx["diagram"], "lecture", False):
         ctx["diagram_head"] = diagram_head(ctx, render)
-        ctx["live_edges"] = diagram_svg.edges_svg(ctx["diagram"])
-        ctx["live_nodes"] = diagram_svg.nodes_svg(ctx["diagram"], live=True)
+        ctx["live_edges"] = ctx["diagram"].edges_html  # app/web/drawing/diagram_live.py
+        ctx["live_nodes"] = ctx["diagram"].nodes_html
         raw = ctx["raw_points"]  # from session_view: not drawn a second time
         ctx["points_url"] = "" if raw is None else points_url(s, raw)
         names = {"diagram": "partials/diagram_live.html", "data": "partials/data_live.html"}

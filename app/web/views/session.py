@@ -19,7 +19,7 @@ from app.config import Settings
 from app.nn import features as feats
 from app.sessions.model import Session
 from app.sessions.state import CursorState, SessionState, decimate_array, session_state
-from app.web.drawing import charts, diagram, heatmaps, lecture
+from app.web.drawing import charts, diagram, diagram_live, heatmaps, lecture
 from app.web.infra.fmt import fixed, num
 from app.web.inspector import formulas
 from app.web.views.data_panel import RawPoints, data_panel, raw_points
@@ -240,17 +240,17 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
                                     grid=heatmaps.PLAY_GRID if vs.play else heatmaps.GRID,
                                     live=live)
     cursor = state["cursor"]
-    dg: diagram.Diagram | lecture.Lecture
+    dg: diagram.Diagram | lecture.Lecture | diagram_live.LiveDiagram
     if projector and lecture.fits(tuple(cfg.layers), bool(cfg.bias)):
         # The lecture layout: every number as text; the same drawing while Play runs.
         dg = lecture.build(state, row, vs.sel, href, _,
                            None if last_update is None else last_update["old"])
+    elif live:  # a Play frame: drawn from the numbers with the layout's plan
+        dg = diagram_live.draw(state, row, vs.sel, _, maps, projector)
     else:
         dg = diagram.build(state, row, vs.sel, href, _,
                            None if maps is None else maps.images, projector, live,
                            None if last_update is None else last_update["old"])
-    if maps is not None and live and isinstance(dg, diagram.Diagram):
-        dg.sprites, dg.sprite_grid = maps.sprites, heatmaps.PLAY_GRID
     return {
         "sid": s.id, "state": state, "cfg": cfg, "vs": vs, "base": base,
         "pipeline": [{**p, "text": chip_text(p["label"], _)}
