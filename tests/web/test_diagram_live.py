@@ -118,3 +118,30 @@ def test_fixed_many_writes_each_value_as_fixed(values: list[float]) -> None:
             assert fmt.fixed_many(values, digits, signed) == [
                 fmt.fixed(v, digits, signed) for v in values]
     assert fmt.fixed_many([float("inf"), float("-inf"), float("nan")]) == ["∞", "−∞", "NaN"]
+
+
+def test_labels_go_where_layout_spots_puts_them(make_client: Callable[..., TestClient]) -> None:
+    """The plan's placement (per-edge candidates clear of the fixed boxes, then the labels
+    placed before) against layout.spots, for label sizes a tick rarely shows."""
+    from app.web.drawing.layout import MONO, spots
+
+    client = make_client()
+    diagram_live.PLANS.clear()
+    rng = np.random.default_rng(11)
+    for name in ("xor", "spiral", "nobias"):
+        sid = client.post(f"{API}/sessions", json=CASES[name]).json()["id"]
+        assert check(client, sid, "en", None, False)
+    plans = list(diagram_live.PLANS._d.values())
+    tried = 0
+    for plan in plans:
+        assert plan is not None and plan.labelled
+        fz = plan.sizes
+        for _ in range(150):
+            size_key = tuple((int(rng.integers(3, 30)), int(rng.integers(1, 3)))
+                             for _e in plan.labelled)
+            want = spots(plan.placed, tuple(
+                (*e.ends, fz.label * MONO * m + 8, fz.label * 1.25 * n + 4)
+                for e, (m, n) in zip(plan.labelled, size_key, strict=True)))
+            assert diagram_live._place(plan, size_key) == want
+            tried += sum(s is None for s in want)
+    assert tried > 0  # some labels fit nowhere: both say so

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from app.web.drawing import diagram, diagram_svg, heatmaps
 from app.web.drawing.diagram_model import Column, Diagram, label_text
-from app.web.drawing.layout import MONO, Sizes, spots
+from app.web.drawing.layout import CANDIDATE_T, MONO, Sizes
 from app.web.infra.fmt import diverging_many, diverging_packed, fixed_many, num
 from app.web.infra.skeleton import MARK, interleave
 
@@ -75,6 +75,8 @@ class Plan:
     labelled: list[_Edge] = field(default_factory=list)
     placed: tuple[tuple[float, float, float, float], ...] = ()  # boxes labels avoid
     spots: dict[tuple[tuple[int, int], ...], tuple[Any, ...]] = field(default_factory=dict)
+    free: dict[tuple[int, int, int], list[tuple[float, float, float, float]]] = field(
+        default_factory=dict)  # per labelled edge and label size: candidates clear of them
 
 
 PLANS: heatmaps.LRU[Plan] = heatmaps.LRU(256)
@@ -235,6 +237,44 @@ def _draw(plan: Plan, state: Mapping[str, Any], row: int | None, sel: str | None
 
 
 SPOTS_MAX = 1024  # label sizes remembered per layout
+Box = tuple[float, float, float, float]
+
+
+def _place(plan: Plan, size_key: tuple[tuple[int, int], ...]) -> tuple[Box | None, ...]:
+    """layout.spots for the plan's labels of these sizes (longest line, lines): each label at
+    its first candidate clear of the fixed boxes (kept per edge and size) and of the labels
+    placed before it (the same comparisons, in the same order)."""
+    found: list[Box | None] = []
+    mine: list[Box] = []
+    for k, (m, n) in enumerate(size_key):
+        free = plan.free.get((k, m, n))
+        if free is None:
+            free = plan.free[(k, m, n)] = _clear_of_fixed(plan, plan.labelled[k], m, n)
+        spot = next((b for b in free if not any(
+            min(b[2], a[2]) - max(b[0], a[0]) > 0 and min(b[3], a[3]) - max(b[1], a[1]) > 0
+            for a in mine)), None)
+        found.append(spot)
+        if spot is not None:
+            mine.append(spot)
+    return tuple(found)
+
+
+def _clear_of_fixed(plan: Plan, e: _Edge, m: int, n: int) -> list[Box]:
+    """The candidate boxes of a label of this size on edge ``e`` that overlap no fixed box, in
+    the order they are tried (layout.spots' arithmetic)."""
+    fz = plan.sizes
+    w, h = fz.label * MONO * m + 8, fz.label * 1.25 * n + 4
+    x1, y1, x2, y2 = e.ends
+    boxes = np.array(plan.placed, dtype=np.float64).reshape(-1, 4)
+    cx = x1 + (x2 - x1) * CANDIDATE_T
+    cy = y1 + (y2 - y1) * CANDIDATE_T
+    cand = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    ow = (np.minimum(cand[:, None, 2], boxes[None, :, 2])
+          - np.maximum(cand[:, None, 0], boxes[None, :, 0]))
+    oh = (np.minimum(cand[:, None, 3], boxes[None, :, 3])
+          - np.maximum(cand[:, None, 1], boxes[None, :, 1]))
+    free = ~((ow > 0) & (oh > 0)).any(axis=1)
+    return [(float(b[0]), float(b[1]), float(b[2]), float(b[3])) for b in cand[free]]
 
 
 def _labelled(plan: Plan, state: Mapping[str, Any], sel: str | None, allW: NDArray[np.float64],
@@ -268,9 +308,7 @@ def _labelled(plan: Plan, state: Mapping[str, Any], sel: str | None, allW: NDArr
     size_key = tuple((max(len(t) for t in lab), len(lab)) for lab in labels)
     found = plan.spots.get(size_key)
     if found is None:
-        found = spots(plan.placed, tuple(
-            (*e.ends, fz.label * MONO * m + 8, fz.label * 1.25 * n + 4)
-            for e, (m, n) in zip(edges, size_key, strict=True)))
+        found = _place(plan, size_key)
         if len(plan.spots) >= SPOTS_MAX:
             plan.spots.clear()
         plan.spots[size_key] = found
