@@ -1,6 +1,7 @@
 """An epoch's shuffled order, compiled: ``np.random.default_rng([seed, epoch]).permutation(n)``
-bit for bit, without the GIL and without building a SeedSequence, a PCG64 and a Generator per
-epoch (13 µs in Python, most of a Play tick's training Python; this is ~2 µs).
+bit for bit, without building a SeedSequence, a PCG64 and a Generator per epoch (13 µs in
+Python, most of a Play tick's training Python; this is ~2 µs, with the GIL held: letting it go
+for 2 µs would cost a wait to take it back from a thread drawing a frame).
 
 The same three steps as NumPy's (numpy/random/bit_generator.pyx, _pcg64, _generator.pyx):
 
@@ -34,7 +35,7 @@ S16, S32, S58, S64 = U(16), U(32), U(58), U(64)
 MUL_HI, MUL_LO = U(2549297995355413924), U(4865540595714422341)
 ONE = U(1)
 
-jit = njit(cache=True, nogil=True)
+jit = njit(cache=True)  # holds the GIL: microseconds, less than waiting to take it back
 
 
 @jit

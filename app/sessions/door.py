@@ -146,9 +146,16 @@ class Door:
                     s.version += 1
                     changed, watch_id = summary(s), s.watch_id
                 return view(s, outcome) if view else outcome.result
-            async with self.renders.hold(cost(s) if cost else 0):
-                result = await anyio.to_thread.run_sync(
-                    work, limiter=None if command.long else self.limiter)
+            if command.long:  # anyio's own pool
+                async with self.renders.hold(cost(s) if cost else 0):
+                    result = await anyio.to_thread.run_sync(work)
+            else:
+                # The turn first, then the render budget: bytes are held only while the work
+                # can run. (Holding them in the queue for a turn, a class of 60 pressing Play
+                # kept dozens of waiters in the budget's queue, each turn's release walking
+                # them on the event loop: the busier the server, the more each tick cost.)
+                async with self.limiter, self.renders.hold(cost(s) if cost else 0):
+                    result = await anyio.to_thread.run_sync(work)
         # Saved (the store saves on leaving the block): now watchers may read it.
         if changed is not None and watch_id is not None:
             try:
