@@ -169,7 +169,13 @@ def held_bytes(root: Any, skip: tuple[Any, ...] = (), depth: int = 6,
             return fixed
         return False
 
-    visit(root, depth)
+    try:
+        visit(root, depth)
+    finally:
+        # visit's closure holds visit (it recurses): emptied here, the call leaves no cycle
+        # for the garbage collector (every Play tick recounts; 60 students' cycles made its
+        # full collections take 0.2-0.35 s).
+        del visit
     return total
 
 

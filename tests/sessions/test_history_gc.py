@@ -34,3 +34,28 @@ def test_loaded_and_restored_histories_keep_tuples() -> None:
     for h in (s.trainer.history, loaded.trainer.history):
         assert all(type(g) is tuple for g in h.grad_norm)
     assert loaded.trainer.history.grad_norm == s.trainer.history.grad_norm
+
+
+def test_a_play_tick_leaves_no_cycles_for_the_collector() -> None:
+    """What a Play tick does besides drawing — train, the restore point, the memory store's
+    recount of the session's bytes — leaves no reference cycle behind: cycles are freed only
+    by a collection, and 60 students' ticks made its full collections take 0.2–0.35 s (the
+    recount's recursive walker held itself in its closure)."""
+    from app.sessions import undo
+
+    settings = Settings(kernel="numpy")
+    s = Session.create(normalize(SessionConfig(preset="spiral"), settings), settings)
+    s.trainer.run(3)
+    s.resident_bytes()
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(20):
+            before = undo.capture(s)
+            s.trainer.run(2)
+            s.undo.push(undo.point_after(s, before, "Play"), settings.undo_depth,
+                        settings.undo_max_bytes)
+            assert s.resident_bytes() > 0
+        assert gc.collect() == 0  # nothing unreachable: each object freed when let go
+    finally:
+        gc.enable()
