@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from app.web.drawing import diagram, diagram_svg, heatmaps
 from app.web.drawing.diagram_model import Column, Diagram, label_text
-from app.web.drawing.layout import CANDIDATE_T, MONO, Sizes
+from app.web.drawing.layout import MONO, Sizes, candidates
 from app.web.infra.fmt import diverging_many, diverging_packed, fixed_many, num
 from app.web.infra.skeleton import MARK, interleave
 
@@ -264,16 +264,7 @@ def _clear_of_fixed(plan: Plan, e: _Edge, m: int, n: int) -> list[Box]:
     the order they are tried (layout.spots' arithmetic)."""
     fz = plan.sizes
     w, h = fz.label * MONO * m + 8, fz.label * 1.25 * n + 4
-    x1, y1, x2, y2 = e.ends
-    boxes = np.array(plan.placed, dtype=np.float64).reshape(-1, 4)
-    cx = x1 + (x2 - x1) * CANDIDATE_T
-    cy = y1 + (y2 - y1) * CANDIDATE_T
-    cand = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-    ow = (np.minimum(cand[:, None, 2], boxes[None, :, 2])
-          - np.maximum(cand[:, None, 0], boxes[None, :, 0]))
-    oh = (np.minimum(cand[:, None, 3], boxes[None, :, 3])
-          - np.maximum(cand[:, None, 1], boxes[None, :, 1]))
-    free = ~((ow > 0) & (oh > 0)).any(axis=1)
+    cand, free = candidates(np.array(plan.placed, dtype=np.float64).reshape(-1, 4), *e.ends, w, h)
     return [(float(b[0]), float(b[1]), float(b[2]), float(b[3])) for b in cand[free]]
 
 

@@ -8,6 +8,7 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 DOT_R = 9
 HEAT = 40  # px: a neuron's heatmap inside its card
@@ -153,6 +154,22 @@ CANDIDATES = (0.5, 0.38, 0.62, 0.28, 0.72, 0.44, 0.56, 0.33, 0.67, 0.22, 0.78)
 CANDIDATE_T = np.array(CANDIDATES)
 
 
+def candidates(boxes: NDArray[np.float64], x1: float, y1: float, x2: float, y2: float,
+               w: float, h: float) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """A w × h label's candidate boxes along the edge (x1, y1)–(x2, y2), in the order they are
+    tried, and which overlap none of ``boxes`` (n × 4; overlap: a positive width and height in
+    common)."""
+    cx = x1 + (x2 - x1) * CANDIDATE_T
+    cy = y1 + (y2 - y1) * CANDIDATE_T
+    cand = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    ow = (np.minimum(cand[:, None, 2], boxes[None, :, 2])
+          - np.maximum(cand[:, None, 0], boxes[None, :, 0]))
+    oh = (np.minimum(cand[:, None, 3], boxes[None, :, 3])
+          - np.maximum(cand[:, None, 1], boxes[None, :, 1]))
+    free = np.logical_not(((ow > 0) & (oh > 0)).any(axis=1))
+    return cand, np.asarray(free, dtype=np.bool_)
+
+
 @functools.lru_cache(maxsize=1024)
 def spots(static: tuple[Box, ...], wanted: tuple[tuple[float, ...], ...]
            ) -> tuple[Box | None, ...]:
@@ -163,14 +180,7 @@ def spots(static: tuple[Box, ...], wanted: tuple[tuple[float, ...], ...]
     boxes = np.array(static, dtype=np.float64).reshape(-1, 4)
     out: list[Box | None] = []
     for x1, y1, x2, y2, w, h in wanted:
-        cx = x1 + (x2 - x1) * CANDIDATE_T
-        cy = y1 + (y2 - y1) * CANDIDATE_T
-        cand = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-        ow = (np.minimum(cand[:, None, 2], boxes[None, :, 2])
-              - np.maximum(cand[:, None, 0], boxes[None, :, 0]))
-        oh = (np.minimum(cand[:, None, 3], boxes[None, :, 3])
-              - np.maximum(cand[:, None, 1], boxes[None, :, 1]))
-        free = ~((ow > 0) & (oh > 0)).any(axis=1)
+        cand, free = candidates(boxes, x1, y1, x2, y2, w, h)
         if not free.any():
             out.append(None)
             continue
