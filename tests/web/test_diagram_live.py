@@ -139,7 +139,7 @@ def test_labels_go_where_layout_spots_puts_them(make_client: Callable[..., TestC
         for _ in range(150):
             size_key = tuple((int(rng.integers(3, 30)), int(rng.integers(1, 3)))
                              for _e in plan.labelled)
-            want = spots(plan.placed, tuple(
+            want = spots(tuple(map(tuple, plan.placed.tolist())), tuple(
                 (*e.ends, fz.label * MONO * m + 8, fz.label * 1.25 * n + 4)
                 for e, (m, n) in zip(plan.labelled, size_key, strict=True)))
             assert diagram_live._place(plan, size_key) == want

@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from app.web.drawing import diagram, diagram_live, diagram_svg, heatmaps, plane
+from app.web.drawing import diagram, diagram_live, heatmaps, plane
 from app.web.infra import i18n, skeleton, templating
 from app.web.routes import tick
 from app.web.views import session as views
@@ -33,7 +33,6 @@ CASES: dict[str, dict[str, Any]] = {
 def empty_caches() -> None:
     skeleton.SKELETONS.clear()
     diagram_live.PLANS.clear()
-    diagram_svg.LIVE_SKELETONS.clear()
     tick.PHRASES.clear()
     tick.HEAD_CACHE.clear()
     tick.REGION_CACHE.clear()

@@ -33,6 +33,20 @@ def _cell(rows: Any, row: int | None, j: int) -> float | None:
     return float(rows[row][j])
 
 
+def grad_key(state: Mapping[str, Any]) -> str:
+    """An edge gradient's name: the batch's sum when the batch has more than one sample."""
+    return "Σ∂" if int(state["batch"]["size"]) > 1 else "∂"
+
+
+def highlighted(sel: str | None, l: int, i: int, j: int) -> bool:
+    """Whether weight w_ij of layer l is drawn highlighted: an edge of the selected neuron, or
+    into the neuron whose bias is selected."""
+    if sel is not None and sel.startswith("b-"):
+        return sel == f"b-{l}-{j}"
+    sel_node = sel[2:] if sel and sel[:2] == "n-" else None
+    return sel_node in (f"{l - 1}-{i}", f"{l}-{j}")
+
+
 def flow_of(cursor: Mapping[str, Any], L: int) -> tuple[str | None, int | None]:
     """Which layer the last step computed: ("forward", l), ("backward", l) or (None, None)."""
     phase, layer = cursor["next"], cursor.get("layer")
@@ -143,9 +157,7 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
                                  np.zeros(0), wmax, 0.35, 1.0)
     start = 0
     by_id = {n.id: n for n in nodes}
-    # Edge gradients are the batch's sum: say so when the batch has more than one sample.
-    grad_key = "Σ∂" if int(state["batch"]["size"]) > 1 else "∂"
-    sel_node = sel[2:] if sel and sel[:2] in ("n-", "b-") else None
+    g_key = grad_key(state)
     for l in range(1, L + 1):
         W, gW = layers[l - 1]["W"], layers[l - 1]["grad_W"]
         n_prev, n = sizes[l - 1], sizes[l]
@@ -169,7 +181,7 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
                 x2, y2 = dst.x, dst.y + dst.h / 2
                 was = (old or {}).get(("W", l, i, j))
                 label = [] if live and not labelled else [f"w {signed(wv)}"] + (
-                    [f"{grad_key} {signed(g)}"] if g is not None else
+                    [f"{g_key} {signed(g)}"] if g is not None else
                     [f"← {signed(was)}"] if was is not None and was != wv else [])
                 if live:
                     aria = ""
@@ -186,10 +198,7 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
                     sel == eid, label, col=2 * l - 1, row=i * n + j)
                 e.wanted = labelled
                 e.flow = (flow or "") if flow_layer == l else ""
-                if sel is not None and sel.startswith("b-"):
-                    e.highlight = sel == f"b-{l}-{j}"
-                else:
-                    e.highlight = sel_node in (f"{l - 1}-{i}", f"{l}-{j}")
+                e.highlight = highlighted(sel, l, i, j)
                 edges.append(e)
     if not live and flow_layer is not None and not detailed[flow_layer]:
         gaps = [abs(xs[k] - xs[flow_layer]) for k in (flow_layer - 1, flow_layer + 1)
@@ -210,7 +219,7 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
     if not live and flow_layer is not None and not all(
             e.shown for e in edges if e.id.startswith(f"w-{flow_layer}-")):
         dg.layer_table = layer_table(layers[flow_layer - 1], flow_layer, flow or "", symbols,
-                                     L, grad_key)
+                                     L, g_key)
     return dg
 
 

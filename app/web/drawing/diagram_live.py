@@ -73,7 +73,8 @@ class Plan:
     bare: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     bare_formats: list[str] = field(default_factory=list)  # per bare edge: its path to fill
     labelled: list[_Edge] = field(default_factory=list)
-    placed: tuple[tuple[float, float, float, float], ...] = ()  # boxes labels avoid
+    placed: NDArray[np.float64] = field(  # the boxes labels avoid (n × 4)
+        default_factory=lambda: np.zeros((0, 4)))
     spots: dict[tuple[tuple[int, int], ...], tuple[Any, ...]] = field(default_factory=dict)
     free: dict[tuple[int, int, int], list[tuple[float, float, float, float]]] = field(
         default_factory=dict)  # per labelled edge and label size: candidates clear of them
@@ -115,7 +116,10 @@ def reference(state: Mapping[str, Any], row: int | None, sel: str | None,
               _: Callable[[str], str], maps: heatmaps.NeuronMaps | None, projector: bool
               ) -> tuple[str, str, str]:
     """(edges, labels, neurons) as the full drawing writes them (for the plan and tests)."""
-    dg = _reference(state, row, sel, _, maps, projector)
+    return _written(_reference(state, row, sel, _, maps, projector))
+
+
+def _written(dg: Diagram) -> tuple[str, str, str]:
     return (str(diagram_svg.edges_svg(dg)), str(dg.labels_svg),
             str(diagram_svg.nodes_svg(dg, live=True)))
 
@@ -155,11 +159,11 @@ def _plan(state: Mapping[str, Any], row: int | None, sel: str | None,
                                              + '#%06x" stroke-width="%.2g"/>')
                 k += 1
     plan.bare = np.array(bare, dtype=np.int64)
-    plan.placed = diagram.obstacles(dg.nodes, dg.columns, fz, dg.title_h, dg.bias_h, dg.top)
+    plan.placed = np.array(diagram.obstacles(dg.nodes, dg.columns, fz, dg.title_h, dg.bias_h,
+                                             dg.top), dtype=np.float64).reshape(-1, 4)
     drawn = _draw(plan, state, row, sel, list(dg.sprites))
-    want = reference(state, row, sel, _, maps, projector)
     got = (str(drawn.edges_html), str(drawn.labels_svg), str(drawn.nodes_html))
-    assert got == want, "diagram_live out of step with diagram.build"
+    assert got == _written(dg), "diagram_live out of step with diagram.build"
     return plan
 
 
@@ -264,7 +268,7 @@ def _clear_of_fixed(plan: Plan, e: _Edge, m: int, n: int) -> list[Box]:
     the order they are tried (layout.spots' arithmetic)."""
     fz = plan.sizes
     w, h = fz.label * MONO * m + 8, fz.label * 1.25 * n + 4
-    cand, free = candidates(np.array(plan.placed, dtype=np.float64).reshape(-1, 4), *e.ends, w, h)
+    cand, free = candidates(plan.placed, *e.ends, w, h)
     return [(float(b[0]), float(b[1]), float(b[2]), float(b[3])) for b in cand[free]]
 
 
@@ -278,7 +282,7 @@ def _labelled(plan: Plan, state: Mapping[str, Any], sel: str | None, allW: NDArr
     layers = state["layers"]
     L = len(plan.sizes_per_layer) - 1
     fz = plan.sizes
-    grad_key = "Σ∂" if int(state["batch"]["size"]) > 1 else "∂"
+    grad_key = diagram.grad_key(state)
     edges = plan.labelled
     ws = allW[[e.k for e in edges]].tolist()
     w_texts = fixed_many(ws, signed=True)
@@ -307,13 +311,9 @@ def _labelled(plan: Plan, state: Mapping[str, Any], sel: str | None, allW: NDArr
     keys: list[tuple[bool, bool, bool]] = [(False, False, False)] * len(edges)
     flow, flow_layer = diagram.flow_of(state["cursor"], L)
     if sel is not None or flow:  # as build's stable sort: the chosen edges drawn last
-        sel_node = sel[2:] if sel and sel[:2] in ("n-", "b-") else None
         for k, e in enumerate(edges):
-            if sel is not None and sel.startswith("b-"):
-                hl = sel == f"b-{e.l}-{e.j}"
-            else:
-                hl = sel_node in (f"{e.l - 1}-{e.i}", f"{e.l}-{e.j}")
-            keys[k] = (sel == e.id, hl, bool(flow) and flow_layer == e.l)
+            keys[k] = (sel == e.id, diagram.highlighted(sel, e.l, e.i, e.j),
+                       bool(flow) and flow_layer == e.l)
         order.sort(key=keys.__getitem__)
     out = []
     for k in order:

@@ -129,49 +129,11 @@ def _page(d: Any) -> Markup:
     return Markup("".join(out))
 
 
-# Play's neurons, kept per layout as a skeleton: their places, sizes and titles do not change
-# from tick to tick; the sprites, fills, values and biases do (about 200 numbers formatted per
-# frame otherwise). A skeleton is the drawing with those values left as slots (as the
-# templates' skeletons, app/web/infra/skeleton.py).
-LIVE_SKELETONS: heatmaps.LRU[list[str]] = heatmaps.LRU(256)
-
-
 def _live(d: Any) -> Markup:
-    key = _live_key(d)
-    parts = LIVE_SKELETONS.get(key)
-    values = _live_values(d)
-    if parts is None:
-        slots: list[str] = []
-        parts = _live_drawing(d, slots).split(MARK)
-        assert slots == values, "_live_values out of step with _live_drawing"
-        LIVE_SKELETONS.put(key, parts)
-    return Markup(interleave(parts, values))
-
-
-def _live_key(d: Any) -> tuple[Any, ...]:
-    """Everything _live_drawing writes besides the slots."""
-    return (d.sizes, d.sprite_grid, len(d.sprites), d.heat_px, d.line_h, tuple(
-        (n.id, n.detailed, n.x, n.y, n.w, n.h, n.hy, n.title, n.label, bool(n.heat),
-         tuple(k for k, _v in n.lines),
-         None if n.bias is None else (n.bias.x, n.bias.y)) for n in d.nodes))
-
-
-def _live_values(d: Any) -> list[str]:
-    """The slots' values in _live_drawing's order, as it writes them."""
-    values = list(d.sprites)
-    for n in d.nodes:
-        if n.detailed:
-            values.append(n.fill)
-            if n.heat and not d.sprites:
-                values.append(n.heat)
-            values += [str(escape(v)) for _k, v in n.lines]
-            if n.bias:
-                values += [" neg" if n.bias.negative else "", str(escape(n.bias.text))]
-        elif n.heat and not d.sprites:
-            values.append(n.heat)
-        if not n.label:
-            values.append(n.fill)
-    return values
+    """Play's neurons. Drawn with their changing values as slots, then filled: Play frames keep
+    the slotted drawing per layout (app/web/drawing/diagram_live.py) and fill it each tick."""
+    slots: list[str] = []
+    return Markup(interleave(_live_drawing(d, slots).split(MARK), slots))
 
 
 def _live_drawing(d: Any, slots: list[str]) -> str:

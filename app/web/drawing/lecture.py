@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from app.nn import features as feats
-from app.web.drawing.diagram import _column_names, _sub, _sup, flow_of
+from app.web.drawing.diagram import _column_names, _sub, _sup, flow_of, grad_key, highlighted
 from app.web.infra.fmt import diverging, diverging_many
 from app.web.infra.fmt import fixed as _fixed
 
@@ -192,14 +192,13 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
     g = geometry(sizes, bias)
     layers = state["layers"]
     flow, flow_layer = flow_of(state["cursor"], L)
-    grad_key = "Σ∂" if int(state["batch"]["size"]) > 1 else "∂"
+    g_key = grad_key(state)
     symbols = [feats.SYMBOLS.get(f, f) for f in cfg.features]
     if len(symbols) != sizes[0]:
         symbols = [f"x{_sub(j + 1)}" for j in range(sizes[0])]
     col_names = _column_names(cfg, L, _)
     Ws = [np.asarray(lay["W"], dtype=np.float64) for lay in layers]
     wmax = max((float(np.max(np.abs(W))) for W in Ws if W.size), default=1.0) or 1.0
-    sel_node = sel[2:] if sel and sel[:2] in ("n-", "b-") else None
     old = old or {}
     mazur = cfg.preset == "worked-example"  # Matt Mazur's names on the weights and biases
 
@@ -281,7 +280,7 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
                 changed = was is not None and was != wv
                 second = (Value("←", fixed(was, signed=True), f"old-{ref}",
                                 bx + BLOCK_W - PAD, ry + LH * 1.78, "old") if changed else
-                          Value(grad_key if kind == "edge" else "∂",
+                          Value(g_key if kind == "edge" else "∂",
                                 fixed(gval, signed=True), gref, bx + BLOCK_W - PAD,
                                 ry + LH * 1.78, "g"))
                 first = Value(key, fixed(wv, signed=True), ref, bx + BLOCK_W - PAD,
@@ -298,12 +297,11 @@ def build(state: Mapping[str, Any], row: int | None, sel: str | None,
                     continue
                 src = f"n-{l - 1}-{i}"
                 s_cy = g.centre(l - 1, i)
-                hl = (sel == f"b-{l}-{j}" if sel is not None and sel.startswith("b-")
-                      else sel_node in (f"{l - 1}-{i}", f"{l}-{j}")) or sel == iid
+                hl = highlighted(sel, l, i, j) or sel == iid
                 lines.append(Line(g.x_card[l - 1] + CARD_W, s_cy, bx, ry + LH, colours[i],
                                   round(1.5 + 4.5 * min(abs(wv) / wmax, 1.0), 2), wv < 0,
                                   it.flow, hl and src is not None))
     ids = {it.id for it in items}
     return Lecture(g.width, g.height, items, lines, titles,
                    sel if sel in ids else "n-0-0", flow or "", flow_layer,
-                   sel is not None and sel in ids, grad_key=grad_key)
+                   sel is not None and sel in ids, grad_key=g_key)

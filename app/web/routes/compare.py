@@ -39,7 +39,7 @@ from app.sessions.model import Session
 from app.sessions.normalized import NormalizedConfig
 from app.sessions.state import HistoryPoint, session_state
 from app.sessions.store import SessionNotFound, StoreFull
-from app.web.drawing import charts, compare_charts, diagram, diagram_svg
+from app.web.drawing import charts, compare_charts, diagram_live
 from app.web.infra import forms, i18n
 from app.web.infra.fmt import num
 from app.web.infra.page_errors import error_text
@@ -66,7 +66,7 @@ class Side:
     status: str
     next_text: str
     history: list[HistoryPoint]
-    diagram: diagram.Diagram
+    diagram: diagram_live.LiveDiagram
     edges: Any
     nodes: Any
     watch_id: str | None = None
@@ -82,10 +82,10 @@ def side_of(s: Session, settings: Settings, vs: ViewState, _: Callable[[str], st
     row = positions.index(focus) if focus in positions else None
     # The compact drawing of Play frames (no links, names or labels): the page is about the
     # two networks' behaviour; each network's own page has the full diagram.
-    dg = diagram.build(state, row, None, lambda sel: "#", _, None, False, live=True)
+    dg = diagram_live.draw(state, row, None, _, None, False)
     return Side(s.id, s.config, s.trainer.epoch, num(state["loss"], 6), s.trainer.status,
                 views.next_text(state["cursor"], _), state["history"], dg,
-                diagram_svg.edges_svg(dg), diagram_svg.nodes_svg(dg, live=True), s.watch_id)
+                dg.edges_html, dg.nodes_html, s.watch_id)
 
 
 def ids(request: Request) -> tuple[str, str]:

@@ -249,7 +249,7 @@ def session_view(s: Session, settings: Settings, vs: ViewState, _: Callable[[str
         dg = diagram_live.draw(state, row, vs.sel, _, maps, projector)
     else:
         dg = diagram.build(state, row, vs.sel, href, _,
-                           None if maps is None else maps.images, projector, live,
+                           None if maps is None else maps.images, projector, False,
                            None if last_update is None else last_update["old"])
     return {
         "sid": s.id, "state": state, "cfg": cfg, "vs": vs, "base": base,
