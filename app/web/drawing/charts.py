@@ -80,9 +80,9 @@ class Curve:
         return epoch_axes_svg(self, title)
 
 
-# (epoch, loss, test loss) and (epoch, gradient norms per layer) of the points to draw, as a
-# list (the API's history points, tests); the pages read the history's columns instead
-# (loss_curve_columns, grad_norm_chart_columns), through the same drawing.
+# (epoch, loss, test loss) and (epoch, gradient norms per layer) of the points to draw, as
+# lists of points (history dicts, the tests' edge cases); the pages read the history's columns
+# instead (loss_curve_columns, grad_norm_chart_columns), through the same drawing.
 LossPoint = tuple[Any, Any, Any]
 NormPoint = tuple[Any, Any]
 
